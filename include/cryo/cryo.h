@@ -1,0 +1,36 @@
+/*
+ * libcryo public API.
+ *
+ * The command line (src/cli/main.c) turns argv into a struct cryo_opts and
+ * calls exactly one of the entry points below. Each returns 0 on success or
+ * a non-zero exit status; on failure the error is recorded for the caller
+ * to print once (err_report() in src/infra/log.h). cryo_restore() without
+ * detach returns the restored process's own exit status.
+ */
+#ifndef CRYO_CRYO_H
+#define CRYO_CRYO_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define CRYO_VERSION "0.1.0"
+
+struct cryo_opts {
+	pid_t pid;		  /* dump: -t/--tree */
+	const char *images_dir;	  /* -D/--images-dir */
+	int verbosity;		  /* -v[N]: 0 errors, 1 warnings, 2 info, 3+ debug */
+	const char *log_file;	  /* -o/--log-file, NULL: stderr */
+	bool shell_job;		  /* -j/--shell-job */
+	bool leave_running;	  /* -R/--leave-running */
+	bool detach;		  /* restore -d/--restore-detached */
+	bool no_sync;		  /* dump --no-sync: skip fsync (tmpfs, benchmarks) */
+	const char *pidfile;	  /* restore --pidfile */
+	bool json;		  /* show --json */
+};
+
+int cryo_dump(const struct cryo_opts *opts);
+int cryo_restore(const struct cryo_opts *opts);
+int cryo_show(const struct cryo_opts *opts);
+int cryo_check(const struct cryo_opts *opts);
+
+#endif

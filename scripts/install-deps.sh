@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs what cryo needs to build and test, from Debian's archive, if missing.
+set -e
+need=""
+command -v protoc-c >/dev/null 2>&1 || need="$need protobuf-c-compiler"
+[ -f /usr/include/protobuf-c/protobuf-c.h ] || need="$need libprotobuf-c-dev"
+[ -f /usr/include/xxhash.h ] || need="$need libxxhash-dev"
+command -v python3 >/dev/null 2>&1 || need="$need python3"
+[ -x /usr/bin/python3 ] || need="$need python3"
+command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
+command -v redis-cli >/dev/null 2>&1 || need="$need redis-tools"
+command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "cryo: missing build dependencies:$need (run as root to install them)" >&2
+	exit 1
+fi
+echo "installing:$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $need >/dev/null

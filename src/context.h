@@ -1,0 +1,174 @@
+/*
+ * The one context a dump or a restore passes along.
+ *
+ * Each kind of state lives in its own file (mm.c, pages.c, cpu.c, signals.c,
+ * timers.c, task.c, creds.c, files.c, pipes.c, tty.c, fs.c) and offers up to
+ * four entry points, called by the orchestrators dump.c and restore.c:
+ *   X_dump(struct dump_ctx *)           collect from the stopped target
+ *   X_validate(struct restore_ctx *)    check the images and the environment
+ *   X_restore_child(struct restore_ctx *)  in the new process, ordinary C
+ *   X_restore(struct restore_ctx *)     from the restorer, by injected syscalls
+ * and show.c prints every image generically. Per-process scalar state goes into
+ * the process's CoreEntry (core-PID.img); larger state has its own image.
+ */
+#ifndef CRYO_CONTEXT_H
+#define CRYO_CONTEXT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cryo/cryo.h"
+#include "infra/image.h"
+#include "infra/inject.h"
+#include "infra/kerndat.h"
+#include "infra/proc.h"
+
+#include "core.pb-c.h"
+#include "files.pb-c.h"
+#include "fs.pb-c.h"
+#include "mm.pb-c.h"
+#include "pagemap.pb-c.h"
+#include "pipes.pb-c.h"
+#include "stats.pb-c.h"
+
+#define PAGE_SIZE_4K 4096ULL
+
+/* What a dump collects about one open file description before writing it. */
+struct dump_file {
+	FileEntry entry;
+	int local_fd; /* the description, duplicated into cryo with pidfd_getfd */
+	char path[4096];
+};
+
+/* A pipe the new process created while placing its fds. */
+struct made_pipe {
+	uint64_t ino;
+	int rfd, wfd;
+};
+
+struct dump_ctx {
+	const struct cryo_opts *opts;
+	struct cryo_kerndat kd;
+	struct img_dir dir;
+	pid_t pid;
+	int pidfd;
+	bool seized;
+	struct proc_stat stat;
+	struct proc_status status;
+	struct proc_vmas vmas;
+	struct inject inj;
+	bool injecting;
+	CoreEntry *core; /* filled by cpu, signals, timers, task, creds */
+	DumpStats stats;
+	unsigned long long t_start, t_frozen;
+	/* files.c */
+	int nr_files;
+	struct dump_file *files;
+	int nr_fds;
+	FdEntry *fds;
+	/* pipes.c */
+	int nr_pipes;
+	PipeEntry *pipes;
+};
+
+struct restore_ctx {
+	const struct cryo_opts *opts;
+	struct cryo_kerndat kd;
+	struct img_dir dir;
+	pid_t pid;
+	CoreEntry *core;
+	MmEntry *mm;
+	FsEntry *fs;
+	size_t nr_runs;
+	PagemapEntry **runs;
+	int pages_fd;	/* the pages image, open in cryo and inherited by the child */
+	size_t nr_files;
+	FileEntry **files;
+	size_t nr_fds;
+	FdEntry **fds;
+	size_t nr_pipes;
+	PipeEntry **pipes;
+	/* the new process */
+	pid_t child;
+	int report_fd;	/* child: where to write its error line */
+	int svc_base;	/* first fd number of the service fds in the child */
+	int *vma_fd;	/* per VMA: service fd of its file in the child, or -1 */
+	int exe_fd;	/* service fd of the executable, for PR_SET_MM_MAP */
+	int tty_fd;	/* shell job: the caller's terminal, or -1 */
+	int stage_base;	/* child: fds at or above it are temporary */
+	size_t nr_made_pipes;
+	struct made_pipe *made_pipes; /* child: pipes created so far */
+	uint64_t tramp;	/* trampoline: a page holding `syscall`, then scratch */
+	uint64_t tramp_len;
+	struct inject inj;
+	RestoreStats stats;
+	unsigned long long t_start;
+};
+
+/* Service fds sit above every fd the target had; svc_base + SVC_* */
+enum { SVC_PAGES = 0, SVC_EXE = 1, SVC_REPORT = 2, SVC_TTY = 3, SVC_VMA_FIRST = 4 };
+#define TRAMP_LEN (64 * 4096ULL)
+
+/* mm.c */
+int mm_dump(struct dump_ctx *ctx, MmEntry *mm);
+int mm_validate(struct restore_ctx *ctx);
+int mm_restore_plan(struct restore_ctx *ctx);
+int mm_restore_child(struct restore_ctx *ctx);
+int mm_restore(struct restore_ctx *ctx);
+int mm_restore_finish(struct restore_ctx *ctx);
+void mm_entry_free(MmEntry *mm);
+/* pages.c */
+int pages_dump(struct dump_ctx *ctx, const MmEntry *mm);
+int pages_validate(struct restore_ctx *ctx);
+int pages_restore(struct restore_ctx *ctx);
+/* cpu.c */
+int cpu_dump(struct dump_ctx *ctx);
+int cpu_validate(struct restore_ctx *ctx);
+int cpu_restore(struct restore_ctx *ctx);
+/* signals.c */
+int signals_dump(struct dump_ctx *ctx);
+int signals_restore(struct restore_ctx *ctx);
+int signals_restore_mask(struct restore_ctx *ctx);
+/* timers.c */
+int timers_dump(struct dump_ctx *ctx);
+int timers_restore(struct restore_ctx *ctx);
+/* task.c */
+int task_dump(struct dump_ctx *ctx);
+int task_validate(struct restore_ctx *ctx);
+int task_restore_child(struct restore_ctx *ctx);
+int task_restore_unregister(struct restore_ctx *ctx);
+int task_restore(struct restore_ctx *ctx);
+/* creds.c */
+int creds_dump(struct dump_ctx *ctx);
+int creds_restore(struct restore_ctx *ctx);
+/* fs.c */
+int fs_dump(struct dump_ctx *ctx);
+int fs_validate(struct restore_ctx *ctx);
+int fs_restore_child(struct restore_ctx *ctx);
+/* files.c */
+int files_dump(struct dump_ctx *ctx);
+void files_dump_free(struct dump_ctx *ctx);
+int files_validate(struct restore_ctx *ctx);
+int files_restore_child(struct restore_ctx *ctx);
+int files_max_fd(const struct restore_ctx *ctx);
+/* pipes.c */
+int pipes_dump_file(struct dump_ctx *ctx, struct dump_file *f, const char *link);
+int pipes_write(struct dump_ctx *ctx);
+int pipes_check_complete(struct dump_ctx *ctx);
+int pipes_validate(struct restore_ctx *ctx);
+int pipes_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
+/* tty.c */
+bool tty_is_terminal(unsigned major);
+int tty_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd);
+int tty_restore_prepare(struct restore_ctx *ctx);
+int tty_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
+int tty_restore_session(struct restore_ctx *ctx);
+void tty_restore_return(struct restore_ctx *ctx);
+
+/* Copy data into the trampoline's scratch area at offset off; returns its address. */
+uint64_t restore_scratch_put(struct restore_ctx *ctx, size_t off, const void *data, size_t len);
+/* Child side: report an error line to the restorer and exit. */
+void restore_child_fail(struct restore_ctx *ctx) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * cpu: general-purpose registers and the FPU/SSE/AVX state (xsave).
+ *
+ * Both come from PTRACE_GETREGSET (NT_PRSTATUS, NT_X86_XSTATE) and go back
+ * with PTRACE_SETREGSET just before the restored task is released. A task
+ * stopped inside a system call is saved as if about to enter it again: the
+ * kernel would restart it on resume (-ERESTARTSYS and friends), so the saved
+ * ip is moved back over the 2-byte `syscall` and rax holds the call number.
+ * Calls the kernel restarts through restart_syscall() (nanosleep, poll and
+ * futex with a timeout) are re-entered with their original arguments, since
+ * the kernel's restart block does not survive a checkpoint: a relative
+ * timeout therefore starts again in full, never ends early with EINTR.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+#include "infra/log.h"
+#include "infra/ptrace.h"
+
+#define ERESTARTSYS	      512
+#define ERESTARTNOINTR	      513
+#define ERESTARTNOHAND	      514
+#define ERESTART_RESTARTBLOCK 516
+#define XSAVE_MAX	      (64 * 1024)
+
+static void regs_to_entry(const struct user_regs_struct *r, UserRegs *e)
+{
+	user_regs__init(e);
+	e->r15 = r->r15, e->r14 = r->r14, e->r13 = r->r13, e->r12 = r->r12;
+	e->bp = r->rbp, e->bx = r->rbx, e->r11 = r->r11, e->r10 = r->r10;
+	e->r9 = r->r9, e->r8 = r->r8, e->ax = r->rax, e->cx = r->rcx;
+	e->dx = r->rdx, e->si = r->rsi, e->di = r->rdi, e->orig_ax = r->orig_rax;
+	e->ip = r->rip, e->cs = r->cs, e->flags = r->eflags, e->sp = r->rsp;
+	e->ss = r->ss, e->fs_base = r->fs_base, e->gs_base = r->gs_base;
+	e->ds = r->ds, e->es = r->es, e->fs = r->fs, e->gs = r->gs;
+}
+
+static void entry_to_regs(const UserRegs *e, struct user_regs_struct *r)
+{
+	r->r15 = e->r15, r->r14 = e->r14, r->r13 = e->r13, r->r12 = e->r12;
+	r->rbp = e->bp, r->rbx = e->bx, r->r11 = e->r11, r->r10 = e->r10;
+	r->r9 = e->r9, r->r8 = e->r8, r->rax = e->ax, r->rcx = e->cx;
+	r->rdx = e->dx, r->rsi = e->si, r->rdi = e->di, r->orig_rax = e->orig_ax;
+	r->rip = e->ip, r->cs = e->cs, r->eflags = e->flags, r->rsp = e->sp;
+	r->ss = e->ss, r->fs_base = e->fs_base, r->gs_base = e->gs_base;
+	r->ds = e->ds, r->es = e->es, r->fs = e->fs, r->gs = e->gs;
+}
+
+/* Rewinds a task stopped in a restartable syscall to re-enter it. */
+static bool rewind_syscall(struct user_regs_struct *r)
+{
+	long nr = (long)r->orig_rax, err = -(long)r->rax;
+
+	r->orig_rax = -1;
+	if (nr < 0)
+		return false;
+	if (err != ERESTARTSYS && err != ERESTARTNOINTR && err != ERESTARTNOHAND &&
+	    err != ERESTART_RESTARTBLOCK)
+		return false;
+	r->rax = nr;
+	r->rip -= 2;
+	return true;
+}
+
+int cpu_dump(struct dump_ctx *ctx)
+{
+	struct user_regs_struct regs = ctx->inj.saved;
+	UserRegs *e = malloc(sizeof(*e));
+	size_t len = ctx->kd.xsave_size ? ctx->kd.xsave_size : XSAVE_MAX;
+	void *xsave = malloc(XSAVE_MAX);
+
+	if (!e || !xsave)
+		return err_set("out of memory dumping registers of pid %d", ctx->pid);
+	if (len > XSAVE_MAX)
+		len = XSAVE_MAX;
+	if (ptrace_get_xstate(ctx->pid, xsave, &len))
+		return -1;
+	if (rewind_syscall(&regs)) {
+		ctx->core->has_restart_syscall = true;
+		ctx->core->restart_syscall = regs.rax;
+	}
+	regs_to_entry(&regs, e);
+	ctx->core->regs = e;
+	ctx->core->xsave.data = xsave;
+	ctx->core->xsave.len = len;
+	return 0;
+}
+
+int cpu_validate(struct restore_ctx *ctx)
+{
+	const InventoryEntry *inv = ctx->dir.inventory;
+
+	if (inv->xcr0 & ~ctx->kd.xcr0)
+		return err_set("the checkpoint's CPU state uses features this CPU lacks "
+			       "(xcr0 0x%llx, this CPU 0x%llx)",
+			       (unsigned long long)inv->xcr0, (unsigned long long)ctx->kd.xcr0);
+	if (ctx->core->xsave.len < 576 || ctx->core->xsave.len > XSAVE_MAX)
+		return err_set("core-%d.img: bad xsave area of %zu bytes", ctx->pid,
+			       ctx->core->xsave.len);
+	if (ctx->core->regs->cs != 0x33 || ctx->core->regs->ss != 0x2b)
+		return err_set("core-%d.img: not a 64-bit task (cs 0x%llx); not supported",
+			       ctx->pid, (unsigned long long)ctx->core->regs->cs);
+	return 0;
+}
+
+int cpu_restore(struct restore_ctx *ctx)
+{
+	struct user_regs_struct regs;
+
+	memset(&regs, 0, sizeof(regs));
+	entry_to_regs(ctx->core->regs, &regs);
+	if (ptrace_set_xstate(ctx->child, ctx->core->xsave.data, ctx->core->xsave.len))
+		return -1;
+	return ptrace_set_regs(ctx->child, &regs);
+}

@@ -1,0 +1,103 @@
+/*
+ * creds: user and group ids, supplementary groups, capabilities and the
+ * dumpable flag. Read from /proc/PID/status (and an injected
+ * PR_GET_DUMPABLE); restored last of all by injection, because dropping
+ * privileges first would forbid the restorer's other work.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include "context.h"
+#include "infra/log.h"
+
+int creds_dump(struct dump_ctx *ctx)
+{
+	const struct proc_status *st = &ctx->status;
+	CredsEntry *c = malloc(sizeof(*c));
+	long dumpable;
+
+	if (!c)
+		return err_set("out of memory");
+	creds_entry__init(c);
+	c->n_uids = c->n_gids = 4;
+	c->uids = malloc(4 * sizeof(uint32_t));
+	c->gids = malloc(4 * sizeof(uint32_t));
+	c->groups = malloc((st->nr_groups + 1) * sizeof(uint32_t));
+	if (!c->uids || !c->gids || !c->groups)
+		return err_set("out of memory");
+	memcpy(c->uids, st->uids, 4 * sizeof(uint32_t));
+	memcpy(c->gids, st->gids, 4 * sizeof(uint32_t));
+	memcpy(c->groups, st->groups, st->nr_groups * sizeof(uint32_t));
+	c->n_groups = st->nr_groups;
+	c->cap_inh = st->cap_inh;
+	c->cap_prm = st->cap_prm;
+	c->cap_eff = st->cap_eff;
+	c->cap_bnd = st->cap_bnd;
+	c->cap_amb = st->cap_amb;
+	ctx->core->creds = c;
+	if (inject_call(&ctx->inj, "reading the dumpable flag", SYS_prctl, PR_GET_DUMPABLE, 0, 0,
+			0, 0, 0, &dumpable))
+		return -1;
+	ctx->core->dumpable = dumpable;
+	return 0;
+}
+
+static bool groups_differ(const CredsEntry *c)
+{
+	gid_t cur[256];
+	int n = getgroups(256, cur);
+
+	if (n < 0 || (size_t)n != c->n_groups)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (cur[i] != c->groups[i])
+			return true;
+	return false;
+}
+
+static int restore_caps(struct restore_ctx *ctx, const CredsEntry *c)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2] = {
+		{c->cap_eff, c->cap_prm, c->cap_inh},
+		{c->cap_eff >> 32, c->cap_prm >> 32, c->cap_inh >> 32},
+	};
+	uint64_t h = restore_scratch_put(ctx, 0, &hdr, sizeof(hdr));
+	uint64_t d = restore_scratch_put(ctx, 64, data, sizeof(data));
+
+	return inject_call(&ctx->inj, "restoring capabilities", SYS_capset, h, d, 0, 0, 0, 0,
+			   NULL);
+}
+
+int creds_restore(struct restore_ctx *ctx)
+{
+	const CredsEntry *c = ctx->core->creds;
+
+	if (c->n_uids != 4 || c->n_gids != 4 || c->n_groups > 256)
+		return err_set("core-%d.img: bad credentials", ctx->pid);
+	if (groups_differ(c)) {
+		uint32_t groups[256];
+		memcpy(groups, c->groups, c->n_groups * sizeof(uint32_t));
+		uint64_t addr = restore_scratch_put(ctx, 0, groups, c->n_groups * sizeof(uint32_t));
+		if (inject_call(&ctx->inj, "restoring supplementary groups", SYS_setgroups,
+				c->n_groups, addr, 0, 0, 0, 0, NULL))
+			return -1;
+	}
+	if (inject_call(&ctx->inj, "restoring group ids", SYS_setresgid, c->gids[0], c->gids[1],
+			c->gids[2], 0, 0, 0, NULL) ||
+	    inject_call(&ctx->inj, "restoring the fs group id", SYS_setfsgid, c->gids[3], 0, 0, 0,
+			0, 0, NULL) ||
+	    inject_call(&ctx->inj, "restoring user ids", SYS_setresuid, c->uids[0], c->uids[1],
+			c->uids[2], 0, 0, 0, NULL) ||
+	    inject_call(&ctx->inj, "restoring the fs user id", SYS_setfsuid, c->uids[3], 0, 0, 0,
+			0, 0, NULL))
+		return -1;
+	if (restore_caps(ctx, c))
+		return -1;
+	return inject_call(&ctx->inj, "restoring the dumpable flag", SYS_prctl, PR_SET_DUMPABLE,
+			   ctx->core->dumpable, 0, 0, 0, 0, NULL);
+}

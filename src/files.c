@@ -1,0 +1,326 @@
+/*
+ * files: the fd table and the open file descriptions behind it.
+ *
+ * Dump: every fd of /proc/PID/fd is duplicated into cryo with pidfd_getfd,
+ * so its description can be examined directly: fstat for its kind, kcmp to
+ * find fds that share one description, /proc/PID/fdinfo for offset and
+ * flags. Regular files, directories and the harmless character devices are
+ * handled here; pipes (pipes.c) and the terminal of a shell job (tty.c)
+ * by their own files. Anything else stops the dump with an error naming
+ * the fd and what it is: an fd is never silently dropped.
+ *
+ * files.img holds one record per description, fdinfo-PID.img the fd table.
+ * On restore the new process opens each description once, places it on
+ * every fd that shared it, positions it and sets its flags.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/kcmp.h>
+
+#include "context.h"
+#include "infra/log.h"
+
+/* flags that only matter at open time, or that fcntl() cannot set */
+#define OPEN_ONLY_FLAGS (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
+
+static const struct {
+	unsigned major, minor;
+} safe_devices[] = {{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}}; /* null zero full random urandom */
+
+static int read_fdinfo(pid_t pid, int fd, uint64_t *pos, unsigned *flags)
+{
+	char name[64], *buf, *p;
+
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	if (proc_read(pid, name, &buf, NULL))
+		return -1;
+	p = strstr(buf, "pos:");
+	*pos = p ? strtoull(p + 4, NULL, 10) : 0;
+	p = strstr(buf, "flags:");
+	*flags = p ? strtoul(p + 6, NULL, 8) : 0;
+	free(buf);
+	if (!p)
+		return err_set("cannot parse /proc/%d/fdinfo/%d", pid, fd);
+	return 0;
+}
+
+static bool is_safe_device(dev_t rdev)
+{
+	for (size_t i = 0; i < sizeof(safe_devices) / sizeof(safe_devices[0]); i++)
+		if (major(rdev) == safe_devices[i].major && minor(rdev) == safe_devices[i].minor)
+			return true;
+	return false;
+}
+
+static int classify(struct dump_ctx *ctx, struct dump_file *f, int fd, const struct stat *st,
+		    const char *link)
+{
+	FileEntry *e = &f->entry;
+
+	switch (st->st_mode & S_IFMT) {
+	case S_IFREG:
+		if (strstr(link, " (deleted)"))
+			return err_set("fd %d of pid %d is a deleted file (%s): not supported yet",
+				       fd, ctx->pid, link);
+		e->kind = FILE_KIND__REG;
+		e->has_size = true;
+		e->size = st->st_size;
+		break;
+	case S_IFDIR:
+		e->kind = FILE_KIND__DIR;
+		break;
+	case S_IFCHR:
+		if (tty_is_terminal(major(st->st_rdev)))
+			return tty_dump_file(ctx, f, fd);
+		if (!is_safe_device(st->st_rdev))
+			return err_set("fd %d of pid %d is character device %u:%u (%s): not "
+				       "supported yet",
+				       fd, ctx->pid, major(st->st_rdev), minor(st->st_rdev), link);
+		e->kind = FILE_KIND__CHR;
+		e->has_rdev = true;
+		e->rdev = st->st_rdev;
+		break;
+	case S_IFIFO:
+		if (strncmp(link, "pipe:", 5))
+			return err_set("fd %d of pid %d is a FIFO (%s): not supported yet", fd,
+				       ctx->pid, link);
+		return pipes_dump_file(ctx, f, link);
+	case S_IFSOCK:
+		return err_set("fd %d of pid %d is a socket (%s): not supported yet", fd,
+			       ctx->pid, link);
+	default:
+		return err_set("fd %d of pid %d is %s: not supported yet", fd, ctx->pid, link);
+	}
+	e->path = f->path;
+	snprintf(f->path, sizeof(f->path), "%s", link);
+	return 0;
+}
+
+/* The id of an already-seen description that local_fd shares, or 0. */
+static uint32_t shared_description(struct dump_ctx *ctx, int local_fd)
+{
+	pid_t self = getpid();
+
+	for (int i = 0; i < ctx->nr_files; i++)
+		if (syscall(SYS_kcmp, self, self, KCMP_FILE, local_fd, ctx->files[i].local_fd) == 0)
+			return ctx->files[i].entry.id;
+	return 0;
+}
+
+static int dump_fd(struct dump_ctx *ctx, int fd)
+{
+	struct dump_file *f = &ctx->files[ctx->nr_files];
+	FdEntry *fe = &ctx->fds[ctx->nr_fds];
+	char link[4096], name[32];
+	unsigned flags;
+	uint64_t pos;
+	struct stat st;
+	int local = syscall(SYS_pidfd_getfd, ctx->pidfd, fd, 0);
+
+	if (local < 0)
+		return err_errno("cannot duplicate fd %d of pid %d", fd, ctx->pid);
+	snprintf(name, sizeof(name), "fd/%d", fd);
+	if (fstat(local, &st) || proc_readlink(ctx->pid, name, link, sizeof(link)) ||
+	    read_fdinfo(ctx->pid, fd, &pos, &flags)) {
+		close(local);
+		return err_wrap("fd %d of pid %d", fd, ctx->pid);
+	}
+	fd_entry__init(fe);
+	fe->fd = fd;
+	fe->cloexec = flags & O_CLOEXEC;
+	ctx->nr_fds++;
+	fe->file_id = shared_description(ctx, local);
+	if (fe->file_id) {
+		close(local);
+		return 0;
+	}
+	file_entry__init(&f->entry);
+	f->local_fd = local;
+	f->entry.id = fe->file_id = ctx->nr_files + 1;
+	f->entry.flags = flags & ~OPEN_ONLY_FLAGS;
+	f->entry.pos = pos;
+	f->entry.has_mode = true;
+	f->entry.mode = st.st_mode;
+	ctx->nr_files++;
+	return classify(ctx, f, fd, &st, link);
+}
+
+static int write_images(struct dump_ctx *ctx)
+{
+	struct img_out out;
+	char name[64];
+
+	if (img_out_open(&ctx->dir, &out, "files.img", IMG_FILES))
+		return -1;
+	for (int i = 0; i < ctx->nr_files; i++)
+		if (img_out_msg(&out, &ctx->files[i].entry.base))
+			goto fail;
+	if (img_out_close(&out))
+		goto fail;
+	snprintf(name, sizeof(name), "fdinfo-%d.img", ctx->pid);
+	if (img_out_open(&ctx->dir, &out, name, IMG_FDINFO))
+		return -1;
+	for (int i = 0; i < ctx->nr_fds; i++)
+		if (img_out_msg(&out, &ctx->fds[i].base))
+			goto fail;
+	if (img_out_close(&out))
+		goto fail;
+	return pipes_write(ctx);
+fail:
+	img_out_discard(&out);
+	return -1;
+}
+
+int files_dump(struct dump_ctx *ctx)
+{
+	int *fds, n = proc_list_fds(ctx->pid, &fds);
+
+	if (n < 0)
+		return -1;
+	ctx->files = calloc(n + 1, sizeof(*ctx->files));
+	ctx->fds = calloc(n + 1, sizeof(*ctx->fds));
+	if (!ctx->files || !ctx->fds) {
+		free(fds);
+		return err_set("out of memory");
+	}
+	for (int i = 0; i < n; i++) {
+		if (dump_fd(ctx, fds[i])) {
+			free(fds);
+			return -1;
+		}
+	}
+	free(fds);
+	if (pipes_check_complete(ctx))
+		return -1;
+	return write_images(ctx);
+}
+
+void files_dump_free(struct dump_ctx *ctx)
+{
+	for (int i = 0; i < ctx->nr_files; i++)
+		if (ctx->files[i].local_fd >= 0)
+			close(ctx->files[i].local_fd);
+	free(ctx->files);
+	free(ctx->fds);
+	ctx->files = NULL;
+	ctx->fds = NULL;
+}
+
+/* ---- restore ---- */
+
+static const FileEntry *file_by_id(const struct restore_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; i < ctx->nr_files; i++)
+		if (ctx->files[i]->id == id)
+			return ctx->files[i];
+	return NULL;
+}
+
+int files_max_fd(const struct restore_ctx *ctx)
+{
+	int max = 2;
+
+	for (size_t i = 0; i < ctx->nr_fds; i++)
+		if ((int)ctx->fds[i]->fd > max)
+			max = ctx->fds[i]->fd;
+	return max;
+}
+
+static int validate_path(const struct restore_ctx *ctx, const FileEntry *fe, uint32_t fd)
+{
+	struct stat st;
+
+	if (!fe->path || fe->path[0] != '/')
+		return err_set("files.img: fd %u of pid %d has no valid path", fd, ctx->pid);
+	if (stat(fe->path, &st))
+		return err_errno("file %s (fd %u of pid %d) is not available", fe->path, fd,
+				 ctx->pid);
+	if ((st.st_mode & S_IFMT) != (fe->mode & S_IFMT))
+		return err_set("%s (fd %u of pid %d) is no longer the same kind of file", fe->path,
+			       fd, ctx->pid);
+	return 0;
+}
+
+int files_validate(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_fds; i++) {
+		const FdEntry *fd = ctx->fds[i];
+		const FileEntry *fe = file_by_id(ctx, fd->file_id);
+		if (fd->fd > 1 << 20 || (i && fd->fd <= ctx->fds[i - 1]->fd))
+			return err_set("fdinfo-%d.img: bad fd number %u", ctx->pid, fd->fd);
+		if (!fe)
+			return err_set("fdinfo-%d.img: fd %u refers to a missing file %u",
+				       ctx->pid, fd->fd, fd->file_id);
+		if ((fe->kind == FILE_KIND__REG || fe->kind == FILE_KIND__DIR ||
+		     fe->kind == FILE_KIND__CHR) &&
+		    validate_path(ctx, fe, fd->fd))
+			return -1;
+		if (fe->kind == FILE_KIND__TTY && !ctx->opts->shell_job)
+			return err_set("fd %u of pid %d was a terminal: restore with --shell-job",
+				       fd->fd, ctx->pid);
+	}
+	return pipes_validate(ctx);
+}
+
+static int open_path(const FileEntry *fe, int *fd)
+{
+	*fd = open(fe->path, (fe->flags & ~OPEN_ONLY_FLAGS) | O_NOCTTY);
+	if (*fd < 0)
+		return err_errno("cannot open %s", fe->path);
+	if (fe->kind == FILE_KIND__REG && lseek(*fd, fe->pos, SEEK_SET) < 0)
+		return err_errno("cannot seek %s to %llu", fe->path, (unsigned long long)fe->pos);
+	return 0;
+}
+
+static int open_description(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+{
+	switch (fe->kind) {
+	case FILE_KIND__PIPE:
+		return pipes_restore_child(ctx, fe, fd);
+	case FILE_KIND__TTY:
+		return tty_restore_child(ctx, fe, fd);
+	default:
+		return open_path(fe, fd);
+	}
+}
+
+/* Opens one description and puts it on every fd that shared it. */
+static int place_description(struct restore_ctx *ctx, const FileEntry *fe)
+{
+	int tmp, placed_tmp = 0;
+
+	if (open_description(ctx, fe, &tmp))
+		return -1;
+	for (size_t i = 0; i < ctx->nr_fds; i++) {
+		const FdEntry *fd = ctx->fds[i];
+		if (fd->file_id != fe->id)
+			continue;
+		if ((int)fd->fd == tmp)
+			placed_tmp = 1;
+		else if (dup2(tmp, fd->fd) < 0)
+			return err_errno("cannot place fd %u", fd->fd);
+		if (fcntl(fd->fd, F_SETFD, fd->cloexec ? FD_CLOEXEC : 0))
+			return err_errno("cannot set flags of fd %u", fd->fd);
+	}
+	if (!placed_tmp)
+		close(tmp);
+	return 0;
+}
+
+int files_restore_child(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_files; i++)
+		if (place_description(ctx, ctx->files[i]))
+			return -1;
+	/* pipe ends made along the way and never placed */
+	if (syscall(SYS_close_range, ctx->stage_base, ~0U, 0))
+		return err_errno("cannot close temporary fds");
+	return 0;
+}

@@ -1,0 +1,102 @@
+/*
+ * Image files: a checkpoint directory and the files in it.
+ *
+ * Every image starts with a 16-byte header (magic, kind, format version,
+ * zero). Metadata images then hold length-prefixed protobuf-c records; the
+ * pages image holds raw page data from offset 4096 on. A dump writes each
+ * image under a temporary name, and img_dir_commit() renames them into place
+ * and writes inventory.img last, listing every file with its size and XXH3
+ * checksum. A restore opens only what the inventory lists and verifies each
+ * file against it before anything is created.
+ */
+#ifndef CRYO_IMAGE_H
+#define CRYO_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "inventory.pb-c.h"
+
+#define IMG_MAGIC	  0x4f595243u /* "CRYO" */
+#define IMG_VERSION	  1u
+#define IMG_HEADER_SIZE	  16u
+#define IMG_PAGES_DATA_OFF 4096u
+#define IMG_MAX_FILES	  256
+
+enum img_kind {
+	IMG_INVENTORY = 1,
+	IMG_CORE,
+	IMG_MM,
+	IMG_PAGEMAP,
+	IMG_PAGES,
+	IMG_FILES,
+	IMG_FDINFO,
+	IMG_FS,
+	IMG_PIPES,
+	IMG_STATS,
+};
+
+struct img_file_rec {
+	char name[64];
+	uint64_t size;
+	uint64_t xxh3;
+	bool has_xxh3;
+};
+
+/* A checkpoint directory, open for writing (dump) or reading (restore). */
+struct img_dir {
+	int dirfd;
+	const char *path;
+	bool sync;
+	int nr_files;
+	struct img_file_rec files[IMG_MAX_FILES];
+	InventoryEntry *inventory; /* restore: the parsed inventory */
+};
+
+/* One image being written. */
+struct img_out {
+	struct img_dir *dir;
+	int fd;
+	char name[64];
+	bool hashed;
+	void *hash_state; /* XXH3_state_t */
+	uint64_t size;
+	unsigned char *buf;
+	size_t buf_len;
+};
+
+/* One metadata image read fully into memory and verified. */
+struct img_in {
+	char name[64];
+	unsigned char *data;
+	size_t size;
+	size_t pos;
+};
+
+int img_dir_create(struct img_dir *d, const char *path, bool sync);
+int img_dir_commit(struct img_dir *d, InventoryEntry *inv);
+void img_dir_abort(struct img_dir *d);
+int img_dir_open(struct img_dir *d, const char *path);
+void img_dir_close(struct img_dir *d);
+const ImageFile *img_dir_lookup(const struct img_dir *d, const char *name);
+
+int img_out_open(struct img_dir *d, struct img_out *o, const char *name, enum img_kind kind);
+int img_out_msg(struct img_out *o, const ProtobufCMessage *msg);
+int img_out_raw(struct img_out *o, const void *data, size_t len);
+int img_out_close(struct img_out *o);
+void img_out_discard(struct img_out *o);
+
+int img_in_load(struct img_dir *d, struct img_in *in, const char *name, enum img_kind kind);
+/* 1: *msg unpacked, 0: end of image, -1: error recorded. */
+int img_in_msg(struct img_in *in, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg);
+void img_in_free(struct img_in *in);
+
+/* Opens a raw image (pages) listed in the inventory and checks its header. */
+int img_raw_open(struct img_dir *d, const char *name, enum img_kind kind, uint64_t *size);
+
+uint64_t img_hash(const void *data, size_t len);
+const char *img_kind_name(enum img_kind kind);
+
+#endif

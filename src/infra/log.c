@@ -1,0 +1,149 @@
+/*
+ * Logging and error reporting.
+ *
+ * Messages at or below the chosen verbosity go to stderr or to the -o log
+ * file, each prefixed with the time since start. Errors follow one rule: the
+ * place that fails records a message (err_set/err_errno), callers prepend
+ * context (err_wrap), and only the command's top level prints it, once.
+ * This file holds the only process-wide state in cryo: the log sink and the
+ * pending error text, both set up once per command.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "infra/log.h"
+
+#define ERR_MAX 1024
+
+static struct {
+	int verbosity;
+	FILE *file; /* NULL: stderr */
+	unsigned long long start_us;
+	char err[ERR_MAX];
+} log_state;
+
+static unsigned long long monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+}
+
+unsigned long long now_us(void)
+{
+	return monotonic_us() - log_state.start_us;
+}
+
+int log_init(int verbosity, const char *log_file)
+{
+	log_state.verbosity = verbosity;
+	log_state.start_us = monotonic_us();
+	log_state.err[0] = '\0';
+	log_state.file = NULL;
+	if (log_file && strcmp(log_file, "-") != 0) {
+		log_state.file = fopen(log_file, "we");
+		if (!log_state.file)
+			return err_errno("cannot open log file %s", log_file);
+		setvbuf(log_state.file, NULL, _IOLBF, 0);
+	}
+	return 0;
+}
+
+void log_fini(void)
+{
+	if (log_state.file)
+		fclose(log_state.file);
+	log_state.file = NULL;
+}
+
+static FILE *log_sink(void)
+{
+	return log_state.file ? log_state.file : stderr;
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	static const char *const tags[] = {"Error", "Warn", "", ""};
+	unsigned long long t = now_us();
+	va_list ap;
+
+	if (level > log_state.verbosity)
+		return;
+	FILE *out = log_sink();
+	fprintf(out, "(%02llu.%06llu) ", t / 1000000, t % 1000000);
+	if (level <= LOG_WARN)
+		fprintf(out, "%s: ", tags[level]);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+}
+
+/* Copies src into the error buffer, cut to fit. */
+static void err_store(const char *src)
+{
+	size_t n = strnlen(src, ERR_MAX - 1);
+
+	memcpy(log_state.err, src, n);
+	log_state.err[n] = '\0';
+}
+
+int err_set(const char *fmt, ...)
+{
+	char msg[ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	err_store(msg);
+	return -1;
+}
+
+int err_errno(const char *fmt, ...)
+{
+	const char *why = strerror(errno);
+	char msg[ERR_MAX], full[2 * ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(full, sizeof(full), "%s: %s", msg, why);
+	err_store(full);
+	return -1;
+}
+
+int err_wrap(const char *fmt, ...)
+{
+	char prefix[ERR_MAX], full[2 * ERR_MAX + 8];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	snprintf(full, sizeof(full), "%s: %s", prefix, err_text());
+	err_store(full);
+	return -1;
+}
+
+int err_pending(void)
+{
+	return log_state.err[0] != '\0';
+}
+
+const char *err_text(void)
+{
+	return log_state.err[0] ? log_state.err : "unknown error";
+}
+
+void err_report(void)
+{
+	fprintf(stderr, "cryo: %s\n", err_text());
+	if (log_state.file)
+		fprintf(log_state.file, "Error: %s\n", err_text());
+	log_state.err[0] = '\0';
+}

@@ -1,0 +1,42 @@
+/*
+ * Logging: one error line per failure, reported once, at the top.
+ *
+ * Code deep in the stack records what went wrong with err_set()/pr_perror-
+ * style helpers that return -1; callers add context with err_wrap() as the
+ * error travels up, and the command prints the single resulting line.
+ * Informational output goes through pr_info()/pr_debug() and only appears
+ * with -v; every line carries a timestamp relative to the start.
+ */
+#ifndef CRYO_LOG_H
+#define CRYO_LOG_H
+
+#include <errno.h>
+#include <stdarg.h>
+
+enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+int log_init(int verbosity, const char *log_file);
+void log_fini(void);
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define pr_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define pr_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* Record the error message (replacing any earlier one); returns -1. */
+int err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Record the message followed by ": strerror(errno)"; returns -1. */
+int err_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prefix the recorded error with more context ("restoring pid 5: ..."); returns -1. */
+int err_wrap(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Is an error recorded and not yet reported? */
+int err_pending(void);
+/* The recorded error, or "unknown error". */
+const char *err_text(void);
+/* Print "cryo: <error>" once to stderr (and the log file); clears it. */
+void err_report(void);
+
+/* Monotonic microseconds since log_init(), for timings and stats. */
+unsigned long long now_us(void);
+
+#endif

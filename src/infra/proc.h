@@ -1,0 +1,65 @@
+/*
+ * /proc parsers: stat, status, smaps (VMAs with their VmFlags), fd lists.
+ * Each reads its file in one go and fills a plain struct.
+ */
+#ifndef CRYO_PROC_H
+#define CRYO_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct proc_vma {
+	uint64_t start, end, pgoff;
+	unsigned prot; /* PROT_* */
+	bool shared;
+	unsigned dev_major, dev_minor;
+	uint64_t ino;
+	char *path;	   /* NULL for an anonymous VMA without a name */
+	char vmflags[128]; /* the smaps VmFlags line, space separated */
+};
+
+struct proc_vmas {
+	int nr;
+	struct proc_vma *v;
+};
+
+struct proc_stat {
+	char state;
+	pid_t ppid, pgrp, session;
+	int tty_nr;
+	unsigned long long start_code, end_code, start_stack;
+	int exit_signal;
+	unsigned long long start_data, end_data, start_brk, arg_start, arg_end, env_start,
+		env_end;
+	char comm[32];
+};
+
+struct proc_status {
+	unsigned umask;
+	int threads;
+	unsigned uids[4], gids[4];
+	int nr_groups;
+	unsigned groups[256];
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	uint64_t sig_blk, sig_ign, sig_cgt;
+	pid_t tracer_pid;
+	int nr_nspid; /* >1: the process is in a nested pid namespace */
+};
+
+int proc_read_stat(pid_t pid, struct proc_stat *st);
+int proc_read_status(pid_t pid, struct proc_status *st);
+int proc_read_vmas(pid_t pid, struct proc_vmas *vmas);
+void proc_vmas_free(struct proc_vmas *vmas);
+bool proc_vma_has_flag(const struct proc_vma *v, const char *flag);
+
+/* Reads /proc/PID/NAME (pid 0: self) into a malloc'd NUL-terminated buffer. */
+int proc_read(pid_t pid, const char *name, char **buf, size_t *len);
+/* readlink /proc/PID/NAME into buf. */
+int proc_readlink(pid_t pid, const char *name, char *buf, size_t len);
+/* The sorted fd numbers in /proc/PID/fd; returns the count or -1. */
+int proc_list_fds(pid_t pid, int **fds);
+/* The child pids listed in /proc/PID/task/TID/children of every thread. */
+int proc_count_children(pid_t pid);
+
+#endif

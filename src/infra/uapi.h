@@ -1,0 +1,58 @@
+/*
+ * Kernel interfaces newer than the build machine's headers (Debian 12 ships
+ * 6.1 uapi headers). Values from the kernel's include/uapi; each block only
+ * applies when the system headers lack it.
+ */
+#ifndef CRYO_UAPI_H
+#define CRYO_UAPI_H
+
+#include <linux/types.h>
+#include <sys/ioctl.h>
+
+#ifndef PAGEMAP_SCAN
+#define PAGE_IS_WPALLOWED (1 << 0)
+#define PAGE_IS_WRITTEN	  (1 << 1)
+#define PAGE_IS_FILE	  (1 << 2)
+#define PAGE_IS_PRESENT	  (1 << 3)
+#define PAGE_IS_SWAPPED	  (1 << 4)
+#define PAGE_IS_PFNZERO	  (1 << 5)
+#define PAGE_IS_HUGE	  (1 << 6)
+#define PAGE_IS_SOFT_DIRTY (1 << 7)
+
+struct page_region {
+	__u64 start;
+	__u64 end;
+	__u64 categories;
+};
+
+struct pm_scan_arg {
+	__u64 size;
+	__u64 flags;
+	__u64 start;
+	__u64 end;
+	__u64 walk_end;
+	__u64 vec;
+	__u64 vec_len;
+	__u64 max_pages;
+	__u64 category_inverted;
+	__u64 category_mask;
+	__u64 category_anyof_mask;
+	__u64 return_mask;
+};
+
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#endif
+
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+/* glibc names it __ptrace_rseq_configuration, the kernel ptrace_rseq_configuration */
+struct cryo_rseq_configuration {
+	__u64 rseq_abi_pointer;
+	__u32 rseq_abi_size;
+	__u32 signature;
+	__u32 flags;
+	__u32 pad;
+};
+
+#endif

@@ -1,0 +1,667 @@
+/*
+ * mm: the address space's layout.
+ *
+ * Dump: every VMA from /proc/PID/smaps is classified (anonymous or file,
+ * private or shared, vDSO family, heap, stack) and written to mm-PID.img with
+ * the mm boundaries from /proc/PID/stat, the brk (read by an injected brk(0)),
+ * the auxv and the executable. Page contents are pages.c's business.
+ *
+ * Restore: the new process, still running cryo's code, opens the file of
+ * every file-backed VMA and the executable on service fds and maps the
+ * trampoline (a page whose first bytes are `syscall`, followed by scratch
+ * space) where neither cryo nor the target has anything. The restorer then,
+ * by injected syscalls, unmaps everything cryo left there, moves the vDSO and
+ * its data pages to the target's addresses, maps every target VMA (writable
+ * for as long as pages.c fills it), and finally sets the final protections,
+ * the madvise flags and the mm fields with PR_SET_MM_MAP.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/prctl.h>
+
+#include "context.h"
+#include "infra/log.h"
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA	     0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+static const struct {
+	const char *flag;
+	int advice;
+} vma_advice[] = {
+	{"dd", MADV_DONTDUMP}, {"dc", MADV_DONTFORK},	{"wf", MADV_WIPEONFORK},
+	{"hg", MADV_HUGEPAGE}, {"nh", MADV_NOHUGEPAGE}, {"mg", MADV_MERGEABLE},
+};
+
+/* ---- dump ---- */
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+
+	return ls >= lx && !strcmp(s + ls - lx, suffix);
+}
+
+static int classify_special(const struct proc_vma *pv, VmaEntry *v)
+{
+	static const struct {
+		const char *name;
+		VmaKind kind;
+	} specials[] = {
+		{"[vdso]", VMA_KIND__VDSO},
+		{"[vvar]", VMA_KIND__VVAR},
+		{"[vvar_vclock]", VMA_KIND__VVAR_VCLOCK},
+		{"[vsyscall]", VMA_KIND__VSYSCALL},
+	};
+
+	for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]); i++) {
+		if (!strcmp(pv->path, specials[i].name)) {
+			v->kind = specials[i].kind;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int classify_file(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
+{
+	char link[96];
+	struct stat st;
+
+	/* MAP_SHARED|MAP_ANONYMOUS shows as a deleted /dev/zero on shmem */
+	if (pv->shared && !strcmp(pv->path, "/dev/zero (deleted)")) {
+		v->kind = VMA_KIND__ANON_SHARED;
+		return 0;
+	}
+	if (ends_with(pv->path, " (deleted)"))
+		return err_set("pid %d maps a deleted file at 0x%llx (%s): not supported yet", pid,
+			       (unsigned long long)pv->start, pv->path);
+	v->kind = pv->shared ? VMA_KIND__FILE_SHARED : VMA_KIND__FILE_PRIVATE;
+	v->path = pv->path;
+	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)pv->start, (unsigned long long)pv->end);
+	if (stat(link, &st))
+		return err_errno("cannot stat the file mapped at 0x%llx in pid %d (%s)",
+				 (unsigned long long)pv->start, pid, pv->path);
+	v->has_file_size = v->has_file_mtime_ns = true;
+	v->file_size = st.st_size;
+	v->file_mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+	return 0;
+}
+
+static int classify_vma(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
+{
+	v->kind = pv->shared ? VMA_KIND__ANON_SHARED : VMA_KIND__ANON_PRIVATE;
+	if (!pv->path)
+		return 0;
+	if (pv->path[0] == '/')
+		return classify_file(pid, pv, v);
+	if (classify_special(pv, v))
+		return 0;
+	if (!strncmp(pv->path, "[anon:", 6) || !strncmp(pv->path, "[anon_shmem:", 12)) {
+		const char *name = strchr(pv->path, ':') + 1;
+		v->anon_name = strndup(name, strlen(name) - 1);
+		return 0;
+	}
+	if (!strcmp(pv->path, "[heap]") || !strncmp(pv->path, "[stack", 6)) {
+		v->path = pv->path;
+		return 0;
+	}
+	return err_set("pid %d has a mapping of an unsupported kind at 0x%llx: %s", pid,
+		       (unsigned long long)pv->start, pv->path);
+}
+
+static int vma_dump(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
+{
+	vma_entry__init(v);
+	v->start = pv->start;
+	v->end = pv->end;
+	v->prot = pv->prot;
+	v->pgoff = pv->pgoff * 0; /* set below for file mappings */
+	v->growsdown = proc_vma_has_flag(pv, "gd");
+	v->may_write = proc_vma_has_flag(pv, "mw");
+	if (classify_vma(pid, pv, v))
+		return -1;
+	if (v->kind == VMA_KIND__FILE_PRIVATE || v->kind == VMA_KIND__FILE_SHARED ||
+	    v->kind == VMA_KIND__ANON_SHARED)
+		v->pgoff = pv->pgoff;
+	v->advice = calloc(sizeof(vma_advice) / sizeof(vma_advice[0]), sizeof(char *));
+	for (size_t i = 0; v->advice && i < sizeof(vma_advice) / sizeof(vma_advice[0]); i++)
+		if (proc_vma_has_flag(pv, vma_advice[i].flag))
+			v->advice[v->n_advice++] = (char *)vma_advice[i].flag;
+	if (proc_vma_has_flag(pv, "lo"))
+		pr_warn("pid %d: mlock()ed memory at 0x%llx will not be locked after restore", pid,
+			(unsigned long long)pv->start);
+	return 0;
+}
+
+static int read_auxv(pid_t pid, MmEntry *mm)
+{
+	char *buf;
+	size_t len;
+
+	if (proc_read(pid, "auxv", &buf, &len))
+		return -1;
+	mm->n_auxv = len / sizeof(uint64_t);
+	mm->auxv = (uint64_t *)buf;
+	return 0;
+}
+
+static int read_brk(struct dump_ctx *ctx, uint64_t *brk)
+{
+	long ret;
+
+	if (inject_syscall(&ctx->inj, SYS_brk, 0, 0, 0, 0, 0, 0, &ret))
+		return -1;
+	*brk = ret;
+	return 0;
+}
+
+int mm_dump(struct dump_ctx *ctx, MmEntry *mm)
+{
+	char exe[4096];
+
+	mm_entry__init(mm);
+	mm->start_code = ctx->stat.start_code;
+	mm->end_code = ctx->stat.end_code;
+	mm->start_data = ctx->stat.start_data;
+	mm->end_data = ctx->stat.end_data;
+	mm->start_brk = ctx->stat.start_brk;
+	mm->start_stack = ctx->stat.start_stack;
+	mm->arg_start = ctx->stat.arg_start;
+	mm->arg_end = ctx->stat.arg_end;
+	mm->env_start = ctx->stat.env_start;
+	mm->env_end = ctx->stat.env_end;
+	if (read_brk(ctx, &mm->brk) || read_auxv(ctx->pid, mm))
+		return -1;
+	if (proc_readlink(ctx->pid, "exe", exe, sizeof(exe)))
+		return -1;
+	mm->exe_path = strdup(exe);
+	mm->vmas = calloc(ctx->vmas.nr, sizeof(*mm->vmas));
+	if (!mm->vmas || !mm->exe_path)
+		return err_set("out of memory dumping mm of pid %d", ctx->pid);
+	for (int i = 0; i < ctx->vmas.nr; i++) {
+		VmaEntry *v = calloc(1, sizeof(*v));
+		if (!v)
+			return err_set("out of memory dumping mm of pid %d", ctx->pid);
+		mm->vmas[mm->n_vmas++] = v;
+		if (vma_dump(ctx->pid, &ctx->vmas.v[i], v))
+			return -1;
+	}
+	return 0;
+}
+
+/* Frees what mm_dump() allocated (the strings are borrowed from ctx->vmas). */
+void mm_entry_free(MmEntry *mm)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		free(mm->vmas[i]->advice);
+		free(mm->vmas[i]->anon_name);
+		free(mm->vmas[i]);
+	}
+	free(mm->vmas);
+	free(mm->auxv);
+	free(mm->exe_path);
+}
+
+/* ---- restore: validation ---- */
+
+static bool is_vdso_family(VmaKind k)
+{
+	return k == VMA_KIND__VDSO || k == VMA_KIND__VVAR || k == VMA_KIND__VVAR_VCLOCK;
+}
+
+static bool is_file_kind(VmaKind k)
+{
+	return k == VMA_KIND__FILE_PRIVATE || k == VMA_KIND__FILE_SHARED;
+}
+
+static int validate_vma(const struct restore_ctx *ctx, const VmaEntry *v, const VmaEntry *prev)
+{
+	if (v->start >= v->end || v->start % PAGE_SIZE_4K || v->end % PAGE_SIZE_4K ||
+	    (v->end > ctx->kd.task_size && v->kind != VMA_KIND__VSYSCALL))
+		return err_set("bad VMA 0x%llx-0x%llx", (unsigned long long)v->start,
+			       (unsigned long long)v->end);
+	if (prev && v->start < prev->end)
+		return err_set("VMA 0x%llx-0x%llx overlaps the one before it",
+			       (unsigned long long)v->start, (unsigned long long)v->end);
+	if (v->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
+		return err_set("VMA 0x%llx has bad protection 0x%x", (unsigned long long)v->start,
+			       v->prot);
+	if (is_file_kind(v->kind) && (!v->path || v->path[0] != '/' || v->pgoff % PAGE_SIZE_4K))
+		return err_set("file VMA 0x%llx has no valid path or offset",
+			       (unsigned long long)v->start);
+	return 0;
+}
+
+static int validate_mapped_file(const VmaEntry *v)
+{
+	struct stat st;
+
+	if (stat(v->path, &st))
+		return err_errno("file %s, mapped at 0x%llx, is not available",
+				 v->path, (unsigned long long)v->start);
+	if (v->kind != VMA_KIND__FILE_PRIVATE)
+		return 0;
+	if ((uint64_t)st.st_size != v->file_size ||
+	    st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec != v->file_mtime_ns)
+		return err_set("file %s, mapped at 0x%llx, changed since the checkpoint "
+			       "(size or modification time differ)",
+			       v->path, (unsigned long long)v->start);
+	return 0;
+}
+
+/* The vDSO pages come from the running kernel: they must have the same shape. */
+static int validate_vdso(struct restore_ctx *ctx)
+{
+	struct proc_vmas self;
+	int ret = 0;
+
+	if (proc_read_vmas(0, &self))
+		return -1;
+	for (size_t i = 0; i < ctx->mm->n_vmas && !ret; i++) {
+		const VmaEntry *v = ctx->mm->vmas[i];
+		const char *name = v->kind == VMA_KIND__VDSO	     ? "[vdso]"
+				   : v->kind == VMA_KIND__VVAR	     ? "[vvar]"
+				   : v->kind == VMA_KIND__VVAR_VCLOCK ? "[vvar_vclock]"
+								      : NULL;
+		bool found = false;
+		if (!name)
+			continue;
+		for (int j = 0; j < self.nr; j++)
+			if (self.v[j].path && !strcmp(self.v[j].path, name) &&
+			    self.v[j].end - self.v[j].start == v->end - v->start)
+				found = true;
+		if (!found)
+			ret = err_set("the %s of this kernel differs from the checkpoint's "
+				      "(checkpoint taken on kernel %s)",
+				      name, ctx->dir.inventory->kernel_release);
+	}
+	proc_vmas_free(&self);
+	return ret;
+}
+
+int mm_validate(struct restore_ctx *ctx)
+{
+	const MmEntry *mm = ctx->mm;
+
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (validate_vma(ctx, mm->vmas[i], i ? mm->vmas[i - 1] : NULL))
+			return err_wrap("mm-%d.img", ctx->pid);
+	if (mm->n_auxv % 2 || mm->n_auxv > 2 * 64)
+		return err_set("mm-%d.img: bad auxv of %zu words", ctx->pid, mm->n_auxv);
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (is_file_kind(mm->vmas[i]->kind) && validate_mapped_file(mm->vmas[i]))
+			return -1;
+	if (access(mm->exe_path, X_OK))
+		return err_errno("executable %s is not available", mm->exe_path);
+	return validate_vdso(ctx);
+}
+
+/* ---- restore: in the child ---- */
+
+/* Same file, same kind of mapping: one fd serves both VMAs. */
+static int same_file_vma(const struct restore_ctx *ctx, size_t i)
+{
+	const VmaEntry *v = ctx->mm->vmas[i];
+
+	for (size_t j = 0; j < i; j++) {
+		const VmaEntry *w = ctx->mm->vmas[j];
+		if (ctx->vma_fd[j] >= 0 && !strcmp(w->path, v->path) && w->kind == v->kind &&
+		    w->may_write == v->may_write)
+			return ctx->vma_fd[j];
+	}
+	return -1;
+}
+
+/* Is [start, start+len) clear of every target VMA? */
+static bool target_range_free(const MmEntry *mm, uint64_t start, uint64_t len)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (start < mm->vmas[i]->end && mm->vmas[i]->start < start + len)
+			return false;
+	return true;
+}
+
+static bool own_range_free(const struct proc_vmas *self, uint64_t start, uint64_t len)
+{
+	for (int i = 0; i < self->nr; i++)
+		if (start < self->v[i].end && self->v[i].start < start + len)
+			return false;
+	return true;
+}
+
+/* The trampoline goes where neither the target nor cryo (whose layout the
+ * new process inherits) has anything, 1 MiB clear of both: candidates from
+ * 1 GiB up in 1 GiB steps. */
+static int plan_trampoline(struct restore_ctx *ctx)
+{
+	const uint64_t margin = 1 << 20;
+	struct proc_vmas self;
+
+	if (proc_read_vmas(0, &self))
+		return -1;
+	for (uint64_t a = 1ULL << 30; a + TRAMP_LEN + margin < ctx->kd.task_size; a += 1ULL << 30) {
+		if (target_range_free(ctx->mm, a - margin, TRAMP_LEN + 2 * margin) &&
+		    own_range_free(&self, a - margin, TRAMP_LEN + 2 * margin)) {
+			ctx->tramp = a;
+			ctx->tramp_len = TRAMP_LEN;
+			proc_vmas_free(&self);
+			return 0;
+		}
+	}
+	proc_vmas_free(&self);
+	return err_set("no free address range for the restorer's trampoline");
+}
+
+/* Before the new process exists: which service fd each mapped file gets,
+ * and where the trampoline goes; the new process carries the plan out. */
+int mm_restore_plan(struct restore_ctx *ctx)
+{
+	int next = ctx->svc_base + SVC_VMA_FIRST;
+
+	ctx->vma_fd = calloc(ctx->mm->n_vmas + 1, sizeof(int));
+	if (!ctx->vma_fd)
+		return err_set("out of memory");
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
+		ctx->vma_fd[i] = -1;
+		if (!is_file_kind(ctx->mm->vmas[i]->kind))
+			continue;
+		ctx->vma_fd[i] = same_file_vma(ctx, i);
+		if (ctx->vma_fd[i] < 0)
+			ctx->vma_fd[i] = next++;
+	}
+	return plan_trampoline(ctx);
+}
+
+static int open_on(const char *path, int flags, int fd)
+{
+	int tmp = open(path, flags | O_CLOEXEC);
+
+	if (tmp < 0)
+		return -1;
+	if (tmp != fd && dup2(tmp, fd) < 0) {
+		close(tmp);
+		return -1;
+	}
+	if (tmp != fd)
+		close(tmp);
+	return 0;
+}
+
+static int open_vma_files(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
+		const VmaEntry *v = ctx->mm->vmas[i];
+		int flags = v->kind == VMA_KIND__FILE_SHARED && v->may_write ? O_RDWR : O_RDONLY;
+		if (ctx->vma_fd[i] < 0 || (i && same_file_vma(ctx, i) == ctx->vma_fd[i]))
+			continue;
+		if (open_on(v->path, flags, ctx->vma_fd[i]))
+			return err_errno("cannot open %s for the mapping at 0x%llx", v->path,
+					 (unsigned long long)v->start);
+	}
+	return 0;
+}
+
+static int map_trampoline(struct restore_ctx *ctx)
+{
+	unsigned char *p = mmap((void *)ctx->tramp, ctx->tramp_len, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return err_errno("cannot map the restorer's trampoline at 0x%llx",
+				 (unsigned long long)ctx->tramp);
+	p[0] = 0x0f; /* syscall */
+	p[1] = 0x05;
+	if (mprotect(p, 4096, PROT_READ | PROT_EXEC))
+		return err_errno("cannot make the trampoline executable");
+	return 0;
+}
+
+int mm_restore_child(struct restore_ctx *ctx)
+{
+	if (open_vma_files(ctx))
+		return -1;
+	if (open_on(ctx->mm->exe_path, O_RDONLY, ctx->svc_base + SVC_EXE))
+		return err_errno("cannot open executable %s", ctx->mm->exe_path);
+	return map_trampoline(ctx);
+}
+
+/* ---- restore: injected into the stopped child ---- */
+
+static bool in_tramp(const struct restore_ctx *ctx, uint64_t start)
+{
+	return start >= ctx->tramp && start < ctx->tramp + ctx->tramp_len;
+}
+
+static bool keep_inherited(const struct restore_ctx *ctx, const struct proc_vma *v)
+{
+	if (in_tramp(ctx, v->start))
+		return true;
+	return v->path && (!strcmp(v->path, "[vdso]") || !strcmp(v->path, "[vvar]") ||
+			   !strcmp(v->path, "[vvar_vclock]") || !strcmp(v->path, "[vsyscall]"));
+}
+
+/* Unmap everything cryo left in the child, in as few calls as possible:
+ * one munmap per run of VMAs between the mappings we keep. */
+static int unmap_inherited(struct restore_ctx *ctx, const struct proc_vmas *cur)
+{
+	uint64_t run_start = 0, run_end = 0;
+
+	for (int i = 0; i <= cur->nr; i++) {
+		bool keep = i == cur->nr || keep_inherited(ctx, &cur->v[i]);
+		if (!keep) {
+			if (!run_end)
+				run_start = cur->v[i].start;
+			run_end = cur->v[i].end;
+			continue;
+		}
+		if (run_end && inject_call(&ctx->inj, "unmapping cryo's memory", SYS_munmap,
+					       run_start, run_end - run_start, 0, 0, 0, 0, NULL))
+			return -1;
+		run_end = 0;
+	}
+	return 0;
+}
+
+struct vdso_move {
+	uint64_t from, to, len;
+};
+
+static int find_family(const struct proc_vmas *cur, const char *name, uint64_t *start,
+		       uint64_t *len)
+{
+	for (int i = 0; i < cur->nr; i++) {
+		if (cur->v[i].path && !strcmp(cur->v[i].path, name)) {
+			*start = cur->v[i].start;
+			*len = cur->v[i].end - cur->v[i].start;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int mremap_one(struct restore_ctx *ctx, uint64_t from, uint64_t len, uint64_t to)
+{
+	if (from == to)
+		return 0;
+	return inject_call(&ctx->inj, "moving the vDSO", SYS_mremap, from, len, len,
+			       MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, NULL);
+}
+
+/* Moves [vvar], [vvar_vclock] and [vdso] to the target's addresses; through
+ * a spare area of the trampoline when the old and new places overlap. */
+static int move_vdso(struct restore_ctx *ctx, const struct proc_vmas *cur)
+{
+	static const VmaKind kinds[] = {VMA_KIND__VVAR, VMA_KIND__VVAR_VCLOCK, VMA_KIND__VDSO};
+	static const char *const names[] = {"[vvar]", "[vvar_vclock]", "[vdso]"};
+	struct vdso_move mv[3];
+	int n = 0;
+	bool overlap = false;
+
+	for (int k = 0; k < 3; k++) {
+		uint64_t start, len;
+		const VmaEntry *target = NULL;
+		if (!find_family(cur, names[k], &start, &len))
+			continue;
+		for (size_t i = 0; i < ctx->mm->n_vmas; i++)
+			if (ctx->mm->vmas[i]->kind == kinds[k])
+				target = ctx->mm->vmas[i];
+		if (!target) {
+			if (inject_call(&ctx->inj, "unmapping the vDSO", SYS_munmap, start, len, 0, 0,
+					    0, 0, NULL))
+				return -1;
+			continue;
+		}
+		mv[n++] = (struct vdso_move){start, target->start, len};
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			if (mv[i].to < mv[j].from + mv[j].len && mv[j].from < mv[i].to + mv[i].len &&
+			    mv[i].from != mv[i].to)
+				overlap = true;
+	if (overlap) {
+		uint64_t spare = ctx->tramp + ctx->tramp_len / 2;
+		for (int i = 0; i < n; i++) {
+			if (mremap_one(ctx, mv[i].from, mv[i].len, spare))
+				return -1;
+			mv[i].from = spare;
+			spare += mv[i].len;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (mremap_one(ctx, mv[i].from, mv[i].len, mv[i].to))
+			return -1;
+	return 0;
+}
+
+/* Does pages.c have data for this VMA? Then it is mapped writable first. */
+static bool vma_has_pages(const struct restore_ctx *ctx, const VmaEntry *v)
+{
+	for (size_t i = 0; i < ctx->nr_runs; i++)
+		if (ctx->runs[i]->vaddr >= v->start && ctx->runs[i]->vaddr < v->end)
+			return true;
+	return false;
+}
+
+static unsigned map_prot(const struct restore_ctx *ctx, const VmaEntry *v)
+{
+	return vma_has_pages(ctx, v) ? v->prot | PROT_READ | PROT_WRITE : v->prot;
+}
+
+static int map_vma(struct restore_ctx *ctx, size_t i)
+{
+	const VmaEntry *v = ctx->mm->vmas[i];
+	int flags = MAP_FIXED, fd = -1;
+	char what[96];
+
+	switch (v->kind) {
+	case VMA_KIND__ANON_PRIVATE:
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		break;
+	case VMA_KIND__ANON_SHARED:
+		flags |= MAP_SHARED | MAP_ANONYMOUS;
+		break;
+	case VMA_KIND__FILE_PRIVATE:
+		flags |= MAP_PRIVATE;
+		fd = ctx->vma_fd[i];
+		break;
+	case VMA_KIND__FILE_SHARED:
+		flags |= MAP_SHARED;
+		fd = ctx->vma_fd[i];
+		break;
+	default:
+		return 0; /* the vDSO family was moved, [vsyscall] is the kernel's */
+	}
+	if (v->growsdown)
+		flags |= MAP_GROWSDOWN;
+	snprintf(what, sizeof(what), "mapping 0x%llx-0x%llx", (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	return inject_call(&ctx->inj, what, SYS_mmap, v->start, v->end - v->start,
+			       map_prot(ctx, v), flags, fd, fd >= 0 ? v->pgoff : 0, NULL);
+}
+
+int mm_restore(struct restore_ctx *ctx)
+{
+	struct proc_vmas cur;
+	int ret;
+
+	if (proc_read_vmas(ctx->child, &cur))
+		return -1;
+	ret = unmap_inherited(ctx, &cur);
+	if (!ret)
+		ret = move_vdso(ctx, &cur);
+	proc_vmas_free(&cur);
+	for (size_t i = 0; !ret && i < ctx->mm->n_vmas; i++)
+		ret = map_vma(ctx, i);
+	return ret;
+}
+
+static int finish_vma(struct restore_ctx *ctx, const VmaEntry *v)
+{
+	uint64_t len = v->end - v->start;
+
+	if (v->kind == VMA_KIND__VSYSCALL || is_vdso_family(v->kind))
+		return 0;
+	if (map_prot(ctx, v) != v->prot &&
+	    inject_call(&ctx->inj, "setting memory protection", SYS_mprotect, v->start, len,
+			    v->prot, 0, 0, 0, NULL))
+		return -1;
+	for (size_t a = 0; a < v->n_advice; a++)
+		for (size_t k = 0; k < sizeof(vma_advice) / sizeof(vma_advice[0]); k++)
+			if (!strcmp(v->advice[a], vma_advice[k].flag) &&
+			    inject_call(&ctx->inj, "restoring madvise flags", SYS_madvise, v->start,
+					    len, vma_advice[k].advice, 0, 0, 0, NULL))
+				return -1;
+	if (v->anon_name) {
+		uint64_t name = restore_scratch_put(ctx, 0, v->anon_name, strlen(v->anon_name) + 1);
+		if (inject_call(&ctx->inj, "naming an anonymous mapping", SYS_prctl, PR_SET_VMA,
+				    PR_SET_VMA_ANON_NAME, v->start, len, name, 0, NULL))
+			return -1;
+	}
+	return 0;
+}
+
+static int set_mm_map(struct restore_ctx *ctx)
+{
+	const MmEntry *mm = ctx->mm;
+	struct prctl_mm_map map = {
+		.start_code = mm->start_code,
+		.end_code = mm->end_code,
+		.start_data = mm->start_data,
+		.end_data = mm->end_data,
+		.start_brk = mm->start_brk,
+		.brk = mm->brk,
+		.start_stack = mm->start_stack,
+		.arg_start = mm->arg_start,
+		.arg_end = mm->arg_end,
+		.env_start = mm->env_start,
+		.env_end = mm->env_end,
+		.auxv_size = mm->n_auxv * sizeof(uint64_t),
+		.exe_fd = ctx->svc_base + SVC_EXE,
+	};
+	uint64_t auxv = restore_scratch_put(ctx, 4096, mm->auxv, map.auxv_size);
+
+	map.auxv = (__u64 *)auxv;
+	uint64_t addr = restore_scratch_put(ctx, 0, &map, sizeof(map));
+	return inject_call(&ctx->inj, "setting the mm fields (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM,
+			       PR_SET_MM_MAP, addr, sizeof(map), 0, 0, NULL);
+}
+
+int mm_restore_finish(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++)
+		if (finish_vma(ctx, ctx->mm->vmas[i]))
+			return -1;
+	return set_mm_map(ctx);
+}

@@ -1,0 +1,176 @@
+/*
+ * signals: dispositions, the blocked mask, queued signals and the
+ * alternate signal stack.
+ *
+ * The blocked mask and the queues are read with ptrace (PTRACE_GETSIGMASK,
+ * PTRACE_PEEKSIGINFO), so queued signals stay queued in the original. The
+ * dispositions and sigaltstack are not exposed anywhere else and are read
+ * by injected rt_sigaction/sigaltstack calls. On restore the dispositions
+ * and the stack are set by injection, the queued signals are re-queued by
+ * the process to itself (rt_tgsigqueueinfo keeps every siginfo field), and
+ * the mask is set last, so nothing is delivered before the task runs.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+
+#include "context.h"
+#include "infra/log.h"
+#include "infra/ptrace.h"
+
+#define NSIG_KERNEL  64
+#define SIGINFO_SIZE 128
+
+struct kernel_sigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+struct kernel_stack {
+	uint64_t sp;
+	int32_t flags;
+	int32_t pad;
+	uint64_t size;
+};
+
+static int dump_sigaction(struct dump_ctx *ctx, int sig)
+{
+	struct kernel_sigaction ka;
+	SigactionEntry *e;
+
+	if (inject_call(&ctx->inj, "reading a signal handler", SYS_rt_sigaction, sig, 0,
+			ctx->inj.scratch, 8, 0, 0, NULL) ||
+	    inject_read(ctx->pid, ctx->inj.scratch, &ka, sizeof(ka)))
+		return -1;
+	if (!ka.handler && !ka.flags && !ka.mask)
+		return 0; /* SIG_DFL, nothing to restore */
+	e = malloc(sizeof(*e));
+	if (!e)
+		return err_set("out of memory");
+	sigaction_entry__init(e);
+	e->sig = sig;
+	e->handler = ka.handler;
+	e->flags = ka.flags;
+	e->restorer = ka.restorer;
+	e->mask = ka.mask;
+	ctx->core->sigactions[ctx->core->n_sigactions++] = e;
+	return 0;
+}
+
+static int dump_queue(struct dump_ctx *ctx, bool shared, size_t *n, ProtobufCBinaryData **out)
+{
+	unsigned char buf[32 * SIGINFO_SIZE];
+	struct __ptrace_peeksiginfo_args args = {
+		.off = 0, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0, .nr = 32};
+
+	*n = 0;
+	*out = NULL;
+	for (;;) {
+		long got = ptrace(PTRACE_PEEKSIGINFO, ctx->pid, &args, buf);
+		if (got < 0)
+			return err_errno("cannot read queued signals of pid %d", ctx->pid);
+		if (got == 0)
+			return 0;
+		*out = realloc(*out, (*n + got) * sizeof(**out));
+		if (!*out)
+			return err_set("out of memory");
+		for (long i = 0; i < got; i++) {
+			void *si = malloc(SIGINFO_SIZE);
+			if (!si)
+				return err_set("out of memory");
+			memcpy(si, buf + i * SIGINFO_SIZE, SIGINFO_SIZE);
+			(*out)[(*n)++] = (ProtobufCBinaryData){.len = SIGINFO_SIZE, .data = si};
+		}
+		args.off += got;
+	}
+}
+
+static int dump_altstack(struct dump_ctx *ctx)
+{
+	struct kernel_stack ss;
+
+	if (inject_call(&ctx->inj, "reading the signal stack", SYS_sigaltstack, 0,
+			ctx->inj.scratch, 0, 0, 0, 0, NULL) ||
+	    inject_read(ctx->pid, ctx->inj.scratch, &ss, sizeof(ss)))
+		return -1;
+	ctx->core->altstack_sp = ss.sp;
+	ctx->core->altstack_size = ss.size;
+	ctx->core->altstack_flags = ss.flags;
+	return 0;
+}
+
+int signals_dump(struct dump_ctx *ctx)
+{
+	CoreEntry *core = ctx->core;
+
+	core->blocked = ctx->inj.saved_mask;
+	core->sigactions = calloc(NSIG_KERNEL, sizeof(*core->sigactions));
+	if (!core->sigactions)
+		return err_set("out of memory");
+	for (int sig = 1; sig <= NSIG_KERNEL; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP && dump_sigaction(ctx, sig))
+			return -1;
+	if (dump_queue(ctx, false, &core->n_pending_private, &core->pending_private) ||
+	    dump_queue(ctx, true, &core->n_pending_shared, &core->pending_shared))
+		return -1;
+	return dump_altstack(ctx);
+}
+
+static int restore_sigaction(struct restore_ctx *ctx, const SigactionEntry *e)
+{
+	struct kernel_sigaction ka = {e->handler, e->flags, e->restorer, e->mask};
+	uint64_t addr = restore_scratch_put(ctx, 0, &ka, sizeof(ka));
+
+	if (e->sig < 1 || e->sig > NSIG_KERNEL || e->sig == SIGKILL || e->sig == SIGSTOP)
+		return err_set("core-%d.img: handler for bad signal %u", ctx->pid, e->sig);
+	return inject_call(&ctx->inj, "restoring a signal handler", SYS_rt_sigaction, e->sig,
+			   addr, 0, 8, 0, 0, NULL);
+}
+
+static int requeue(struct restore_ctx *ctx, const ProtobufCBinaryData *si, bool shared)
+{
+	siginfo_t info;
+	uint64_t addr;
+
+	if (si->len != SIGINFO_SIZE)
+		return err_set("core-%d.img: bad queued signal record", ctx->pid);
+	memcpy(&info, si->data, sizeof(info));
+	addr = restore_scratch_put(ctx, 0, &info, sizeof(info));
+	if (shared)
+		return inject_call(&ctx->inj, "re-queueing a signal", SYS_rt_sigqueueinfo,
+				   ctx->child, info.si_signo, addr, 0, 0, 0, NULL);
+	return inject_call(&ctx->inj, "re-queueing a signal", SYS_rt_tgsigqueueinfo, ctx->child,
+			   ctx->child, info.si_signo, addr, 0, 0, NULL);
+}
+
+int signals_restore(struct restore_ctx *ctx)
+{
+	const CoreEntry *core = ctx->core;
+	struct kernel_stack ss = {.sp = core->altstack_sp,
+				  .flags = core->altstack_flags & ~SS_ONSTACK,
+				  .size = core->altstack_size};
+
+	for (size_t i = 0; i < core->n_sigactions; i++)
+		if (restore_sigaction(ctx, core->sigactions[i]))
+			return -1;
+	if (!(ss.flags & SS_DISABLE) || ss.sp) {
+		uint64_t addr = restore_scratch_put(ctx, 0, &ss, sizeof(ss));
+		if (inject_call(&ctx->inj, "restoring the signal stack", SYS_sigaltstack, addr, 0,
+				0, 0, 0, 0, NULL))
+			return -1;
+	}
+	for (size_t i = 0; i < core->n_pending_shared; i++)
+		if (requeue(ctx, &core->pending_shared[i], true))
+			return -1;
+	for (size_t i = 0; i < core->n_pending_private; i++)
+		if (requeue(ctx, &core->pending_private[i], false))
+			return -1;
+	return 0;
+}
+
+int signals_restore_mask(struct restore_ctx *ctx)
+{
+	return ptrace_set_sigmask(ctx->child, ctx->core->blocked);
+}

@@ -1,0 +1,236 @@
+/*
+ * task: who the process is and what it registered with the kernel: pid,
+ * parent, process group and session, name, personality, resource limits,
+ * the rseq area, the robust futex list, clear_child_tid and the parent-death
+ * signal.
+ *
+ * Most of it is read from /proc and ptrace; clear_child_tid and the
+ * parent-death signal only through injected prctl calls. On restore the
+ * limits, personality, name and session are set by the new process itself in
+ * C; the registrations that point into the target's memory (rseq, robust
+ * list, clear_child_tid) are made by injection once that memory exists. The
+ * rseq area cryo's own glibc registered, which the new process inherits, is
+ * dropped before cryo's memory is unmapped, or the kernel would fault on it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "context.h"
+#include "infra/log.h"
+#include "infra/uapi.h"
+
+#define RSEQ_FLAG_UNREGISTER 1
+
+static int dump_rlimits(struct dump_ctx *ctx)
+{
+	CoreEntry *core = ctx->core;
+
+	core->rlimits = calloc(RLIM_NLIMITS, sizeof(*core->rlimits));
+	if (!core->rlimits)
+		return err_set("out of memory");
+	for (int r = 0; r < RLIM_NLIMITS; r++) {
+		struct rlimit rl;
+		RlimitEntry *e = malloc(sizeof(*e));
+		if (!e)
+			return err_set("out of memory");
+		if (prlimit(ctx->pid, r, NULL, &rl)) {
+			free(e);
+			return err_errno("cannot read resource limit %d of pid %d", r, ctx->pid);
+		}
+		rlimit_entry__init(e);
+		e->resource = r;
+		e->cur = rl.rlim_cur;
+		e->max = rl.rlim_max;
+		core->rlimits[core->n_rlimits++] = e;
+	}
+	return 0;
+}
+
+static int dump_rseq(struct dump_ctx *ctx)
+{
+	struct cryo_rseq_configuration conf;
+	RseqEntry *e;
+
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, ctx->pid, sizeof(conf), &conf) < 0) {
+		if (errno == EIO || errno == EINVAL)
+			return 0; /* the kernel predates it: rseq cannot be saved */
+		return err_errno("cannot read the rseq registration of pid %d", ctx->pid);
+	}
+	if (!conf.rseq_abi_pointer)
+		return 0;
+	e = malloc(sizeof(*e));
+	if (!e)
+		return err_set("out of memory");
+	rseq_entry__init(e);
+	e->ptr = conf.rseq_abi_pointer;
+	e->size = conf.rseq_abi_size;
+	e->signature = conf.signature;
+	ctx->core->rseq = e;
+	return 0;
+}
+
+static int dump_registrations(struct dump_ctx *ctx)
+{
+	CoreEntry *core = ctx->core;
+	uint64_t head = 0, word = 0;
+	size_t len = 0;
+
+	if (syscall(SYS_get_robust_list, ctx->pid, &head, &len))
+		return err_errno("cannot read the robust futex list of pid %d", ctx->pid);
+	core->robust_list_head = head;
+	core->robust_list_len = len;
+	if (inject_call(&ctx->inj, "reading clear_child_tid", SYS_prctl, PR_GET_TID_ADDRESS,
+			ctx->inj.scratch, 0, 0, 0, 0, NULL) ||
+	    inject_read(ctx->pid, ctx->inj.scratch, &word, sizeof(word)))
+		return -1;
+	core->clear_child_tid = word;
+	word = 0;
+	if (inject_call(&ctx->inj, "reading the parent-death signal", SYS_prctl,
+			PR_GET_PDEATHSIG, ctx->inj.scratch, 0, 0, 0, 0, NULL) ||
+	    inject_read(ctx->pid, ctx->inj.scratch, &word, sizeof(int)))
+		return -1;
+	core->pdeathsig = (uint32_t)word;
+	return dump_rseq(ctx);
+}
+
+static int read_personality(pid_t pid, uint32_t *persona)
+{
+	char *buf;
+
+	if (proc_read(pid, "personality", &buf, NULL))
+		return -1;
+	*persona = strtoul(buf, NULL, 16);
+	free(buf);
+	return 0;
+}
+
+int task_dump(struct dump_ctx *ctx)
+{
+	CoreEntry *core = ctx->core;
+	static char state[2];
+
+	core->pid = ctx->pid;
+	core->ppid = ctx->stat.ppid;
+	core->pgid = ctx->stat.pgrp;
+	core->sid = ctx->stat.session;
+	core->comm = ctx->stat.comm;
+	state[0] = ctx->stat.state;
+	core->state = state;
+	core->exit_signal = ctx->stat.exit_signal;
+	if (read_personality(ctx->pid, &core->personality))
+		return -1;
+	return dump_rlimits(ctx) || dump_registrations(ctx) ? -1 : 0;
+}
+
+int task_validate(struct restore_ctx *ctx)
+{
+	char comm[64] = "";
+
+	if (ctx->pid <= 1)
+		return err_set("checkpoint holds an invalid pid %d", ctx->pid);
+	if (kill(ctx->pid, 0) == 0 || errno == EPERM) {
+		proc_readlink(ctx->pid, "exe", comm, sizeof(comm));
+		return err_set("pid %d is already in use%s%s%s: cannot restore the checkpoint "
+			       "with its original pid",
+			       ctx->pid, comm[0] ? " (by " : "", comm, comm[0] ? ")" : "");
+	}
+	for (size_t i = 0; i < ctx->core->n_rlimits; i++)
+		if (ctx->core->rlimits[i]->resource >= RLIM_NLIMITS)
+			return err_set("core-%d.img: bad resource limit %u", ctx->pid,
+				       ctx->core->rlimits[i]->resource);
+	return 0;
+}
+
+/* A hard limit above ours cannot be raised without CAP_SYS_RESOURCE: the
+ * limit is then kept as high as allowed, with a warning. */
+static int restore_rlimit(const RlimitEntry *e)
+{
+	struct rlimit want = {e->cur, e->max}, have;
+
+	if (!setrlimit(e->resource, &want))
+		return 0;
+	if (errno != EPERM || getrlimit(e->resource, &have))
+		return err_errno("cannot set resource limit %u", e->resource);
+	want.rlim_max = have.rlim_max;
+	if (want.rlim_cur > want.rlim_max)
+		want.rlim_cur = want.rlim_max;
+	pr_warn("resource limit %u: hard limit %llu cannot be raised here, kept at %llu",
+		e->resource, (unsigned long long)e->max, (unsigned long long)have.rlim_max);
+	if (setrlimit(e->resource, &want))
+		return err_errno("cannot set resource limit %u", e->resource);
+	return 0;
+}
+
+static int restore_session(struct restore_ctx *ctx)
+{
+	const CoreEntry *core = ctx->core;
+
+	if (ctx->opts->shell_job)
+		return tty_restore_session(ctx);
+	if (core->sid == core->pid) {
+		if (setsid() < 0)
+			return err_errno("cannot create the session of pid %d", ctx->pid);
+	} else if (core->pgid == core->pid) {
+		if (setpgid(0, 0))
+			return err_errno("cannot create the process group of pid %d", ctx->pid);
+	} else {
+		pr_info("pid %d joins the restorer's session and group: its own (%d/%d) are "
+			"led by processes outside the checkpoint",
+			ctx->pid, core->sid, core->pgid);
+	}
+	return 0;
+}
+
+int task_restore_child(struct restore_ctx *ctx)
+{
+	const CoreEntry *core = ctx->core;
+
+	for (size_t i = 0; i < core->n_rlimits; i++)
+		if (restore_rlimit(core->rlimits[i]))
+			return -1;
+	if (personality(core->personality) < 0)
+		return err_errno("cannot set personality 0x%x", core->personality);
+	if (prctl(PR_SET_NAME, core->comm))
+		return err_errno("cannot set the name of pid %d", ctx->pid);
+	return restore_session(ctx);
+}
+
+int task_restore_unregister(struct restore_ctx *ctx)
+{
+	struct cryo_rseq_configuration conf;
+
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, ctx->child, sizeof(conf), &conf) < 0 ||
+	    !conf.rseq_abi_pointer)
+		return 0;
+	return inject_call(&ctx->inj, "dropping the inherited rseq area", SYS_rseq,
+			   conf.rseq_abi_pointer, conf.rseq_abi_size, RSEQ_FLAG_UNREGISTER,
+			   conf.signature, 0, 0, NULL);
+}
+
+int task_restore(struct restore_ctx *ctx)
+{
+	const CoreEntry *core = ctx->core;
+
+	if (core->rseq && inject_call(&ctx->inj, "registering the rseq area", SYS_rseq,
+				      core->rseq->ptr, core->rseq->size, 0,
+				      core->rseq->signature, 0, 0, NULL))
+		return -1;
+	if (core->robust_list_head &&
+	    inject_call(&ctx->inj, "setting the robust futex list", SYS_set_robust_list,
+			core->robust_list_head, core->robust_list_len, 0, 0, 0, 0, NULL))
+		return -1;
+	if (inject_call(&ctx->inj, "setting clear_child_tid", SYS_set_tid_address,
+			core->clear_child_tid, 0, 0, 0, 0, 0, NULL))
+		return -1;
+	return inject_call(&ctx->inj, "setting the parent-death signal", SYS_prctl,
+			   PR_SET_PDEATHSIG, core->pdeathsig, 0, 0, 0, 0, NULL);
+}
