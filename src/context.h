@@ -117,7 +117,6 @@ int mm_restore_plan(struct restore_ctx *ctx);
 int mm_restore_child(struct restore_ctx *ctx);
 int mm_restore(struct restore_ctx *ctx);
 int mm_restore_finish(struct restore_ctx *ctx);
-void mm_entry_free(MmEntry *mm);
 /* pages.c */
 int pages_dump(struct dump_ctx *ctx, const MmEntry *mm);
 int pages_validate(struct restore_ctx *ctx);

@@ -71,8 +71,11 @@ int cpu_dump(struct dump_ctx *ctx)
 	size_t len = ctx->kd.xsave_size ? ctx->kd.xsave_size : XSAVE_MAX;
 	void *xsave = malloc(XSAVE_MAX);
 
+	ctx->core->regs = e;
+	ctx->core->xsave.data = xsave;
 	if (!e || !xsave)
 		return err_set("out of memory dumping registers of pid %d", ctx->pid);
+	user_regs__init(e);
 	if (len > XSAVE_MAX)
 		len = XSAVE_MAX;
 	if (ptrace_get_xstate(ctx->pid, xsave, &len))
@@ -82,8 +85,6 @@ int cpu_dump(struct dump_ctx *ctx)
 		ctx->core->restart_syscall = regs.rax;
 	}
 	regs_to_entry(&regs, e);
-	ctx->core->regs = e;
-	ctx->core->xsave.data = xsave;
 	ctx->core->xsave.len = len;
 	return 0;
 }

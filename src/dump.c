@@ -32,6 +32,27 @@
 
 /* ---- 0. checks before touching the target ---- */
 
+/* Single process, single thread: checked before the freeze and again after
+ * it, since a thread or child may appear in between. */
+static int check_shape(struct dump_ctx *ctx)
+{
+	int children;
+
+	if (proc_read_status(ctx->pid, &ctx->status))
+		return -1;
+	if (ctx->status.threads > 1)
+		return err_set("pid %d has %d threads: multi-threaded processes are not "
+			       "supported yet",
+			       ctx->pid, ctx->status.threads);
+	children = proc_count_children(ctx->pid);
+	if (children < 0)
+		return -1;
+	if (children > 0)
+		return err_set("pid %d has %d child process%s: process trees are not supported yet",
+			       ctx->pid, children, children > 1 ? "es" : "");
+	return 0;
+}
+
 static int open_target(struct dump_ctx *ctx)
 {
 	ctx->pidfd = syscall(SYS_pidfd_open, ctx->pid, 0);
@@ -42,21 +63,11 @@ static int open_target(struct dump_ctx *ctx)
 	}
 	if (ctx->pid == getpid() || ctx->pid == getppid())
 		return err_set("pid %d is cryo itself or its parent: refusing to dump it", ctx->pid);
-	if (proc_read_status(ctx->pid, &ctx->status))
+	if (check_shape(ctx))
 		return -1;
 	if (ctx->status.tracer_pid)
 		return err_set("pid %d is already traced by pid %d", ctx->pid,
 			       ctx->status.tracer_pid);
-	if (ctx->status.threads > 1)
-		return err_set("pid %d has %d threads: multi-threaded processes are not "
-			       "supported yet",
-			       ctx->pid, ctx->status.threads);
-	int children = proc_count_children(ctx->pid);
-	if (children < 0)
-		return -1;
-	if (children > 0)
-		return err_set("pid %d has %d child process%s: process trees are not supported yet",
-			       ctx->pid, children, children > 1 ? "es" : "");
 	if (ctx->status.nr_nspid > 1)
 		return err_set("pid %d lives in a nested pid namespace: not supported yet",
 			       ctx->pid);
@@ -208,7 +219,7 @@ static int dump_steps(struct dump_ctx *ctx, MmEntry *mm)
 	ctx->stats.freezing_time_us = ctx->t_frozen - t;
 	pr_info("froze pid %d in %llu us", ctx->pid, ctx->t_frozen - t);
 	/* 2 */
-	if (proc_read_stat(ctx->pid, &ctx->stat) || proc_read_status(ctx->pid, &ctx->status) ||
+	if (check_shape(ctx) || proc_read_stat(ctx->pid, &ctx->stat) ||
 	    proc_read_vmas(ctx->pid, &ctx->vmas) || collect_by_injection(ctx, mm) ||
 	    files_dump(ctx) || fs_dump(ctx))
 		return -1;
@@ -223,7 +234,6 @@ static int dump_steps(struct dump_ctx *ctx, MmEntry *mm)
 		(unsigned long long)ctx->stats.pages_skipped_absent,
 		(unsigned long long)ctx->stats.memdump_time_us);
 	/* 4 */
-	ctx->core->comm = ctx->stat.comm;
 	if (write_one(ctx, "core-%d.img", IMG_CORE, &ctx->core->base) ||
 	    write_one(ctx, "mm-%d.img", IMG_MM, &mm->base) || commit(ctx))
 		return -1;
@@ -238,15 +248,24 @@ static int dump_steps(struct dump_ctx *ctx, MmEntry *mm)
 int cryo_dump(const struct cryo_opts *opts)
 {
 	struct dump_ctx ctx = {.opts = opts, .pid = opts->pid, .pidfd = -1};
-	CoreEntry core = CORE_ENTRY__INIT;
-	MmEntry mm = MM_ENTRY__INIT;
+	/* every field of these two is heap-allocated, freed as one tree */
+	CoreEntry *core = calloc(1, sizeof(*core));
+	MmEntry *mm = calloc(1, sizeof(*mm));
 	int ret;
 
-	ctx.core = &core;
+	if (!core || !mm) {
+		free(core);
+		free(mm);
+		err_set("out of memory");
+		return 1;
+	}
+	core_entry__init(core);
+	mm_entry__init(mm);
+	ctx.core = core;
 	ctx.dir.dirfd = -1;
 	ctx.t_start = now_us();
 	dump_stats__init(&ctx.stats);
-	ret = dump_steps(&ctx, &mm);
+	ret = dump_steps(&ctx, mm);
 	if (ret) {
 		release_target(&ctx);
 		img_dir_abort(&ctx.dir);
@@ -254,7 +273,8 @@ int cryo_dump(const struct cryo_opts *opts)
 		img_dir_close(&ctx.dir);
 	}
 	files_dump_free(&ctx);
-	mm_entry_free(&mm);
+	protobuf_c_message_free_unpacked(&mm->base, NULL);
+	protobuf_c_message_free_unpacked(&core->base, NULL);
 	proc_vmas_free(&ctx.vmas);
 	if (ctx.pidfd >= 0)
 		close(ctx.pidfd);

@@ -87,7 +87,7 @@ static int classify_file(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 		return err_set("pid %d maps a deleted file at 0x%llx (%s): not supported yet", pid,
 			       (unsigned long long)pv->start, pv->path);
 	v->kind = pv->shared ? VMA_KIND__FILE_SHARED : VMA_KIND__FILE_PRIVATE;
-	v->path = pv->path;
+	v->path = strdup(pv->path);
 	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
 		 (unsigned long long)pv->start, (unsigned long long)pv->end);
 	if (stat(link, &st))
@@ -114,7 +114,7 @@ static int classify_vma(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 		return 0;
 	}
 	if (!strcmp(pv->path, "[heap]") || !strncmp(pv->path, "[stack", 6)) {
-		v->path = pv->path;
+		v->path = strdup(pv->path);
 		return 0;
 	}
 	return err_set("pid %d has a mapping of an unsupported kind at 0x%llx: %s", pid,
@@ -138,7 +138,7 @@ static int vma_dump(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 	v->advice = calloc(sizeof(vma_advice) / sizeof(vma_advice[0]), sizeof(char *));
 	for (size_t i = 0; v->advice && i < sizeof(vma_advice) / sizeof(vma_advice[0]); i++)
 		if (proc_vma_has_flag(pv, vma_advice[i].flag))
-			v->advice[v->n_advice++] = (char *)vma_advice[i].flag;
+			v->advice[v->n_advice++] = strdup(vma_advice[i].flag);
 	if (proc_vma_has_flag(pv, "lo"))
 		pr_warn("pid %d: mlock()ed memory at 0x%llx will not be locked after restore", pid,
 			(unsigned long long)pv->start);
@@ -199,19 +199,6 @@ int mm_dump(struct dump_ctx *ctx, MmEntry *mm)
 			return -1;
 	}
 	return 0;
-}
-
-/* Frees what mm_dump() allocated (the strings are borrowed from ctx->vmas). */
-void mm_entry_free(MmEntry *mm)
-{
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		free(mm->vmas[i]->advice);
-		free(mm->vmas[i]->anon_name);
-		free(mm->vmas[i]);
-	}
-	free(mm->vmas);
-	free(mm->auxv);
-	free(mm->exe_path);
 }
 
 /* ---- restore: validation ---- */

@@ -397,6 +397,32 @@ out:
 	return ret;
 }
 
+static void free_list(void **msgs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(msgs[i], NULL);
+	free(msgs);
+}
+
+static void free_images(struct restore_ctx *ctx)
+{
+	if (ctx->core)
+		core_entry__free_unpacked(ctx->core, NULL);
+	if (ctx->mm)
+		mm_entry__free_unpacked(ctx->mm, NULL);
+	if (ctx->fs)
+		fs_entry__free_unpacked(ctx->fs, NULL);
+	free_list((void **)ctx->runs, ctx->nr_runs);
+	free_list((void **)ctx->files, ctx->nr_files);
+	free_list((void **)ctx->fds, ctx->nr_fds);
+	free_list((void **)ctx->pipes, ctx->nr_pipes);
+	free(ctx->vma_fd);
+	if (ctx->pages_fd >= 0)
+		close(ctx->pages_fd);
+	if (ctx->tty_fd >= 0)
+		close(ctx->tty_fd);
+}
+
 int cryo_restore(const struct cryo_opts *opts)
 {
 	struct restore_ctx ctx = {.opts = opts, .pages_fd = -1, .tty_fd = -1};
@@ -410,7 +436,7 @@ int cryo_restore(const struct cryo_opts *opts)
 		ret = wait_restored(&ctx);
 	else if (ret)
 		ret = 1;
-	/* the images are loaded into memory freed with the process */
+	free_images(&ctx);
 	img_dir_close(&ctx.dir);
 	return ret;
 }

@@ -116,15 +116,16 @@ static int read_personality(pid_t pid, uint32_t *persona)
 int task_dump(struct dump_ctx *ctx)
 {
 	CoreEntry *core = ctx->core;
-	static char state[2];
+	char state[2] = {ctx->stat.state, '\0'};
 
 	core->pid = ctx->pid;
 	core->ppid = ctx->stat.ppid;
 	core->pgid = ctx->stat.pgrp;
 	core->sid = ctx->stat.session;
-	core->comm = ctx->stat.comm;
-	state[0] = ctx->stat.state;
-	core->state = state;
+	core->comm = strdup(ctx->stat.comm);
+	core->state = strdup(state);
+	if (!core->comm || !core->state)
+		return err_set("out of memory");
 	core->exit_signal = ctx->stat.exit_signal;
 	if (read_personality(ctx->pid, &core->personality))
 		return -1;

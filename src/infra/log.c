@@ -70,7 +70,7 @@ void log_msg(int level, const char *fmt, ...)
 	unsigned long long t = now_us();
 	va_list ap;
 
-	if (level > log_state.verbosity)
+	if (level > log_state.verbosity || !fmt)
 		return;
 	FILE *out = log_sink();
 	fprintf(out, "(%02llu.%06llu) ", t / 1000000, t % 1000000);
