@@ -83,6 +83,8 @@ struct restore_ctx {
 	size_t nr_runs;
 	PagemapEntry **runs;
 	int pages_fd;	/* the pages image, open in cryo and inherited by the child */
+	const unsigned char *pages_map; /* the whole pages image, mapped read-only */
+	uint64_t pages_size;
 	size_t nr_files;
 	FileEntry **files;
 	size_t nr_fds;
@@ -121,6 +123,7 @@ int mm_restore_finish(struct restore_ctx *ctx);
 int pages_dump(struct dump_ctx *ctx, const MmEntry *mm);
 int pages_validate(struct restore_ctx *ctx);
 int pages_restore(struct restore_ctx *ctx);
+void pages_restore_free(struct restore_ctx *ctx);
 /* cpu.c */
 int cpu_dump(struct dump_ctx *ctx);
 int cpu_validate(struct restore_ctx *ctx);

@@ -4,33 +4,42 @@
  * Dump: for each VMA that owns memory (anonymous, or private pages a process
  * wrote over a file), the pages that exist are found in bulk with
  * PAGEMAP_SCAN (or /proc/PID/pagemap on older kernels; SEEK_DATA on the shmem
- * object for shared anonymous memory), read with process_vm_readv in runs of
- * up to 32 MiB, and written to pages-1.img. Never-touched pages, clean file
+ * object for shared anonymous memory), read with process_vm_readv into 16 MiB
+ * buffers, and written to pages-1.img by a writer thread, so that reading
+ * the target and writing the image overlap. Never-touched pages, clean file
  * pages and anonymous pages that hold only zeros are not written: on restore
  * they read back the same without being stored. Each run of pages that is
  * contiguous in memory and in the image gets a pagemap entry with its XXH3.
  *
- * Restore: every run's checksum is verified (the image is mapped, hashed in
- * place) before anything is created; then the data goes straight from the
- * image into the new process by preadv calls injected into it, up to 1024
+ * Restore: the image is mapped once, and every run's checksum is verified
+ * on that mapping before anything is created. Anonymous private memory is
+ * then filled with UFFDIO_COPY through a userfaultfd that the new process
+ * creates (injected) and cryo takes over with pidfd_getfd: each page is
+ * allocated and copied straight from the image's page cache, never cleared
+ * first. Memory userfaultfd cannot fill (private pages over a file, shared
+ * memory) is read by preadv calls injected into the new process, up to 1024
  * runs per call: one copy, kernel to user.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <linux/userfaultfd.h>
 #include <unistd.h>
 
 #include "context.h"
 #include "infra/log.h"
 #include "infra/uapi.h"
 
-#define CHUNK_SIZE   (32ULL << 20)
+#define CHUNK_SIZE   (16ULL << 20)
+#define NR_BUFS      3
 #define SCAN_VEC     1024
 #define BATCH_IOVS   1024
 #define BATCH_BYTES  (1ULL << 30)
@@ -48,10 +57,26 @@ struct regions {
 	struct region *r;
 };
 
+/* Writes full buffers to the pages image on a thread of its own: a ring of
+ * NR_BUFS buffers, of which the reader fills one while the rest queue. */
+struct async_writer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct img_out *out;
+	unsigned char *bufs[NR_BUFS];
+	size_t len[NR_BUFS];
+	int drain, queued;
+	bool stop;
+	int err; /* errno of a failed write; reported by the reader */
+};
+
 /* Collects page data into a buffer and cuts it into checksummed runs. */
 struct page_writer {
 	struct dump_ctx *ctx;
 	struct img_out out;
+	struct async_writer aw;
+	int fill;
 	unsigned char *buf;
 	size_t used;
 	uint64_t buf_file_off; /* image offset of buf[0] */
@@ -190,15 +215,104 @@ static int run_close(struct page_writer *pw)
 	return img_out_msg(&pw->map, &pe.base);
 }
 
+static void *writer_main(void *arg)
+{
+	struct async_writer *aw = arg;
+
+	pthread_mutex_lock(&aw->lock);
+	for (;;) {
+		while (!aw->queued && !aw->stop)
+			pthread_cond_wait(&aw->cond, &aw->lock);
+		if (!aw->queued)
+			break;
+		int i = aw->drain;
+		pthread_mutex_unlock(&aw->lock);
+		int failed = !aw->err && img_out_raw(aw->out, aw->bufs[i], aw->len[i]);
+		pthread_mutex_lock(&aw->lock);
+		if (failed)
+			aw->err = errno ? errno : EIO;
+		aw->drain = (aw->drain + 1) % NR_BUFS;
+		aw->queued--;
+		pthread_cond_broadcast(&aw->cond);
+	}
+	pthread_mutex_unlock(&aw->lock);
+	return NULL;
+}
+
+static int writer_start(struct page_writer *pw)
+{
+	struct async_writer *aw = &pw->aw;
+
+	for (int i = 0; i < NR_BUFS; i++) {
+		aw->bufs[i] = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (aw->bufs[i] == MAP_FAILED) {
+			aw->bufs[i] = NULL;
+			return err_errno("cannot allocate the page buffers");
+		}
+	}
+	aw->out = &pw->out;
+	pthread_mutex_init(&aw->lock, NULL);
+	pthread_cond_init(&aw->cond, NULL);
+	errno = pthread_create(&aw->thread, NULL, writer_main, aw);
+	if (errno)
+		return err_errno("cannot start the page writer thread");
+	pw->fill = 0;
+	pw->buf = aw->bufs[0];
+	return 0;
+}
+
+static int writer_error(struct page_writer *pw)
+{
+	errno = pw->aw.err;
+	return err_errno("cannot write %s/%s", pw->ctx->dir.path, PAGES_IMG);
+}
+
+/* Waits for every queued buffer to be written and stops the thread. */
+static int writer_stop(struct page_writer *pw)
+{
+	struct async_writer *aw = &pw->aw;
+
+	if (!pw->buf)
+		return 0;
+	pthread_mutex_lock(&aw->lock);
+	aw->stop = true;
+	pthread_cond_broadcast(&aw->cond);
+	pthread_mutex_unlock(&aw->lock);
+	pthread_join(aw->thread, NULL);
+	pthread_mutex_destroy(&aw->lock);
+	pthread_cond_destroy(&aw->cond);
+	for (int i = 0; i < NR_BUFS; i++)
+		munmap(aw->bufs[i], CHUNK_SIZE);
+	pw->buf = NULL;
+	return aw->err ? writer_error(pw) : 0;
+}
+
+/* Hands the full buffer to the writer and moves on to the next free one. */
 static int buf_flush(struct page_writer *pw)
 {
-	unsigned long long t = now_us();
+	struct async_writer *aw = &pw->aw;
+	unsigned long long t;
 
-	if (run_close(pw) || img_out_raw(&pw->out, pw->buf, pw->used))
+	if (run_close(pw))
 		return -1;
+	if (!pw->used)
+		return 0;
+	t = now_us();
+	pthread_mutex_lock(&aw->lock);
+	aw->len[pw->fill] = pw->used;
+	aw->queued++;
+	pthread_cond_broadcast(&aw->cond);
+	while (aw->queued == NR_BUFS)
+		pthread_cond_wait(&aw->cond, &aw->lock);
+	pthread_mutex_unlock(&aw->lock);
+	pw->ctx->stats.memwrite_time_us += now_us() - t;
+	if (aw->err)
+		return writer_error(pw);
 	pw->buf_file_off += pw->used;
 	pw->used = 0;
-	pw->ctx->stats.memwrite_time_us += now_us() - t;
+	pw->fill = (pw->fill + 1) % NR_BUFS;
+	pw->buf = aw->bufs[pw->fill];
 	return 0;
 }
 
@@ -310,17 +424,11 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 
 	pm_fd = open_proc_fd(ctx->pid, "pagemap");
 	mem_fd = open_proc_fd(ctx->pid, "mem");
-	pw.buf = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (pm_fd < 0 || mem_fd < 0)
 		goto out;
-	if (pw.buf == MAP_FAILED) {
-		pw.buf = NULL;
-		err_errno("cannot allocate the page buffer");
-		goto out;
-	}
 	snprintf(name, sizeof(name), "pagemap-%d.img", ctx->pid);
 	if (img_out_open(&ctx->dir, &pw.map, name, IMG_PAGEMAP) ||
-	    img_out_open(&ctx->dir, &pw.out, PAGES_IMG, IMG_PAGES))
+	    img_out_open(&ctx->dir, &pw.out, PAGES_IMG, IMG_PAGES) || writer_start(&pw))
 		goto out;
 	pw.buf_file_off = IMG_PAGES_DATA_OFF;
 	head.pages_id = 1;
@@ -329,7 +437,7 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		if (vma_owns_pages(mm->vmas[i]) && dump_vma_pages(&pw, mm->vmas[i], pm_fd, mem_fd))
 			goto out;
-	if (buf_flush(&pw))
+	if (buf_flush(&pw) || writer_stop(&pw))
 		goto out;
 	unsigned long long tw = now_us();
 	ret = img_out_close(&pw.out);
@@ -337,10 +445,10 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 		ret = img_out_close(&pw.map);
 	ctx->stats.memwrite_time_us += now_us() - tw;
 out:
+	if (pw.buf)
+		writer_stop(&pw);
 	img_out_discard(&pw.out);
 	img_out_discard(&pw.map);
-	if (pw.buf)
-		munmap(pw.buf, CHUNK_SIZE);
 	if (pm_fd >= 0)
 		close(pm_fd);
 	if (mem_fd >= 0)
@@ -378,58 +486,62 @@ static int validate_run(const struct restore_ctx *ctx, const PagemapEntry *pe, u
 	return 0;
 }
 
-/* Hashes every run straight from a mapping of the image, a window at a time. */
-static int verify_checksums(struct restore_ctx *ctx, uint64_t img_size)
+static int verify_run(const struct restore_ctx *ctx, const PagemapEntry *pe)
 {
-	const uint64_t window = 256ULL << 20;
-	unsigned char *p = NULL;
-	uint64_t wbase = 0, wlen = 0;
-	int ret = 0;
+	uint64_t len = pe->nr_pages * PAGE_SIZE_4K;
 
-	for (size_t i = 0; i < ctx->nr_runs && !ret; i++) {
-		const PagemapEntry *pe = ctx->runs[i];
-		uint64_t rlen = pe->nr_pages * PAGE_SIZE_4K;
-		if (!p || pe->offset + rlen > wbase + wlen) {
-			if (p)
-				munmap(p, wlen);
-			wbase = pe->offset;
-			wlen = img_size - wbase < window ? img_size - wbase : window;
-			if (wlen < rlen)
-				wlen = rlen;
-			p = mmap(NULL, wlen, PROT_READ, MAP_PRIVATE | MAP_POPULATE, ctx->pages_fd,
-				 wbase);
-			if (p == MAP_FAILED)
-				return err_errno("cannot map %s/%s", ctx->dir.path, PAGES_IMG);
-		}
-		if (img_hash(p + (pe->offset - wbase), rlen) != pe->xxh3)
-			ret = err_set("page data in %s/%s is corrupted: checksum mismatch for "
-				      "0x%llx-0x%llx of pid %d (image offset %llu)",
-				      ctx->dir.path, PAGES_IMG, (unsigned long long)pe->vaddr,
-				      (unsigned long long)(pe->vaddr + rlen), ctx->pid,
-				      (unsigned long long)pe->offset);
-	}
-	if (p)
-		munmap(p, wlen);
-	return ret;
+	if (img_hash(ctx->pages_map + pe->offset, len) == pe->xxh3)
+		return 0;
+	return err_set("page data in %s/%s is corrupted: checksum mismatch for 0x%llx-0x%llx of "
+		       "pid %d (image offset %llu)",
+		       ctx->dir.path, PAGES_IMG, (unsigned long long)pe->vaddr,
+		       (unsigned long long)(pe->vaddr + len), ctx->pid,
+		       (unsigned long long)pe->offset);
+}
+
+static int map_image(struct restore_ctx *ctx)
+{
+	void *p = mmap(NULL, ctx->pages_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, ctx->pages_fd, 0);
+
+	if (p == MAP_FAILED)
+		return err_errno("cannot map %s/%s", ctx->dir.path, PAGES_IMG);
+	ctx->pages_map = p;
+	return 0;
 }
 
 int pages_validate(struct restore_ctx *ctx)
 {
-	uint64_t img_size, off = IMG_PAGES_DATA_OFF;
+	uint64_t off = IMG_PAGES_DATA_OFF;
 
-	ctx->pages_fd = img_raw_open(&ctx->dir, PAGES_IMG, IMG_PAGES, &img_size);
+	ctx->pages_fd = img_raw_open(&ctx->dir, PAGES_IMG, IMG_PAGES, &ctx->pages_size);
 	if (ctx->pages_fd < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->nr_runs; i++) {
-		if (validate_run(ctx, ctx->runs[i], off, img_size))
+		if (validate_run(ctx, ctx->runs[i], off, ctx->pages_size))
 			return err_wrap("pagemap-%d.img", ctx->pid);
 		off += ctx->runs[i]->nr_pages * PAGE_SIZE_4K;
 	}
-	if (off != img_size)
+	if (off != ctx->pages_size)
 		return err_set("%s/%s is %s: %llu bytes, the pagemap accounts for %llu",
-			       ctx->dir.path, PAGES_IMG, off > img_size ? "truncated" : "too long",
-			       (unsigned long long)img_size, (unsigned long long)off);
-	return verify_checksums(ctx, img_size);
+			       ctx->dir.path, PAGES_IMG,
+			       off > ctx->pages_size ? "truncated" : "too long",
+			       (unsigned long long)ctx->pages_size, (unsigned long long)off);
+	if (map_image(ctx))
+		return -1;
+	for (size_t i = 0; i < ctx->nr_runs; i++)
+		if (verify_run(ctx, ctx->runs[i]))
+			return -1;
+	return 0;
+}
+
+void pages_restore_free(struct restore_ctx *ctx)
+{
+	if (ctx->pages_map)
+		munmap((void *)ctx->pages_map, ctx->pages_size);
+	ctx->pages_map = NULL;
+	if (ctx->pages_fd >= 0)
+		close(ctx->pages_fd);
+	ctx->pages_fd = -1;
 }
 
 static int preadv_batch(struct restore_ctx *ctx, struct iovec *iov, int n, uint64_t off,
@@ -447,7 +559,14 @@ static int preadv_batch(struct restore_ctx *ctx, struct iovec *iov, int n, uint6
 	return 0;
 }
 
-int pages_restore(struct restore_ctx *ctx)
+static bool uffd_fills(const struct restore_ctx *ctx, const PagemapEntry *pe)
+{
+	const VmaEntry *v = vma_of(ctx->mm, pe->vaddr);
+
+	return v && v->kind == VMA_KIND__ANON_PRIVATE;
+}
+
+static int restore_by_preadv(struct restore_ctx *ctx, bool skip_uffd)
 {
 	struct iovec iov[BATCH_IOVS];
 	uint64_t batch_off = 0, batch_bytes = 0;
@@ -456,7 +575,11 @@ int pages_restore(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->nr_runs; i++) {
 		const PagemapEntry *pe = ctx->runs[i];
 		uint64_t len = pe->nr_pages * PAGE_SIZE_4K;
-		if (n == BATCH_IOVS || (n && batch_bytes + len > BATCH_BYTES)) {
+		if (skip_uffd && uffd_fills(ctx, pe))
+			continue;
+		/* a batch reads one contiguous stretch of the image */
+		if (n == BATCH_IOVS || (n && (batch_bytes + len > BATCH_BYTES ||
+					      batch_off + batch_bytes != pe->offset))) {
 			if (preadv_batch(ctx, iov, n, batch_off, batch_bytes))
 				return -1;
 			n = 0;
@@ -470,4 +593,87 @@ int pages_restore(struct restore_ctx *ctx)
 		ctx->stats.pages_restored += pe->nr_pages;
 	}
 	return n ? preadv_batch(ctx, iov, n, batch_off, batch_bytes) : 0;
+}
+
+/* A userfaultfd of the new process's mm, held by cryo; -1 if unavailable. */
+static int take_uffd(struct restore_ctx *ctx)
+{
+	struct uffdio_api api = {.api = UFFD_API};
+	long child_fd;
+	int pidfd, fd;
+
+	if (!ctx->kd.userfaultfd || getenv("CRYO_NO_UFFD"))
+		return -1;
+	if (inject_syscall(&ctx->inj, SYS_userfaultfd, O_CLOEXEC, 0, 0, 0, 0, 0, &child_fd) ||
+	    child_fd < 0)
+		return -1;
+	pidfd = syscall(SYS_pidfd_open, ctx->child, 0);
+	fd = pidfd < 0 ? -1 : syscall(SYS_pidfd_getfd, pidfd, child_fd, 0);
+	if (pidfd >= 0)
+		close(pidfd);
+	inject_call(&ctx->inj, "closing the userfaultfd", SYS_close, child_fd, 0, 0, 0, 0, 0, NULL);
+	if (fd >= 0 && ioctl(fd, UFFDIO_API, &api)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static int uffd_register_vmas(struct restore_ctx *ctx, int uffd)
+{
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
+		const VmaEntry *v = ctx->mm->vmas[i];
+		struct uffdio_register reg = {
+			.range = {.start = v->start, .len = v->end - v->start},
+			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		};
+		if (v->kind == VMA_KIND__ANON_PRIVATE && ioctl(uffd, UFFDIO_REGISTER, &reg))
+			return err_errno("cannot register 0x%llx-0x%llx with userfaultfd",
+					 (unsigned long long)v->start, (unsigned long long)v->end);
+	}
+	return 0;
+}
+
+static int uffd_copy_run(struct restore_ctx *ctx, int uffd, const PagemapEntry *pe)
+{
+	uint64_t len = pe->nr_pages * PAGE_SIZE_4K, done = 0;
+
+	while (done < len) {
+		struct uffdio_copy cp = {
+			.dst = pe->vaddr + done,
+			.src = (uintptr_t)(ctx->pages_map + pe->offset + done),
+			.len = len - done,
+		};
+		if (ioctl(uffd, UFFDIO_COPY, &cp) && errno != EAGAIN)
+			return err_errno("cannot fill 0x%llx of pid %d", (unsigned long long)cp.dst,
+					 ctx->pid);
+		if (cp.copy <= 0)
+			return err_set("cannot fill 0x%llx of pid %d: no progress",
+				       (unsigned long long)cp.dst, ctx->pid);
+		done += cp.copy;
+	}
+	ctx->stats.pages_restored += pe->nr_pages;
+	return 0;
+}
+
+static int restore_by_uffd(struct restore_ctx *ctx, int uffd)
+{
+	if (uffd_register_vmas(ctx, uffd))
+		return -1;
+	for (size_t i = 0; i < ctx->nr_runs; i++)
+		if (uffd_fills(ctx, ctx->runs[i]) && uffd_copy_run(ctx, uffd, ctx->runs[i]))
+			return -1;
+	return 0;
+}
+
+int pages_restore(struct restore_ctx *ctx)
+{
+	int uffd = take_uffd(ctx), ret;
+
+	if (uffd < 0)
+		return restore_by_preadv(ctx, false);
+	/* closing the last reference unregisters every range again */
+	ret = restore_by_uffd(ctx, uffd);
+	close(uffd);
+	return ret ? ret : restore_by_preadv(ctx, true);
 }

@@ -417,8 +417,7 @@ static void free_images(struct restore_ctx *ctx)
 	free_list((void **)ctx->fds, ctx->nr_fds);
 	free_list((void **)ctx->pipes, ctx->nr_pipes);
 	free(ctx->vma_fd);
-	if (ctx->pages_fd >= 0)
-		close(ctx->pages_fd);
+	pages_restore_free(ctx);
 	if (ctx->tty_fd >= 0)
 		close(ctx->tty_fd);
 }
