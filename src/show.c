@@ -22,15 +22,15 @@ struct image_type {
 };
 
 static const struct image_type image_types[] = {
-	{"core-*.img", IMG_CORE, NULL, &core_entry__descriptor},
-	{"mm-*.img", IMG_MM, NULL, &mm_entry__descriptor},
-	{"pagemap-*.img", IMG_PAGEMAP, &pagemap_head__descriptor, &pagemap_entry__descriptor},
-	{"files.img", IMG_FILES, NULL, &file_entry__descriptor},
-	{"fdinfo-*.img", IMG_FDINFO, NULL, &fd_entry__descriptor},
-	{"fs-*.img", IMG_FS, NULL, &fs_entry__descriptor},
-	{"pipes.img", IMG_PIPES, NULL, &pipe_entry__descriptor},
-	{"stats-dump", IMG_STATS, NULL, &dump_stats__descriptor},
-	{"pages-*.img", IMG_PAGES, NULL, NULL},
+    {"core-*.img", IMG_CORE, NULL, &core_entry__descriptor},
+    {"mm-*.img", IMG_MM, NULL, &mm_entry__descriptor},
+    {"pagemap-*.img", IMG_PAGEMAP, &pagemap_head__descriptor, &pagemap_entry__descriptor},
+    {"files.img", IMG_FILES, NULL, &file_entry__descriptor},
+    {"fdinfo-*.img", IMG_FDINFO, NULL, &fd_entry__descriptor},
+    {"fs-*.img", IMG_FS, NULL, &fs_entry__descriptor},
+    {"pipes.img", IMG_PIPES, NULL, &pipe_entry__descriptor},
+    {"stats-dump", IMG_STATS, NULL, &dump_stats__descriptor},
+    {"pages-*.img", IMG_PAGES, NULL, NULL},
 };
 
 static const struct image_type *type_of(const char *name)
@@ -51,12 +51,30 @@ static void print_record(const ProtobufCMessage *msg, bool json, bool first)
 	}
 }
 
+static int show_records(struct img_in *in, const struct image_type *t, bool json)
+{
+	ProtobufCMessage *msg;
+	int r, n = 0;
+
+	if (json)
+		putchar('[');
+	while ((r = img_in_msg(in, n == 0 && t->head ? t->head : t->desc, &msg)) == 1) {
+		if (!json && n > 0)
+			printf("  --\n");
+		print_record(msg, json, n == 0);
+		protobuf_c_message_free_unpacked(msg, NULL);
+		n++;
+	}
+	if (json)
+		putchar(']');
+	img_in_free(in);
+	return r;
+}
+
 static int show_image(struct img_dir *d, const ImageFile *f, bool json)
 {
 	const struct image_type *t = type_of(f->name);
 	struct img_in in;
-	ProtobufCMessage *msg;
-	int r, n = 0;
 
 	if (!t)
 		return err_set("%s/%s: unknown kind of image", d->path, f->name);
@@ -69,19 +87,24 @@ static int show_image(struct img_dir *d, const ImageFile *f, bool json)
 	}
 	if (img_in_load(d, &in, f->name, t->kind))
 		return -1;
+	return show_records(&in, t, json);
+}
+
+/* stats-restore is written by each restore, after the inventory: not listed in it. */
+static int show_restore_stats(struct img_dir *d, bool json)
+{
+	static const struct image_type t = {"stats-restore", IMG_STATS, NULL,
+					    &restore_stats__descriptor};
+	struct img_in in;
+	int r = img_in_load_unlisted(d, &in, t.pattern, t.kind);
+
+	if (r)
+		return r > 0 ? 0 : -1;
 	if (json)
-		putchar('[');
-	while ((r = img_in_msg(&in, n == 0 && t->head ? t->head : t->desc, &msg)) == 1) {
-		if (!json && n > 0)
-			printf("  --\n");
-		print_record(msg, json, n == 0);
-		protobuf_c_message_free_unpacked(msg, NULL);
-		n++;
-	}
-	if (json)
-		putchar(']');
-	img_in_free(&in);
-	return r;
+		printf(",\"stats-restore\":");
+	else
+		printf("\nstats-restore:\n");
+	return show_records(&in, &t, json);
 }
 
 int cryo_show(const struct cryo_opts *opts)
@@ -95,7 +118,9 @@ int cryo_show(const struct cryo_opts *opts)
 		return 1;
 	}
 	if (json) {
-		printf("{\"images_dir\":\"%s\",\"inventory\":", opts->images_dir);
+		fputs("{\"images_dir\":", stdout);
+		pbprint_json_string(stdout, opts->images_dir);
+		fputs(",\"inventory\":", stdout);
 		pbprint_json(stdout, &d.inventory->base, 0, 0);
 		printf(",\"images\":{");
 	} else {
@@ -111,7 +136,11 @@ int cryo_show(const struct cryo_opts *opts)
 		ret = show_image(&d, f, json);
 	}
 	if (json)
-		printf("}}\n");
+		putchar('}');
+	if (!ret)
+		ret = show_restore_stats(&d, json);
+	if (json)
+		printf("}\n");
 	img_dir_close(&d);
 	fflush(stdout);
 	return ret ? 1 : 0;

@@ -24,90 +24,99 @@ struct command {
 };
 
 static const struct option dump_longopts[] = {
-	{"tree", required_argument, 0, 't'},	   {"images-dir", required_argument, 0, 'D'},
-	{"verbosity", optional_argument, 0, 'v'},  {"log-file", required_argument, 0, 'o'},
-	{"shell-job", no_argument, 0, 'j'},	   {"leave-running", no_argument, 0, 'R'},
-	{"no-sync", no_argument, 0, OPT_NO_SYNC},  {"help", no_argument, 0, 'h'},
-	{0, 0, 0, 0},
+    {"tree", required_argument, 0, 't'},
+    {"images-dir", required_argument, 0, 'D'},
+    {"verbosity", optional_argument, 0, 'v'},
+    {"log-file", required_argument, 0, 'o'},
+    {"shell-job", no_argument, 0, 'j'},
+    {"leave-running", no_argument, 0, 'R'},
+    {"no-sync", no_argument, 0, OPT_NO_SYNC},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
 };
 
 static const struct option restore_longopts[] = {
-	{"images-dir", required_argument, 0, 'D'},  {"restore-detached", no_argument, 0, 'd'},
-	{"shell-job", no_argument, 0, 'j'},	    {"pidfile", required_argument, 0, OPT_PIDFILE},
-	{"verbosity", optional_argument, 0, 'v'},   {"log-file", required_argument, 0, 'o'},
-	{"help", no_argument, 0, 'h'},		    {0, 0, 0, 0},
+    {"images-dir", required_argument, 0, 'D'},
+    {"restore-detached", no_argument, 0, 'd'},
+    {"shell-job", no_argument, 0, 'j'},
+    {"pidfile", required_argument, 0, OPT_PIDFILE},
+    {"verbosity", optional_argument, 0, 'v'},
+    {"log-file", required_argument, 0, 'o'},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
 };
 
 static const struct option show_longopts[] = {
-	{"images-dir", required_argument, 0, 'D'},
-	{"json", no_argument, 0, OPT_JSON},
-	{"help", no_argument, 0, 'h'},
-	{0, 0, 0, 0},
+    {"images-dir", required_argument, 0, 'D'},
+    {"json", no_argument, 0, OPT_JSON},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
 };
 
 static const struct option check_longopts[] = {
-	{"verbosity", optional_argument, 0, 'v'},
-	{"log-file", required_argument, 0, 'o'},
-	{"help", no_argument, 0, 'h'},
-	{0, 0, 0, 0},
+    {"verbosity", optional_argument, 0, 'v'},
+    {"log-file", required_argument, 0, 'o'},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
 };
 
 static const struct command commands[] = {
-	{"dump", "t:D:v::o:jRh", dump_longopts,
-	 "usage: cryo dump -t PID -D DIR [options]\n"
-	 "Checkpoint process PID into the images directory DIR (created if missing).\n"
-	 "The process is killed once the checkpoint is committed, unless -R.\n\n"
-	 "  -t, --tree PID          the process to checkpoint\n"
-	 "  -D, --images-dir DIR    where to write the images\n"
-	 "  -R, --leave-running     leave the process running after the checkpoint\n"
-	 "  -j, --shell-job         the process runs on a terminal (a shell job)\n"
-	 "      --no-sync           do not fsync the images (tmpfs, benchmarks)\n"
-	 "  -v[N], --verbosity[=N]  log level: 0 errors, 1 warnings, 2 info, 4 debug\n"
-	 "  -o, --log-file FILE     write the log to FILE instead of stderr\n"
-	 "  -h, --help              this text\n",
-	 cryo_dump, true, true},
-	{"restore", "D:dv::o:jh", restore_longopts,
-	 "usage: cryo restore -D DIR [options]\n"
-	 "Restore the checkpoint in DIR with its original pid. Without -d, cryo waits\n"
-	 "for the restored process and exits with its exit status (128+N if killed by\n"
-	 "signal N).\n\n"
-	 "  -D, --images-dir DIR        the checkpoint to restore\n"
-	 "  -d, --restore-detached      exit as soon as the process runs\n"
-	 "  -j, --shell-job             give the process this terminal, in the foreground\n"
-	 "      --pidfile FILE          write the restored pid to FILE\n"
-	 "  -v[N], --verbosity[=N]      log level: 0 errors, 1 warnings, 2 info, 4 debug\n"
-	 "  -o, --log-file FILE         write the log to FILE instead of stderr\n"
-	 "  -h, --help                  this text\n",
-	 cryo_restore, false, true},
-	{"show", "D:h", show_longopts,
-	 "usage: cryo show [--json] DIR\n"
-	 "Verify and print every image of the checkpoint in DIR, as text or as JSON.\n\n"
-	 "  -D, --images-dir DIR    the checkpoint (or give DIR as the argument)\n"
-	 "      --json              one JSON object on standard output\n"
-	 "  -h, --help              this text\n",
-	 cryo_show, false, true},
-	{"check", "v::o:h", check_longopts,
-	 "usage: cryo check [-v N]\n"
-	 "Check that this kernel has every feature cryo needs; list optional ones.\n"
-	 "Prints \"Looks good.\" and exits 0 if so.\n\n"
-	 "  -v[N], --verbosity[=N]  with 2 or more, list every feature probed\n"
-	 "  -h, --help              this text\n",
-	 cryo_check, false, false},
+    {"dump", "t:D:v::o:jRh", dump_longopts,
+     "usage: cryo dump -t PID -D DIR [options]\n"
+     "Checkpoint process PID into the images directory DIR (created if missing).\n"
+     "The process is killed once the checkpoint is committed, unless -R.\n\n"
+     "  -t, --tree PID          the process to checkpoint\n"
+     "  -D, --images-dir DIR    where to write the images\n"
+     "  -R, --leave-running     leave the process running after the checkpoint\n"
+     "  -j, --shell-job         the process runs on a terminal (a shell job)\n"
+     "      --no-sync           do not fsync the images (tmpfs, benchmarks)\n"
+     "  -v[N], --verbosity[=N]  log level: 0 errors, 1 warnings, 2 info, 4 debug\n"
+     "  -o, --log-file FILE     write the log to FILE instead of stderr\n"
+     "  -h, --help              this text\n",
+     cryo_dump, true, true},
+    {"restore", "D:dv::o:jh", restore_longopts,
+     "usage: cryo restore -D DIR [options]\n"
+     "Restore the checkpoint in DIR with its original pid. Without -d, cryo waits\n"
+     "for the restored process and exits with its exit status (128+N if killed by\n"
+     "signal N).\n\n"
+     "  -D, --images-dir DIR        the checkpoint to restore\n"
+     "  -d, --restore-detached      exit as soon as the process runs\n"
+     "  -j, --shell-job             give the process this terminal, in the foreground\n"
+     "      --pidfile FILE          write the restored pid to FILE\n"
+     "  -v[N], --verbosity[=N]      log level: 0 errors, 1 warnings, 2 info, 4 debug\n"
+     "  -o, --log-file FILE         write the log to FILE instead of stderr\n"
+     "  -h, --help                  this text\n",
+     cryo_restore, false, true},
+    {"show", "D:h", show_longopts,
+     "usage: cryo show [--json] DIR\n"
+     "Verify and print every image of the checkpoint in DIR, as text or as JSON.\n\n"
+     "  -D, --images-dir DIR    the checkpoint (or give DIR as the argument)\n"
+     "      --json              one JSON object on standard output\n"
+     "  -h, --help              this text\n",
+     cryo_show, false, true},
+    {"check", "v::o:h", check_longopts,
+     "usage: cryo check [-v N]\n"
+     "Check that this kernel has every feature cryo needs; list optional ones.\n"
+     "Prints \"Looks good.\" and exits 0 if so.\n\n"
+     "  -v[N], --verbosity[=N]  with 2 or more, list every feature probed\n"
+     "  -h, --help              this text\n",
+     cryo_check, false, false},
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: cryo COMMAND [options]\n\n"
-		     "cryo checkpoints a running Linux process to a directory of image files and\n"
-		     "restores it later, with the same pid, from the instruction where it stopped.\n\n"
-		     "Commands:\n"
-		     "  dump -t PID -D DIR     checkpoint a process\n"
-		     "  restore -D DIR         restore a checkpoint\n"
-		     "  show DIR               print a checkpoint (--json for JSON)\n"
-		     "  check                  check the kernel's features\n"
-		     "  help [COMMAND]         show help\n\n"
-		     "Run 'cryo COMMAND --help' for a command's options. cryo --version prints\n"
-		     "the version.\n");
+	fprintf(out,
+		"usage: cryo COMMAND [options]\n\n"
+		"cryo checkpoints a running Linux process to a directory of image files and\n"
+		"restores it later, with the same pid, from the instruction where it stopped.\n\n"
+		"Commands:\n"
+		"  dump -t PID -D DIR     checkpoint a process\n"
+		"  restore -D DIR         restore a checkpoint\n"
+		"  show DIR               print a checkpoint (--json for JSON)\n"
+		"  check                  check the kernel's features\n"
+		"  help [COMMAND]         show help\n\n"
+		"Run 'cryo COMMAND --help' for a command's options. cryo --version prints\n"
+		"the version.\n");
 }
 
 static int bad_usage(const struct command *cmd, const char *fmt, const char *arg)
@@ -156,8 +165,8 @@ static int parse_option(const struct command *cmd, int c, struct cryo_opts *o)
 		return 0;
 	case 'v':
 		return parse_verbosity(optarg, &o->verbosity)
-			       ? bad_usage(cmd, "bad verbosity '%s'", optarg)
-			       : 0;
+			   ? bad_usage(cmd, "bad verbosity '%s'", optarg)
+			   : 0;
 	case 'o':
 		o->log_file = optarg;
 		return 0;
@@ -196,7 +205,8 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct c
 			return -1;
 		}
 		if (c == '?')
-			return bad_usage(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+			return bad_usage(cmd, "unknown or incomplete option '%s'",
+					 argv[optind - 1]);
 		if ((r = parse_option(cmd, c, o)))
 			return r;
 	}
@@ -241,7 +251,7 @@ int main(int argc, char **argv)
 	int r;
 
 	if (argc < 2) {
-		usage(stderr);
+		fprintf(stderr, "cryo: no command given (see 'cryo --help')\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {

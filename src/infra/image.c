@@ -22,10 +22,10 @@
 #define REC_MAX_SIZE (64u << 20)
 
 static const char *const kind_names[] = {
-	[IMG_INVENTORY] = "inventory", [IMG_CORE] = "core",     [IMG_MM] = "mm",
-	[IMG_PAGEMAP] = "pagemap",     [IMG_PAGES] = "pages",   [IMG_FILES] = "files",
-	[IMG_FDINFO] = "fdinfo",       [IMG_FS] = "fs",         [IMG_PIPES] = "pipes",
-	[IMG_STATS] = "stats",
+    [IMG_INVENTORY] = "inventory", [IMG_CORE] = "core",	  [IMG_MM] = "mm",
+    [IMG_PAGEMAP] = "pagemap",	   [IMG_PAGES] = "pages", [IMG_FILES] = "files",
+    [IMG_FDINFO] = "fdinfo",	   [IMG_FS] = "fs",	  [IMG_PIPES] = "pipes",
+    [IMG_STATS] = "stats",
 };
 
 const char *img_kind_name(enum img_kind kind)
@@ -375,7 +375,8 @@ static int load_inventory(struct img_dir *d)
 
 	snprintf(in.name, sizeof(in.name), "inventory.img");
 	if (faccessat(d->dirfd, "inventory.img", F_OK, 0))
-		return err_set("%s is not a complete checkpoint: inventory.img is missing", d->path);
+		return err_set("%s is not a complete checkpoint: inventory.img is missing",
+			       d->path);
 	if (read_file(d->dirfd, d->path, "inventory.img", &in.data, &in.size))
 		return -1;
 	if (check_header(in.data, in.size, "inventory.img", IMG_INVENTORY) ||
@@ -435,19 +436,17 @@ static int check_listed(const ImageFile *f, const char *path, const char *name, 
 	return 0;
 }
 
-int img_in_load(struct img_dir *d, struct img_in *in, const char *name, enum img_kind kind)
+/* Reads name into in and checks it against its inventory entry f, if any. */
+static int load_checked(struct img_dir *d, struct img_in *in, const char *name, enum img_kind kind,
+			const ImageFile *f)
 {
-	const ImageFile *f = img_dir_lookup(d, name);
-
 	memset(in, 0, sizeof(*in));
 	snprintf(in->name, sizeof(in->name), "%s", name);
-	if (!f)
-		return check_listed(f, d->path, name, 0);
 	if (read_file(d->dirfd, d->path, name, &in->data, &in->size))
 		return -1;
-	if (check_listed(f, d->path, name, in->size))
+	if (f && check_listed(f, d->path, name, in->size))
 		goto fail;
-	if (f->has_xxh3 && img_hash(in->data, in->size) != f->xxh3) {
+	if (f && f->has_xxh3 && img_hash(in->data, in->size) != f->xxh3) {
 		err_set("image %s/%s is corrupted: checksum mismatch", d->path, name);
 		goto fail;
 	}
@@ -458,6 +457,24 @@ int img_in_load(struct img_dir *d, struct img_in *in, const char *name, enum img
 fail:
 	img_in_free(in);
 	return -1;
+}
+
+int img_in_load(struct img_dir *d, struct img_in *in, const char *name, enum img_kind kind)
+{
+	const ImageFile *f = img_dir_lookup(d, name);
+
+	memset(in, 0, sizeof(*in));
+	if (!f)
+		return check_listed(f, d->path, name, 0);
+	return load_checked(d, in, name, kind, f);
+}
+
+int img_in_load_unlisted(struct img_dir *d, struct img_in *in, const char *name, enum img_kind kind)
+{
+	memset(in, 0, sizeof(*in));
+	if (faccessat(d->dirfd, name, F_OK, 0) && errno == ENOENT)
+		return 1;
+	return load_checked(d, in, name, kind, NULL);
 }
 
 int img_in_msg(struct img_in *in, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg)

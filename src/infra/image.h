@@ -19,11 +19,11 @@
 
 #include "inventory.pb-c.h"
 
-#define IMG_MAGIC	  0x4f595243u /* "CRYO" */
-#define IMG_VERSION	  1u
-#define IMG_HEADER_SIZE	  16u
+#define IMG_MAGIC	   0x4f595243u /* "CRYO" */
+#define IMG_VERSION	   1u
+#define IMG_HEADER_SIZE	   16u
 #define IMG_PAGES_DATA_OFF 4096u
-#define IMG_MAX_FILES	  256
+#define IMG_MAX_FILES	   256
 
 enum img_kind {
 	IMG_INVENTORY = 1,
@@ -89,6 +89,9 @@ int img_out_close(struct img_out *o);
 void img_out_discard(struct img_out *o);
 
 int img_in_load(struct img_dir *d, struct img_in *in, const char *name, enum img_kind kind);
+/* An image written after the inventory (stats-restore): header check only; 1 if absent. */
+int img_in_load_unlisted(struct img_dir *d, struct img_in *in, const char *name,
+			 enum img_kind kind);
 /* 1: *msg unpacked, 0: end of image, -1: error recorded. */
 int img_in_msg(struct img_in *in, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg);
 void img_in_free(struct img_in *in);
