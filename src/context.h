@@ -82,7 +82,7 @@ struct restore_ctx {
 	FsEntry *fs;
 	size_t nr_runs;
 	PagemapEntry **runs;
-	int pages_fd;	/* the pages image, open in cryo and inherited by the child */
+	int pages_fd; /* the pages image, open in cryo and inherited by the child */
 	const unsigned char *pages_map; /* the whole pages image, mapped read-only */
 	uint64_t pages_size;
 	size_t nr_files;
@@ -98,10 +98,10 @@ struct restore_ctx {
 	int *vma_fd;	/* per VMA: service fd of its file in the child, or -1 */
 	int exe_fd;	/* service fd of the executable, for PR_SET_MM_MAP */
 	int tty_fd;	/* shell job: the caller's terminal, or -1 */
-	int stage_base;	/* child: fds at or above it are temporary */
+	int stage_base; /* child: fds at or above it are temporary */
 	size_t nr_made_pipes;
 	struct made_pipe *made_pipes; /* child: pipes created so far */
-	uint64_t tramp;	/* trampoline: a page holding `syscall`, then scratch */
+	uint64_t tramp;		      /* trampoline: a page holding `syscall`, then scratch */
 	uint64_t tramp_len;
 	struct inject inj;
 	RestoreStats stats;
@@ -168,6 +168,8 @@ int tty_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
 int tty_restore_session(struct restore_ctx *ctx);
 void tty_restore_return(struct restore_ctx *ctx);
 
+/* restore.c: the integrity checks of a restore, without creating anything (for show). */
+int restore_verify_images(const struct cryo_opts *opts);
 /* Copy data into the trampoline's scratch area at offset off; returns its address. */
 uint64_t restore_scratch_put(struct restore_ctx *ctx, size_t off, const void *data, size_t len);
 /* Child side: report an error line to the restorer and exit. */

@@ -53,6 +53,15 @@ static int check_shape(struct dump_ctx *ctx)
 	return 0;
 }
 
+/* Kernel threads have no executable (and no user memory). */
+static bool is_kernel_thread(pid_t pid)
+{
+	char path[64], target[16];
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	return readlink(path, target, sizeof(target)) < 0 && errno == ENOENT;
+}
+
 static int open_target(struct dump_ctx *ctx)
 {
 	ctx->pidfd = syscall(SYS_pidfd_open, ctx->pid, 0);
@@ -62,7 +71,12 @@ static int open_target(struct dump_ctx *ctx)
 		return err_errno("cannot open pid %d", ctx->pid);
 	}
 	if (ctx->pid == getpid() || ctx->pid == getppid())
-		return err_set("pid %d is cryo itself or its parent: refusing to dump it", ctx->pid);
+		return err_set("pid %d is cryo itself or its parent: refusing to dump it",
+			       ctx->pid);
+	if (ctx->pid == 1)
+		return err_set("pid 1 is the init process: refusing to dump it");
+	if (is_kernel_thread(ctx->pid))
+		return err_set("pid %d is a kernel thread: it cannot be checkpointed", ctx->pid);
 	if (check_shape(ctx))
 		return -1;
 	if (ctx->status.tracer_pid)

@@ -132,10 +132,10 @@ static int validate(struct restore_ctx *ctx)
 		return err_set("this kernel lacks what cryo needs: %s (see cryo check)", missing);
 	if (img_dir_open(&ctx->dir, ctx->opts->images_dir) || load_images(ctx))
 		return -1;
-	return task_validate(ctx) || cpu_validate(ctx) || mm_validate(ctx) ||
-			       pages_validate(ctx) || files_validate(ctx) || fs_validate(ctx)
-		       ? -1
-		       : 0;
+	return task_validate(ctx) || cpu_validate(ctx) || mm_validate(ctx) || pages_validate(ctx) ||
+		       files_validate(ctx) || fs_validate(ctx)
+		   ? -1
+		   : 0;
 }
 
 /* ---- 3. in the new process ---- */
@@ -209,17 +209,18 @@ static int create_process(struct restore_ctx *ctx, int report[2])
 {
 	pid_t tid = ctx->pid, parent = getpid();
 	struct clone_args args = {
-		.exit_signal = SIGCHLD,
-		.set_tid = (uintptr_t)&tid,
-		.set_tid_size = 1,
+	    .exit_signal = SIGCHLD,
+	    .set_tid = (uintptr_t)&tid,
+	    .set_tid_size = 1,
 	};
 	long pid = syscall(SYS_clone3, &args, sizeof(args));
 
 	if (pid < 0) {
 		if (errno == EEXIST)
-			return err_set("pid %d is already in use: cannot restore the checkpoint with "
-				       "its original pid",
-				       ctx->pid);
+			return err_set(
+			    "pid %d is already in use: cannot restore the checkpoint with "
+			    "its original pid",
+			    ctx->pid);
 		return err_errno("cannot create pid %d (clone3 with set_tid)", ctx->pid);
 	}
 	if (pid == 0) {
@@ -420,6 +421,18 @@ static void free_images(struct restore_ctx *ctx)
 	pages_restore_free(ctx);
 	if (ctx->tty_fd >= 0)
 		close(ctx->tty_fd);
+}
+
+int restore_verify_images(const struct cryo_opts *opts)
+{
+	struct restore_ctx ctx = {.opts = opts, .pages_fd = -1, .tty_fd = -1};
+	int ret;
+
+	ctx.dir.dirfd = -1;
+	ret = img_dir_open(&ctx.dir, opts->images_dir) || load_images(&ctx) || pages_validate(&ctx);
+	free_images(&ctx);
+	img_dir_close(&ctx.dir);
+	return ret ? -1 : 0;
 }
 
 int cryo_restore(const struct cryo_opts *opts)

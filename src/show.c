@@ -1,8 +1,9 @@
 /*
  * show: print a checkpoint for a person (text) or a program (--json).
  *
- * Every image the inventory lists is verified as a restore would (size,
- * checksum, header) and decoded record by record with the generic
+ * The checkpoint is first verified as a restore would verify it (every
+ * image's size, checksum and header, every page run's checksum), then each
+ * image is decoded record by record with the generic
  * protobuf printer, so that a new kind of image needs no code here beyond
  * one line in the table below.
  */
@@ -113,6 +114,8 @@ int cryo_show(const struct cryo_opts *opts)
 	bool json = opts->json;
 	int ret = 0;
 
+	if (restore_verify_images(opts))
+		return 1;
 	if (img_dir_open(&d, opts->images_dir)) {
 		img_dir_close(&d);
 		return 1;
