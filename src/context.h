@@ -47,19 +47,40 @@ struct made_pipe {
 	int rfd, wfd;
 };
 
+/* One thread of the target while it is dumped. threads[0] is the leader,
+ * whose injection is the context's own (ctx->inj). */
+struct dump_thread {
+	pid_t tid;
+	bool seized;
+	bool injecting;
+	struct inject own_inj;
+	struct inject *inj;
+	ThreadEntry *e;
+};
+
+/* One thread of the new process. threads[0] is the leader. */
+struct restore_thread {
+	pid_t tid;
+	const ThreadEntry *e;
+	bool created; /* exists, and is stopped under the restorer's ptrace */
+	struct inject own_inj;
+	struct inject *inj;
+};
+
 struct dump_ctx {
 	const struct cryo_opts *opts;
 	struct cryo_kerndat kd;
 	struct img_dir dir;
 	pid_t pid;
 	int pidfd;
-	bool seized;
 	struct proc_stat stat;
 	struct proc_status status;
 	struct proc_vmas vmas;
 	struct inject inj;
 	bool injecting;
-	CoreEntry *core; /* filled by cpu, signals, timers, task, creds */
+	int nr_threads;
+	struct dump_thread *threads;
+	CoreEntry *core; /* filled by cpu, signals, timers, task, creds, threads */
 	DumpStats stats;
 	unsigned long long t_start, t_frozen;
 	/* files.c */
@@ -104,6 +125,8 @@ struct restore_ctx {
 	uint64_t tramp;		      /* trampoline: a page holding `syscall`, then scratch */
 	uint64_t tramp_len;
 	struct inject inj;
+	size_t nr_threads;
+	struct restore_thread *threads;
 	RestoreStats stats;
 	unsigned long long t_start;
 };
@@ -124,26 +147,45 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm);
 int pages_validate(struct restore_ctx *ctx);
 int pages_restore(struct restore_ctx *ctx);
 void pages_restore_free(struct restore_ctx *ctx);
+/* threads.c */
+int threads_freeze(struct dump_ctx *ctx);
+int threads_dump(struct dump_ctx *ctx);
+int threads_end_injection(struct dump_ctx *ctx);
+void threads_release(struct dump_ctx *ctx);
+int threads_kill(struct dump_ctx *ctx);
+void threads_dump_free(struct dump_ctx *ctx);
+int threads_validate(struct restore_ctx *ctx);
+int threads_restore_create(struct restore_ctx *ctx);
+int threads_restore(struct restore_ctx *ctx);
+int threads_restore_creds(struct restore_ctx *ctx);
+int threads_restore_release(struct restore_ctx *ctx);
+void threads_restore_kill(struct restore_ctx *ctx);
+void threads_restore_free(struct restore_ctx *ctx);
 /* cpu.c */
-int cpu_dump(struct dump_ctx *ctx);
-int cpu_validate(struct restore_ctx *ctx);
-int cpu_restore(struct restore_ctx *ctx);
+int cpu_dump_thread(struct dump_ctx *ctx, struct dump_thread *t);
+int cpu_validate_thread(struct restore_ctx *ctx, const ThreadEntry *e);
+int cpu_restore_thread(struct restore_ctx *ctx, struct restore_thread *t);
 /* signals.c */
 int signals_dump(struct dump_ctx *ctx);
+int signals_dump_thread(struct dump_ctx *ctx, struct dump_thread *t);
 int signals_restore(struct restore_ctx *ctx);
-int signals_restore_mask(struct restore_ctx *ctx);
+int signals_restore_thread(struct restore_ctx *ctx, struct restore_thread *t);
+int signals_restore_mask(struct restore_ctx *ctx, struct restore_thread *t);
 /* timers.c */
 int timers_dump(struct dump_ctx *ctx);
 int timers_restore(struct restore_ctx *ctx);
 /* task.c */
 int task_dump(struct dump_ctx *ctx);
+int task_dump_thread(struct dump_ctx *ctx, struct dump_thread *t);
 int task_validate(struct restore_ctx *ctx);
 int task_restore_child(struct restore_ctx *ctx);
 int task_restore_unregister(struct restore_ctx *ctx);
 int task_restore(struct restore_ctx *ctx);
+int task_restore_thread(struct restore_ctx *ctx, struct restore_thread *t);
 /* creds.c */
 int creds_dump(struct dump_ctx *ctx);
-int creds_restore(struct restore_ctx *ctx);
+int creds_validate(struct restore_ctx *ctx);
+int creds_restore_thread(struct restore_ctx *ctx, struct restore_thread *t);
 /* fs.c */
 int fs_dump(struct dump_ctx *ctx);
 int fs_validate(struct restore_ctx *ctx);

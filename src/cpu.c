@@ -1,5 +1,5 @@
 /*
- * cpu: general-purpose registers and the FPU/SSE/AVX state (xsave).
+ * cpu: general-purpose registers and the FPU/SSE/AVX state (xsave), per thread.
  *
  * Both come from PTRACE_GETREGSET (NT_PRSTATUS, NT_X86_XSTATE) and go back
  * with PTRACE_SETREGSET just before the restored task is released. A task
@@ -64,32 +64,33 @@ static bool rewind_syscall(struct user_regs_struct *r)
 	return true;
 }
 
-int cpu_dump(struct dump_ctx *ctx)
+int cpu_dump_thread(struct dump_ctx *ctx, struct dump_thread *t)
 {
-	struct user_regs_struct regs = ctx->inj.saved;
+	struct user_regs_struct regs = t->inj->saved;
+	ThreadEntry *te = t->e;
 	UserRegs *e = malloc(sizeof(*e));
 	size_t len = ctx->kd.xsave_size ? ctx->kd.xsave_size : XSAVE_MAX;
 	void *xsave = malloc(XSAVE_MAX);
 
-	ctx->core->regs = e;
-	ctx->core->xsave.data = xsave;
+	te->regs = e;
+	te->xsave.data = xsave;
 	if (!e || !xsave)
-		return err_set("out of memory dumping registers of pid %d", ctx->pid);
+		return err_set("out of memory dumping registers of thread %d", t->tid);
 	user_regs__init(e);
 	if (len > XSAVE_MAX)
 		len = XSAVE_MAX;
-	if (ptrace_get_xstate(ctx->pid, xsave, &len))
+	if (ptrace_get_xstate(t->tid, xsave, &len))
 		return -1;
 	if (rewind_syscall(&regs)) {
-		ctx->core->has_restart_syscall = true;
-		ctx->core->restart_syscall = regs.rax;
+		te->has_restart_syscall = true;
+		te->restart_syscall = regs.rax;
 	}
 	regs_to_entry(&regs, e);
-	ctx->core->xsave.len = len;
+	te->xsave.len = len;
 	return 0;
 }
 
-int cpu_validate(struct restore_ctx *ctx)
+int cpu_validate_thread(struct restore_ctx *ctx, const ThreadEntry *e)
 {
 	const InventoryEntry *inv = ctx->dir.inventory;
 
@@ -97,22 +98,23 @@ int cpu_validate(struct restore_ctx *ctx)
 		return err_set("the checkpoint's CPU state uses features this CPU lacks "
 			       "(xcr0 0x%llx, this CPU 0x%llx)",
 			       (unsigned long long)inv->xcr0, (unsigned long long)ctx->kd.xcr0);
-	if (ctx->core->xsave.len < 576 || ctx->core->xsave.len > XSAVE_MAX)
-		return err_set("core-%d.img: bad xsave area of %zu bytes", ctx->pid,
-			       ctx->core->xsave.len);
-	if (ctx->core->regs->cs != 0x33 || ctx->core->regs->ss != 0x2b)
-		return err_set("core-%d.img: not a 64-bit task (cs 0x%llx); not supported",
-			       ctx->pid, (unsigned long long)ctx->core->regs->cs);
+	if (e->xsave.len < 576 || e->xsave.len > XSAVE_MAX)
+		return err_set("core-%d.img: bad xsave area of %zu bytes in thread %d", ctx->pid,
+			       e->xsave.len, e->tid);
+	if (e->regs->cs != 0x33 || e->regs->ss != 0x2b)
+		return err_set("core-%d.img: thread %d is not 64-bit (cs 0x%llx); not supported",
+			       ctx->pid, e->tid, (unsigned long long)e->regs->cs);
 	return 0;
 }
 
-int cpu_restore(struct restore_ctx *ctx)
+int cpu_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
 {
 	struct user_regs_struct regs;
 
+	(void)ctx;
 	memset(&regs, 0, sizeof(regs));
-	entry_to_regs(ctx->core->regs, &regs);
-	if (ptrace_set_xstate(ctx->child, ctx->core->xsave.data, ctx->core->xsave.len))
+	entry_to_regs(t->e->regs, &regs);
+	if (ptrace_set_xstate(t->tid, t->e->xsave.data, t->e->xsave.len))
 		return -1;
-	return ptrace_set_regs(ctx->child, &regs);
+	return ptrace_set_regs(t->tid, &regs);
 }

@@ -1,8 +1,10 @@
 /*
  * creds: user and group ids, supplementary groups, capabilities and the
  * dumpable flag. Read from /proc/PID/status (and an injected
- * PR_GET_DUMPABLE); restored last of all by injection, because dropping
- * privileges first would forbid the restorer's other work.
+ * PR_GET_DUMPABLE); restored last of all by injection, in every thread,
+ * because dropping privileges first would forbid the restorer's other work.
+ * Threads are assumed to share the leader's credentials, as they do unless
+ * a program calls the raw set*id syscalls in one thread only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +41,8 @@ int creds_dump(struct dump_ctx *ctx)
 	c->cap_bnd = st->cap_bnd;
 	c->cap_amb = st->cap_amb;
 	ctx->core->creds = c;
-	if (inject_call(&ctx->inj, "reading the dumpable flag", SYS_prctl, PR_GET_DUMPABLE, 0, 0,
-			0, 0, 0, &dumpable))
+	if (inject_call(&ctx->inj, "reading the dumpable flag", SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0,
+			0, 0, &dumpable))
 		return -1;
 	ctx->core->dumpable = dumpable;
 	return 0;
@@ -59,45 +61,53 @@ static bool groups_differ(const CredsEntry *c)
 	return false;
 }
 
-static int restore_caps(struct restore_ctx *ctx, const CredsEntry *c)
+static int restore_caps(struct restore_ctx *ctx, struct inject *inj, const CredsEntry *c)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2] = {
-		{c->cap_eff, c->cap_prm, c->cap_inh},
-		{c->cap_eff >> 32, c->cap_prm >> 32, c->cap_inh >> 32},
+	    {c->cap_eff, c->cap_prm, c->cap_inh},
+	    {c->cap_eff >> 32, c->cap_prm >> 32, c->cap_inh >> 32},
 	};
 	uint64_t h = restore_scratch_put(ctx, 0, &hdr, sizeof(hdr));
 	uint64_t d = restore_scratch_put(ctx, 64, data, sizeof(data));
 
-	return inject_call(&ctx->inj, "restoring capabilities", SYS_capset, h, d, 0, 0, 0, 0,
-			   NULL);
+	return inject_call(inj, "restoring capabilities", SYS_capset, h, d, 0, 0, 0, 0, NULL);
 }
 
-int creds_restore(struct restore_ctx *ctx)
+int creds_validate(struct restore_ctx *ctx)
 {
 	const CredsEntry *c = ctx->core->creds;
 
 	if (c->n_uids != 4 || c->n_gids != 4 || c->n_groups > 256)
 		return err_set("core-%d.img: bad credentials", ctx->pid);
+	return 0;
+}
+
+/* Credentials belong to each thread: every thread drops to them itself. */
+int creds_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
+{
+	const CredsEntry *c = ctx->core->creds;
+	struct inject *inj = t->inj;
+
 	if (groups_differ(c)) {
 		uint32_t groups[256];
 		memcpy(groups, c->groups, c->n_groups * sizeof(uint32_t));
 		uint64_t addr = restore_scratch_put(ctx, 0, groups, c->n_groups * sizeof(uint32_t));
-		if (inject_call(&ctx->inj, "restoring supplementary groups", SYS_setgroups,
-				c->n_groups, addr, 0, 0, 0, 0, NULL))
+		if (inject_call(inj, "restoring supplementary groups", SYS_setgroups, c->n_groups,
+				addr, 0, 0, 0, 0, NULL))
 			return -1;
 	}
-	if (inject_call(&ctx->inj, "restoring group ids", SYS_setresgid, c->gids[0], c->gids[1],
+	if (inject_call(inj, "restoring group ids", SYS_setresgid, c->gids[0], c->gids[1],
 			c->gids[2], 0, 0, 0, NULL) ||
-	    inject_call(&ctx->inj, "restoring the fs group id", SYS_setfsgid, c->gids[3], 0, 0, 0,
-			0, 0, NULL) ||
-	    inject_call(&ctx->inj, "restoring user ids", SYS_setresuid, c->uids[0], c->uids[1],
+	    inject_call(inj, "restoring the fs group id", SYS_setfsgid, c->gids[3], 0, 0, 0, 0, 0,
+			NULL) ||
+	    inject_call(inj, "restoring user ids", SYS_setresuid, c->uids[0], c->uids[1],
 			c->uids[2], 0, 0, 0, NULL) ||
-	    inject_call(&ctx->inj, "restoring the fs user id", SYS_setfsuid, c->uids[3], 0, 0, 0,
-			0, 0, NULL))
+	    inject_call(inj, "restoring the fs user id", SYS_setfsuid, c->uids[3], 0, 0, 0, 0, 0,
+			NULL))
 		return -1;
-	if (restore_caps(ctx, c))
+	if (restore_caps(ctx, inj, c))
 		return -1;
-	return inject_call(&ctx->inj, "restoring the dumpable flag", SYS_prctl, PR_SET_DUMPABLE,
+	return inject_call(inj, "restoring the dumpable flag", SYS_prctl, PR_SET_DUMPABLE,
 			   ctx->core->dumpable, 0, 0, 0, 0, NULL);
 }

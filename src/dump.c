@@ -1,9 +1,9 @@
 /*
- * dump: checkpoint one process to an images directory.
+ * dump: checkpoint one process, with its threads, to an images directory.
  *
  * The steps follow the seed and DESIGN.md:
  *   0. check the target and prepare the directory (nothing touched yet);
- *   1. freeze: seize the task and stop it with PTRACE_INTERRUPT;
+ *   1. freeze: seize every thread and stop it with PTRACE_INTERRUPT;
  *   2. collect: registers, then, by syscalls injected through the vDSO's
  *      `syscall` instruction, what only the task itself can tell (signal
  *      handlers, timers, brk, ...); fds, cwd and the rest from /proc;
@@ -32,18 +32,14 @@
 
 /* ---- 0. checks before touching the target ---- */
 
-/* Single process, single thread: checked before the freeze and again after
- * it, since a thread or child may appear in between. */
+/* One process (its threads are welcome): checked before the freeze and
+ * again after it, since a child may appear in between. */
 static int check_shape(struct dump_ctx *ctx)
 {
 	int children;
 
 	if (proc_read_status(ctx->pid, &ctx->status))
 		return -1;
-	if (ctx->status.threads > 1)
-		return err_set("pid %d has %d threads: multi-threaded processes are not "
-			       "supported yet",
-			       ctx->pid, ctx->status.threads);
 	children = proc_count_children(ctx->pid);
 	if (children < 0)
 		return -1;
@@ -77,8 +73,14 @@ static int open_target(struct dump_ctx *ctx)
 		return err_set("pid 1 is the init process: refusing to dump it");
 	if (is_kernel_thread(ctx->pid))
 		return err_set("pid %d is a kernel thread: it cannot be checkpointed", ctx->pid);
-	if (check_shape(ctx))
+	if (check_shape(ctx) || proc_read_stat(ctx->pid, &ctx->stat))
 		return -1;
+	if (ctx->stat.state == 'Z' && ctx->status.threads > 1)
+		return err_set("pid %d: its main thread has exited while other threads run; not "
+			       "supported yet",
+			       ctx->pid);
+	if (ctx->stat.state == 'Z')
+		return err_set("pid %d is a zombie: nothing to checkpoint", ctx->pid);
 	if (ctx->status.tracer_pid)
 		return err_set("pid %d is already traced by pid %d", ctx->pid,
 			       ctx->status.tracer_pid);
@@ -139,7 +141,7 @@ static int end_injection(struct dump_ctx *ctx)
 /* What needs syscalls run inside the task: done in one stretch. */
 static int collect_by_injection(struct dump_ctx *ctx, MmEntry *mm)
 {
-	if (begin_injection(ctx) || cpu_dump(ctx) || inject_scratch_map(&ctx->inj, SCRATCH_LEN))
+	if (begin_injection(ctx) || inject_scratch_map(&ctx->inj, SCRATCH_LEN) || threads_dump(ctx))
 		return -1;
 	if (task_dump(ctx) || creds_dump(ctx) || signals_dump(ctx) || timers_dump(ctx) ||
 	    mm_dump(ctx, mm))
@@ -195,25 +197,11 @@ static int commit(struct dump_ctx *ctx)
 
 /* ---- release ---- */
 
-static int kill_target(struct dump_ctx *ctx)
-{
-	int status;
-
-	if (kill(ctx->pid, SIGKILL))
-		return err_errno("checkpoint committed, but pid %d could not be killed", ctx->pid);
-	while (waitpid(ctx->pid, &status, __WALL) < 0 && errno == EINTR)
-		;
-	ctx->seized = false;
-	return 0;
-}
-
 static void release_target(struct dump_ctx *ctx)
 {
 	if (ctx->injecting)
 		end_injection(ctx);
-	if (ctx->seized)
-		ptrace_release(ctx->pid);
-	ctx->seized = false;
+	threads_release(ctx);
 }
 
 static int dump_steps(struct dump_ctx *ctx, MmEntry *mm)
@@ -226,12 +214,12 @@ static int dump_steps(struct dump_ctx *ctx, MmEntry *mm)
 		return -1;
 	/* 1 */
 	t = now_us();
-	if (ptrace_seize_stop(ctx->pid))
+	if (threads_freeze(ctx))
 		return -1;
-	ctx->seized = true;
 	ctx->t_frozen = now_us();
 	ctx->stats.freezing_time_us = ctx->t_frozen - t;
-	pr_info("froze pid %d in %llu us", ctx->pid, ctx->t_frozen - t);
+	pr_info("froze pid %d (%d threads) in %llu us", ctx->pid, ctx->nr_threads,
+		ctx->t_frozen - t);
 	/* 2 */
 	if (check_shape(ctx) || proc_read_stat(ctx->pid, &ctx->stat) ||
 	    proc_read_vmas(ctx->pid, &ctx->vmas) || collect_by_injection(ctx, mm) ||
@@ -256,7 +244,7 @@ static int dump_steps(struct dump_ctx *ctx, MmEntry *mm)
 		release_target(ctx);
 		return 0;
 	}
-	return kill_target(ctx);
+	return threads_kill(ctx);
 }
 
 int cryo_dump(const struct cryo_opts *opts)
@@ -287,6 +275,7 @@ int cryo_dump(const struct cryo_opts *opts)
 		img_dir_close(&ctx.dir);
 	}
 	files_dump_free(&ctx);
+	threads_dump_free(&ctx);
 	protobuf_c_message_free_unpacked(&mm->base, NULL);
 	protobuf_c_message_free_unpacked(&core->base, NULL);
 	proc_vmas_free(&ctx.vmas);

@@ -132,8 +132,9 @@ static int validate(struct restore_ctx *ctx)
 		return err_set("this kernel lacks what cryo needs: %s (see cryo check)", missing);
 	if (img_dir_open(&ctx->dir, ctx->opts->images_dir) || load_images(ctx))
 		return -1;
-	return task_validate(ctx) || cpu_validate(ctx) || mm_validate(ctx) || pages_validate(ctx) ||
-		       files_validate(ctx) || fs_validate(ctx)
+	return task_validate(ctx) || threads_validate(ctx) || creds_validate(ctx) ||
+		       mm_validate(ctx) || pages_validate(ctx) || files_validate(ctx) ||
+		       fs_validate(ctx)
 		   ? -1
 		   : 0;
 }
@@ -273,9 +274,7 @@ static int release_child(struct restore_ctx *ctx)
 	if (inject_call(&ctx->inj, "unmapping the trampoline", SYS_munmap, ctx->tramp,
 			ctx->tramp_len, 0, 0, 0, 0, NULL))
 		return -1;
-	if (cpu_restore(ctx) || signals_restore_mask(ctx))
-		return -1;
-	return ptrace_release(ctx->child);
+	return threads_restore_release(ctx);
 }
 
 static int rebuild(struct restore_ctx *ctx)
@@ -288,12 +287,13 @@ static int rebuild(struct restore_ctx *ctx)
 	    mm_restore_finish(ctx))
 		return -1;
 	ctx->stats.memrestore_time_us = now_us() - t;
-	if (task_restore(ctx) || signals_restore(ctx) || timers_restore(ctx))
+	if (threads_restore_create(ctx) || task_restore(ctx) || signals_restore(ctx) ||
+	    timers_restore(ctx) || threads_restore(ctx))
 		return -1;
 	if (inject_call(&ctx->inj, "closing the restorer's fds", SYS_close_range, ctx->svc_base,
 			~0U, 0, 0, 0, 0, NULL))
 		return -1;
-	if (creds_restore(ctx))
+	if (threads_restore_creds(ctx))
 		return -1;
 	return release_child(ctx);
 }
@@ -343,16 +343,6 @@ static int wait_restored(struct restore_ctx *ctx)
 	return WEXITSTATUS(status);
 }
 
-static void kill_child(struct restore_ctx *ctx)
-{
-	if (ctx->child <= 0)
-		return;
-	kill(ctx->child, SIGKILL);
-	while (waitpid(ctx->child, NULL, __WALL) < 0 && errno == EINTR)
-		;
-	ctx->child = 0;
-}
-
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
@@ -394,7 +384,7 @@ out:
 	if (report[1] >= 0)
 		close(report[1]);
 	if (ret)
-		kill_child(ctx);
+		threads_restore_kill(ctx);
 	return ret;
 }
 
@@ -419,6 +409,7 @@ static void free_images(struct restore_ctx *ctx)
 	free_list((void **)ctx->pipes, ctx->nr_pipes);
 	free(ctx->vma_fd);
 	pages_restore_free(ctx);
+	threads_restore_free(ctx);
 	if (ctx->tty_fd >= 0)
 		close(ctx->tty_fd);
 }

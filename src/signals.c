@@ -1,6 +1,7 @@
 /*
- * signals: dispositions, the blocked mask, queued signals and the
- * alternate signal stack.
+ * signals: dispositions and the process-directed queue (per process); the
+ * blocked mask, the thread-directed queue and the alternate signal stack
+ * (per thread).
  *
  * The blocked mask and the queues are read with ptrace (PTRACE_GETSIGMASK,
  * PTRACE_PEEKSIGINFO), so queued signals stay queued in the original. The
@@ -59,18 +60,18 @@ static int dump_sigaction(struct dump_ctx *ctx, int sig)
 	return 0;
 }
 
-static int dump_queue(struct dump_ctx *ctx, bool shared, size_t *n, ProtobufCBinaryData **out)
+static int dump_queue(pid_t tid, bool shared, size_t *n, ProtobufCBinaryData **out)
 {
 	unsigned char buf[32 * SIGINFO_SIZE];
 	struct __ptrace_peeksiginfo_args args = {
-		.off = 0, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0, .nr = 32};
+	    .off = 0, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0, .nr = 32};
 
 	*n = 0;
 	*out = NULL;
 	for (;;) {
-		long got = ptrace(PTRACE_PEEKSIGINFO, ctx->pid, &args, buf);
+		long got = ptrace(PTRACE_PEEKSIGINFO, tid, &args, buf);
 		if (got < 0)
-			return err_errno("cannot read queued signals of pid %d", ctx->pid);
+			return err_errno("cannot read queued signals of thread %d", tid);
 		if (got == 0)
 			return 0;
 		*out = realloc(*out, (*n + got) * sizeof(**out));
@@ -87,35 +88,42 @@ static int dump_queue(struct dump_ctx *ctx, bool shared, size_t *n, ProtobufCBin
 	}
 }
 
-static int dump_altstack(struct dump_ctx *ctx)
+static int dump_altstack(struct dump_thread *t)
 {
 	struct kernel_stack ss;
 
-	if (inject_call(&ctx->inj, "reading the signal stack", SYS_sigaltstack, 0,
-			ctx->inj.scratch, 0, 0, 0, 0, NULL) ||
-	    inject_read(ctx->pid, ctx->inj.scratch, &ss, sizeof(ss)))
+	if (inject_call(t->inj, "reading the signal stack", SYS_sigaltstack, 0, t->inj->scratch, 0,
+			0, 0, 0, NULL) ||
+	    inject_read(t->tid, t->inj->scratch, &ss, sizeof(ss)))
 		return -1;
-	ctx->core->altstack_sp = ss.sp;
-	ctx->core->altstack_size = ss.size;
-	ctx->core->altstack_flags = ss.flags;
+	t->e->altstack_sp = ss.sp;
+	t->e->altstack_size = ss.size;
+	t->e->altstack_flags = ss.flags;
 	return 0;
 }
 
+/* Process-wide: the dispositions and the process-directed queue. */
 int signals_dump(struct dump_ctx *ctx)
 {
 	CoreEntry *core = ctx->core;
 
-	core->blocked = ctx->inj.saved_mask;
 	core->sigactions = calloc(NSIG_KERNEL, sizeof(*core->sigactions));
 	if (!core->sigactions)
 		return err_set("out of memory");
 	for (int sig = 1; sig <= NSIG_KERNEL; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP && dump_sigaction(ctx, sig))
 			return -1;
-	if (dump_queue(ctx, false, &core->n_pending_private, &core->pending_private) ||
-	    dump_queue(ctx, true, &core->n_pending_shared, &core->pending_shared))
+	return dump_queue(ctx->pid, true, &core->n_pending_shared, &core->pending_shared);
+}
+
+/* Per thread: the blocked mask, the thread-directed queue, the signal stack. */
+int signals_dump_thread(struct dump_ctx *ctx, struct dump_thread *t)
+{
+	(void)ctx;
+	t->e->blocked = t->inj->saved_mask;
+	if (dump_queue(t->tid, false, &t->e->n_pending, &t->e->pending))
 		return -1;
-	return dump_altstack(ctx);
+	return dump_altstack(t);
 }
 
 static int restore_sigaction(struct restore_ctx *ctx, const SigactionEntry *e)
@@ -125,11 +133,15 @@ static int restore_sigaction(struct restore_ctx *ctx, const SigactionEntry *e)
 
 	if (e->sig < 1 || e->sig > NSIG_KERNEL || e->sig == SIGKILL || e->sig == SIGSTOP)
 		return err_set("core-%d.img: handler for bad signal %u", ctx->pid, e->sig);
-	return inject_call(&ctx->inj, "restoring a signal handler", SYS_rt_sigaction, e->sig,
-			   addr, 0, 8, 0, 0, NULL);
+	return inject_call(&ctx->inj, "restoring a signal handler", SYS_rt_sigaction, e->sig, addr,
+			   0, 8, 0, 0, NULL);
 }
 
-static int requeue(struct restore_ctx *ctx, const ProtobufCBinaryData *si, bool shared)
+/* Queues a signal again, to the process (tid 0, sent by the leader) or to
+ * one thread (sent by that thread): the kernel accepts a siginfo that looks
+ * like kill()'s or tgkill()'s only from the task whose id it is sent to. */
+static int requeue(struct restore_ctx *ctx, struct inject *inj, const ProtobufCBinaryData *si,
+		   pid_t tid)
 {
 	siginfo_t info;
 	uint64_t addr;
@@ -138,39 +150,47 @@ static int requeue(struct restore_ctx *ctx, const ProtobufCBinaryData *si, bool 
 		return err_set("core-%d.img: bad queued signal record", ctx->pid);
 	memcpy(&info, si->data, sizeof(info));
 	addr = restore_scratch_put(ctx, 0, &info, sizeof(info));
-	if (shared)
-		return inject_call(&ctx->inj, "re-queueing a signal", SYS_rt_sigqueueinfo,
-				   ctx->child, info.si_signo, addr, 0, 0, 0, NULL);
-	return inject_call(&ctx->inj, "re-queueing a signal", SYS_rt_tgsigqueueinfo, ctx->child,
-			   ctx->child, info.si_signo, addr, 0, 0, NULL);
+	if (!tid)
+		return inject_call(inj, "re-queueing a signal", SYS_rt_sigqueueinfo, ctx->child,
+				   info.si_signo, addr, 0, 0, 0, NULL);
+	return inject_call(inj, "re-queueing a signal", SYS_rt_tgsigqueueinfo, ctx->child, tid,
+			   info.si_signo, addr, 0, 0, NULL);
 }
 
 int signals_restore(struct restore_ctx *ctx)
 {
 	const CoreEntry *core = ctx->core;
-	struct kernel_stack ss = {.sp = core->altstack_sp,
-				  .flags = core->altstack_flags & ~SS_ONSTACK,
-				  .size = core->altstack_size};
 
 	for (size_t i = 0; i < core->n_sigactions; i++)
 		if (restore_sigaction(ctx, core->sigactions[i]))
 			return -1;
-	if (!(ss.flags & SS_DISABLE) || ss.sp) {
-		uint64_t addr = restore_scratch_put(ctx, 0, &ss, sizeof(ss));
-		if (inject_call(&ctx->inj, "restoring the signal stack", SYS_sigaltstack, addr, 0,
-				0, 0, 0, 0, NULL))
-			return -1;
-	}
 	for (size_t i = 0; i < core->n_pending_shared; i++)
-		if (requeue(ctx, &core->pending_shared[i], true))
-			return -1;
-	for (size_t i = 0; i < core->n_pending_private; i++)
-		if (requeue(ctx, &core->pending_private[i], false))
+		if (requeue(ctx, &ctx->inj, &core->pending_shared[i], 0))
 			return -1;
 	return 0;
 }
 
-int signals_restore_mask(struct restore_ctx *ctx)
+int signals_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
 {
-	return ptrace_set_sigmask(ctx->child, ctx->core->blocked);
+	const ThreadEntry *e = t->e;
+	struct kernel_stack ss = {.sp = e->altstack_sp,
+				  .flags = e->altstack_flags & ~SS_ONSTACK,
+				  .size = e->altstack_size};
+
+	if (!(ss.flags & SS_DISABLE) || ss.sp) {
+		uint64_t addr = restore_scratch_put(ctx, 0, &ss, sizeof(ss));
+		if (inject_call(t->inj, "restoring the signal stack", SYS_sigaltstack, addr, 0, 0,
+				0, 0, 0, NULL))
+			return -1;
+	}
+	for (size_t i = 0; i < e->n_pending; i++)
+		if (requeue(ctx, t->inj, &e->pending[i], t->tid))
+			return -1;
+	return 0;
+}
+
+int signals_restore_mask(struct restore_ctx *ctx, struct restore_thread *t)
+{
+	(void)ctx;
+	return ptrace_set_sigmask(t->tid, t->e->blocked);
 }

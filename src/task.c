@@ -1,8 +1,8 @@
 /*
  * task: who the process is and what it registered with the kernel: pid,
- * parent, process group and session, name, personality, resource limits,
- * the rseq area, the robust futex list, clear_child_tid and the parent-death
- * signal.
+ * parent, process group and session, name, personality, resource limits and
+ * the parent-death signal; per thread, its name, the rseq area, the robust
+ * futex list and clear_child_tid.
  *
  * Most of it is read from /proc and ptrace; clear_child_tid and the
  * parent-death signal only through injected prctl calls. On restore the
@@ -55,15 +55,15 @@ static int dump_rlimits(struct dump_ctx *ctx)
 	return 0;
 }
 
-static int dump_rseq(struct dump_ctx *ctx)
+static int dump_rseq(struct dump_thread *t)
 {
 	struct cryo_rseq_configuration conf;
 	RseqEntry *e;
 
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, ctx->pid, sizeof(conf), &conf) < 0) {
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->tid, sizeof(conf), &conf) < 0) {
 		if (errno == EIO || errno == EINVAL)
 			return 0; /* the kernel predates it: rseq cannot be saved */
-		return err_errno("cannot read the rseq registration of pid %d", ctx->pid);
+		return err_errno("cannot read the rseq registration of thread %d", t->tid);
 	}
 	if (!conf.rseq_abi_pointer)
 		return 0;
@@ -74,32 +74,54 @@ static int dump_rseq(struct dump_ctx *ctx)
 	e->ptr = conf.rseq_abi_pointer;
 	e->size = conf.rseq_abi_size;
 	e->signature = conf.signature;
-	ctx->core->rseq = e;
+	t->e->rseq = e;
 	return 0;
 }
 
-static int dump_registrations(struct dump_ctx *ctx)
+static int read_thread_comm(pid_t pid, pid_t tid, char **comm)
 {
-	CoreEntry *core = ctx->core;
+	char name[64];
+	size_t len;
+
+	snprintf(name, sizeof(name), "task/%d/comm", tid);
+	if (proc_read(pid, name, comm, &len))
+		return -1;
+	if (len && (*comm)[len - 1] == '\n')
+		(*comm)[len - 1] = '\0';
+	return 0;
+}
+
+/* What each thread registered with the kernel, and its name. */
+int task_dump_thread(struct dump_ctx *ctx, struct dump_thread *t)
+{
+	ThreadEntry *e = t->e;
 	uint64_t head = 0, word = 0;
 	size_t len = 0;
 
-	if (syscall(SYS_get_robust_list, ctx->pid, &head, &len))
-		return err_errno("cannot read the robust futex list of pid %d", ctx->pid);
-	core->robust_list_head = head;
-	core->robust_list_len = len;
-	if (inject_call(&ctx->inj, "reading clear_child_tid", SYS_prctl, PR_GET_TID_ADDRESS,
-			ctx->inj.scratch, 0, 0, 0, 0, NULL) ||
-	    inject_read(ctx->pid, ctx->inj.scratch, &word, sizeof(word)))
+	if (read_thread_comm(ctx->pid, t->tid, &e->comm))
 		return -1;
-	core->clear_child_tid = word;
-	word = 0;
-	if (inject_call(&ctx->inj, "reading the parent-death signal", SYS_prctl,
-			PR_GET_PDEATHSIG, ctx->inj.scratch, 0, 0, 0, 0, NULL) ||
+	if (syscall(SYS_get_robust_list, t->tid, &head, &len))
+		return err_errno("cannot read the robust futex list of thread %d", t->tid);
+	e->robust_list_head = head;
+	e->robust_list_len = len;
+	if (inject_call(t->inj, "reading clear_child_tid", SYS_prctl, PR_GET_TID_ADDRESS,
+			t->inj->scratch, 0, 0, 0, 0, NULL) ||
+	    inject_read(t->tid, t->inj->scratch, &word, sizeof(word)))
+		return -1;
+	e->clear_child_tid = word;
+	return dump_rseq(t);
+}
+
+static int dump_pdeathsig(struct dump_ctx *ctx)
+{
+	uint64_t word = 0;
+
+	if (inject_call(&ctx->inj, "reading the parent-death signal", SYS_prctl, PR_GET_PDEATHSIG,
+			ctx->inj.scratch, 0, 0, 0, 0, NULL) ||
 	    inject_read(ctx->pid, ctx->inj.scratch, &word, sizeof(int)))
 		return -1;
-	core->pdeathsig = (uint32_t)word;
-	return dump_rseq(ctx);
+	ctx->core->pdeathsig = (uint32_t)word;
+	return 0;
 }
 
 static int read_personality(pid_t pid, uint32_t *persona)
@@ -129,7 +151,7 @@ int task_dump(struct dump_ctx *ctx)
 	core->exit_signal = ctx->stat.exit_signal;
 	if (read_personality(ctx->pid, &core->personality))
 		return -1;
-	return dump_rlimits(ctx) || dump_registrations(ctx) ? -1 : 0;
+	return dump_rlimits(ctx) || dump_pdeathsig(ctx) ? -1 : 0;
 }
 
 int task_validate(struct restore_ctx *ctx)
@@ -219,19 +241,28 @@ int task_restore_unregister(struct restore_ctx *ctx)
 
 int task_restore(struct restore_ctx *ctx)
 {
-	const CoreEntry *core = ctx->core;
-
-	if (core->rseq && inject_call(&ctx->inj, "registering the rseq area", SYS_rseq,
-				      core->rseq->ptr, core->rseq->size, 0,
-				      core->rseq->signature, 0, 0, NULL))
-		return -1;
-	if (core->robust_list_head &&
-	    inject_call(&ctx->inj, "setting the robust futex list", SYS_set_robust_list,
-			core->robust_list_head, core->robust_list_len, 0, 0, 0, 0, NULL))
-		return -1;
-	if (inject_call(&ctx->inj, "setting clear_child_tid", SYS_set_tid_address,
-			core->clear_child_tid, 0, 0, 0, 0, 0, NULL))
-		return -1;
 	return inject_call(&ctx->inj, "setting the parent-death signal", SYS_prctl,
-			   PR_SET_PDEATHSIG, core->pdeathsig, 0, 0, 0, 0, NULL);
+			   PR_SET_PDEATHSIG, ctx->core->pdeathsig, 0, 0, 0, 0, NULL);
+}
+
+int task_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
+{
+	const ThreadEntry *e = t->e;
+	char name[16] = "";
+
+	if (e->rseq && inject_call(t->inj, "registering the rseq area", SYS_rseq, e->rseq->ptr,
+				   e->rseq->size, 0, e->rseq->signature, 0, 0, NULL))
+		return -1;
+	if (e->robust_list_head &&
+	    inject_call(t->inj, "setting the robust futex list", SYS_set_robust_list,
+			e->robust_list_head, e->robust_list_len, 0, 0, 0, 0, NULL))
+		return -1;
+	if (inject_call(t->inj, "setting clear_child_tid", SYS_set_tid_address, e->clear_child_tid,
+			0, 0, 0, 0, 0, NULL))
+		return -1;
+	if (t->tid == ctx->child)
+		return 0; /* the leader named itself while setting up */
+	strncpy(name, e->comm, sizeof(name) - 1);
+	return inject_call(t->inj, "naming a thread", SYS_prctl, PR_SET_NAME,
+			   restore_scratch_put(ctx, 0, name, sizeof(name)), 0, 0, 0, 0, NULL);
 }

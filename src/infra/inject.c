@@ -79,8 +79,8 @@ int inject_end(struct inject *inj)
 	return ptrace_set_sigmask(inj->pid, inj->saved_mask);
 }
 
-int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		   uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
+int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		   uint64_t a5, uint64_t a6, long *ret)
 {
 	struct user_regs_struct regs = inj->saved;
 	int status, sig;
@@ -97,19 +97,22 @@ int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64
 	regs.eflags &= ~(1UL << 8); /* TF: the kernel sets it for the step */
 	if (ptrace_set_regs(inj->pid, &regs))
 		return -1;
-	if (ptrace(PTRACE_SINGLESTEP, inj->pid, 0, 0))
-		return err_errno("cannot step pid %d through syscall %ld", inj->pid, nr);
-	sig = ptrace_wait_stop(inj->pid, &status);
-	if (sig < 0)
-		return err_wrap("running syscall %ld in pid %d", nr, inj->pid);
+	/* a ptrace event stop (a traced clone) comes before the step's trap */
+	do {
+		if (ptrace(PTRACE_SINGLESTEP, inj->pid, 0, 0))
+			return err_errno("cannot step pid %d through syscall %ld", inj->pid, nr);
+		sig = ptrace_wait_stop(inj->pid, &status);
+		if (sig < 0)
+			return err_wrap("running syscall %ld in pid %d", nr, inj->pid);
+	} while (sig == SIGTRAP && status >> 16);
 	if (sig != SIGTRAP) {
 		siginfo_t si = {0};
 		ptrace(PTRACE_GETSIGINFO, inj->pid, 0, &si);
 		ptrace_get_regs(inj->pid, &regs);
-		return err_set("syscall %ld in pid %d stopped by signal %d (code %d, address %p) at "
-			       "0x%llx instead of a trap",
-			       nr, inj->pid, sig, si.si_code, si.si_addr,
-			       (unsigned long long)regs.rip);
+		return err_set(
+		    "syscall %ld in pid %d stopped by signal %d (code %d, address %p) at "
+		    "0x%llx instead of a trap",
+		    nr, inj->pid, sig, si.si_code, si.si_addr, (unsigned long long)regs.rip);
 	}
 	if (ptrace_get_regs(inj->pid, &regs))
 		return -1;
