@@ -93,8 +93,8 @@ static int classify(struct dump_ctx *ctx, struct dump_file *f, int fd, const str
 				       ctx->pid, link);
 		return pipes_dump_file(ctx, f, link);
 	case S_IFSOCK:
-		return err_set("fd %d of pid %d is a socket (%s): not supported yet", fd,
-			       ctx->pid, link);
+		return err_set("fd %d of pid %d is a socket (%s): not supported yet", fd, ctx->pid,
+			       link);
 	default:
 		return err_set("fd %d of pid %d is %s: not supported yet", fd, ctx->pid, link);
 	}
@@ -245,6 +245,12 @@ static int validate_path(const struct restore_ctx *ctx, const FileEntry *fe, uin
 	if ((st.st_mode & S_IFMT) != (fe->mode & S_IFMT))
 		return err_set("%s (fd %u of pid %d) is no longer the same kind of file", fe->path,
 			       fd, ctx->pid);
+	/* data the process had seen is gone; a file that grew (a log) is fine */
+	if (fe->kind == FILE_KIND__REG && fe->has_size && (uint64_t)st.st_size < fe->size)
+		return err_set("%s (fd %u of pid %d) shrank since the checkpoint (%llu bytes, "
+			       "was %llu)",
+			       fe->path, fd, ctx->pid, (unsigned long long)st.st_size,
+			       (unsigned long long)fe->size);
 	return 0;
 }
 
@@ -256,8 +262,8 @@ int files_validate(struct restore_ctx *ctx)
 		if (fd->fd > 1 << 20 || (i && fd->fd <= ctx->fds[i - 1]->fd))
 			return err_set("fdinfo-%d.img: bad fd number %u", ctx->pid, fd->fd);
 		if (!fe)
-			return err_set("fdinfo-%d.img: fd %u refers to a missing file %u",
-				       ctx->pid, fd->fd, fd->file_id);
+			return err_set("fdinfo-%d.img: fd %u refers to a missing file %u", ctx->pid,
+				       fd->fd, fd->file_id);
 		if ((fe->kind == FILE_KIND__REG || fe->kind == FILE_KIND__DIR ||
 		     fe->kind == FILE_KIND__CHR) &&
 		    validate_path(ctx, fe, fd->fd))

@@ -231,9 +231,10 @@ static const struct command *find_command(const char *name)
 
 static int help(int argc, char **argv)
 {
-	const struct command *cmd = argc > 2 ? find_command(argv[2]) : NULL;
+	bool asked = argc > 2 && strcmp(argv[2], "--help") && strcmp(argv[2], "-h");
+	const struct command *cmd = asked ? find_command(argv[2]) : NULL;
 
-	if (argc > 2 && !cmd) {
+	if (asked && !cmd) {
 		fprintf(stderr, "cryo: help: unknown command '%s'\n", argv[2]);
 		return 2;
 	}
@@ -276,5 +277,5 @@ int main(int argc, char **argv)
 	if (r && err_pending())
 		err_report();
 	log_fini();
-	return r;
+	return r < 0 || r > 255 ? 1 : r;
 }

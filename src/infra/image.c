@@ -116,6 +116,30 @@ static int write_all(int fd, const void *data, size_t len, const char *name)
 	return 0;
 }
 
+/* The inventory cannot list itself: it ends with the XXH3 of what precedes. */
+static int append_own_checksum(struct img_out *o)
+{
+	uint64_t h = XXH3_64bits_digest(o->hash_state);
+
+	return img_out_raw(o, &h, sizeof(h));
+}
+
+static int check_own_checksum(struct img_in *in, const char *dirpath)
+{
+	uint64_t want;
+
+	if (in->size < IMG_HEADER_SIZE + sizeof(want))
+		return err_set("image %s/inventory.img is truncated (%zu bytes)", dirpath,
+			       in->size);
+	in->size -= sizeof(want);
+	memcpy(&want, in->data + in->size, sizeof(want));
+	if (XXH3_64bits(in->data, in->size) != want)
+		return err_set("image %s/inventory.img is truncated or corrupted (checksum "
+			       "mismatch)",
+			       dirpath);
+	return 0;
+}
+
 static int write_inventory(struct img_dir *d, InventoryEntry *inv)
 {
 	struct img_out o;
@@ -139,7 +163,7 @@ static int write_inventory(struct img_dir *d, InventoryEntry *inv)
 	inv->files = ptrs;
 	if (img_out_open(d, &o, "inventory.img", IMG_INVENTORY))
 		goto out;
-	if (img_out_msg(&o, &inv->base) || img_out_close(&o))
+	if (img_out_msg(&o, &inv->base) || append_own_checksum(&o) || img_out_close(&o))
 		img_out_discard(&o);
 	else
 		ret = 0;
@@ -379,8 +403,15 @@ static int load_inventory(struct img_dir *d)
 			       d->path);
 	if (read_file(d->dirfd, d->path, "inventory.img", &in.data, &in.size))
 		return -1;
-	if (check_header(in.data, in.size, "inventory.img", IMG_INVENTORY) ||
-	    img_in_msg(&in, &inventory_entry__descriptor, &msg) != 1) {
+	if (check_header(in.data, in.size, "inventory.img", IMG_INVENTORY)) {
+		img_in_free(&in);
+		return err_wrap("%s", d->path);
+	}
+	if (check_own_checksum(&in, d->path)) {
+		img_in_free(&in);
+		return -1;
+	}
+	if (img_in_msg(&in, &inventory_entry__descriptor, &msg) != 1) {
 		img_in_free(&in);
 		return msg ? -1 : err_wrap("%s/inventory.img", d->path);
 	}
