@@ -74,6 +74,28 @@ static int restore_caps(struct restore_ctx *ctx, struct inject *inj, const Creds
 	return inject_call(inj, "restoring capabilities", SYS_capset, h, d, 0, 0, 0, 0, NULL);
 }
 
+/* Drops what the bounding set lacked; needs CAP_SETPCAP, so before the ids. */
+static int restore_bounding_set(struct inject *inj, const CredsEntry *c)
+{
+	for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (!(c->cap_bnd & (1ULL << cap)) &&
+		    inject_call(inj, "dropping a capability from the bounding set", SYS_prctl,
+				PR_CAPBSET_DROP, cap, 0, 0, 0, 0, NULL))
+			return -1;
+	return 0;
+}
+
+/* Ambient capabilities must be permitted and inheritable: after capset. */
+static int restore_ambient(struct inject *inj, const CredsEntry *c)
+{
+	for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if ((c->cap_amb & (1ULL << cap)) &&
+		    inject_call(inj, "raising an ambient capability", SYS_prctl, PR_CAP_AMBIENT,
+				PR_CAP_AMBIENT_RAISE, cap, 0, 0, 0, NULL))
+			return -1;
+	return 0;
+}
+
 int creds_validate(struct restore_ctx *ctx)
 {
 	const CredsEntry *c = ctx->core->creds;
@@ -89,6 +111,8 @@ int creds_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
 	const CredsEntry *c = ctx->core->creds;
 	struct inject *inj = t->inj;
 
+	if (restore_bounding_set(inj, c))
+		return -1;
 	if (groups_differ(c)) {
 		uint32_t groups[256];
 		memcpy(groups, c->groups, c->n_groups * sizeof(uint32_t));
@@ -106,7 +130,7 @@ int creds_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
 	    inject_call(inj, "restoring the fs user id", SYS_setfsuid, c->uids[3], 0, 0, 0, 0, 0,
 			NULL))
 		return -1;
-	if (restore_caps(ctx, inj, c))
+	if (restore_caps(ctx, inj, c) || restore_ambient(inj, c))
 		return -1;
 	return inject_call(inj, "restoring the dumpable flag", SYS_prctl, PR_SET_DUMPABLE,
 			   ctx->core->dumpable, 0, 0, 0, 0, NULL);

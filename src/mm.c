@@ -39,8 +39,8 @@ static const struct {
 	const char *flag;
 	int advice;
 } vma_advice[] = {
-	{"dd", MADV_DONTDUMP}, {"dc", MADV_DONTFORK},	{"wf", MADV_WIPEONFORK},
-	{"hg", MADV_HUGEPAGE}, {"nh", MADV_NOHUGEPAGE}, {"mg", MADV_MERGEABLE},
+    {"dd", MADV_DONTDUMP},   {"dc", MADV_DONTFORK},  {"wf", MADV_WIPEONFORK}, {"hg", MADV_HUGEPAGE},
+    {"nh", MADV_NOHUGEPAGE}, {"mg", MADV_MERGEABLE}, {"sr", MADV_SEQUENTIAL}, {"rr", MADV_RANDOM},
 };
 
 /* ---- dump ---- */
@@ -58,10 +58,10 @@ static int classify_special(const struct proc_vma *pv, VmaEntry *v)
 		const char *name;
 		VmaKind kind;
 	} specials[] = {
-		{"[vdso]", VMA_KIND__VDSO},
-		{"[vvar]", VMA_KIND__VVAR},
-		{"[vvar_vclock]", VMA_KIND__VVAR_VCLOCK},
-		{"[vsyscall]", VMA_KIND__VSYSCALL},
+	    {"[vdso]", VMA_KIND__VDSO},
+	    {"[vvar]", VMA_KIND__VVAR},
+	    {"[vvar_vclock]", VMA_KIND__VVAR_VCLOCK},
+	    {"[vsyscall]", VMA_KIND__VSYSCALL},
 	};
 
 	for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]); i++) {
@@ -236,8 +236,8 @@ static int validate_mapped_file(const VmaEntry *v)
 	struct stat st;
 
 	if (stat(v->path, &st))
-		return err_errno("file %s, mapped at 0x%llx, is not available",
-				 v->path, (unsigned long long)v->start);
+		return err_errno("file %s, mapped at 0x%llx, is not available", v->path,
+				 (unsigned long long)v->start);
 	if (v->kind != VMA_KIND__FILE_PRIVATE)
 		return 0;
 	if ((uint64_t)st.st_size != v->file_size ||
@@ -258,8 +258,8 @@ static int validate_vdso(struct restore_ctx *ctx)
 		return -1;
 	for (size_t i = 0; i < ctx->mm->n_vmas && !ret; i++) {
 		const VmaEntry *v = ctx->mm->vmas[i];
-		const char *name = v->kind == VMA_KIND__VDSO	     ? "[vdso]"
-				   : v->kind == VMA_KIND__VVAR	     ? "[vvar]"
+		const char *name = v->kind == VMA_KIND__VDSO	      ? "[vdso]"
+				   : v->kind == VMA_KIND__VVAR	      ? "[vvar]"
 				   : v->kind == VMA_KIND__VVAR_VCLOCK ? "[vvar_vclock]"
 								      : NULL;
 		bool found = false;
@@ -454,7 +454,7 @@ static int unmap_inherited(struct restore_ctx *ctx, const struct proc_vmas *cur)
 			continue;
 		}
 		if (run_end && inject_call(&ctx->inj, "unmapping cryo's memory", SYS_munmap,
-					       run_start, run_end - run_start, 0, 0, 0, 0, NULL))
+					   run_start, run_end - run_start, 0, 0, 0, 0, NULL))
 			return -1;
 		run_end = 0;
 	}
@@ -483,7 +483,7 @@ static int mremap_one(struct restore_ctx *ctx, uint64_t from, uint64_t len, uint
 	if (from == to)
 		return 0;
 	return inject_call(&ctx->inj, "moving the vDSO", SYS_mremap, from, len, len,
-			       MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, NULL);
+			   MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, NULL);
 }
 
 /* Moves [vvar], [vvar_vclock] and [vdso] to the target's addresses; through
@@ -505,8 +505,8 @@ static int move_vdso(struct restore_ctx *ctx, const struct proc_vmas *cur)
 			if (ctx->mm->vmas[i]->kind == kinds[k])
 				target = ctx->mm->vmas[i];
 		if (!target) {
-			if (inject_call(&ctx->inj, "unmapping the vDSO", SYS_munmap, start, len, 0, 0,
-					    0, 0, NULL))
+			if (inject_call(&ctx->inj, "unmapping the vDSO", SYS_munmap, start, len, 0,
+					0, 0, 0, NULL))
 				return -1;
 			continue;
 		}
@@ -514,8 +514,8 @@ static int move_vdso(struct restore_ctx *ctx, const struct proc_vmas *cur)
 	}
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < n; j++)
-			if (mv[i].to < mv[j].from + mv[j].len && mv[j].from < mv[i].to + mv[i].len &&
-			    mv[i].from != mv[i].to)
+			if (mv[i].to < mv[j].from + mv[j].len &&
+			    mv[j].from < mv[i].to + mv[i].len && mv[i].from != mv[i].to)
 				overlap = true;
 	if (overlap) {
 		uint64_t spare = ctx->tramp + ctx->tramp_len / 2;
@@ -574,8 +574,8 @@ static int map_vma(struct restore_ctx *ctx, size_t i)
 		flags |= MAP_GROWSDOWN;
 	snprintf(what, sizeof(what), "mapping 0x%llx-0x%llx", (unsigned long long)v->start,
 		 (unsigned long long)v->end);
-	return inject_call(&ctx->inj, what, SYS_mmap, v->start, v->end - v->start,
-			       map_prot(ctx, v), flags, fd, fd >= 0 ? v->pgoff : 0, NULL);
+	return inject_call(&ctx->inj, what, SYS_mmap, v->start, v->end - v->start, map_prot(ctx, v),
+			   flags, fd, fd >= 0 ? v->pgoff : 0, NULL);
 }
 
 int mm_restore(struct restore_ctx *ctx)
@@ -602,18 +602,18 @@ static int finish_vma(struct restore_ctx *ctx, const VmaEntry *v)
 		return 0;
 	if (map_prot(ctx, v) != v->prot &&
 	    inject_call(&ctx->inj, "setting memory protection", SYS_mprotect, v->start, len,
-			    v->prot, 0, 0, 0, NULL))
+			v->prot, 0, 0, 0, NULL))
 		return -1;
 	for (size_t a = 0; a < v->n_advice; a++)
 		for (size_t k = 0; k < sizeof(vma_advice) / sizeof(vma_advice[0]); k++)
 			if (!strcmp(v->advice[a], vma_advice[k].flag) &&
 			    inject_call(&ctx->inj, "restoring madvise flags", SYS_madvise, v->start,
-					    len, vma_advice[k].advice, 0, 0, 0, NULL))
+					len, vma_advice[k].advice, 0, 0, 0, NULL))
 				return -1;
 	if (v->anon_name) {
 		uint64_t name = restore_scratch_put(ctx, 0, v->anon_name, strlen(v->anon_name) + 1);
 		if (inject_call(&ctx->inj, "naming an anonymous mapping", SYS_prctl, PR_SET_VMA,
-				    PR_SET_VMA_ANON_NAME, v->start, len, name, 0, NULL))
+				PR_SET_VMA_ANON_NAME, v->start, len, name, 0, NULL))
 			return -1;
 	}
 	return 0;
@@ -623,26 +623,26 @@ static int set_mm_map(struct restore_ctx *ctx)
 {
 	const MmEntry *mm = ctx->mm;
 	struct prctl_mm_map map = {
-		.start_code = mm->start_code,
-		.end_code = mm->end_code,
-		.start_data = mm->start_data,
-		.end_data = mm->end_data,
-		.start_brk = mm->start_brk,
-		.brk = mm->brk,
-		.start_stack = mm->start_stack,
-		.arg_start = mm->arg_start,
-		.arg_end = mm->arg_end,
-		.env_start = mm->env_start,
-		.env_end = mm->env_end,
-		.auxv_size = mm->n_auxv * sizeof(uint64_t),
-		.exe_fd = ctx->svc_base + SVC_EXE,
+	    .start_code = mm->start_code,
+	    .end_code = mm->end_code,
+	    .start_data = mm->start_data,
+	    .end_data = mm->end_data,
+	    .start_brk = mm->start_brk,
+	    .brk = mm->brk,
+	    .start_stack = mm->start_stack,
+	    .arg_start = mm->arg_start,
+	    .arg_end = mm->arg_end,
+	    .env_start = mm->env_start,
+	    .env_end = mm->env_end,
+	    .auxv_size = mm->n_auxv * sizeof(uint64_t),
+	    .exe_fd = ctx->svc_base + SVC_EXE,
 	};
 	uint64_t auxv = restore_scratch_put(ctx, 4096, mm->auxv, map.auxv_size);
 
 	map.auxv = (__u64 *)auxv;
 	uint64_t addr = restore_scratch_put(ctx, 0, &map, sizeof(map));
 	return inject_call(&ctx->inj, "setting the mm fields (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM,
-			       PR_SET_MM_MAP, addr, sizeof(map), 0, 0, NULL);
+			   PR_SET_MM_MAP, addr, sizeof(map), 0, 0, NULL);
 }
 
 int mm_restore_finish(struct restore_ctx *ctx)

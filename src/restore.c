@@ -180,6 +180,18 @@ static int child_steps(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* Handlers cryo installed (a sanitizer's, say) must not survive into the
+ * restored process: the image holds only dispositions that were not SIG_DFL. */
+static void reset_dispositions(void)
+{
+	/* the kernel's struct, all zero: libc's sigaction() would add its restorer */
+	uint64_t dfl[4] = {0};
+
+	for (int sig = 1; sig <= 64; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, dfl, NULL, 8);
+}
+
 static void child_main(struct restore_ctx *ctx, pid_t parent, int report_fd)
 {
 	sigset_t all;
@@ -189,6 +201,7 @@ static void child_main(struct restore_ctx *ctx, pid_t parent, int report_fd)
 		_exit(1);
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+	reset_dispositions();
 	log_fini();
 	if (setup_service_fds(ctx, report_fd)) {
 		const char *msg = err_text();

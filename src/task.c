@@ -42,9 +42,13 @@ static int dump_rlimits(struct dump_ctx *ctx)
 		RlimitEntry *e = malloc(sizeof(*e));
 		if (!e)
 			return err_set("out of memory");
-		if (prlimit(ctx->pid, r, NULL, &rl)) {
+		/* asked by the task itself: prlimit from outside needs its uids or
+		 * CAP_SYS_RESOURCE */
+		if (inject_call(&ctx->inj, "reading a resource limit", SYS_prlimit64, 0, r, 0,
+				ctx->inj.scratch, 0, 0, NULL) ||
+		    inject_read(ctx->pid, ctx->inj.scratch, &rl, sizeof(rl))) {
 			free(e);
-			return err_errno("cannot read resource limit %d of pid %d", r, ctx->pid);
+			return -1;
 		}
 		rlimit_entry__init(e);
 		e->resource = r;

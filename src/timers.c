@@ -1,7 +1,10 @@
 /*
  * timers: the three interval timers (ITIMER_REAL, _VIRTUAL, _PROF).
  * Read by injected getitimer, set again by injected setitimer; the time
- * left keeps counting from where it was when the task was frozen.
+ * left keeps counting from where it was when the task was frozen. The
+ * kernel adds one scheduler tick to every CPU-time timer it arms (and reads
+ * it back as time left), so that tick is taken off again on restore, or each
+ * checkpoint would push the expiry one tick further out.
  */
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -43,13 +46,39 @@ int timers_dump(struct dump_ctx *ctx)
 	return 0;
 }
 
+/* The tick the kernel adds when arming a CPU-time timer, measured on cryo
+ * itself (which has none armed) and rounded to the nearest usual HZ. */
+static uint64_t cpu_timer_tick_us(void)
+{
+	static const uint64_t ticks_us[] = {1000, 3333, 4000, 10000};
+	struct itimerval probe = {.it_value = {1, 0}}, got, off = {0};
+	uint64_t extra, best = ticks_us[0];
+
+	if (setitimer(ITIMER_VIRTUAL, &probe, NULL) || getitimer(ITIMER_VIRTUAL, &got))
+		return 0;
+	setitimer(ITIMER_VIRTUAL, &off, NULL);
+	extra = tv_us(&got.it_value) > 1000000 ? tv_us(&got.it_value) - 1000000 : 0;
+	for (size_t i = 1; i < sizeof(ticks_us) / sizeof(ticks_us[0]); i++)
+		if (llabs((long long)(ticks_us[i] - extra)) < llabs((long long)(best - extra)))
+			best = ticks_us[i];
+	return extra ? best : 0;
+}
+
 int timers_restore(struct restore_ctx *ctx)
 {
+	uint64_t tick_us = 0;
+
 	for (size_t i = 0; i < ctx->core->n_itimers; i++) {
 		const ItimerEntry *e = ctx->core->itimers[i];
+		uint64_t value = e->value_us;
+		if (e->which != ITIMER_REAL) {
+			if (!tick_us)
+				tick_us = cpu_timer_tick_us();
+			value = value > tick_us ? value - tick_us : 1;
+		}
 		struct itimerval it = {
-			.it_interval = {e->interval_us / 1000000, e->interval_us % 1000000},
-			.it_value = {e->value_us / 1000000, e->value_us % 1000000},
+		    .it_interval = {e->interval_us / 1000000, e->interval_us % 1000000},
+		    .it_value = {value / 1000000, value % 1000000},
 		};
 		if (e->which > ITIMER_PROF)
 			return err_set("core-%d.img: bad timer %u", ctx->pid, e->which);
