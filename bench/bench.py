@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""cryo benchmarks (`make bench`; never part of `make test`).
+
+Measures checkpoint and restore of two workloads against the targets of the
+performance issue:
+  memhog 1 GiB  (build/bench/memhog: 1 GiB of touched anonymous memory)
+  py counter    (a python3 -c loop printing a counter every 0.1 s)
+Each is dumped to a tmpfs directory (/dev/shm) and to disk (/var/tmp), the
+latter with and without --no-sync. Every case runs REPEAT times; the table
+shows medians. Figures: wall time of `cryo dump`, frozen and memory-dump
+time from stats-dump (`cryo show --json`), image size (du), throughput, and
+wall time of `cryo restore -d` (until cryo exits, the process running with
+its original pid).
+
+It reports and does not gate: exit 0 whether or not targets are met,
+non-zero if a step fails. Images directories and processes are always
+cleaned up. Options: --repeat N, --memhog-mib N, --only memhog|counter,
+-v (every run, with the restore stats); CRYO=path overrides build/cryo.
+"""
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CRYO = os.environ.get("CRYO", os.path.join(ROOT, "build", "cryo"))
+MEMHOG = os.path.join(ROOT, "build", "bench", "memhog")
+PR_SET_CHILD_SUBREAPER = 36
+READY_TIMEOUT = 60.0
+STEP_TIMEOUT = 120.0
+
+COUNTER_SRC = r"""
+import sys, time
+open('ready', 'w').close()
+n = 0
+while True:
+    n += 1
+    print(n, flush=True)
+    time.sleep(0.1)
+"""
+
+# Targets from the issue, in seconds: (dump, restore).
+TARGETS = {"memhog": (1.0, 0.7), "counter": (0.025, 0.015)}
+
+
+class StepFailed(Exception):
+    pass
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.pids = set()        # processes we must kill and reap
+        self.dirs = []           # directories we must remove
+        self.shm_base = tempfile.mkdtemp(prefix="cryo-bench-", dir="/dev/shm")
+        self.dirs.append(self.shm_base)
+        self.disk_base = tempfile.mkdtemp(prefix="cryo-bench-", dir="/var/tmp")
+        self.dirs.append(self.disk_base)
+
+    # ---- process bookkeeping ----
+
+    def kill_and_reap(self, pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            # Not our child (should not happen with the subreaper): wait for it to vanish.
+            deadline = time.monotonic() + 5
+            while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+                time.sleep(0.01)
+        self.pids.discard(pid)
+
+    def reap_strays(self):
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+    def cleanup(self):
+        for pid in list(self.pids):
+            self.kill_and_reap(pid)
+        self.reap_strays()
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self.dirs = []
+
+    # ---- one measured run ----
+
+    def start(self, kind, workdir):
+        out = open(os.path.join(workdir, "out.log"), "w")
+        if kind == "memhog":
+            argv = [MEMHOG, str(self.args.memhog_mib)]
+        else:
+            argv = [sys.executable, "-c", COUNTER_SRC]
+        try:
+            p = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL,
+                                 stdout=out, stderr=out, close_fds=True)
+        finally:
+            out.close()
+        self.pids.add(p.pid)
+        ready = os.path.join(workdir, "ready")
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not os.path.exists(ready):
+            if p.poll() is not None:
+                self.pids.discard(p.pid)
+                raise StepFailed(f"{kind} exited with {p.returncode} before ready: "
+                                 + tail(os.path.join(workdir, "out.log")))
+            if time.monotonic() > deadline:
+                raise StepFailed(f"{kind} (pid {p.pid}) not ready after {READY_TIMEOUT:.0f} s")
+            time.sleep(0.005)
+        time.sleep(0.1)  # let it settle into its sleep
+        return p
+
+    def run_once(self, kind, base, no_sync):
+        workdir = tempfile.mkdtemp(prefix="wd-", dir=base)
+        imgdir = os.path.join(base, os.path.basename(workdir) + "-img")
+        pidfile = os.path.join(workdir, "restored.pid")
+        try:
+            p = self.start(kind, workdir)
+            pid = p.pid
+
+            cmd = [CRYO, "dump", "-t", str(pid), "-D", imgdir]
+            if no_sync:
+                cmd.append("--no-sync")
+            t0 = time.monotonic()
+            r = run(cmd)
+            t_dump = time.monotonic() - t0
+            if r.returncode != 0:
+                raise StepFailed(f"dump of {kind} pid {pid} failed ({r.returncode}): "
+                                 + r.stderr.strip())
+            # The dump kills the process once committed: reap it, freeing its pid.
+            try:
+                status = p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                raise StepFailed(f"{kind} pid {pid} still running after dump")
+            self.pids.discard(pid)
+            if status != -signal.SIGKILL:
+                raise StepFailed(f"{kind} pid {pid} ended with {status} after dump, "
+                                 "expected SIGKILL")
+
+            stats = show_stats(imgdir, "stats-dump")
+            size = du_bytes(imgdir)
+
+            t0 = time.monotonic()
+            r = run([CRYO, "restore", "-D", imgdir, "-d", "--pidfile", pidfile])
+            t_restore = time.monotonic() - t0
+            if r.returncode != 0:
+                raise StepFailed(f"restore of {kind} pid {pid} failed ({r.returncode}): "
+                                 + r.stderr.strip())
+            try:
+                with open(pidfile) as f:
+                    rpid = int(f.read().strip())
+            except (OSError, ValueError) as e:
+                raise StepFailed(f"restore of {kind}: bad pidfile {pidfile}: {e}")
+            if rpid > 0:
+                self.pids.add(rpid)
+            if rpid != pid:
+                raise StepFailed(f"restore of {kind}: pid {rpid}, dumped pid {pid}")
+            if not alive(rpid):
+                raise StepFailed(f"restored {kind} pid {rpid} is not running")
+            rs = show_stats(imgdir, "stats-restore") if self.args.verbose else None
+            if kind == "counter":
+                check_counter(os.path.join(workdir, "out.log"))
+            if not alive(rpid):
+                raise StepFailed(f"restored {kind} pid {rpid} died")
+            self.kill_and_reap(rpid)
+            res = {
+                "dump": t_dump,
+                "frozen": stats["frozen_time_us"] / 1e6,
+                "memdump": stats["memdump_time_us"] / 1e6,
+                "size": size,
+                "restore": t_restore,
+            }
+            if self.args.verbose:
+                print(f"\n    dump {t_dump * 1e3:.1f} ms (frozen {res['frozen'] * 1e3:.1f}, "
+                      f"memdump {res['memdump'] * 1e3:.1f}), {size / (1 << 20):.1f} MiB; "
+                      f"restore {t_restore * 1e3:.1f} ms (validate "
+                      f"{rs['validate_time_us'] / 1e3:.1f}, fork {rs['fork_time_us'] / 1e3:.1f}, "
+                      f"memrestore {rs['memrestore_time_us'] / 1e3:.1f})", end="")
+            return res
+        finally:
+            shutil.rmtree(imgdir, ignore_errors=True)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def run_case(self, kind, storage):
+        base = self.shm_base if storage == "tmpfs" else self.disk_base
+        no_sync = storage == "disk --no-sync"
+        runs = [self.run_once(kind, base, no_sync) for _ in range(self.args.repeat)]
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        return med
+
+
+# ---- helpers ----
+
+def run(cmd):
+    try:
+        return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=STEP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise StepFailed(f"timed out after {STEP_TIMEOUT:.0f} s: {' '.join(cmd)}")
+
+
+def tail(path, n=300):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:].strip()
+    except OSError:
+        return ""
+
+
+def alive(pid):
+    """Running (not a zombie)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def show_stats(imgdir, name):
+    r = run([CRYO, "show", "--json", imgdir])
+    if r.returncode != 0:
+        raise StepFailed(f"cryo show --json {imgdir} failed ({r.returncode}): {r.stderr.strip()}")
+    try:
+        j = json.loads(r.stdout)
+        # stats-dump is an image listed in the inventory (under "images");
+        # stats-restore is written after it and printed at the top level.
+        recs = j["images"][name] if name in j.get("images", {}) else j[name]
+        return recs[0]
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise StepFailed(f"cryo show --json {imgdir}: no {name} record ({e!r})")
+
+
+def du_bytes(path):
+    r = run(["du", "-s", "-B1", path])
+    if r.returncode != 0:
+        raise StepFailed(f"du {path} failed: {r.stderr.strip()}")
+    return int(r.stdout.split()[0])
+
+
+def check_counter(log):
+    """The restored counter keeps counting, one by one, from where it was."""
+    def numbers():
+        with open(log) as f:
+            return [int(x) for x in f.read().split()]
+    before = numbers()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        now = numbers()
+        if len(now) >= len(before) + 2:
+            break
+        time.sleep(0.05)
+    else:
+        raise StepFailed(f"restored counter did not continue ({log}: {len(before)} lines)")
+    if now != list(range(1, len(now) + 1)):
+        raise StepFailed(f"restored counter output is not 1..{len(now)}: {now[-10:]}")
+
+
+def fmt_ms(s):
+    return f"{s * 1000:.1f}" if s < 10 else f"{s * 1000:.0f}"
+
+
+def fmt_target(s):
+    return f"< {s:g} s" if s >= 1 else f"< {s * 1000:g} ms"
+
+
+def verdict(value, target):
+    return "ok" if value < target else "MISSED"
+
+
+def print_table(results, args):
+    hdr = ["workload", "images", "dump ms", "frozen ms", "memdump ms", "image MiB",
+           "dump MiB/s", "restore ms", "dump target", "restore target"]
+    rows = []
+    for (kind, storage), m in results:
+        td, tr = TARGETS[kind]
+        mib = m["size"] / (1 << 20)
+        name = f"memhog {args.memhog_mib} MiB" if kind == "memhog" else "py counter"
+        rows.append([
+            name, storage, fmt_ms(m["dump"]), fmt_ms(m["frozen"]), fmt_ms(m["memdump"]),
+            f"{mib:.1f}", f"{mib / m['dump']:.0f}" if m["dump"] > 0 else "-",
+            fmt_ms(m["restore"]),
+            f"{fmt_target(td)} {verdict(m['dump'], td)}",
+            f"{fmt_target(tr)} {verdict(m['restore'], tr)}",
+        ])
+    widths = [max(len(r[i]) for r in [hdr] + rows) for i in range(len(hdr))]
+    line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(cells, widths)))
+    print()
+    print(f"cryo bench: median of {args.repeat} runs; times are wall clock of the cryo "
+          "command except frozen/memdump (stats-dump)")
+    print(line(hdr))
+    print(line(["-" * w for w in widths]))
+    for r in rows:
+        print(line(r))
+    print()
+    print("dump MiB/s = image size / dump wall time; restore = `cryo restore -d` until it "
+          "exits; disk restores read from a warm page cache.")
+    if args.memhog_mib != 1024 and any(k == "memhog" for (k, _), _m in results):
+        print("note: targets are for the 1 GiB memhog")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="cryo dump/restore benchmarks")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--memhog-mib", type=int, default=1024)
+    ap.add_argument("--only", choices=["memhog", "counter"])
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
+    args = ap.parse_args()
+    if args.repeat < 1 or args.memhog_mib < 1:
+        ap.error("--repeat and --memhog-mib must be positive")
+
+    for path in (CRYO, MEMHOG):
+        if not os.access(path, os.X_OK):
+            print(f"bench: {path} missing (run `make bench`)", file=sys.stderr)
+            return 1
+    if os.geteuid() != 0:
+        print("bench: cryo must run as root", file=sys.stderr)
+        return 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        print(f"bench: prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(err)}", file=sys.stderr)
+        return 1
+    # SIGTERM/SIGHUP unwind through the cleanup like ^C does.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: sys.exit(128 + s))
+
+    cases = []
+    for kind in ("memhog", "counter"):
+        if args.only and kind != args.only:
+            continue
+        for storage in ("tmpfs", "disk", "disk --no-sync"):
+            cases.append((kind, storage))
+
+    bench = Bench(args)
+    results = []
+    try:
+        print(f"cryo bench: images on {bench.shm_base} (tmpfs) and {bench.disk_base} (disk)")
+        for kind, storage in cases:
+            print(f"  {kind} / {storage} ...", end="", flush=True)
+            m = bench.run_case(kind, storage)
+            print("" if args.verbose else " done")
+            results.append(((kind, storage), m))
+    except StepFailed as e:
+        print(f"\nbench: FAIL: {e}", file=sys.stderr)
+        return 1
+    finally:
+        bench.cleanup()
+    print_table(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

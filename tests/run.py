@@ -1,0 +1,757 @@
+#!/usr/bin/env python3
+"""cryo's test suite (`make test`): runs every workload of
+tests/workloads/list.txt in its modes (restore, leave-running, restore-san),
+the seed's counter demo on pseudo-terminals, a python3 process started by
+hand, bad input (each must fail with one "cryo: " line and leave nothing
+behind), and the help/show/check commands.
+
+    python3 tests/run.py [-v] [PATTERN]   only tests whose name contains
+                                          PATTERN (or matches it, a glob);
+                                          -v: also notes of passing tests
+
+Prints `PASS name` or `FAIL name (reason)` per test, then `N passed, N failed`;
+exits 1 if any failed. Must run as root. Never leaves a process behind: it is
+a child subreaper and kills everything below it after each test.
+"""
+import fnmatch
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import Fail  # noqa: E402
+
+ROOT = lib.ROOT
+# (the environment may point elsewhere, to try the harness on other workloads)
+LIST = os.environ.get("CRYO_WL_LIST", os.path.join(ROOT, "tests", "workloads", "list.txt"))
+WL_BIN = os.environ.get("CRYO_WL_BIN", os.path.join(ROOT, "build", "tests"))
+BINARIES = (("cryo", lib.CRYO), ("san", lib.SAN_CRYO))
+
+# A workload written in Python, following the workload protocol: it writes
+# 0, 1, 2... to count.txt (kept open), creates `ready`, and once `go` exists
+# checks that the file holds exactly 0..i-1 (nothing lost, nothing repeated).
+PYWL = r"""
+import os, sys, time
+f = open("count.txt", "w")
+i = 0
+while True:
+    f.write("%d\n" % i)
+    f.flush()
+    i += 1
+    if i == 5:
+        open("ready", "w").close()
+    if i > 5 and os.path.exists("go"):
+        break
+    time.sleep(0.02)
+f.close()
+vals = [int(x) for x in open("count.txt").read().split()]
+if vals == list(range(i)):
+    print("wl: check count ok (%d values)" % i)
+    sys.exit(0)
+print("wl: FAIL count: count.txt holds %d values, expected 0..%d" % (len(vals), i - 1))
+sys.exit(1)
+"""
+
+
+class Ctx:
+    """One test: its work dir and the commands it ran (for the report)."""
+
+    def __init__(self, name, workdir):
+        self.name = name
+        self.dir = workdir
+        self.runs = []
+        self.notes = []
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def cryo(self, binary, args, tag, limit=20, **kw):
+        """Run cryo to its end; stderr goes to TAG.err, stdout to TAG.out."""
+        return lib.run([binary] + [str(a) for a in args], limit, cwd=self.dir,
+                       out=self.path(tag + ".out"), err=self.path(tag + ".err"),
+                       log=self.runs, **kw)
+
+    def expect_ok(self, r, what):
+        if lib.exit_code(r.status) != 0:
+            err = lib.read_text(r.err).strip().splitlines()
+            raise Fail("%s: %s%s" % (what, lib.describe_status(r.status),
+                                     (": " + err[-1]) if err else ""))
+
+
+# ---------------------------------------------------------------- workloads
+
+def read_list():
+    """[(name, {key: value})] from list.txt."""
+    out = []
+    with open(LIST) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            words = line.split()
+            opts = {}
+            for w in words[1:]:
+                k, _, v = w.partition("=")
+                opts[k] = v
+            out.append((words[0], opts))
+    return out
+
+
+def start_workload(ctx, argv, shell_job=False, session="setsid", stderr="stdout",
+                   stdout="out.log"):
+    """Start a workload by the protocol: cwd = work dir, stdin /dev/null (or
+    the pty), stdout+stderr out.log, no other fds, a session of its own."""
+    if shell_job:
+        master, slave = lib.open_pty()
+        try:
+            pid = lib.spawn(argv, cwd=ctx.dir, stdout=ctx.path(stdout),
+                            stderr="stdout", ctty=slave)
+        finally:
+            os.close(slave)
+        ctx.notes.append("workload on pseudo-terminal %s" % os.ttyname(master.fd))
+    else:
+        err = stderr if stderr == "stdout" else ctx.path(stderr)
+        pid = lib.spawn(argv, cwd=ctx.dir, stdout=ctx.path(stdout), stderr=err,
+                        session=session)
+    ctx.runs.append(lib.Run(argv, pid))
+    ctx.notes.append("workload pid %d" % pid)
+    return pid
+
+
+def wait_ready(ctx, pid, limit=1e6):
+    def ready():
+        st = lib.poll_pid(pid)
+        if st is not None:
+            set_status(ctx, pid, lib.wait_pid(pid, 1))
+            raise Fail("workload ended before it was ready: %s" % lib.describe_status(st))
+        return os.path.exists(ctx.path("ready"))
+    lib.wait_until(ready, limit, "waiting for the workload's ready file")
+    pause(0.2)
+
+
+def pause(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        lib.check_deadline("pausing")
+        lib.idle()
+
+
+def touch(path):
+    with open(path, "w"):
+        pass
+
+
+def check_running(pid, what):
+    st = lib.proc_state(pid)
+    if st is None or st in ("Z", "X"):
+        raise Fail("%s: pid %d is not running (%s)" % (
+            what, pid, "gone" if st is None else "zombie"))
+    if st in ("T", "t"):
+        raise Fail("%s: pid %d is left stopped (state %s)" % (what, pid, st))
+
+
+def check_outlog(ctx, name="out.log"):
+    text = lib.read_text(ctx.path(name))
+    fails = [l for l in text.splitlines() if "wl: FAIL" in l]
+    if fails:
+        raise Fail("%s: %s" % (name, fails[0].strip()))
+    if not re.search(r"^wl: check ", text, re.M):
+        raise Fail("%s has no 'wl: check' line" % name)
+
+
+def set_status(ctx, pid, st):
+    for r in ctx.runs:
+        if r.pid == pid and r.status is None:
+            r.status = st
+
+
+def outlog_fail(ctx):
+    """' (out.log: first FAIL line)' or ''."""
+    for line in lib.read_text(ctx.path("out.log")).splitlines():
+        if "wl: FAIL" in line:
+            return " (out.log: %s)" % line.strip()
+    return ""
+
+
+def wait_killed(pid, what, ctx=None):
+    st = lib.wait_pid(pid, 10, "waiting for the dumped process to end")
+    if ctx:
+        set_status(ctx, pid, st)
+    if not (os.WIFSIGNALED(st) and os.WTERMSIG(st) == signal.SIGKILL):
+        raise Fail("%s: the dumped process ended with %s, expected SIGKILL" % (
+            what, lib.describe_status(st)))
+    if lib.proc_state(pid) is not None:
+        raise Fail("%s: pid %d still exists after the dump" % (what, pid))
+
+
+def restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job=False, tag="restore"):
+    """cryo restore (no -d) in the background; wait until pid runs again with
+    the same cmdline; return the cryo pid."""
+    args = [binary, "restore", "-D", images, "-v4", "-o", ctx.path(tag + ".log")]
+    if shell_job:
+        args.insert(4, "--shell-job")
+        master, slave = lib.open_pty()
+        try:
+            rpid = lib.spawn(args, cwd=ctx.dir, stdout=ctx.path(tag + ".out"),
+                             stderr=ctx.path(tag + ".err"), ctty=slave)
+        finally:
+            os.close(slave)
+    else:
+        rpid = lib.spawn(args, cwd=ctx.dir, stdout=ctx.path(tag + ".out"),
+                         stderr=ctx.path(tag + ".err"))
+    run = lib.Run(args, rpid, ctx.path(tag + ".err"))
+    ctx.runs.append(run)
+    lib.tracked.add(pid)
+
+    def back():
+        st = lib.poll_pid(rpid)
+        if st is not None:
+            run.status = lib.wait_pid(rpid, 1)
+            err = lib.read_text(run.err).strip().splitlines()
+            raise Fail("cryo restore ended (%s) before pid %d was seen running%s" % (
+                lib.describe_status(st), pid, (": " + err[-1]) if err else ""))
+        return lib.alive(pid) and lib.cmdline(pid) == orig_cmd
+    try:
+        lib.wait_until(back, 1e6, "waiting for the restored pid %d with the same cmdline" % pid)
+    except Fail as e:
+        now = lib.cmdline(pid)
+        if lib.alive(pid) and now != orig_cmd:
+            raise Fail("restored pid %d has cmdline %r, the original had %r (%s)" % (
+                pid, now, orig_cmd, e))
+        raise
+    return run
+
+
+def workload_test(name, opts, mode):
+    shell_job = opts.get("shell_job") == "1"
+    binary = lib.SAN_CRYO if mode == "restore-san" else lib.CRYO
+    jargs = ["--shell-job"] if shell_job else []
+
+    def fn(ctx):
+        exe = os.path.join(WL_BIN, name)
+        if not os.access(exe, os.X_OK):
+            raise Fail("%s is not built (make workloads)" % exe)
+        if not os.access(binary, os.X_OK):
+            raise Fail("%s is not built" % binary)
+        images = ctx.path("images")
+        pid = start_workload(ctx, [exe], shell_job=shell_job)
+        wait_ready(ctx, pid)
+        orig_cmd = lib.cmdline(pid)
+        if mode == "leave-running":
+            r = ctx.cryo(binary, ["dump", "-t", pid, "-D", images, "-R"] + jargs +
+                         ["-v4", "-o", ctx.path("dump.log")], "dump")
+            ctx.expect_ok(r, "cryo dump -R")
+            check_running(pid, "after dump -R")
+            touch(ctx.path("go"))
+            st = lib.wait_pid(pid, 1e6, "waiting for the workload to finish")
+            set_status(ctx, pid, st)
+            if lib.exit_code(st) != 0:
+                raise Fail("the workload left running ended with %s%s" % (
+                    lib.describe_status(st), outlog_fail(ctx)))
+        else:
+            r = ctx.cryo(binary, ["dump", "-t", pid, "-D", images] + jargs +
+                         ["-v4", "-o", ctx.path("dump.log")], "dump")
+            ctx.expect_ok(r, "cryo dump")
+            wait_killed(pid, "after dump", ctx)
+            run = restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job)
+            touch(ctx.path("go"))
+            run.status = lib.wait_pid(run.pid, 1e6, "waiting for cryo restore to end")
+            if lib.exit_code(run.status) != 0:
+                err = lib.read_text(run.err).strip().splitlines()
+                raise Fail("cryo restore: %s%s%s" % (lib.describe_status(run.status),
+                                                     (": " + err[-1]) if err else "",
+                                                     outlog_fail(ctx)))
+            if lib.proc_state(pid) is not None:
+                raise Fail("pid %d still exists after cryo restore ended" % pid)
+        check_outlog(ctx)
+    return fn
+
+
+# ---------------------------------------------------------------- demo & python
+
+def counter_test(binary):
+    def fn(ctx):
+        lib.counter_demo(binary, ctx.dir, say=ctx.notes.append, log=ctx.runs)
+    return fn
+
+
+def python_by_hand_test(ctx):
+    """A python3 -c process in a process group of its own, stdout/stderr to
+    files: dump, restore -d --pidfile, same pid, its file keeps growing with
+    the right numbers, and it passes its own check when told to finish."""
+    images = ctx.path("images")
+    pid = start_workload(ctx, [sys.executable, "-c", PYWL], session="pgrp",
+                         stdout="out.log", stderr="err.log")
+    wait_ready(ctx, pid)
+    orig_cmd = lib.cmdline(pid)
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", images, "-v4", "-o",
+                            ctx.path("dump.log")], "dump")
+    ctx.expect_ok(r, "cryo dump")
+    wait_killed(pid, "after dump", ctx)
+    vals = [int(x) for x in lib.read_text(ctx.path("count.txt")).split()]
+    last = vals[-1]
+    pidfile = ctx.path("restored.pid")
+    lib.tracked.add(pid)
+    r = ctx.cryo(lib.CRYO, ["restore", "-D", images, "-d", "--pidfile", pidfile, "-v4",
+                            "-o", ctx.path("restore.log")], "restore")
+    ctx.expect_ok(r, "cryo restore -d")
+    text = lib.read_text(pidfile).strip()
+    if text != str(pid):
+        raise Fail("--pidfile holds %r, expected %d" % (text, pid))
+    check_running(pid, "after restore -d")
+    if lib.cmdline(pid) != orig_cmd:
+        raise Fail("restored cmdline %r, was %r" % (lib.cmdline(pid), orig_cmd))
+    ppid = int(re.search(r"^PPid:\s*(\d+)", lib.read_text("/proc/%d/status" % pid),
+                         re.M).group(1))
+    if ppid != os.getpid():
+        raise Fail("restored pid %d has parent %d, not the subreaper %d" % (
+            pid, ppid, os.getpid()))
+
+    def grown():
+        return len(lib.read_text(ctx.path("count.txt")).split()) > len(vals) + 10
+    lib.wait_until(grown, 10, "waiting for count.txt to grow after the restore")
+    now = [int(x) for x in lib.read_text(ctx.path("count.txt")).split()]
+    if now != list(range(len(now))):
+        bad = next(i for i, v in enumerate(now) if v != i)
+        raise Fail("count.txt is not 0,1,2...: around line %d: %r (last before dump: %d)" % (
+            bad, now[max(0, bad - 2):bad + 3], last))
+    ctx.notes.append("count before the dump ended at %d, now at %d" % (last, now[-1]))
+    touch(ctx.path("go"))
+    st = lib.wait_pid(pid, 1e6, "waiting for the restored process (our child) to finish")
+    if lib.exit_code(st) != 0:
+        raise Fail("the restored process ended with %s" % lib.describe_status(st))
+    check_outlog(ctx)
+
+
+# ---------------------------------------------------------------- commands
+
+def command_test(args, expect=None, json_pid=False, make=None):
+    def fn(ctx):
+        argv = list(args)
+        if make:
+            ckpt, pid = make(ctx)
+            argv = [a if a != "CKPT" else ckpt for a in argv]
+        r = ctx.cryo(argv[0], argv[1:], "cmd")
+        out = lib.read_text(ctx.path("cmd.out"))
+        ctx.expect_ok(r, " ".join(os.path.basename(a) if a.startswith("/") else a
+                                  for a in argv))
+        if not out.strip():
+            raise Fail("nothing on stdout")
+        if expect and expect not in out:
+            raise Fail("stdout lacks %r" % expect)
+        if make and not json_pid and str(pid) not in out:
+            raise Fail("the output does not mention pid %d" % pid)
+        if json_pid:
+            try:
+                data = json.loads(out)
+            except ValueError as e:
+                raise Fail("show --json output does not parse: %s" % e)
+            if not has_value(data, pid):
+                raise Fail("show --json output does not contain pid %d" % pid)
+    return fn
+
+
+def has_value(data, v, key=""):
+    """Some field whose name contains 'pid' holds v (or a list holding v)."""
+    if isinstance(data, dict):
+        return any(has_value(x, v, k) for k, x in data.items())
+    if isinstance(data, list):
+        return any(has_value(x, v, key) for x in data)
+    return "pid" in key.lower() and (data == v or data == str(v))
+
+
+_good = {}
+
+
+def good_checkpoint(ctx):
+    """A copy of a good checkpoint of the python workload (made once, with
+    build/cryo; the process is killed by the dump). Returns (dir, pid)."""
+    if "failed" in _good:
+        raise Fail(_good["failed"])
+    if "dir" not in _good:
+        _good["failed"] = "could not make the good checkpoint (see the first test that used it)"
+        src = os.path.join(TOP, "good-checkpoint")
+        shutil.rmtree(src, ignore_errors=True)
+        os.makedirs(src)
+        sub = Ctx("good-checkpoint", src)
+        pid = start_workload(sub, [sys.executable, "-c", PYWL])
+        wait_ready(sub, pid)
+        r = sub.cryo(lib.CRYO, ["dump", "-t", pid, "-D", os.path.join(src, "images"),
+                                "-v4", "-o", os.path.join(src, "dump.log")], "dump")
+        ctx.runs.extend(sub.runs)
+        if lib.exit_code(r.status) != 0:
+            raise Fail("cannot make a good checkpoint: %s" % r)
+        wait_killed(pid, "good checkpoint")
+        _good["dir"], _good["pid"] = os.path.join(src, "images"), pid
+        del _good["failed"]
+    dst = ctx.path("images")
+    shutil.copytree(_good["dir"], dst)
+    return dst, _good["pid"]
+
+
+# ---------------------------------------------------------------- bad input
+
+def expect_error(ctx, binary, args, mention=None, allowed=(), tag="bad"):
+    """cryo must fail cleanly: non-zero exit below 128, exactly one line on
+    stderr starting 'cryo: ', no sanitizer report, nothing left running
+    (other than the pids in allowed). Returns the message."""
+    r = ctx.cryo(binary, args, tag)
+    err = lib.read_text(r.err)
+    lines = err.splitlines()
+    code = lib.exit_code(r.status)
+    if "Sanitizer" in err or "runtime error:" in err:
+        raise Fail("sanitizer report: %s" % " / ".join(lines[:3]))
+    if os.WIFSIGNALED(r.status) or code >= 128:
+        raise Fail("crashed: %s" % lib.describe_status(r.status))
+    if code == 0:
+        raise Fail("exit status 0 for bad input")
+    if len(lines) != 1 or not lines[0].startswith("cryo: "):
+        raise Fail("stderr should be one 'cryo: ' line, got %d line(s): %r" % (
+            len(lines), err[:300]))
+    if mention and not re.search(mention, lines[0], re.I):
+        raise Fail("message does not mention %s: %r" % (mention, lines[0]))
+    left = [p for p in lib.descendants() if p not in allowed]
+    if left:
+        raise Fail("left processes behind: %s" % ", ".join(
+            "%d (%s)" % (p, (lib.cmdline(p) or b"").replace(b"\0", b" ").decode().strip())
+            for p in left))
+    ctx.notes.append("%s -> %s: %s" % (" ".join(args[:1]), lib.describe_status(r.status),
+                                      lines[0]))
+    return lines[0]
+
+
+def free_pid():
+    with open("/proc/sys/kernel/pid_max") as f:
+        p = int(f.read()) - 1
+    while os.path.exists("/proc/%d" % p):
+        p -= 1
+    return p
+
+
+def bad_dump_pid(pid_fn, mention=None):
+    def fn(ctx, binary):
+        pid = pid_fn()
+        before = lib.proc_state(pid)
+        expect_error(ctx, binary, ["dump", "-t", pid, "-D", ctx.path("images")], mention)
+        if before is not None and lib.proc_state(pid) in ("T", "t"):
+            raise Fail("pid %d is left stopped" % pid)
+    return fn
+
+
+def bad_dump_dir(images_fn):
+    """A dump into a dir that cannot be made fails and leaves the process as
+    it was: still running, and it passes its own checks afterwards."""
+    def fn(ctx, binary):
+        pid = start_workload(ctx, [sys.executable, "-c", PYWL])
+        wait_ready(ctx, pid)
+        expect_error(ctx, binary, ["dump", "-t", pid, "-D", images_fn(ctx)], allowed=[pid])
+        check_running(pid, "after the failed dump")
+        pause(0.1)
+        touch(ctx.path("go"))
+        st = lib.wait_pid(pid, 1e6, "waiting for the workload to finish")
+        if lib.exit_code(st) != 0:
+            raise Fail("after the failed dump the workload ended with %s" %
+                       lib.describe_status(st))
+        check_outlog(ctx)
+    return fn
+
+
+def under_file(ctx):
+    touch(ctx.path("afile"))
+    return ctx.path("afile", "images")
+
+
+def pages_file(images):
+    names = sorted(n for n in os.listdir(images) if re.match(r"pages-.*\.img$", n))
+    if not names:
+        raise Fail("the checkpoint has no pages-*.img")
+    return os.path.join(images, names[0])
+
+
+def core_file(images):
+    names = sorted(n for n in os.listdir(images) if re.match(r"core-.*\.img$", n))
+    if not names:
+        raise Fail("the checkpoint has no core-*.img")
+    return os.path.join(images, names[0])
+
+
+def truncate(path, by=3):
+    os.truncate(path, os.path.getsize(path) - by)
+
+
+def flip_page_bit(images):
+    path = pages_file(images)
+    size = os.path.getsize(path)
+    if size <= 4096:
+        raise Fail("%s has no page data" % path)
+    off = 4096 + (size - 4096) // 2
+    with open(path, "r+b") as f:
+        f.seek(off)
+        b = f.read(1)
+        f.seek(off)
+        f.write(bytes([b[0] ^ 0x10]))
+
+
+def set_version(images, version=2):
+    path = os.path.join(images, "inventory.img")
+    with open(path, "r+b") as f:
+        head = f.read(16)
+        if head[:4] != b"CRYO":
+            raise Fail("inventory.img does not start with CRYO: %r" % head)
+        f.seek(8)
+        f.write(version.to_bytes(4, "little"))
+
+
+def bad_restore(damage, mention=None):
+    def fn(ctx, binary):
+        images, pid = good_checkpoint(ctx)
+        if damage:
+            damage(images)
+        expect_error(ctx, binary, ["restore", "-D", images], mention)
+        if lib.proc_state(pid) is not None:
+            raise Fail("pid %d exists after the failed restore" % pid)
+    return fn
+
+
+def bad_restore_dir(make_dir):
+    def fn(ctx, binary):
+        expect_error(ctx, binary, ["restore", "-D", make_dir(ctx)])
+    return fn
+
+
+def empty_dir(ctx):
+    os.mkdir(ctx.path("empty"))
+    return ctx.path("empty")
+
+
+def pid_in_use(ctx, binary):
+    """dump -R, then restore while the original still runs: refused, and the
+    original goes on unharmed."""
+    pid = start_workload(ctx, [sys.executable, "-c", PYWL])
+    wait_ready(ctx, pid)
+    r = ctx.cryo(binary, ["dump", "-t", pid, "-D", ctx.path("images"), "-R"], "dump")
+    ctx.expect_ok(r, "cryo dump -R")
+    expect_error(ctx, binary, ["restore", "-D", ctx.path("images")], allowed=[pid])
+    check_running(pid, "after the refused restore")
+    touch(ctx.path("go"))
+    st = lib.wait_pid(pid, 1e6, "waiting for the workload to finish")
+    if lib.exit_code(st) != 0:
+        raise Fail("the original ended with %s" % lib.describe_status(st))
+    check_outlog(ctx)
+
+
+def deleted_file(ctx, binary):
+    """A file the process had open is deleted before the restore: the error
+    names it, and no process with that pid is left."""
+    pid = start_workload(ctx, [sys.executable, "-c", PYWL])
+    wait_ready(ctx, pid)
+    r = ctx.cryo(binary, ["dump", "-t", pid, "-D", ctx.path("images")], "dump")
+    ctx.expect_ok(r, "cryo dump")
+    wait_killed(pid, "after dump")
+    os.unlink(ctx.path("count.txt"))
+    expect_error(ctx, binary, ["restore", "-D", ctx.path("images")], mention=r"count\.txt")
+    if lib.proc_state(pid) is not None:
+        raise Fail("pid %d exists after the failed restore" % pid)
+
+
+BAD = [
+    ("dump-nonexistent-pid", bad_dump_pid(free_pid)),
+    ("dump-pid-1", bad_dump_pid(lambda: 1)),
+    ("dump-kthreadd", bad_dump_pid(lambda: 2)),
+    ("dump-dir-under-file", bad_dump_dir(under_file)),
+    ("dump-dir-in-proc", bad_dump_dir(lambda ctx: "/proc/cryo-test")),
+    ("restore-missing-dir", bad_restore_dir(lambda ctx: ctx.path("missing"))),
+    ("restore-empty-dir", bad_restore_dir(empty_dir)),
+    ("restore-no-inventory",
+     bad_restore(lambda d: os.unlink(os.path.join(d, "inventory.img")), "incomplete|inventory")),
+    ("restore-truncated-pages", bad_restore(lambda d: truncate(pages_file(d)))),
+    ("restore-truncated-core", bad_restore(lambda d: truncate(core_file(d)))),
+    ("restore-page-bit-flip", bad_restore(flip_page_bit, "checksum")),
+    ("restore-wrong-version", bad_restore(set_version, "version")),
+    ("restore-pid-in-use", pid_in_use),
+    ("restore-deleted-file", deleted_file),
+]
+
+
+# ---------------------------------------------------------------- runner
+
+# ---------------------------------------------------------------- unit tests
+
+UNIT_BIN = os.path.join(ROOT, "build", "unit")
+
+
+def unit_test(binary):
+    """A unit test binary: exit 0, at least one check, no FAIL line."""
+    def fn(ctx):
+        r = subprocess.run([binary], capture_output=True, text=True, timeout=60)
+        out = r.stdout + r.stderr
+        fails = [l for l in out.splitlines() if "FAIL" in l]
+        if r.returncode != 0 or fails:
+            raise Fail("exit %d: %s" % (r.returncode, (fails or out.splitlines()[-1:] or [""])[0]))
+        if "unit: check" not in out:
+            raise Fail("no checks ran")
+    return fn
+
+
+def unit_tests():
+    names = sorted(os.listdir(UNIT_BIN)) if os.path.isdir(UNIT_BIN) else []
+    if not names:
+        def missing(ctx):
+            raise Fail("no unit test binaries in %s (make unit)" % UNIT_BIN)
+        return [("unit", missing, 20)]
+    return [("unit/" + n, unit_test(os.path.join(UNIT_BIN, n)), 60) for n in names]
+
+
+def all_tests():
+    """[(name, fn(ctx), timeout)]"""
+    tests = unit_tests()
+    for args in (["--help"], ["dump", "--help"], ["restore", "--help"], ["show", "--help"]):
+        tests.append(("help/" + "-".join(a.strip("-") for a in args),
+                      command_test([lib.CRYO] + args), 20))
+    tests.append(("check", command_test([lib.CRYO, "check"], expect="Looks good."), 20))
+    for tag, binary in BINARIES:
+        tests.append(("show/%s" % tag, command_test([binary, "show", "CKPT"],
+                                                    make=good_checkpoint), 20))
+        tests.append(("show-json/%s" % tag, command_test([binary, "show", "--json", "CKPT"],
+                                                         json_pid=True,
+                                                         make=good_checkpoint), 20))
+    try:
+        workloads = read_list()
+    except OSError as e:
+        def missing(ctx, e=e):
+            raise Fail("cannot read %s: %s" % (LIST, e.strerror))
+        tests.append(("workloads/list.txt", missing, 20))
+        workloads = []
+    for name, opts in workloads:
+        modes = opts.get("modes", "restore,leave-running").split(",")
+        timeout = float(opts.get("timeout", 20))
+        for mode in modes:
+            tests.append(("%s/%s" % (name, mode), workload_test(name, opts, mode), timeout))
+        tests.append(("%s/restore-san" % name, workload_test(name, opts, "restore-san"),
+                      timeout))
+    for tag, binary in BINARIES:
+        tests.append(("counter-demo/%s" % tag, counter_test(binary), 30))
+    tests.append(("python-by-hand", python_by_hand_test, 30))
+    for case, fn in BAD:
+        for tag, binary in BINARIES:
+            tests.append(("bad/%s/%s" % (case, tag),
+                          (lambda ctx, fn=fn, binary=binary: fn(ctx, binary)), 20))
+    return tests
+
+
+def selected(name, pattern):
+    if pattern is None:
+        return True
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatch(name, pattern)
+    return pattern in name
+
+
+def report(ctx):
+    for r in ctx.runs:
+        print("    $ %s" % r)
+    for note in ctx.notes:
+        print("    note: %s" % note)
+    files = ["out.log", "err.log"] + sorted(
+        n for n in os.listdir(ctx.dir) if n.endswith((".log", ".err")) and
+        n not in ("out.log", "err.log"))
+    for name in files:
+        lines = lib.tail(ctx.path(name), 30)
+        if lines:
+            print("    --- last %d lines of %s:" % (len(lines), name))
+            for line in lines:
+                print("    | " + line)
+
+
+def run_one(name, fn, timeout):
+    workdir = os.path.join(TOP, re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+    os.makedirs(workdir)
+    ctx = Ctx(name, workdir)
+    lib.set_deadline(timeout)
+    reason = None
+    t0 = time.monotonic()
+    try:
+        fn(ctx)
+    except Fail as e:
+        reason = str(e)
+    except Exception as e:
+        reason = "harness error: %s: %s" % (type(e).__name__, e)
+        ctx.notes.append(traceback.format_exc().replace("\n", "\n          "))
+    finally:
+        lib.set_deadline(None)
+        left = [(p, (lib.cmdline(p) or b"").replace(b"\0", b" ").decode(errors="replace"))
+                for p in lib.descendants() if lib.alive(p)]
+        lib.kill_descendants()
+    if left and reason is None:
+        reason = "left processes running: %s" % ", ".join("%d (%s)" % x for x in left)
+    if reason is None:
+        print("PASS %s" % name, flush=True)
+        if VERBOSE:
+            print("    took %.2f s" % (time.monotonic() - t0))
+            for note in ctx.notes:
+                print("    note: %s" % note)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return True
+    print("FAIL %s (%s)" % (name, reason))
+    report(ctx)
+    print("    work dir kept: %s" % workdir, flush=True)
+    return False
+
+
+def on_signal(sig, frame):
+    raise KeyboardInterrupt("signal %d" % sig)
+
+
+TOP = None
+VERBOSE = False
+
+
+def main():
+    global TOP, VERBOSE
+    args = sys.argv[1:]
+    if args and args[0] == "-v":
+        VERBOSE = True
+        args = args[1:]
+    pattern = args[0] if args else None
+    if os.geteuid() != 0:
+        print("run.py: the tests must run as root")
+        print("0 passed, 1 failed")
+        return 1
+    lib.become_subreaper()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    TOP = tempfile.mkdtemp(prefix="cryo-test-")
+    passed = failed = 0
+    t0 = time.monotonic()
+    try:
+        tests = [t for t in all_tests() if selected(t[0], pattern)]
+        print("cryo tests: %d to run, work dir %s" % (len(tests), TOP), flush=True)
+        for name, fn, timeout in tests:
+            if run_one(name, fn, timeout):
+                passed += 1
+            else:
+                failed += 1
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        failed += 1
+    finally:
+        left = lib.kill_descendants()
+        if left:
+            print("killed leftover processes: %s" % left)
+        if failed == 0:
+            shutil.rmtree(TOP, ignore_errors=True)
+    print("time: %.1f s" % (time.monotonic() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
