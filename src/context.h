@@ -67,12 +67,30 @@ struct restore_thread {
 	struct inject *inj;
 };
 
-struct dump_ctx {
+/* What all processes of one dump share. */
+struct dump_tree {
 	const struct cryo_opts *opts;
 	struct cryo_kerndat kd;
 	struct img_dir dir;
+	DumpStats stats;
+	unsigned long long t_start, t_frozen;
+	int nr_procs;
+	struct dump_ctx **procs; /* procs[0] is the root; parents before children */
+	/* files.c: the open file descriptions of the whole tree */
+	int nr_files;
+	struct dump_file *files;
+	/* pipes.c */
+	int nr_pipes;
+	PipeEntry *pipes;
+};
+
+/* One process of the tree being dumped. */
+struct dump_ctx {
+	const struct cryo_opts *opts;
+	struct dump_tree *tree;
 	pid_t pid;
 	int pidfd;
+	bool zombie; /* nothing to seize: only its ids and exit status are saved */
 	struct proc_stat stat;
 	struct proc_status status;
 	struct proc_vmas vmas;
@@ -81,23 +99,37 @@ struct dump_ctx {
 	int nr_threads;
 	struct dump_thread *threads;
 	CoreEntry *core; /* filled by cpu, signals, timers, task, creds, threads */
-	DumpStats stats;
-	unsigned long long t_start, t_frozen;
-	/* files.c */
-	int nr_files;
-	struct dump_file *files;
+	MmEntry *mm;
+	/* files.c: this process's fd table */
 	int nr_fds;
 	FdEntry *fds;
-	/* pipes.c */
-	int nr_pipes;
-	PipeEntry *pipes;
 };
 
-struct restore_ctx {
+/* What all processes of one restore share. */
+struct restore_tree {
 	const struct cryo_opts *opts;
 	struct cryo_kerndat kd;
 	struct img_dir dir;
+	RestoreStats stats;
+	unsigned long long t_start;
+	size_t nr_procs;
+	struct restore_ctx **procs; /* procs[0] is the root; parents before children */
+	int report[2];		    /* SOCK_SEQPACKET: every new process reports on it */
+	int hold[2];		    /* a pipe new processes wait on until seized */
+	int inherit_base;	    /* descriptions shared between processes sit here */
+	size_t nr_inherit;
+	uint32_t *inherit_ids; /* file ids of those descriptions, by slot */
+};
+
+/* One process of the tree being restored. */
+struct restore_ctx {
+	const struct cryo_opts *opts;
+	struct restore_tree *tree;
 	pid_t pid;
+	bool zombie;
+	struct restore_ctx *parent;
+	size_t nr_kids;
+	struct restore_ctx **kids; /* in creation order */
 	CoreEntry *core;
 	MmEntry *mm;
 	FsEntry *fs;
@@ -114,7 +146,7 @@ struct restore_ctx {
 	PipeEntry **pipes;
 	/* the new process */
 	pid_t child;
-	int report_fd;	/* child: where to write its error line */
+	bool seized;
 	int svc_base;	/* first fd number of the service fds in the child */
 	int *vma_fd;	/* per VMA: service fd of its file in the child, or -1 */
 	int exe_fd;	/* service fd of the executable, for PR_SET_MM_MAP */
@@ -127,12 +159,10 @@ struct restore_ctx {
 	struct inject inj;
 	size_t nr_threads;
 	struct restore_thread *threads;
-	RestoreStats stats;
-	unsigned long long t_start;
 };
 
 /* Service fds sit above every fd the target had; svc_base + SVC_* */
-enum { SVC_PAGES = 0, SVC_EXE = 1, SVC_REPORT = 2, SVC_TTY = 3, SVC_VMA_FIRST = 4 };
+enum { SVC_PAGES = 0, SVC_EXE = 1, SVC_REPORT = 2, SVC_TTY = 3, SVC_HOLD = 4, SVC_VMA_FIRST = 5 };
 #define TRAMP_LEN (64 * 4096ULL)
 
 /* mm.c */
@@ -147,6 +177,17 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm);
 int pages_validate(struct restore_ctx *ctx);
 int pages_restore(struct restore_ctx *ctx);
 void pages_restore_free(struct restore_ctx *ctx);
+/* tree.c */
+int tree_freeze(struct dump_tree *tree);
+int tree_check_ids(struct dump_tree *tree);
+int tree_dump_zombie(struct dump_ctx *ctx);
+int tree_check_shared_memory(struct dump_tree *tree);
+void tree_dump_free(struct dump_tree *tree);
+int tree_restore_plan(struct restore_tree *tree);
+int tree_plan_inherited(struct restore_tree *tree);
+int tree_restore_inherited(struct restore_ctx *root);
+int tree_inherited_fd(const struct restore_ctx *ctx, uint32_t id);
+int tree_restore_kids(struct restore_ctx *ctx);
 /* threads.c */
 int threads_freeze(struct dump_ctx *ctx);
 int threads_dump(struct dump_ctx *ctx);
@@ -179,6 +220,8 @@ int task_dump(struct dump_ctx *ctx);
 int task_dump_thread(struct dump_ctx *ctx, struct dump_thread *t);
 int task_validate(struct restore_ctx *ctx);
 int task_restore_child(struct restore_ctx *ctx);
+int task_restore_session(struct restore_ctx *ctx);
+pid_t task_actual_group(const struct restore_ctx *ctx, pid_t pgid);
 int task_restore_unregister(struct restore_ctx *ctx);
 int task_restore(struct restore_ctx *ctx);
 int task_restore_thread(struct restore_ctx *ctx, struct restore_thread *t);
@@ -192,14 +235,19 @@ int fs_validate(struct restore_ctx *ctx);
 int fs_restore_child(struct restore_ctx *ctx);
 /* files.c */
 int files_dump(struct dump_ctx *ctx);
-void files_dump_free(struct dump_ctx *ctx);
+int files_write(struct dump_tree *tree);
+void files_dump_free(struct dump_tree *tree);
 int files_validate(struct restore_ctx *ctx);
+const FileEntry *files_by_id(const struct restore_ctx *ctx, uint32_t id);
+int files_open_description(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
+void files_restore_drop_temps(struct restore_ctx *ctx);
 int files_restore_child(struct restore_ctx *ctx);
 int files_max_fd(const struct restore_ctx *ctx);
 /* pipes.c */
 int pipes_dump_file(struct dump_ctx *ctx, struct dump_file *f, const char *link);
-int pipes_write(struct dump_ctx *ctx);
-int pipes_check_complete(struct dump_ctx *ctx);
+int pipes_write(struct dump_tree *tree);
+int pipes_check_complete(struct dump_tree *tree);
+void pipes_dump_free(struct dump_tree *tree);
 int pipes_validate(struct restore_ctx *ctx);
 int pipes_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
 /* tty.c */
@@ -216,5 +264,9 @@ int restore_verify_images(const struct cryo_opts *opts);
 uint64_t restore_scratch_put(struct restore_ctx *ctx, size_t off, const void *data, size_t len);
 /* Child side: report an error line to the restorer and exit. */
 void restore_child_fail(struct restore_ctx *ctx) __attribute__((noreturn));
+/* Child side: report to the restorer (an empty message: ready). */
+void restore_report(struct restore_tree *tree, pid_t pid, const char *msg);
+/* The new process's own part of the restore; never returns. */
+void restore_child_main(struct restore_ctx *ctx, pid_t parent) __attribute__((noreturn));
 
 #endif

@@ -69,7 +69,7 @@ int cpu_dump_thread(struct dump_ctx *ctx, struct dump_thread *t)
 	struct user_regs_struct regs = t->inj->saved;
 	ThreadEntry *te = t->e;
 	UserRegs *e = malloc(sizeof(*e));
-	size_t len = ctx->kd.xsave_size ? ctx->kd.xsave_size : XSAVE_MAX;
+	size_t len = ctx->tree->kd.xsave_size ? ctx->tree->kd.xsave_size : XSAVE_MAX;
 	void *xsave = malloc(XSAVE_MAX);
 
 	te->regs = e;
@@ -92,12 +92,13 @@ int cpu_dump_thread(struct dump_ctx *ctx, struct dump_thread *t)
 
 int cpu_validate_thread(struct restore_ctx *ctx, const ThreadEntry *e)
 {
-	const InventoryEntry *inv = ctx->dir.inventory;
+	const InventoryEntry *inv = ctx->tree->dir.inventory;
 
-	if (inv->xcr0 & ~ctx->kd.xcr0)
+	if (inv->xcr0 & ~ctx->tree->kd.xcr0)
 		return err_set("the checkpoint's CPU state uses features this CPU lacks "
 			       "(xcr0 0x%llx, this CPU 0x%llx)",
-			       (unsigned long long)inv->xcr0, (unsigned long long)ctx->kd.xcr0);
+			       (unsigned long long)inv->xcr0,
+			       (unsigned long long)ctx->tree->kd.xcr0);
 	if (e->xsave.len < 576 || e->xsave.len > XSAVE_MAX)
 		return err_set("core-%d.img: bad xsave area of %zu bytes in thread %d", ctx->pid,
 			       e->xsave.len, e->tid);

@@ -108,15 +108,16 @@ static uint32_t shared_description(struct dump_ctx *ctx, int local_fd)
 {
 	pid_t self = getpid();
 
-	for (int i = 0; i < ctx->nr_files; i++)
-		if (syscall(SYS_kcmp, self, self, KCMP_FILE, local_fd, ctx->files[i].local_fd) == 0)
-			return ctx->files[i].entry.id;
+	for (int i = 0; i < ctx->tree->nr_files; i++)
+		if (syscall(SYS_kcmp, self, self, KCMP_FILE, local_fd,
+			    ctx->tree->files[i].local_fd) == 0)
+			return ctx->tree->files[i].entry.id;
 	return 0;
 }
 
 static int dump_fd(struct dump_ctx *ctx, int fd)
 {
-	struct dump_file *f = &ctx->files[ctx->nr_files];
+	struct dump_file *f = &ctx->tree->files[ctx->tree->nr_files];
 	FdEntry *fe = &ctx->fds[ctx->nr_fds];
 	char link[4096], name[32];
 	unsigned flags;
@@ -143,50 +144,61 @@ static int dump_fd(struct dump_ctx *ctx, int fd)
 	}
 	file_entry__init(&f->entry);
 	f->local_fd = local;
-	f->entry.id = fe->file_id = ctx->nr_files + 1;
+	f->entry.id = fe->file_id = ctx->tree->nr_files + 1;
 	f->entry.flags = flags & ~OPEN_ONLY_FLAGS;
 	f->entry.pos = pos;
 	f->entry.has_mode = true;
 	f->entry.mode = st.st_mode;
-	ctx->nr_files++;
+	ctx->tree->nr_files++;
 	return classify(ctx, f, fd, &st, link);
 }
 
-static int write_images(struct dump_ctx *ctx)
+static int write_fdinfo(struct dump_ctx *ctx)
 {
 	struct img_out out;
 	char name[64];
 
-	if (img_out_open(&ctx->dir, &out, "files.img", IMG_FILES))
-		return -1;
-	for (int i = 0; i < ctx->nr_files; i++)
-		if (img_out_msg(&out, &ctx->files[i].entry.base))
-			goto fail;
-	if (img_out_close(&out))
-		goto fail;
 	snprintf(name, sizeof(name), "fdinfo-%d.img", ctx->pid);
-	if (img_out_open(&ctx->dir, &out, name, IMG_FDINFO))
+	if (img_out_open(&ctx->tree->dir, &out, name, IMG_FDINFO))
 		return -1;
 	for (int i = 0; i < ctx->nr_fds; i++)
-		if (img_out_msg(&out, &ctx->fds[i].base))
-			goto fail;
-	if (img_out_close(&out))
-		goto fail;
-	return pipes_write(ctx);
-fail:
-	img_out_discard(&out);
-	return -1;
+		if (img_out_msg(&out, &ctx->fds[i].base)) {
+			img_out_discard(&out);
+			return -1;
+		}
+	if (img_out_close(&out)) {
+		img_out_discard(&out);
+		return -1;
+	}
+	return 0;
 }
 
+/* Room for n more descriptions. A description's entry.path, when set,
+ * points into its own path buffer, which moves with the array. */
+static int grow_files(struct dump_tree *tree, int n)
+{
+	struct dump_file *grown = realloc(tree->files, (tree->nr_files + n + 1) * sizeof(*grown));
+
+	if (!grown)
+		return err_set("out of memory");
+	tree->files = grown;
+	for (int i = 0; i < tree->nr_files; i++)
+		if (grown[i].entry.path)
+			grown[i].entry.path = grown[i].path;
+	memset(grown + tree->nr_files, 0, (n + 1) * sizeof(*grown));
+	return 0;
+}
+
+/* One process's fds; descriptions already seen in another process of the
+ * tree (kcmp) are shared, not duplicated. */
 int files_dump(struct dump_ctx *ctx)
 {
 	int *fds, n = proc_list_fds(ctx->pid, &fds);
 
 	if (n < 0)
 		return -1;
-	ctx->files = calloc(n + 1, sizeof(*ctx->files));
 	ctx->fds = calloc(n + 1, sizeof(*ctx->fds));
-	if (!ctx->files || !ctx->fds) {
+	if (!ctx->fds || grow_files(ctx->tree, n)) {
 		free(fds);
 		return err_set("out of memory");
 	}
@@ -197,25 +209,48 @@ int files_dump(struct dump_ctx *ctx)
 		}
 	}
 	free(fds);
-	if (pipes_check_complete(ctx))
-		return -1;
-	return write_images(ctx);
+	return write_fdinfo(ctx);
 }
 
-void files_dump_free(struct dump_ctx *ctx)
+/* files.img and pipes.img, once every process has been seen. */
+int files_write(struct dump_tree *tree)
 {
-	for (int i = 0; i < ctx->nr_files; i++)
-		if (ctx->files[i].local_fd >= 0)
-			close(ctx->files[i].local_fd);
-	free(ctx->files);
-	free(ctx->fds);
-	ctx->files = NULL;
-	ctx->fds = NULL;
+	struct img_out out;
+
+	if (pipes_check_complete(tree))
+		return -1;
+	if (img_out_open(&tree->dir, &out, "files.img", IMG_FILES))
+		return -1;
+	for (int i = 0; i < tree->nr_files; i++)
+		if (img_out_msg(&out, &tree->files[i].entry.base)) {
+			img_out_discard(&out);
+			return -1;
+		}
+	if (img_out_close(&out)) {
+		img_out_discard(&out);
+		return -1;
+	}
+	return pipes_write(tree);
+}
+
+void files_dump_free(struct dump_tree *tree)
+{
+	for (int i = 0; i < tree->nr_files; i++)
+		if (tree->files[i].local_fd >= 0)
+			close(tree->files[i].local_fd);
+	free(tree->files);
+	tree->files = NULL;
+	tree->nr_files = 0;
+	for (int i = 0; i < tree->nr_procs; i++) {
+		free(tree->procs[i]->fds);
+		tree->procs[i]->fds = NULL;
+	}
+	pipes_dump_free(tree);
 }
 
 /* ---- restore ---- */
 
-static const FileEntry *file_by_id(const struct restore_ctx *ctx, uint32_t id)
+const FileEntry *files_by_id(const struct restore_ctx *ctx, uint32_t id)
 {
 	for (size_t i = 0; i < ctx->nr_files; i++)
 		if (ctx->files[i]->id == id)
@@ -258,7 +293,7 @@ int files_validate(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->nr_fds; i++) {
 		const FdEntry *fd = ctx->fds[i];
-		const FileEntry *fe = file_by_id(ctx, fd->file_id);
+		const FileEntry *fe = files_by_id(ctx, fd->file_id);
 		if (fd->fd > 1 << 20 || (i && fd->fd <= ctx->fds[i - 1]->fd))
 			return err_set("fdinfo-%d.img: bad fd number %u", ctx->pid, fd->fd);
 		if (!fe)
@@ -285,7 +320,7 @@ static int open_path(const FileEntry *fe, int *fd)
 	return 0;
 }
 
-static int open_description(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+int files_open_description(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
 	switch (fe->kind) {
 	case FILE_KIND__PIPE:
@@ -297,12 +332,26 @@ static int open_description(struct restore_ctx *ctx, const FileEntry *fe, int *f
 	}
 }
 
+/* A description shared with other processes was made by the root and is
+ * inherited; any other is made here. */
+static int open_or_inherit(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+{
+	int slot = tree_inherited_fd(ctx, fe->id);
+
+	if (slot < 0)
+		return files_open_description(ctx, fe, fd);
+	*fd = fcntl(slot, F_DUPFD_CLOEXEC, ctx->stage_base);
+	if (*fd < 0)
+		return err_errno("cannot take a shared description");
+	return 0;
+}
+
 /* Opens one description and puts it on every fd that shared it. */
 static int place_description(struct restore_ctx *ctx, const FileEntry *fe)
 {
 	int tmp, placed_tmp = 0;
 
-	if (open_description(ctx, fe, &tmp))
+	if (open_or_inherit(ctx, fe, &tmp))
 		return -1;
 	for (size_t i = 0; i < ctx->nr_fds; i++) {
 		const FdEntry *fd = ctx->fds[i];
@@ -320,12 +369,32 @@ static int place_description(struct restore_ctx *ctx, const FileEntry *fe)
 	return 0;
 }
 
+static bool used_here(const struct restore_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; i < ctx->nr_fds; i++)
+		if (ctx->fds[i]->file_id == id)
+			return true;
+	return false;
+}
+
+/* Pipe ends made along the way and never placed. */
+void files_restore_drop_temps(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_made_pipes; i++) {
+		close(ctx->made_pipes[i].rfd);
+		close(ctx->made_pipes[i].wfd);
+	}
+	free(ctx->made_pipes);
+	ctx->made_pipes = NULL;
+	ctx->nr_made_pipes = 0;
+}
+
 int files_restore_child(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->nr_files; i++)
-		if (place_description(ctx, ctx->files[i]))
+		if (used_here(ctx, ctx->files[i]->id) && place_description(ctx, ctx->files[i]))
 			return -1;
-	/* pipe ends made along the way and never placed */
+	/* temporaries and the shared descriptions' slots */
 	if (syscall(SYS_close_range, ctx->stage_base, ~0U, 0))
 		return err_errno("cannot close temporary fds");
 	return 0;

@@ -28,7 +28,7 @@ int fs_dump(struct dump_ctx *ctx)
 	fs.root = root;
 	fs.umask = ctx->status.umask;
 	snprintf(name, sizeof(name), "fs-%d.img", ctx->pid);
-	if (img_out_open(&ctx->dir, &out, name, IMG_FS))
+	if (img_out_open(&ctx->tree->dir, &out, name, IMG_FS))
 		return -1;
 	ret = img_out_msg(&out, &fs.base);
 	if (!ret)

@@ -216,7 +216,7 @@ static bool is_file_kind(VmaKind k)
 static int validate_vma(const struct restore_ctx *ctx, const VmaEntry *v, const VmaEntry *prev)
 {
 	if (v->start >= v->end || v->start % PAGE_SIZE_4K || v->end % PAGE_SIZE_4K ||
-	    (v->end > ctx->kd.task_size && v->kind != VMA_KIND__VSYSCALL))
+	    (v->end > ctx->tree->kd.task_size && v->kind != VMA_KIND__VSYSCALL))
 		return err_set("bad VMA 0x%llx-0x%llx", (unsigned long long)v->start,
 			       (unsigned long long)v->end);
 	if (prev && v->start < prev->end)
@@ -272,7 +272,7 @@ static int validate_vdso(struct restore_ctx *ctx)
 		if (!found)
 			ret = err_set("the %s of this kernel differs from the checkpoint's "
 				      "(checkpoint taken on kernel %s)",
-				      name, ctx->dir.inventory->kernel_release);
+				      name, ctx->tree->dir.inventory->kernel_release);
 	}
 	proc_vmas_free(&self);
 	return ret;
@@ -338,7 +338,8 @@ static int plan_trampoline(struct restore_ctx *ctx)
 
 	if (proc_read_vmas(0, &self))
 		return -1;
-	for (uint64_t a = 1ULL << 30; a + TRAMP_LEN + margin < ctx->kd.task_size; a += 1ULL << 30) {
+	for (uint64_t a = 1ULL << 30; a + TRAMP_LEN + margin < ctx->tree->kd.task_size;
+	     a += 1ULL << 30) {
 		if (target_range_free(ctx->mm, a - margin, TRAMP_LEN + 2 * margin) &&
 		    own_range_free(&self, a - margin, TRAMP_LEN + 2 * margin)) {
 			ctx->tramp = a;

@@ -5,7 +5,7 @@
  * wrote over a file), the pages that exist are found in bulk with
  * PAGEMAP_SCAN (or /proc/PID/pagemap on older kernels; SEEK_DATA on the shmem
  * object for shared anonymous memory), read with process_vm_readv into 16 MiB
- * buffers, and written to pages-1.img by a writer thread, so that reading
+ * buffers, and written to pages-PID.img by a writer thread, so that reading
  * the target and writing the image overlap. Never-touched pages, clean file
  * pages and anonymous pages that hold only zeros are not written: on restore
  * they read back the same without being stored. Each run of pages that is
@@ -38,15 +38,14 @@
 #include "infra/log.h"
 #include "infra/uapi.h"
 
-#define CHUNK_SIZE   (16ULL << 20)
-#define NR_BUFS      3
-#define SCAN_VEC     1024
-#define BATCH_IOVS   1024
-#define BATCH_BYTES  (1ULL << 30)
-#define PAGES_IMG    "pages-1.img"
-#define PM_PRESENT   (1ULL << 63)
-#define PM_SWAPPED   (1ULL << 62)
-#define PM_FILE	     (1ULL << 61)
+#define CHUNK_SIZE  (16ULL << 20)
+#define NR_BUFS	    3
+#define SCAN_VEC    1024
+#define BATCH_IOVS  1024
+#define BATCH_BYTES (1ULL << 30)
+#define PM_PRESENT  (1ULL << 63)
+#define PM_SWAPPED  (1ULL << 62)
+#define PM_FILE	    (1ULL << 61)
 
 struct region {
 	uint64_t start, end;
@@ -87,6 +86,19 @@ struct page_writer {
 
 /* ---- dump: finding pages ---- */
 
+/* Each process has its own pages image, pages-PID.img (pages_id = PID). */
+struct pages_name {
+	char s[32];
+};
+
+static struct pages_name pages_name(pid_t pid)
+{
+	struct pages_name n;
+
+	snprintf(n.s, sizeof(n.s), "pages-%d.img", pid);
+	return n;
+}
+
 static int regions_add(struct regions *rs, uint64_t start, uint64_t end)
 {
 	if (rs->nr && rs->r[rs->nr - 1].end == start) {
@@ -108,22 +120,23 @@ static int scan_anon_pagemap_scan(int pm_fd, const VmaEntry *v, struct regions *
 {
 	struct page_region vec[SCAN_VEC];
 	struct pm_scan_arg arg = {
-		.size = sizeof(arg),
-		.start = v->start,
-		.end = v->end,
-		.vec = (uintptr_t)vec,
-		.vec_len = SCAN_VEC,
-		.category_inverted = PAGE_IS_FILE | PAGE_IS_PFNZERO,
-		.category_mask = PAGE_IS_FILE | PAGE_IS_PFNZERO,
-		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	    .size = sizeof(arg),
+	    .start = v->start,
+	    .end = v->end,
+	    .vec = (uintptr_t)vec,
+	    .vec_len = SCAN_VEC,
+	    .category_inverted = PAGE_IS_FILE | PAGE_IS_PFNZERO,
+	    .category_mask = PAGE_IS_FILE | PAGE_IS_PFNZERO,
+	    .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	    .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 	};
 
 	while (arg.start < arg.end) {
 		long n = ioctl(pm_fd, PAGEMAP_SCAN, &arg);
 		if (n < 0)
 			return err_errno("PAGEMAP_SCAN of 0x%llx-0x%llx failed",
-					 (unsigned long long)arg.start, (unsigned long long)arg.end);
+					 (unsigned long long)arg.start,
+					 (unsigned long long)arg.end);
 		for (long i = 0; i < n; i++)
 			if (regions_add(rs, vec[i].start, vec[i].end))
 				return -1;
@@ -211,7 +224,7 @@ static int run_close(struct page_writer *pw)
 	pe.offset = pw->buf_file_off + pw->run_start;
 	pe.xxh3 = img_hash(pw->buf + pw->run_start, pw->run_pages * PAGE_SIZE_4K);
 	pw->run_pages = 0;
-	pw->ctx->stats.pages_written += pe.nr_pages;
+	pw->ctx->tree->stats.pages_written += pe.nr_pages;
 	return img_out_msg(&pw->map, &pe.base);
 }
 
@@ -265,7 +278,7 @@ static int writer_start(struct page_writer *pw)
 static int writer_error(struct page_writer *pw)
 {
 	errno = pw->aw.err;
-	return err_errno("cannot write %s/%s", pw->ctx->dir.path, PAGES_IMG);
+	return err_errno("cannot write %s/%s", pw->ctx->tree->dir.path, pages_name(pw->ctx->pid).s);
 }
 
 /* Waits for every queued buffer to be written and stops the thread. */
@@ -306,7 +319,7 @@ static int buf_flush(struct page_writer *pw)
 	while (aw->queued == NR_BUFS)
 		pthread_cond_wait(&aw->cond, &aw->lock);
 	pthread_mutex_unlock(&aw->lock);
-	pw->ctx->stats.memwrite_time_us += now_us() - t;
+	pw->ctx->tree->stats.memwrite_time_us += now_us() - t;
 	if (aw->err)
 		return writer_error(pw);
 	pw->buf_file_off += pw->used;
@@ -343,7 +356,7 @@ static void take_page(struct page_writer *pw, uint64_t vaddr, bool skip_zero)
 
 	if (skip_zero && page_is_zero(page)) {
 		run_close(pw);
-		pw->ctx->stats.pages_skipped_zero++;
+		pw->ctx->tree->stats.pages_skipped_zero++;
 		return;
 	}
 	if (pw->run_pages && pw->run_vaddr + pw->run_pages * PAGE_SIZE_4K != vaddr)
@@ -388,7 +401,7 @@ static int dump_vma_pages(struct page_writer *pw, const VmaEntry *v, int pm_fd, 
 
 	if (v->kind == VMA_KIND__ANON_SHARED)
 		ret = scan_shmem(ctx->pid, v, &rs);
-	else if (ctx->kd.pagemap_scan)
+	else if (ctx->tree->kd.pagemap_scan)
 		ret = scan_anon_pagemap_scan(pm_fd, v, &rs);
 	else
 		ret = scan_anon_pagemap_read(pm_fd, v, &rs);
@@ -396,8 +409,8 @@ static int dump_vma_pages(struct page_writer *pw, const VmaEntry *v, int pm_fd, 
 		present += (rs.r[i].end - rs.r[i].start) / PAGE_SIZE_4K;
 		ret = dump_region(pw, v, rs.r[i], mem_fd);
 	}
-	ctx->stats.pages_scanned += (v->end - v->start) / PAGE_SIZE_4K;
-	ctx->stats.pages_skipped_absent += (v->end - v->start) / PAGE_SIZE_4K - present;
+	ctx->tree->stats.pages_scanned += (v->end - v->start) / PAGE_SIZE_4K;
+	ctx->tree->stats.pages_skipped_absent += (v->end - v->start) / PAGE_SIZE_4K - present;
 	free(rs.r);
 	return ret;
 }
@@ -427,11 +440,12 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 	if (pm_fd < 0 || mem_fd < 0)
 		goto out;
 	snprintf(name, sizeof(name), "pagemap-%d.img", ctx->pid);
-	if (img_out_open(&ctx->dir, &pw.map, name, IMG_PAGEMAP) ||
-	    img_out_open(&ctx->dir, &pw.out, PAGES_IMG, IMG_PAGES) || writer_start(&pw))
+	if (img_out_open(&ctx->tree->dir, &pw.map, name, IMG_PAGEMAP) ||
+	    img_out_open(&ctx->tree->dir, &pw.out, pages_name(ctx->pid).s, IMG_PAGES) ||
+	    writer_start(&pw))
 		goto out;
 	pw.buf_file_off = IMG_PAGES_DATA_OFF;
-	head.pages_id = 1;
+	head.pages_id = ctx->pid;
 	if (img_out_msg(&pw.map, &head.base))
 		goto out;
 	for (size_t i = 0; i < mm->n_vmas; i++)
@@ -443,7 +457,7 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 	ret = img_out_close(&pw.out);
 	if (!ret)
 		ret = img_out_close(&pw.map);
-	ctx->stats.memwrite_time_us += now_us() - tw;
+	ctx->tree->stats.memwrite_time_us += now_us() - tw;
 out:
 	if (pw.buf)
 		writer_stop(&pw);
@@ -453,7 +467,7 @@ out:
 		close(pm_fd);
 	if (mem_fd >= 0)
 		close(mem_fd);
-	ctx->stats.memdump_time_us += now_us() - t;
+	ctx->tree->stats.memdump_time_us += now_us() - t;
 	return ret;
 }
 
@@ -481,7 +495,7 @@ static int validate_run(const struct restore_ctx *ctx, const PagemapEntry *pe, u
 			       (unsigned long long)pe->vaddr);
 	if (pe->offset != expect_off || pe->offset + len > img_size)
 		return err_set("run at 0x%llx points outside %s (offset %llu)",
-			       (unsigned long long)pe->vaddr, PAGES_IMG,
+			       (unsigned long long)pe->vaddr, pages_name(ctx->pid).s,
 			       (unsigned long long)pe->offset);
 	return 0;
 }
@@ -494,17 +508,18 @@ static int verify_run(const struct restore_ctx *ctx, const PagemapEntry *pe)
 		return 0;
 	return err_set("page data in %s/%s is corrupted: checksum mismatch for 0x%llx-0x%llx of "
 		       "pid %d (image offset %llu)",
-		       ctx->dir.path, PAGES_IMG, (unsigned long long)pe->vaddr,
+		       ctx->tree->dir.path, pages_name(ctx->pid).s, (unsigned long long)pe->vaddr,
 		       (unsigned long long)(pe->vaddr + len), ctx->pid,
 		       (unsigned long long)pe->offset);
 }
 
 static int map_image(struct restore_ctx *ctx)
 {
-	void *p = mmap(NULL, ctx->pages_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, ctx->pages_fd, 0);
+	void *p =
+	    mmap(NULL, ctx->pages_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, ctx->pages_fd, 0);
 
 	if (p == MAP_FAILED)
-		return err_errno("cannot map %s/%s", ctx->dir.path, PAGES_IMG);
+		return err_errno("cannot map %s/%s", ctx->tree->dir.path, pages_name(ctx->pid).s);
 	ctx->pages_map = p;
 	return 0;
 }
@@ -513,7 +528,8 @@ int pages_validate(struct restore_ctx *ctx)
 {
 	uint64_t off = IMG_PAGES_DATA_OFF;
 
-	ctx->pages_fd = img_raw_open(&ctx->dir, PAGES_IMG, IMG_PAGES, &ctx->pages_size);
+	ctx->pages_fd =
+	    img_raw_open(&ctx->tree->dir, pages_name(ctx->pid).s, IMG_PAGES, &ctx->pages_size);
 	if (ctx->pages_fd < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->nr_runs; i++) {
@@ -523,7 +539,7 @@ int pages_validate(struct restore_ctx *ctx)
 	}
 	if (off != ctx->pages_size)
 		return err_set("%s/%s is %s: %llu bytes, the pagemap accounts for %llu",
-			       ctx->dir.path, PAGES_IMG,
+			       ctx->tree->dir.path, pages_name(ctx->pid).s,
 			       off > ctx->pages_size ? "truncated" : "too long",
 			       (unsigned long long)ctx->pages_size, (unsigned long long)off);
 	if (map_image(ctx))
@@ -551,7 +567,7 @@ static int preadv_batch(struct restore_ctx *ctx, struct iovec *iov, int n, uint6
 	long got;
 
 	if (!addr || inject_call(&ctx->inj, "filling memory from the pages image", SYS_preadv,
-				     ctx->svc_base + SVC_PAGES, addr, n, off, 0, 0, &got))
+				 ctx->svc_base + SVC_PAGES, addr, n, off, 0, 0, &got))
 		return -1;
 	if ((uint64_t)got != bytes)
 		return err_set("short read filling memory of pid %d: %ld of %llu bytes", ctx->pid,
@@ -590,7 +606,7 @@ static int restore_by_preadv(struct restore_ctx *ctx, bool skip_uffd)
 		}
 		iov[n++] = (struct iovec){.iov_base = (void *)pe->vaddr, .iov_len = len};
 		batch_bytes += len;
-		ctx->stats.pages_restored += pe->nr_pages;
+		ctx->tree->stats.pages_restored += pe->nr_pages;
 	}
 	return n ? preadv_batch(ctx, iov, n, batch_off, batch_bytes) : 0;
 }
@@ -602,7 +618,7 @@ static int take_uffd(struct restore_ctx *ctx)
 	long child_fd;
 	int pidfd, fd;
 
-	if (!ctx->kd.userfaultfd || getenv("CRYO_NO_UFFD"))
+	if (!ctx->tree->kd.userfaultfd || getenv("CRYO_NO_UFFD"))
 		return -1;
 	if (inject_syscall(&ctx->inj, SYS_userfaultfd, O_CLOEXEC, 0, 0, 0, 0, 0, &child_fd) ||
 	    child_fd < 0)
@@ -624,8 +640,8 @@ static int uffd_register_vmas(struct restore_ctx *ctx, int uffd)
 	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
 		const VmaEntry *v = ctx->mm->vmas[i];
 		struct uffdio_register reg = {
-			.range = {.start = v->start, .len = v->end - v->start},
-			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		    .range = {.start = v->start, .len = v->end - v->start},
+		    .mode = UFFDIO_REGISTER_MODE_MISSING,
 		};
 		if (v->kind == VMA_KIND__ANON_PRIVATE && ioctl(uffd, UFFDIO_REGISTER, &reg))
 			return err_errno("cannot register 0x%llx-0x%llx with userfaultfd",
@@ -640,9 +656,9 @@ static int uffd_copy_run(struct restore_ctx *ctx, int uffd, const PagemapEntry *
 
 	while (done < len) {
 		struct uffdio_copy cp = {
-			.dst = pe->vaddr + done,
-			.src = (uintptr_t)(ctx->pages_map + pe->offset + done),
-			.len = len - done,
+		    .dst = pe->vaddr + done,
+		    .src = (uintptr_t)(ctx->pages_map + pe->offset + done),
+		    .len = len - done,
 		};
 		if (ioctl(uffd, UFFDIO_COPY, &cp) && errno != EAGAIN)
 			return err_errno("cannot fill 0x%llx of pid %d", (unsigned long long)cp.dst,
@@ -652,7 +668,7 @@ static int uffd_copy_run(struct restore_ctx *ctx, int uffd, const PagemapEntry *
 				       (unsigned long long)cp.dst, ctx->pid);
 		done += cp.copy;
 	}
-	ctx->stats.pages_restored += pe->nr_pages;
+	ctx->tree->stats.pages_restored += pe->nr_pages;
 	return 0;
 }
 

@@ -26,9 +26,9 @@
 
 static PipeEntry *find_pipe(struct dump_ctx *ctx, uint64_t ino)
 {
-	for (int i = 0; i < ctx->nr_pipes; i++)
-		if (ctx->pipes[i].pipe_ino == ino)
-			return &ctx->pipes[i];
+	for (int i = 0; i < ctx->tree->nr_pipes; i++)
+		if (ctx->tree->pipes[i].pipe_ino == ino)
+			return &ctx->tree->pipes[i];
 	return NULL;
 }
 
@@ -61,7 +61,8 @@ static int peek_pipe(int rfd, PipeEntry *p)
 	close(tmp[0]);
 	close(tmp[1]);
 	if (n < 0 || got != n)
-		return err_errno("cannot copy the data of pipe:[%llu]", (unsigned long long)p->pipe_ino);
+		return err_errno("cannot copy the data of pipe:[%llu]",
+				 (unsigned long long)p->pipe_ino);
 	p->data.len = n;
 	return 0;
 }
@@ -77,10 +78,11 @@ int pipes_dump_file(struct dump_ctx *ctx, struct dump_file *f, const char *link)
 	e->has_pipe_ino = true;
 	e->pipe_ino = ino;
 	if (!p) {
-		ctx->pipes = realloc(ctx->pipes, (ctx->nr_pipes + 1) * sizeof(*ctx->pipes));
-		if (!ctx->pipes)
+		ctx->tree->pipes = realloc(ctx->tree->pipes,
+					   (ctx->tree->nr_pipes + 1) * sizeof(*ctx->tree->pipes));
+		if (!ctx->tree->pipes)
 			return err_set("out of memory");
-		p = &ctx->pipes[ctx->nr_pipes++];
+		p = &ctx->tree->pipes[ctx->tree->nr_pipes++];
 		pipe_entry__init(p);
 		p->pipe_ino = ino;
 		p->data.data = NULL;
@@ -95,41 +97,52 @@ int pipes_dump_file(struct dump_ctx *ctx, struct dump_file *f, const char *link)
 	return 0;
 }
 
-/* Both ends of every pipe must be in the checkpoint. */
-int pipes_check_complete(struct dump_ctx *ctx)
+/* Looks for the ends of one pipe in every process of the tree. */
+static void find_ends(struct dump_tree *tree, uint64_t ino, bool *r, bool *w, int *fd, pid_t *pid)
 {
-	for (int i = 0; i < ctx->nr_pipes; i++) {
-		bool r = false, w = false;
-		uint64_t ino = ctx->pipes[i].pipe_ino;
-		int fd = -1;
+	for (int k = 0; k < tree->nr_procs; k++) {
+		const struct dump_ctx *ctx = tree->procs[k];
 		for (int j = 0; j < ctx->nr_fds; j++) {
-			const FileEntry *e = &ctx->files[ctx->fds[j].file_id - 1].entry;
+			const FileEntry *e = &tree->files[ctx->fds[j].file_id - 1].entry;
 			if (e->kind != FILE_KIND__PIPE || e->pipe_ino != ino)
 				continue;
-			fd = ctx->fds[j].fd;
+			*fd = ctx->fds[j].fd;
+			*pid = ctx->pid;
 			if ((e->flags & O_ACCMODE) == O_RDONLY)
-				r = true;
+				*r = true;
 			else
-				w = true;
+				*w = true;
 		}
+	}
+}
+
+/* Both ends of every pipe must be in the checkpoint. */
+int pipes_check_complete(struct dump_tree *tree)
+{
+	for (int i = 0; i < tree->nr_pipes; i++) {
+		bool r = false, w = false;
+		uint64_t ino = tree->pipes[i].pipe_ino;
+		int fd = -1;
+		pid_t pid = 0;
+		find_ends(tree, ino, &r, &w, &fd, &pid);
 		if (!r || !w)
 			return err_set("fd %d of pid %d is the %s end of pipe:[%llu], whose other "
 				       "end is outside the checkpoint: not supported yet",
-				       fd, ctx->pid, r ? "read" : "write", (unsigned long long)ino);
+				       fd, pid, r ? "read" : "write", (unsigned long long)ino);
 	}
 	return 0;
 }
 
-int pipes_write(struct dump_ctx *ctx)
+int pipes_write(struct dump_tree *tree)
 {
 	struct img_out out;
 
-	if (img_out_open(&ctx->dir, &out, "pipes.img", IMG_PIPES))
+	if (img_out_open(&tree->dir, &out, "pipes.img", IMG_PIPES))
 		return -1;
-	for (int i = 0; i < ctx->nr_pipes; i++) {
-		if (!ctx->pipes[i].data.data)
-			ctx->pipes[i].data.data = malloc(1);
-		if (img_out_msg(&out, &ctx->pipes[i].base)) {
+	for (int i = 0; i < tree->nr_pipes; i++) {
+		if (!tree->pipes[i].data.data)
+			tree->pipes[i].data.data = malloc(1);
+		if (img_out_msg(&out, &tree->pipes[i].base)) {
 			img_out_discard(&out);
 			return -1;
 		}
@@ -138,11 +151,16 @@ int pipes_write(struct dump_ctx *ctx)
 		img_out_discard(&out);
 		return -1;
 	}
-	for (int i = 0; i < ctx->nr_pipes; i++)
-		free(ctx->pipes[i].data.data);
-	free(ctx->pipes);
-	ctx->pipes = NULL;
 	return 0;
+}
+
+void pipes_dump_free(struct dump_tree *tree)
+{
+	for (int i = 0; i < tree->nr_pipes; i++)
+		free(tree->pipes[i].data.data);
+	free(tree->pipes);
+	tree->pipes = NULL;
+	tree->nr_pipes = 0;
 }
 
 /* ---- restore ---- */
@@ -203,8 +221,8 @@ int pipes_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 		if (ctx->made_pipes[i].ino == fe->pipe_ino)
 			mp = &ctx->made_pipes[i];
 	if (!mp) {
-		ctx->made_pipes = realloc(ctx->made_pipes,
-					  (ctx->nr_made_pipes + 1) * sizeof(*ctx->made_pipes));
+		ctx->made_pipes =
+		    realloc(ctx->made_pipes, (ctx->nr_made_pipes + 1) * sizeof(*ctx->made_pipes));
 		if (!ctx->made_pipes)
 			return err_set("out of memory");
 		mp = &ctx->made_pipes[ctx->nr_made_pipes++];

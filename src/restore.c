@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,7 +39,8 @@
 #include "infra/log.h"
 #include "infra/ptrace.h"
 
-#define REPORT_MAX 1024
+#define REPORT_MAX	  1024
+#define REPORT_TIMEOUT_MS 60000
 
 /* ---- 1. read and validate ---- */
 
@@ -50,13 +52,13 @@ static int load_one(struct restore_ctx *ctx, const char *fmt, enum img_kind kind
 	int r;
 
 	snprintf(name, sizeof(name), fmt, ctx->pid);
-	if (img_in_load(&ctx->dir, &in, name, kind))
+	if (img_in_load(&ctx->tree->dir, &in, name, kind))
 		return -1;
 	r = img_in_msg(&in, desc, (ProtobufCMessage **)msg);
 	if (r == 0)
-		err_set("image %s/%s is empty", ctx->dir.path, name);
+		err_set("image %s/%s is empty", ctx->tree->dir.path, name);
 	else if (r == 1 && in.pos != in.size)
-		r = err_set("image %s/%s has trailing data", ctx->dir.path, name);
+		r = err_set("image %s/%s has trailing data", ctx->tree->dir.path, name);
 	img_in_free(&in);
 	return r == 1 ? 0 : -1;
 }
@@ -74,13 +76,13 @@ static int load_list(struct restore_ctx *ctx, const char *fmt, enum img_kind kin
 	*n = 0;
 	*out = NULL;
 	snprintf(name, sizeof(name), fmt, ctx->pid);
-	if (img_in_load(&ctx->dir, &in, name, kind))
+	if (img_in_load(&ctx->tree->dir, &in, name, kind))
 		return -1;
 	if (head) {
 		r = img_in_msg(&in, head, &msg);
 		if (r != 1) {
 			img_in_free(&in);
-			return r ? -1 : err_set("image %s/%s is empty", ctx->dir.path, name);
+			return r ? -1 : err_set("image %s/%s is empty", ctx->tree->dir.path, name);
 		}
 		protobuf_c_message_free_unpacked(msg, NULL);
 	}
@@ -99,15 +101,14 @@ static int load_list(struct restore_ctx *ctx, const char *fmt, enum img_kind kin
 
 static int load_images(struct restore_ctx *ctx)
 {
-	const InventoryEntry *inv = ctx->dir.inventory;
-
-	if (inv->n_pids != 1 || inv->root_pid != inv->pids[0])
-		return err_set("checkpoint %s holds %zu processes: only single processes are "
-			       "supported yet",
-			       ctx->dir.path, inv->n_pids);
-	ctx->pid = inv->root_pid;
-	if (load_one(ctx, "core-%d.img", IMG_CORE, &core_entry__descriptor, (void **)&ctx->core) ||
-	    load_one(ctx, "mm-%d.img", IMG_MM, &mm_entry__descriptor, (void **)&ctx->mm) ||
+	if (load_one(ctx, "core-%d.img", IMG_CORE, &core_entry__descriptor, (void **)&ctx->core))
+		return -1;
+	if (ctx->core->pid != ctx->pid)
+		return err_set("core-%d.img describes pid %d", ctx->pid, ctx->core->pid);
+	ctx->zombie = !strcmp(ctx->core->state, "Z");
+	if (ctx->zombie)
+		return 0;
+	if (load_one(ctx, "mm-%d.img", IMG_MM, &mm_entry__descriptor, (void **)&ctx->mm) ||
 	    load_one(ctx, "fs-%d.img", IMG_FS, &fs_entry__descriptor, (void **)&ctx->fs) ||
 	    load_list(ctx, "pagemap-%d.img", IMG_PAGEMAP, &pagemap_head__descriptor,
 		      &pagemap_entry__descriptor, (void ***)&ctx->runs, &ctx->nr_runs) ||
@@ -118,43 +119,102 @@ static int load_images(struct restore_ctx *ctx)
 	    load_list(ctx, "pipes.img", IMG_PIPES, NULL, &pipe_entry__descriptor,
 		      (void ***)&ctx->pipes, &ctx->nr_pipes))
 		return -1;
-	if (ctx->core->pid != ctx->pid)
-		return err_set("core-%d.img describes pid %d", ctx->pid, ctx->core->pid);
 	return 0;
 }
 
-static int validate(struct restore_ctx *ctx)
+static struct restore_ctx *new_proc(struct restore_tree *tree, pid_t pid)
 {
-	char missing[512];
+	struct restore_ctx *ctx = calloc(1, sizeof(*ctx));
 
-	kerndat_probe(&ctx->kd);
-	if (kerndat_missing(&ctx->kd, missing, sizeof(missing)))
-		return err_set("this kernel lacks what cryo needs: %s (see cryo check)", missing);
-	if (img_dir_open(&ctx->dir, ctx->opts->images_dir) || load_images(ctx))
+	if (!ctx)
+		return NULL;
+	ctx->opts = tree->opts;
+	ctx->tree = tree;
+	ctx->pid = pid;
+	ctx->pages_fd = -1;
+	ctx->tty_fd = -1;
+	tree->procs[tree->nr_procs++] = ctx;
+	return ctx;
+}
+
+/* Every process the inventory lists, root first, parents before children. */
+static int load_tree(struct restore_tree *tree)
+{
+	const InventoryEntry *inv = tree->dir.inventory;
+
+	if (!inv->n_pids || inv->root_pid != inv->pids[0])
+		return err_set("checkpoint %s: inventory does not start with its root pid",
+			       tree->dir.path);
+	tree->procs = calloc(inv->n_pids, sizeof(*tree->procs));
+	if (!tree->procs)
+		return err_set("out of memory");
+	for (size_t i = 0; i < inv->n_pids; i++) {
+		struct restore_ctx *ctx = new_proc(tree, inv->pids[i]);
+		if (!ctx)
+			return err_set("out of memory");
+		if (load_images(ctx))
+			return -1;
+	}
+	return tree_restore_plan(tree);
+}
+
+static int validate_proc(struct restore_ctx *ctx)
+{
+	if (task_validate(ctx))
 		return -1;
-	return task_validate(ctx) || threads_validate(ctx) || creds_validate(ctx) ||
-		       mm_validate(ctx) || pages_validate(ctx) || files_validate(ctx) ||
-		       fs_validate(ctx)
+	if (ctx->zombie)
+		return 0;
+	return threads_validate(ctx) || creds_validate(ctx) || mm_validate(ctx) ||
+		       pages_validate(ctx) || files_validate(ctx) || fs_validate(ctx)
 		   ? -1
 		   : 0;
 }
 
-/* ---- 3. in the new process ---- */
+static int validate(struct restore_tree *tree)
+{
+	char missing[512];
+
+	kerndat_probe(&tree->kd);
+	if (kerndat_missing(&tree->kd, missing, sizeof(missing)))
+		return err_set("this kernel lacks what cryo needs: %s (see cryo check)", missing);
+	if (img_dir_open(&tree->dir, tree->opts->images_dir) || load_tree(tree))
+		return -1;
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		if (validate_proc(tree->procs[i]))
+			return -1;
+	return 0;
+}
+
+/* ---- 3. in the new processes ---- */
+
+/* Reports to cryo: the pid, then an error line, or nothing when ready. */
+void restore_report(struct restore_tree *tree, pid_t pid, const char *msg)
+{
+	char buf[REPORT_MAX];
+	size_t len = strlen(msg);
+
+	if (len > sizeof(buf) - sizeof(pid))
+		len = sizeof(buf) - sizeof(pid);
+	memcpy(buf, &pid, sizeof(pid));
+	memcpy(buf + sizeof(pid), msg, len);
+	if (send(tree->report[1], buf, sizeof(pid) + len, MSG_NOSIGNAL) < 0)
+		_exit(2);
+}
 
 void restore_child_fail(struct restore_ctx *ctx)
 {
-	const char *msg = err_text();
-
-	if (write(ctx->svc_base + SVC_REPORT, msg, strlen(msg)) < 0)
-		_exit(2);
+	restore_report(ctx->tree, ctx->pid, err_text());
 	_exit(1);
 }
 
 /* Moves cryo's fds that the new process needs to the service slots and
- * closes all the others. */
-static int setup_service_fds(struct restore_ctx *ctx, int report_fd)
+ * closes all the others, except the descriptions shared between processes,
+ * which are still to be placed. */
+static int setup_service_fds(struct restore_ctx *ctx)
 {
-	int src[SVC_VMA_FIRST] = {ctx->pages_fd, -1, report_fd, ctx->tty_fd};
+	struct restore_tree *tree = ctx->tree;
+	int src[SVC_VMA_FIRST] = {ctx->pages_fd, -1, tree->report[1], ctx->tty_fd, tree->hold[0]};
+	unsigned inherit_end = tree->inherit_base + tree->nr_inherit;
 
 	for (int i = 0; i < SVC_VMA_FIRST; i++) {
 		if (src[i] < 0)
@@ -166,17 +226,11 @@ static int setup_service_fds(struct restore_ctx *ctx, int report_fd)
 	for (int i = 0; i < SVC_VMA_FIRST; i++)
 		if (src[i] >= 0 && dup2(src[i], ctx->svc_base + i) < 0)
 			return err_errno("cannot set up the restorer's fds");
+	tree->report[1] = ctx->svc_base + SVC_REPORT;
 	if (syscall(SYS_close_range, 0, ctx->svc_base - 1, 0) ||
-	    syscall(SYS_close_range, ctx->svc_base + SVC_VMA_FIRST, ~0U, 0))
+	    syscall(SYS_close_range, ctx->svc_base + SVC_VMA_FIRST, tree->inherit_base - 1, 0) ||
+	    syscall(SYS_close_range, inherit_end, ~0U, 0))
 		return err_errno("cannot close cryo's fds");
-	return 0;
-}
-
-static int child_steps(struct restore_ctx *ctx)
-{
-	if (files_restore_child(ctx) || mm_restore_child(ctx) || fs_restore_child(ctx) ||
-	    task_restore_child(ctx))
-		return -1;
 	return 0;
 }
 
@@ -192,9 +246,21 @@ static void reset_dispositions(void)
 			syscall(SYS_rt_sigaction, sig, dfl, NULL, 8);
 }
 
-static void child_main(struct restore_ctx *ctx, pid_t parent, int report_fd)
+/* Its own part of the restore, in the new process, once its children exist. */
+static int child_steps(struct restore_ctx *ctx)
+{
+	return setup_service_fds(ctx) || files_restore_child(ctx) || mm_restore_child(ctx) ||
+		       fs_restore_child(ctx) || task_restore_child(ctx)
+		   ? -1
+		   : 0;
+}
+
+/* The new process: ids, children, its own state; then it waits, blocked
+ * in read(), for cryo to seize it and rebuild its memory. */
+void restore_child_main(struct restore_ctx *ctx, pid_t parent)
 {
 	sigset_t all;
+	char byte;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -203,25 +269,21 @@ static void child_main(struct restore_ctx *ctx, pid_t parent, int report_fd)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	reset_dispositions();
 	log_fini();
-	if (setup_service_fds(ctx, report_fd)) {
-		const char *msg = err_text();
-		if (write(report_fd, msg, strlen(msg)) < 0)
-			_exit(2);
-		_exit(1);
-	}
-	if (child_steps(ctx))
+	if ((!ctx->parent && tree_restore_inherited(ctx)) || task_restore_session(ctx) ||
+	    tree_restore_kids(ctx) || child_steps(ctx))
 		restore_child_fail(ctx);
-	if (write(ctx->svc_base + SVC_REPORT, "", 1) != 1 || ptrace(PTRACE_TRACEME, 0, 0, 0))
-		_exit(1);
-	raise(SIGSTOP);
-	_exit(1); /* not reached: the restorer replaces this process's memory */
+	restore_report(ctx->tree, ctx->pid, "");
+	while (read(ctx->svc_base + SVC_HOLD, &byte, 1) != 0)
+		;
+	_exit(1); /* cryo gave up on the restore */
 }
 
-/* ---- 2. create the process ---- */
+/* ---- 2. create the root ---- */
 
-static int create_process(struct restore_ctx *ctx, int report[2])
+static int create_root(struct restore_tree *tree)
 {
-	pid_t tid = ctx->pid, parent = getpid();
+	struct restore_ctx *root = tree->procs[0];
+	pid_t tid = root->pid, parent = getpid();
 	struct clone_args args = {
 	    .exit_signal = SIGCHLD,
 	    .set_tid = (uintptr_t)&tid,
@@ -234,36 +296,58 @@ static int create_process(struct restore_ctx *ctx, int report[2])
 			return err_set(
 			    "pid %d is already in use: cannot restore the checkpoint with "
 			    "its original pid",
-			    ctx->pid);
-		return err_errno("cannot create pid %d (clone3 with set_tid)", ctx->pid);
+			    root->pid);
+		return err_errno("cannot create pid %d (clone3 with set_tid)", root->pid);
 	}
 	if (pid == 0) {
-		close(report[0]);
-		child_main(ctx, parent, report[1]);
+		close(tree->report[0]);
+		close(tree->hold[1]);
+		restore_child_main(root, parent);
 	}
-	ctx->child = pid;
-	close(report[1]);
-	report[1] = -1;
+	root->child = pid;
 	return 0;
 }
 
-/* Waits for the new process to finish its own part and stop. */
-static int wait_child_ready(struct restore_ctx *ctx, int report_fd)
+static struct restore_ctx *proc_by_pid(struct restore_tree *tree, pid_t pid)
 {
-	char msg[REPORT_MAX + 1];
-	ssize_t n = read(report_fd, msg, REPORT_MAX);
-	int status;
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		if (tree->procs[i]->pid == pid)
+			return tree->procs[i];
+	return NULL;
+}
 
-	if (n < 0)
-		return err_errno("reading the report of pid %d", ctx->pid);
-	msg[n > 0 ? n : 0] = '\0';
-	if (n == 0 || msg[0])
-		return err_set("restoring pid %d: %s", ctx->pid,
-			       n ? msg : "the new process died while setting itself up");
-	if (ptrace_wait_stop(ctx->child, &status) < 0)
-		return -1;
-	if (ptrace(PTRACE_SETOPTIONS, ctx->child, 0, PTRACE_O_EXITKILL))
-		return err_errno("cannot set ptrace options on pid %d", ctx->pid);
+/* Waits until every live process has set itself up (or one failed). */
+static int wait_reports(struct restore_tree *tree)
+{
+	size_t want = 0;
+
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		want += !tree->procs[i]->zombie;
+	while (want) {
+		char msg[REPORT_MAX + 1];
+		struct pollfd pfd = {.fd = tree->report[0], .events = POLLIN};
+		struct restore_ctx *ctx;
+		pid_t pid;
+		int r = poll(&pfd, 1, REPORT_TIMEOUT_MS);
+		ssize_t n;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return err_set("the new processes did not report within %d s",
+				       REPORT_TIMEOUT_MS / 1000);
+		n = recv(tree->report[0], msg, REPORT_MAX, 0);
+		if (n < (ssize_t)sizeof(pid))
+			return err_errno("reading the reports of the new processes");
+		msg[n] = '\0';
+		memcpy(&pid, msg, sizeof(pid));
+		ctx = proc_by_pid(tree, pid);
+		if (n > (ssize_t)sizeof(pid))
+			return err_set("restoring pid %d: %s", pid, msg + sizeof(pid));
+		if (!ctx)
+			return err_set("a report from unknown pid %d", pid);
+		ctx->child = pid;
+		want--;
+	}
 	return 0;
 }
 
@@ -282,6 +366,27 @@ uint64_t restore_scratch_put(struct restore_ctx *ctx, size_t off, const void *da
 	return addr;
 }
 
+/* The process waits in read(): seize it and stop it there. */
+static int seize(struct restore_ctx *ctx)
+{
+	int status;
+
+	if (ptrace(PTRACE_SEIZE, ctx->child, 0, PTRACE_O_EXITKILL))
+		return err_errno("cannot seize restored pid %d", ctx->child);
+	ctx->seized = true;
+	if (ptrace(PTRACE_INTERRUPT, ctx->child, 0, 0))
+		return err_errno("cannot interrupt restored pid %d", ctx->child);
+	for (;;) {
+		int sig = ptrace_wait_stop(ctx->child, &status);
+		if (sig < 0)
+			return -1;
+		if (status >> 16 == PTRACE_EVENT_STOP)
+			return 0;
+		if (ptrace(PTRACE_CONT, ctx->child, 0, 0)) /* all signals are blocked */
+			return err_errno("cannot resume restored pid %d", ctx->child);
+	}
+}
+
 static int release_child(struct restore_ctx *ctx)
 {
 	if (inject_call(&ctx->inj, "unmapping the trampoline", SYS_munmap, ctx->tramp,
@@ -294,66 +399,83 @@ static int rebuild(struct restore_ctx *ctx)
 {
 	unsigned long long t = now_us();
 
-	if (inject_begin(&ctx->inj, ctx->child, ctx->tramp))
+	if (seize(ctx) || inject_begin(&ctx->inj, ctx->child, ctx->tramp))
 		return -1;
 	if (task_restore_unregister(ctx) || mm_restore(ctx) || pages_restore(ctx) ||
 	    mm_restore_finish(ctx))
 		return -1;
-	ctx->stats.memrestore_time_us = now_us() - t;
+	ctx->tree->stats.memrestore_time_us += now_us() - t;
 	if (threads_restore_create(ctx) || task_restore(ctx) || signals_restore(ctx) ||
 	    timers_restore(ctx) || threads_restore(ctx))
 		return -1;
 	if (inject_call(&ctx->inj, "closing the restorer's fds", SYS_close_range, ctx->svc_base,
 			~0U, 0, 0, 0, 0, NULL))
 		return -1;
-	if (threads_restore_creds(ctx))
-		return -1;
-	return release_child(ctx);
+	return threads_restore_creds(ctx);
 }
 
 /* ---- 6 ---- */
 
-static int write_pidfile(struct restore_ctx *ctx)
+static int write_pidfile(struct restore_tree *tree)
 {
 	FILE *f;
 
-	if (!ctx->opts->pidfile)
+	if (!tree->opts->pidfile)
 		return 0;
-	f = fopen(ctx->opts->pidfile, "we");
-	if (!f || fprintf(f, "%d\n", ctx->child) < 0 || fclose(f))
-		return err_errno("cannot write pid file %s", ctx->opts->pidfile);
+	f = fopen(tree->opts->pidfile, "we");
+	if (!f || fprintf(f, "%d\n", tree->procs[0]->child) < 0 || fclose(f))
+		return err_errno("cannot write pid file %s", tree->opts->pidfile);
 	return 0;
 }
 
-static void write_stats(struct restore_ctx *ctx)
+static void write_stats(struct restore_tree *tree)
 {
-	struct img_dir d = ctx->dir;
+	struct img_dir d = tree->dir;
 	struct img_out out;
 
+	/* a private list of written files: the checkpoint's own is not touched */
 	d.sync = false;
-	d.nr_files = 0;
+	d.files = NULL;
+	d.nr_files = d.cap_files = 0;
 	if (img_out_open(&d, &out, "stats-restore", IMG_STATS) ||
-	    img_out_msg(&out, &ctx->stats.base) || img_out_close(&out)) {
-		img_out_discard(&out);
-		return; /* statistics are best effort: the restore itself succeeded */
-	}
-	char part[96];
-	snprintf(part, sizeof(part), ".stats-restore.part");
-	renameat(d.dirfd, part, d.dirfd, "stats-restore");
+	    img_out_msg(&out, &tree->stats.base) || img_out_close(&out))
+		img_out_discard(&out); /* best effort: the restore itself succeeded */
+	else
+		renameat(d.dirfd, ".stats-restore.part", d.dirfd, "stats-restore");
+	free(d.files);
 }
 
-static int wait_restored(struct restore_ctx *ctx)
+static int wait_restored(struct restore_tree *tree)
 {
+	struct restore_ctx *root = tree->procs[0];
 	int status;
 
-	while (waitpid(ctx->child, &status, 0) < 0) {
+	while (waitpid(root->child, &status, 0) < 0) {
 		if (errno != EINTR)
-			return err_errno("waiting for pid %d", ctx->child);
+			return err_errno("waiting for pid %d", root->child);
 	}
-	tty_restore_return(ctx);
+	tty_restore_return(root);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
+}
+
+/* Removes every process made so far: the root and all that reported are
+ * killed by pid, the others die with their parent (PR_SET_PDEATHSIG), and
+ * all come back to cryo, the subreaper, to be reaped. */
+static void kill_all(struct restore_tree *tree)
+{
+	if (!tree->procs || !tree->procs[0]->child)
+		return;
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		if (tree->procs[i]->child > 0)
+			kill(tree->procs[i]->child, SIGKILL);
+	close(tree->hold[1]);
+	tree->hold[1] = -1;
+	while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
+		;
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		tree->procs[i]->child = 0;
 }
 
 static void raise_fd_limit(void)
@@ -366,39 +488,65 @@ static void raise_fd_limit(void)
 	}
 }
 
-static int restore_steps(struct restore_ctx *ctx)
+/* Fd numbers for each process's service and temporary fds. */
+static int plan_fds(struct restore_tree *tree)
 {
-	int report[2] = {-1, -1}, ret = -1;
+	for (size_t i = 0; i < tree->nr_procs; i++) {
+		struct restore_ctx *ctx = tree->procs[i];
+		if (ctx->zombie)
+			continue;
+		ctx->tty_fd = tree->procs[0]->tty_fd;
+		ctx->svc_base = files_max_fd(ctx) + 1;
+		ctx->stage_base = ctx->svc_base + SVC_VMA_FIRST + ctx->mm->n_vmas + 1;
+		if (mm_restore_plan(ctx))
+			return -1;
+	}
+	return tree_plan_inherited(tree);
+}
+
+static int rebuild_all(struct restore_tree *tree)
+{
+	unsigned long long t = now_us();
+
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		if (!tree->procs[i]->zombie && rebuild(tree->procs[i]))
+			return -1;
+	/* children first: a parent never runs before its children are complete */
+	for (size_t i = tree->nr_procs; i-- > 0;)
+		if (!tree->procs[i]->zombie && release_child(tree->procs[i]))
+			return -1;
+	pr_info("rebuilt %zu process%s in %llu us", tree->nr_procs, tree->nr_procs > 1 ? "es" : "",
+		now_us() - t);
+	return 0;
+}
+
+static int restore_steps(struct restore_tree *tree)
+{
 	unsigned long long t;
 
-	if (validate(ctx) || tty_restore_prepare(ctx))
+	if (validate(tree) || tty_restore_prepare(tree->procs[0]))
 		return -1;
-	ctx->stats.validate_time_us = now_us() - ctx->t_start;
+	tree->stats.validate_time_us = now_us() - tree->t_start;
 	raise_fd_limit();
-	ctx->svc_base = files_max_fd(ctx) + 1;
-	ctx->stage_base = ctx->svc_base + SVC_VMA_FIRST + ctx->mm->n_vmas + 1;
-	if (mm_restore_plan(ctx))
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tree->report) ||
+	    pipe2(tree->hold, O_CLOEXEC))
+		return err_errno("cannot create the restorer's channels");
+	if (plan_fds(tree))
 		return -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, report))
-		return err_errno("cannot create a socket pair");
+	/* orphans of a failed restore come back to cryo to be reaped */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	t = now_us();
-	if (create_process(ctx, report) || wait_child_ready(ctx, report[0]))
-		goto out;
-	ctx->stats.fork_time_us = now_us() - t;
-	if (rebuild(ctx))
-		goto out;
-	ctx->stats.restore_time_us = now_us() - ctx->t_start;
-	pr_info("restored pid %d in %llu us", ctx->child,
-		(unsigned long long)ctx->stats.restore_time_us);
-	write_stats(ctx);
-	ret = write_pidfile(ctx);
-out:
-	close(report[0]);
-	if (report[1] >= 0)
-		close(report[1]);
-	if (ret)
-		threads_restore_kill(ctx);
-	return ret;
+	if (create_root(tree) || wait_reports(tree))
+		return -1;
+	tree->stats.fork_time_us = now_us() - t;
+	if (rebuild_all(tree))
+		return -1;
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	tree->stats.restore_time_us = now_us() - tree->t_start;
+	pr_info("restored pid %d in %llu us", tree->procs[0]->child,
+		(unsigned long long)tree->stats.restore_time_us);
+	write_stats(tree);
+	return write_pidfile(tree);
 }
 
 static void free_list(void **msgs, size_t n)
@@ -408,7 +556,7 @@ static void free_list(void **msgs, size_t n)
 	free(msgs);
 }
 
-static void free_images(struct restore_ctx *ctx)
+static void free_proc(struct restore_ctx *ctx)
 {
 	if (ctx->core)
 		core_entry__free_unpacked(ctx->core, NULL);
@@ -421,38 +569,67 @@ static void free_images(struct restore_ctx *ctx)
 	free_list((void **)ctx->fds, ctx->nr_fds);
 	free_list((void **)ctx->pipes, ctx->nr_pipes);
 	free(ctx->vma_fd);
+	free(ctx->kids);
 	pages_restore_free(ctx);
 	threads_restore_free(ctx);
-	if (ctx->tty_fd >= 0)
-		close(ctx->tty_fd);
+	free(ctx);
+}
+
+static void free_tree(struct restore_tree *tree)
+{
+	if (tree->nr_procs && tree->procs[0]->tty_fd >= 0)
+		close(tree->procs[0]->tty_fd);
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		free_proc(tree->procs[i]);
+	free(tree->procs);
+	free(tree->inherit_ids);
+	for (int i = 0; i < 2; i++) {
+		if (tree->report[i] >= 0)
+			close(tree->report[i]);
+		if (tree->hold[i] >= 0)
+			close(tree->hold[i]);
+	}
+	img_dir_close(&tree->dir);
+}
+
+static void init_tree(struct restore_tree *tree, const struct cryo_opts *opts)
+{
+	memset(tree, 0, sizeof(*tree));
+	tree->opts = opts;
+	tree->dir.dirfd = -1;
+	tree->report[0] = tree->report[1] = tree->hold[0] = tree->hold[1] = -1;
+	tree->t_start = now_us();
+	restore_stats__init(&tree->stats);
 }
 
 int restore_verify_images(const struct cryo_opts *opts)
 {
-	struct restore_ctx ctx = {.opts = opts, .pages_fd = -1, .tty_fd = -1};
+	struct restore_tree tree;
 	int ret;
 
-	ctx.dir.dirfd = -1;
-	ret = img_dir_open(&ctx.dir, opts->images_dir) || load_images(&ctx) || pages_validate(&ctx);
-	free_images(&ctx);
-	img_dir_close(&ctx.dir);
+	init_tree(&tree, opts);
+	ret = img_dir_open(&tree.dir, opts->images_dir) || load_tree(&tree);
+	for (size_t i = 0; !ret && i < tree.nr_procs; i++)
+		if (!tree.procs[i]->zombie)
+			ret = pages_validate(tree.procs[i]);
+	free_tree(&tree);
 	return ret ? -1 : 0;
 }
 
 int cryo_restore(const struct cryo_opts *opts)
 {
-	struct restore_ctx ctx = {.opts = opts, .pages_fd = -1, .tty_fd = -1};
+	struct restore_tree tree;
 	int ret;
 
-	ctx.dir.dirfd = -1;
-	ctx.t_start = now_us();
-	restore_stats__init(&ctx.stats);
-	ret = restore_steps(&ctx);
-	if (!ret && !opts->detach)
-		ret = wait_restored(&ctx);
-	else if (ret)
+	init_tree(&tree, opts);
+	ret = restore_steps(&tree);
+	if (ret) {
+		kill_all(&tree);
+		prctl(PR_SET_CHILD_SUBREAPER, 0);
 		ret = 1;
-	free_images(&ctx);
-	img_dir_close(&ctx.dir);
+	} else if (!opts->detach) {
+		ret = wait_restored(&tree);
+	}
+	free_tree(&tree);
 	return ret;
 }

@@ -197,11 +197,25 @@ static int restore_rlimit(const RlimitEntry *e)
 	return 0;
 }
 
-static int restore_session(struct restore_ctx *ctx)
+/* The group a saved group id stands for now: the root's own group may have
+ * been outside the checkpoint, and is now the one the root restored into. */
+pid_t task_actual_group(const struct restore_ctx *ctx, pid_t pgid)
+{
+	const struct restore_ctx *root = ctx->tree->procs[0];
+
+	if (pgid == root->core->pgid)
+		return getpgid(root->pid);
+	return pgid;
+}
+
+/* Before the process forks: its session and group, for its children to
+ * inherit. The root's are its own or, when led from outside the
+ * checkpoint, the restorer's. */
+int task_restore_session(struct restore_ctx *ctx)
 {
 	const CoreEntry *core = ctx->core;
 
-	if (ctx->opts->shell_job)
+	if (!ctx->parent && ctx->opts->shell_job)
 		return tty_restore_session(ctx);
 	if (core->sid == core->pid) {
 		if (setsid() < 0)
@@ -209,10 +223,14 @@ static int restore_session(struct restore_ctx *ctx)
 	} else if (core->pgid == core->pid) {
 		if (setpgid(0, 0))
 			return err_errno("cannot create the process group of pid %d", ctx->pid);
-	} else {
+	} else if (!ctx->parent) {
 		pr_info("pid %d joins the restorer's session and group: its own (%d/%d) are "
 			"led by processes outside the checkpoint",
 			ctx->pid, core->sid, core->pgid);
+	} else if (core->pgid != ctx->parent->core->pgid) {
+		if (setpgid(0, task_actual_group(ctx, core->pgid)))
+			return err_errno("pid %d cannot join process group %d", ctx->pid,
+					 core->pgid);
 	}
 	return 0;
 }
@@ -228,7 +246,7 @@ int task_restore_child(struct restore_ctx *ctx)
 		return err_errno("cannot set personality 0x%x", core->personality);
 	if (prctl(PR_SET_NAME, core->comm))
 		return err_errno("cannot set the name of pid %d", ctx->pid);
-	return restore_session(ctx);
+	return 0;
 }
 
 int task_restore_unregister(struct restore_ctx *ctx)

@@ -37,8 +37,9 @@ int tty_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd)
 	if (proc_readlink(ctx->pid, name, f->path, sizeof(f->path)))
 		return -1;
 	if (!strcmp(f->path, "/dev/ptmx") || !strncmp(f->path, "/dev/pts/ptmx", 13))
-		return err_set("fd %d of pid %d is a pseudo-terminal master (%s): not supported yet",
-			       fd, ctx->pid, f->path);
+		return err_set(
+		    "fd %d of pid %d is a pseudo-terminal master (%s): not supported yet", fd,
+		    ctx->pid, f->path);
 	if (!ctx->opts->shell_job)
 		return err_set("fd %d of pid %d is a terminal (%s): dump it as a shell job "
 			       "with --shell-job",
@@ -89,7 +90,7 @@ int tty_restore_session(struct restore_ctx *ctx)
 	if (setpgid(0, 0))
 		return err_errno("cannot create a process group for pid %d", ctx->pid);
 	/* SIGTTOU is blocked here, so a background group may take the terminal */
-	if (tcsetpgrp(ctx->svc_base + SVC_TTY, getpid()))
+	if (tcsetpgrp(ctx->tty_fd, getpid()))
 		return err_errno("cannot move pid %d to the terminal's foreground", ctx->pid);
 	return 0;
 }

@@ -174,6 +174,26 @@ def proc_state(pid):
     return data[data.rfind(")") + 2:].split()[0]
 
 
+def tree_of(pid):
+    """Every process below pid (children of any of its threads), recursively."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tids = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/children" % (p, tid)) as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
 def alive(pid):
     """pid exists and is not a zombie."""
     st = proc_state(pid)

@@ -257,10 +257,14 @@ def workload_test(name, opts, mode):
                 raise Fail("the workload left running ended with %s%s" % (
                     lib.describe_status(st), outlog_fail(ctx)))
         else:
+            tree = lib.tree_of(pid)
             r = ctx.cryo(binary, ["dump", "-t", pid, "-D", images] + jargs +
                          ["-v4", "-o", ctx.path("dump.log")], "dump")
             ctx.expect_ok(r, "cryo dump")
             wait_killed(pid, "after dump", ctx)
+            # the rest of the tree comes to the harness (the subreaper) to be reaped
+            lib.wait_until(lambda: all(lib.proc_state(p) is None for p in tree), 10,
+                           "waiting for the dumped tree to end")
             run = restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job)
             touch(ctx.path("go"))
             run.status = lib.wait_pid(run.pid, 1e6, "waiting for cryo restore to end")

@@ -86,6 +86,13 @@ static void part_name(char *buf, size_t len, const char *name)
 	snprintf(buf, len, ".%s%s", name, PART_SUFFIX);
 }
 
+static void free_file_list(struct img_dir *d)
+{
+	free(d->files);
+	d->files = NULL;
+	d->nr_files = d->cap_files = 0;
+}
+
 void img_dir_abort(struct img_dir *d)
 {
 	char part[96];
@@ -98,6 +105,7 @@ void img_dir_abort(struct img_dir *d)
 	}
 	close(d->dirfd);
 	d->dirfd = -1;
+	free_file_list(d);
 }
 
 static int write_all(int fd, const void *data, size_t len, const char *name)
@@ -222,6 +230,15 @@ int img_out_open(struct img_dir *d, struct img_out *o, const char *name, enum im
 	o->fd = -1;
 	if (d->nr_files >= IMG_MAX_FILES)
 		return err_set("too many image files in one checkpoint");
+	if (d->nr_files == d->cap_files) {
+		int cap = d->cap_files ? 2 * d->cap_files : 64;
+		struct img_file_rec *grown = realloc(d->files, cap * sizeof(*grown));
+		if (!grown)
+			return err_set("out of memory opening image %s", name);
+		d->files = grown;
+		d->cap_files = cap;
+	}
+	memset(&d->files[d->nr_files], 0, sizeof(d->files[0]));
 	o->dir = d;
 	snprintf(o->name, sizeof(o->name), "%s", name);
 	part_name(part, sizeof(part), name);
@@ -310,7 +327,8 @@ int img_out_close(struct img_out *o)
 	struct img_file_rec *rec = NULL;
 	int ret = 0;
 
-	for (int i = 0; i < o->dir->nr_files; i++)
+	/* the image being closed is nearly always the last one opened */
+	for (int i = o->dir->nr_files - 1; i >= 0 && !rec; i--)
 		if (!strcmp(o->dir->files[i].name, o->name))
 			rec = &o->dir->files[i];
 	if (o->fd < 0 || !rec)
@@ -445,6 +463,7 @@ void img_dir_close(struct img_dir *d)
 	if (d->dirfd >= 0)
 		close(d->dirfd);
 	d->dirfd = -1;
+	free_file_list(d);
 }
 
 const ImageFile *img_dir_lookup(const struct img_dir *d, const char *name)

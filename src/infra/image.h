@@ -23,7 +23,7 @@
 #define IMG_VERSION	   1u
 #define IMG_HEADER_SIZE	   16u
 #define IMG_PAGES_DATA_OFF 4096u
-#define IMG_MAX_FILES	   256
+#define IMG_MAX_FILES	   4096
 
 enum img_kind {
 	IMG_INVENTORY = 1,
@@ -50,9 +50,9 @@ struct img_dir {
 	int dirfd;
 	const char *path;
 	bool sync;
-	int nr_files;
-	struct img_file_rec files[IMG_MAX_FILES];
-	InventoryEntry *inventory; /* restore: the parsed inventory */
+	int nr_files, cap_files;
+	struct img_file_rec *files; /* dump: the images written so far */
+	InventoryEntry *inventory;  /* restore: the parsed inventory */
 };
 
 /* One image being written. */

@@ -32,8 +32,8 @@ int inject_begin(struct inject *inj, pid_t pid, uint64_t syscall_ip);
 int inject_end(struct inject *inj);
 /* Runs nr(args) in the tracee; *ret gets the raw return (-errno on failure).
  * Returns -1 only if the injection itself failed. */
-int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		   uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		   uint64_t a5, uint64_t a6, long *ret);
 /* As inject_syscall, but a -errno result is an error: "WHAT in pid N: errno text". */
 int inject_call(struct inject *inj, const char *what, long nr, uint64_t a1, uint64_t a2,
 		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret);

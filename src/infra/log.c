@@ -140,6 +140,11 @@ const char *err_text(void)
 	return log_state.err[0] ? log_state.err : "unknown error";
 }
 
+void err_clear(void)
+{
+	log_state.err[0] = '\0';
+}
+
 void err_report(void)
 {
 	fprintf(stderr, "cryo: %s\n", err_text());

@@ -19,8 +19,8 @@ int log_init(int verbosity, const char *log_file);
 void log_fini(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define pr_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define pr_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define pr_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define pr_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
 /* Record the error message (replacing any earlier one); returns -1. */
@@ -33,6 +33,8 @@ int err_wrap(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int err_pending(void);
 /* The recorded error, or "unknown error". */
 const char *err_text(void);
+/* Forget the recorded error (a failure that turned out to be expected). */
+void err_clear(void);
 /* Print "cryo: <error>" once to stderr (and the log file); clears it. */
 void err_report(void);
 

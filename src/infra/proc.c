@@ -99,12 +99,12 @@ int proc_read_stat(pid_t pid, struct proc_stat *st)
 	int n = sscanf(close_paren + 2,
 		       "%c %d %d %d %d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
 		       "%*u %*u %*d %*u %llu %llu %llu %*u %*u %*u %*u %*u %*u %*u %*u %*u "
-		       "%d %*d %*u %*u %*u %*u %*d %llu %llu %llu %llu %llu %llu %llu",
+		       "%d %*d %*u %*u %*u %*u %*d %llu %llu %llu %llu %llu %llu %llu %d",
 		       &st->state, &st->ppid, &st->pgrp, &st->session, &st->tty_nr, &st->start_code,
 		       &st->end_code, &st->start_stack, &st->exit_signal, &st->start_data,
 		       &st->end_data, &st->start_brk, &st->arg_start, &st->arg_end, &st->env_start,
-		       &st->env_end);
-	if (n != 16) {
+		       &st->env_end, &st->exit_code);
+	if (n < 16) {
 		err_set("cannot parse /proc/%d/stat (%d fields)", pid, n);
 		goto out;
 	}
@@ -303,29 +303,53 @@ int proc_list_fds(pid_t pid, int **fds)
 	return n;
 }
 
-int proc_count_children(pid_t pid)
+/* Appends the pids in one "children" file to *kids. */
+static int add_children(const char *buf, pid_t **kids, int *n)
+{
+	for (const char *p = buf; *p;) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p) {
+			p++;
+			continue;
+		}
+		pid_t *grown = realloc(*kids, (*n + 1) * sizeof(**kids));
+		if (!grown)
+			return err_set("out of memory");
+		*kids = grown;
+		(*kids)[(*n)++] = v;
+		p = end;
+	}
+	return 0;
+}
+
+int proc_list_children(pid_t pid, pid_t **kids)
 {
 	char path[64];
 	DIR *dir;
 	struct dirent *de;
-	int count = 0;
+	int n = 0, ret = 0;
 
+	*kids = NULL;
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	dir = opendir(path);
 	if (!dir)
 		return err_errno("cannot open %s", path);
-	while ((de = readdir(dir))) {
+	while (!ret && (de = readdir(dir))) {
 		char name[300], *buf;
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(name, sizeof(name), "task/%s/children", de->d_name);
 		if (proc_read(pid, name, &buf, NULL))
-			continue;
-		for (char *p = buf; *p; p++)
-			if (isdigit((unsigned char)*p) && (p == buf || p[-1] == ' '))
-				count++;
+			continue; /* the thread exited meanwhile */
+		ret = add_children(buf, kids, &n);
 		free(buf);
 	}
 	closedir(dir);
-	return count;
+	if (ret) {
+		free(*kids);
+		*kids = NULL;
+		return -1;
+	}
+	return n;
 }

@@ -30,9 +30,9 @@ struct proc_stat {
 	int tty_nr;
 	unsigned long long start_code, end_code, start_stack;
 	int exit_signal;
-	unsigned long long start_data, end_data, start_brk, arg_start, arg_end, env_start,
-		env_end;
+	unsigned long long start_data, end_data, start_brk, arg_start, arg_end, env_start, env_end;
 	char comm[32];
+	int exit_code; /* a zombie's wait status */
 };
 
 struct proc_status {
@@ -59,7 +59,8 @@ int proc_read(pid_t pid, const char *name, char **buf, size_t *len);
 int proc_readlink(pid_t pid, const char *name, char *buf, size_t len);
 /* The sorted fd numbers in /proc/PID/fd; returns the count or -1. */
 int proc_list_fds(pid_t pid, int **fds);
-/* The child pids listed in /proc/PID/task/TID/children of every thread. */
-int proc_count_children(pid_t pid);
+/* The child pids listed in /proc/PID/task/TID/children of every thread:
+ * a malloc'd array in *kids; returns the count or -1. */
+int proc_list_children(pid_t pid, pid_t **kids);
 
 #endif

@@ -58,8 +58,8 @@ static int regset(pid_t pid, int req, int type, void *buf, size_t *len, const ch
 	struct iovec iov = {.iov_base = buf, .iov_len = *len};
 
 	if (ptrace(req, pid, (void *)(long)type, &iov))
-		return err_errno("cannot %s %s of pid %d", req == PTRACE_GETREGSET ? "read" : "write",
-				 what, pid);
+		return err_errno("cannot %s %s of pid %d",
+				 req == PTRACE_GETREGSET ? "read" : "write", what, pid);
 	*len = iov.iov_len;
 	return 0;
 }

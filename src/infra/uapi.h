@@ -10,13 +10,13 @@
 #include <sys/ioctl.h>
 
 #ifndef PAGEMAP_SCAN
-#define PAGE_IS_WPALLOWED (1 << 0)
-#define PAGE_IS_WRITTEN	  (1 << 1)
-#define PAGE_IS_FILE	  (1 << 2)
-#define PAGE_IS_PRESENT	  (1 << 3)
-#define PAGE_IS_SWAPPED	  (1 << 4)
-#define PAGE_IS_PFNZERO	  (1 << 5)
-#define PAGE_IS_HUGE	  (1 << 6)
+#define PAGE_IS_WPALLOWED  (1 << 0)
+#define PAGE_IS_WRITTEN	   (1 << 1)
+#define PAGE_IS_FILE	   (1 << 2)
+#define PAGE_IS_PRESENT	   (1 << 3)
+#define PAGE_IS_SWAPPED	   (1 << 4)
+#define PAGE_IS_PFNZERO	   (1 << 5)
+#define PAGE_IS_HUGE	   (1 << 6)
 #define PAGE_IS_SOFT_DIRTY (1 << 7)
 
 struct page_region {

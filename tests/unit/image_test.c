@@ -45,11 +45,6 @@ static int fail(const char *fmt, ...)
 			return fail(__VA_ARGS__);                                                  \
 	} while (0)
 
-static void err_clear(void)
-{
-	err_set("%s", "");
-}
-
 /* The recorded error must mention `what`. */
 static int expect_error(const char *what)
 {
@@ -622,11 +617,13 @@ static int check_unlisted(void)
 		ret = fail("absent unlisted image: got %d, expected 1", r);
 	/* write one outside the inventory, as restore does */
 	w = d;
-	w.nr_files = 0;
+	w.files = NULL;
+	w.nr_files = w.cap_files = 0;
 	if (!ret && write_fs_image(&w, "extra", 1))
 		ret = -1;
 	else if (!ret && renameat(d.dirfd, ".extra.part", d.dirfd, "extra"))
 		ret = fail("rename .extra.part: %s", strerror(errno));
+	free(w.files);
 	if (!ret && img_in_load_unlisted(&d, &in, "extra", IMG_FS))
 		ret = fail("img_in_load_unlisted extra: %s", err_text());
 	if (!ret && img_in_msg(&in, &fs_entry__descriptor, &m) != 1)
@@ -670,11 +667,13 @@ static int check_bad_record(void)
 	if (make_checkpoint("badrec") || open_dir(&d, "badrec", path, sizeof(path)))
 		return -1;
 	w = d;
-	w.nr_files = 0;
+	w.files = NULL;
+	w.nr_files = w.cap_files = 0;
 	if (write_fs_image(&w, "extra", 1))
 		ret = -1;
 	else if (renameat(d.dirfd, ".extra.part", d.dirfd, "extra"))
 		ret = fail("rename .extra.part: %s", strerror(errno));
+	free(w.files);
 	/* the record's first byte, the tag of field 1 (0x0a), becomes 0x07: wire type 7 */
 	if (!ret && xor_byte("badrec", "extra", IMG_HEADER_SIZE + 4, 0x0d))
 		ret = -1;

@@ -1,0 +1,479 @@
+/*
+ * tree: the processes of a checkpoint and how they hang together: parent
+ * and child, process group, session, and zombies.
+ *
+ * Dump: the root is frozen first, then its children, then theirs (breadth
+ * first): a frozen process cannot fork, so once a process is frozen its
+ * list of children is final, and every process born while the freeze runs
+ * is caught. A zombie child cannot be seized; only its ids and its wait
+ * status are kept, so that its parent can still wait for it.
+ *
+ * Restore: every process is created by its own parent, with clone3 and
+ * set_tid, so parent links and exit signals are the original ones (the
+ * root is created by cryo). Before creating its children a process takes
+ * its session and process group, so that children inherit them as they
+ * did; a process whose group is led by a sibling joins it after the leader
+ * exists (leaders are created first). A zombie is re-created as a child
+ * that exits at once with the saved status, and its parent swallows the
+ * SIGCHLD that causes. Groups and sessions led by a process that is not in
+ * the checkpoint (and not the root's own) are refused at dump time.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/sched.h>
+
+#include "context.h"
+#include "infra/log.h"
+
+/* ---- dump ---- */
+
+static struct dump_ctx *new_proc(struct dump_tree *tree, pid_t pid)
+{
+	struct dump_ctx **grown, *ctx;
+
+	grown = realloc(tree->procs, (tree->nr_procs + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	tree->procs = grown;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return NULL;
+	ctx->core = calloc(1, sizeof(*ctx->core));
+	ctx->mm = calloc(1, sizeof(*ctx->mm));
+	if (!ctx->core || !ctx->mm) {
+		free(ctx->core);
+		free(ctx->mm);
+		free(ctx);
+		return NULL;
+	}
+	core_entry__init(ctx->core);
+	mm_entry__init(ctx->mm);
+	ctx->opts = tree->opts;
+	ctx->tree = tree;
+	ctx->pid = pid;
+	ctx->pidfd = -1;
+	tree->procs[tree->nr_procs++] = ctx;
+	return ctx;
+}
+
+static bool is_zombie(pid_t pid, struct proc_stat *st)
+{
+	return !proc_read_stat(pid, st) && (st->state == 'Z' || st->state == 'X');
+}
+
+/* Checks that need nothing frozen. */
+static int check_proc(struct dump_ctx *ctx)
+{
+	if (proc_read_status(ctx->pid, &ctx->status))
+		return -1;
+	if (ctx->status.tracer_pid && ctx->status.tracer_pid != getpid())
+		return err_set("pid %d is already traced by pid %d", ctx->pid,
+			       ctx->status.tracer_pid);
+	if (ctx->status.nr_nspid > 1)
+		return err_set("pid %d lives in a nested pid namespace: not supported yet",
+			       ctx->pid);
+	return 0;
+}
+
+static int freeze_proc(struct dump_ctx *ctx)
+{
+	ctx->pidfd = syscall(SYS_pidfd_open, ctx->pid, 0);
+	if (ctx->pidfd < 0) {
+		if (errno == ESRCH)
+			return err_set("no process with pid %d", ctx->pid);
+		return err_errno("cannot open pid %d", ctx->pid);
+	}
+	if (is_zombie(ctx->pid, &ctx->stat)) {
+		if (ctx == ctx->tree->procs[0])
+			return err_set("pid %d is a zombie: nothing to checkpoint", ctx->pid);
+		ctx->zombie = true;
+		return proc_read_status(ctx->pid, &ctx->status);
+	}
+	if (check_proc(ctx))
+		return -1;
+	if (threads_freeze(ctx)) {
+		/* it exited while being frozen: a zombie now, kept as one */
+		if (ctx != ctx->tree->procs[0] && ctx->nr_threads == 0 &&
+		    is_zombie(ctx->pid, &ctx->stat)) {
+			err_clear();
+			ctx->zombie = true;
+			return proc_read_status(ctx->pid, &ctx->status);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+int tree_freeze(struct dump_tree *tree)
+{
+	if (!new_proc(tree, tree->opts->pid))
+		return err_set("out of memory");
+	for (int i = 0; i < tree->nr_procs; i++) {
+		struct dump_ctx *ctx = tree->procs[i];
+		pid_t *kids;
+		int n;
+		if (freeze_proc(ctx))
+			return -1;
+		if (ctx->zombie)
+			continue;
+		n = proc_list_children(ctx->pid, &kids);
+		if (n < 0)
+			return -1;
+		for (int k = 0; k < n; k++)
+			if (!new_proc(tree, kids[k])) {
+				free(kids);
+				return err_set("out of memory");
+			}
+		free(kids);
+	}
+	return tree_check_ids(tree);
+}
+
+static bool in_tree(const struct dump_tree *tree, pid_t pid)
+{
+	for (int i = 0; i < tree->nr_procs; i++)
+		if (tree->procs[i]->pid == pid)
+			return true;
+	return false;
+}
+
+/* Every group and session must be restorable: led by a process of the
+ * tree, or the root's own (which the restored root joins from cryo). */
+int tree_check_ids(struct dump_tree *tree)
+{
+	const struct proc_stat *root = &tree->procs[0]->stat;
+
+	for (int i = 0; i < tree->nr_procs; i++) {
+		struct dump_ctx *ctx = tree->procs[i];
+		if (!ctx->zombie && proc_read_stat(ctx->pid, &ctx->stat))
+			return -1;
+		const struct proc_stat *st = &ctx->stat;
+		if (i == 0)
+			continue;
+		if (st->session != root->session && !in_tree(tree, st->session))
+			return err_set("pid %d is in session %d, whose leader is not in the "
+				       "checkpoint: not supported yet",
+				       ctx->pid, st->session);
+		if (st->pgrp != root->pgrp && !in_tree(tree, st->pgrp))
+			return err_set("pid %d is in process group %d, whose leader is not in "
+				       "the checkpoint: not supported yet",
+				       ctx->pid, st->pgrp);
+	}
+	return 0;
+}
+
+static bool is_shmem(const struct proc_vma *v)
+{
+	return v->shared && v->path &&
+	       (!strncmp(v->path, "/dev/zero", 9) || !strncmp(v->path, "/SYSV", 5));
+}
+
+static const struct proc_vma *find_shmem(const struct dump_ctx *ctx, uint64_t ino)
+{
+	for (int i = 0; i < ctx->vmas.nr; i++)
+		if (is_shmem(&ctx->vmas.v[i]) && ctx->vmas.v[i].ino == ino)
+			return &ctx->vmas.v[i];
+	return NULL;
+}
+
+/* Anonymous shared memory is restored per process: refuse it when two
+ * processes of the tree share it, rather than restore two copies. */
+int tree_check_shared_memory(struct dump_tree *tree)
+{
+	for (int i = 0; i < tree->nr_procs; i++) {
+		const struct dump_ctx *a = tree->procs[i];
+		for (int v = 0; v < a->vmas.nr; v++) {
+			const struct proc_vma *va = &a->vmas.v[v];
+			if (!is_shmem(va))
+				continue;
+			for (int j = i + 1; j < tree->nr_procs; j++) {
+				const struct proc_vma *vb = find_shmem(tree->procs[j], va->ino);
+				if (vb)
+					return err_set(
+					    "pids %d and %d share memory (%s at 0x%llx): "
+					    "shared memory between processes is not "
+					    "supported yet",
+					    a->pid, tree->procs[j]->pid, va->path,
+					    (unsigned long long)va->start);
+			}
+		}
+	}
+	return 0;
+}
+
+/* A zombie: ids, name and wait status; nothing else is left of it. */
+int tree_dump_zombie(struct dump_ctx *ctx)
+{
+	CoreEntry *core = ctx->core;
+	CredsEntry *c = malloc(sizeof(*c));
+
+	if (!c)
+		return err_set("out of memory");
+	creds_entry__init(c);
+	core->creds = c;
+	core->pid = ctx->pid;
+	core->ppid = ctx->stat.ppid;
+	core->pgid = ctx->stat.pgrp;
+	core->sid = ctx->stat.session;
+	core->comm = strdup(ctx->stat.comm);
+	core->state = strdup("Z");
+	if (!core->comm || !core->state)
+		return err_set("out of memory");
+	core->exit_signal = ctx->stat.exit_signal;
+	core->has_exit_status = true;
+	core->exit_status = ctx->stat.exit_code;
+	return 0;
+}
+
+void tree_dump_free(struct dump_tree *tree)
+{
+	for (int i = 0; i < tree->nr_procs; i++) {
+		struct dump_ctx *ctx = tree->procs[i];
+		threads_dump_free(ctx);
+		protobuf_c_message_free_unpacked(&ctx->mm->base, NULL);
+		protobuf_c_message_free_unpacked(&ctx->core->base, NULL);
+		proc_vmas_free(&ctx->vmas);
+		if (ctx->pidfd >= 0)
+			close(ctx->pidfd);
+		free(ctx);
+	}
+	free(tree->procs);
+	tree->procs = NULL;
+	tree->nr_procs = 0;
+}
+
+/* ---- restore ---- */
+
+static struct restore_ctx *restore_proc(const struct restore_tree *tree, pid_t pid)
+{
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		if (tree->procs[i]->pid == pid)
+			return tree->procs[i];
+	return NULL;
+}
+
+static int add_kid(struct restore_ctx *parent, struct restore_ctx *kid)
+{
+	struct restore_ctx **grown = realloc(parent->kids, (parent->nr_kids + 1) * sizeof(*grown));
+
+	if (!grown)
+		return err_set("out of memory");
+	parent->kids = grown;
+	/* group leaders first: their siblings may join their groups */
+	size_t at = parent->nr_kids;
+	if (kid->core->pgid == kid->pid)
+		while (at > 0 && parent->kids[at - 1]->core->pgid != parent->kids[at - 1]->pid)
+			at--;
+	memmove(parent->kids + at + 1, parent->kids + at, (parent->nr_kids - at) * sizeof(*grown));
+	parent->kids[at] = kid;
+	parent->nr_kids++;
+	kid->parent = parent;
+	return 0;
+}
+
+/* Links every process to its parent and checks that its session can be
+ * had: its own (setsid) or its parent's (inherited). */
+int tree_restore_plan(struct restore_tree *tree)
+{
+	for (size_t i = 1; i < tree->nr_procs; i++) {
+		struct restore_ctx *ctx = tree->procs[i], *parent;
+		const CoreEntry *core = ctx->core;
+		parent = restore_proc(tree, core->ppid);
+		if (!parent || parent == ctx || parent->zombie)
+			return err_set("checkpoint %s: the parent %d of pid %d is not in it",
+				       tree->dir.path, core->ppid, ctx->pid);
+		for (size_t j = i; j < tree->nr_procs; j++)
+			if (tree->procs[j] == parent)
+				return err_set("checkpoint %s: pid %d is listed before its "
+					       "parent %d",
+					       tree->dir.path, ctx->pid, parent->pid);
+		if (!ctx->zombie && core->sid != ctx->pid && core->sid != parent->core->sid)
+			return err_set("pid %d is in session %d but its parent %d is in %d: "
+				       "cannot be recreated",
+				       ctx->pid, core->sid, parent->pid, parent->core->sid);
+		if (add_kid(parent, ctx))
+			return -1;
+	}
+	return 0;
+}
+
+/* Number of processes whose fd tables use description id, or any end of
+ * the same pipe. */
+static int users(const struct restore_tree *tree, const FileEntry *fe)
+{
+	const struct restore_ctx *root = tree->procs[0];
+	int n = 0;
+
+	for (size_t p = 0; p < tree->nr_procs; p++) {
+		const struct restore_ctx *ctx = tree->procs[p];
+		bool uses = false;
+		for (size_t i = 0; !uses && i < ctx->nr_fds; i++) {
+			const FileEntry *other = files_by_id(root, ctx->fds[i]->file_id);
+			uses = other == fe ||
+			       (other && fe->kind == FILE_KIND__PIPE &&
+				other->kind == FILE_KIND__PIPE && other->pipe_ino == fe->pipe_ino);
+		}
+		n += uses;
+	}
+	return n;
+}
+
+static int highest_own_fd(void)
+{
+	int *fds, n = proc_list_fds(getpid(), &fds), max = 2;
+
+	for (int i = 0; i < n; i++)
+		if (fds[i] > max)
+			max = fds[i];
+	if (n > 0)
+		free(fds);
+	return n < 0 ? 1 << 16 : max + n;
+}
+
+/* Descriptions used by more than one process are made once, by the root
+ * before it forks, and inherited: they sit in slots above every fd any
+ * process uses while setting up. */
+int tree_plan_inherited(struct restore_tree *tree)
+{
+	const struct restore_ctx *root = tree->procs[0];
+	int base = highest_own_fd();
+
+	tree->inherit_ids = calloc(root->nr_files + 1, sizeof(*tree->inherit_ids));
+	if (!tree->inherit_ids)
+		return err_set("out of memory");
+	for (size_t i = 0; i < root->nr_files; i++) {
+		const FileEntry *fe = root->files[i];
+		if (fe->kind != FILE_KIND__TTY && users(tree, fe) > 1)
+			tree->inherit_ids[tree->nr_inherit++] = fe->id;
+	}
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		if (!tree->procs[i]->zombie && tree->procs[i]->stage_base > base)
+			base = tree->procs[i]->stage_base;
+	/* above the temporary fds the root makes while creating them */
+	tree->inherit_base = base + 2 * tree->nr_inherit + 16;
+	return 0;
+}
+
+/* In the root, before it forks: every shared description into its slot. */
+int tree_restore_inherited(struct restore_ctx *root)
+{
+	struct restore_tree *tree = root->tree;
+
+	for (size_t i = 0; i < tree->nr_inherit; i++) {
+		const FileEntry *fe = files_by_id(root, tree->inherit_ids[i]);
+		int fd;
+		if (!fe || files_open_description(root, fe, &fd))
+			return -1;
+		if (dup2(fd, tree->inherit_base + i) < 0)
+			return err_errno("cannot place a shared description");
+		close(fd);
+	}
+	files_restore_drop_temps(root);
+	return 0;
+}
+
+/* The slot of a shared description, or -1. */
+int tree_inherited_fd(const struct restore_ctx *ctx, uint32_t id)
+{
+	const struct restore_tree *tree = ctx->tree;
+
+	for (size_t i = 0; i < tree->nr_inherit; i++)
+		if (tree->inherit_ids[i] == id)
+			return tree->inherit_base + i;
+	return -1;
+}
+
+static void exit_as_zombie(const struct restore_ctx *ctx)
+{
+	int status = ctx->core->exit_status;
+	sigset_t one;
+
+	if (WIFSIGNALED(status)) {
+		sigemptyset(&one);
+		sigaddset(&one, WTERMSIG(status));
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		raise(WTERMSIG(status));
+	}
+	_exit(WEXITSTATUS(status));
+}
+
+/* As a shell does, the parent puts the new child in its group too, so that
+ * the group exists before a later sibling joins it; a session leader makes
+ * its own group with setsid(). */
+static int place_in_group(struct restore_ctx *ctx, struct restore_ctx *kid)
+{
+	const CoreEntry *core = kid->core;
+
+	if (kid->zombie || core->sid == kid->pid || core->pgid == ctx->core->pgid)
+		return 0;
+	if (setpgid(kid->pid, task_actual_group(kid, core->pgid)) && errno != EACCES)
+		return err_errno("pid %d cannot join process group %d", kid->pid, core->pgid);
+	return 0;
+}
+
+static int create_kid(struct restore_ctx *ctx, struct restore_ctx *kid)
+{
+	pid_t tid = kid->pid;
+	struct clone_args args = {
+	    .exit_signal = kid->core->exit_signal,
+	    .set_tid = (uintptr_t)&tid,
+	    .set_tid_size = 1,
+	};
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+
+	if (pid < 0) {
+		if (errno == EEXIST)
+			return err_set("pid %d is already in use: cannot restore the checkpoint "
+				       "with its original pid",
+				       kid->pid);
+		return err_errno("cannot create pid %d (clone3 with set_tid)", kid->pid);
+	}
+	if (pid == 0) {
+		if (kid->zombie)
+			exit_as_zombie(kid);
+		restore_child_main(kid, ctx->pid);
+	}
+	return place_in_group(ctx, kid);
+}
+
+/* A zombie's death sends its parent a signal the original had already
+ * taken: wait for each zombie (without reaping it) and drop that signal. */
+static int settle_zombies(struct restore_ctx *ctx)
+{
+	struct timespec now = {0, 0};
+	sigset_t sent;
+	bool any = false;
+
+	sigemptyset(&sent);
+	for (size_t i = 0; i < ctx->nr_kids; i++) {
+		struct restore_ctx *kid = ctx->kids[i];
+		siginfo_t si;
+		if (!kid->zombie)
+			continue;
+		if (waitid(P_PID, kid->pid, &si, WEXITED | WNOWAIT))
+			return err_errno("waiting for zombie %d", kid->pid);
+		if (kid->core->exit_signal) {
+			sigaddset(&sent, kid->core->exit_signal);
+			any = true;
+		}
+	}
+	while (any && sigtimedwait(&sent, NULL, &now) > 0)
+		;
+	return 0;
+}
+
+int tree_restore_kids(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_kids; i++)
+		if (create_kid(ctx, ctx->kids[i]))
+			return -1;
+	return settle_zombies(ctx);
+}
