@@ -335,6 +335,64 @@ def python_by_hand_test(ctx):
     check_outlog(ctx)
 
 
+# ---------------------------------------------------------------- real programs
+
+BASH_PIPELINE = "seq 1 1000000 | while read n; do echo $n; sleep 0.001; done > out.txt"
+
+
+def numbers(path):
+    return [int(x) for x in lib.read_text(path).split()]
+
+
+def check_sequence(nums, before):
+    """1, 2, 3... with nothing missing or repeated across the checkpoint."""
+    for i, v in enumerate(nums):
+        if v != i + 1:
+            raise Fail("out.txt breaks at line %d: %r (last line before the dump: %d)" % (
+                i + 1, nums[max(0, i - 2):i + 3], before))
+
+
+def bash_pipeline_test(mode):
+    """bash -c 'seq | while read; do ...; sleep; done': a tree of three or four
+    processes joined by a pipe with data in flight, and a sleep started for
+    every line (the freeze races with fork and exec)."""
+    def fn(ctx):
+        images, out = ctx.path("images"), ctx.path("out.txt")
+        pid = lib.spawn([shutil.which("bash") or "/bin/bash", "-c", BASH_PIPELINE], cwd=ctx.dir,
+                        stdout=ctx.path("bash.log"), stderr="stdout", session="setsid")
+        lib.tracked.add(pid)
+        lib.wait_until(lambda: len(numbers(out)) > 100, 10, "waiting for the pipeline")
+        tree = lib.tree_of(pid)
+        args = ["dump", "-t", pid, "-D", images, "-v4", "-o", ctx.path("dump.log")]
+        if mode == "leave-running":
+            args.append("-R")
+        ctx.expect_ok(ctx.cryo(lib.CRYO, args, "dump"), "cryo " + " ".join(map(str, args[:1])))
+        if mode == "leave-running":
+            check_running(pid, "after dump -R")
+            before = len(numbers(out))
+        else:
+            wait_killed(pid, "after dump", ctx)
+            lib.wait_until(lambda: all(lib.proc_state(p) is None for p in tree), 10,
+                           "waiting for the dumped tree to end")
+            before = len(numbers(out))
+            pidfile = ctx.path("restored.pid")
+            ctx.expect_ok(ctx.cryo(lib.CRYO, ["restore", "-D", images, "-d", "--pidfile",
+                                              pidfile, "-v4", "-o", ctx.path("restore.log")],
+                                   "restore"), "cryo restore -d")
+            if lib.read_text(pidfile).strip() != str(pid):
+                raise Fail("--pidfile holds %r, expected %d" % (lib.read_text(pidfile), pid))
+            check_running(pid, "after restore -d")
+        lib.wait_until(lambda: len(numbers(out)) > before + 200, 20,
+                       "waiting for out.txt to grow after the checkpoint")
+        os.killpg(pid, signal.SIGKILL)
+        lib.wait_until(lambda: lib.proc_state(pid) is None, 10, "waiting for bash to end")
+        nums = numbers(out)
+        check_sequence(nums, before)
+        ctx.notes.append("out.txt had %d lines at the checkpoint, %d at the end" % (
+            before, len(nums)))
+    return fn
+
+
 # ---------------------------------------------------------------- commands
 
 def command_test(args, expect=None, json_pid=False, make=None):
@@ -644,6 +702,8 @@ def all_tests():
     for tag, binary in BINARIES:
         tests.append(("counter-demo/%s" % tag, counter_test(binary), 30))
     tests.append(("python-by-hand", python_by_hand_test, 30))
+    for mode in ("restore", "leave-running"):
+        tests.append(("bash-pipeline/" + mode, bash_pipeline_test(mode), 60))
     for case, fn in BAD:
         for tag, binary in BINARIES:
             tests.append(("bad/%s/%s" % (case, tag),
