@@ -91,6 +91,7 @@ struct dump_ctx {
 	pid_t pid;
 	int pidfd;
 	bool zombie; /* nothing to seize: only its ids and exit status are saved */
+	char state;  /* from /proc/PID/stat before the freeze: R, S, D, T, Z... */
 	struct proc_stat stat;
 	struct proc_status status;
 	struct proc_vmas vmas;

@@ -125,6 +125,13 @@ static int dump_pdeathsig(struct dump_ctx *ctx)
 	    inject_read(ctx->pid, ctx->inj.scratch, &word, sizeof(int)))
 		return -1;
 	ctx->core->pdeathsig = (uint32_t)word;
+	word = 0;
+	if (inject_call(&ctx->inj, "reading the child-subreaper flag", SYS_prctl,
+			PR_GET_CHILD_SUBREAPER, ctx->inj.scratch, 0, 0, 0, 0, NULL) ||
+	    inject_read(ctx->pid, ctx->inj.scratch, &word, sizeof(int)))
+		return -1;
+	ctx->core->has_child_subreaper = true;
+	ctx->core->child_subreaper = word != 0;
 	return 0;
 }
 
@@ -142,7 +149,8 @@ static int read_personality(pid_t pid, uint32_t *persona)
 int task_dump(struct dump_ctx *ctx)
 {
 	CoreEntry *core = ctx->core;
-	char state[2] = {ctx->stat.state, '\0'};
+	/* as it was before the freeze, which shows every task as traced */
+	char state[2] = {ctx->state, '\0'};
 
 	core->pid = ctx->pid;
 	core->ppid = ctx->stat.ppid;
@@ -246,6 +254,8 @@ int task_restore_child(struct restore_ctx *ctx)
 		return err_errno("cannot set personality 0x%x", core->personality);
 	if (prctl(PR_SET_NAME, core->comm))
 		return err_errno("cannot set the name of pid %d", ctx->pid);
+	if (core->child_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1))
+		return err_errno("cannot make pid %d a child subreaper", ctx->pid);
 	return 0;
 }
 

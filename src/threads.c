@@ -302,8 +302,10 @@ int threads_restore_release(struct restore_ctx *ctx)
 			return -1;
 	}
 	for (size_t i = ctx->nr_threads; i-- > 0;) {
-		if (ptrace_release(ctx->threads[i].tid))
-			return -1;
+		/* a process stopped by a signal when dumped is released stopped */
+		int sig = i == 0 && !strcmp(ctx->core->state, "T") ? SIGSTOP : 0;
+		if (ptrace(PTRACE_DETACH, ctx->threads[i].tid, 0, sig))
+			return err_errno("cannot detach from thread %d", ctx->threads[i].tid);
 		ctx->threads[i].created = false;
 	}
 	return 0;

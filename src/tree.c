@@ -91,12 +91,17 @@ static int freeze_proc(struct dump_ctx *ctx)
 			return err_set("no process with pid %d", ctx->pid);
 		return err_errno("cannot open pid %d", ctx->pid);
 	}
-	if (is_zombie(ctx->pid, &ctx->stat)) {
+	if (proc_read_stat(ctx->pid, &ctx->stat))
+		return -1;
+	ctx->state = ctx->stat.state;
+	if (ctx->state == 'Z' || ctx->state == 'X') {
 		if (ctx == ctx->tree->procs[0])
 			return err_set("pid %d is a zombie: nothing to checkpoint", ctx->pid);
 		ctx->zombie = true;
 		return proc_read_status(ctx->pid, &ctx->status);
 	}
+	if (ctx->state == 't')
+		return err_set("pid %d is stopped by its tracer: cannot be checkpointed", ctx->pid);
 	if (check_proc(ctx))
 		return -1;
 	if (threads_freeze(ctx)) {

@@ -19,6 +19,8 @@
 #include "infra/log.h"
 #include "infra/ptrace.h"
 
+#define MAX_EVENT_STOPS 16
+
 int inject_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
 	struct iovec local = {.iov_base = buf, .iov_len = len};
@@ -97,14 +99,20 @@ int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64
 	regs.eflags &= ~(1UL << 8); /* TF: the kernel sets it for the step */
 	if (ptrace_set_regs(inj->pid, &regs))
 		return -1;
-	/* a ptrace event stop (a traced clone) comes before the step's trap */
-	do {
+	/* Event stops may come before the step's trap: a traced clone, or the
+	 * group-stop of a stopped task, which re-traps once when resumed. */
+	for (int stops = 0;; stops++) {
+		if (stops > MAX_EVENT_STOPS)
+			return err_set("syscall %ld in pid %d keeps stopping (status 0x%x)", nr,
+				       inj->pid, status);
 		if (ptrace(PTRACE_SINGLESTEP, inj->pid, 0, 0))
 			return err_errno("cannot step pid %d through syscall %ld", inj->pid, nr);
 		sig = ptrace_wait_stop(inj->pid, &status);
 		if (sig < 0)
 			return err_wrap("running syscall %ld in pid %d", nr, inj->pid);
-	} while (sig == SIGTRAP && status >> 16);
+		if (!(status >> 16))
+			break;
+	}
 	if (sig != SIGTRAP) {
 		siginfo_t si = {0};
 		ptrace(PTRACE_GETSIGINFO, inj->pid, 0, &si);

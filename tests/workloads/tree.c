@@ -5,7 +5,9 @@
  *   - zombies: Z1 exited with status 7, Z2 killed by SIGKILL, neither reaped;
  *   - a pipe from B to the root with 3000 bytes in flight at the checkpoint,
  *     and more written after it (nothing lost, nothing repeated);
- *   - a regular file description shared by root and A (one offset).
+ *   - a regular file description shared by root and A (one offset);
+ *   - child D: a child subreaper, stopped by SIGSTOP at the checkpoint: it
+ *     must come back stopped, and go on when the root sends SIGCONT.
  * After `go` every process checks its own ids and parent, A1 and C report
  * through their exit status, and the root checks all of it, including the
  * zombies' wait statuses, which must be the ones they died with. */
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,6 +89,30 @@ static void child_c(pid_t a)
 	_exit(ids_ok(root, a, getsid(root)) ? 0 : 40);
 }
 
+static void child_d(void)
+{
+	int flag = 0;
+
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	raise(SIGSTOP);
+	prctl(PR_GET_CHILD_SUBREAPER, &flag);
+	_exit(flag == 1 && getppid() == root ? 0 : 50);
+}
+
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return '?';
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	return p && p[1] ? p[2] : '?';
+}
+
 static pid_t spawn(void (*fn)(int), int arg)
 {
 	pid_t pid = fork();
@@ -108,6 +135,11 @@ static void run_b(int fd)
 static void run_c(int a)
 {
 	child_c(a);
+}
+static void run_d(int unused)
+{
+	(void)unused;
+	child_d();
 }
 static void run_z1(int unused)
 {
@@ -149,7 +181,7 @@ static void check_pipe(int rfd)
 int main(void)
 {
 	int p[2], shared, st;
-	pid_t a, b, c, z1, z2;
+	pid_t a, b, c, d, z1, z2;
 	char path[4096];
 
 	wl_init();
@@ -163,6 +195,7 @@ int main(void)
 	b = spawn(run_b, p[1]);
 	close(p[1]);
 	c = spawn(run_c, a);
+	d = spawn(run_d, 0);
 	z1 = spawn(run_z1, 0);
 	z2 = spawn(run_z2, 0);
 	kill(z2, SIGKILL);
@@ -174,13 +207,17 @@ int main(void)
 	for (int i = 0; i < 2000; i++) {
 		int avail = 0;
 		if (!ioctl_fionread(p[0], &avail) && avail >= INFLIGHT && getpgid(c) == a &&
-		    getsid(b) == b && getpgid(a) == a)
+		    getsid(b) == b && getpgid(a) == a && proc_state(d) == 'T')
 			break;
 		usleep(1000);
 	}
 	wl_ready();
 	wl_wait_go();
 
+	wl_check("stopped_child", proc_state(d) == 'T', "child D is in state %c, not T",
+		 proc_state(d));
+	kill(d, SIGCONT);
+	check_child("child_d", d);
 	check_pipe(p[0]);
 	check_child("child_a", a);
 	check_child("child_b", b);
