@@ -82,6 +82,8 @@ struct dump_tree {
 	/* pipes.c */
 	int nr_pipes;
 	PipeEntry *pipes;
+	/* pages.c: pages already saved, by physical frame */
+	struct pfn_map *saved_pfns;
 };
 
 /* One process of the tree being dumped. */
@@ -178,6 +180,7 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm);
 int pages_validate(struct restore_ctx *ctx);
 int pages_restore(struct restore_ctx *ctx);
 void pages_restore_free(struct restore_ctx *ctx);
+void pages_dump_free(struct dump_tree *tree);
 /* tree.c */
 int tree_freeze(struct dump_tree *tree);
 int tree_check_ids(struct dump_tree *tree);
@@ -189,6 +192,7 @@ int tree_plan_inherited(struct restore_tree *tree);
 int tree_restore_inherited(struct restore_ctx *root);
 int tree_inherited_fd(const struct restore_ctx *ctx, uint32_t id);
 int tree_restore_kids(struct restore_ctx *ctx);
+struct restore_ctx *tree_proc(const struct restore_tree *tree, pid_t pid);
 /* threads.c */
 int threads_freeze(struct dump_ctx *ctx);
 int threads_dump(struct dump_ctx *ctx);

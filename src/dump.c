@@ -167,6 +167,7 @@ static int commit(struct dump_tree *tree)
 	inv.shell_job = tree->opts->shell_job;
 	inv.xcr0 = tree->kd.xcr0;
 	inv.xsave_size = tree->kd.xsave_size;
+	tree->stats.has_pages_skipped_shared = true;
 	tree->stats.total_time_us = now_us() - tree->t_start;
 	tree->stats.frozen_time_us = now_us() - tree->t_frozen;
 	ret = img_out_open(&tree->dir, &out, "stats-dump", IMG_STATS) ||
@@ -283,6 +284,7 @@ int cryo_dump(const struct cryo_opts *opts)
 		img_dir_close(&tree.dir);
 	}
 	files_dump_free(&tree);
+	pages_dump_free(&tree);
 	tree_dump_free(&tree);
 	return ret ? 1 : 0;
 }

@@ -10,6 +10,15 @@
  * pages and anonymous pages that hold only zeros are not written: on restore
  * they read back the same without being stored. Each run of pages that is
  * contiguous in memory and in the image gets a pagemap entry with its XXH3.
+ * In a tree, a private anonymous page that a process still shares
+ * copy-on-write with one dumped before it (same physical frame, read from
+ * /proc/PID/pagemap) is saved once: the later process's entry points into
+ * the earlier one's image (pages_id).
+ *
+ * Pages mapped by more than one process are read through /proc/PID/mem,
+ * never process_vm_readv: the latter pins them, and the kernel breaks the
+ * copy-on-write sharing of every anonymous page pinned (one copy per page
+ * per process: a tree would leave the dump with many times its memory).
  *
  * Restore: the image is mapped once, and every run's checksum is verified
  * on that mapping before anything is created. Anonymous private memory is
@@ -33,19 +42,23 @@
 #include <sys/uio.h>
 #include <linux/userfaultfd.h>
 #include <unistd.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "context.h"
 #include "infra/log.h"
 #include "infra/uapi.h"
 
-#define CHUNK_SIZE  (16ULL << 20)
-#define NR_BUFS	    3
-#define SCAN_VEC    1024
-#define BATCH_IOVS  1024
-#define BATCH_BYTES (1ULL << 30)
-#define PM_PRESENT  (1ULL << 63)
-#define PM_SWAPPED  (1ULL << 62)
-#define PM_FILE	    (1ULL << 61)
+#define CHUNK_SIZE   (16ULL << 20)
+#define NR_BUFS	     3
+#define SCAN_VEC     1024
+#define BATCH_IOVS   1024
+#define BATCH_BYTES  (1ULL << 30)
+#define PM_PRESENT   (1ULL << 63)
+#define PM_SWAPPED   (1ULL << 62)
+#define PM_FILE	     (1ULL << 61)
+#define PM_EXCLUSIVE (1ULL << 56)
+#define PM_PFN_MASK  ((1ULL << 55) - 1)
 
 struct region {
 	uint64_t start, end;
@@ -70,6 +83,25 @@ struct async_writer {
 	int err; /* errno of a failed write; reported by the reader */
 };
 
+/* Where a physical frame's contents were saved: open addressing on the pfn. */
+struct pfn_ref {
+	uint64_t pfn; /* 0: empty slot */
+	uint64_t offset;
+	pid_t pages_id;
+};
+
+struct pfn_map {
+	size_t nr, cap;
+	struct pfn_ref *slot;
+};
+
+/* A run of pages saved in an earlier process's image. */
+struct foreign_run {
+	uint64_t vaddr, pages, offset;
+	pid_t pages_id;
+	XXH3_state_t *hash;
+};
+
 /* Collects page data into a buffer and cuts it into checksummed runs. */
 struct page_writer {
 	struct dump_ctx *ctx;
@@ -82,6 +114,9 @@ struct page_writer {
 	size_t run_start;      /* buffer offset where the open run begins */
 	uint64_t run_vaddr, run_pages;
 	struct img_out map;
+	struct foreign_run fr;
+	uint64_t *pfns; /* per page of the chunk being read: its frame, or 0 */
+	bool share;	/* look for pages saved by an earlier process */
 };
 
 /* ---- dump: finding pages ---- */
@@ -330,16 +365,17 @@ static int buf_flush(struct page_writer *pw)
 }
 
 static int read_memory(struct dump_ctx *ctx, const VmaEntry *v, uint64_t addr, void *dst,
-		       size_t len, int mem_fd)
+		       size_t len, int mem_fd, bool shared)
 {
 	ssize_t n;
 
-	if (v->prot & PROT_READ) {
+	if ((v->prot & PROT_READ) && !shared) {
 		struct iovec local = {.iov_base = dst, .iov_len = len};
 		struct iovec remote = {.iov_base = (void *)addr, .iov_len = len};
 		n = process_vm_readv(ctx->pid, &local, 1, &remote, 1, 0);
 	} else {
-		/* not readable by the process itself: /proc/PID/mem reads it anyway */
+		/* shared, or not readable by the process itself: /proc/PID/mem
+		 * reads it without pinning, and whatever the protection */
 		n = pread(mem_fd, dst, len, addr);
 	}
 	if (n != (ssize_t)len)
@@ -349,11 +385,136 @@ static int read_memory(struct dump_ctx *ctx, const VmaEntry *v, uint64_t addr, v
 	return 0;
 }
 
-/* Keeps the just-read page at buf[used] (or drops it if zero) and extends the run. */
-static void take_page(struct page_writer *pw, uint64_t vaddr, bool skip_zero)
+/* ---- dump: pages shared copy-on-write between processes ---- */
+
+static struct pfn_ref *pfn_slot(struct pfn_map *m, uint64_t pfn)
+{
+	size_t i = (pfn * 0x9e3779b97f4a7c15ULL) & (m->cap - 1);
+
+	while (m->slot[i].pfn && m->slot[i].pfn != pfn)
+		i = (i + 1) & (m->cap - 1);
+	return &m->slot[i];
+}
+
+static const struct pfn_ref *pfn_find(struct pfn_map *m, uint64_t pfn)
+{
+	struct pfn_ref *r;
+
+	if (!m || !m->cap || !pfn)
+		return NULL;
+	r = pfn_slot(m, pfn);
+	return r->pfn ? r : NULL;
+}
+
+static int pfn_grow(struct pfn_map *m)
+{
+	struct pfn_map bigger = {.cap = m->cap ? 2 * m->cap : 1 << 16};
+
+	bigger.slot = calloc(bigger.cap, sizeof(*bigger.slot));
+	if (!bigger.slot)
+		return err_set("out of memory indexing saved pages");
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slot[i].pfn)
+			*pfn_slot(&bigger, m->slot[i].pfn) = m->slot[i];
+	bigger.nr = m->nr;
+	free(m->slot);
+	*m = bigger;
+	return 0;
+}
+
+static int pfn_add(struct pfn_map *m, uint64_t pfn, pid_t pages_id, uint64_t offset)
+{
+	struct pfn_ref *r;
+
+	if (!m || !pfn)
+		return 0;
+	if ((m->nr + 1) * 2 > m->cap && pfn_grow(m))
+		return -1;
+	r = pfn_slot(m, pfn);
+	if (!r->pfn)
+		m->nr++;
+	*r = (struct pfn_ref){.pfn = pfn, .offset = offset, .pages_id = pages_id};
+	return 0;
+}
+
+void pages_dump_free(struct dump_tree *tree)
+{
+	if (tree->saved_pfns)
+		free(tree->saved_pfns->slot);
+	free(tree->saved_pfns);
+	tree->saved_pfns = NULL;
+}
+
+static int foreign_close(struct page_writer *pw)
+{
+	struct foreign_run *fr = &pw->fr;
+	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
+
+	if (!fr->pages)
+		return 0;
+	pe.vaddr = fr->vaddr;
+	pe.nr_pages = fr->pages;
+	pe.offset = fr->offset;
+	pe.xxh3 = XXH3_64bits_digest(fr->hash);
+	pe.has_pages_id = true;
+	pe.pages_id = fr->pages_id;
+	fr->pages = 0;
+	pw->ctx->tree->stats.pages_skipped_shared += pe.nr_pages;
+	return img_out_msg(&pw->map, &pe.base);
+}
+
+/* A page another process saved already: only a reference is written. */
+static int foreign_take(struct page_writer *pw, uint64_t vaddr, const struct pfn_ref *ref,
+			const unsigned char *data)
+{
+	struct foreign_run *fr = &pw->fr;
+
+	if (fr->pages &&
+	    (fr->pages_id != ref->pages_id || fr->vaddr + fr->pages * PAGE_SIZE_4K != vaddr ||
+	     fr->offset + fr->pages * PAGE_SIZE_4K != ref->offset) &&
+	    foreign_close(pw))
+		return -1;
+	if (!fr->pages) {
+		*fr = (struct foreign_run){.vaddr = vaddr,
+					   .offset = ref->offset,
+					   .pages_id = ref->pages_id,
+					   .hash = fr->hash};
+		XXH3_64bits_reset(fr->hash);
+	}
+	XXH3_64bits_update(fr->hash, data, PAGE_SIZE_4K);
+	fr->pages++;
+	return 0;
+}
+
+/* The frames behind len bytes at addr, into pw->pfns (0 where none);
+ * *shared is set if any of them is mapped by another process too. */
+static int read_pfns(struct page_writer *pw, int pm_fd, uint64_t addr, size_t len, bool *shared)
+{
+	size_t n = len / PAGE_SIZE_4K;
+	ssize_t got = pread(pm_fd, pw->pfns, n * 8, addr / PAGE_SIZE_4K * 8);
+
+	if (got != (ssize_t)(n * 8))
+		return err_errno("cannot read pagemap at 0x%llx of pid %d",
+				 (unsigned long long)addr, pw->ctx->pid);
+	*shared = false;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t e = pw->pfns[i];
+		if ((e & PM_PRESENT) && !(e & PM_EXCLUSIVE))
+			*shared = true;
+		pw->pfns[i] = e & PM_PRESENT ? e & PM_PFN_MASK : 0;
+	}
+	return 0;
+}
+
+/* ---- dump: the pages themselves ---- */
+
+/* Keeps the just-read page at buf[used] (or drops it if zero) and extends
+ * the run; *offset gets its place in the image, or 0 if it was dropped. */
+static void take_page(struct page_writer *pw, uint64_t vaddr, bool skip_zero, uint64_t *offset)
 {
 	unsigned char *page = pw->buf + pw->used;
 
+	*offset = 0;
 	if (skip_zero && page_is_zero(page)) {
 		run_close(pw);
 		pw->ctx->tree->stats.pages_skipped_zero++;
@@ -366,30 +527,55 @@ static void take_page(struct page_writer *pw, uint64_t vaddr, bool skip_zero)
 		pw->run_start = pw->used;
 	}
 	pw->run_pages++;
+	*offset = pw->buf_file_off + pw->used;
 	pw->used += PAGE_SIZE_4K;
 }
 
-static int dump_region(struct page_writer *pw, const VmaEntry *v, struct region r, int mem_fd)
+/* One page just read at src: a reference to a copy saved already, or kept. */
+static int place_page(struct page_writer *pw, uint64_t vaddr, unsigned char *src, bool skip_zero,
+		      uint64_t pfn)
+{
+	struct pfn_map *saved = pw->ctx->tree->saved_pfns;
+	const struct pfn_ref *ref = pfn_find(saved, pfn);
+	uint64_t offset;
+
+	if (ref) {
+		run_close(pw);
+		return foreign_take(pw, vaddr, ref, src);
+	}
+	if (foreign_close(pw))
+		return -1;
+	/* pages are compacted in place as zero and shared pages are dropped */
+	if (src != pw->buf + pw->used)
+		memmove(pw->buf + pw->used, src, PAGE_SIZE_4K);
+	take_page(pw, vaddr, skip_zero, &offset);
+	return offset ? pfn_add(saved, pfn, pw->ctx->pid, offset) : 0;
+}
+
+static int dump_region(struct page_writer *pw, const VmaEntry *v, struct region r, int mem_fd,
+		       int pm_fd)
 {
 	bool skip_zero = v->kind != VMA_KIND__FILE_PRIVATE;
+	bool private = v->kind != VMA_KIND__ANON_SHARED;
+	bool shareable = pw->share && v->kind == VMA_KIND__ANON_PRIVATE;
 
 	for (uint64_t addr = r.start; addr < r.end;) {
 		size_t room = CHUNK_SIZE - pw->used;
 		size_t len = r.end - addr < room ? r.end - addr : room;
-		if (read_memory(pw->ctx, v, addr, pw->buf + pw->used, len, mem_fd))
-			return -1;
-		/* pages are compacted in place as zero pages are dropped */
 		unsigned char *src = pw->buf + pw->used;
-		for (size_t off = 0; off < len; off += PAGE_SIZE_4K) {
-			if (src + off != pw->buf + pw->used)
-				memmove(pw->buf + pw->used, src + off, PAGE_SIZE_4K);
-			take_page(pw, addr + off, skip_zero);
-		}
+		bool shared = false;
+		if ((private && read_pfns(pw, pm_fd, addr, len, &shared)) ||
+		    read_memory(pw->ctx, v, addr, src, len, mem_fd, shared))
+			return -1;
+		for (size_t i = 0; i < len / PAGE_SIZE_4K; i++)
+			if (place_page(pw, addr + i * PAGE_SIZE_4K, src + i * PAGE_SIZE_4K,
+				       skip_zero, shareable ? pw->pfns[i] : 0))
+				return -1;
 		addr += len;
 		if (pw->used == CHUNK_SIZE && buf_flush(pw))
 			return -1;
 	}
-	return run_close(pw);
+	return run_close(pw) || foreign_close(pw) ? -1 : 0;
 }
 
 static int dump_vma_pages(struct page_writer *pw, const VmaEntry *v, int pm_fd, int mem_fd)
@@ -407,7 +593,7 @@ static int dump_vma_pages(struct page_writer *pw, const VmaEntry *v, int pm_fd, 
 		ret = scan_anon_pagemap_read(pm_fd, v, &rs);
 	for (size_t i = 0; !ret && i < rs.nr; i++) {
 		present += (rs.r[i].end - rs.r[i].start) / PAGE_SIZE_4K;
-		ret = dump_region(pw, v, rs.r[i], mem_fd);
+		ret = dump_region(pw, v, rs.r[i], mem_fd, pm_fd);
 	}
 	ctx->tree->stats.pages_scanned += (v->end - v->start) / PAGE_SIZE_4K;
 	ctx->tree->stats.pages_skipped_absent += (v->end - v->start) / PAGE_SIZE_4K - present;
@@ -425,6 +611,23 @@ static int open_proc_fd(pid_t pid, const char *name)
 	if (fd < 0)
 		return err_errno("cannot open %s", path);
 	return fd;
+}
+
+/* Pages saved by an earlier process are looked for only in a tree. */
+static int share_setup(struct page_writer *pw)
+{
+	struct dump_tree *tree = pw->ctx->tree;
+
+	pw->fr.hash = XXH3_createState();
+	pw->pfns = malloc(CHUNK_SIZE / PAGE_SIZE_4K * sizeof(*pw->pfns));
+	if (!pw->fr.hash || !pw->pfns)
+		return err_set("out of memory");
+	if (tree->nr_procs < 2)
+		return 0;
+	if (!tree->saved_pfns && !(tree->saved_pfns = calloc(1, sizeof(*tree->saved_pfns))))
+		return err_set("out of memory");
+	pw->share = true;
+	return 0;
 }
 
 int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
@@ -445,6 +648,8 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 	    writer_start(&pw))
 		goto out;
 	pw.buf_file_off = IMG_PAGES_DATA_OFF;
+	if (share_setup(&pw))
+		goto out;
 	head.pages_id = ctx->pid;
 	if (img_out_msg(&pw.map, &head.base))
 		goto out;
@@ -461,6 +666,9 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 out:
 	if (pw.buf)
 		writer_stop(&pw);
+	free(pw.pfns);
+	if (pw.fr.hash)
+		XXH3_freeState(pw.fr.hash);
 	img_out_discard(&pw.out);
 	img_out_discard(&pw.map);
 	if (pm_fd >= 0)
@@ -479,6 +687,49 @@ static const VmaEntry *vma_of(const MmEntry *mm, uint64_t addr)
 		if (addr >= mm->vmas[i]->start && addr < mm->vmas[i]->end)
 			return mm->vmas[i];
 	return NULL;
+}
+
+/* The process whose image holds a run: ctx itself, or an earlier one
+ * whose pages it shared; NULL if the image names a process it cannot use. */
+static const struct restore_ctx *run_owner(const struct restore_ctx *ctx, const PagemapEntry *pe)
+{
+	const struct restore_ctx *owner;
+
+	if (!pe->has_pages_id || pe->pages_id == (uint32_t)ctx->pid)
+		return ctx;
+	owner = tree_proc(ctx->tree, pe->pages_id);
+	/* validated (and mapped) before ctx: the tree lists it earlier */
+	return owner && !owner->zombie && owner->pages_map ? owner : NULL;
+}
+
+static bool is_foreign(const struct restore_ctx *ctx, const PagemapEntry *pe)
+{
+	return run_owner(ctx, pe) != ctx;
+}
+
+static int validate_foreign_run(const struct restore_ctx *ctx, const PagemapEntry *pe)
+{
+	const struct restore_ctx *owner = run_owner(ctx, pe);
+	uint64_t len = pe->nr_pages * PAGE_SIZE_4K;
+	const VmaEntry *v = vma_of(ctx->mm, pe->vaddr);
+
+	if (!owner)
+		return err_set("run at 0x%llx refers to the pages of pid %u, which the checkpoint "
+			       "does not hold before pid %d",
+			       (unsigned long long)pe->vaddr, pe->pages_id, ctx->pid);
+	if (!v || v->kind != VMA_KIND__ANON_PRIVATE || pe->vaddr + len > v->end ||
+	    pe->offset % PAGE_SIZE_4K || pe->offset < IMG_PAGES_DATA_OFF ||
+	    pe->offset + len > owner->pages_size || pe->offset + len < pe->offset)
+		return err_set("shared run at 0x%llx (pages of pid %u) is out of bounds",
+			       (unsigned long long)pe->vaddr, pe->pages_id);
+	if (img_hash(owner->pages_map + pe->offset, len) != pe->xxh3)
+		return err_set(
+		    "page data in %s/%s is corrupted: checksum mismatch for 0x%llx-0x%llx "
+		    "of pid %d (image offset %llu)",
+		    ctx->tree->dir.path, pages_name(owner->pid).s, (unsigned long long)pe->vaddr,
+		    (unsigned long long)(pe->vaddr + len), ctx->pid,
+		    (unsigned long long)pe->offset);
+	return 0;
 }
 
 static int validate_run(const struct restore_ctx *ctx, const PagemapEntry *pe, uint64_t expect_off,
@@ -533,6 +784,8 @@ int pages_validate(struct restore_ctx *ctx)
 	if (ctx->pages_fd < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->nr_runs; i++) {
+		if (is_foreign(ctx, ctx->runs[i]))
+			continue;
 		if (validate_run(ctx, ctx->runs[i], off, ctx->pages_size))
 			return err_wrap("pagemap-%d.img", ctx->pid);
 		off += ctx->runs[i]->nr_pages * PAGE_SIZE_4K;
@@ -545,7 +798,8 @@ int pages_validate(struct restore_ctx *ctx)
 	if (map_image(ctx))
 		return -1;
 	for (size_t i = 0; i < ctx->nr_runs; i++)
-		if (verify_run(ctx, ctx->runs[i]))
+		if (is_foreign(ctx, ctx->runs[i]) ? validate_foreign_run(ctx, ctx->runs[i])
+						  : verify_run(ctx, ctx->runs[i]))
 			return -1;
 	return 0;
 }
@@ -591,7 +845,7 @@ static int restore_by_preadv(struct restore_ctx *ctx, bool skip_uffd)
 	for (size_t i = 0; i < ctx->nr_runs; i++) {
 		const PagemapEntry *pe = ctx->runs[i];
 		uint64_t len = pe->nr_pages * PAGE_SIZE_4K;
-		if (skip_uffd && uffd_fills(ctx, pe))
+		if ((skip_uffd && uffd_fills(ctx, pe)) || is_foreign(ctx, pe))
 			continue;
 		/* a batch reads one contiguous stretch of the image */
 		if (n == BATCH_IOVS || (n && (batch_bytes + len > BATCH_BYTES ||
@@ -657,7 +911,7 @@ static int uffd_copy_run(struct restore_ctx *ctx, int uffd, const PagemapEntry *
 	while (done < len) {
 		struct uffdio_copy cp = {
 		    .dst = pe->vaddr + done,
-		    .src = (uintptr_t)(ctx->pages_map + pe->offset + done),
+		    .src = (uintptr_t)(run_owner(ctx, pe)->pages_map + pe->offset + done),
 		    .len = len - done,
 		};
 		if (ioctl(uffd, UFFDIO_COPY, &cp) && errno != EAGAIN)
@@ -682,12 +936,41 @@ static int restore_by_uffd(struct restore_ctx *ctx, int uffd)
 	return 0;
 }
 
+/* Without userfaultfd, pages saved by another process are written through
+ * /proc/PID/mem: the new process has no fd of that image. */
+static int restore_foreign_by_mem(struct restore_ctx *ctx)
+{
+	char path[64];
+	int fd = -1, ret = 0;
+
+	for (size_t i = 0; !ret && i < ctx->nr_runs; i++) {
+		const PagemapEntry *pe = ctx->runs[i];
+		uint64_t len = pe->nr_pages * PAGE_SIZE_4K;
+		if (!is_foreign(ctx, pe))
+			continue;
+		if (fd < 0) {
+			snprintf(path, sizeof(path), "/proc/%d/mem", ctx->child);
+			fd = open(path, O_WRONLY | O_CLOEXEC);
+			if (fd < 0)
+				return err_errno("cannot open %s", path);
+		}
+		if (pwrite(fd, run_owner(ctx, pe)->pages_map + pe->offset, len, pe->vaddr) !=
+		    (ssize_t)len)
+			ret = err_errno("cannot fill 0x%llx of pid %d",
+					(unsigned long long)pe->vaddr, ctx->pid);
+		ctx->tree->stats.pages_restored += pe->nr_pages;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 int pages_restore(struct restore_ctx *ctx)
 {
 	int uffd = take_uffd(ctx), ret;
 
 	if (uffd < 0)
-		return restore_by_preadv(ctx, false);
+		return restore_by_preadv(ctx, false) || restore_foreign_by_mem(ctx) ? -1 : 0;
 	/* closing the last reference unregisters every range again */
 	ret = restore_by_uffd(ctx, uffd);
 	close(uffd);

@@ -308,14 +308,6 @@ static int create_root(struct restore_tree *tree)
 	return 0;
 }
 
-static struct restore_ctx *proc_by_pid(struct restore_tree *tree, pid_t pid)
-{
-	for (size_t i = 0; i < tree->nr_procs; i++)
-		if (tree->procs[i]->pid == pid)
-			return tree->procs[i];
-	return NULL;
-}
-
 /* Waits until every live process has set itself up (or one failed). */
 static int wait_reports(struct restore_tree *tree)
 {
@@ -340,7 +332,7 @@ static int wait_reports(struct restore_tree *tree)
 			return err_errno("reading the reports of the new processes");
 		msg[n] = '\0';
 		memcpy(&pid, msg, sizeof(pid));
-		ctx = proc_by_pid(tree, pid);
+		ctx = tree_proc(tree, pid);
 		if (n > (ssize_t)sizeof(pid))
 			return err_set("restoring pid %d: %s", pid, msg + sizeof(pid));
 		if (!ctx)

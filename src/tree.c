@@ -257,7 +257,7 @@ void tree_dump_free(struct dump_tree *tree)
 
 /* ---- restore ---- */
 
-static struct restore_ctx *restore_proc(const struct restore_tree *tree, pid_t pid)
+struct restore_ctx *tree_proc(const struct restore_tree *tree, pid_t pid)
 {
 	for (size_t i = 0; i < tree->nr_procs; i++)
 		if (tree->procs[i]->pid == pid)
@@ -291,7 +291,7 @@ int tree_restore_plan(struct restore_tree *tree)
 	for (size_t i = 1; i < tree->nr_procs; i++) {
 		struct restore_ctx *ctx = tree->procs[i], *parent;
 		const CoreEntry *core = ctx->core;
-		parent = restore_proc(tree, core->ppid);
+		parent = tree_proc(tree, core->ppid);
 		if (!parent || parent == ctx || parent->zombie)
 			return err_set("checkpoint %s: the parent %d of pid %d is not in it",
 				       tree->dir.path, core->ppid, ctx->pid);
