@@ -27,6 +27,8 @@
 #include "core.pb-c.h"
 #include "files.pb-c.h"
 #include "fs.pb-c.h"
+#include "ghost.pb-c.h"
+#include "locks.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pipes.pb-c.h"
@@ -37,7 +39,8 @@
 /* What a dump collects about one open file description before writing it. */
 struct dump_file {
 	FileEntry entry;
-	int local_fd; /* the description, duplicated into cryo with pidfd_getfd */
+	int local_fd;	 /* the description, duplicated into cryo with pidfd_getfd */
+	pid_t first_pid; /* the process it was first seen in */
 	char path[4096];
 };
 
@@ -82,6 +85,9 @@ struct dump_tree {
 	/* pipes.c */
 	int nr_pipes;
 	PipeEntry *pipes;
+	/* ghost.c: the inodes of deleted files and memfds */
+	int nr_ghosts;
+	struct dump_ghost *ghosts;
 	/* pages.c: pages already saved, by physical frame */
 	struct pfn_map *saved_pfns;
 };
@@ -106,6 +112,9 @@ struct dump_ctx {
 	/* files.c: this process's fd table */
 	int nr_fds;
 	FdEntry *fds;
+	/* locks.c */
+	int nr_locks;
+	LockEntry *locks;
 };
 
 /* What all processes of one restore share. */
@@ -162,6 +171,21 @@ struct restore_ctx {
 	struct inject inj;
 	size_t nr_threads;
 	struct restore_thread *threads;
+	/* sockets/unix.c (child): the unix sockets made, held on temporary fds */
+	size_t nr_unix_made;
+	struct unix_made *unix_made;
+	/* ghost.c: ghost-files.img, ghost-data.img mapped, and (child) the
+	 * descriptions already opened, on temporary fds */
+	size_t nr_ghosts;
+	GhostEntry **ghosts;
+	const unsigned char *ghost_data;
+	uint64_t ghost_data_size;
+	size_t nr_ghost_made;
+	struct ghost_made *ghost_made;
+	/* locks.c: locks-PID.img */
+	bool file_locks;
+	size_t nr_locks;
+	LockEntry **locks;
 };
 
 /* Service fds sit above every fd the target had; svc_base + SVC_* */
@@ -262,6 +286,60 @@ int tty_restore_prepare(struct restore_ctx *ctx);
 int tty_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
 int tty_restore_session(struct restore_ctx *ctx);
 void tty_restore_return(struct restore_ctx *ctx);
+
+/* sockets/unix.c */
+struct unix_made;
+bool unix_sk_is_unix(int fd);
+int unix_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd);
+int unix_dump_finish(struct dump_ctx *ctx);
+void unix_dump_free(struct dump_tree *tree);
+int unix_validate(struct restore_ctx *ctx);
+int unix_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
+
+/* ghost.c: deleted files, memfds, O_PATH descriptions */
+struct stat;
+struct dump_ghost;
+struct ghost_made;
+int ghost_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd, const struct stat *st,
+		    const char *link);
+int opath_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd, const struct stat *st,
+		    const char *link);
+int ghost_write(struct dump_tree *tree);
+void ghost_dump_free(struct dump_tree *tree);
+int ghost_validate(struct restore_ctx *ctx);
+int ghost_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
+int opath_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
+void ghost_restore_free(struct restore_ctx *ctx);
+/* pipes.c: FIFOs */
+int pipes_dump_fifo(struct dump_ctx *ctx, struct dump_file *f, const struct stat *st,
+		    const char *link);
+/* locks.c */
+int locks_dump(struct dump_ctx *ctx);
+int locks_write(struct dump_ctx *ctx);
+void locks_dump_free(struct dump_ctx *ctx);
+int locks_validate(struct restore_ctx *ctx);
+int locks_restore_child(struct restore_ctx *ctx);
+void locks_restore_free(struct restore_ctx *ctx);
+
+/* anonfd.c, eventfd.c, signalfd.c, timerfd.c, epoll.c, inotify.c: anon-inode fds */
+bool anonfd_is_kind(FileKind kind);
+const char *anonfd_field(const char *info, const char *key);
+int anonfd_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *link);
+void anonfd_dump_free(struct dump_tree *tree);
+int anonfd_validate(struct restore_ctx *ctx);
+int anonfd_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
+int anonfd_first_fd(const struct restore_ctx *ctx, uint32_t file_id);
+#define ANONFD_KIND_PROTOS(k)                                                                      \
+	int k##_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info);         \
+	int k##_validate(const struct restore_ctx *ctx, const FileEntry *fe);                      \
+	int k##_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd);              \
+	void k##_free(FileEntry *fe);
+ANONFD_KIND_PROTOS(eventfd)
+ANONFD_KIND_PROTOS(signalfd)
+ANONFD_KIND_PROTOS(timerfd)
+ANONFD_KIND_PROTOS(epoll)
+ANONFD_KIND_PROTOS(inotify)
+int epoll_restore_watches(struct restore_ctx *ctx);
 
 /* restore.c: the integrity checks of a restore, without creating anything (for show). */
 int restore_verify_images(const struct cryo_opts *opts);

@@ -64,11 +64,14 @@ static int classify(struct dump_ctx *ctx, struct dump_file *f, int fd, const str
 {
 	FileEntry *e = &f->entry;
 
+	if (e->flags & O_PATH) /* any kind of file, reopened by path: ghost.c */
+		return opath_dump_file(ctx, f, fd, st, link);
+	if (!strncmp(link, "anon_inode:", 11)) /* no file type: anonfd.c tells them apart */
+		return anonfd_dump_file(ctx, f, fd, link);
 	switch (st->st_mode & S_IFMT) {
 	case S_IFREG:
-		if (strstr(link, " (deleted)"))
-			return err_set("fd %d of pid %d is a deleted file (%s): not supported yet",
-				       fd, ctx->pid, link);
+		if (strstr(link, " (deleted)")) /* deleted files and memfds: ghost.c */
+			return ghost_dump_file(ctx, f, fd, st, link);
 		e->kind = FILE_KIND__REG;
 		e->has_size = true;
 		e->size = st->st_size;
@@ -89,10 +92,11 @@ static int classify(struct dump_ctx *ctx, struct dump_file *f, int fd, const str
 		break;
 	case S_IFIFO:
 		if (strncmp(link, "pipe:", 5))
-			return err_set("fd %d of pid %d is a FIFO (%s): not supported yet", fd,
-				       ctx->pid, link);
+			return pipes_dump_fifo(ctx, f, st, link);
 		return pipes_dump_file(ctx, f, link);
 	case S_IFSOCK:
+		if (unix_sk_is_unix(f->local_fd))
+			return unix_dump_file(ctx, f, fd);
 		return err_set("fd %d of pid %d is a socket (%s): not supported yet", fd, ctx->pid,
 			       link);
 	default:
@@ -112,6 +116,30 @@ static uint32_t shared_description(struct dump_ctx *ctx, int local_fd)
 		if (syscall(SYS_kcmp, self, self, KCMP_FILE, local_fd,
 			    ctx->tree->files[i].local_fd) == 0)
 			return ctx->tree->files[i].entry.id;
+	return 0;
+}
+
+/* Descriptions that processes of a tree share are made once, by the root;
+ * these kinds cannot be made apart from the process that holds them yet. */
+static int check_shareable(struct dump_ctx *ctx, const struct dump_file *f, int fd)
+{
+	static const struct {
+		FileKind kind;
+		const char *name;
+	} single[] = {
+	    {FILE_KIND__UNIX_SOCKET, "unix socket"},
+	    {FILE_KIND__EPOLL, "epoll instance"},
+	    {FILE_KIND__GHOST, "deleted file"},
+	    {FILE_KIND__MEMFD, "memfd"},
+	};
+
+	if (f->first_pid == ctx->pid)
+		return 0;
+	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
+		if (f->entry.kind == single[i].kind)
+			return err_set("fd %d of pid %d is a %s shared with pid %d: sharing it "
+				       "between processes is not supported yet",
+				       fd, ctx->pid, single[i].name, f->first_pid);
 	return 0;
 }
 
@@ -140,10 +168,11 @@ static int dump_fd(struct dump_ctx *ctx, int fd)
 	fe->file_id = shared_description(ctx, local);
 	if (fe->file_id) {
 		close(local);
-		return 0;
+		return check_shareable(ctx, &ctx->tree->files[fe->file_id - 1], fd);
 	}
 	file_entry__init(&f->entry);
 	f->local_fd = local;
+	f->first_pid = ctx->pid;
 	f->entry.id = fe->file_id = ctx->tree->nr_files + 1;
 	f->entry.flags = flags & ~OPEN_ONLY_FLAGS;
 	f->entry.pos = pos;
@@ -209,10 +238,12 @@ int files_dump(struct dump_ctx *ctx)
 		}
 	}
 	free(fds);
-	return write_fdinfo(ctx);
+	if (unix_dump_finish(ctx) || locks_dump(ctx))
+		return -1;
+	return write_fdinfo(ctx) || locks_write(ctx) ? -1 : 0;
 }
 
-/* files.img and pipes.img, once every process has been seen. */
+/* files.img, pipes.img and ghost files, once every process has been seen. */
 int files_write(struct dump_tree *tree)
 {
 	struct img_out out;
@@ -230,11 +261,14 @@ int files_write(struct dump_tree *tree)
 		img_out_discard(&out);
 		return -1;
 	}
-	return pipes_write(tree);
+	return pipes_write(tree) || ghost_write(tree) ? -1 : 0;
 }
 
 void files_dump_free(struct dump_tree *tree)
 {
+	unix_dump_free(tree);
+	anonfd_dump_free(tree);
+	ghost_dump_free(tree);
 	for (int i = 0; i < tree->nr_files; i++)
 		if (tree->files[i].local_fd >= 0)
 			close(tree->files[i].local_fd);
@@ -242,6 +276,7 @@ void files_dump_free(struct dump_tree *tree)
 	tree->files = NULL;
 	tree->nr_files = 0;
 	for (int i = 0; i < tree->nr_procs; i++) {
+		locks_dump_free(tree->procs[i]);
 		free(tree->procs[i]->fds);
 		tree->procs[i]->fds = NULL;
 	}
@@ -307,6 +342,10 @@ int files_validate(struct restore_ctx *ctx)
 			return err_set("fd %u of pid %d was a terminal: restore with --shell-job",
 				       fd->fd, ctx->pid);
 	}
+	if (anonfd_validate(ctx) || ghost_validate(ctx) || locks_validate(ctx))
+		return -1;
+	if (unix_validate(ctx))
+		return -1;
 	return pipes_validate(ctx);
 }
 
@@ -327,6 +366,21 @@ int files_open_description(struct restore_ctx *ctx, const FileEntry *fe, int *fd
 		return pipes_restore_child(ctx, fe, fd);
 	case FILE_KIND__TTY:
 		return tty_restore_child(ctx, fe, fd);
+	case FILE_KIND__GHOST:
+	case FILE_KIND__MEMFD:
+		return ghost_restore_child(ctx, fe, fd);
+	case FILE_KIND__OPATH:
+		return opath_restore_child(ctx, fe, fd);
+	case FILE_KIND__FIFO:
+		return pipes_restore_child(ctx, fe, fd);
+	case FILE_KIND__UNIX_SOCKET:
+		return unix_restore_child(ctx, fe, fd);
+	case FILE_KIND__EVENTFD:
+	case FILE_KIND__SIGNALFD:
+	case FILE_KIND__TIMERFD:
+	case FILE_KIND__EPOLL:
+	case FILE_KIND__INOTIFY:
+		return anonfd_restore_child(ctx, fe, fd);
 	default:
 		return open_path(fe, fd);
 	}
@@ -391,11 +445,17 @@ void files_restore_drop_temps(struct restore_ctx *ctx)
 
 int files_restore_child(struct restore_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->nr_files; i++)
-		if (used_here(ctx, ctx->files[i]->id) && place_description(ctx, ctx->files[i]))
-			return -1;
+	/* unix sockets last: the fds in their queues are sent from placed fds */
+	for (int unix_pass = 0; unix_pass < 2; unix_pass++)
+		for (size_t i = 0; i < ctx->nr_files; i++)
+			if ((ctx->files[i]->kind == FILE_KIND__UNIX_SOCKET) == unix_pass &&
+			    used_here(ctx, ctx->files[i]->id) &&
+			    place_description(ctx, ctx->files[i]))
+				return -1;
+	if (epoll_restore_watches(ctx)) /* its targets must all be in place */
+		return -1;
 	/* temporaries and the shared descriptions' slots */
 	if (syscall(SYS_close_range, ctx->stage_base, ~0U, 0))
 		return err_errno("cannot close temporary fds");
-	return 0;
+	return locks_restore_child(ctx); /* last: a close drops POSIX locks */
 }

@@ -12,6 +12,14 @@
  * Restore: the new process creates the pipe when it places the first of its
  * ends, sets the capacity, writes the data back in, and keeps the other end
  * on a temporary fd until it is placed in turn.
+ *
+ * FIFOs (named pipes) are the same with a path: dumped and refilled by the
+ * same code, both ends required in the checkpoint (an O_RDWR description is
+ * both). Their key in pipes.img is 2^63 + their number in the dump, never a
+ * pipe's inode. On restore the FIFO is first opened O_RDWR|O_NONBLOCK (which
+ * never blocks) and refilled; each description is then opened by its path,
+ * non-blocking so that no open waits for the other end, and given its
+ * flags.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,10 +27,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "context.h"
 #include "infra/log.h"
+
+#define FIFO_KEY (1ULL << 63)
+
+static bool is_pipe_kind(FileKind kind)
+{
+	return kind == FILE_KIND__PIPE || kind == FILE_KIND__FIFO;
+}
+
+/* What a message calls a pipe or a FIFO. */
+static const char *pipe_name(const FileEntry *e, char *buf, size_t len)
+{
+	if (e->kind == FILE_KIND__FIFO)
+		snprintf(buf, len, "FIFO %s", e->path);
+	else
+		snprintf(buf, len, "pipe:[%llu]", (unsigned long long)e->pipe_ino);
+	return buf;
+}
 
 static PipeEntry *find_pipe(struct dump_ctx *ctx, uint64_t ino)
 {
@@ -67,14 +93,14 @@ static int peek_pipe(int rfd, PipeEntry *p)
 	return 0;
 }
 
-int pipes_dump_file(struct dump_ctx *ctx, struct dump_file *f, const char *link)
+/* Records the pipe (or FIFO) behind f under key, with its data. */
+static int record_pipe(struct dump_ctx *ctx, struct dump_file *f, uint64_t key, const char *link)
 {
 	FileEntry *e = &f->entry;
-	uint64_t ino = strtoull(link + 6, NULL, 10); /* "pipe:[N]" */
+	uint64_t ino = key;
 	PipeEntry *p = find_pipe(ctx, ino);
-	bool read_end = (e->flags & O_ACCMODE) == O_RDONLY;
+	bool read_end = (e->flags & O_ACCMODE) != O_WRONLY;
 
-	e->kind = FILE_KIND__PIPE;
 	e->has_pipe_ino = true;
 	e->pipe_ino = ino;
 	if (!p) {
@@ -97,23 +123,68 @@ int pipes_dump_file(struct dump_ctx *ctx, struct dump_file *f, const char *link)
 	return 0;
 }
 
-/* Looks for the ends of one pipe in every process of the tree. */
-static void find_ends(struct dump_tree *tree, uint64_t ino, bool *r, bool *w, int *fd, pid_t *pid)
+int pipes_dump_file(struct dump_ctx *ctx, struct dump_file *f, const char *link)
 {
+	f->entry.kind = FILE_KIND__PIPE;
+	return record_pipe(ctx, f, strtoull(link + 6, NULL, 10), link); /* "pipe:[N]" */
+}
+
+/* The key of the FIFO st: that of an earlier description of it, or a new one. */
+static uint64_t fifo_key(struct dump_ctx *ctx, const struct stat *st)
+{
+	uint64_t n = 0;
+	struct stat other;
+
+	for (int i = 0; i < ctx->tree->nr_files; i++) {
+		const FileEntry *e = &ctx->tree->files[i].entry;
+		if (e->kind != FILE_KIND__FIFO || !e->has_pipe_ino)
+			continue;
+		if (!fstat(ctx->tree->files[i].local_fd, &other) && other.st_dev == st->st_dev &&
+		    other.st_ino == st->st_ino)
+			return e->pipe_ino;
+		if (e->pipe_ino - FIFO_KEY > n)
+			n = e->pipe_ino - FIFO_KEY;
+	}
+	return FIFO_KEY + n + 1;
+}
+
+int pipes_dump_fifo(struct dump_ctx *ctx, struct dump_file *f, const struct stat *st,
+		    const char *link)
+{
+	struct stat now;
+	int fd = ctx->fds[ctx->nr_fds - 1].fd;
+
+	if (link[0] != '/' || stat(link, &now) || now.st_dev != st->st_dev ||
+	    now.st_ino != st->st_ino)
+		return err_set("fd %d of pid %d is a FIFO (%s) that its path no longer names: not "
+			       "supported yet",
+			       fd, ctx->pid, link);
+	snprintf(f->path, sizeof(f->path), "%s", link);
+	f->entry.path = f->path;
+	f->entry.kind = FILE_KIND__FIFO;
+	return record_pipe(ctx, f, fifo_key(ctx, st), link);
+}
+
+/* Looks for the ends of one pipe or FIFO in every process of the tree. */
+static const FileEntry *find_ends(struct dump_tree *tree, uint64_t ino, bool *r, bool *w, int *fd,
+				  pid_t *pid)
+{
+	const FileEntry *last = NULL;
+
 	for (int k = 0; k < tree->nr_procs; k++) {
 		const struct dump_ctx *ctx = tree->procs[k];
 		for (int j = 0; j < ctx->nr_fds; j++) {
 			const FileEntry *e = &tree->files[ctx->fds[j].file_id - 1].entry;
-			if (e->kind != FILE_KIND__PIPE || e->pipe_ino != ino)
+			if (!is_pipe_kind(e->kind) || e->pipe_ino != ino)
 				continue;
 			*fd = ctx->fds[j].fd;
 			*pid = ctx->pid;
-			if ((e->flags & O_ACCMODE) == O_RDONLY)
-				*r = true;
-			else
-				*w = true;
+			last = e;
+			*r |= (e->flags & O_ACCMODE) != O_WRONLY;
+			*w |= (e->flags & O_ACCMODE) != O_RDONLY;
 		}
 	}
+	return last;
 }
 
 /* Both ends of every pipe must be in the checkpoint. */
@@ -122,13 +193,16 @@ int pipes_check_complete(struct dump_tree *tree)
 	for (int i = 0; i < tree->nr_pipes; i++) {
 		bool r = false, w = false;
 		uint64_t ino = tree->pipes[i].pipe_ino;
+		const FileEntry *last;
+		char name[4200];
 		int fd = -1;
 		pid_t pid = 0;
-		find_ends(tree, ino, &r, &w, &fd, &pid);
-		if (!r || !w)
-			return err_set("fd %d of pid %d is the %s end of pipe:[%llu], whose other "
+		last = find_ends(tree, ino, &r, &w, &fd, &pid);
+		if (last && (!r || !w))
+			return err_set("fd %d of pid %d is the %s end of %s, whose other "
 				       "end is outside the checkpoint: not supported yet",
-				       fd, pid, r ? "read" : "write", (unsigned long long)ino);
+				       fd, pid, r ? "read" : "write",
+				       pipe_name(last, name, sizeof(name)));
 	}
 	return 0;
 }
@@ -173,16 +247,40 @@ static const PipeEntry *pipe_by_ino(const struct restore_ctx *ctx, uint64_t ino)
 	return NULL;
 }
 
+/* A FIFO must still be one at its path, and all its descriptions agree. */
+static int validate_fifo(const struct restore_ctx *ctx, const FileEntry *fe)
+{
+	struct stat st;
+
+	if (!fe->path || fe->path[0] != '/' || !(fe->pipe_ino & FIFO_KEY))
+		return err_set("files.img: FIFO file %u of pid %d is malformed", fe->id, ctx->pid);
+	for (size_t i = 0; i < ctx->nr_files; i++) {
+		const FileEntry *o = ctx->files[i];
+		if (o->kind == FILE_KIND__FIFO && o->pipe_ino == fe->pipe_ino &&
+		    (!o->path || strcmp(o->path, fe->path)))
+			return err_set("files.img: FIFO %s has descriptions with other paths",
+				       fe->path);
+	}
+	if (stat(fe->path, &st))
+		return err_errno("FIFO %s (of pid %d) is not available", fe->path, ctx->pid);
+	if (!S_ISFIFO(st.st_mode))
+		return err_set("%s (of pid %d) is no longer a FIFO", fe->path, ctx->pid);
+	return 0;
+}
+
 int pipes_validate(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->nr_files; i++) {
 		const FileEntry *fe = ctx->files[i];
-		if (fe->kind != FILE_KIND__PIPE)
+		char name[4200];
+		if (!is_pipe_kind(fe->kind))
 			continue;
+		if (fe->kind == FILE_KIND__FIFO && validate_fifo(ctx, fe))
+			return -1;
 		const PipeEntry *p = pipe_by_ino(ctx, fe->pipe_ino);
 		if (!p)
-			return err_set("pipes.img has no record of pipe:[%llu]",
-				       (unsigned long long)fe->pipe_ino);
+			return err_set("pipes.img has no record of %s",
+				       pipe_name(fe, name, sizeof(name)));
 		if (p->data.len > p->capacity || p->capacity > (1u << 30))
 			return err_set("pipes.img: pipe:[%llu] holds %zu bytes, more than its "
 				       "capacity %u",
@@ -191,17 +289,34 @@ int pipes_validate(struct restore_ctx *ctx)
 	return 0;
 }
 
-static int make_pipe(struct restore_ctx *ctx, const PipeEntry *p, struct made_pipe *mp)
+/* Sizes the pipe and writes its data back in, through its write end wfd. */
+static int refill_pipe(const PipeEntry *p, int wfd, const char *name)
 {
+	if (fcntl(wfd, F_SETPIPE_SZ, p->capacity) < 0)
+		return err_errno("cannot size %s to %u bytes", name, p->capacity);
+	if (p->data.len && write(wfd, p->data.data, p->data.len) != (ssize_t)p->data.len)
+		return err_errno("cannot refill %s", name);
+	return 0;
+}
+
+static int make_pipe(struct restore_ctx *ctx, const PipeEntry *p, const FileEntry *fe,
+		     struct made_pipe *mp)
+{
+	char name[4200];
 	int fds[2];
 
-	if (pipe2(fds, O_CLOEXEC))
-		return err_errno("cannot create pipe:[%llu]", (unsigned long long)p->pipe_ino);
-	if (fcntl(fds[1], F_SETPIPE_SZ, p->capacity) < 0)
-		return err_errno("cannot size pipe:[%llu] to %u bytes",
-				 (unsigned long long)p->pipe_ino, p->capacity);
-	if (p->data.len && write(fds[1], p->data.data, p->data.len) != (ssize_t)p->data.len)
-		return err_errno("cannot refill pipe:[%llu]", (unsigned long long)p->pipe_ino);
+	pipe_name(fe, name, sizeof(name));
+	if (fe->kind == FILE_KIND__FIFO) {
+		/* O_RDWR: both ends at once, without waiting for a partner */
+		fds[0] = open(fe->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		fds[1] = fds[0] < 0 ? -1 : dup(fds[0]);
+		if (fds[1] < 0)
+			return err_errno("cannot open %s", name);
+	} else if (pipe2(fds, O_CLOEXEC)) {
+		return err_errno("cannot create %s", name);
+	}
+	if (refill_pipe(p, fds[1], name))
+		return -1;
 	mp->ino = p->pipe_ino;
 	mp->rfd = fcntl(fds[0], F_DUPFD_CLOEXEC, ctx->stage_base);
 	mp->wfd = fcntl(fds[1], F_DUPFD_CLOEXEC, ctx->stage_base);
@@ -209,6 +324,21 @@ static int make_pipe(struct restore_ctx *ctx, const PipeEntry *p, struct made_pi
 	close(fds[1]);
 	if (mp->rfd < 0 || mp->wfd < 0)
 		return err_errno("cannot move pipe:[%llu]", (unsigned long long)p->pipe_ino);
+	return 0;
+}
+
+/* One description of a FIFO, opened by its path while mp holds it open. */
+static int open_fifo(const FileEntry *fe, const struct made_pipe *mp, int *fd)
+{
+	struct stat a, b;
+
+	*fd = open(fe->path, (fe->flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
+	if (*fd < 0)
+		return err_errno("cannot open FIFO %s", fe->path);
+	if (fstat(*fd, &a) || fstat(mp->rfd, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return err_set("FIFO %s changed while it was restored", fe->path);
+	if (fcntl(*fd, F_SETFL, fe->flags & (O_NONBLOCK | O_DIRECT | O_APPEND | O_NOATIME)))
+		return err_errno("cannot set the flags of FIFO %s", fe->path);
 	return 0;
 }
 
@@ -226,9 +356,11 @@ int pipes_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 		if (!ctx->made_pipes)
 			return err_set("out of memory");
 		mp = &ctx->made_pipes[ctx->nr_made_pipes++];
-		if (make_pipe(ctx, pipe_by_ino(ctx, fe->pipe_ino), mp))
+		if (make_pipe(ctx, pipe_by_ino(ctx, fe->pipe_ino), fe, mp))
 			return -1;
 	}
+	if (fe->kind == FILE_KIND__FIFO)
+		return open_fifo(fe, mp, fd);
 	end = (fe->flags & O_ACCMODE) == O_RDONLY ? mp->rfd : mp->wfd;
 	/* a new fd of its own, so that the caller may place and close it */
 	*fd = dup(end);

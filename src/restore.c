@@ -560,6 +560,8 @@ static void free_proc(struct restore_ctx *ctx)
 	free_list((void **)ctx->files, ctx->nr_files);
 	free_list((void **)ctx->fds, ctx->nr_fds);
 	free_list((void **)ctx->pipes, ctx->nr_pipes);
+	ghost_restore_free(ctx);
+	locks_restore_free(ctx);
 	free(ctx->vma_fd);
 	free(ctx->kids);
 	pages_restore_free(ctx);

@@ -32,6 +32,9 @@ static const struct image_type image_types[] = {
     {"pipes.img", IMG_PIPES, NULL, &pipe_entry__descriptor},
     {"stats-dump", IMG_STATS, NULL, &dump_stats__descriptor},
     {"pages-*.img", IMG_PAGES, NULL, NULL},
+    {"ghost-files.img", IMG_GHOST, NULL, &ghost_entry__descriptor},
+    {"ghost-data.img", IMG_GHOST_DATA, NULL, NULL},
+    {"locks-*.img", IMG_LOCKS, &locks_head__descriptor, &lock_entry__descriptor},
 };
 
 static const struct image_type *type_of(const char *name)

@@ -323,8 +323,8 @@ static int users(const struct restore_tree *tree, const FileEntry *fe)
 		for (size_t i = 0; !uses && i < ctx->nr_fds; i++) {
 			const FileEntry *other = files_by_id(root, ctx->fds[i]->file_id);
 			uses = other == fe ||
-			       (other && fe->kind == FILE_KIND__PIPE &&
-				other->kind == FILE_KIND__PIPE && other->pipe_ino == fe->pipe_ino);
+			       (other && fe->has_pipe_ino && other->has_pipe_ino &&
+				other->kind == fe->kind && other->pipe_ino == fe->pipe_ino);
 		}
 		n += uses;
 	}

@@ -234,6 +234,8 @@ def workload_test(name, opts, mode):
     shell_job = opts.get("shell_job") == "1"
     binary = lib.SAN_CRYO if mode == "restore-san" else lib.CRYO
     jargs = ["--shell-job"] if shell_job else []
+    # dump_args=A,B: extra arguments for cryo dump (e.g. --file-locks)
+    jargs += [a for a in opts.get("dump_args", "").split(",") if a]
 
     def fn(ctx):
         exe = os.path.join(WL_BIN, name)

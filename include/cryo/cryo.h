@@ -24,6 +24,7 @@ struct cryo_opts {
 	bool leave_running;	  /* -R/--leave-running */
 	bool detach;		  /* restore -d/--restore-detached */
 	bool no_sync;		  /* dump --no-sync: skip fsync (tmpfs, benchmarks) */
+	bool file_locks;	  /* dump --file-locks: save the file locks held */
 	const char *pidfile;	  /* restore --pidfile */
 	bool json;		  /* show --json */
 };

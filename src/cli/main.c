@@ -12,7 +12,7 @@
 #include "cryo/cryo.h"
 #include "infra/log.h"
 
-enum { OPT_PIDFILE = 256, OPT_JSON, OPT_NO_SYNC };
+enum { OPT_PIDFILE = 256, OPT_JSON, OPT_NO_SYNC, OPT_FILE_LOCKS };
 
 struct command {
 	const char *name;
@@ -31,6 +31,7 @@ static const struct option dump_longopts[] = {
     {"shell-job", no_argument, 0, 'j'},
     {"leave-running", no_argument, 0, 'R'},
     {"no-sync", no_argument, 0, OPT_NO_SYNC},
+    {"file-locks", no_argument, 0, OPT_FILE_LOCKS},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -70,6 +71,7 @@ static const struct command commands[] = {
      "  -R, --leave-running     leave the process running after the checkpoint\n"
      "  -j, --shell-job         the process runs on a terminal (a shell job)\n"
      "      --no-sync           do not fsync the images (tmpfs, benchmarks)\n"
+     "      --file-locks        save the file locks held (flock, POSIX, OFD)\n"
      "  -v[N], --verbosity[=N]  log level: 0 errors, 1 warnings, 2 info, 4 debug\n"
      "  -o, --log-file FILE     write the log to FILE instead of stderr\n"
      "  -h, --help              this text\n",
@@ -187,6 +189,9 @@ static int parse_option(const struct command *cmd, int c, struct cryo_opts *o)
 		return 0;
 	case OPT_NO_SYNC:
 		o->no_sync = true;
+		return 0;
+	case OPT_FILE_LOCKS:
+		o->file_locks = true;
 		return 0;
 	default:
 		return bad_usage(cmd, "%s", "bad option");

@@ -36,6 +36,9 @@ enum img_kind {
 	IMG_FS,
 	IMG_PIPES,
 	IMG_STATS,
+	IMG_GHOST,
+	IMG_GHOST_DATA,
+	IMG_LOCKS, /* ghost.c, locks.c */
 };
 
 struct img_file_rec {

@@ -158,8 +158,8 @@ int main(void)
 	wl_wait_go();
 
 	fd_list(fdlist, sizeof(fdlist));
-	wl_check("fd_table", strcmp(fdlist, fdlist_before) == 0, "fds now [%s], before [%s]", fdlist,
-		 fdlist_before);
+	wl_check("fd_table", strcmp(fdlist, fdlist_before) == 0, "fds now [%s], before [%s]",
+		 fdlist, fdlist_before);
 	for (i = 0; i < nrec; i++) {
 		struct fdrec *e = &recs[i];
 		char name[64], link[PATH_MAX];
@@ -170,14 +170,15 @@ int main(void)
 		snprintf(name, sizeof(name), "%s_flags", e->what);
 		wl_check(name, fl == e->fl, "fd %d F_GETFL %#o, expected %#o", e->fd, fl, e->fl);
 		snprintf(name, sizeof(name), "%s_cloexec", e->what);
-		wl_check(name, fdfl == e->fdfl, "fd %d F_GETFD %d, expected %d", e->fd, fdfl, e->fdfl);
+		wl_check(name, fdfl == e->fdfl, "fd %d F_GETFD %d, expected %d", e->fd, fdfl,
+			 e->fdfl);
 		snprintf(name, sizeof(name), "%s_offset", e->what);
 		if (strncmp(e->link, "/dev/", 5))
 			wl_check(name, off == e->off, "fd %d offset %lld, expected %lld", e->fd,
 				 (long long)off, (long long)e->off);
 		snprintf(name, sizeof(name), "%s_path", e->what);
-		wl_check(name, strcmp(link, e->link) == 0, "fd %d -> '%s', expected '%s'", e->fd, link,
-			 e->link);
+		wl_check(name, strcmp(link, e->link) == 0, "fd %d -> '%s', expected '%s'", e->fd,
+			 link, e->link);
 	}
 
 	/* contents at the offsets */
@@ -191,11 +192,12 @@ int main(void)
 	wl_check("ro_read_at_offset", r == 16 && i == 16, "read %zd, mismatch at %d", r, i);
 	errno = 0;
 	r = write(ro, "x", 1);
-	wl_check("ro_is_readonly", r < 0 && errno == EBADF, "write returned %zd errno %d", r, errno);
+	wl_check("ro_is_readonly", r < 0 && errno == EBADF, "write returned %zd errno %d", r,
+		 errno);
 	r = write(rw, "XY", 2);
 	r = pread(ro, buf, 2, 1250);
-	wl_check("rw_write_at_offset", r == 2 && buf[0] == 'X' && buf[1] == 'Y', "pread %zd '%.2s'", r,
-		 buf);
+	wl_check("rw_write_at_offset", r == 2 && buf[0] == 'X' && buf[1] == 'Y', "pread %zd '%.2s'",
+		 r, buf);
 
 	/* O_APPEND: a write after seeking to 0 still lands at the end */
 	lseek(ap, 0, SEEK_SET);
@@ -213,14 +215,16 @@ int main(void)
 	/* write-only fd at offset 10 */
 	errno = 0;
 	r = read(wo, buf, 1);
-	wl_check("wo_is_writeonly", r < 0 && errno == EBADF, "read returned %zd errno %d", r, errno);
+	wl_check("wo_is_writeonly", r < 0 && errno == EBADF, "read returned %zd errno %d", r,
+		 errno);
 	r = write(wo, "KLM", 3);
 	{
 		int rd = open("wo.bin", O_RDONLY);
 		memset(buf, 0, sizeof(buf));
 		n = read(rd, buf, sizeof(buf));
 		close(rd);
-		wl_check("wo_content", r == 3 && n == 20 && memcmp(buf, "abcdefghijKLMnopqrst", 20) == 0,
+		wl_check("wo_content",
+			 r == 3 && n == 20 && memcmp(buf, "abcdefghijKLMnopqrst", 20) == 0,
 			 "file '%.*s'", n > 0 ? n : 0, buf);
 	}
 
@@ -239,11 +243,13 @@ int main(void)
 
 	/* shared offset among sh, shdup and fd 100; separate from a fresh open */
 	lseek(sh, 50, SEEK_SET);
-	wl_check("dup_shares_offset", lseek(shdup, 0, SEEK_CUR) == 50 && lseek(hi, 0, SEEK_CUR) == 50,
+	wl_check("dup_shares_offset",
+		 lseek(shdup, 0, SEEK_CUR) == 50 && lseek(hi, 0, SEEK_CUR) == 50,
 		 "offsets %lld %lld after seeking the original to 50",
 		 (long long)lseek(shdup, 0, SEEK_CUR), (long long)lseek(hi, 0, SEEK_CUR));
 	r = read(hi, buf, 10);
-	wl_check("dup_read_moves_all", r == 10 && lseek(sh, 0, SEEK_CUR) == 60 && buf[0] == (char)pat(50),
+	wl_check("dup_read_moves_all",
+		 r == 10 && lseek(sh, 0, SEEK_CUR) == 60 && buf[0] == (char)pat(50),
 		 "read %zd offset %lld", r, (long long)lseek(sh, 0, SEEK_CUR));
 	wl_check("separate_descriptions", lseek(rw, 0, SEEK_CUR) != lseek(ro, 0, SEEK_CUR),
 		 "rw and ro share an offset");
@@ -252,7 +258,8 @@ int main(void)
 	{
 		int f = openat(dir, "inner.txt", O_RDONLY);
 		r = f >= 0 ? read(f, buf, 8) : -1;
-		wl_check("dir_openat", r == 8 && buf[0] == (char)pat(0), "openat fd %d read %zd", f, r);
+		wl_check("dir_openat", r == 8 && buf[0] == (char)pat(0), "openat fd %d read %zd", f,
+			 r);
 		if (f >= 0)
 			close(f);
 	}
@@ -262,7 +269,8 @@ int main(void)
 		snprintf(want, sizeof(want), "%s/sub", wd);
 		wl_check("dir_fchdir", ok && strcmp(cwd, want) == 0, "cwd '%s', expected '%s'",
 			 ok ? cwd : "?", want);
-		wl_check("dir_relative_open", access("inner.txt", R_OK) == 0, "inner.txt not found");
+		wl_check("dir_relative_open", access("inner.txt", R_OK) == 0,
+			 "inner.txt not found");
 	}
 	wl_done();
 }

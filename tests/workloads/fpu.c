@@ -12,7 +12,7 @@
 #include <sys/time.h>
 
 #define MXCSR_VAL 0x7f80u /* all exceptions masked, round toward zero */
-#define FCW_VAL 0x0e7fu   /* x87: round toward zero, double precision */
+#define FCW_VAL	  0x0e7fu /* x87: round toward zero, double precision */
 
 struct regs {
 	uint8_t vec[32][64]; /* zmm0-31 / ymm0-15 / xmm0-15 */
@@ -27,7 +27,7 @@ struct regs {
 static struct {
 	struct regs in, out;
 } R;
-#define in R.in
+#define in  R.in
 #define out R.out
 static volatile int flag;
 static volatile int alarms;
@@ -69,7 +69,7 @@ static void on_alarm(int sig)
 	"stmxcsr 180(%%rax)\n\t"
 #define CLOBBERS                                                                                   \
 	"memory", "cc", "rbx", "r8", "r12", "r13", "r14", "r15", "xmm0", "xmm1", "xmm2", "xmm3",   \
-	    "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",      \
+	    "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",    \
 	    "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)"
 
 /* misc block: gpr at 0, x87 at 48, fcw at 176, mxcsr at 180 (see struct misc) */
@@ -87,50 +87,52 @@ _Static_assert(offsetof(struct misc, mxcsr) == 180, "mxcsr off");
 
 __attribute__((noinline)) static void spin_avx512(void)
 {
-	__asm__ volatile(LOAD_GPR_X87
-			 ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n\t"
-			 "vmovdqu64 \\i*64(%%rdi), %%zmm\\i\n\t"
-			 ".endr\n\t"
-			 ".irp i,1,2,3,4,5,6,7\n\t"
-			 "kmovw \\i*2(%%rsi), %%k\\i\n\t"
-			 ".endr\n\t" SPIN
-			 ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n\t"
-			 "vmovdqu64 %%zmm\\i, \\i*64+%c[vo](%%rdi)\n\t"
-			 ".endr\n\t"
-			 ".irp i,1,2,3,4,5,6,7\n\t"
-			 "kmovw %%k\\i, \\i*2+%c[ko](%%rsi)\n\t"
-			 ".endr\n\t" STORE_GPR_X87 "vzeroupper\n\t"
+	__asm__ volatile(LOAD_GPR_X87 ".irp "
+				      "i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,"
+				      "22,23,24,25,26,27,28,29,30,31\n\t"
+				      "vmovdqu64 \\i*64(%%rdi), %%zmm\\i\n\t"
+				      ".endr\n\t"
+				      ".irp i,1,2,3,4,5,6,7\n\t"
+				      "kmovw \\i*2(%%rsi), %%k\\i\n\t"
+				      ".endr\n\t" SPIN
+				      ".irp "
+				      "i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,"
+				      "22,23,24,25,26,27,28,29,30,31\n\t"
+				      "vmovdqu64 %%zmm\\i, \\i*64+%c[vo](%%rdi)\n\t"
+				      ".endr\n\t"
+				      ".irp i,1,2,3,4,5,6,7\n\t"
+				      "kmovw %%k\\i, \\i*2+%c[ko](%%rsi)\n\t"
+				      ".endr\n\t" STORE_GPR_X87 "vzeroupper\n\t"
 			 :
-			 : "D"(in.vec), "S"(in.k), "d"(&flag), "c"(&min), "a"(&mout),
-			   [vo] "i"(sizeof(struct regs)),
-			   [ko] "i"(sizeof(struct regs))
+			 : "D"(in.vec), "S"(in.k), "d"(&flag), "c"(&min),
+			   "a"(&mout), [vo] "i"(sizeof(struct regs)), [ko] "i"(sizeof(struct regs))
 			 : CLOBBERS);
 }
 
 __attribute__((noinline)) static void spin_avx(void)
 {
-	__asm__ volatile(LOAD_GPR_X87 ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
-				      "vmovdqu \\i*64(%%rdi), %%ymm\\i\n\t"
-				      ".endr\n\t" SPIN ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
-				      "vmovdqu %%ymm\\i, \\i*64+%c[vo](%%rdi)\n\t"
-				      ".endr\n\t" STORE_GPR_X87 "vzeroupper\n\t"
-			 :
-			 : "D"(in.vec), "d"(&flag), "c"(&min), "a"(&mout),
-			   [vo] "i"(sizeof(struct regs))
-			 : CLOBBERS);
+	__asm__ volatile(
+	    LOAD_GPR_X87 ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
+			 "vmovdqu \\i*64(%%rdi), %%ymm\\i\n\t"
+			 ".endr\n\t" SPIN ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
+			 "vmovdqu %%ymm\\i, \\i*64+%c[vo](%%rdi)\n\t"
+			 ".endr\n\t" STORE_GPR_X87 "vzeroupper\n\t"
+	    :
+	    : "D"(in.vec), "d"(&flag), "c"(&min), "a"(&mout), [vo] "i"(sizeof(struct regs))
+	    : CLOBBERS);
 }
 
 __attribute__((noinline)) static void spin_sse(void)
 {
-	__asm__ volatile(LOAD_GPR_X87 ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
-				      "movdqu \\i*64(%%rdi), %%xmm\\i\n\t"
-				      ".endr\n\t" SPIN ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
-				      "movdqu %%xmm\\i, \\i*64+%c[vo](%%rdi)\n\t"
-				      ".endr\n\t" STORE_GPR_X87
-			 :
-			 : "D"(in.vec), "d"(&flag), "c"(&min), "a"(&mout),
-			   [vo] "i"(sizeof(struct regs))
-			 : CLOBBERS);
+	__asm__ volatile(
+	    LOAD_GPR_X87 ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
+			 "movdqu \\i*64(%%rdi), %%xmm\\i\n\t"
+			 ".endr\n\t" SPIN ".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
+			 "movdqu %%xmm\\i, \\i*64+%c[vo](%%rdi)\n\t"
+			 ".endr\n\t" STORE_GPR_X87
+	    :
+	    : "D"(in.vec), "d"(&flag), "c"(&min), "a"(&mout), [vo] "i"(sizeof(struct regs))
+	    : CLOBBERS);
 }
 
 int main(void)
@@ -139,8 +141,9 @@ int main(void)
 	struct itimerval it = {{0, 0}, {2, 0}};
 	int nvec, vlen, i, j, nk = 0;
 	const char *kind;
-	static const long double x87v[8] = {3.14159265358979323846L, -2.5L, 1e300L, 1.0L / 3,
-					     -0.0L, 12345678901234567890.0L, 1e-4000L, 42.0L};
+	static const long double x87v[8] = {
+	    3.14159265358979323846L, -2.5L,    1e300L, 1.0L / 3, -0.0L,
+	    12345678901234567890.0L, 1e-4000L, 42.0L};
 
 	wl_init();
 	__builtin_cpu_init();
@@ -198,7 +201,8 @@ int main(void)
 	for (i = 1; i < nk; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "k%d", i);
-		wl_check(name, out.k[i] == in.k[i], "k%d = %#x, expected %#x", i, out.k[i], in.k[i]);
+		wl_check(name, out.k[i] == in.k[i], "k%d = %#x, expected %#x", i, out.k[i],
+			 in.k[i]);
 	}
 	for (i = 0; i < 6; i++) {
 		static const char *gn[] = {"rbx", "r12", "r13", "r14", "r15", "r8"};
@@ -209,10 +213,12 @@ int main(void)
 		char name[32];
 		/* pushed in order 0..7, popped from the top: st(i) held x87v[7 - i] */
 		snprintf(name, sizeof(name), "x87_st%d", i);
-		wl_check(name, memcmp(mout.x87[i], min.x87[7 - i], 10) == 0, "st(%d) = %Lg, expected %Lg",
-			 i, *(long double *)mout.x87[i], *(long double *)min.x87[7 - i]);
+		wl_check(name, memcmp(mout.x87[i], min.x87[7 - i], 10) == 0,
+			 "st(%d) = %Lg, expected %Lg", i, *(long double *)mout.x87[i],
+			 *(long double *)min.x87[7 - i]);
 	}
-	wl_check("mxcsr", mout.mxcsr == MXCSR_VAL, "mxcsr %#x, expected %#x", mout.mxcsr, MXCSR_VAL);
+	wl_check("mxcsr", mout.mxcsr == MXCSR_VAL, "mxcsr %#x, expected %#x", mout.mxcsr,
+		 MXCSR_VAL);
 	wl_check("x87_cw", mout.fcw == FCW_VAL, "fcw %#x, expected %#x", mout.fcw, FCW_VAL);
 	wl_done();
 }

@@ -40,7 +40,7 @@ static void check_timer(const char *name, int which, struct itimerval *set, doub
 		 tv(set->it_value));
 	wl_check(n2,
 		 now.it_interval.tv_sec == set->it_interval.tv_sec &&
-			 now.it_interval.tv_usec == set->it_interval.tv_usec,
+		     now.it_interval.tv_usec == set->it_interval.tv_usec,
 		 "interval %.6f s, expected %.6f", tv(now.it_interval), tv(set->it_interval));
 }
 
@@ -87,7 +87,7 @@ int main(void)
 			break;
 	}
 	wl_check("sigalrm_arrives", n_alrm >= 1, "no SIGALRM within %.2f s of go", wl_now() - t0);
-	wl_check("sigalrm_repeats", n_alrm >= 3, "only %d SIGALRM within %.2f s of go",
-		 (int)n_alrm, wl_now() - t0);
+	wl_check("sigalrm_repeats", n_alrm >= 3, "only %d SIGALRM within %.2f s of go", (int)n_alrm,
+		 wl_now() - t0);
 	wl_done();
 }

@@ -16,8 +16,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#define PG 4096
-#define BIG (256UL << 20)
+#define PG    4096
+#define BIG   (256UL << 20)
 #define NHEAP 200
 
 static char maps0[1 << 20], maps1[1 << 20];
@@ -90,7 +90,8 @@ static void vmflags(char *out, size_t len)
 		if (!strncmp(line, "VmFlags:", 8)) {
 			if (pos < len)
 				pos += snprintf(out + pos, len - pos, "%s%s\n", range, line + 8);
-		} else if (strchr(line, '-') && line[0] != ' ' && strchr(line, '-') < strchr(line, ' ')) {
+		} else if (strchr(line, '-') && line[0] != ' ' &&
+			   strchr(line, '-') < strchr(line, ' ')) {
 			sscanf(line, "%63s", range);
 		}
 	}
@@ -138,8 +139,8 @@ static void compare_lines(const char *name, char *a, char *b)
 			mask_shmem_inode(lb);
 		if (!la || !lb || strcmp(la, lb)) {
 			if (bad++ < 10)
-				wl_check(name, 0, "line %d differs:\n  before: %s\n  now:    %s", ln,
-					 la ? la : "(none)", lb ? lb : "(none)");
+				wl_check(name, 0, "line %d differs:\n  before: %s\n  now:    %s",
+					 ln, la ? la : "(none)", lb ? lb : "(none)");
 		}
 		if (la)
 			la = strtok_r(NULL, "\n", &sa);
@@ -308,7 +309,8 @@ int main(void)
 	perms_of(guard + PG, perms);
 	wl_check("guard_prot_none", strcmp(perms, "---p") == 0, "perms %s", perms);
 	wl_check("guard_neighbours",
-		 verify(guard, PG, 37, 0) == PG / 8 && verify(guard + 2 * PG, PG, 37, 2 * PG / 8) == PG / 8,
+		 verify(guard, PG, 37, 0) == PG / 8 &&
+		     verify(guard + 2 * PG, PG, 37, 2 * PG / 8) == PG / 8,
 		 "content around the guard differs");
 	perms_of(ro, perms);
 	wl_check("readonly_perms", strcmp(perms, "r--p") == 0, "perms %s", perms);
@@ -317,7 +319,8 @@ int main(void)
 	{
 		int bad = -1;
 		for (i = 0; i < NHEAP && bad < 0; i++)
-			if (verify(heap[i], (100 + i * 13) & ~7, 40 + i, 0) != (size_t)((100 + i * 13) & ~7) / 8)
+			if (verify(heap[i], (100 + i * 13) & ~7, 40 + i, 0) !=
+			    (size_t)((100 + i * 13) & ~7) / 8)
 				bad = i;
 		wl_check("heap_malloc", bad < 0, "allocation %d differs", bad);
 		for (i = 0; i < NHEAP; i++)

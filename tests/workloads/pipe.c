@@ -45,7 +45,7 @@ int main(void)
 {
 	int a[2], b[2], i, n, fl;
 	static unsigned char buf[N1 + 100];
-	char la0[64], l[64];	/* pipe inode numbers may change: compare ends */
+	char la0[64], l[64]; /* pipe inode numbers may change: compare ends */
 	int sz_b;
 
 	wl_init();

@@ -44,7 +44,7 @@ static char *slurp(const char *path, size_t *len)
 /* lines of /proc/self/status about credentials and umask */
 static void cred_status(char *out, size_t len)
 {
-	static const char *keys[] = {"Umask:",  "Uid:",    "Gid:",    "Groups:",     "CapInh:",
+	static const char *keys[] = {"Umask:",	"Uid:",	   "Gid:",    "Groups:", "CapInh:",
 				     "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:", "NoNewPrivs:"};
 	size_t n, pos = 0, k;
 	char *s = slurp("/proc/self/status", &n), *line;
@@ -131,7 +131,8 @@ int main(void)
 	wl_wait_go();
 
 	p = getcwd(cwd, sizeof(cwd));
-	wl_check("cwd", p && strcmp(cwd, cwd0) == 0, "cwd '%s', expected '%s'", p ? cwd : "?", cwd0);
+	wl_check("cwd", p && strcmp(cwd, cwd0) == 0, "cwd '%s', expected '%s'", p ? cwd : "?",
+		 cwd0);
 	k = readlink("/proc/self/cwd", cwd, sizeof(cwd) - 1);
 	cwd[k < 0 ? 0 : k] = 0;
 	wl_check("proc_cwd", strcmp(cwd, cwd0) == 0, "/proc/self/cwd '%s'", cwd);
@@ -165,9 +166,11 @@ int main(void)
 	wl_check("cmdline", n == cmdlen0 && memcmp(p, cmd0, n) == 0, "%zu bytes (was %zu) '%s'", n,
 		 cmdlen0, p);
 	p = slurp("/proc/self/environ", &n);
-	wl_check("environ", n == envlen0 && memcmp(p, env0, n) == 0, "%zu bytes (was %zu)", n, envlen0);
+	wl_check("environ", n == envlen0 && memcmp(p, env0, n) == 0, "%zu bytes (was %zu)", n,
+		 envlen0);
 	p = slurp("/proc/self/auxv", &n);
-	wl_check("auxv", n == auxlen0 && memcmp(p, aux0, n) == 0, "%zu bytes (was %zu)", n, auxlen0);
+	wl_check("auxv", n == auxlen0 && memcmp(p, aux0, n) == 0, "%zu bytes (was %zu)", n,
+		 auxlen0);
 	k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[k < 0 ? 0 : k] = 0;
 	wl_check("exe", strcmp(exe, exe0) == 0, "exe '%s', expected '%s'", exe, exe0);
@@ -176,8 +179,8 @@ int main(void)
 	getresgid(&rg, &eg, &sg);
 	wl_check("uids", ru == ru0 && eu == eu0 && su == su0 && ru == 1000 && eu == 1005 && su == 0,
 		 "uids %d %d %d, expected %d %d %d", ru, eu, su, ru0, eu0, su0);
-	wl_check("gids", rg == rg0 && eg == eg0 && sg == sg0, "gids %d %d %d, expected %d %d %d", rg,
-		 eg, sg, rg0, eg0, sg0);
+	wl_check("gids", rg == rg0 && eg == eg0 && sg == sg0, "gids %d %d %d, expected %d %d %d",
+		 rg, eg, sg, rg0, eg0, sg0);
 	i = setfsuid(-1);
 	wl_check("fsuid", i == fsuid0 && i == 0, "fsuid %d, expected %d", i, fsuid0);
 	i = setfsgid(-1);
@@ -190,9 +193,10 @@ int main(void)
 	wl_check("dumpable", i == dump0, "dumpable %d, expected %d", i, dump0);
 	cred_status(st, sizeof(st));
 	wl_check("status_creds", strcmp(st, st0) == 0, "now:\n%s--- before:\n%s", st, st0);
-	wl_check("capbset_dropped", prctl(PR_CAPBSET_READ, CAP_SYS_BOOT) == 0 &&
-					    prctl(PR_CAPBSET_READ, CAP_MKNOD) == 0 &&
-					    prctl(PR_CAPBSET_READ, CAP_KILL) == 1,
+	wl_check("capbset_dropped",
+		 prctl(PR_CAPBSET_READ, CAP_SYS_BOOT) == 0 &&
+		     prctl(PR_CAPBSET_READ, CAP_MKNOD) == 0 &&
+		     prctl(PR_CAPBSET_READ, CAP_KILL) == 1,
 		 "bounding set changed");
 	wl_done();
 }

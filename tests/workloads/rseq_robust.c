@@ -89,7 +89,8 @@ int main(void)
 	wl_wait_go();
 
 	wl_check("pid", syscall(SYS_getpid) == pid && syscall(SYS_gettid) == tid,
-		 "pid %ld tid %ld, expected %d %d", syscall(SYS_getpid), syscall(SYS_gettid), pid, tid);
+		 "pid %ld tid %ld, expected %d %d", syscall(SYS_getpid), syscall(SYS_gettid), pid,
+		 tid);
 
 	/* rseq */
 	busy_after = rseq_reregister_errno();
@@ -109,8 +110,8 @@ int main(void)
 		ncpu++;
 		got = cpu_after_pin(i, &gc);
 		snprintf(name, sizeof(name), "rseq_cpu_follows_%d", i);
-		wl_check(name, got == i && gc == i, "pinned to cpu %d: rseq cpu_id %d, getcpu %d", i,
-			 got, gc);
+		wl_check(name, got == i && gc == i, "pinned to cpu %d: rseq cpu_id %d, getcpu %d",
+			 i, got, gc);
 	}
 	sched_setaffinity(0, sizeof(allowed), &allowed);
 

@@ -61,7 +61,9 @@ static void h_usr2(int sig, siginfo_t *si, void *uc)
 	char here;
 	stack_t ss;
 
-	(void)sig; (void)si; (void)uc;
+	(void)sig;
+	(void)si;
+	(void)uc;
 	usr2_hits++;
 	usr2_on_alt = &here >= alt_mem && &here < alt_mem + ALT_SIZE;
 	if (sigaltstack(NULL, &ss) == 0)
@@ -81,7 +83,9 @@ static void h_hup(int sig)
 
 static void h_winch(int sig, siginfo_t *si, void *uc)
 {
-	(void)sig; (void)si; (void)uc;
+	(void)sig;
+	(void)si;
+	(void)uc;
 	winch_hits++;
 }
 
@@ -196,11 +200,12 @@ int main(void)
 
 		get_ksa(sig, &now);
 		snprintf(name, sizeof(name), "sigaction_%d", sig);
-		wl_check(name, memcmp(&now, &before[sig], sizeof(now)) == 0,
-			 "handler %p/%p flags %#lx/%#lx restorer %p/%p mask %#llx/%#llx (now/before)",
-			 now.handler, before[sig].handler, now.flags, before[sig].flags, now.restorer,
-			 before[sig].restorer, (unsigned long long)now.mask,
-			 (unsigned long long)before[sig].mask);
+		wl_check(
+		    name, memcmp(&now, &before[sig], sizeof(now)) == 0,
+		    "handler %p/%p flags %#lx/%#lx restorer %p/%p mask %#llx/%#llx (now/before)",
+		    now.handler, before[sig].handler, now.flags, before[sig].flags, now.restorer,
+		    before[sig].restorer, (unsigned long long)now.mask,
+		    (unsigned long long)before[sig].mask);
 	}
 	{
 		uint64_t b = get_blocked();
@@ -211,7 +216,8 @@ int main(void)
 	/* sigaltstack */
 	memset(&ss2, 0, sizeof(ss2));
 	sigaltstack(NULL, &ss2);
-	wl_check("sigaltstack", ss2.ss_sp == alt_mem && ss2.ss_size == ALT_SIZE && ss2.ss_flags == 0,
+	wl_check("sigaltstack",
+		 ss2.ss_sp == alt_mem && ss2.ss_size == ALT_SIZE && ss2.ss_flags == 0,
 		 "sp %p size %zu flags %d; expected %p %d 0", ss2.ss_sp, ss2.ss_size, ss2.ss_flags,
 		 alt_mem, ALT_SIZE);
 
@@ -245,10 +251,10 @@ int main(void)
 		char name[32];
 		snprintf(name, sizeof(name), "delivered_rt1_%d", i);
 		wl_check(name,
-			 nev > i && ev_sig[i] == rt1 && ev_val[i] == 111 * i && ev_code[i] == SI_QUEUE &&
-				 ev_pid[i] == pid,
-			 "sig %d value %d code %d pid %d; expected %d %d %d %d", ev_sig[i], ev_val[i],
-			 ev_code[i], ev_pid[i], rt1, 111 * i, SI_QUEUE, pid);
+			 nev > i && ev_sig[i] == rt1 && ev_val[i] == 111 * i &&
+			     ev_code[i] == SI_QUEUE && ev_pid[i] == pid,
+			 "sig %d value %d code %d pid %d; expected %d %d %d %d", ev_sig[i],
+			 ev_val[i], ev_code[i], ev_pid[i], rt1, 111 * i, SI_QUEUE, pid);
 	}
 	sigpending(&pend);
 	wl_check("nothing_pending", !sigismember(&pend, SIGUSR1) && !sigismember(&pend, rt1),
@@ -262,7 +268,8 @@ int main(void)
 
 	/* SA_NODEFER: nested delivery */
 	raise(SIGHUP);
-	wl_check("nodefer", hup_hits == 2 && hup_max == 2, "hits %d max depth %d", hup_hits, hup_max);
+	wl_check("nodefer", hup_hits == 2 && hup_max == 2, "hits %d max depth %d", hup_hits,
+		 hup_max);
 
 	/* SA_RESETHAND: runs once, then back to SIG_DFL */
 	raise(SIGWINCH);
@@ -281,8 +288,8 @@ int main(void)
 			close(p[0]);
 			errno = 0;
 			r = write(p[1], "x", 1);
-			wl_check("sigpipe_ignored", r < 0 && errno == EPIPE, "write %zd errno %d", r,
-				 errno);
+			wl_check("sigpipe_ignored", r < 0 && errno == EPIPE, "write %zd errno %d",
+				 r, errno);
 			close(p[1]);
 		}
 	}

@@ -1,0 +1,67 @@
+/*
+ * eventfd: the counter and the EFD_SEMAPHORE mode of an eventfd.
+ *
+ * Dump: both are read from fdinfo ("eventfd-count:" in hex,
+ * "eventfd-semaphore:"); nothing is read from the fd, so the counter is
+ * left untouched. Restore: a new eventfd in the same mode, then the counter
+ * is written into it (eventfd()'s initial value is only 32 bits wide).
+ * O_NONBLOCK is restored by anonfd.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "context.h"
+#include "infra/log.h"
+
+int eventfd_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info)
+{
+	const char *cnt = anonfd_field(info, "eventfd-count:");
+	const char *sem = anonfd_field(info, "eventfd-semaphore:");
+	EventfdEntry *e;
+
+	if (!cnt || !sem)
+		return err_set("fd %d of pid %d (eventfd): cannot parse its fdinfo (no "
+			       "eventfd-count or eventfd-semaphore)",
+			       fd, ctx->pid);
+	e = malloc(sizeof(*e));
+	if (!e)
+		return err_set("out of memory");
+	eventfd_entry__init(e);
+	e->counter = strtoull(cnt, NULL, 16);
+	e->semaphore = strtoul(sem, NULL, 10) != 0;
+	f->entry.eventfd = e;
+	return 0;
+}
+
+void eventfd_free(FileEntry *fe)
+{
+	free(fe->eventfd);
+	fe->eventfd = NULL;
+}
+
+int eventfd_validate(const struct restore_ctx *ctx, const FileEntry *fe)
+{
+	(void)ctx;
+	if (!fe->eventfd)
+		return err_set("eventfd without its state");
+	if (fe->eventfd->counter == UINT64_MAX)
+		return err_set("eventfd counter %#llx out of range",
+			       (unsigned long long)fe->eventfd->counter);
+	return 0;
+}
+
+int eventfd_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+{
+	const EventfdEntry *e = fe->eventfd;
+	uint64_t v = e->counter;
+
+	(void)ctx;
+	*fd = eventfd(0, EFD_CLOEXEC | (e->semaphore ? EFD_SEMAPHORE : 0));
+	if (*fd < 0)
+		return err_errno("cannot create an eventfd");
+	if (v && write(*fd, &v, sizeof(v)) != sizeof(v))
+		return err_errno("cannot set the eventfd counter to %llu", (unsigned long long)v);
+	return 0;
+}

@@ -1,0 +1,682 @@
+/*
+ * ghost: descriptions that cannot simply be opened again by their path.
+ *
+ *  - regular files deleted while open (the fd's link ends in " (deleted)"
+ *    and no link to the inode is left): the contents are saved; restore
+ *    recreates the file in the same directory, opens it with each
+ *    description's flags and offset, and deletes it again;
+ *  - memfds ("/memfd:NAME (deleted)"): contents, name, size, mode and seals;
+ *    restored with memfd_create(NAME), the contents, then F_ADD_SEALS;
+ *  - O_PATH descriptions: opened again with O_PATH (and the O_NOFOLLOW or
+ *    O_DIRECTORY they had), for any kind of file; a deleted one is a ghost.
+ *
+ * Dump: deleted files and memfds are grouped by inode: one ghost_entry in
+ * ghost-files.img serves every description of it (file_entry.ghost_id).
+ * The contents are read with pread from cryo's pidfd_getfd duplicate, so
+ * the target's offset never moves (through a read-only reopening of it in
+ * /proc/self/fd when that description cannot read), and go raw into
+ * ghost-data.img. At most GHOST_MAX_SIZE per file: a bigger one stops the
+ * dump. Deleted files and memfds that are mapped are refused by mm.c.
+ *
+ * Restore: ghost-data.img is mapped read-only and checked against the
+ * inventory before anything is created. In the new process the first
+ * description of a ghost makes the inode and opens every description of it
+ * at once, keeping each on a temporary fd until files.c places it:
+ *   deleted file: O_TMPFILE in its directory (create + unlink where the
+ *   filesystem lacks O_TMPFILE), contents, owner, mode, times; it is linked
+ *   under its old name (when that name is free) only while its descriptions
+ *   are opened, so that they read "PATH (deleted)" again, then unlinked;
+ *   memfd: memfd_create, contents, size, owner, mode, times, then seals;
+ *   its descriptions are opened through /proc/self/fd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "context.h"
+#include "infra/log.h"
+
+#define GHOST_MAX_SIZE (64ULL << 20)
+#define COPY_CHUNK     (1u << 20)
+#define DELETED	       " (deleted)"
+#define MEMFD_PREFIX   "/memfd:"
+#define MEMFD_NAME_MAX 249
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+/* flags that open() must not see again: they create, truncate or are O_TMPFILE */
+#define NOT_REOPEN (O_CREAT | O_EXCL | O_TRUNC | O_TMPFILE | O_DIRECTORY | O_NOFOLLOW)
+
+struct dump_ghost {
+	GhostEntry e;
+	dev_t dev;
+	ino_t ino;
+	int src_fd; /* borrowed: cryo's duplicate of the first description */
+	unsigned src_flags;
+	char path[4096]; /* deleted file: its path; memfd: its name */
+};
+
+struct ghost_made {
+	uint32_t file_id;
+	int fd; /* the description, on a temporary fd; -1 once handed over */
+};
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static uint64_t ts_ns(const struct timespec *ts)
+{
+	return ts->tv_sec * 1000000000ULL + ts->tv_nsec;
+}
+
+/* ---- dump ---- */
+
+static struct dump_ghost *find_ghost(struct dump_ctx *ctx, const struct stat *st)
+{
+	for (int i = 0; i < ctx->tree->nr_ghosts; i++)
+		if (ctx->tree->ghosts[i].dev == st->st_dev &&
+		    ctx->tree->ghosts[i].ino == st->st_ino)
+			return &ctx->tree->ghosts[i];
+	return NULL;
+}
+
+static struct dump_ghost *add_ghost(struct dump_ctx *ctx, const struct dump_file *f,
+				    const struct stat *st)
+{
+	struct dump_ghost *g = realloc(ctx->tree->ghosts, (ctx->tree->nr_ghosts + 1) * sizeof(*g));
+
+	if (!g) {
+		err_set("out of memory");
+		return NULL;
+	}
+	ctx->tree->ghosts = g;
+	g = &ctx->tree->ghosts[ctx->tree->nr_ghosts++];
+	memset(g, 0, sizeof(*g));
+	ghost_entry__init(&g->e);
+	g->e.id = ctx->tree->nr_ghosts;
+	g->e.size = st->st_size;
+	g->e.mode = st->st_mode;
+	g->e.uid = st->st_uid;
+	g->e.gid = st->st_gid;
+	g->e.atime_ns = ts_ns(&st->st_atim);
+	g->e.mtime_ns = ts_ns(&st->st_mtim);
+	g->dev = st->st_dev;
+	g->ino = st->st_ino;
+	g->src_fd = f->local_fd;
+	g->src_flags = f->entry.flags;
+	return g;
+}
+
+/* A file whose name really ends in " (deleted)", or one unlinked from this
+ * path but still linked elsewhere (which cannot be found again). */
+static int still_linked(struct dump_ctx *ctx, struct dump_file *f, int fd, const struct stat *st,
+			const char *link)
+{
+	struct stat now;
+
+	if (stat(link, &now) || now.st_dev != st->st_dev || now.st_ino != st->st_ino)
+		return err_set("fd %d of pid %d is %s: removed from that path but still linked "
+			       "elsewhere (%lu links): not supported yet",
+			       fd, ctx->pid, link, (unsigned long)st->st_nlink);
+	f->entry.kind = FILE_KIND__REG;
+	f->entry.has_size = true;
+	f->entry.size = st->st_size;
+	snprintf(f->path, sizeof(f->path), "%s", link);
+	f->entry.path = f->path;
+	return 0;
+}
+
+static int is_memfd(struct dump_ctx *ctx, int fd, int local_fd, const char *link, bool *memfd)
+{
+	struct statfs sfs;
+
+	*memfd = false;
+	if (strncmp(link, MEMFD_PREFIX, strlen(MEMFD_PREFIX)))
+		return 0;
+	if (fstatfs(local_fd, &sfs))
+		return err_errno("cannot statfs fd %d of pid %d (%s)", fd, ctx->pid, link);
+	if (sfs.f_type == HUGETLBFS_MAGIC)
+		return err_set("fd %d of pid %d is a hugetlb memfd (%s): not supported yet", fd,
+			       ctx->pid, link);
+	*memfd = sfs.f_type == TMPFS_MAGIC;
+	return 0;
+}
+
+static int new_ghost(struct dump_ctx *ctx, struct dump_ghost *g, int fd, const char *link,
+		     bool memfd)
+{
+	size_t len = strlen(link) - strlen(DELETED);
+
+	if (!memfd) {
+		snprintf(g->path, sizeof(g->path), "%.*s", (int)len, link);
+		return 0;
+	}
+	len -= strlen(MEMFD_PREFIX);
+	snprintf(g->path, sizeof(g->path), "%.*s", (int)len, link + strlen(MEMFD_PREFIX));
+	int seals = fcntl(g->src_fd, F_GET_SEALS);
+	if (seals < 0)
+		return err_errno("cannot read the seals of memfd fd %d of pid %d (%s)", fd,
+				 ctx->pid, link);
+	g->e.has_seals = true;
+	g->e.seals = seals;
+	return 0;
+}
+
+int ghost_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd, const struct stat *st,
+		    const char *link)
+{
+	struct dump_ghost *g;
+	bool memfd;
+
+	if (st->st_nlink > 0)
+		return still_linked(ctx, f, fd, st, link);
+	if (!ends_with(link, DELETED) || is_memfd(ctx, fd, f->local_fd, link, &memfd))
+		return err_set("fd %d of pid %d is an unlinked file without a path (%s): not "
+			       "supported yet",
+			       fd, ctx->pid, link);
+	if ((uint64_t)st->st_size > GHOST_MAX_SIZE)
+		return err_set("fd %d of pid %d is %s %s of %llu bytes: cryo saves at most %llu "
+			       "MiB of such a file's contents",
+			       fd, ctx->pid, memfd ? "memfd" : "deleted file", link,
+			       (unsigned long long)st->st_size, GHOST_MAX_SIZE >> 20);
+	g = find_ghost(ctx, st);
+	if (!g && (!(g = add_ghost(ctx, f, st)) || new_ghost(ctx, g, fd, link, memfd)))
+		return -1;
+	f->entry.kind = memfd ? FILE_KIND__MEMFD : FILE_KIND__GHOST;
+	f->entry.has_ghost_id = true;
+	f->entry.ghost_id = g->e.id;
+	snprintf(f->path, sizeof(f->path), "%s", link);
+	f->entry.path = f->path;
+	return 0;
+}
+
+int opath_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd, const struct stat *st,
+		    const char *link)
+{
+	struct stat now;
+	int r;
+
+	if (S_ISREG(st->st_mode) && st->st_nlink == 0 && ends_with(link, DELETED))
+		return ghost_dump_file(ctx, f, fd, st, link);
+	r = link[0] == '/' ? lstat(link, &now) : -1;
+	if (!r && S_ISLNK(now.st_mode) && !S_ISLNK(st->st_mode))
+		r = stat(link, &now);
+	if (r || now.st_dev != st->st_dev || now.st_ino != st->st_ino)
+		return err_set("fd %d of pid %d is an O_PATH descriptor of %s, which its path no "
+			       "longer names: not supported yet",
+			       fd, ctx->pid, link);
+	f->entry.kind = FILE_KIND__OPATH;
+	snprintf(f->path, sizeof(f->path), "%s", link);
+	f->entry.path = f->path;
+	return 0;
+}
+
+/* A descriptor cryo can pread the contents from: the duplicate itself, or
+ * a read-only reopening of it when it cannot read. */
+static int readable_fd(const struct dump_ghost *g, bool *owned)
+{
+	char proc[64];
+	int fd;
+
+	*owned = false;
+	if ((g->src_flags & O_ACCMODE) != O_WRONLY && !(g->src_flags & (O_PATH | O_DIRECT)))
+		return g->src_fd;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", g->src_fd);
+	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return err_errno("cannot reopen %s for reading", g->path);
+	*owned = true;
+	return fd;
+}
+
+static int copy_contents(struct dump_ghost *g, struct img_out *out, unsigned char *buf)
+{
+	bool owned;
+	int fd = readable_fd(g, &owned), ret = 0;
+
+	if (fd < 0)
+		return -1;
+	for (uint64_t done = 0; done < g->e.size && !ret;) {
+		size_t want = g->e.size - done > COPY_CHUNK ? COPY_CHUNK : g->e.size - done;
+		ssize_t n = pread(fd, buf, want, done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			ret = n < 0 ? err_errno("cannot read the contents of %s", g->path)
+				    : err_set("%s shrank while it was dumped", g->path);
+		else
+			ret = img_out_raw(out, buf, n);
+		done += n > 0 ? n : 0;
+	}
+	if (owned)
+		close(fd);
+	return ret;
+}
+
+static int write_data(struct dump_tree *tree)
+{
+	struct img_out out;
+	uint64_t off = IMG_HEADER_SIZE;
+	unsigned char *buf = malloc(COPY_CHUNK);
+
+	if (!buf)
+		return err_set("out of memory");
+	if (img_out_open(&tree->dir, &out, "ghost-data.img", IMG_GHOST_DATA)) {
+		free(buf);
+		return -1;
+	}
+	for (int i = 0; i < tree->nr_ghosts; i++) {
+		tree->ghosts[i].e.data_off = off;
+		off += tree->ghosts[i].e.size;
+		if (copy_contents(&tree->ghosts[i], &out, buf))
+			goto fail;
+	}
+	free(buf);
+	if (img_out_close(&out))
+		goto fail_closed;
+	return 0;
+fail:
+	free(buf);
+fail_closed:
+	img_out_discard(&out);
+	return -1;
+}
+
+int ghost_write(struct dump_tree *tree)
+{
+	struct img_out out;
+
+	if (!tree->nr_ghosts)
+		return 0;
+	if (write_data(tree) || img_out_open(&tree->dir, &out, "ghost-files.img", IMG_GHOST))
+		return -1;
+	for (int i = 0; i < tree->nr_ghosts; i++) {
+		struct dump_ghost *g = &tree->ghosts[i];
+		if (g->e.has_seals)
+			g->e.memfd_name = g->path;
+		else
+			g->e.path = g->path;
+		if (img_out_msg(&out, &g->e.base)) {
+			img_out_discard(&out);
+			return -1;
+		}
+	}
+	if (img_out_close(&out)) {
+		img_out_discard(&out);
+		return -1;
+	}
+	return 0;
+}
+
+void ghost_dump_free(struct dump_tree *tree)
+{
+	free(tree->ghosts);
+	tree->ghosts = NULL;
+	tree->nr_ghosts = 0;
+}
+
+/* ---- restore: validation, in cryo ---- */
+
+static const GhostEntry *ghost_by_id(const struct restore_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; i < ctx->nr_ghosts; i++)
+		if (ctx->ghosts[i]->id == id)
+			return ctx->ghosts[i];
+	return NULL;
+}
+
+static int load_records(struct restore_ctx *ctx)
+{
+	struct img_in in;
+	ProtobufCMessage *msg;
+	int r;
+
+	if (img_in_load(&ctx->tree->dir, &in, "ghost-files.img", IMG_GHOST))
+		return -1;
+	while ((r = img_in_msg(&in, &ghost_entry__descriptor, &msg)) == 1) {
+		GhostEntry **grown = realloc(ctx->ghosts, (ctx->nr_ghosts + 1) * sizeof(*grown));
+		if (!grown) {
+			protobuf_c_message_free_unpacked(msg, NULL);
+			r = err_set("out of memory");
+			break;
+		}
+		ctx->ghosts = grown;
+		ctx->ghosts[ctx->nr_ghosts++] = (GhostEntry *)msg;
+	}
+	img_in_free(&in);
+	return r;
+}
+
+/* Maps ghost-data.img read-only (the new process inherits the mapping) and
+ * checks it against the inventory. */
+static int map_data(struct restore_ctx *ctx)
+{
+	const ImageFile *f = img_dir_lookup(&ctx->tree->dir, "ghost-data.img");
+	uint64_t size;
+	int fd = img_raw_open(&ctx->tree->dir, "ghost-data.img", IMG_GHOST_DATA, &size);
+	void *p;
+
+	if (fd < 0)
+		return -1;
+	p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return err_errno("cannot map image %s/ghost-data.img", ctx->tree->dir.path);
+	ctx->ghost_data = p;
+	ctx->ghost_data_size = size;
+	if (!f->has_xxh3 || img_hash(p, size) != f->xxh3)
+		return err_set("image %s/ghost-data.img is corrupted: checksum mismatch",
+			       ctx->tree->dir.path);
+	return 0;
+}
+
+static int check_dir(const char *path)
+{
+	char copy[4096];
+	struct stat st;
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	const char *dir = dirname(copy);
+	if (stat(dir, &st))
+		return err_errno("directory %s of the deleted file %s is not available", dir, path);
+	if (!S_ISDIR(st.st_mode))
+		return err_set("%s (where the deleted file %s was) is not a directory", dir, path);
+	return 0;
+}
+
+static int check_ghost(const struct restore_ctx *ctx, const GhostEntry *g)
+{
+	bool memfd = g->memfd_name != NULL;
+
+	if (g->size > GHOST_MAX_SIZE || g->data_off < IMG_HEADER_SIZE ||
+	    g->data_off > ctx->ghost_data_size || g->size > ctx->ghost_data_size - g->data_off)
+		return err_set("ghost-files.img: file %u has a bad size or offset (%llu bytes at "
+			       "%llu)",
+			       g->id, (unsigned long long)g->size, (unsigned long long)g->data_off);
+	if (!S_ISREG(g->mode) || memfd == (g->path != NULL) || (memfd && !g->has_seals))
+		return err_set("ghost-files.img: file %u is malformed", g->id);
+	if (memfd && strlen(g->memfd_name) > MEMFD_NAME_MAX)
+		return err_set("ghost-files.img: memfd name of file %u is too long", g->id);
+	if (!memfd && g->path[0] != '/')
+		return err_set("ghost-files.img: file %u has a relative path", g->id);
+	return memfd ? 0 : check_dir(g->path);
+}
+
+static int check_opath(const struct restore_ctx *ctx, const FileEntry *fe)
+{
+	struct stat st;
+	int r;
+
+	if (!fe->path || fe->path[0] != '/' || !fe->has_mode || !(fe->flags & O_PATH))
+		return err_set("files.img: O_PATH file %u of pid %d is malformed", fe->id,
+			       ctx->pid);
+	r = S_ISLNK(fe->mode) ? lstat(fe->path, &st) : stat(fe->path, &st);
+	if (r)
+		return err_errno("file %s (an O_PATH descriptor of pid %d) is not available",
+				 fe->path, ctx->pid);
+	if ((st.st_mode & S_IFMT) != (fe->mode & S_IFMT))
+		return err_set("%s (an O_PATH descriptor of pid %d) is no longer the same kind of "
+			       "file",
+			       fe->path, ctx->pid);
+	return 0;
+}
+
+static int check_file(const struct restore_ctx *ctx, const FileEntry *fe)
+{
+	const GhostEntry *g;
+
+	if (fe->kind == FILE_KIND__OPATH)
+		return check_opath(ctx, fe);
+	if (fe->kind != FILE_KIND__GHOST && fe->kind != FILE_KIND__MEMFD)
+		return 0;
+	g = fe->has_ghost_id ? ghost_by_id(ctx, fe->ghost_id) : NULL;
+	if (!g)
+		return err_set("files.img: file %u of pid %d refers to a missing record of "
+			       "ghost-files.img",
+			       fe->id, ctx->pid);
+	if ((fe->kind == FILE_KIND__MEMFD) != (g->memfd_name != NULL))
+		return err_set("files.img: file %u of pid %d is not the kind of its ghost record",
+			       fe->id, ctx->pid);
+	return 0;
+}
+
+int ghost_validate(struct restore_ctx *ctx)
+{
+	if (img_dir_lookup(&ctx->tree->dir, "ghost-files.img") &&
+	    (load_records(ctx) || map_data(ctx)))
+		return -1;
+	for (size_t i = 0; i < ctx->nr_ghosts; i++) {
+		for (size_t j = 0; j < i; j++)
+			if (ctx->ghosts[j]->id == ctx->ghosts[i]->id)
+				return err_set("ghost-files.img: file %u appears twice",
+					       ctx->ghosts[i]->id);
+		if (check_ghost(ctx, ctx->ghosts[i]))
+			return -1;
+	}
+	for (size_t i = 0; i < ctx->nr_files; i++)
+		if (check_file(ctx, ctx->files[i]))
+			return -1;
+	return 0;
+}
+
+void ghost_restore_free(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_ghosts; i++)
+		protobuf_c_message_free_unpacked(&ctx->ghosts[i]->base, NULL);
+	free(ctx->ghosts);
+	ctx->ghosts = NULL;
+	ctx->nr_ghosts = 0;
+	if (ctx->ghost_data)
+		munmap((void *)ctx->ghost_data, ctx->ghost_data_size);
+	ctx->ghost_data = NULL;
+	free(ctx->ghost_made);
+	ctx->ghost_made = NULL;
+}
+
+/* ---- restore: in the new process ---- */
+
+static int fill_inode(const struct restore_ctx *ctx, const GhostEntry *g, int fd, const char *what)
+{
+	const unsigned char *data = ctx->ghost_data + g->data_off;
+	struct timespec times[2] = {
+	    {.tv_sec = g->atime_ns / 1000000000, .tv_nsec = g->atime_ns % 1000000000},
+	    {.tv_sec = g->mtime_ns / 1000000000, .tv_nsec = g->mtime_ns % 1000000000},
+	};
+
+	for (uint64_t done = 0; done < g->size;) {
+		ssize_t n = pwrite(fd, data + done, g->size - done, done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return err_errno("cannot write the contents of %s", what);
+		done += n;
+	}
+	if (ftruncate(fd, g->size))
+		return err_errno("cannot set the size of %s", what);
+	if (fchown(fd, g->uid, g->gid) || fchmod(fd, g->mode & 07777))
+		return err_errno("cannot set the owner and mode of %s", what);
+	if (futimens(fd, times))
+		return err_errno("cannot set the times of %s", what);
+	return 0;
+}
+
+static int make_memfd(const struct restore_ctx *ctx, const GhostEntry *g)
+{
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	int fd;
+
+	flags |= (g->seals & F_SEAL_EXEC) && !(g->mode & 0111) ? MFD_NOEXEC_SEAL : MFD_EXEC;
+	fd = memfd_create(g->memfd_name, flags);
+	if (fd < 0 && errno == EINVAL) /* a kernel before 6.3 */
+		fd = memfd_create(g->memfd_name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return err_errno("cannot create memfd %s", g->memfd_name);
+	if (fill_inode(ctx, g, fd, g->memfd_name)) {
+		close(fd);
+		return -1;
+	}
+	if (g->seals && fcntl(fd, F_ADD_SEALS, g->seals)) {
+		close(fd);
+		return err_errno("cannot seal memfd %s with %#x", g->memfd_name, g->seals);
+	}
+	return fd;
+}
+
+/* Without O_TMPFILE: a new file under a free name beside the old one. */
+static int create_named(const GhostEntry *g, char *name, size_t len)
+{
+	int fd;
+
+	snprintf(name, len, "%s", g->path);
+	for (int i = 0; i < 100; i++) {
+		fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+		snprintf(name, len, "%s.cryo-ghost-%d-%d", g->path, getpid(), i);
+	}
+	if (fd < 0)
+		return err_errno("cannot recreate the deleted file %s", g->path);
+	return fd;
+}
+
+/* The deleted file again: filled, and named (in `name`) if it has a name. */
+static int make_deleted(const struct restore_ctx *ctx, const GhostEntry *g, char *name, size_t len)
+{
+	char dir[4096], proc[64];
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", g->path);
+	fd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	name[0] = '\0';
+	if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return err_errno("cannot recreate the deleted file %s", g->path);
+	if (fd < 0 && (fd = create_named(g, name, len)) < 0)
+		return -1;
+	if (fill_inode(ctx, g, fd, g->path))
+		goto fail;
+	if (name[0])
+		return fd;
+	/* under its own name while its descriptions are opened, if that is free */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (!linkat(AT_FDCWD, proc, AT_FDCWD, g->path, AT_SYMLINK_FOLLOW))
+		snprintf(name, len, "%s", g->path);
+	return fd;
+fail:
+	if (name[0])
+		unlink(name);
+	close(fd);
+	return -1;
+}
+
+static int stash(struct restore_ctx *ctx, uint32_t file_id, int fd)
+{
+	struct ghost_made *m =
+	    realloc(ctx->ghost_made, (ctx->nr_ghost_made + 1) * sizeof(*ctx->ghost_made));
+	int tmp = fcntl(fd, F_DUPFD_CLOEXEC, ctx->stage_base);
+
+	close(fd);
+	if (!m || tmp < 0) {
+		if (tmp >= 0)
+			close(tmp);
+		return m ? err_errno("cannot move a description") : err_set("out of memory");
+	}
+	ctx->ghost_made = m;
+	ctx->ghost_made[ctx->nr_ghost_made].file_id = file_id;
+	ctx->ghost_made[ctx->nr_ghost_made++].fd = tmp;
+	return 0;
+}
+
+/* Opens one description of the inode held by ino_fd, through src. */
+static int open_one(struct restore_ctx *ctx, const FileEntry *fe, const char *src, int ino_fd)
+{
+	struct stat a, b;
+	int fd = open(src, (fe->flags & ~NOT_REOPEN) | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_errno("cannot open %s again", fe->path);
+	if (fstat(fd, &a) || fstat(ino_fd, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		close(fd);
+		return err_set("%s: opened another file than the one recreated", fe->path);
+	}
+	if (!(fe->flags & O_PATH) && lseek(fd, fe->pos, SEEK_SET) < 0) {
+		close(fd);
+		return err_errno("cannot seek %s to %llu", fe->path, (unsigned long long)fe->pos);
+	}
+	return stash(ctx, fe->id, fd);
+}
+
+/* Makes the inode of ghost g and opens every description of it. */
+static int make_ghost(struct restore_ctx *ctx, const GhostEntry *g)
+{
+	char name[4200], proc[64];
+	int ino_fd, ret = 0;
+
+	name[0] = '\0';
+	ino_fd = g->memfd_name ? make_memfd(ctx, g) : make_deleted(ctx, g, name, sizeof(name));
+	if (ino_fd < 0)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", ino_fd);
+	for (size_t i = 0; i < ctx->nr_files && !ret; i++) {
+		const FileEntry *fe = ctx->files[i];
+		if ((fe->kind == FILE_KIND__GHOST || fe->kind == FILE_KIND__MEMFD) &&
+		    fe->ghost_id == g->id)
+			ret = open_one(ctx, fe, name[0] ? name : proc, ino_fd);
+	}
+	if (name[0] && unlink(name) && !ret)
+		ret = err_errno("cannot delete %s again", name);
+	close(ino_fd);
+	return ret;
+}
+
+static int take_made(struct restore_ctx *ctx, uint32_t file_id)
+{
+	for (size_t i = 0; i < ctx->nr_ghost_made; i++) {
+		struct ghost_made *m = &ctx->ghost_made[i];
+		if (m->file_id == file_id && m->fd >= 0) {
+			int fd = m->fd;
+			m->fd = -1;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+int ghost_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+{
+	*fd = take_made(ctx, fe->id);
+	if (*fd >= 0)
+		return 0;
+	if (make_ghost(ctx, ghost_by_id(ctx, fe->ghost_id)))
+		return -1;
+	*fd = take_made(ctx, fe->id);
+	if (*fd < 0)
+		return err_set("%s: its description was not made", fe->path);
+	return 0;
+}
+
+int opath_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+{
+	(void)ctx;
+	*fd = open(fe->path, (fe->flags & (O_PATH | O_NOFOLLOW | O_DIRECTORY)) | O_CLOEXEC);
+	if (*fd < 0)
+		return err_errno("cannot open %s with O_PATH", fe->path);
+	return 0;
+}
