@@ -395,6 +395,126 @@ def bash_pipeline_test(mode):
     return fn
 
 
+REDIS_DATA = 500
+
+
+def redis_cli(sock, *args):
+    r = subprocess.run([shutil.which("redis-cli") or "redis-cli", "-s", sock] + list(args),
+                       capture_output=True, text=True, timeout=10)
+    return r.stdout.strip()
+
+
+def redis_check(sock, pid, what):
+    """Every value written before the checkpoint, then a write after it."""
+    if redis_cli(sock, "GET", "greeting") != "hello":
+        raise Fail("%s: GET greeting gives %r" % (what, redis_cli(sock, "GET", "greeting")))
+    if redis_cli(sock, "LRANGE", "list", "0", "-1").split() != ["a", "b", "c"]:
+        raise Fail("%s: the list is %r" % (what, redis_cli(sock, "LRANGE", "list", "0", "-1")))
+    if redis_cli(sock, "HGET", "hash", "field") != "value":
+        raise Fail("%s: HGET hash field gives %r" % (what, redis_cli(sock, "HGET", "hash", "field")))
+    size = redis_cli(sock, "DBSIZE")
+    if size != str(REDIS_DATA + 3):
+        raise Fail("%s: DBSIZE is %s, expected %d" % (what, size, REDIS_DATA + 3))
+    for i in (0, REDIS_DATA // 2, REDIS_DATA - 1):
+        if redis_cli(sock, "GET", "key:%d" % i) != "value-%d" % i:
+            raise Fail("%s: key:%d lost" % (what, i))
+    info = redis_cli(sock, "INFO", "server")
+    if "process_id:%d" % pid not in info:
+        raise Fail("%s: INFO does not report process_id %d" % (what, pid))
+    if redis_cli(sock, "SET", "after", "checkpoint") != "OK" or redis_cli(
+            sock, "GET", "after") != "checkpoint":
+        raise Fail("%s: cannot write after the checkpoint" % what)
+
+
+def redis_test(mode):
+    """redis-server (multi-threaded, epoll, eventfd-free pipes, a listening unix
+    socket) holding data, with no client connected at the checkpoint."""
+    def fn(ctx):
+        server = shutil.which("redis-server")
+        if not server or not shutil.which("redis-cli"):
+            raise Fail("redis-server or redis-cli is not installed (make deps)")
+        sock, images = ctx.path("redis.sock"), ctx.path("images")
+        pid = lib.spawn([server, "--port", "0", "--unixsocket", sock, "--save", "",
+                         "--appendonly", "no", "--dir", ctx.dir, "--daemonize", "no",
+                         "--logfile", ctx.path("redis.log")], cwd=ctx.dir, session="setsid")
+        lib.tracked.add(pid)
+        lib.wait_until(lambda: os.path.exists(sock) and redis_cli(sock, "PING") == "PONG", 10,
+                       "waiting for redis-server")
+        redis_cli(sock, "SET", "greeting", "hello")
+        redis_cli(sock, "RPUSH", "list", "a", "b", "c")
+        redis_cli(sock, "HSET", "hash", "field", "value")
+        pipe_in = "".join("SET key:%d value-%d\n" % (i, i) for i in range(REDIS_DATA))
+        subprocess.run([shutil.which("redis-cli"), "-s", sock], input=pipe_in, text=True,
+                       capture_output=True, timeout=20)
+        tree = lib.tree_of(pid)
+        args = ["dump", "-t", pid, "-D", images, "-v4", "-o", ctx.path("dump.log")]
+        if mode == "leave-running":
+            args.append("-R")
+        ctx.expect_ok(ctx.cryo(lib.CRYO, args, "dump"), "cryo dump")
+        if mode == "restore":
+            wait_killed(pid, "after dump", ctx)
+            lib.wait_until(lambda: all(lib.proc_state(p) is None for p in tree), 10,
+                           "waiting for the dumped tree to end")
+            ctx.expect_ok(ctx.cryo(lib.CRYO, ["restore", "-D", images, "-d", "-v4", "-o",
+                                              ctx.path("restore.log")], "restore"),
+                          "cryo restore -d")
+        check_running(pid, "after the checkpoint")
+        redis_check(sock, pid, "redis after " + ("restore" if mode == "restore" else "dump -R"))
+        os.killpg(pid, signal.SIGKILL)
+        lib.wait_until(lambda: lib.proc_state(pid) is None, 10, "waiting for redis to end")
+    return fn
+
+
+SQL_BEFORE = ("CREATE TABLE t(x INTEGER);\nINSERT INTO t VALUES(1),(2),(3);\nBEGIN;\n"
+              "INSERT INTO t VALUES(4);\nSELECT 'before', count(*), sum(x) FROM t;\n")
+SQL_AFTER = ("INSERT INTO t VALUES(5);\nCOMMIT;\nSELECT 'after', count(*), sum(x) FROM t;\n"
+             ".quit\n")
+
+
+def sqlite_test(ctx):
+    """sqlite3 on a terminal in the middle of a session: a transaction open
+    (its lock on the database held: --file-locks), checkpointed with
+    --shell-job and restored on another terminal, where the session goes on
+    and commits."""
+    sqlite = shutil.which("sqlite3")
+    if not sqlite:
+        raise Fail("sqlite3 is not installed (make deps)")
+    images, db = ctx.path("images"), ctx.path("test.db")
+    old, slave = lib.open_pty()
+    pid = lib.spawn([sqlite, db], cwd=ctx.dir, ctty=slave)
+    os.close(slave)
+    lib.tracked.add(pid)
+    os.write(old.fd, SQL_BEFORE.encode())
+    old.wait_for(lambda ls: any("before|4|10" in l for l in ls), 10,
+                 "waiting for sqlite3 to answer")
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", images, "--shell-job", "--file-locks",
+                            "-v4", "-o", ctx.path("dump.log")], "dump")
+    ctx.expect_ok(r, "cryo dump --shell-job --file-locks")
+    wait_killed(pid, "after dump", ctx)
+    old.close()
+    new, slave = lib.open_pty()
+    rpid = lib.spawn([lib.CRYO, "restore", "-D", images, "--shell-job", "-v4", "-o",
+                      ctx.path("restore.log")], cwd=ctx.dir, ctty=slave,
+                     stderr=ctx.path("restore.err"))
+    os.close(slave)
+    lib.wait_until(lambda: lib.alive(pid) or lib.poll_pid(rpid) is not None, 10,
+                   "waiting for the restored sqlite3")
+    if not lib.alive(pid):
+        raise Fail("cryo restore ended before sqlite3 came back: %s" %
+                   lib.read_text(ctx.path("restore.err")).strip())
+    os.write(new.fd, SQL_AFTER.encode())
+    new.wait_for(lambda ls: any("after|5|15" in l for l in ls), 10,
+                 "waiting for the restored sqlite3 to commit")
+    st = lib.wait_pid(rpid, 10, "waiting for sqlite3 to quit")
+    if lib.exit_code(st) != 0:
+        raise Fail("cryo restore passed on %s after .quit" % lib.describe_status(st))
+    new.close()
+    check = subprocess.run([sqlite, db, "SELECT count(*), sum(x) FROM t;"],
+                           capture_output=True, text=True, timeout=10).stdout.strip()
+    if check != "5|15":
+        raise Fail("the committed database holds %r, expected 5|15" % check)
+
+
 # ---------------------------------------------------------------- commands
 
 def command_test(args, expect=None, json_pid=False, make=None):
@@ -706,6 +826,8 @@ def all_tests():
     tests.append(("python-by-hand", python_by_hand_test, 30))
     for mode in ("restore", "leave-running"):
         tests.append(("bash-pipeline/" + mode, bash_pipeline_test(mode), 60))
+        tests.append(("redis/" + mode, redis_test(mode), 60))
+    tests.append(("sqlite3/restore", sqlite_test, 60))
     for case, fn in BAD:
         for tag, binary in BINARIES:
             tests.append(("bad/%s/%s" % (case, tag),
