@@ -184,22 +184,8 @@ static int dump_fd(struct dump_ctx *ctx, int fd)
 
 static int write_fdinfo(struct dump_ctx *ctx)
 {
-	struct img_out out;
-	char name[64];
-
-	snprintf(name, sizeof(name), "fdinfo-%d.img", ctx->pid);
-	if (img_out_open(&ctx->tree->dir, &out, name, IMG_FDINFO))
-		return -1;
-	for (int i = 0; i < ctx->nr_fds; i++)
-		if (img_out_msg(&out, &ctx->fds[i].base)) {
-			img_out_discard(&out);
-			return -1;
-		}
-	if (img_out_close(&out)) {
-		img_out_discard(&out);
-		return -1;
-	}
-	return 0;
+	return img_write_array(&ctx->tree->dir, img_name_pid("fdinfo-%d.img", ctx->pid).s,
+			       IMG_FDINFO, NULL, ctx->fds, ctx->nr_fds, sizeof(*ctx->fds));
 }
 
 /* Room for n more descriptions. A description's entry.path, when set,
@@ -246,21 +232,11 @@ int files_dump(struct dump_ctx *ctx)
 /* files.img, pipes.img and ghost files, once every process has been seen. */
 int files_write(struct dump_tree *tree)
 {
-	struct img_out out;
-
-	if (pipes_check_complete(tree))
+	if (pipes_check_complete(tree) ||
+	    img_write_array(&tree->dir, "files.img", IMG_FILES, NULL,
+			    tree->nr_files ? &tree->files[0].entry : NULL, tree->nr_files,
+			    sizeof(*tree->files)))
 		return -1;
-	if (img_out_open(&tree->dir, &out, "files.img", IMG_FILES))
-		return -1;
-	for (int i = 0; i < tree->nr_files; i++)
-		if (img_out_msg(&out, &tree->files[i].entry.base)) {
-			img_out_discard(&out);
-			return -1;
-		}
-	if (img_out_close(&out)) {
-		img_out_discard(&out);
-		return -1;
-	}
 	return pipes_write(tree) || ghost_write(tree) ? -1 : 0;
 }
 

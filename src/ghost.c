@@ -302,28 +302,18 @@ fail_closed:
 
 int ghost_write(struct dump_tree *tree)
 {
-	struct img_out out;
-
 	if (!tree->nr_ghosts)
 		return 0;
-	if (write_data(tree) || img_out_open(&tree->dir, &out, "ghost-files.img", IMG_GHOST))
-		return -1;
 	for (int i = 0; i < tree->nr_ghosts; i++) {
 		struct dump_ghost *g = &tree->ghosts[i];
 		if (g->e.has_seals)
 			g->e.memfd_name = g->path;
 		else
 			g->e.path = g->path;
-		if (img_out_msg(&out, &g->e.base)) {
-			img_out_discard(&out);
-			return -1;
-		}
 	}
-	if (img_out_close(&out)) {
-		img_out_discard(&out);
-		return -1;
-	}
-	return 0;
+	return write_data(tree) ||
+	       img_write_array(&tree->dir, "ghost-files.img", IMG_GHOST, NULL, &tree->ghosts[0].e,
+			       tree->nr_ghosts, sizeof(*tree->ghosts));
 }
 
 void ghost_dump_free(struct dump_tree *tree)

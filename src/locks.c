@@ -32,18 +32,7 @@
 #include "context.h"
 #include "infra/log.h"
 
-/* Each process has its own locks image (POSIX locks belong to a process). */
-struct locks_name {
-	char s[32];
-};
-
-static struct locks_name locks_name(pid_t pid)
-{
-	struct locks_name n;
-
-	snprintf(n.s, sizeof(n.s), "locks-%d.img", pid);
-	return n;
-}
+#define LOCKS_IMG "locks-%d.img" /* POSIX locks belong to a process */
 
 static const char *const kind_names[] = {
     [LOCK_KIND__LOCK_FLOCK] = "flock",
@@ -193,24 +182,12 @@ int locks_dump(struct dump_ctx *ctx)
 int locks_write(struct dump_ctx *ctx)
 {
 	LocksHead head = LOCKS_HEAD__INIT;
-	struct img_out out;
 
 	if (!ctx->opts->file_locks)
 		return 0;
 	head.file_locks = true;
-	if (img_out_open(&ctx->tree->dir, &out, locks_name(ctx->pid).s, IMG_LOCKS))
-		return -1;
-	if (img_out_msg(&out, &head.base))
-		goto fail;
-	for (int i = 0; i < ctx->nr_locks; i++)
-		if (img_out_msg(&out, &ctx->locks[i].base))
-			goto fail;
-	if (img_out_close(&out))
-		goto fail;
-	return 0;
-fail:
-	img_out_discard(&out);
-	return -1;
+	return img_write_array(&ctx->tree->dir, img_name_pid(LOCKS_IMG, ctx->pid).s, IMG_LOCKS,
+			       &head.base, ctx->locks, ctx->nr_locks, sizeof(*ctx->locks));
 }
 
 void locks_dump_free(struct dump_ctx *ctx)
@@ -230,7 +207,7 @@ static int load_locks(struct restore_ctx *ctx, struct img_in *in)
 	if (r != 1)
 		return r ? -1
 			 : err_set("image %s/%s is empty", ctx->tree->dir.path,
-				   locks_name(ctx->pid).s);
+				   img_name_pid(LOCKS_IMG, ctx->pid).s);
 	ctx->file_locks = ((LocksHead *)msg)->file_locks;
 	protobuf_c_message_free_unpacked(msg, NULL);
 	while ((r = img_in_msg(in, &lock_entry__descriptor, &msg)) == 1) {
@@ -266,9 +243,9 @@ int locks_validate(struct restore_ctx *ctx)
 	struct img_in in;
 	int r;
 
-	if (!img_dir_lookup(&ctx->tree->dir, locks_name(ctx->pid).s))
+	if (!img_dir_lookup(&ctx->tree->dir, img_name_pid(LOCKS_IMG, ctx->pid).s))
 		return 0;
-	if (img_in_load(&ctx->tree->dir, &in, locks_name(ctx->pid).s, IMG_LOCKS))
+	if (img_in_load(&ctx->tree->dir, &in, img_name_pid(LOCKS_IMG, ctx->pid).s, IMG_LOCKS))
 		return -1;
 	r = load_locks(ctx, &in);
 	img_in_free(&in);
@@ -276,7 +253,7 @@ int locks_validate(struct restore_ctx *ctx)
 		return -1;
 	if (!ctx->file_locks && ctx->nr_locks)
 		return err_set("%s holds locks but was not written with --file-locks",
-			       locks_name(ctx->pid).s);
+			       img_name_pid(LOCKS_IMG, ctx->pid).s);
 	for (size_t i = 0; i < ctx->nr_locks; i++)
 		if (check_lock(ctx, ctx->locks[i]))
 			return -1;

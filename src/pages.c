@@ -54,6 +54,7 @@
 #define SCAN_VEC     1024
 #define BATCH_IOVS   1024
 #define BATCH_BYTES  (1ULL << 30)
+#define PAGES_IMG    "pages-%d.img" /* pages_id = PID */
 #define PM_PRESENT   (1ULL << 63)
 #define PM_SWAPPED   (1ULL << 62)
 #define PM_FILE	     (1ULL << 61)
@@ -120,19 +121,6 @@ struct page_writer {
 };
 
 /* ---- dump: finding pages ---- */
-
-/* Each process has its own pages image, pages-PID.img (pages_id = PID). */
-struct pages_name {
-	char s[32];
-};
-
-static struct pages_name pages_name(pid_t pid)
-{
-	struct pages_name n;
-
-	snprintf(n.s, sizeof(n.s), "pages-%d.img", pid);
-	return n;
-}
 
 static int regions_add(struct regions *rs, uint64_t start, uint64_t end)
 {
@@ -313,7 +301,8 @@ static int writer_start(struct page_writer *pw)
 static int writer_error(struct page_writer *pw)
 {
 	errno = pw->aw.err;
-	return err_errno("cannot write %s/%s", pw->ctx->tree->dir.path, pages_name(pw->ctx->pid).s);
+	return err_errno("cannot write %s/%s", pw->ctx->tree->dir.path,
+			 img_name_pid(PAGES_IMG, pw->ctx->pid).s);
 }
 
 /* Waits for every queued buffer to be written and stops the thread. */
@@ -644,7 +633,8 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 		goto out;
 	snprintf(name, sizeof(name), "pagemap-%d.img", ctx->pid);
 	if (img_out_open(&ctx->tree->dir, &pw.map, name, IMG_PAGEMAP) ||
-	    img_out_open(&ctx->tree->dir, &pw.out, pages_name(ctx->pid).s, IMG_PAGES) ||
+	    img_out_open(&ctx->tree->dir, &pw.out, img_name_pid(PAGES_IMG, ctx->pid).s,
+			 IMG_PAGES) ||
 	    writer_start(&pw))
 		goto out;
 	pw.buf_file_off = IMG_PAGES_DATA_OFF;
@@ -726,8 +716,8 @@ static int validate_foreign_run(const struct restore_ctx *ctx, const PagemapEntr
 		return err_set(
 		    "page data in %s/%s is corrupted: checksum mismatch for 0x%llx-0x%llx "
 		    "of pid %d (image offset %llu)",
-		    ctx->tree->dir.path, pages_name(owner->pid).s, (unsigned long long)pe->vaddr,
-		    (unsigned long long)(pe->vaddr + len), ctx->pid,
+		    ctx->tree->dir.path, img_name_pid(PAGES_IMG, owner->pid).s,
+		    (unsigned long long)pe->vaddr, (unsigned long long)(pe->vaddr + len), ctx->pid,
 		    (unsigned long long)pe->offset);
 	return 0;
 }
@@ -746,7 +736,7 @@ static int validate_run(const struct restore_ctx *ctx, const PagemapEntry *pe, u
 			       (unsigned long long)pe->vaddr);
 	if (pe->offset != expect_off || pe->offset + len > img_size)
 		return err_set("run at 0x%llx points outside %s (offset %llu)",
-			       (unsigned long long)pe->vaddr, pages_name(ctx->pid).s,
+			       (unsigned long long)pe->vaddr, img_name_pid(PAGES_IMG, ctx->pid).s,
 			       (unsigned long long)pe->offset);
 	return 0;
 }
@@ -759,9 +749,9 @@ static int verify_run(const struct restore_ctx *ctx, const PagemapEntry *pe)
 		return 0;
 	return err_set("page data in %s/%s is corrupted: checksum mismatch for 0x%llx-0x%llx of "
 		       "pid %d (image offset %llu)",
-		       ctx->tree->dir.path, pages_name(ctx->pid).s, (unsigned long long)pe->vaddr,
-		       (unsigned long long)(pe->vaddr + len), ctx->pid,
-		       (unsigned long long)pe->offset);
+		       ctx->tree->dir.path, img_name_pid(PAGES_IMG, ctx->pid).s,
+		       (unsigned long long)pe->vaddr, (unsigned long long)(pe->vaddr + len),
+		       ctx->pid, (unsigned long long)pe->offset);
 }
 
 static int map_image(struct restore_ctx *ctx)
@@ -770,7 +760,8 @@ static int map_image(struct restore_ctx *ctx)
 	    mmap(NULL, ctx->pages_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, ctx->pages_fd, 0);
 
 	if (p == MAP_FAILED)
-		return err_errno("cannot map %s/%s", ctx->tree->dir.path, pages_name(ctx->pid).s);
+		return err_errno("cannot map %s/%s", ctx->tree->dir.path,
+				 img_name_pid(PAGES_IMG, ctx->pid).s);
 	ctx->pages_map = p;
 	return 0;
 }
@@ -779,8 +770,8 @@ int pages_validate(struct restore_ctx *ctx)
 {
 	uint64_t off = IMG_PAGES_DATA_OFF;
 
-	ctx->pages_fd =
-	    img_raw_open(&ctx->tree->dir, pages_name(ctx->pid).s, IMG_PAGES, &ctx->pages_size);
+	ctx->pages_fd = img_raw_open(&ctx->tree->dir, img_name_pid(PAGES_IMG, ctx->pid).s,
+				     IMG_PAGES, &ctx->pages_size);
 	if (ctx->pages_fd < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->nr_runs; i++) {
@@ -792,7 +783,7 @@ int pages_validate(struct restore_ctx *ctx)
 	}
 	if (off != ctx->pages_size)
 		return err_set("%s/%s is %s: %llu bytes, the pagemap accounts for %llu",
-			       ctx->tree->dir.path, pages_name(ctx->pid).s,
+			       ctx->tree->dir.path, img_name_pid(PAGES_IMG, ctx->pid).s,
 			       off > ctx->pages_size ? "truncated" : "too long",
 			       (unsigned long long)ctx->pages_size, (unsigned long long)off);
 	if (map_image(ctx))

@@ -209,23 +209,11 @@ int pipes_check_complete(struct dump_tree *tree)
 
 int pipes_write(struct dump_tree *tree)
 {
-	struct img_out out;
-
-	if (img_out_open(&tree->dir, &out, "pipes.img", IMG_PIPES))
-		return -1;
-	for (int i = 0; i < tree->nr_pipes; i++) {
-		if (!tree->pipes[i].data.data)
-			tree->pipes[i].data.data = malloc(1);
-		if (img_out_msg(&out, &tree->pipes[i].base)) {
-			img_out_discard(&out);
-			return -1;
-		}
-	}
-	if (img_out_close(&out)) {
-		img_out_discard(&out);
-		return -1;
-	}
-	return 0;
+	for (int i = 0; i < tree->nr_pipes; i++)
+		if (!tree->pipes[i].data.data && !(tree->pipes[i].data.data = malloc(1)))
+			return err_set("out of memory");
+	return img_write_array(&tree->dir, "pipes.img", IMG_PIPES, NULL, tree->pipes,
+			       tree->nr_pipes, sizeof(*tree->pipes));
 }
 
 void pipes_dump_free(struct dump_tree *tree)

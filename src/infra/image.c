@@ -350,6 +350,34 @@ void img_out_discard(struct img_out *o)
 	out_release(o);
 }
 
+int img_write_array(struct img_dir *d, const char *name, enum img_kind kind,
+		    const ProtobufCMessage *head, const void *first, size_t n, size_t stride)
+{
+	struct img_out out;
+
+	if (img_out_open(d, &out, name, kind))
+		return -1;
+	if (head && img_out_msg(&out, head))
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (img_out_msg(&out, (const ProtobufCMessage *)((const char *)first + i * stride)))
+			goto fail;
+	if (img_out_close(&out))
+		goto fail;
+	return 0;
+fail:
+	img_out_discard(&out);
+	return -1;
+}
+
+struct img_name img_name_pid(const char *fmt, int pid)
+{
+	struct img_name n;
+
+	snprintf(n.s, sizeof(n.s), fmt, pid);
+	return n;
+}
+
 /* ---- reading ---- */
 
 static int check_header(const unsigned char *p, size_t size, const char *name, enum img_kind kind)

@@ -89,6 +89,15 @@ int img_out_open(struct img_dir *d, struct img_out *o, const char *name, enum im
 int img_out_msg(struct img_out *o, const ProtobufCMessage *msg);
 int img_out_raw(struct img_out *o, const void *data, size_t len);
 int img_out_close(struct img_out *o);
+/* A whole image: head (if any), then n records laid out stride bytes apart
+ * from first (each starts with its ProtobufCMessage base). */
+int img_write_array(struct img_dir *d, const char *name, enum img_kind kind,
+		    const ProtobufCMessage *head, const void *first, size_t n, size_t stride);
+/* "fmt" with a pid in it, as a value usable inside an expression. */
+struct img_name {
+	char s[64];
+};
+struct img_name img_name_pid(const char *fmt, int pid);
 void img_out_discard(struct img_out *o);
 
 int img_in_load(struct img_dir *d, struct img_in *in, const char *name, enum img_kind kind);
