@@ -88,6 +88,9 @@ struct dump_tree {
 	/* ghost.c: the inodes of deleted files and memfds */
 	int nr_ghosts;
 	struct dump_ghost *ghosts;
+	/* pages.c: shmem objects already saved (id, range of the object) */
+	int nr_shmem_saved;
+	struct shmem_range *shmem_saved;
 	/* pages.c: pages already saved, by physical frame */
 	struct pfn_map *saved_pfns;
 };
@@ -117,6 +120,13 @@ struct dump_ctx {
 	LockEntry *locks;
 };
 
+/* A shmem object (MAP_SHARED|MAP_ANONYMOUS) some process maps. */
+struct tree_shmem {
+	uint64_t id, size;
+	pid_t first_pid;
+	bool shared; /* mapped by more than one process: one memfd for all */
+};
+
 /* What all processes of one restore share. */
 struct restore_tree {
 	const struct cryo_opts *opts;
@@ -131,6 +141,8 @@ struct restore_tree {
 	int inherit_base;	    /* descriptions shared between processes sit here */
 	size_t nr_inherit;
 	uint32_t *inherit_ids; /* file ids of those descriptions, by slot */
+	size_t nr_shmem;       /* anonymous shared memory objects, slots after those */
+	struct tree_shmem *shmem;
 };
 
 /* One process of the tree being restored. */
@@ -209,12 +221,13 @@ void pages_dump_free(struct dump_tree *tree);
 int tree_freeze(struct dump_tree *tree);
 int tree_check_ids(struct dump_tree *tree);
 int tree_dump_zombie(struct dump_ctx *ctx);
-int tree_check_shared_memory(struct dump_tree *tree);
 void tree_dump_free(struct dump_tree *tree);
 int tree_restore_plan(struct restore_tree *tree);
 int tree_plan_inherited(struct restore_tree *tree);
 int tree_restore_inherited(struct restore_ctx *root);
 int tree_inherited_fd(const struct restore_ctx *ctx, uint32_t id);
+int tree_shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v);
+int tree_plan_shmem(struct restore_tree *tree);
 int tree_restore_kids(struct restore_ctx *ctx);
 struct restore_ctx *tree_proc(const struct restore_tree *tree, pid_t pid);
 /* threads.c */

@@ -81,8 +81,14 @@ static int classify_file(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 	/* MAP_SHARED|MAP_ANONYMOUS shows as a deleted /dev/zero on shmem */
 	if (pv->shared && !strcmp(pv->path, "/dev/zero (deleted)")) {
 		v->kind = VMA_KIND__ANON_SHARED;
+		v->has_shmem_id = true;
+		v->shmem_id = pv->ino;
 		return 0;
 	}
+	if (!strncmp(pv->path, "/SYSV", 5))
+		return err_set("pid %d maps System V shared memory at 0x%llx (%s): not supported "
+			       "yet",
+			       pid, (unsigned long long)pv->start, pv->path);
 	if (ends_with(pv->path, " (deleted)"))
 		return err_set("pid %d maps a deleted file at 0x%llx (%s): not supported yet", pid,
 			       (unsigned long long)pv->start, pv->path);
@@ -304,8 +310,8 @@ static int same_file_vma(const struct restore_ctx *ctx, size_t i)
 
 	for (size_t j = 0; j < i; j++) {
 		const VmaEntry *w = ctx->mm->vmas[j];
-		if (ctx->vma_fd[j] >= 0 && !strcmp(w->path, v->path) && w->kind == v->kind &&
-		    w->may_write == v->may_write)
+		if (ctx->vma_fd[j] >= 0 && w->path && v->path && !strcmp(w->path, v->path) &&
+		    w->kind == v->kind && w->may_write == v->may_write)
 			return ctx->vma_fd[j];
 	}
 	return -1;
@@ -363,6 +369,10 @@ int mm_restore_plan(struct restore_ctx *ctx)
 		return err_set("out of memory");
 	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
 		ctx->vma_fd[i] = -1;
+		if (tree_shmem_fd(ctx, ctx->mm->vmas[i]) >= 0) {
+			ctx->vma_fd[i] = next++; /* the object shared with other processes */
+			continue;
+		}
 		if (!is_file_kind(ctx->mm->vmas[i]->kind))
 			continue;
 		ctx->vma_fd[i] = same_file_vma(ctx, i);
@@ -392,6 +402,13 @@ static int open_vma_files(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
 		const VmaEntry *v = ctx->mm->vmas[i];
 		int flags = v->kind == VMA_KIND__FILE_SHARED && v->may_write ? O_RDWR : O_RDONLY;
+		int shmem = tree_shmem_fd(ctx, v);
+		if (shmem >= 0) {
+			if (dup2(shmem, ctx->vma_fd[i]) < 0)
+				return err_errno("cannot take the shared memory mapped at 0x%llx",
+						 (unsigned long long)v->start);
+			continue;
+		}
 		if (ctx->vma_fd[i] < 0 || (i && same_file_vma(ctx, i) == ctx->vma_fd[i]))
 			continue;
 		if (open_on(v->path, flags, ctx->vma_fd[i]))
@@ -558,7 +575,9 @@ static int map_vma(struct restore_ctx *ctx, size_t i)
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 		break;
 	case VMA_KIND__ANON_SHARED:
-		flags |= MAP_SHARED | MAP_ANONYMOUS;
+		/* shared with other processes: their common memfd; else its own */
+		fd = ctx->vma_fd[i];
+		flags |= fd >= 0 ? MAP_SHARED : MAP_SHARED | MAP_ANONYMOUS;
 		break;
 	case VMA_KIND__FILE_PRIVATE:
 		flags |= MAP_PRIVATE;

@@ -214,7 +214,7 @@ static int setup_service_fds(struct restore_ctx *ctx)
 {
 	struct restore_tree *tree = ctx->tree;
 	int src[SVC_VMA_FIRST] = {ctx->pages_fd, -1, tree->report[1], ctx->tty_fd, tree->hold[0]};
-	unsigned inherit_end = tree->inherit_base + tree->nr_inherit;
+	unsigned inherit_end = tree->inherit_base + tree->nr_inherit + tree->nr_shmem;
 
 	for (int i = 0; i < SVC_VMA_FIRST; i++) {
 		if (src[i] < 0)
@@ -249,7 +249,9 @@ static void reset_dispositions(void)
 /* Its own part of the restore, in the new process, once its children exist. */
 static int child_steps(struct restore_ctx *ctx)
 {
-	return setup_service_fds(ctx) || files_restore_child(ctx) || mm_restore_child(ctx) ||
+	/* mm first: the shared memory it maps sits with the inherited fds,
+	 * which placing the fds closes */
+	return setup_service_fds(ctx) || mm_restore_child(ctx) || files_restore_child(ctx) ||
 		       fs_restore_child(ctx) || task_restore_child(ctx)
 		   ? -1
 		   : 0;
@@ -483,6 +485,8 @@ static void raise_fd_limit(void)
 /* Fd numbers for each process's service and temporary fds. */
 static int plan_fds(struct restore_tree *tree)
 {
+	if (tree_plan_shmem(tree))
+		return -1;
 	for (size_t i = 0; i < tree->nr_procs; i++) {
 		struct restore_ctx *ctx = tree->procs[i];
 		if (ctx->zombie)
@@ -577,6 +581,7 @@ static void free_tree(struct restore_tree *tree)
 		free_proc(tree->procs[i]);
 	free(tree->procs);
 	free(tree->inherit_ids);
+	free(tree->shmem);
 	for (int i = 0; i < 2; i++) {
 		if (tree->report[i] >= 0)
 			close(tree->report[i]);

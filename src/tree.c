@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -175,45 +176,6 @@ int tree_check_ids(struct dump_tree *tree)
 	return 0;
 }
 
-static bool is_shmem(const struct proc_vma *v)
-{
-	return v->shared && v->path &&
-	       (!strncmp(v->path, "/dev/zero", 9) || !strncmp(v->path, "/SYSV", 5));
-}
-
-static const struct proc_vma *find_shmem(const struct dump_ctx *ctx, uint64_t ino)
-{
-	for (int i = 0; i < ctx->vmas.nr; i++)
-		if (is_shmem(&ctx->vmas.v[i]) && ctx->vmas.v[i].ino == ino)
-			return &ctx->vmas.v[i];
-	return NULL;
-}
-
-/* Anonymous shared memory is restored per process: refuse it when two
- * processes of the tree share it, rather than restore two copies. */
-int tree_check_shared_memory(struct dump_tree *tree)
-{
-	for (int i = 0; i < tree->nr_procs; i++) {
-		const struct dump_ctx *a = tree->procs[i];
-		for (int v = 0; v < a->vmas.nr; v++) {
-			const struct proc_vma *va = &a->vmas.v[v];
-			if (!is_shmem(va))
-				continue;
-			for (int j = i + 1; j < tree->nr_procs; j++) {
-				const struct proc_vma *vb = find_shmem(tree->procs[j], va->ino);
-				if (vb)
-					return err_set(
-					    "pids %d and %d share memory (%s at 0x%llx): "
-					    "shared memory between processes is not "
-					    "supported yet",
-					    a->pid, tree->procs[j]->pid, va->path,
-					    (unsigned long long)va->start);
-			}
-		}
-	}
-	return 0;
-}
-
 /* A zombie: ids, name and wait status; nothing else is left of it. */
 int tree_dump_zombie(struct dump_ctx *ctx)
 {
@@ -331,6 +293,64 @@ static int users(const struct restore_tree *tree, const FileEntry *fe)
 	return n;
 }
 
+/* Anonymous shared memory mapped by more than one process: one memfd per
+ * shmem object, made by the root and inherited, that each maps. */
+int tree_plan_shmem(struct restore_tree *tree)
+{
+	for (size_t p = 0; p < tree->nr_procs; p++) {
+		const struct restore_ctx *ctx = tree->procs[p];
+		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
+			const VmaEntry *v = ctx->mm->vmas[i];
+			struct tree_shmem *sh = NULL;
+			if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
+				continue;
+			for (size_t k = 0; k < tree->nr_shmem && !sh; k++)
+				if (tree->shmem[k].id == v->shmem_id)
+					sh = &tree->shmem[k];
+			if (!sh) {
+				struct tree_shmem *grown =
+				    realloc(tree->shmem, (tree->nr_shmem + 1) * sizeof(*grown));
+				if (!grown)
+					return err_set("out of memory");
+				tree->shmem = grown;
+				sh = &tree->shmem[tree->nr_shmem++];
+				*sh = (struct tree_shmem){.id = v->shmem_id, .first_pid = ctx->pid};
+			}
+			if (sh->first_pid != ctx->pid)
+				sh->shared = true;
+			if (v->pgoff + (v->end - v->start) > sh->size)
+				sh->size = v->pgoff + (v->end - v->start);
+		}
+	}
+	return 0;
+}
+
+/* The slot of the memfd behind a VMA shared with other processes, or -1. */
+int tree_shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v)
+{
+	const struct restore_tree *tree = ctx->tree;
+
+	if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
+		return -1;
+	for (size_t k = 0; k < tree->nr_shmem; k++)
+		if (tree->shmem[k].id == v->shmem_id && tree->shmem[k].shared)
+			return tree->inherit_base + tree->nr_inherit + k;
+	return -1;
+}
+
+static int make_shmem(const struct restore_tree *tree, size_t k)
+{
+	int fd = memfd_create("cryo-shmem", MFD_CLOEXEC);
+
+	if (fd < 0 || ftruncate(fd, tree->shmem[k].size))
+		return err_errno("cannot make the shared memory object %llu",
+				 (unsigned long long)tree->shmem[k].id);
+	if (dup2(fd, tree->inherit_base + tree->nr_inherit + k) < 0)
+		return err_errno("cannot place shared memory");
+	close(fd);
+	return 0;
+}
+
 static int highest_own_fd(void)
 {
 	int *fds, n = proc_list_fds(getpid(), &fds), max = 2;
@@ -382,6 +402,9 @@ int tree_restore_inherited(struct restore_ctx *root)
 		close(fd);
 	}
 	files_restore_drop_temps(root);
+	for (size_t k = 0; k < tree->nr_shmem; k++)
+		if (tree->shmem[k].shared && make_shmem(tree, k))
+			return -1;
 	return 0;
 }
 
