@@ -54,7 +54,7 @@ san: $(B)/.deps $(PB_H)
 	$(MAKE) B=$(B)/san EXTRA_CFLAGS="$(SAN_FLAGS)" LDLIBS="$(LDLIBS) $(SAN_FLAGS)" \
 		$(B)/san/cryo
 
-$(B)/tests/%: tests/workloads/%.c tests/workloads/wl.h
+$(B)/tests/%: tests/workloads/%.c tests/workloads/wl.h tests/workloads/wl.c
 	@mkdir -p $(B)/tests
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $< tests/workloads/wl.c -lm
 

@@ -14,28 +14,13 @@
 
 #define SIZE_A (300 * 1024 + 123)
 
-static unsigned char pat(int i)
-{
-	return (unsigned char)(i * 31 + i / 4096);
-}
-
-static void fdlink(int fd, char *buf, size_t len)
-{
-	char p[64];
-	ssize_t n;
-
-	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-	n = readlink(p, buf, len - 1);
-	buf[n < 0 ? 0 : n] = 0;
-}
-
 static void check_deleted(const char *name, int fd, const char *path)
 {
 	char want[PATH_MAX + 16], got[PATH_MAX + 16], tag[64];
 	struct stat st;
 
 	snprintf(want, sizeof(want), "%s (deleted)", path);
-	fdlink(fd, got, sizeof(got));
+	wl_fd_link(fd, got, sizeof(got));
 	snprintf(tag, sizeof(tag), "%s_link", name);
 	wl_check(tag, !strcmp(got, want), "fd %d -> '%s', expected '%s'", fd, got, want);
 	snprintf(tag, sizeof(tag), "%s_nlink", name);
@@ -50,16 +35,14 @@ int main(void)
 	char pa[PATH_MAX], pb[PATH_MAX];
 	static unsigned char buf[SIZE_A + 100];
 	struct stat st_a0, st, st2;
-	int a1, a1dup, a2, b, i, n, fl;
+	int a1, a1dup, a2, b, n;
 	off_t off;
 
 	wl_init();
 	wl_path("deleted-a.bin", pa, sizeof(pa));
 	wl_path("deleted-b.txt", pb, sizeof(pb));
-	for (i = 0; i < SIZE_A; i++)
-		buf[i] = pat(i);
 	a1 = open(pa, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (a1 < 0 || write(a1, buf, SIZE_A) != SIZE_A)
+	if (a1 < 0 || !wl_write_pattern(a1, SIZE_A, 0))
 		wl_die("create %s: %s", pa, strerror(errno));
 	a2 = open(pa, O_WRONLY | O_APPEND);
 	a1dup = dup(a1);
@@ -92,20 +75,14 @@ int main(void)
 
 	off = lseek(a1, 0, SEEK_CUR);
 	wl_check("a1_offset", off == 12345, "offset %lld", (long long)off);
-	fl = fcntl(a1, F_GETFL);
-	wl_check("a1_flags", (fl & (O_ACCMODE | O_APPEND)) == O_RDWR, "flags %#x", fl);
-	fl = fcntl(a2, F_GETFL);
-	wl_check("a2_flags", (fl & (O_ACCMODE | O_APPEND)) == (O_WRONLY | O_APPEND), "flags %#x",
-		 fl);
-	fl = fcntl(b, F_GETFL);
-	wl_check("b_flags", (fl & O_ACCMODE) == O_RDONLY, "flags %#x", fl);
+	wl_check_fl("a1_flags", a1, O_ACCMODE | O_APPEND, O_RDWR);
+	wl_check_fl("a2_flags", a2, O_ACCMODE | O_APPEND, O_WRONLY | O_APPEND);
+	wl_check_fl("b_flags", b, O_ACCMODE, O_RDONLY);
 
 	memset(buf, 0, sizeof(buf));
 	n = pread(a1, buf, sizeof(buf), 0);
 	wl_check("a_len", n == SIZE_A, "read %d of %d", n, SIZE_A);
-	for (i = 0; i < SIZE_A && buf[i] == pat(i); i++)
-		;
-	wl_check("a_data", i == SIZE_A, "byte %d is %#x, expected %#x", i, buf[i], pat(i));
+	wl_check_pattern("a_data", buf, SIZE_A, 0);
 
 	/* a1 and a1dup share one description (offset), a2 appends to the same file */
 	lseek(a1dup, 100, SEEK_SET);

@@ -22,64 +22,8 @@
 #define D_DUP	 0x30ULL
 #define DUP_FD	 30
 
-struct tfd {
-	unsigned fd, events;
-	unsigned long long data;
-};
-
-/* The tfd/events/data triples of an epoll fd's fdinfo, sorted by data. */
-static int watched(int ep, struct tfd *t, int max)
-{
-	char p[64], line[512];
-	FILE *f;
-	int n = 0;
-
-	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", ep);
-	f = fopen(p, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f) && n < max)
-		if (sscanf(line, "tfd: %u events: %x data: %llx", &t[n].fd, &t[n].events,
-			   &t[n].data) == 3)
-			n++;
-	fclose(f);
-	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && t[j - 1].data > t[j].data; j--) {
-			struct tfd x = t[j];
-			t[j] = t[j - 1];
-			t[j - 1] = x;
-		}
-	return n;
-}
-
-static void check_watched(const char *name, int ep, const struct tfd *before, int nb)
-{
-	struct tfd now[16];
-	int n = watched(ep, now, 16), i = 0;
-
-	if (n == nb)
-		for (i = 0; i < n; i++)
-			if (now[i].fd != before[i].fd || now[i].events != before[i].events ||
-			    now[i].data != before[i].data)
-				break;
-	wl_check(name, n == nb && i == n,
-		 "%d targets (was %d), first difference at %d: fd %u "
-		 "events %#x data %#llx",
-		 n, nb, i, i < n ? now[i].fd : 0, i < n ? now[i].events : 0,
-		 i < n ? now[i].data : 0);
-}
-
-static void check_flags(const char *name, int fd, int fl_want, int fd_want)
-{
-	int fl = fcntl(fd, F_GETFL), fdf = fcntl(fd, F_GETFD);
-	char n[64];
-
-	snprintf(n, sizeof(n), "%s_getfl", name);
-	wl_check(n, fl >= 0 && (fl & (O_ACCMODE | O_NONBLOCK)) == fl_want, "F_GETFL %#x, want %#x",
-		 fl, fl_want);
-	snprintf(n, sizeof(n), "%s_getfd", name);
-	wl_check(n, fdf == fd_want, "F_GETFD %d, want %d", fdf, fd_want);
-}
+/* The fdinfo lines of an epoll fd's targets: target fd, events, data. */
+#define TFD_FMT "tfd: %llu events: %llx data: %llx"
 
 static void add(int ep, int fd, unsigned events, unsigned long long data)
 {
@@ -112,7 +56,7 @@ int main(void)
 {
 	int a = eventfd(1, EFD_NONBLOCK), b = eventfd(0, EFD_NONBLOCK), p[2];
 	int ep1 = epoll_create1(0), ep2 = epoll_create1(EPOLL_CLOEXEC);
-	struct tfd w1[16], w2[16];
+	char w1[1024], w2[1024];
 	int n1, n2;
 	uint64_t one = 1;
 
@@ -128,16 +72,16 @@ int main(void)
 	add(ep1, p[1], EPOLLOUT | EPOLLONESHOT, D_OUT);
 	add(ep2, ep1, EPOLLIN, D_NESTED);
 	add(ep2, DUP_FD, EPOLLIN | EPOLLRDHUP, D_DUP);
-	n1 = watched(ep1, w1, 16);
-	n2 = watched(ep2, w2, 16);
+	n1 = wl_fdinfo_table(ep1, TFD_FMT, 3, w1, sizeof(w1));
+	n2 = wl_fdinfo_table(ep2, TFD_FMT, 3, w2, sizeof(w2));
 
 	wl_ready();
 	wl_wait_go();
 
-	check_flags("ep1", ep1, O_RDWR, 0);
-	check_flags("ep2", ep2, O_RDWR | O_NONBLOCK, FD_CLOEXEC);
-	check_watched("ep1_targets", ep1, w1, n1);
-	check_watched("ep2_targets", ep2, w2, n2);
+	wl_check_fd_flags("ep1", ep1, O_RDWR, 0);
+	wl_check_fd_flags("ep2", ep2, O_RDWR | O_NONBLOCK, FD_CLOEXEC);
+	wl_check_fdinfo_table("ep1_targets", ep1, TFD_FMT, 3, w1, n1);
+	wl_check_fdinfo_table("ep2_targets", ep2, TFD_FMT, 3, w2, n2);
 	wl_check("ep1_count", n1 == 4, "%d targets before", n1);
 	{
 		unsigned long long w[] = {D_NESTED, D_DUP};

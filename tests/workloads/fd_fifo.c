@@ -16,58 +16,23 @@
 #define N1 70000
 #define N2 3000
 
-static unsigned char pat(int no, int i)
-{
-	return (unsigned char)(i * 5 + i / 253 + no * 17);
-}
-
-static void fdlink(int fd, char *buf, size_t len)
-{
-	char p[64];
-	ssize_t n;
-
-	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-	n = readlink(p, buf, len - 1);
-	buf[n < 0 ? 0 : n] = 0;
-}
-
-static int read_all(int fd, unsigned char *buf, int n)
-{
-	int got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r <= 0)
-			return r < 0 ? -errno : got;
-		got += r;
-	}
-	return got;
-}
-
 static void check_fifo(const char *tag, int fd, const char *path)
 {
 	char l[PATH_MAX + 16];
 	struct stat a, b;
 
-	fdlink(fd, l, sizeof(l));
+	wl_fd_link(fd, l, sizeof(l));
 	wl_check(tag,
 		 !strcmp(l, path) && !fstat(fd, &a) && !stat(path, &b) && S_ISFIFO(a.st_mode) &&
 		     a.st_ino == b.st_ino && a.st_dev == b.st_dev,
 		 "fd %d -> %s, expected the FIFO %s", fd, l, path);
 }
 
-static void check_fl(const char *tag, int fd, int want)
-{
-	int fl = fcntl(fd, F_GETFL) & (O_ACCMODE | O_NONBLOCK);
-
-	wl_check(tag, fl == want, "flags %#o, expected %#o", fl, want);
-}
-
 int main(void)
 {
 	char p1[PATH_MAX], p2[PATH_MAX], p3[PATH_MAX];
 	static unsigned char buf[N1 + 100];
-	int r1, w1, rw2, r3, w3, i, n, sz1;
+	int r1, w1, rw2, r3, w3, n, sz1;
 
 	wl_init();
 	wl_path("fifo-one", p1, sizeof(p1));
@@ -85,13 +50,9 @@ int main(void)
 	if (fcntl(r1, F_SETFL, 0) || fcntl(w1, F_SETPIPE_SZ, 256 * 1024) < 0)
 		wl_die("fcntl: %s", strerror(errno));
 	sz1 = fcntl(r1, F_GETPIPE_SZ);
-	for (i = 0; i < N1; i++)
-		buf[i] = pat(1, i);
-	if (write(w1, buf, N1) != N1)
+	if (!wl_write_pattern(w1, N1, 1))
 		wl_die("write 1: %s", strerror(errno));
-	for (i = 0; i < N2; i++)
-		buf[i] = pat(2, i);
-	if (write(rw2, buf, N2) != N2)
+	if (!wl_write_pattern(rw2, N2, 2))
 		wl_die("write 2: %s", strerror(errno));
 
 	wl_ready();
@@ -102,33 +63,22 @@ int main(void)
 	check_fifo("rw2_fifo", rw2, p2);
 	check_fifo("r3_fifo", r3, p3);
 	check_fifo("w3_fifo", w3, p3);
-	check_fl("r1_flags", r1, O_RDONLY);
-	check_fl("w1_flags", w1, O_WRONLY);
-	check_fl("rw2_flags", rw2, O_RDWR | O_NONBLOCK);
-	check_fl("r3_flags", r3, O_RDONLY | O_NONBLOCK);
-	check_fl("w3_flags", w3, O_WRONLY | O_NONBLOCK);
+	wl_check_fl("r1_flags", r1, O_ACCMODE | O_NONBLOCK, O_RDONLY);
+	wl_check_fl("w1_flags", w1, O_ACCMODE | O_NONBLOCK, O_WRONLY);
+	wl_check_fl("rw2_flags", rw2, O_ACCMODE | O_NONBLOCK, O_RDWR | O_NONBLOCK);
+	wl_check_fl("r3_flags", r3, O_ACCMODE | O_NONBLOCK, O_RDONLY | O_NONBLOCK);
+	wl_check_fl("w3_flags", w3, O_ACCMODE | O_NONBLOCK, O_WRONLY | O_NONBLOCK);
 	n = fcntl(r1, F_GETPIPE_SZ);
 	wl_check("fifo1_size", n == sz1, "pipe size %d, expected %d", n, sz1);
 
-	if (ioctl(r1, FIONREAD, &n) < 0)
-		n = -errno;
+	n = wl_fionread(r1);
 	wl_check("fifo1_fionread", n == N1, "FIONREAD %d, expected %d", n, N1);
-	memset(buf, 0, sizeof(buf));
-	n = read_all(r1, buf, N1);
-	for (i = 0; i < N1 && buf[i] == pat(1, i); i++)
-		;
-	wl_check("fifo1_data", n == N1 && i == N1, "read %d, byte %d differs", n, i);
-	{
-		struct pollfd pf = {.fd = r1, .events = POLLIN};
-		wl_check("fifo1_empty", poll(&pf, 1, 0) == 0, "extra data (revents %#x)",
-			 pf.revents);
-	}
+	wl_check_queued("fifo1", r1, N1, 1); /* fifo1_len, fifo1_data, fifo1_empty */
 
 	memset(buf, 0, sizeof(buf));
 	n = read(rw2, buf, sizeof(buf));
-	for (i = 0; i < N2 && buf[i] == pat(2, i); i++)
-		;
-	wl_check("fifo2_data", n == N2 && i == N2, "read %d, byte %d differs", n, i);
+	wl_check("fifo2_len", n == N2, "read %d of %d", n, N2);
+	wl_check_pattern("fifo2_data", buf, N2, 2);
 	errno = 0;
 	n = read(rw2, buf, 1);
 	wl_check("fifo2_eagain", n < 0 && errno == EAGAIN, "read %d errno %d", n, errno);

@@ -12,27 +12,12 @@
 
 #define SIZE_1 (200 * 1024 + 7)
 
-static unsigned char pat(int i)
-{
-	return (unsigned char)(i * 13 + i / 1000);
-}
-
-static void fdlink(int fd, char *buf, size_t len)
-{
-	char p[64];
-	ssize_t n;
-
-	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-	n = readlink(p, buf, len - 1);
-	buf[n < 0 ? 0 : n] = 0;
-}
-
 static void check_name(const char *tag, int fd, const char *name)
 {
 	char want[300], got[300];
 
 	snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
-	fdlink(fd, got, sizeof(got));
+	wl_fd_link(fd, got, sizeof(got));
 	wl_check(tag, !strcmp(got, want), "fd %d -> '%s', expected '%s'", fd, got, want);
 }
 
@@ -47,7 +32,7 @@ int main(void)
 {
 	static unsigned char buf[SIZE_1 + 100];
 	char p[64];
-	int m1, m1r, m2, m3, i, n, fl;
+	int m1, m1r, m2, m3, i, n;
 	struct stat st, st2;
 	off_t off;
 
@@ -57,9 +42,7 @@ int main(void)
 	m3 = memfd_create("three:sealed", MFD_ALLOW_SEALING | MFD_CLOEXEC);
 	if (m1 < 0 || m2 < 0 || m3 < 0)
 		wl_die("memfd_create: %s", strerror(errno));
-	for (i = 0; i < SIZE_1; i++)
-		buf[i] = pat(i);
-	if (write(m1, buf, SIZE_1) != SIZE_1 || lseek(m1, 777, SEEK_SET) != 777)
+	if (!wl_write_pattern(m1, SIZE_1, 0) || lseek(m1, 777, SEEK_SET) != 777)
 		wl_die("write m1: %s", strerror(errno));
 	if (fcntl(m1, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
 		wl_die("seal m1: %s", strerror(errno));
@@ -92,21 +75,15 @@ int main(void)
 	wl_check("m1_offset", off == 777, "offset %lld", (long long)off);
 	off = lseek(m1r, 0, SEEK_CUR);
 	wl_check("m1r_offset", off == 5, "offset %lld", (long long)off);
-	fl = fcntl(m1, F_GETFL);
-	wl_check("m1_flags", (fl & O_ACCMODE) == O_RDWR, "flags %#x", fl);
-	fl = fcntl(m1r, F_GETFL);
-	wl_check("m1r_flags", (fl & O_ACCMODE) == O_RDONLY, "flags %#x", fl);
-	fl = fcntl(m3, F_GETFD);
-	wl_check("m3_cloexec", fl == FD_CLOEXEC, "fd flags %#x", fl);
-	fl = fcntl(m1, F_GETFD);
-	wl_check("m1_no_cloexec", fl == 0, "fd flags %#x", fl);
+	wl_check_fl("m1_flags", m1, O_ACCMODE, O_RDWR);
+	wl_check_fl("m1r_flags", m1r, O_ACCMODE, O_RDONLY);
+	wl_check_fdfl("m3_cloexec", m3, FD_CLOEXEC);
+	wl_check_fdfl("m1_no_cloexec", m1, 0);
 
 	memset(buf, 0, sizeof(buf));
 	n = pread(m1r, buf, sizeof(buf), 0);
 	wl_check("m1_len", n == SIZE_1, "read %d of %d", n, SIZE_1);
-	for (i = 0; i < SIZE_1 && buf[i] == pat(i); i++)
-		;
-	wl_check("m1_data", i == SIZE_1, "byte %d is %#x, expected %#x", i, buf[i], pat(i));
+	wl_check_pattern("m1_data", buf, SIZE_1, 0);
 	errno = 0;
 	wl_check("m1_grow_sealed", ftruncate(m1, SIZE_1 + 4096) < 0 && errno == EPERM,
 		 "ftruncate beyond the size: errno %d", errno);

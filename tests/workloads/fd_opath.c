@@ -11,23 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void fdlink(int fd, char *buf, size_t len)
-{
-	char p[64];
-	ssize_t n;
-
-	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-	n = readlink(p, buf, len - 1);
-	buf[n < 0 ? 0 : n] = 0;
-}
-
-static void check_flags(const char *tag, int fd, int want)
-{
-	int fl = fcntl(fd, F_GETFL) & ~O_LARGEFILE;
-
-	wl_check(tag, fl == want, "flags %#o, expected %#o", fl, want);
-}
-
 static void check_same(const char *tag, int fd, const struct stat *was)
 {
 	struct stat st = {0};
@@ -67,15 +50,9 @@ int main(void)
 	snprintf(inner, sizeof(inner), "%s/inner.txt", dir);
 	if (mkdir(dir, 0750) || symlink("opath-file", lnk) || mkfifo(fifo, 0600))
 		wl_die("setup: %s", strerror(errno));
-	t = open(file, O_WRONLY | O_CREAT, 0644);
-	if (t < 0 || write(t, "file data", 9) != 9 || close(t))
-		wl_die("setup file: %s", strerror(errno));
-	t = open(inner, O_WRONLY | O_CREAT, 0644);
-	if (t < 0 || write(t, "inner data", 10) != 10 || close(t))
-		wl_die("setup inner: %s", strerror(errno));
-	t = open(gone, O_WRONLY | O_CREAT, 0600);
-	if (t < 0 || write(t, "gone data", 9) != 9 || close(t))
-		wl_die("setup gone: %s", strerror(errno));
+	wl_mkfile(file, "file data", 9, 0644);
+	wl_mkfile(inner, "inner data", 10, 0644);
+	wl_mkfile(gone, "gone data", 9, 0600);
 	f = open(file, O_PATH);
 	d = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	sl = open(lnk, O_PATH | O_NOFOLLOW);
@@ -94,22 +71,23 @@ int main(void)
 	wl_ready();
 	wl_wait_go();
 
-	check_flags("file_flags", f, O_PATH);
-	check_flags("dir_flags", d, O_PATH | O_DIRECTORY);
-	check_flags("link_flags", sl, O_PATH | O_NOFOLLOW);
-	check_flags("fifo_flags", ff, O_PATH);
-	check_flags("gone_flags", g, O_PATH);
-	wl_check("dir_cloexec", fcntl(d, F_GETFD) == FD_CLOEXEC, "fd flags %#x", fcntl(d, F_GETFD));
-	wl_check("file_no_cloexec", fcntl(f, F_GETFD) == 0, "fd flags %#x", fcntl(f, F_GETFD));
+	/* all flags but O_LARGEFILE, exactly */
+	wl_check_fl("file_flags", f, ~O_LARGEFILE, O_PATH);
+	wl_check_fl("dir_flags", d, ~O_LARGEFILE, O_PATH | O_DIRECTORY);
+	wl_check_fl("link_flags", sl, ~O_LARGEFILE, O_PATH | O_NOFOLLOW);
+	wl_check_fl("fifo_flags", ff, ~O_LARGEFILE, O_PATH);
+	wl_check_fl("gone_flags", g, ~O_LARGEFILE, O_PATH);
+	wl_check_fdfl("dir_cloexec", d, FD_CLOEXEC);
+	wl_check_fdfl("file_no_cloexec", f, 0);
 	check_same("file_same", f, &s_file);
 	check_same("dir_same", d, &s_dir);
 	check_same("link_same", sl, &s_lnk);
 	check_same("fifo_same", ff, &s_fifo);
 	wl_check("link_is_link", S_ISLNK(s_lnk.st_mode), "mode %o", s_lnk.st_mode);
 
-	fdlink(f, l, sizeof(l));
+	wl_fd_link(f, l, sizeof(l));
 	wl_check("file_link", !strcmp(l, file), "-> %s", l);
-	fdlink(sl, l, sizeof(l));
+	wl_fd_link(sl, l, sizeof(l));
 	wl_check("link_link", !strcmp(l, lnk), "-> %s", l);
 
 	/* O_PATH: I/O refused, the path usable */
@@ -137,7 +115,7 @@ int main(void)
 		struct stat st;
 		char want[PATH_MAX + 16];
 		snprintf(want, sizeof(want), "%s (deleted)", gone);
-		fdlink(g, l, sizeof(l));
+		wl_fd_link(g, l, sizeof(l));
 		wl_check("gone_link", !strcmp(l, want), "-> '%s', expected '%s'", l, want);
 		wl_check("gone_nlink",
 			 !fstat(g, &st) && st.st_nlink == 0 && st.st_size == 9 &&

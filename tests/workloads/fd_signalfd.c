@@ -13,33 +13,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+/* The signal mask of signalfd FD from its fdinfo (all ones if missing). */
 static unsigned long long fdinfo_mask(int fd)
 {
-	char p[64], buf[1024], *s;
-	FILE *f;
-	size_t n;
-
-	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", fd);
-	f = fopen(p, "r");
-	if (!f)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	s = strstr(buf, "sigmask:");
-	return s ? strtoull(s + 8, NULL, 16) : 0;
-}
-
-static void check_flags(const char *name, int fd, int fl_want, int fd_want)
-{
-	int fl = fcntl(fd, F_GETFL), fdf = fcntl(fd, F_GETFD);
-	char n[64];
-
-	snprintf(n, sizeof(n), "%s_getfl", name);
-	wl_check(n, fl >= 0 && (fl & (O_ACCMODE | O_NONBLOCK)) == fl_want, "F_GETFL %#x, want %#x",
-		 fl, fl_want);
-	snprintf(n, sizeof(n), "%s_getfd", name);
-	wl_check(n, fdf == fd_want, "F_GETFD %d, want %d", fdf, fd_want);
+	return (unsigned long long)wl_fdinfo_num(fd, "sigmask:", 16);
 }
 
 /* One siginfo from fd, or ssi_signo 0 with errno. */
@@ -51,13 +28,6 @@ static struct signalfd_siginfo get(int fd)
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
 		si.ssi_signo = 0;
 	return si;
-}
-
-static bool readable(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-
-	return poll(&p, 1, 0) == 1;
 }
 
 int main(void)
@@ -90,16 +60,16 @@ int main(void)
 	wl_ready();
 	wl_wait_go();
 
-	check_flags("s1", s1, O_RDWR | O_NONBLOCK, 0);
-	check_flags("s2", s2, O_RDWR, FD_CLOEXEC);
+	wl_check_fd_flags("s1", s1, O_RDWR | O_NONBLOCK, 0);
+	wl_check_fd_flags("s2", s2, O_RDWR, FD_CLOEXEC);
 	wl_check("s1_mask", fdinfo_mask(s1) == want1, "sigmask %#llx, want %#llx", fdinfo_mask(s1),
 		 want1);
 	wl_check("s2_mask", fdinfo_mask(s2) == want2, "sigmask %#llx, want %#llx", fdinfo_mask(s2),
 		 want2);
-	wl_check("s1_idle", !readable(s1), "s1 readable before any signal");
+	wl_check("s1_idle", wl_revents(s1, POLLIN) == 0, "s1 readable before any signal");
 
 	/* the SIGUSR2 sent before the checkpoint */
-	wl_check("s2_pending", readable(s2), "s2 not readable: pending SIGUSR2 lost");
+	wl_check("s2_pending", wl_revents(s2, POLLIN) > 0, "s2 not readable: pending SIGUSR2 lost");
 	si = get(s2);
 	wl_check("s2_pending_read", si.ssi_signo == SIGUSR2, "read signo %u", si.ssi_signo);
 
@@ -120,7 +90,7 @@ int main(void)
 		 si.ssi_signo, errno);
 
 	kill(getpid(), SIGUSR2);
-	wl_check("s1_not_usr2", !readable(s1), "s1 got SIGUSR2, not in its mask");
+	wl_check("s1_not_usr2", wl_revents(s1, POLLIN) == 0, "s1 got SIGUSR2, not in its mask");
 	si = get(s2);
 	wl_check("s2_usr2", si.ssi_signo == SIGUSR2, "read signo %u", si.ssi_signo);
 	wl_done();

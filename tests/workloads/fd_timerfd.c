@@ -44,42 +44,10 @@ static void arm(int fd, int flags, long long value, long long interval)
 		wl_die("timerfd_settime: %s", strerror(errno));
 }
 
+/* The settime flags of timerfd FD from its fdinfo (octal there), -1 if missing. */
 static int fdinfo_flags(int fd)
 {
-	char p[64], buf[1024], *s;
-	FILE *f;
-	size_t n;
-
-	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", fd);
-	f = fopen(p, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	s = strstr(buf, "settime flags:");
-	return s ? (int)strtol(s + 14, NULL, 8) : -1;
-}
-
-static void check_flags(const char *name, int fd, int fl_want, int fd_want)
-{
-	int fl = fcntl(fd, F_GETFL), fdf = fcntl(fd, F_GETFD);
-	char n[64];
-
-	snprintf(n, sizeof(n), "%s_getfl", name);
-	wl_check(n, fl >= 0 && (fl & (O_ACCMODE | O_NONBLOCK)) == fl_want, "F_GETFL %#x, want %#x",
-		 fl, fl_want);
-	snprintf(n, sizeof(n), "%s_getfd", name);
-	wl_check(n, fdf == fd_want, "F_GETFD %d, want %d", fdf, fd_want);
-}
-
-static long long rd(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) != sizeof(v))
-		return -errno;
-	return (long long)v;
+	return (int)wl_fdinfo_num(fd, "settime flags:", 8);
 }
 
 static void gettime(int fd, long long *value, long long *interval)
@@ -118,10 +86,10 @@ int main(void)
 	wl_ready();
 	wl_wait_go();
 
-	check_flags("per", per, O_RDWR, 0);
-	check_flags("abs_rt", abs_rt, O_RDWR, FD_CLOEXEC);
-	check_flags("fired", fired, O_RDWR | O_NONBLOCK, 0);
-	check_flags("idle", idle, O_RDWR | O_NONBLOCK, FD_CLOEXEC);
+	wl_check_fd_flags("per", per, O_RDWR, 0);
+	wl_check_fd_flags("abs_rt", abs_rt, O_RDWR, FD_CLOEXEC);
+	wl_check_fd_flags("fired", fired, O_RDWR | O_NONBLOCK, 0);
+	wl_check_fd_flags("idle", idle, O_RDWR | O_NONBLOCK, FD_CLOEXEC);
 	wl_check("abs_rt_flags", fdinfo_flags(abs_rt) == TFD_TIMER_ABSTIME, "settime flags %#o",
 		 fdinfo_flags(abs_rt));
 	wl_check("abs_per_flags", fdinfo_flags(abs_per) == TFD_TIMER_ABSTIME, "settime flags %#o",
@@ -135,7 +103,7 @@ int main(void)
 	gettime(per, &v, &iv);
 	wl_check("per_interval", iv == 100 * MS, "interval %lld ns", iv);
 	wl_check("per_value", v > 0 && v <= 100 * MS, "value %lld ns", v);
-	n = rd(per);
+	n = wl_read_u64(per);
 	{
 		long long most = (now_ns(CLOCK_MONOTONIC) - t_arm - 50 * MS) / (100 * MS) + 1;
 		wl_check("per_ticks", n >= 3 && n <= most, "read %lld expirations, want 3..%lld", n,
@@ -143,9 +111,9 @@ int main(void)
 	}
 	{
 		long long a, b;
-		rd(per);
+		wl_read_u64(per);
 		a = now_ns(CLOCK_MONOTONIC);
-		n = rd(per);
+		n = wl_read_u64(per);
 		b = now_ns(CLOCK_MONOTONIC);
 		wl_check("per_period", n == 1 && b - a > 50 * MS && b - a < 200 * MS,
 			 "%lld expirations after %lld ms", n, (b - a) / MS);
@@ -154,22 +122,22 @@ int main(void)
 	/* expired one-shot: one tick, then nothing */
 	gettime(fired, &v, &iv);
 	wl_check("fired_disarmed", v == 0 && iv == 0, "value %lld interval %lld", v, iv);
-	n = rd(fired);
+	n = wl_read_u64(fired);
 	wl_check("fired_tick", n == 1, "read %lld", n);
-	n = rd(fired);
+	n = wl_read_u64(fired);
 	wl_check("fired_once", n == -EAGAIN, "second read %lld", n);
 
 	/* disarmed */
 	gettime(idle, &v, &iv);
 	wl_check("idle_zero", v == 0 && iv == 0, "value %lld interval %lld", v, iv);
-	n = rd(idle);
+	n = wl_read_u64(idle);
 	wl_check("idle_eagain", n == -EAGAIN, "read %lld", n);
 
 	/* absolute periodic */
 	gettime(abs_per, &v, &iv);
 	wl_check("abs_per_interval", iv == 250 * MS && v > 0 && v <= 250 * MS,
 		 "value %lld interval %lld", v, iv);
-	n = rd(abs_per);
+	n = wl_read_u64(abs_per);
 	wl_check("abs_per_ticks", n >= 1, "read %lld", n);
 
 	/* cancel-on-set: an hour left */
@@ -189,7 +157,7 @@ int main(void)
 			wl_check("abs_rt_value", iv == 0 && v < 20 * MS,
 				 "value %lld ms, deadline %lld ms ago", v / MS, -left / MS);
 	}
-	n = rd(abs_rt);
+	n = wl_read_u64(abs_rt);
 	{
 		long long late = now_ns(CLOCK_REALTIME) - deadline;
 		wl_check("abs_rt_fire", n == 1 && late >= 0,

@@ -25,16 +25,6 @@ static struct fdrec recs[NF];
 static int nrec;
 static char fdlist_before[4096];
 
-static void fdlink(int fd, char *buf, size_t len)
-{
-	char p[64];
-	ssize_t n;
-
-	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-	n = readlink(p, buf, len - 1);
-	buf[n < 0 ? 0 : n] = 0;
-}
-
 static void record(const char *what, int fd)
 {
 	struct fdrec *r = &recs[nrec++];
@@ -46,7 +36,7 @@ static void record(const char *what, int fd)
 	r->fl = fcntl(fd, F_GETFL);
 	r->fdfl = fcntl(fd, F_GETFD);
 	r->off = lseek(fd, 0, SEEK_CUR);
-	fdlink(fd, r->link, sizeof(r->link));
+	wl_fd_link(fd, r->link, sizeof(r->link));
 }
 
 /* sorted list of open fd numbers, as text */
@@ -87,13 +77,10 @@ static unsigned char pat(int i)
 static void write_file(const char *name, int n)
 {
 	static unsigned char buf[8192];
-	int fd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644), i;
 
-	for (i = 0; i < n; i++)
+	for (int i = 0; i < n; i++)
 		buf[i] = pat(i);
-	if (fd < 0 || write(fd, buf, n) != n)
-		wl_die("write %s: %s", name, strerror(errno));
-	close(fd);
+	wl_mkfile(name, buf, n, 0644);
 }
 
 static off_t fsize(int fd)
@@ -166,7 +153,7 @@ int main(void)
 		int fl = fcntl(e->fd, F_GETFL), fdfl = fcntl(e->fd, F_GETFD);
 		off_t off = lseek(e->fd, 0, SEEK_CUR);
 
-		fdlink(e->fd, link, sizeof(link));
+		wl_fd_link(e->fd, link, sizeof(link));
 		snprintf(name, sizeof(name), "%s_flags", e->what);
 		wl_check(name, fl == e->fl, "fd %d F_GETFL %#o, expected %#o", e->fd, fl, e->fl);
 		snprintf(name, sizeof(name), "%s_cloexec", e->what);

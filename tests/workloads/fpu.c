@@ -94,8 +94,7 @@ __attribute__((noinline)) static void spin_avx512(void)
 				      ".endr\n\t"
 				      ".irp i,1,2,3,4,5,6,7\n\t"
 				      "kmovw \\i*2(%%rsi), %%k\\i\n\t"
-				      ".endr\n\t" SPIN
-				      ".irp "
+				      ".endr\n\t" SPIN ".irp "
 				      "i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,"
 				      "22,23,24,25,26,27,28,29,30,31\n\t"
 				      "vmovdqu64 %%zmm\\i, \\i*64+%c[vo](%%rdi)\n\t"
@@ -137,8 +136,6 @@ __attribute__((noinline)) static void spin_sse(void)
 
 int main(void)
 {
-	struct sigaction sa;
-	struct itimerval it = {{0, 0}, {2, 0}};
 	int nvec, vlen, i, j, nk = 0;
 	const char *kind;
 	static const long double x87v[8] = {
@@ -169,13 +166,10 @@ int main(void)
 	memset(&out, 0, sizeof(out));
 	memset(&mout, 0, sizeof(mout));
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGALRM, &sa, NULL);
+	wl_on_signal(SIGALRM, on_alarm);
 
 	wl_ready();
-	setitimer(ITIMER_REAL, &it, NULL);
+	wl_alarm_in(2);
 	if (nk)
 		spin_avx512();
 	else if (vlen == 32)

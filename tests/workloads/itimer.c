@@ -46,7 +46,6 @@ static void check_timer(const char *name, int which, struct itimerval *set, doub
 
 int main(void)
 {
-	struct sigaction sa;
 	struct itimerval r = {{0, 500 * 1000}, {1, 500 * 1000}};
 	struct itimerval v = {{50, 250 * 1000}, {100, 0}};
 	struct itimerval p = {{30, 0}, {200, 125 * 1000}};
@@ -54,12 +53,9 @@ int main(void)
 	double t0;
 
 	wl_init();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = h;
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGALRM, &sa, NULL);
-	sigaction(SIGVTALRM, &sa, NULL);
-	sigaction(SIGPROF, &sa, NULL);
+	wl_on_signal(SIGALRM, h);
+	wl_on_signal(SIGVTALRM, h);
+	wl_on_signal(SIGPROF, h);
 	setitimer(ITIMER_VIRTUAL, &v, NULL);
 	setitimer(ITIMER_PROF, &p, NULL);
 	/* what the kernel made of them (CPU timers get a tick added): upper bounds */

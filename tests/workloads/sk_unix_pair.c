@@ -18,56 +18,6 @@
 #define N_AB 20000 /* stream a->b */
 #define N_BA 3000  /* stream b->a */
 
-static unsigned char pat(int k, int i)
-{
-	return (unsigned char)(i * 11 + i / 253 + k * 29);
-}
-
-static void fill(unsigned char *buf, int k, int n)
-{
-	for (int i = 0; i < n; i++)
-		buf[i] = pat(k, i);
-}
-
-static int first_bad(const unsigned char *buf, int k, int n)
-{
-	int i = 0;
-
-	while (i < n && buf[i] == pat(k, i))
-		i++;
-	return i;
-}
-
-static int sockopt(int fd, int opt)
-{
-	int v = -12345;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(fd, SOL_SOCKET, opt, &v, &len))
-		return -errno;
-	return v;
-}
-
-static int read_all(int fd, unsigned char *buf, int n)
-{
-	int got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r <= 0)
-			return r < 0 ? -errno : got;
-		got += r;
-	}
-	return got;
-}
-
-static bool is_empty(int fd)
-{
-	struct pollfd pf = {.fd = fd, .events = POLLIN};
-
-	return poll(&pf, 1, 0) == 0;
-}
-
 static void send_fd(int sk, int fd, const char *data)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
@@ -104,7 +54,7 @@ static void check_unnamed(const char *name, int fd, int type)
 {
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(sa);
-	int t = sockopt(fd, SO_TYPE);
+	int t = wl_sockopt(fd, SO_TYPE);
 
 	wl_check(name,
 		 t == type && getsockname(fd, (struct sockaddr *)&sa, &len) == 0 &&
@@ -144,19 +94,18 @@ int main(void)
 	fcntl(s[0], F_SETFL, O_NONBLOCK);
 	n = 60000;
 	setsockopt(s[0], SOL_SOCKET, SO_SNDBUF, &n, sizeof(n));
-	sndbuf = sockopt(s[0], SO_SNDBUF);
-	fill(buf, 1, N_AB);
+	sndbuf = wl_sockopt(s[0], SO_SNDBUF);
+	wl_fill(buf, N_AB, 1);
 	for (int off = 0; off < N_AB; off += 4000)
 		if (write(s[0], buf + off, 4000) != 4000)
 			wl_die("write s0: %s", strerror(errno));
-	fill(buf, 2, N_BA);
-	if (write(s[1], buf, N_BA) != N_BA)
-		wl_die("write s1");
+	if (!wl_write_pattern(s[1], N_BA, 2))
+		wl_die("write s1: %s", strerror(errno));
 	n = 5;
 	setsockopt(s[1], SOL_SOCKET, SO_PEEK_OFF, &n, sizeof(n));
 	/* dgram: messages of several sizes (one empty) each way */
 	for (int i = 0; i < 5; i++) {
-		fill(buf, 10 + i, dg_len[i]);
+		wl_fill(buf, dg_len[i], 10 + i);
 		if (send(d[0], buf, dg_len[i], 0) != dg_len[i])
 			wl_die("send d0 %d: %s", i, strerror(errno));
 	}
@@ -189,41 +138,32 @@ int main(void)
 	wl_check("s0_nonblock", n & O_NONBLOCK, "flags %#x", n);
 	n = fcntl(s[1], F_GETFL);
 	wl_check("s1_blocking", !(n & O_NONBLOCK), "flags %#x", n);
-	n = sockopt(s[0], SO_SNDBUF);
+	n = wl_sockopt(s[0], SO_SNDBUF);
 	wl_check("s0_sndbuf", n == sndbuf, "SO_SNDBUF %d, expected %d", n, sndbuf);
-	n = sockopt(s[1], SO_PEEK_OFF);
+	n = wl_sockopt(s[1], SO_PEEK_OFF);
 	wl_check("s1_peek_off", n == 5, "SO_PEEK_OFF %d", n);
 	n = -1;
 	setsockopt(s[1], SOL_SOCKET, SO_PEEK_OFF, &n, sizeof(n));
-	memset(buf, 0, sizeof(buf));
-	n = read_all(s[1], buf, N_AB);
-	wl_check("s_ab_len", n == N_AB, "read %d of %d", n, N_AB);
-	n = first_bad(buf, 1, N_AB);
-	wl_check("s_ab_data", n == N_AB, "byte %d differs", n);
-	wl_check("s_ab_empty", is_empty(s[1]), "extra data at s1");
-	memset(buf, 0, sizeof(buf));
-	n = read_all(s[0], buf, N_BA);
-	wl_check("s_ba_len", n == N_BA, "read %d of %d", n, N_BA);
-	n = first_bad(buf, 2, N_BA);
-	wl_check("s_ba_data", n == N_BA, "byte %d differs", n);
-	wl_check("s_ba_empty", is_empty(s[0]), "extra data at s0");
+	wl_check_queued("s_ab", s[1], N_AB, 1); /* s_ab_len, s_ab_data, s_ab_empty */
+	wl_check_queued("s_ba", s[0], N_BA, 2);
 	check_link("s_link", s[0], s[1]);
 
 	/* dgram pair */
 	check_unnamed("d0_name", d[0], SOCK_DGRAM);
 	check_unnamed("d1_name", d[1], SOCK_DGRAM);
-	n = sockopt(d[1], SO_PASSCRED);
+	n = wl_sockopt(d[1], SO_PASSCRED);
 	wl_check("d1_passcred", n == 1, "SO_PASSCRED %d", n);
 	for (int i = 0; i < 5; i++) {
 		char name[32];
 		memset(buf, 0xee, 6000);
 		n = recv(d[1], buf, 6000, MSG_DONTWAIT);
 		snprintf(name, sizeof(name), "d_msg%d", i);
-		wl_check(name, n == dg_len[i] && first_bad(buf, 10 + i, n) == n,
+		/* n == dg_len[i] first: wl_first_bad only for n >= 0 */
+		wl_check(name, n == dg_len[i] && (int)wl_first_bad(buf, n, 10 + i) == n,
 			 "got %d bytes (want %d), byte %d differs", n, dg_len[i],
-			 n > 0 ? first_bad(buf, 10 + i, n) : 0);
+			 n > 0 ? (int)wl_first_bad(buf, n, 10 + i) : 0);
 	}
-	wl_check("d_ab_empty", is_empty(d[1]), "extra datagram at d1");
+	wl_check("d_ab_empty", wl_revents(d[1], POLLIN) == 0, "extra datagram at d1");
 	memset(buf, 0, 16);
 	n = recv(d[0], buf, 16, MSG_DONTWAIT);
 	wl_check("d_ba_1", n == 5 && !memcmp(buf, "back1", 5), "got %d '%.*s'", n, n > 0 ? n : 0,
@@ -231,7 +171,7 @@ int main(void)
 	n = recv(d[0], buf, 16, MSG_DONTWAIT);
 	wl_check("d_ba_2", n == 6 && !memcmp(buf, "back-2", 6), "got %d '%.*s'", n, n > 0 ? n : 0,
 		 buf);
-	wl_check("d_ba_empty", is_empty(d[0]), "extra datagram at d0");
+	wl_check("d_ba_empty", wl_revents(d[0], POLLIN) == 0, "extra datagram at d0");
 	check_link("d_link", d[0], d[1]);
 
 	/* seqpacket pair: records, shutdown */
@@ -249,7 +189,7 @@ int main(void)
 			wl_check(name, n == (int)strlen(recs[i]) && !memcmp(rb, recs[i], n),
 				 "got %d '%.*s'", n, n > 0 ? n : 0, rb);
 		}
-		wl_check("q_ab_empty", is_empty(q[1]), "extra record at q1");
+		wl_check("q_ab_empty", wl_revents(q[1], POLLIN) == 0, "extra record at q1");
 		n = recv(q[0], rb, sizeof(rb), MSG_DONTWAIT);
 		wl_check("q_ba", n == 5 && !memcmp(rb, "reply", 5), "got %d", n);
 		errno = 0;
@@ -298,7 +238,7 @@ int main(void)
 				 "write %d read %d", k, m);
 			close(pfd);
 		}
-		wl_check("r_empty", is_empty(r[1]), "extra data at r1");
+		wl_check("r_empty", wl_revents(r[1], POLLIN) == 0, "extra data at r1");
 		check_link("r_link", r[0], r[1]);
 	}
 	wl_done();

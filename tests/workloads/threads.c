@@ -170,7 +170,6 @@ int main(void)
 {
 	void *(*fn[NT])(void *) = {in_cond, in_mutex, in_join, in_futex, in_sleep};
 	struct sigaction sa = {.sa_sigaction = on_rt, .sa_flags = SA_SIGINFO | SA_ONSTACK};
-	struct timespec tick = {0, 1000 * 1000};
 	char name[32];
 
 	wl_init();
@@ -182,21 +181,11 @@ int main(void)
 		if (pthread_create(&th[i].pt, NULL, fn[i], &th[i]))
 			wl_die("pthread_create failed");
 	}
-	for (;;) {
-		pthread_mutex_lock(&m);
-		int n = started;
-		pthread_mutex_unlock(&m);
-		if (n == NT)
-			break;
-		nanosleep(&tick, NULL);
-	}
+	wl_wait_count(&m, &started, NT);
 	wl_ready();
 	wl_wait_go();
 
-	pthread_mutex_lock(&m);
-	go_flag = 1;
-	pthread_cond_broadcast(&c);
-	pthread_mutex_unlock(&m);
+	wl_broadcast_flag(&m, &c, &go_flag);
 	pthread_mutex_unlock(&held);
 	__atomic_store_n(&fword, 1, __ATOMIC_SEQ_CST);
 	syscall(SYS_futex, &fword, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);

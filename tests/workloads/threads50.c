@@ -55,7 +55,6 @@ static void *spawner(void *a)
 int main(void)
 {
 	pthread_t t[NT], sp;
-	struct timespec tick = {0, 1000 * 1000};
 	long before, after;
 	void *ret;
 
@@ -65,20 +64,10 @@ int main(void)
 			wl_die("pthread_create %ld failed", i);
 	if (pthread_create(&sp, NULL, spawner, NULL))
 		wl_die("pthread_create spawner failed");
-	for (;;) {
-		pthread_mutex_lock(&m);
-		int n = waiting;
-		pthread_mutex_unlock(&m);
-		if (n == NT)
-			break;
-		nanosleep(&tick, NULL);
-	}
+	wl_wait_count(&m, &waiting, NT);
 	wl_ready();
 	wl_wait_go();
-	pthread_mutex_lock(&m);
-	go_flag = 1;
-	pthread_cond_broadcast(&c);
-	pthread_mutex_unlock(&m);
+	wl_broadcast_flag(&m, &c, &go_flag);
 	for (int i = 0; i < NT; i++)
 		pthread_join(t[i], NULL);
 	/* the spawner still creates threads after the restore */
