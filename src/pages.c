@@ -47,17 +47,18 @@
 #include "infra/log.h"
 #include "infra/uapi.h"
 
-#define CHUNK_SIZE   (16ULL << 20)
-#define NR_BUFS	     3
-#define SCAN_VEC     1024
-#define BATCH_IOVS   1024
-#define BATCH_BYTES  (1ULL << 30)
-#define PAGES_IMG    "pages-%d.img" /* pages_id = PID */
-#define PM_PRESENT   (1ULL << 63)
-#define PM_SWAPPED   (1ULL << 62)
-#define PM_FILE	     (1ULL << 61)
-#define PM_EXCLUSIVE (1ULL << 56)
-#define PM_PFN_MASK  ((1ULL << 55) - 1)
+#define CHUNK_SIZE	   (16ULL << 20)
+#define NR_BUFS		   3
+#define SCAN_VEC	   1024
+#define BATCH_IOVS	   1024
+#define BATCH_BYTES	   (1ULL << 30)
+#define MAX_VERIFY_THREADS 8
+#define PAGES_IMG	   "pages-%d.img" /* pages_id = PID */
+#define PM_PRESENT	   (1ULL << 63)
+#define PM_SWAPPED	   (1ULL << 62)
+#define PM_FILE		   (1ULL << 61)
+#define PM_EXCLUSIVE	   (1ULL << 56)
+#define PM_PFN_MASK	   ((1ULL << 55) - 1)
 
 struct region {
 	uint64_t start, end;
@@ -800,6 +801,59 @@ static int verify_run(const struct restore_ctx *ctx, const PagemapEntry *pe)
 		       ctx->pid, (unsigned long long)pe->offset);
 }
 
+/* Checks the runs [first, end) of one process: the first bad one's index,
+ * or -1. Runs on several threads at once; records nothing but that. */
+struct verify_job {
+	pthread_t thread;
+	const struct restore_ctx *ctx;
+	size_t first, end;
+	long bad;
+};
+
+static void *verify_some(void *arg)
+{
+	struct verify_job *job = arg;
+	const struct restore_ctx *ctx = job->ctx;
+
+	job->bad = -1;
+	for (size_t i = job->first; i < job->end && job->bad < 0; i++) {
+		const PagemapEntry *pe = ctx->runs[i];
+		if (!is_foreign(ctx, pe) &&
+		    img_hash(ctx->pages_map + pe->offset, pe->nr_pages * PAGE_SIZE_4K) != pe->xxh3)
+			job->bad = i;
+	}
+	return NULL;
+}
+
+/* Every run's checksum, the work split by bytes over the CPUs. */
+static int verify_runs(struct restore_ctx *ctx)
+{
+	struct verify_job jobs[MAX_VERIFY_THREADS];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = cpus < 1 ? 1 : cpus > MAX_VERIFY_THREADS ? MAX_VERIFY_THREADS : cpus;
+	uint64_t share = (ctx->pages_size + n - 1) / n;
+	size_t started = 0, i = 0;
+
+	for (size_t j = 0; j < n; j++) {
+		jobs[j] = (struct verify_job){.ctx = ctx, .first = i};
+		for (uint64_t bytes = 0; i < ctx->nr_runs && bytes < share; i++)
+			bytes += ctx->runs[i]->nr_pages * PAGE_SIZE_4K;
+		jobs[j].end = j == n - 1 ? ctx->nr_runs : i;
+	}
+	for (size_t j = 1; j < n; j++, started++)
+		if (pthread_create(&jobs[j].thread, NULL, verify_some, &jobs[j]))
+			break;
+	verify_some(&jobs[0]);
+	for (size_t j = 1; j <= started; j++)
+		pthread_join(jobs[j].thread, NULL);
+	for (size_t j = started + 1; j < n; j++) /* threads that could not start */
+		verify_some(&jobs[j]);
+	for (size_t j = 0; j < n; j++)
+		if (jobs[j].bad >= 0)
+			return verify_run(ctx, ctx->runs[jobs[j].bad]);
+	return 0;
+}
+
 static int map_image(struct restore_ctx *ctx)
 {
 	void *p =
@@ -835,10 +889,9 @@ int pages_validate(struct restore_ctx *ctx)
 	if (map_image(ctx))
 		return -1;
 	for (size_t i = 0; i < ctx->nr_runs; i++)
-		if (is_foreign(ctx, ctx->runs[i]) ? validate_foreign_run(ctx, ctx->runs[i])
-						  : verify_run(ctx, ctx->runs[i]))
+		if (is_foreign(ctx, ctx->runs[i]) && validate_foreign_run(ctx, ctx->runs[i]))
 			return -1;
-	return 0;
+	return verify_runs(ctx);
 }
 
 void pages_restore_free(struct restore_ctx *ctx)
