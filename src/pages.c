@@ -284,6 +284,9 @@ static int writer_start(struct page_writer *pw)
 			aw->bufs[i] = NULL;
 			return err_errno("cannot allocate the page buffers");
 		}
+		/* huge pages: a fault per 2 MiB of buffer rather than per page,
+		 * which is most of the cost of a small dump */
+		madvise(aw->bufs[i], CHUNK_SIZE, MADV_HUGEPAGE);
 	}
 	aw->out = &pw->out;
 	pthread_mutex_init(&aw->lock, NULL);
