@@ -33,6 +33,7 @@
 #include "pagemap.pb-c.h"
 #include "pipes.pb-c.h"
 #include "stats.pb-c.h"
+#include "sysvshm.pb-c.h"
 
 #define PAGE_SIZE_4K 4096ULL
 
@@ -143,6 +144,10 @@ struct restore_tree {
 	uint32_t *inherit_ids; /* file ids of those descriptions, by slot */
 	size_t nr_shmem;       /* anonymous shared memory objects, slots after those */
 	struct tree_shmem *shmem;
+	/* sysvshm.c: the segments, and which of them this restore made */
+	size_t nr_sysvshm;
+	SysvshmEntry **sysvshm;
+	bool *sysvshm_made;
 };
 
 /* One process of the tree being restored. */
@@ -217,6 +222,13 @@ int pages_validate(struct restore_ctx *ctx);
 int pages_restore(struct restore_ctx *ctx);
 void pages_restore_free(struct restore_ctx *ctx);
 void pages_dump_free(struct dump_tree *tree);
+/* sysvshm.c */
+int sysvshm_dump(struct dump_tree *tree);
+int sysvshm_validate(struct restore_tree *tree);
+int sysvshm_restore(struct restore_tree *tree);
+void sysvshm_restore_undo(struct restore_tree *tree);
+void sysvshm_restore_free(struct restore_tree *tree);
+int sysvshm_attach(struct restore_ctx *ctx, const VmaEntry *v);
 /* tree.c */
 int tree_freeze(struct dump_tree *tree);
 int tree_check_ids(struct dump_tree *tree);

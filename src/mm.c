@@ -85,10 +85,13 @@ static int classify_file(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 		v->shmem_id = pv->ino;
 		return 0;
 	}
-	if (!strncmp(pv->path, "/SYSV", 5))
-		return err_set("pid %d maps System V shared memory at 0x%llx (%s): not supported "
-			       "yet",
-			       pid, (unsigned long long)pv->start, pv->path);
+	if (pv->shared && !strncmp(pv->path, "/SYSV", 5)) {
+		/* its contents are the segment's own: sysvshm.c saves them once */
+		v->kind = VMA_KIND__SYSV_SHM;
+		v->has_shmem_id = true;
+		v->shmem_id = pv->ino;
+		return 0;
+	}
 	if (ends_with(pv->path, " (deleted)"))
 		return err_set("pid %d maps a deleted file at 0x%llx (%s): not supported yet", pid,
 			       (unsigned long long)pv->start, pv->path);
@@ -587,6 +590,8 @@ static int map_vma(struct restore_ctx *ctx, size_t i)
 		flags |= MAP_SHARED;
 		fd = ctx->vma_fd[i];
 		break;
+	case VMA_KIND__SYSV_SHM:
+		return sysvshm_attach(ctx, v);
 	default:
 		return 0; /* the vDSO family was moved, [vsyscall] is the kernel's */
 	}

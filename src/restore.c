@@ -182,7 +182,7 @@ static int validate(struct restore_tree *tree)
 	for (size_t i = 0; i < tree->nr_procs; i++)
 		if (validate_proc(tree->procs[i]))
 			return -1;
-	return 0;
+	return sysvshm_validate(tree);
 }
 
 /* ---- 3. in the new processes ---- */
@@ -527,7 +527,7 @@ static int restore_steps(struct restore_tree *tree)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tree->report) ||
 	    pipe2(tree->hold, O_CLOEXEC))
 		return err_errno("cannot create the restorer's channels");
-	if (plan_fds(tree))
+	if (plan_fds(tree) || sysvshm_restore(tree))
 		return -1;
 	/* orphans of a failed restore come back to cryo to be reaped */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -581,6 +581,7 @@ static void free_tree(struct restore_tree *tree)
 		free_proc(tree->procs[i]);
 	free(tree->procs);
 	free(tree->inherit_ids);
+	sysvshm_restore_free(tree);
 	free(tree->shmem);
 	for (int i = 0; i < 2; i++) {
 		if (tree->report[i] >= 0)
@@ -607,7 +608,8 @@ int restore_verify_images(const struct cryo_opts *opts)
 	int ret;
 
 	init_tree(&tree, opts);
-	ret = img_dir_open(&tree.dir, opts->images_dir) || load_tree(&tree);
+	ret = img_dir_open(&tree.dir, opts->images_dir) || load_tree(&tree) ||
+	      sysvshm_validate(&tree);
 	for (size_t i = 0; !ret && i < tree.nr_procs; i++)
 		if (!tree.procs[i]->zombie)
 			ret = pages_validate(tree.procs[i]);
@@ -624,6 +626,7 @@ int cryo_restore(const struct cryo_opts *opts)
 	ret = restore_steps(&tree);
 	if (ret) {
 		kill_all(&tree);
+		sysvshm_restore_undo(&tree);
 		prctl(PR_SET_CHILD_SUBREAPER, 0);
 		ret = 1;
 	} else if (!opts->detach) {

@@ -35,6 +35,7 @@ static const struct image_type image_types[] = {
     {"ghost-files.img", IMG_GHOST, NULL, &ghost_entry__descriptor},
     {"ghost-data.img", IMG_GHOST_DATA, NULL, NULL},
     {"locks-*.img", IMG_LOCKS, &locks_head__descriptor, &lock_entry__descriptor},
+    {"sysvshm.img", IMG_SYSVSHM, NULL, &sysvshm_entry__descriptor},
 };
 
 static const struct image_type *type_of(const char *name)

@@ -22,15 +22,17 @@
 #define REC_MAX_SIZE (64u << 20)
 
 static const char *const kind_names[] = {
-    [IMG_INVENTORY] = "inventory", [IMG_CORE] = "core",	  [IMG_MM] = "mm",
-    [IMG_PAGEMAP] = "pagemap",	   [IMG_PAGES] = "pages", [IMG_FILES] = "files",
-    [IMG_FDINFO] = "fdinfo",	   [IMG_FS] = "fs",	  [IMG_PIPES] = "pipes",
-    [IMG_STATS] = "stats",
+    [IMG_INVENTORY] = "inventory", [IMG_CORE] = "core",	      [IMG_MM] = "mm",
+    [IMG_PAGEMAP] = "pagemap",	   [IMG_PAGES] = "pages",     [IMG_FILES] = "files",
+    [IMG_FDINFO] = "fdinfo",	   [IMG_FS] = "fs",	      [IMG_PIPES] = "pipes",
+    [IMG_STATS] = "stats",	   [IMG_GHOST] = "ghost",     [IMG_GHOST_DATA] = "ghost data",
+    [IMG_LOCKS] = "locks",	   [IMG_SYSVSHM] = "sysvshm",
 };
 
 const char *img_kind_name(enum img_kind kind)
 {
-	if (kind < IMG_INVENTORY || kind > IMG_STATS)
+	if (kind < IMG_INVENTORY || kind >= sizeof(kind_names) / sizeof(kind_names[0]) ||
+	    !kind_names[kind])
 		return "unknown";
 	return kind_names[kind];
 }

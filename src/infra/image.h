@@ -39,6 +39,8 @@ enum img_kind {
 	IMG_GHOST,
 	IMG_GHOST_DATA,
 	IMG_LOCKS, /* ghost.c, locks.c */
+	IMG_SYSVSHM,
+	IMG_NR_KINDS /* keep last */
 };
 
 struct img_file_rec {

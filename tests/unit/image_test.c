@@ -778,7 +778,8 @@ static int check_kind_names(void)
 	CHECK(!strcmp(img_kind_name(IMG_PAGES), "pages"), "pages name");
 	CHECK(!strcmp(img_kind_name(IMG_STATS), "stats"), "stats name");
 	CHECK(!strcmp(img_kind_name(0), "unknown"), "kind 0 name");
-	CHECK(!strcmp(img_kind_name(IMG_STATS + 1), "unknown"), "kind past the end name");
+	CHECK(!strcmp(img_kind_name(IMG_SYSVSHM), "sysvshm"), "sysvshm name");
+	CHECK(!strcmp(img_kind_name(IMG_NR_KINDS), "unknown"), "kind past the end name");
 	CHECK(img_hash("abc", 3) == img_hash("abc", 3) && img_hash("abc", 3) != img_hash("abd", 3),
 	      "img_hash is not a function of the bytes");
 	return 0;
