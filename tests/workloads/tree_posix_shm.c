@@ -34,15 +34,6 @@ static long half_bad(int who)
 	return -1;
 }
 
-static int wait_word(volatile uint32_t *w, uint32_t want)
-{
-	struct timespec tick = {0, 1000 * 1000};
-
-	for (int i = 0; i < 10000 && *w != want; i++)
-		nanosleep(&tick, NULL);
-	return *w == want;
-}
-
 int main(void)
 {
 	char name[64];
@@ -71,15 +62,15 @@ int main(void)
 		if (half_bad(0) >= 0 || half_bad(1) >= 0)
 			_exit(10);
 		words[1] = 0xabc;
-		_exit(wait_word(&words[2], 0xdef) ? 0 : 11);
+		_exit(wl_wait_u32(&words[2], 0xdef) ? 0 : 11);
 	}
-	if (!wait_word(&words[0], 1))
+	if (!wl_wait_u32(&words[0], 1))
 		wl_die("the child did not write its half");
 	wl_ready();
 	wl_wait_go();
 	wl_check("root_half", half_bad(0) < 0, "byte %ld differs", half_bad(0));
 	wl_check("child_half", half_bad(1) < 0, "byte %ld differs", half_bad(1));
-	if (wl_check("token", wait_word(&words[1], 0xabc), "token 0x%x", words[1]))
+	if (wl_check("token", wl_wait_u32(&words[1], 0xabc), "token 0x%x", words[1]))
 		words[2] = 0xdef;
 	wl_check("child", waitpid(kid, &st, 0) == kid && WIFEXITED(st) && !WEXITSTATUS(st),
 		 "status 0x%x", st);

@@ -51,15 +51,6 @@ static long area_bad(int who)
 	return -1;
 }
 
-static int wait_for(volatile uint32_t *word, uint32_t want)
-{
-	struct timespec tick = {0, 1000 * 1000};
-
-	for (int i = 0; i < 10000 && *word != want; i++)
-		nanosleep(&tick, NULL);
-	return *word == want;
-}
-
 static void child(int who)
 {
 	struct shared *sh = (struct shared *)mem;
@@ -71,7 +62,7 @@ static void child(int who)
 		if (area_bad(w) >= 0)
 			_exit(10 + w);
 	sh->token[who] = 0x1000 + who;
-	_exit(wait_for(&sh->answer[who], 0x2000 + who) ? 0 : 20);
+	_exit(wl_wait_u32(&sh->answer[who], 0x2000 + who) ? 0 : 20);
 }
 
 int main(void)
@@ -91,7 +82,7 @@ int main(void)
 		if (kids[k] == 0)
 			child(k + 1);
 	}
-	if (!wait_for(&sh->ready, 2))
+	if (!wl_wait_u32(&sh->ready, 2))
 		wl_die("the children did not fill their areas");
 	wl_ready();
 	wl_wait_go();
@@ -102,7 +93,8 @@ int main(void)
 	}
 	for (int k = 1; k <= 2; k++) {
 		snprintf(name, sizeof(name), "token_from_child%d", k);
-		if (wl_check(name, wait_for(&sh->token[k], 0x1000 + k), "token 0x%x", sh->token[k]))
+		if (wl_check(name, wl_wait_u32(&sh->token[k], 0x1000 + k), "token 0x%x",
+			     sh->token[k]))
 			sh->answer[k] = 0x2000 + k;
 	}
 	for (int k = 0; k < 2; k++) {

@@ -35,15 +35,6 @@ static long half_bad(const unsigned char *m, int who)
 	return -1;
 }
 
-static int wait_word(volatile uint32_t *w, uint32_t want)
-{
-	struct timespec tick = {0, 1000 * 1000};
-
-	for (int i = 0; i < 10000 && *w != want; i++)
-		nanosleep(&tick, NULL);
-	return *w == want;
-}
-
 /* Is the page at p mapped without write permission? From /proc/self/maps. */
 static int read_only(const void *p)
 {
@@ -93,9 +84,9 @@ int main(void)
 		if (half_bad(mem, 0) >= 0 || half_bad(mem, 1) >= 0)
 			_exit(10);
 		words[1] = 0x5151;
-		_exit(wait_word(&words[2], 0x7272) ? 0 : 11);
+		_exit(wl_wait_u32(&words[2], 0x7272) ? 0 : 11);
 	}
-	if (!wait_word(&words[0], 1)) {
+	if (!wl_wait_u32(&words[0], 1)) {
 		shmctl(id, IPC_RMID, NULL);
 		wl_die("the child did not write its half");
 	}
@@ -109,7 +100,7 @@ int main(void)
 	wl_check("child_half", half_bad(mem, 1) < 0, "byte %ld differs", half_bad(mem, 1));
 	wl_check("readonly_view", half_bad(ro, 1) < 0, "byte %ld differs", half_bad(ro, 1));
 	wl_check("readonly_perm", read_only(ro) == 1, "maps says %d", read_only(ro));
-	if (wl_check("token", wait_word(&words[1], 0x5151), "token 0x%x", words[1]))
+	if (wl_check("token", wl_wait_u32(&words[1], 0x5151), "token 0x%x", words[1]))
 		words[2] = 0x7272;
 	wl_check("child", waitpid(kid, &st, 0) == kid && WIFEXITED(st) && !WEXITSTATUS(st),
 		 "status 0x%x", st);

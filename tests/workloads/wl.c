@@ -441,3 +441,12 @@ void wl_broadcast_flag(pthread_mutex_t *m, pthread_cond_t *c, int *flag)
 	pthread_cond_broadcast(c);
 	pthread_mutex_unlock(m);
 }
+
+bool wl_wait_u32(volatile uint32_t *word, uint32_t want)
+{
+	struct timespec tick = {0, 1000 * 1000};
+
+	for (int i = 0; i < 10000 && *word != want; i++)
+		nanosleep(&tick, NULL);
+	return *word == want;
+}

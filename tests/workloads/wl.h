@@ -122,4 +122,8 @@ void wl_wait_count(pthread_mutex_t *m, const int *count, int want);
 /* Sets *FLAG to 1 under M and wakes every waiter of C. */
 void wl_broadcast_flag(pthread_mutex_t *m, pthread_cond_t *c, int *flag);
 
+/* Waits up to 10 s (1 ms steps) for *word to hold want (it is written by
+ * another process or thread, through shared memory); returns whether it does. */
+bool wl_wait_u32(volatile uint32_t *word, uint32_t want);
+
 #endif
