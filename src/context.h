@@ -207,7 +207,8 @@ struct restore_ctx {
 
 /* Service fds sit above every fd the target had; svc_base + SVC_* */
 enum { SVC_PAGES = 0, SVC_EXE = 1, SVC_REPORT = 2, SVC_TTY = 3, SVC_HOLD = 4, SVC_VMA_FIRST = 5 };
-#define TRAMP_LEN (64 * 4096ULL)
+#define TRAMP_LEN	(64 * 4096ULL)
+#define TRAMP_BATCH_OFF 16 /* the batch code, after the trampoline's `syscall` */
 
 /* mm.c */
 int mm_dump(struct dump_ctx *ctx, MmEntry *mm);

@@ -431,6 +431,7 @@ static int map_trampoline(struct restore_ctx *ctx)
 				 (unsigned long long)ctx->tramp);
 	p[0] = 0x0f; /* syscall */
 	p[1] = 0x05;
+	memcpy(p + TRAMP_BATCH_OFF, inject_batch_code, sizeof(inject_batch_code));
 	if (mprotect(p, 4096, PROT_READ | PROT_EXEC))
 		return err_errno("cannot make the trampoline executable");
 	return 0;
@@ -567,11 +568,74 @@ static unsigned map_prot(const struct restore_ctx *ctx, const VmaEntry *v)
 	return vma_has_pages(ctx, v) ? v->prot | PROT_READ | PROT_WRITE : v->prot;
 }
 
-static int map_vma(struct restore_ctx *ctx, size_t i)
+/* Calls run in the new process in one stop each batch (inject_batch):
+ * one ptrace round trip instead of one per call. */
+struct mm_batch {
+	size_t n, cap;
+	struct inject_call_desc *calls;
+	const VmaEntry **vma; /* what each call is for, for the error message */
+	const char **verb;
+};
+
+static int batch_add(struct mm_batch *b, const char *verb, const VmaEntry *v, long nr, uint64_t a1,
+		     uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 128;
+		struct inject_call_desc *c = realloc(b->calls, cap * sizeof(*c));
+		const VmaEntry **w = c ? realloc(b->vma, cap * sizeof(*w)) : NULL;
+		const char **s = w ? realloc(b->verb, cap * sizeof(*s)) : NULL;
+		if (c)
+			b->calls = c;
+		if (w)
+			b->vma = w;
+		if (!s)
+			return err_set("out of memory");
+		b->verb = s;
+		b->cap = cap;
+	}
+	b->calls[b->n] = (struct inject_call_desc){nr, {a1, a2, a3, a4, a5, a6}};
+	b->vma[b->n] = v;
+	b->verb[b->n++] = verb;
+	return 0;
+}
+
+static void batch_free(struct mm_batch *b)
+{
+	free(b->calls);
+	free(b->vma);
+	free(b->verb);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Runs the batch in chunks that fit the trampoline's scratch area. */
+static int batch_run(struct restore_ctx *ctx, struct mm_batch *b)
+{
+	size_t max = (ctx->tramp_len / 2 - 4096) / 64;
+	int ret = 0;
+
+	for (size_t first = 0; !ret && first < b->n;) {
+		size_t k = b->n - first < max ? b->n - first : max, done;
+		long err;
+		ret = inject_batch(&ctx->inj, ctx->tramp + TRAMP_BATCH_OFF, ctx->tramp + 4096,
+				   b->calls + first, k, &done, &err);
+		if (!ret && done < k) {
+			const VmaEntry *v = b->vma[first + done];
+			errno = -err;
+			ret = err_errno("%s 0x%llx-0x%llx in pid %d", b->verb[first + done],
+					(unsigned long long)v->start, (unsigned long long)v->end,
+					ctx->pid);
+		}
+		first += k;
+	}
+	batch_free(b);
+	return ret;
+}
+
+static int map_vma(struct restore_ctx *ctx, size_t i, struct mm_batch *b)
 {
 	const VmaEntry *v = ctx->mm->vmas[i];
 	int flags = MAP_FIXED, fd = -1;
-	char what[96];
 
 	switch (v->kind) {
 	case VMA_KIND__ANON_PRIVATE:
@@ -597,10 +661,8 @@ static int map_vma(struct restore_ctx *ctx, size_t i)
 	}
 	if (v->growsdown)
 		flags |= MAP_GROWSDOWN;
-	snprintf(what, sizeof(what), "mapping 0x%llx-0x%llx", (unsigned long long)v->start,
-		 (unsigned long long)v->end);
-	return inject_call(&ctx->inj, what, SYS_mmap, v->start, v->end - v->start, map_prot(ctx, v),
-			   flags, fd, fd >= 0 ? v->pgoff : 0, NULL);
+	return batch_add(b, "mapping", v, SYS_mmap, v->start, v->end - v->start, map_prot(ctx, v),
+			 flags, fd, fd >= 0 ? v->pgoff : 0);
 }
 
 int mm_restore(struct restore_ctx *ctx)
@@ -614,26 +676,31 @@ int mm_restore(struct restore_ctx *ctx)
 	if (!ret)
 		ret = move_vdso(ctx, &cur);
 	proc_vmas_free(&cur);
+	struct mm_batch b = {0};
+
 	for (size_t i = 0; !ret && i < ctx->mm->n_vmas; i++)
-		ret = map_vma(ctx, i);
-	return ret;
+		ret = map_vma(ctx, i, &b);
+	if (ret) {
+		batch_free(&b);
+		return ret;
+	}
+	return batch_run(ctx, &b);
 }
 
-static int finish_vma(struct restore_ctx *ctx, const VmaEntry *v)
+static int finish_vma(struct restore_ctx *ctx, const VmaEntry *v, struct mm_batch *b)
 {
 	uint64_t len = v->end - v->start;
 
 	if (v->kind == VMA_KIND__VSYSCALL || is_vdso_family(v->kind))
 		return 0;
-	if (map_prot(ctx, v) != v->prot &&
-	    inject_call(&ctx->inj, "setting memory protection", SYS_mprotect, v->start, len,
-			v->prot, 0, 0, 0, NULL))
+	if (map_prot(ctx, v) != v->prot && batch_add(b, "setting the protection of", v,
+						     SYS_mprotect, v->start, len, v->prot, 0, 0, 0))
 		return -1;
 	for (size_t a = 0; a < v->n_advice; a++)
 		for (size_t k = 0; k < sizeof(vma_advice) / sizeof(vma_advice[0]); k++)
 			if (!strcmp(v->advice[a], vma_advice[k].flag) &&
-			    inject_call(&ctx->inj, "restoring madvise flags", SYS_madvise, v->start,
-					len, vma_advice[k].advice, 0, 0, 0, NULL))
+			    batch_add(b, "restoring madvise flags of", v, SYS_madvise, v->start,
+				      len, vma_advice[k].advice, 0, 0, 0))
 				return -1;
 	if (v->anon_name) {
 		uint64_t name = restore_scratch_put(ctx, 0, v->anon_name, strlen(v->anon_name) + 1);
@@ -672,8 +739,12 @@ static int set_mm_map(struct restore_ctx *ctx)
 
 int mm_restore_finish(struct restore_ctx *ctx)
 {
+	struct mm_batch b = {0};
+
 	for (size_t i = 0; i < ctx->mm->n_vmas; i++)
-		if (finish_vma(ctx, ctx->mm->vmas[i]))
+		if (finish_vma(ctx, ctx->mm->vmas[i], &b)) {
+			batch_free(&b);
 			return -1;
-	return set_mm_map(ctx);
+		}
+	return batch_run(ctx, &b) || set_mm_map(ctx) ? -1 : 0;
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -177,4 +178,81 @@ int inject_call(struct inject *inj, const char *what, long nr, uint64_t a1, uint
 	if (ret)
 		*ret = r;
 	return 0;
+}
+
+/* The loop below, hand assembled (r12: the table, r13: entries left):
+ *  0: test r13,r13        3: jz 63           5: mov rax,[r12]
+ *  9: mov rdi,[r12+8]    14: mov rsi,[r12+16] 19: mov rdx,[r12+24]
+ * 24: mov r10,[r12+32]   29: mov r8,[r12+40]  34: mov r9,[r12+48]
+ * 39: syscall            41: mov [r12+56],rax 46: cmp rax,-4095
+ * 52: jae 63             54: add r12,64       58: dec r13
+ * 61: jmp 0              63: int3 */
+const unsigned char inject_batch_code[64] = {
+    0x4d, 0x85, 0xed, 0x74, 0x3a, 0x49, 0x8b, 0x04, 0x24, 0x49, 0x8b, 0x7c, 0x24, 0x08, 0x49, 0x8b,
+    0x74, 0x24, 0x10, 0x49, 0x8b, 0x54, 0x24, 0x18, 0x4d, 0x8b, 0x54, 0x24, 0x20, 0x4d, 0x8b, 0x44,
+    0x24, 0x28, 0x4d, 0x8b, 0x4c, 0x24, 0x30, 0x0f, 0x05, 0x49, 0x89, 0x44, 0x24, 0x38, 0x48, 0x3d,
+    0x01, 0xf0, 0xff, 0xff, 0x73, 0x09, 0x49, 0x83, 0xc4, 0x40, 0x49, 0xff, 0xcd, 0xeb, 0xc1, 0xcc,
+};
+
+struct batch_entry {
+	uint64_t nr, a[6], ret;
+};
+
+/* Lets the tracee run until the batch's int3 (event stops are passed). */
+static int run_to_trap(struct inject *inj, struct user_regs_struct *regs)
+{
+	int status, sig;
+
+	for (int stops = 0; stops <= MAX_EVENT_STOPS; stops++) {
+		if (ptrace(PTRACE_CONT, inj->pid, 0, 0))
+			return err_errno("cannot resume pid %d for a batch of calls", inj->pid);
+		sig = ptrace_wait_stop(inj->pid, &status);
+		if (sig < 0)
+			return err_wrap("running a batch of calls in pid %d", inj->pid);
+		if (status >> 16)
+			continue;
+		if (ptrace_get_regs(inj->pid, regs))
+			return -1;
+		if (sig != SIGTRAP)
+			return err_set("a batch of calls in pid %d stopped by signal %d at 0x%llx",
+				       inj->pid, sig, (unsigned long long)regs->rip);
+		return 0;
+	}
+	return err_set("a batch of calls in pid %d keeps stopping", inj->pid);
+}
+
+int inject_batch(struct inject *inj, uint64_t code_ip, uint64_t table,
+		 const struct inject_call_desc *calls, size_t n, size_t *done, long *err)
+{
+	struct user_regs_struct regs = inj->saved;
+	struct batch_entry *t = calloc(n ? n : 1, sizeof(*t));
+	uint64_t last;
+	int ret = -1;
+
+	if (!t)
+		return err_set("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		t[i].nr = calls[i].nr;
+		memcpy(t[i].a, calls[i].a, sizeof(t[i].a));
+	}
+	regs.rip = code_ip;
+	regs.r12 = table;
+	regs.r13 = n;
+	regs.orig_rax = -1;
+	regs.eflags &= ~(1UL << 8);
+	if (inject_write(inj->pid, table, t, n * sizeof(*t)) || ptrace_set_regs(inj->pid, &regs) ||
+	    run_to_trap(inj, &regs))
+		goto out;
+	if (regs.rip != code_ip + sizeof(inject_batch_code)) {
+		err_set("a batch of calls in pid %d ended at 0x%llx", inj->pid,
+			(unsigned long long)regs.rip);
+		goto out;
+	}
+	last = regs.r12;
+	*done = (last - table) / sizeof(*t);
+	*err = *done < n ? (long)regs.rax : 0;
+	ret = *done <= n ? 0 : err_set("a batch of calls in pid %d ran past its end", inj->pid);
+out:
+	free(t);
+	return ret;
 }

@@ -37,6 +37,24 @@ int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64
 /* As inject_syscall, but a -errno result is an error: "WHAT in pid N: errno text". */
 int inject_call(struct inject *inj, const char *what, long nr, uint64_t a1, uint64_t a2,
 		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+/* One call of a batch. */
+struct inject_call_desc {
+	long nr;
+	uint64_t a[6];
+};
+
+/* Machine code that runs a table of calls in the tracee and stops with int3:
+ * copied into a trampoline page, at inject_batch()'s code_ip. Each table
+ * entry is 64 bytes: nr, six arguments, the result. */
+extern const unsigned char inject_batch_code[64];
+
+/* Runs calls[0..n) in the tracee in one stop, through the batch code at
+ * code_ip and a table written at table. Stops at the first call that fails:
+ * *done gets how many succeeded and *err that call's -errno. Returns -1 only
+ * if the injection itself failed. */
+int inject_batch(struct inject *inj, uint64_t code_ip, uint64_t table,
+		 const struct inject_call_desc *calls, size_t n, size_t *done, long *err);
+
 /* Map len bytes of private scratch memory in the tracee (MAP_SHARED|ANON,
  * so it never merges with the tracee's own mappings). */
 int inject_scratch_map(struct inject *inj, size_t len);
