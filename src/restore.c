@@ -395,16 +395,23 @@ static int rebuild(struct restore_ctx *ctx)
 
 	if (seize(ctx) || inject_begin(&ctx->inj, ctx->child, ctx->tramp))
 		return -1;
-	if (task_restore_unregister(ctx) || mm_restore(ctx) || pages_restore(ctx) ||
-	    mm_restore_finish(ctx))
+	if (task_restore_unregister(ctx) || mm_restore(ctx))
+		return -1;
+	pr_debug("pid %d: address space laid out", ctx->pid);
+	if (pages_restore(ctx))
+		return -1;
+	pr_debug("pid %d: pages filled", ctx->pid);
+	if (mm_restore_finish(ctx))
 		return -1;
 	ctx->tree->stats.memrestore_time_us += now_us() - t;
+	pr_debug("pid %d: memory restored in %llu us", ctx->pid, now_us() - t);
 	if (threads_restore_create(ctx) || task_restore(ctx) || signals_restore(ctx) ||
 	    timers_restore(ctx) || threads_restore(ctx))
 		return -1;
 	if (inject_call(&ctx->inj, "closing the restorer's fds", SYS_close_range, ctx->svc_base,
 			~0U, 0, 0, 0, 0, NULL))
 		return -1;
+	pr_debug("pid %d: threads, signals, timers and registrations restored", ctx->pid);
 	return threads_restore_creds(ctx);
 }
 
@@ -522,6 +529,7 @@ static int restore_steps(struct restore_tree *tree)
 
 	if (validate(tree) || tty_restore_prepare(tree->procs[0]))
 		return -1;
+	pr_debug("images validated");
 	tree->stats.validate_time_us = now_us() - tree->t_start;
 	raise_fd_limit();
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tree->report) ||
@@ -534,6 +542,8 @@ static int restore_steps(struct restore_tree *tree)
 	t = now_us();
 	if (create_root(tree) || wait_reports(tree))
 		return -1;
+	pr_debug("%zu process%s created and set up", tree->nr_procs,
+		 tree->nr_procs > 1 ? "es" : "");
 	tree->stats.fork_time_us = now_us() - t;
 	if (rebuild_all(tree))
 		return -1;
