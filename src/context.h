@@ -125,7 +125,9 @@ struct dump_ctx {
 struct tree_shmem {
 	uint64_t id, size;
 	pid_t first_pid;
-	bool shared; /* mapped by more than one process: one memfd for all */
+	bool shared; /* mapped by more than one process, or a memfd: one memfd for all */
+	const char *memfd_name;
+	bool sealable;
 };
 
 /* What all processes of one restore share. */
@@ -234,6 +236,7 @@ int sysvshm_attach(struct restore_ctx *ctx, const VmaEntry *v);
 int tree_freeze(struct dump_tree *tree);
 int tree_check_ids(struct dump_tree *tree);
 int tree_dump_zombie(struct dump_ctx *ctx);
+int tree_check_memfds(struct dump_tree *tree);
 void tree_dump_free(struct dump_tree *tree);
 int tree_restore_plan(struct restore_tree *tree);
 int tree_plan_inherited(struct restore_tree *tree);

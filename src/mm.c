@@ -73,6 +73,36 @@ static int classify_special(const struct proc_vma *pv, VmaEntry *v)
 	return 0;
 }
 
+/* A memfd mapped shared is shmem like MAP_SHARED|MAP_ANONYMOUS memory: its
+ * pages are saved with the mapping, and it is made again as a memfd of the
+ * same name. Seals would forbid the refill: those are refused. */
+static int classify_memfd(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
+{
+	char link[96];
+	int fd, seals;
+
+	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)pv->start, (unsigned long long)pv->end);
+	fd = open(link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_errno("cannot open the memfd mapped at 0x%llx in pid %d",
+				 (unsigned long long)pv->start, pid);
+	seals = fcntl(fd, F_GET_SEALS);
+	close(fd);
+	/* F_SEAL_SEAL alone: made without MFD_ALLOW_SEALING */
+	if (seals > 0 && seals != F_SEAL_SEAL)
+		return err_set("pid %d maps a sealed memfd at 0x%llx (%s): not supported yet", pid,
+			       (unsigned long long)pv->start, pv->path);
+	v->kind = VMA_KIND__ANON_SHARED;
+	v->has_shmem_id = true;
+	v->shmem_id = pv->ino;
+	v->has_memfd_sealable = true;
+	v->memfd_sealable = seals == 0;
+	/* "/memfd:NAME (deleted)" */
+	v->memfd_name = strndup(pv->path + 7, strlen(pv->path) - 7 - strlen(" (deleted)"));
+	return v->memfd_name ? 0 : err_set("out of memory");
+}
+
 static int classify_file(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 {
 	char link[96];
@@ -85,6 +115,8 @@ static int classify_file(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 		v->shmem_id = pv->ino;
 		return 0;
 	}
+	if (pv->shared && !strncmp(pv->path, "/memfd:", 7) && ends_with(pv->path, " (deleted)"))
+		return classify_memfd(pid, pv, v);
 	if (pv->shared && !strncmp(pv->path, "/SYSV", 5)) {
 		/* its contents are the segment's own: sysvshm.c saves them once */
 		v->kind = VMA_KIND__SYSV_SHM;

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -176,6 +177,37 @@ int tree_check_ids(struct dump_tree *tree)
 	return 0;
 }
 
+/* The fd of a process of the tree open on the memfd ino, or NULL. */
+static const struct dump_file *open_memfd(const struct dump_tree *tree, uint64_t ino)
+{
+	struct stat st;
+
+	for (int i = 0; i < tree->nr_files; i++)
+		if (tree->files[i].entry.kind == FILE_KIND__MEMFD &&
+		    !fstat(tree->files[i].local_fd, &st) && st.st_ino == ino)
+			return &tree->files[i];
+	return NULL;
+}
+
+/* A memfd both mapped and open would come back as two objects: refused. */
+int tree_check_memfds(struct dump_tree *tree)
+{
+	for (int p = 0; p < tree->nr_procs; p++) {
+		const struct dump_ctx *ctx = tree->procs[p];
+		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
+			const VmaEntry *v = ctx->mm->vmas[i];
+			const struct dump_file *f;
+			if (!v->memfd_name || !(f = open_memfd(tree, v->shmem_id)))
+				continue;
+			return err_set(
+			    "pid %d maps memfd %s at 0x%llx, which pid %d also has open: "
+			    "a memfd both mapped and open is not supported yet",
+			    ctx->pid, v->memfd_name, (unsigned long long)v->start, f->first_pid);
+		}
+	}
+	return 0;
+}
+
 /* A zombie: ids, name and wait status; nothing else is left of it. */
 int tree_dump_zombie(struct dump_ctx *ctx)
 {
@@ -316,8 +348,12 @@ int tree_plan_shmem(struct restore_tree *tree)
 				sh = &tree->shmem[tree->nr_shmem++];
 				*sh = (struct tree_shmem){.id = v->shmem_id, .first_pid = ctx->pid};
 			}
-			if (sh->first_pid != ctx->pid)
+			if (sh->first_pid != ctx->pid || v->memfd_name)
 				sh->shared = true;
+			if (v->memfd_name) {
+				sh->memfd_name = v->memfd_name;
+				sh->sealable = v->memfd_sealable;
+			}
 			if (v->pgoff + (v->end - v->start) > sh->size)
 				sh->size = v->pgoff + (v->end - v->start);
 		}
@@ -340,7 +376,9 @@ int tree_shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v)
 
 static int make_shmem(const struct restore_tree *tree, size_t k)
 {
-	int fd = memfd_create("cryo-shmem", MFD_CLOEXEC);
+	const char *name = tree->shmem[k].memfd_name;
+	int fd = memfd_create(name ? name : "cryo-shmem",
+			      MFD_CLOEXEC | (tree->shmem[k].sealable ? MFD_ALLOW_SEALING : 0));
 
 	if (fd < 0 || ftruncate(fd, tree->shmem[k].size))
 		return err_errno("cannot make the shared memory object %llu",
