@@ -236,14 +236,14 @@ int sysvshm_attach(struct restore_ctx *ctx, const VmaEntry *v);
 int tree_freeze(struct dump_tree *tree);
 int tree_check_ids(struct dump_tree *tree);
 int tree_dump_zombie(struct dump_ctx *ctx);
-int tree_check_memfds(struct dump_tree *tree);
+int tree_link_memfds(struct dump_tree *tree);
 void tree_dump_free(struct dump_tree *tree);
 int tree_restore_plan(struct restore_tree *tree);
 int tree_plan_inherited(struct restore_tree *tree);
 int tree_restore_inherited(struct restore_ctx *root);
 int tree_inherited_fd(const struct restore_ctx *ctx, uint32_t id);
 int tree_shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v);
-int tree_plan_shmem(struct restore_tree *tree);
+int tree_plan_inherit_base(struct restore_tree *tree);
 int tree_restore_kids(struct restore_ctx *ctx);
 struct restore_ctx *tree_proc(const struct restore_tree *tree, pid_t pid);
 /* threads.c */

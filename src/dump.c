@@ -245,7 +245,7 @@ static int dump_steps(struct dump_tree *tree)
 	for (int i = 0; i < tree->nr_procs; i++)
 		if (collect_state(tree->procs[i]))
 			return -1;
-	if (tree_check_memfds(tree) || sysvshm_dump(tree) || files_write(tree))
+	if (tree_link_memfds(tree) || sysvshm_dump(tree) || files_write(tree))
 		return -1;
 	/* 3 */
 	for (int i = 0; i < tree->nr_procs; i++)

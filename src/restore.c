@@ -492,7 +492,8 @@ static void raise_fd_limit(void)
 /* Fd numbers for each process's service and temporary fds. */
 static int plan_fds(struct restore_tree *tree)
 {
-	if (tree_plan_shmem(tree))
+	/* what is shared first: it decides which mappings use inherited fds */
+	if (tree_plan_inherited(tree))
 		return -1;
 	for (size_t i = 0; i < tree->nr_procs; i++) {
 		struct restore_ctx *ctx = tree->procs[i];
@@ -504,7 +505,7 @@ static int plan_fds(struct restore_tree *tree)
 		if (mm_restore_plan(ctx))
 			return -1;
 	}
-	return tree_plan_inherited(tree);
+	return tree_plan_inherit_base(tree);
 }
 
 static int rebuild_all(struct restore_tree *tree)

@@ -189,20 +189,20 @@ static const struct dump_file *open_memfd(const struct dump_tree *tree, uint64_t
 	return NULL;
 }
 
-/* A memfd both mapped and open would come back as two objects: refused. */
-int tree_check_memfds(struct dump_tree *tree)
+/* A memfd both mapped and open must come back as one object: the mapping
+ * is tied to a description of it, which the root makes and every process
+ * inherits. */
+int tree_link_memfds(struct dump_tree *tree)
 {
 	for (int p = 0; p < tree->nr_procs; p++) {
 		const struct dump_ctx *ctx = tree->procs[p];
 		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
-			const VmaEntry *v = ctx->mm->vmas[i];
+			VmaEntry *v = ctx->mm->vmas[i];
 			const struct dump_file *f;
 			if (!v->memfd_name || !(f = open_memfd(tree, v->shmem_id)))
 				continue;
-			return err_set(
-			    "pid %d maps memfd %s at 0x%llx, which pid %d also has open: "
-			    "a memfd both mapped and open is not supported yet",
-			    ctx->pid, v->memfd_name, (unsigned long long)v->start, f->first_pid);
+			v->has_memfd_file_id = true;
+			v->memfd_file_id = f->entry.id;
 		}
 	}
 	return 0;
@@ -327,14 +327,15 @@ static int users(const struct restore_tree *tree, const FileEntry *fe)
 
 /* Anonymous shared memory mapped by more than one process: one memfd per
  * shmem object, made by the root and inherited, that each maps. */
-int tree_plan_shmem(struct restore_tree *tree)
+static int tree_plan_shmem(struct restore_tree *tree)
 {
 	for (size_t p = 0; p < tree->nr_procs; p++) {
 		const struct restore_ctx *ctx = tree->procs[p];
 		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
 			const VmaEntry *v = ctx->mm->vmas[i];
 			struct tree_shmem *sh = NULL;
-			if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
+			if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id ||
+			    v->has_memfd_file_id)
 				continue;
 			for (size_t k = 0; k < tree->nr_shmem && !sh; k++)
 				if (tree->shmem[k].id == v->shmem_id)
@@ -368,6 +369,8 @@ int tree_shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v)
 
 	if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
 		return -1;
+	if (v->has_memfd_file_id)
+		return tree_inherited_fd(ctx, v->memfd_file_id);
 	for (size_t k = 0; k < tree->nr_shmem; k++)
 		if (tree->shmem[k].id == v->shmem_id && tree->shmem[k].shared)
 			return tree->inherit_base + tree->nr_inherit + k;
@@ -389,6 +392,19 @@ static int make_shmem(const struct restore_tree *tree, size_t k)
 	return 0;
 }
 
+/* Is description id what some process's memfd mapping maps? */
+static bool mapped(const struct restore_tree *tree, uint32_t id)
+{
+	for (size_t p = 0; p < tree->nr_procs; p++) {
+		const struct restore_ctx *ctx = tree->procs[p];
+		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++)
+			if (ctx->mm->vmas[i]->has_memfd_file_id &&
+			    ctx->mm->vmas[i]->memfd_file_id == id)
+				return true;
+	}
+	return false;
+}
+
 static int highest_own_fd(void)
 {
 	int *fds, n = proc_list_fds(getpid(), &fds), max = 2;
@@ -407,16 +423,23 @@ static int highest_own_fd(void)
 int tree_plan_inherited(struct restore_tree *tree)
 {
 	const struct restore_ctx *root = tree->procs[0];
-	int base = highest_own_fd();
 
 	tree->inherit_ids = calloc(root->nr_files + 1, sizeof(*tree->inherit_ids));
 	if (!tree->inherit_ids)
 		return err_set("out of memory");
 	for (size_t i = 0; i < root->nr_files; i++) {
 		const FileEntry *fe = root->files[i];
-		if (fe->kind != FILE_KIND__TTY && users(tree, fe) > 1)
+		if (fe->kind != FILE_KIND__TTY && (users(tree, fe) > 1 || mapped(tree, fe->id)))
 			tree->inherit_ids[tree->nr_inherit++] = fe->id;
 	}
+	return tree_plan_shmem(tree);
+}
+
+/* Once every process's own fds are planned: where the inherited ones go. */
+int tree_plan_inherit_base(struct restore_tree *tree)
+{
+	int base = highest_own_fd();
+
 	for (size_t i = 0; i < tree->nr_procs; i++)
 		if (!tree->procs[i]->zombie && tree->procs[i]->stage_base > base)
 			base = tree->procs[i]->stage_base;
