@@ -124,11 +124,14 @@ static int classify_file(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 		v->shmem_id = pv->ino;
 		return 0;
 	}
-	if (ends_with(pv->path, " (deleted)"))
-		return err_set("pid %d maps a deleted file at 0x%llx (%s): not supported yet", pid,
-			       (unsigned long long)pv->start, pv->path);
 	v->kind = pv->shared ? VMA_KIND__FILE_SHARED : VMA_KIND__FILE_PRIVATE;
 	v->path = strdup(pv->path);
+	if (ends_with(pv->path, " (deleted)")) {
+		/* mapped through the description a process has open (tree.c) */
+		v->has_deleted_ino = true;
+		v->deleted_ino = pv->ino;
+		return v->path ? 0 : err_set("out of memory");
+	}
 	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
 		 (unsigned long long)pv->start, (unsigned long long)pv->end);
 	if (stat(link, &st))
@@ -329,7 +332,8 @@ int mm_validate(struct restore_ctx *ctx)
 	if (mm->n_auxv % 2 || mm->n_auxv > 2 * 64)
 		return err_set("mm-%d.img: bad auxv of %zu words", ctx->pid, mm->n_auxv);
 	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (is_file_kind(mm->vmas[i]->kind) && validate_mapped_file(mm->vmas[i]))
+		if (is_file_kind(mm->vmas[i]->kind) && !mm->vmas[i]->has_file_id &&
+		    validate_mapped_file(mm->vmas[i]))
 			return -1;
 	if (access(mm->exe_path, X_OK))
 		return err_errno("executable %s is not available", mm->exe_path);

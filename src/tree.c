@@ -177,33 +177,46 @@ int tree_check_ids(struct dump_tree *tree)
 	return 0;
 }
 
-/* The fd of a process of the tree open on the memfd ino, or NULL. */
-static const struct dump_file *open_memfd(const struct dump_tree *tree, uint64_t ino)
+/* A description of the tree open on the memfd or deleted file ino, or NULL. */
+static const struct dump_file *open_on(const struct dump_tree *tree, FileKind kind, uint64_t ino)
 {
 	struct stat st;
 
 	for (int i = 0; i < tree->nr_files; i++)
-		if (tree->files[i].entry.kind == FILE_KIND__MEMFD &&
-		    !fstat(tree->files[i].local_fd, &st) && st.st_ino == ino)
+		if (tree->files[i].entry.kind == kind && !fstat(tree->files[i].local_fd, &st) &&
+		    st.st_ino == ino)
 			return &tree->files[i];
 	return NULL;
 }
 
-/* A memfd both mapped and open must come back as one object: the mapping
- * is tied to a description of it, which the root makes and every process
- * inherits. */
+/* A memfd or deleted file both mapped and open must come back as one
+ * object: the mapping is tied to a description of it, which the root makes
+ * and every process inherits. A deleted file only mapped is refused. */
+static int link_vma(const struct dump_ctx *ctx, VmaEntry *v)
+{
+	const struct dump_file *f = NULL;
+
+	if (v->memfd_name)
+		f = open_on(ctx->tree, FILE_KIND__MEMFD, v->shmem_id);
+	else if (v->has_deleted_ino && !(f = open_on(ctx->tree, FILE_KIND__GHOST, v->deleted_ino)))
+		return err_set(
+		    "pid %d maps a deleted file at 0x%llx (%s) that no process has open: "
+		    "not supported yet",
+		    ctx->pid, (unsigned long long)v->start, v->path);
+	if (f) {
+		v->has_file_id = true;
+		v->file_id = f->entry.id;
+	}
+	return 0;
+}
+
 int tree_link_memfds(struct dump_tree *tree)
 {
 	for (int p = 0; p < tree->nr_procs; p++) {
 		const struct dump_ctx *ctx = tree->procs[p];
-		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
-			VmaEntry *v = ctx->mm->vmas[i];
-			const struct dump_file *f;
-			if (!v->memfd_name || !(f = open_memfd(tree, v->shmem_id)))
-				continue;
-			v->has_memfd_file_id = true;
-			v->memfd_file_id = f->entry.id;
-		}
+		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++)
+			if (link_vma(ctx, ctx->mm->vmas[i]))
+				return -1;
 	}
 	return 0;
 }
@@ -334,8 +347,7 @@ static int tree_plan_shmem(struct restore_tree *tree)
 		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
 			const VmaEntry *v = ctx->mm->vmas[i];
 			struct tree_shmem *sh = NULL;
-			if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id ||
-			    v->has_memfd_file_id)
+			if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id || v->has_file_id)
 				continue;
 			for (size_t k = 0; k < tree->nr_shmem && !sh; k++)
 				if (tree->shmem[k].id == v->shmem_id)
@@ -367,10 +379,10 @@ int tree_shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v)
 {
 	const struct restore_tree *tree = ctx->tree;
 
+	if (v->has_file_id)
+		return tree_inherited_fd(ctx, v->file_id);
 	if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
 		return -1;
-	if (v->has_memfd_file_id)
-		return tree_inherited_fd(ctx, v->memfd_file_id);
 	for (size_t k = 0; k < tree->nr_shmem; k++)
 		if (tree->shmem[k].id == v->shmem_id && tree->shmem[k].shared)
 			return tree->inherit_base + tree->nr_inherit + k;
@@ -398,8 +410,7 @@ static bool mapped(const struct restore_tree *tree, uint32_t id)
 	for (size_t p = 0; p < tree->nr_procs; p++) {
 		const struct restore_ctx *ctx = tree->procs[p];
 		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++)
-			if (ctx->mm->vmas[i]->has_memfd_file_id &&
-			    ctx->mm->vmas[i]->memfd_file_id == id)
+			if (ctx->mm->vmas[i]->has_file_id && ctx->mm->vmas[i]->file_id == id)
 				return true;
 	}
 	return false;
