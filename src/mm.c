@@ -78,15 +78,10 @@ static int classify_special(const struct proc_vma *pv, VmaEntry *v)
  * same name. Seals would forbid the refill: those are refused. */
 static int classify_memfd(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 {
-	char link[96];
-	int fd, seals;
+	int fd = proc_open_map_file(pid, pv->start, pv->end), seals;
 
-	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", pid,
-		 (unsigned long long)pv->start, (unsigned long long)pv->end);
-	fd = open(link, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return err_errno("cannot open the memfd mapped at 0x%llx in pid %d",
-				 (unsigned long long)pv->start, pid);
+		return err_wrap("the memfd mapped by pid %d", pid);
 	seals = fcntl(fd, F_GET_SEALS);
 	close(fd);
 	/* F_SEAL_SEAL alone: made without MFD_ALLOW_SEALING */

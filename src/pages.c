@@ -188,17 +188,12 @@ static int scan_anon_pagemap_read(int pm_fd, const VmaEntry *v, struct regions *
 /* Shared anonymous memory lives in a shmem object: its populated ranges. */
 static int scan_shmem(pid_t pid, const VmaEntry *v, struct regions *rs)
 {
-	char path[96];
 	uint64_t len = v->end - v->start;
 	off_t off = v->pgoff, end = v->pgoff + len;
-	int fd;
+	int fd = proc_open_map_file(pid, v->start, v->end);
 
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
-		 (unsigned long long)v->start, (unsigned long long)v->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return err_errno("cannot open shared memory at 0x%llx of pid %d",
-				 (unsigned long long)v->start, pid);
+		return err_wrap("the shared memory of pid %d", pid);
 	while (off < end) {
 		off_t data = lseek(fd, off, SEEK_DATA), hole;
 		if (data < 0 || data >= end)

@@ -66,17 +66,14 @@ static int read_shm_info(int id, struct shm_info_line *out)
 
 static int read_contents(pid_t pid, const VmaEntry *v, SysvshmEntry *e)
 {
-	char path[96];
-	int fd;
+	int fd = proc_open_map_file(pid, v->start, v->end);
 
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
-		 (unsigned long long)v->start, (unsigned long long)v->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_wrap("System V shared memory %d", e->id);
 	e->data.data = malloc(e->size ? e->size : 1);
-	if (fd < 0 || !e->data.data) {
-		if (fd >= 0)
-			close(fd);
-		return err_errno("cannot open System V shared memory %d through %s", e->id, path);
+	if (!e->data.data) {
+		close(fd);
+		return err_set("out of memory");
 	}
 	e->data.len = e->size;
 	for (size_t done = 0; done < e->size;) {
