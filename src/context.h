@@ -161,6 +161,8 @@ struct restore_ctx {
 	struct restore_ctx *parent;
 	size_t nr_kids;
 	struct restore_ctx **kids; /* in creation order */
+	size_t nr_helpers;
+	pid_t *helpers; /* groups whose leader has gone, made for the kids */
 	CoreEntry *core;
 	MmEntry *mm;
 	FsEntry *fs;

@@ -579,6 +579,7 @@ static void free_proc(struct restore_ctx *ctx)
 	locks_restore_free(ctx);
 	free(ctx->vma_fd);
 	free(ctx->kids);
+	free(ctx->helpers);
 	pages_restore_free(ctx);
 	threads_restore_free(ctx);
 	free(ctx);

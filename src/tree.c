@@ -13,10 +13,13 @@
  * root is created by cryo). Before creating its children a process takes
  * its session and process group, so that children inherit them as they
  * did; a process whose group is led by a sibling joins it after the leader
- * exists (leaders are created first). A zombie is re-created as a child
- * that exits at once with the saved status, and its parent swallows the
- * SIGCHLD that causes. Groups and sessions led by a process that is not in
- * the checkpoint (and not the root's own) are refused at dump time.
+ * exists (leaders are created first). A group whose leader has exited is
+ * made by a helper: the parent creates a process with the leader's pid that
+ * makes the group, puts the members in it, then kills and reaps the helper.
+ * A zombie is re-created as a child that exits at once with the saved
+ * status, and its parent swallows the SIGCHLD these cause. Sessions led by
+ * a process that is not in the checkpoint (and not the root's own) are
+ * refused at dump time.
  */
 #include <errno.h>
 #include <signal.h>
@@ -169,10 +172,7 @@ int tree_check_ids(struct dump_tree *tree)
 			return err_set("pid %d is in session %d, whose leader is not in the "
 				       "checkpoint: not supported yet",
 				       ctx->pid, st->session);
-		if (st->pgrp != root->pgrp && !in_tree(tree, st->pgrp))
-			return err_set("pid %d is in process group %d, whose leader is not in "
-				       "the checkpoint: not supported yet",
-				       ctx->pid, st->pgrp);
+		/* a group whose leader is gone is made again by a helper */
 	}
 	return 0;
 }
@@ -291,6 +291,30 @@ static int add_kid(struct restore_ctx *parent, struct restore_ctx *kid)
 	return 0;
 }
 
+/* A group led by a process that is not in the tree (nor the root's own)
+ * lost its leader: the parent of its members makes it with a helper. */
+static int plan_helper(const struct restore_tree *tree, struct restore_ctx *parent,
+		       const struct restore_ctx *kid)
+{
+	pid_t pgid = kid->core->pgid, *grown;
+
+	if (kid->zombie || pgid == tree->procs[0]->core->pgid || tree_proc(tree, pgid))
+		return 0;
+	for (size_t i = 0; i < parent->nr_helpers; i++)
+		if (parent->helpers[i] == pgid)
+			return 0;
+	if (pgid <= 1 || kill(pgid, 0) == 0 || errno != ESRCH)
+		return err_set("pid %d, needed to make process group %d again, is in use: cannot "
+			       "restore the checkpoint",
+			       pgid, pgid);
+	grown = realloc(parent->helpers, (parent->nr_helpers + 1) * sizeof(*grown));
+	if (!grown)
+		return err_set("out of memory");
+	parent->helpers = grown;
+	parent->helpers[parent->nr_helpers++] = pgid;
+	return 0;
+}
+
 /* Links every process to its parent and checks that its session can be
  * had: its own (setsid) or its parent's (inherited). */
 int tree_restore_plan(struct restore_tree *tree)
@@ -311,7 +335,7 @@ int tree_restore_plan(struct restore_tree *tree)
 			return err_set("pid %d is in session %d but its parent %d is in %d: "
 				       "cannot be recreated",
 				       ctx->pid, core->sid, parent->pid, parent->core->sid);
-		if (add_kid(parent, ctx))
+		if (add_kid(parent, ctx) || plan_helper(tree, parent, ctx))
 			return -1;
 	}
 	return 0;
@@ -570,10 +594,53 @@ static int settle_zombies(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* A process with a gone leader's pid, making its group and waiting to be
+ * killed once the members have joined. */
+static int start_helper(pid_t pgid)
+{
+	pid_t tid = pgid;
+	struct clone_args args = {
+	    .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1};
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+
+	if (pid < 0)
+		return err_errno("cannot create pid %d to make its process group again", pgid);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setpgid(0, 0);
+		for (;;)
+			pause(); /* every signal is blocked: only SIGKILL ends it */
+	}
+	if (setpgid(pgid, pgid) && errno != EACCES)
+		return err_errno("cannot make process group %d", pgid);
+	return 0;
+}
+
+static int stop_helpers(struct restore_ctx *ctx)
+{
+	struct timespec now = {0, 0};
+	sigset_t chld;
+
+	for (size_t i = 0; i < ctx->nr_helpers; i++) {
+		kill(ctx->helpers[i], SIGKILL);
+		while (waitpid(ctx->helpers[i], NULL, 0) < 0)
+			if (errno != EINTR)
+				return err_errno("cannot reap helper %d", ctx->helpers[i]);
+	}
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	while (ctx->nr_helpers && sigtimedwait(&chld, NULL, &now) > 0)
+		;
+	return 0;
+}
+
 int tree_restore_kids(struct restore_ctx *ctx)
 {
+	for (size_t i = 0; i < ctx->nr_helpers; i++)
+		if (start_helper(ctx->helpers[i]))
+			return -1;
 	for (size_t i = 0; i < ctx->nr_kids; i++)
 		if (create_kid(ctx, ctx->kids[i]))
 			return -1;
-	return settle_zombies(ctx);
+	return stop_helpers(ctx) || settle_zombies(ctx) ? -1 : 0;
 }
