@@ -204,6 +204,63 @@ class Bench:
         time.sleep(0.1)  # let it settle into its sleep
         return p
 
+    def timed_dump(self, kind, pid, imgdir, no_sync):
+        """cryo dump (which kills the process, or tree); its wall time."""
+        cmd = [CRYO, "dump", "-t", str(pid), "-D", imgdir]
+        if no_sync:
+            cmd.append("--no-sync")
+        t0 = time.monotonic()
+        r = run(cmd)
+        t_dump = time.monotonic() - t0
+        if r.returncode != 0:
+            raise StepFailed(f"dump of {kind} pid {pid} failed ({r.returncode}): "
+                             + r.stderr.strip())
+        return t_dump
+
+    @staticmethod
+    def expect_killed(kind, p):
+        """The dumped process (our child) ended by SIGKILL: reap it."""
+        try:
+            status = p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            raise StepFailed(f"{kind} pid {p.pid} still running after dump")
+        if status != -signal.SIGKILL:
+            raise StepFailed(f"{kind} pid {p.pid} ended with {status} after dump, "
+                             "expected SIGKILL")
+
+    @staticmethod
+    def timed_restore(kind, imgdir, pidfile):
+        """cryo restore -d --pidfile: (wall time, restored pid, cryo's result)."""
+        t0 = time.monotonic()
+        r = run([CRYO, "restore", "-D", imgdir, "-d", "--pidfile", pidfile])
+        t_restore = time.monotonic() - t0
+        rpid = 0
+        if r.returncode == 0:
+            try:
+                with open(pidfile) as f:
+                    rpid = int(f.read().strip())
+            except (OSError, ValueError) as e:
+                raise StepFailed(f"restore of {kind}: bad pidfile {pidfile}: {e}")
+        return t_restore, rpid, r
+
+    def result(self, imgdir, stats, size, t_dump, t_restore, extra=""):
+        """The figures of one run (and, with -v, a line about it)."""
+        res = {
+            "dump": t_dump,
+            "frozen": stats["frozen_time_us"] / 1e6,
+            "memdump": stats["memdump_time_us"] / 1e6,
+            "size": size,
+            "restore": t_restore,
+        }
+        if self.args.verbose:
+            rs = show_stats(imgdir, "stats-restore")
+            print(f"\n    dump {t_dump * 1e3:.1f} ms (frozen {res['frozen'] * 1e3:.1f}, "
+                  f"memdump {res['memdump'] * 1e3:.1f}), {size / (1 << 20):.1f} MiB; "
+                  f"restore {t_restore * 1e3:.1f} ms (validate "
+                  f"{rs['validate_time_us'] / 1e3:.1f}, fork {rs['fork_time_us'] / 1e3:.1f}, "
+                  f"memrestore {rs['memrestore_time_us'] / 1e3:.1f}){extra}", end="")
+        return res
+
     def run_once(self, kind, base, no_sync):
         workdir = tempfile.mkdtemp(prefix="wd-", dir=base)
         imgdir = os.path.join(base, os.path.basename(workdir) + "-img")
@@ -211,66 +268,30 @@ class Bench:
         try:
             p = self.start(kind, workdir)
             pid = p.pid
-
-            cmd = [CRYO, "dump", "-t", str(pid), "-D", imgdir]
-            if no_sync:
-                cmd.append("--no-sync")
-            t0 = time.monotonic()
-            r = run(cmd)
-            t_dump = time.monotonic() - t0
-            if r.returncode != 0:
-                raise StepFailed(f"dump of {kind} pid {pid} failed ({r.returncode}): "
-                                 + r.stderr.strip())
+            t_dump = self.timed_dump(kind, pid, imgdir, no_sync)
             # The dump kills the process once committed: reap it, freeing its pid.
-            try:
-                status = p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                raise StepFailed(f"{kind} pid {pid} still running after dump")
             self.pids.discard(pid)
-            if status != -signal.SIGKILL:
-                raise StepFailed(f"{kind} pid {pid} ended with {status} after dump, "
-                                 "expected SIGKILL")
+            self.expect_killed(kind, p)
 
             stats = show_stats(imgdir, "stats-dump")
             size = du_bytes(imgdir)
 
-            t0 = time.monotonic()
-            r = run([CRYO, "restore", "-D", imgdir, "-d", "--pidfile", pidfile])
-            t_restore = time.monotonic() - t0
+            t_restore, rpid, r = self.timed_restore(kind, imgdir, pidfile)
             if r.returncode != 0:
                 raise StepFailed(f"restore of {kind} pid {pid} failed ({r.returncode}): "
                                  + r.stderr.strip())
-            try:
-                with open(pidfile) as f:
-                    rpid = int(f.read().strip())
-            except (OSError, ValueError) as e:
-                raise StepFailed(f"restore of {kind}: bad pidfile {pidfile}: {e}")
             if rpid > 0:
                 self.pids.add(rpid)
             if rpid != pid:
                 raise StepFailed(f"restore of {kind}: pid {rpid}, dumped pid {pid}")
             if not alive(rpid):
                 raise StepFailed(f"restored {kind} pid {rpid} is not running")
-            rs = show_stats(imgdir, "stats-restore") if self.args.verbose else None
             if kind == "counter":
                 check_counter(os.path.join(workdir, "out.log"))
             if not alive(rpid):
                 raise StepFailed(f"restored {kind} pid {rpid} died")
             self.kill_and_reap(rpid)
-            res = {
-                "dump": t_dump,
-                "frozen": stats["frozen_time_us"] / 1e6,
-                "memdump": stats["memdump_time_us"] / 1e6,
-                "size": size,
-                "restore": t_restore,
-            }
-            if self.args.verbose:
-                print(f"\n    dump {t_dump * 1e3:.1f} ms (frozen {res['frozen'] * 1e3:.1f}, "
-                      f"memdump {res['memdump'] * 1e3:.1f}), {size / (1 << 20):.1f} MiB; "
-                      f"restore {t_restore * 1e3:.1f} ms (validate "
-                      f"{rs['validate_time_us'] / 1e3:.1f}, fork {rs['fork_time_us'] / 1e3:.1f}, "
-                      f"memrestore {rs['memrestore_time_us'] / 1e3:.1f})", end="")
-            return res
+            return self.result(imgdir, stats, size, t_dump, t_restore)
         finally:
             shutil.rmtree(imgdir, ignore_errors=True)
             shutil.rmtree(workdir, ignore_errors=True)
@@ -306,25 +327,11 @@ class Bench:
             self.pids |= tree_pids
             pss_before = pss_bytes(tree_pids)
 
-            cmd = [CRYO, "dump", "-t", str(root), "-D", imgdir]
-            if no_sync:
-                cmd.append("--no-sync")
-            t0 = time.monotonic()
-            r = run(cmd)
-            t_dump = time.monotonic() - t0
-            if r.returncode != 0:
-                raise StepFailed(f"dump of {kind} pid {root} failed ({r.returncode}): "
-                                 + r.stderr.strip())
+            t_dump = self.timed_dump(kind, root, imgdir, no_sync)
             # The dump kills the whole tree once committed. The root is our child;
             # its children become ours (subreaper) when it dies: reap them all,
             # or the restore finds their pids in use.
-            try:
-                status = p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                raise StepFailed(f"{kind} pid {root} still running after dump")
-            if status != -signal.SIGKILL:
-                raise StepFailed(f"{kind} pid {root} ended with {status} after dump, "
-                                 "expected SIGKILL")
+            self.expect_killed(kind, p)
             left = self.reap_until_gone(tree_pids, 10)
             if left:
                 raise StepFailed(f"{kind}: pids {sorted(left)} of the dumped tree still "
@@ -335,20 +342,13 @@ class Bench:
             stats = show_stats(imgdir, "stats-dump")
             size = du_bytes(imgdir)
 
-            t0 = time.monotonic()
-            r = run([CRYO, "restore", "-D", imgdir, "-d", "--pidfile", pidfile])
-            t_restore = time.monotonic() - t0
-            # Whatever happened, what may have been restored is ours to kill.
+            # Whatever happens, what may have been restored is ours to kill.
             self.trees.add(root)
             self.pids |= tree_pids
+            t_restore, rpid, r = self.timed_restore(kind, imgdir, pidfile)
             if r.returncode != 0:
                 raise StepFailed(f"restore of {kind} pid {root} failed ({r.returncode}): "
                                  + r.stderr.strip())
-            try:
-                with open(pidfile) as f:
-                    rpid = int(f.read().strip())
-            except (OSError, ValueError) as e:
-                raise StepFailed(f"restore of {kind}: bad pidfile {pidfile}: {e}")
             if rpid != root:
                 if rpid > 0:
                     self.trees.add(rpid)
@@ -367,24 +367,11 @@ class Bench:
                 raise StepFailed(f"restored {kind} pid {rpid}: pgid {pgid}, sid {sid}, "
                                  f"expected both {rpid}")
             pss_after = pss_bytes(restored)
-            rs = show_stats(imgdir, "stats-restore") if self.args.verbose else None
+            res = self.result(imgdir, stats, size, t_dump, t_restore,
+                              f"; Pss {pss_before / (1 << 20):.0f} -> "
+                              f"{pss_after / (1 << 20):.0f} MiB")
             self.kill_tree(rpid, tree_pids)
-            res = {
-                "dump": t_dump,
-                "frozen": stats["frozen_time_us"] / 1e6,
-                "memdump": stats["memdump_time_us"] / 1e6,
-                "size": size,
-                "restore": t_restore,
-                "pss_before": pss_before,
-                "pss_after": pss_after,
-            }
-            if self.args.verbose:
-                print(f"\n    dump {t_dump * 1e3:.1f} ms (frozen {res['frozen'] * 1e3:.1f}, "
-                      f"memdump {res['memdump'] * 1e3:.1f}), {size / (1 << 20):.1f} MiB; "
-                      f"restore {t_restore * 1e3:.1f} ms (validate "
-                      f"{rs['validate_time_us'] / 1e3:.1f}, fork {rs['fork_time_us'] / 1e3:.1f}, "
-                      f"memrestore {rs['memrestore_time_us'] / 1e3:.1f}); Pss "
-                      f"{pss_before / (1 << 20):.0f} -> {pss_after / (1 << 20):.0f} MiB", end="")
+            res.update(pss_before=pss_before, pss_after=pss_after)
             return res
         finally:
             if root is not None and root in self.trees:

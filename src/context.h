@@ -89,7 +89,7 @@ struct dump_tree {
 	/* ghost.c: the inodes of deleted files and memfds */
 	int nr_ghosts;
 	struct dump_ghost *ghosts;
-	/* pages.c: shmem objects already saved (id, range of the object) */
+	/* shmem.c: shmem objects already saved (id, range of the object) */
 	int nr_shmem_saved;
 	struct shmem_range *shmem_saved;
 	/* pages.c: pages already saved, by physical frame */
@@ -227,6 +227,15 @@ int pages_validate(struct restore_ctx *ctx);
 int pages_restore(struct restore_ctx *ctx);
 void pages_restore_free(struct restore_ctx *ctx);
 void pages_dump_free(struct dump_tree *tree);
+/* shmem.c */
+bool shmem_saved(const struct dump_tree *tree, const VmaEntry *v);
+int shmem_mark_saved(struct dump_tree *tree, const VmaEntry *v);
+int shmem_link_mapped(struct dump_tree *tree);
+void shmem_dump_free(struct dump_tree *tree);
+int shmem_plan(struct restore_tree *tree);
+int shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v);
+bool shmem_maps_description(const struct restore_tree *tree, uint32_t id);
+int shmem_make_all(const struct restore_tree *tree);
 /* sysvshm.c */
 int sysvshm_dump(struct dump_tree *tree);
 int sysvshm_validate(struct restore_tree *tree);
@@ -238,13 +247,11 @@ int sysvshm_attach(struct restore_ctx *ctx, const VmaEntry *v);
 int tree_freeze(struct dump_tree *tree);
 int tree_check_ids(struct dump_tree *tree);
 int tree_dump_zombie(struct dump_ctx *ctx);
-int tree_link_memfds(struct dump_tree *tree);
 void tree_dump_free(struct dump_tree *tree);
 int tree_restore_plan(struct restore_tree *tree);
 int tree_plan_inherited(struct restore_tree *tree);
 int tree_restore_inherited(struct restore_ctx *root);
 int tree_inherited_fd(const struct restore_ctx *ctx, uint32_t id);
-int tree_shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v);
 int tree_plan_inherit_base(struct restore_tree *tree);
 int tree_restore_kids(struct restore_ctx *ctx);
 struct restore_ctx *tree_proc(const struct restore_tree *tree, pid_t pid);

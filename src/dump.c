@@ -206,9 +206,10 @@ static int collect_state(struct dump_ctx *ctx)
 {
 	if (ctx->zombie)
 		return tree_dump_zombie(ctx);
-	if (proc_read_stat(ctx->pid, &ctx->stat) || proc_read_status(ctx->pid, &ctx->status) ||
-	    proc_read_vmas(ctx->pid, &ctx->vmas) || collect_by_injection(ctx) || files_dump(ctx) ||
-	    fs_dump(ctx))
+	/* stat was read again once the tree was frozen (tree_check_ids); status
+	 * is read again here for the credentials, which may have changed */
+	if (proc_read_status(ctx->pid, &ctx->status) || proc_read_vmas(ctx->pid, &ctx->vmas) ||
+	    collect_by_injection(ctx) || files_dump(ctx) || fs_dump(ctx))
 		return -1;
 	pr_info("collected the state of pid %d (%d threads, %d VMAs, %d fds)", ctx->pid,
 		ctx->nr_threads, ctx->vmas.nr, ctx->nr_fds);
@@ -245,7 +246,7 @@ static int dump_steps(struct dump_tree *tree)
 	for (int i = 0; i < tree->nr_procs; i++)
 		if (collect_state(tree->procs[i]))
 			return -1;
-	if (tree_link_memfds(tree) || sysvshm_dump(tree) || files_write(tree))
+	if (shmem_link_mapped(tree) || sysvshm_dump(tree) || files_write(tree))
 		return -1;
 	/* 3 */
 	for (int i = 0; i < tree->nr_procs; i++)
@@ -285,6 +286,7 @@ int cryo_dump(const struct cryo_opts *opts)
 	}
 	files_dump_free(&tree);
 	pages_dump_free(&tree);
+	shmem_dump_free(&tree);
 	tree_dump_free(&tree);
 	return ret ? 1 : 0;
 }

@@ -403,7 +403,7 @@ int mm_restore_plan(struct restore_ctx *ctx)
 		return err_set("out of memory");
 	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
 		ctx->vma_fd[i] = -1;
-		if (tree_shmem_fd(ctx, ctx->mm->vmas[i]) >= 0) {
+		if (shmem_fd(ctx, ctx->mm->vmas[i]) >= 0) {
 			ctx->vma_fd[i] = next++; /* the object shared with other processes */
 			continue;
 		}
@@ -436,7 +436,7 @@ static int open_vma_files(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
 		const VmaEntry *v = ctx->mm->vmas[i];
 		int flags = v->kind == VMA_KIND__FILE_SHARED && v->may_write ? O_RDWR : O_RDONLY;
-		int shmem = tree_shmem_fd(ctx, v);
+		int shmem = shmem_fd(ctx, v);
 		if (shmem >= 0) {
 			if (dup2(shmem, ctx->vma_fd[i]) < 0)
 				return err_errno("cannot take the shared memory mapped at 0x%llx",

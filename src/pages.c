@@ -424,8 +424,6 @@ static int pfn_add(struct pfn_map *m, uint64_t pfn, pid_t pages_id, uint64_t off
 
 void pages_dump_free(struct dump_tree *tree)
 {
-	free(tree->shmem_saved);
-	tree->shmem_saved = NULL;
 	if (tree->saved_pfns)
 		free(tree->saved_pfns->slot);
 	free(tree->saved_pfns);
@@ -582,42 +580,6 @@ static int dump_region(struct page_writer *pw, const VmaEntry *v, struct region 
 			return -1;
 	}
 	return run_close(pw) || foreign_close(pw) ? -1 : 0;
-}
-
-/* A range of a shmem object whose pages a process of the tree has saved. */
-struct shmem_range {
-	uint64_t id, start, end;
-};
-
-/* Anonymous shared memory an earlier process saved already: the object is
- * one memfd for all of them on restore, filled by that process. */
-static bool shmem_saved(const struct dump_tree *tree, const VmaEntry *v)
-{
-	uint64_t start = v->pgoff, end = v->pgoff + (v->end - v->start);
-
-	if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
-		return false;
-	for (int i = 0; i < tree->nr_shmem_saved; i++) {
-		const struct shmem_range *r = &tree->shmem_saved[i];
-		if (r->id == v->shmem_id && r->start <= start && end <= r->end)
-			return true;
-	}
-	return false;
-}
-
-static int shmem_mark_saved(struct dump_tree *tree, const VmaEntry *v)
-{
-	struct shmem_range *grown;
-
-	if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
-		return 0;
-	grown = realloc(tree->shmem_saved, (tree->nr_shmem_saved + 1) * sizeof(*grown));
-	if (!grown)
-		return err_set("out of memory");
-	tree->shmem_saved = grown;
-	grown[tree->nr_shmem_saved++] = (struct shmem_range){
-	    .id = v->shmem_id, .start = v->pgoff, .end = v->pgoff + (v->end - v->start)};
-	return 0;
 }
 
 static int dump_vma_pages(struct page_writer *pw, const VmaEntry *v, int pm_fd, int mem_fd)

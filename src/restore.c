@@ -275,9 +275,9 @@ void restore_child_main(struct restore_ctx *ctx, pid_t parent)
 	    tree_restore_kids(ctx) || child_steps(ctx))
 		restore_child_fail(ctx);
 	restore_report(ctx->tree, ctx->pid, "");
-	while (read(ctx->svc_base + SVC_HOLD, &byte, 1) != 0)
+	while (read(ctx->svc_base + SVC_HOLD, &byte, 1) < 0 && errno == EINTR)
 		;
-	_exit(1); /* cryo gave up on the restore */
+	_exit(1); /* cryo gave up on the restore (or the wait failed) */
 }
 
 /* ---- 2. create the root ---- */

@@ -177,50 +177,6 @@ int tree_check_ids(struct dump_tree *tree)
 	return 0;
 }
 
-/* A description of the tree open on the memfd or deleted file ino, or NULL. */
-static const struct dump_file *open_on(const struct dump_tree *tree, FileKind kind, uint64_t ino)
-{
-	struct stat st;
-
-	for (int i = 0; i < tree->nr_files; i++)
-		if (tree->files[i].entry.kind == kind && !fstat(tree->files[i].local_fd, &st) &&
-		    st.st_ino == ino)
-			return &tree->files[i];
-	return NULL;
-}
-
-/* A memfd or deleted file both mapped and open must come back as one
- * object: the mapping is tied to a description of it, which the root makes
- * and every process inherits. A deleted file only mapped is refused. */
-static int link_vma(const struct dump_ctx *ctx, VmaEntry *v)
-{
-	const struct dump_file *f = NULL;
-
-	if (v->memfd_name)
-		f = open_on(ctx->tree, FILE_KIND__MEMFD, v->shmem_id);
-	else if (v->has_deleted_ino && !(f = open_on(ctx->tree, FILE_KIND__GHOST, v->deleted_ino)))
-		return err_set(
-		    "pid %d maps a deleted file at 0x%llx (%s) that no process has open: "
-		    "not supported yet",
-		    ctx->pid, (unsigned long long)v->start, v->path);
-	if (f) {
-		v->has_file_id = true;
-		v->file_id = f->entry.id;
-	}
-	return 0;
-}
-
-int tree_link_memfds(struct dump_tree *tree)
-{
-	for (int p = 0; p < tree->nr_procs; p++) {
-		const struct dump_ctx *ctx = tree->procs[p];
-		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++)
-			if (link_vma(ctx, ctx->mm->vmas[i]))
-				return -1;
-	}
-	return 0;
-}
-
 /* A zombie: ids, name and wait status; nothing else is left of it. */
 int tree_dump_zombie(struct dump_ctx *ctx)
 {
@@ -362,94 +318,15 @@ static int users(const struct restore_tree *tree, const FileEntry *fe)
 	return n;
 }
 
-/* Anonymous shared memory mapped by more than one process: one memfd per
- * shmem object, made by the root and inherited, that each maps. */
-static int tree_plan_shmem(struct restore_tree *tree)
-{
-	for (size_t p = 0; p < tree->nr_procs; p++) {
-		const struct restore_ctx *ctx = tree->procs[p];
-		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
-			const VmaEntry *v = ctx->mm->vmas[i];
-			struct tree_shmem *sh = NULL;
-			if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id || v->has_file_id)
-				continue;
-			for (size_t k = 0; k < tree->nr_shmem && !sh; k++)
-				if (tree->shmem[k].id == v->shmem_id)
-					sh = &tree->shmem[k];
-			if (!sh) {
-				struct tree_shmem *grown =
-				    realloc(tree->shmem, (tree->nr_shmem + 1) * sizeof(*grown));
-				if (!grown)
-					return err_set("out of memory");
-				tree->shmem = grown;
-				sh = &tree->shmem[tree->nr_shmem++];
-				*sh = (struct tree_shmem){.id = v->shmem_id, .first_pid = ctx->pid};
-			}
-			if (sh->first_pid != ctx->pid || v->memfd_name)
-				sh->shared = true;
-			if (v->memfd_name) {
-				sh->memfd_name = v->memfd_name;
-				sh->sealable = v->memfd_sealable;
-			}
-			if (v->pgoff + (v->end - v->start) > sh->size)
-				sh->size = v->pgoff + (v->end - v->start);
-		}
-	}
-	return 0;
-}
-
-/* The slot of the memfd behind a VMA shared with other processes, or -1. */
-int tree_shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v)
-{
-	const struct restore_tree *tree = ctx->tree;
-
-	if (v->has_file_id)
-		return tree_inherited_fd(ctx, v->file_id);
-	if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
-		return -1;
-	for (size_t k = 0; k < tree->nr_shmem; k++)
-		if (tree->shmem[k].id == v->shmem_id && tree->shmem[k].shared)
-			return tree->inherit_base + tree->nr_inherit + k;
-	return -1;
-}
-
-static int make_shmem(const struct restore_tree *tree, size_t k)
-{
-	const char *name = tree->shmem[k].memfd_name;
-	int fd = memfd_create(name ? name : "cryo-shmem",
-			      MFD_CLOEXEC | (tree->shmem[k].sealable ? MFD_ALLOW_SEALING : 0));
-
-	if (fd < 0 || ftruncate(fd, tree->shmem[k].size))
-		return err_errno("cannot make the shared memory object %llu",
-				 (unsigned long long)tree->shmem[k].id);
-	if (dup2(fd, tree->inherit_base + tree->nr_inherit + k) < 0)
-		return err_errno("cannot place shared memory");
-	close(fd);
-	return 0;
-}
-
-/* Is description id what some process's memfd mapping maps? */
-static bool mapped(const struct restore_tree *tree, uint32_t id)
-{
-	for (size_t p = 0; p < tree->nr_procs; p++) {
-		const struct restore_ctx *ctx = tree->procs[p];
-		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++)
-			if (ctx->mm->vmas[i]->has_file_id && ctx->mm->vmas[i]->file_id == id)
-				return true;
-	}
-	return false;
-}
-
+/* cryo's highest open fd (the list is sorted); the new processes inherit
+ * them all until each has set itself up. */
 static int highest_own_fd(void)
 {
-	int *fds, n = proc_list_fds(getpid(), &fds), max = 2;
+	int *fds, n = proc_list_fds(getpid(), &fds), max = n > 0 ? fds[n - 1] : 2;
 
-	for (int i = 0; i < n; i++)
-		if (fds[i] > max)
-			max = fds[i];
 	if (n > 0)
 		free(fds);
-	return n < 0 ? 1 << 16 : max + n;
+	return n < 0 ? 1 << 16 : max;
 }
 
 /* Descriptions used by more than one process are made once, by the root
@@ -464,10 +341,11 @@ int tree_plan_inherited(struct restore_tree *tree)
 		return err_set("out of memory");
 	for (size_t i = 0; i < root->nr_files; i++) {
 		const FileEntry *fe = root->files[i];
-		if (fe->kind != FILE_KIND__TTY && (users(tree, fe) > 1 || mapped(tree, fe->id)))
+		if (fe->kind != FILE_KIND__TTY &&
+		    (users(tree, fe) > 1 || shmem_maps_description(tree, fe->id)))
 			tree->inherit_ids[tree->nr_inherit++] = fe->id;
 	}
-	return tree_plan_shmem(tree);
+	return shmem_plan(tree);
 }
 
 /* Once every process's own fds are planned: where the inherited ones go. */
@@ -498,10 +376,7 @@ int tree_restore_inherited(struct restore_ctx *root)
 		close(fd);
 	}
 	files_restore_drop_temps(root);
-	for (size_t k = 0; k < tree->nr_shmem; k++)
-		if (tree->shmem[k].shared && make_shmem(tree, k))
-			return -1;
-	return 0;
+	return shmem_make_all(tree);
 }
 
 /* The slot of a shared description, or -1. */

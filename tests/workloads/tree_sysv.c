@@ -3,7 +3,8 @@
  * checkpoint, and a second, read-only attachment in the root. After `go`:
  * the same shmid, size and mode (shmctl IPC_STAT), both halves intact in
  * every attachment, the read-only one still read-only, and a write in one
- * process seen in the other both ways. The root removes the segment. */
+ * process seen in the other both ways (wl_share_*). The root removes the
+ * segment. */
 #include "wl.h"
 
 #include <errno.h>
@@ -18,22 +19,6 @@
 #include <unistd.h>
 
 #define SIZE (1 << 20)
-#define HALF (SIZE / 2)
-
-static unsigned char *mem;
-
-static unsigned char byte_of(int who, size_t i)
-{
-	return (unsigned char)(i * 11 + who * 89 + 3);
-}
-
-static long half_bad(const unsigned char *m, int who)
-{
-	for (size_t i = 64; i < HALF; i++)
-		if (m[who * HALF + i] != byte_of(who, i))
-			return i;
-	return -1;
-}
 
 /* Is the page at p mapped without write permission? From /proc/self/maps. */
 static int read_only(const void *p)
@@ -56,11 +41,11 @@ static int read_only(const void *p)
 
 int main(void)
 {
-	volatile uint32_t *words;
 	const unsigned char *ro;
+	unsigned char *mem;
 	struct shmid_ds ds;
-	int id, st;
 	pid_t kid;
+	int id;
 
 	wl_init();
 	id = shmget(IPC_PRIVATE, SIZE, IPC_CREAT | 0640);
@@ -72,38 +57,15 @@ int main(void)
 		shmctl(id, IPC_RMID, NULL);
 		wl_die("shmat: %s", strerror(errno));
 	}
-	words = (volatile uint32_t *)mem;
-	for (size_t i = 64; i < HALF; i++)
-		mem[i] = byte_of(0, i);
-	kid = fork();
-	if (kid == 0) {
-		for (size_t i = 64; i < HALF; i++)
-			mem[HALF + i] = byte_of(1, i);
-		words[0] = 1;
-		wl_wait_go();
-		if (half_bad(mem, 0) >= 0 || half_bad(mem, 1) >= 0)
-			_exit(10);
-		words[1] = 0x5151;
-		_exit(wl_wait_u32(&words[2], 0x7272) ? 0 : 11);
-	}
-	if (!wl_wait_u32(&words[0], 1)) {
-		shmctl(id, IPC_RMID, NULL);
-		wl_die("the child did not write its half");
-	}
+	kid = wl_share_start(mem, SIZE);
 	wl_ready();
 	wl_wait_go();
 	wl_check("shmid", shmctl(id, IPC_STAT, &ds) == 0, "IPC_STAT of %d: %s", id,
 		 strerror(errno));
 	wl_check("size_mode", ds.shm_segsz == SIZE && (ds.shm_perm.mode & 0777) == 0640,
 		 "size %zu mode 0%o", ds.shm_segsz, ds.shm_perm.mode & 0777);
-	wl_check("root_half", half_bad(mem, 0) < 0, "byte %ld differs", half_bad(mem, 0));
-	wl_check("child_half", half_bad(mem, 1) < 0, "byte %ld differs", half_bad(mem, 1));
-	wl_check("readonly_view", half_bad(ro, 1) < 0, "byte %ld differs", half_bad(ro, 1));
+	wl_share_check(mem, ro, SIZE, kid);
 	wl_check("readonly_perm", read_only(ro) == 1, "maps says %d", read_only(ro));
-	if (wl_check("token", wl_wait_u32(&words[1], 0x5151), "token 0x%x", words[1]))
-		words[2] = 0x7272;
-	wl_check("child", waitpid(kid, &st, 0) == kid && WIFEXITED(st) && !WEXITSTATUS(st),
-		 "status 0x%x", st);
 	shmctl(id, IPC_RMID, NULL);
 	wl_done();
 }

@@ -2,6 +2,8 @@
  * the fd, data, signal and thread helpers several workloads use). */
 #include "wl.h"
 
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -449,4 +451,61 @@ bool wl_wait_u32(volatile uint32_t *word, uint32_t want)
 	for (int i = 0; i < 10000 && *word != want; i++)
 		nanosleep(&tick, NULL);
 	return *word == want;
+}
+
+#define SHARE_CTL 64
+
+static size_t share_half(size_t size)
+{
+	return (size - SHARE_CTL) / 2;
+}
+
+static bool share_halves_ok(const unsigned char *mem, size_t size)
+{
+	size_t half = share_half(size);
+
+	return wl_first_bad(mem + SHARE_CTL, half, 1) == half &&
+	       wl_first_bad(mem + SHARE_CTL + half, half, 2) == half;
+}
+
+pid_t wl_share_start(unsigned char *mem, size_t size)
+{
+	volatile uint32_t *words = (volatile uint32_t *)mem;
+	size_t half = share_half(size);
+	pid_t kid;
+
+	wl_fill(mem + SHARE_CTL, half, 1);
+	kid = fork();
+	if (kid < 0)
+		wl_die("fork: %s", strerror(errno));
+	if (kid == 0) {
+		wl_fill(mem + SHARE_CTL + half, half, 2);
+		words[0] = 1;
+		wl_wait_go();
+		if (!share_halves_ok(mem, size))
+			_exit(10);
+		words[1] = 0xabc;
+		_exit(wl_wait_u32(&words[2], 0xdef) ? 0 : 11);
+	}
+	if (!wl_wait_u32(&words[0], 1))
+		wl_die("the child did not write its half");
+	return kid;
+}
+
+void wl_share_check(const unsigned char *mem, const unsigned char *view, size_t size, pid_t kid)
+{
+	volatile uint32_t *words = (volatile uint32_t *)mem;
+	size_t half = share_half(size);
+	int st = 0;
+
+	wl_check_pattern("root_half", mem + SHARE_CTL, half, 1);
+	wl_check_pattern("child_half", mem + SHARE_CTL + half, half, 2);
+	if (view != mem) {
+		wl_check_pattern("view_root_half", view + SHARE_CTL, half, 1);
+		wl_check_pattern("view_child_half", view + SHARE_CTL + half, half, 2);
+	}
+	if (wl_check("token", wl_wait_u32(&words[1], 0xabc), "token 0x%x", words[1]))
+		words[2] = 0xdef;
+	wl_check("child", waitpid(kid, &st, 0) == kid && WIFEXITED(st) && !WEXITSTATUS(st),
+		 "child %d: status 0x%x", kid, st);
 }

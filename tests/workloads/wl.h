@@ -126,4 +126,15 @@ void wl_broadcast_flag(pthread_mutex_t *m, pthread_cond_t *c, int *flag);
  * another process or thread, through shared memory); returns whether it does. */
 bool wl_wait_u32(volatile uint32_t *word, uint32_t want);
 
+/* Shared memory between the root and one child. mem (size bytes, MAP_SHARED
+ * or attached) is split in two halves after a 64-byte control block: the
+ * root fills the first with wl_fill(seed 1), a child forked here the second
+ * (seed 2). wl_share_start returns the child's pid once both halves are
+ * written; after `go` the child checks both halves, writes a token and waits
+ * for the root's answer, and its exit status tells. wl_share_check, in the
+ * root after `go`, checks both halves through mem and through view (another
+ * mapping of the same memory, or mem), answers the token and reaps the child. */
+pid_t wl_share_start(unsigned char *mem, size_t size);
+void wl_share_check(const unsigned char *mem, const unsigned char *view, size_t size, pid_t kid);
+
 #endif

@@ -1,0 +1,203 @@
+/*
+ * shmem: memory objects that several mappings, or several processes, share:
+ * MAP_SHARED|MAP_ANONYMOUS memory, memfds mapped shared, and deleted files
+ * both mapped and open.
+ *
+ * Dump: a shmem object's pages are saved once, with the first mapping of
+ * it that is dumped; later ones (in the same or another process) are
+ * skipped. A memfd or deleted file that is also open is tied to that open
+ * description (vma.file_id), so that fd and mapping stay one object.
+ *
+ * Restore: each object mapped by more than one process, and every memfd, is
+ * made once by the root before it forks (a memfd of the same name and size)
+ * and inherited; each process maps it from there, and the process that
+ * saved its pages fills it. Objects tied to a description map that
+ * description, which files.c makes and the root hands down likewise.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "context.h"
+#include "infra/log.h"
+
+/* ---- dump ---- */
+
+/* A range of a shmem object whose pages a process of the tree has saved. */
+struct shmem_range {
+	uint64_t id, start, end;
+};
+
+/* Anonymous shared memory an earlier process saved already: the object is
+ * one memfd for all of them on restore, filled by that process. */
+bool shmem_saved(const struct dump_tree *tree, const VmaEntry *v)
+{
+	uint64_t start = v->pgoff, end = v->pgoff + (v->end - v->start);
+
+	if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
+		return false;
+	for (int i = 0; i < tree->nr_shmem_saved; i++) {
+		const struct shmem_range *r = &tree->shmem_saved[i];
+		if (r->id == v->shmem_id && r->start <= start && end <= r->end)
+			return true;
+	}
+	return false;
+}
+
+int shmem_mark_saved(struct dump_tree *tree, const VmaEntry *v)
+{
+	struct shmem_range *grown;
+
+	if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
+		return 0;
+	grown = realloc(tree->shmem_saved, (tree->nr_shmem_saved + 1) * sizeof(*grown));
+	if (!grown)
+		return err_set("out of memory");
+	tree->shmem_saved = grown;
+	grown[tree->nr_shmem_saved++] = (struct shmem_range){
+	    .id = v->shmem_id, .start = v->pgoff, .end = v->pgoff + (v->end - v->start)};
+	return 0;
+}
+
+void shmem_dump_free(struct dump_tree *tree)
+{
+	free(tree->shmem_saved);
+	tree->shmem_saved = NULL;
+	tree->nr_shmem_saved = 0;
+}
+
+/* A description of the tree open on the memfd or deleted file ino, or NULL. */
+static const struct dump_file *open_on(const struct dump_tree *tree, FileKind kind, uint64_t ino)
+{
+	struct stat st;
+
+	for (int i = 0; i < tree->nr_files; i++)
+		if (tree->files[i].entry.kind == kind && !fstat(tree->files[i].local_fd, &st) &&
+		    st.st_ino == ino)
+			return &tree->files[i];
+	return NULL;
+}
+
+/* A memfd or deleted file both mapped and open must come back as one
+ * object: the mapping is tied to a description of it, which the root makes
+ * and every process inherits. A deleted file only mapped is refused. */
+static int link_vma(const struct dump_ctx *ctx, VmaEntry *v)
+{
+	const struct dump_file *f = NULL;
+
+	if (v->memfd_name)
+		f = open_on(ctx->tree, FILE_KIND__MEMFD, v->shmem_id);
+	else if (v->has_deleted_ino && !(f = open_on(ctx->tree, FILE_KIND__GHOST, v->deleted_ino)))
+		return err_set(
+		    "pid %d maps a deleted file at 0x%llx (%s) that no process has open: "
+		    "not supported yet",
+		    ctx->pid, (unsigned long long)v->start, v->path);
+	if (f) {
+		v->has_file_id = true;
+		v->file_id = f->entry.id;
+	}
+	return 0;
+}
+
+int shmem_link_mapped(struct dump_tree *tree)
+{
+	for (int p = 0; p < tree->nr_procs; p++) {
+		const struct dump_ctx *ctx = tree->procs[p];
+		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++)
+			if (link_vma(ctx, ctx->mm->vmas[i]))
+				return -1;
+	}
+	return 0;
+}
+
+/* ---- restore ---- */
+
+/* Anonymous shared memory mapped by more than one process: one memfd per
+ * shmem object, made by the root and inherited, that each maps. */
+int shmem_plan(struct restore_tree *tree)
+{
+	for (size_t p = 0; p < tree->nr_procs; p++) {
+		const struct restore_ctx *ctx = tree->procs[p];
+		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
+			const VmaEntry *v = ctx->mm->vmas[i];
+			struct tree_shmem *sh = NULL;
+			if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id || v->has_file_id)
+				continue;
+			for (size_t k = 0; k < tree->nr_shmem && !sh; k++)
+				if (tree->shmem[k].id == v->shmem_id)
+					sh = &tree->shmem[k];
+			if (!sh) {
+				struct tree_shmem *grown =
+				    realloc(tree->shmem, (tree->nr_shmem + 1) * sizeof(*grown));
+				if (!grown)
+					return err_set("out of memory");
+				tree->shmem = grown;
+				sh = &tree->shmem[tree->nr_shmem++];
+				*sh = (struct tree_shmem){.id = v->shmem_id, .first_pid = ctx->pid};
+			}
+			if (sh->first_pid != ctx->pid || v->memfd_name)
+				sh->shared = true;
+			if (v->memfd_name) {
+				sh->memfd_name = v->memfd_name;
+				sh->sealable = v->memfd_sealable;
+			}
+			if (v->pgoff + (v->end - v->start) > sh->size)
+				sh->size = v->pgoff + (v->end - v->start);
+		}
+	}
+	return 0;
+}
+
+/* The slot of the memfd behind a VMA shared with other processes, or -1. */
+int shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v)
+{
+	const struct restore_tree *tree = ctx->tree;
+
+	if (v->has_file_id)
+		return tree_inherited_fd(ctx, v->file_id);
+	if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
+		return -1;
+	for (size_t k = 0; k < tree->nr_shmem; k++)
+		if (tree->shmem[k].id == v->shmem_id && tree->shmem[k].shared)
+			return tree->inherit_base + tree->nr_inherit + k;
+	return -1;
+}
+
+static int make_one(const struct restore_tree *tree, size_t k)
+{
+	const char *name = tree->shmem[k].memfd_name;
+	int fd = memfd_create(name ? name : "cryo-shmem",
+			      MFD_CLOEXEC | (tree->shmem[k].sealable ? MFD_ALLOW_SEALING : 0));
+
+	if (fd < 0 || ftruncate(fd, tree->shmem[k].size))
+		return err_errno("cannot make the shared memory object %llu",
+				 (unsigned long long)tree->shmem[k].id);
+	if (dup2(fd, tree->inherit_base + tree->nr_inherit + k) < 0)
+		return err_errno("cannot place shared memory");
+	close(fd);
+	return 0;
+}
+
+/* In the root, before it forks: every memfd that processes share. */
+int shmem_make_all(const struct restore_tree *tree)
+{
+	for (size_t k = 0; k < tree->nr_shmem; k++)
+		if (tree->shmem[k].shared && make_one(tree, k))
+			return -1;
+	return 0;
+}
+
+/* Is description id what some process's memfd mapping maps? */
+bool shmem_maps_description(const struct restore_tree *tree, uint32_t id)
+{
+	for (size_t p = 0; p < tree->nr_procs; p++) {
+		const struct restore_ctx *ctx = tree->procs[p];
+		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++)
+			if (ctx->mm->vmas[i]->has_file_id && ctx->mm->vmas[i]->file_id == id)
+				return true;
+	}
+	return false;
+}
