@@ -42,6 +42,7 @@ struct dump_file {
 	FileEntry entry;
 	int local_fd;	 /* the description, duplicated into cryo with pidfd_getfd */
 	pid_t first_pid; /* the process it was first seen in */
+	int first_fd;	 /* and its fd there */
 	char path[4096];
 };
 
@@ -163,6 +164,8 @@ struct restore_ctx {
 	struct restore_ctx **kids; /* in creation order */
 	size_t nr_helpers;
 	pid_t *helpers; /* groups whose leader has gone, made for the kids */
+	size_t nr_sessions;
+	pid_t *sessions; /* sessions whose leader has gone, made for the kids */
 	CoreEntry *core;
 	MmEntry *mm;
 	FsEntry *fs;
@@ -252,6 +255,7 @@ int tree_restore_plan(struct restore_tree *tree);
 int tree_plan_inherited(struct restore_tree *tree);
 int tree_restore_inherited(struct restore_ctx *root);
 int tree_inherited_fd(const struct restore_ctx *ctx, uint32_t id);
+void tree_wait_adopted(const struct restore_ctx *ctx, pid_t parent);
 int tree_plan_inherit_base(struct restore_tree *tree);
 int tree_restore_kids(struct restore_ctx *ctx);
 struct restore_ctx *tree_proc(const struct restore_tree *tree, pid_t pid);
@@ -303,6 +307,7 @@ int fs_restore_child(struct restore_ctx *ctx);
 /* files.c */
 int files_dump(struct dump_ctx *ctx);
 int files_write(struct dump_tree *tree);
+int files_add_unheld(struct dump_ctx *ctx, int local, uint32_t *id);
 void files_dump_free(struct dump_tree *tree);
 int files_validate(struct restore_ctx *ctx);
 const FileEntry *files_by_id(const struct restore_ctx *ctx, uint32_t id);
@@ -329,9 +334,10 @@ void tty_restore_return(struct restore_ctx *ctx);
 struct unix_made;
 bool unix_sk_is_unix(int fd);
 int unix_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd);
-int unix_dump_finish(struct dump_ctx *ctx);
+int unix_dump_finish(struct dump_tree *tree);
 void unix_dump_free(struct dump_tree *tree);
 int unix_validate(struct restore_ctx *ctx);
+bool unix_in_flight(const struct restore_ctx *ctx, uint32_t id);
 int unix_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
 
 /* ghost.c: deleted files, memfds, O_PATH descriptions */
@@ -378,6 +384,7 @@ ANONFD_KIND_PROTOS(timerfd)
 ANONFD_KIND_PROTOS(epoll)
 ANONFD_KIND_PROTOS(inotify)
 int epoll_restore_watches(struct restore_ctx *ctx);
+bool epoll_watched_from_outside(const struct restore_tree *tree, const FileEntry *fe);
 
 /* restore.c: the integrity checks of a restore, without creating anything (for show). */
 int restore_verify_images(const struct cryo_opts *opts);

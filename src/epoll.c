@@ -9,9 +9,13 @@
  * fired (only flag bits left in its events) cannot be re-added disarmed
  * (the kernel always arms EPOLLERR|EPOLLHUP), so it stops the dump too.
  *
- * Restore: the instance is created empty with the other descriptions;
- * once every fd of the process is in place, epoll_restore_watches() adds
- * each target by its fd number, in the order of the dump.
+ * An instance shared between processes may watch fds of any of them: each
+ * target is saved with the process whose fd it is (kcmp against each).
+ *
+ * Restore: the instance is created empty with the other descriptions (by
+ * the root, like every description shared between processes); once every
+ * fd of a process is in place, epoll_restore_watches() adds the targets
+ * that process owns by their fd numbers, in the order of the dump.
  *
  * Not visible anywhere, hence not saved: which edge-triggered events were
  * already reported. Re-adding a target polls it, so an edge-triggered target
@@ -48,6 +52,7 @@ static int add_tfd(EpollEntry *ep, uint32_t tfd, uint32_t events, uint64_t data)
 	t->tfd = tfd;
 	t->events = events;
 	t->data = data;
+	t->has_pid = true;
 	ep->tfds[ep->n_tfds++] = t;
 	return 0;
 }
@@ -62,13 +67,31 @@ static unsigned same_tfd_before(const EpollEntry *ep, size_t i)
 	return n;
 }
 
-/* Is the target still fd tfd of the process? */
-static int check_target(struct dump_ctx *ctx, int fd, const EpollEntry *ep, size_t i)
+/* Whether the target is fd tfd of process owner. */
+static long same_target(pid_t owner, pid_t holder, int fd, const EpollEntry *ep, size_t i)
 {
 	const EpollTfdEntry *t = ep->tfds[i];
 	struct kcmp_epoll_slot slot = {.efd = fd, .tfd = t->tfd, .toff = same_tfd_before(ep, i)};
-	long r = syscall(SYS_kcmp, ctx->pid, ctx->pid, KCMP_EPOLL_TFD, t->tfd, &slot);
 
+	return syscall(SYS_kcmp, owner, holder, KCMP_EPOLL_TFD, t->tfd, &slot);
+}
+
+/* The target must still be fd tfd of the process, or of another process of
+ * the tree (the instance may be shared, each adding its own fds): that
+ * process adds it again. */
+static int find_owner(struct dump_ctx *ctx, int fd, const EpollEntry *ep, size_t i)
+{
+	EpollTfdEntry *t = ep->tfds[i];
+	long r = same_target(ctx->pid, ctx->pid, fd, ep, i);
+
+	for (int k = 0; r && k < ctx->tree->nr_procs; k++) {
+		struct dump_ctx *other = ctx->tree->procs[k];
+		if (other != ctx && !other->zombie &&
+		    !same_target(other->pid, ctx->pid, fd, ep, i)) {
+			t->pid = other->pid;
+			return 0;
+		}
+	}
 	if (r < 0 && errno == EBADF)
 		return err_set("fd %d of pid %d (epoll) watches a file added as fd %u, which the "
 			       "process has closed since: cannot be restored",
@@ -80,6 +103,16 @@ static int check_target(struct dump_ctx *ctx, int fd, const EpollEntry *ep, size
 		return err_set("fd %d of pid %d (epoll) watches a file added as fd %u, which is "
 			       "now another file: cannot be restored",
 			       fd, ctx->pid, t->tfd);
+	t->pid = ctx->pid;
+	return 0;
+}
+
+static int check_target(struct dump_ctx *ctx, int fd, const EpollEntry *ep, size_t i)
+{
+	const EpollTfdEntry *t = ep->tfds[i];
+
+	if (find_owner(ctx, fd, ep, i))
+		return -1;
 	if ((t->events & EPOLLONESHOT) && !(t->events & ~EP_FLAG_BITS))
 		return err_set("fd %d of pid %d (epoll): its EPOLLONESHOT target fd %u has fired "
 			       "and is disarmed, which cannot be restored",
@@ -90,11 +123,14 @@ static int check_target(struct dump_ctx *ctx, int fd, const EpollEntry *ep, size
 /* An edge-triggered target that is ready now will be reported again. */
 static void warn_edge(struct dump_ctx *ctx, int fd, const EpollTfdEntry *t)
 {
-	int tfd;
+	int tfd, owner_pidfd = ctx->pidfd;
 
 	if (!(t->events & EPOLLET))
 		return;
-	tfd = syscall(SYS_pidfd_getfd, ctx->pidfd, t->tfd, 0);
+	for (int k = 0; k < ctx->tree->nr_procs; k++)
+		if (ctx->tree->procs[k]->pid == (pid_t)t->pid)
+			owner_pidfd = ctx->tree->procs[k]->pidfd;
+	tfd = syscall(SYS_pidfd_getfd, owner_pidfd, t->tfd, 0);
 	if (tfd < 0)
 		return;
 	struct pollfd p = {.fd = tfd, .events = t->events & ~EP_FLAG_BITS};
@@ -146,7 +182,7 @@ void epoll_free(FileEntry *fe)
 
 static bool fd_in_table(const struct restore_ctx *ctx, uint32_t fd)
 {
-	for (size_t i = 0; i < ctx->nr_fds; i++)
+	for (size_t i = 0; ctx && i < ctx->nr_fds; i++)
 		if (ctx->fds[i]->fd == fd)
 			return true;
 	return false;
@@ -156,11 +192,26 @@ int epoll_validate(const struct restore_ctx *ctx, const FileEntry *fe)
 {
 	if (!fe->epoll)
 		return err_set("epoll without its state");
-	for (size_t i = 0; i < fe->epoll->n_tfds; i++)
-		if (!fd_in_table(ctx, fe->epoll->tfds[i]->tfd))
-			return err_set("epoll target fd %u is not in the fd table",
-				       fe->epoll->tfds[i]->tfd);
+	for (size_t i = 0; i < fe->epoll->n_tfds; i++) {
+		const EpollTfdEntry *t = fe->epoll->tfds[i];
+		if (!t->has_pid || !fd_in_table(tree_proc(ctx->tree, t->pid), t->tfd))
+			return err_set("epoll target fd %u is not in the fd table of its process",
+				       t->tfd);
+	}
 	return 0;
+}
+
+/* Whether some target of an instance is added by a process that does not
+ * hold the instance itself: then the root makes it and every process can
+ * reach it. */
+bool epoll_watched_from_outside(const struct restore_tree *tree, const FileEntry *fe)
+{
+	for (size_t i = 0; fe->kind == FILE_KIND__EPOLL && i < fe->epoll->n_tfds; i++) {
+		const struct restore_ctx *owner = tree_proc(tree, fe->epoll->tfds[i]->pid);
+		if (owner && anonfd_first_fd(owner, fe->id) < 0)
+			return true;
+	}
+	return false;
 }
 
 int epoll_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
@@ -173,14 +224,19 @@ int epoll_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 	return 0;
 }
 
+/* The targets this process added, by their fd numbers here. */
 static int add_targets(const struct restore_ctx *ctx, const FileEntry *fe)
 {
 	int efd = anonfd_first_fd(ctx, fe->id);
 
+	if (efd < 0)
+		efd = tree_inherited_fd(ctx, fe->id);
 	for (size_t i = 0; i < fe->epoll->n_tfds; i++) {
 		const EpollTfdEntry *t = fe->epoll->tfds[i];
 		struct epoll_event ev = {.events = t->events, .data.u64 = t->data};
-		if (epoll_ctl(efd, EPOLL_CTL_ADD, t->tfd, &ev))
+		if ((pid_t)t->pid != ctx->pid)
+			continue;
+		if (efd < 0 || epoll_ctl(efd, EPOLL_CTL_ADD, t->tfd, &ev))
 			return err_errno("cannot add fd %u to epoll fd %d (events %#x)", t->tfd,
 					 efd, t->events);
 	}

@@ -121,28 +121,6 @@ static uint32_t shared_description(struct dump_ctx *ctx, int local_fd)
 
 /* Descriptions that processes of a tree share are made once, by the root;
  * these kinds cannot be made apart from the process that holds them yet. */
-static int check_shareable(struct dump_ctx *ctx, const struct dump_file *f, int fd)
-{
-	static const struct {
-		FileKind kind;
-		const char *name;
-	} single[] = {
-	    {FILE_KIND__UNIX_SOCKET, "unix socket"},
-	    {FILE_KIND__EPOLL, "epoll instance"},
-	    {FILE_KIND__GHOST, "deleted file"},
-	    {FILE_KIND__MEMFD, "memfd"},
-	};
-
-	if (f->first_pid == ctx->pid)
-		return 0;
-	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
-		if (f->entry.kind == single[i].kind)
-			return err_set("fd %d of pid %d is a %s shared with pid %d: sharing it "
-				       "between processes is not supported yet",
-				       fd, ctx->pid, single[i].name, f->first_pid);
-	return 0;
-}
-
 static int dump_fd(struct dump_ctx *ctx, int fd)
 {
 	struct dump_file *f = &ctx->tree->files[ctx->tree->nr_files];
@@ -168,11 +146,12 @@ static int dump_fd(struct dump_ctx *ctx, int fd)
 	fe->file_id = shared_description(ctx, local);
 	if (fe->file_id) {
 		close(local);
-		return check_shareable(ctx, &ctx->tree->files[fe->file_id - 1], fd);
+		return 0;
 	}
 	file_entry__init(&f->entry);
 	f->local_fd = local;
 	f->first_pid = ctx->pid;
+	f->first_fd = fd;
 	f->entry.id = fe->file_id = ctx->tree->nr_files + 1;
 	f->entry.flags = flags & ~OPEN_ONLY_FLAGS;
 	f->entry.pos = pos;
@@ -204,6 +183,41 @@ static int grow_files(struct dump_tree *tree, int n)
 	return 0;
 }
 
+/* A description no fd table holds: one in flight in a unix socket of the
+ * process, or one only its mappings hold. local is cryo's fd on it (kept
+ * open by the tree from now on); it becomes a description of the tree like
+ * the others, and the root makes it on restore. */
+int files_add_unheld(struct dump_ctx *ctx, int local, uint32_t *id)
+{
+	struct dump_tree *tree = ctx->tree;
+	struct dump_file *f;
+	char link[4096], name[32];
+	struct stat st;
+	ssize_t n;
+	int flags;
+
+	snprintf(name, sizeof(name), "/proc/self/fd/%d", local);
+	n = readlink(name, link, sizeof(link) - 1);
+	if (n < 0 || fstat(local, &st) || (flags = fcntl(local, F_GETFL)) < 0)
+		return err_errno("pid %d: cannot examine a file it holds without an fd", ctx->pid);
+	link[n] = 0;
+	if (grow_files(tree, 1))
+		return -1;
+	f = &tree->files[tree->nr_files];
+	file_entry__init(&f->entry);
+	f->local_fd = fcntl(local, F_DUPFD_CLOEXEC, 0);
+	if (f->local_fd < 0)
+		return err_errno("cannot keep a file pid %d holds without an fd", ctx->pid);
+	f->first_pid = ctx->pid;
+	f->first_fd = -1;
+	f->entry.id = *id = tree->nr_files + 1;
+	f->entry.flags = flags & ~OPEN_ONLY_FLAGS;
+	f->entry.has_mode = true;
+	f->entry.mode = st.st_mode;
+	tree->nr_files++;
+	return classify(ctx, f, -1, &st, link);
+}
+
 /* One process's fds; descriptions already seen in another process of the
  * tree (kcmp) are shared, not duplicated. */
 int files_dump(struct dump_ctx *ctx)
@@ -224,7 +238,7 @@ int files_dump(struct dump_ctx *ctx)
 		}
 	}
 	free(fds);
-	if (unix_dump_finish(ctx) || locks_dump(ctx))
+	if (locks_dump(ctx))
 		return -1;
 	return write_fdinfo(ctx) || locks_write(ctx) ? -1 : 0;
 }
@@ -232,7 +246,7 @@ int files_dump(struct dump_ctx *ctx)
 /* files.img, pipes.img and ghost files, once every process has been seen. */
 int files_write(struct dump_tree *tree)
 {
-	if (pipes_check_complete(tree) ||
+	if (unix_dump_finish(tree) || pipes_check_complete(tree) ||
 	    img_write_array(&tree->dir, "files.img", IMG_FILES, NULL,
 			    tree->nr_files ? &tree->files[0].entry : NULL, tree->nr_files,
 			    sizeof(*tree->files)))

@@ -75,22 +75,24 @@ static int classify_special(const struct proc_vma *pv, VmaEntry *v)
 
 /* A memfd mapped shared is shmem like MAP_SHARED|MAP_ANONYMOUS memory: its
  * pages are saved with the mapping, and it is made again as a memfd of the
- * same name. Seals would forbid the refill: those are refused. */
+ * same name. A write seal would forbid mapping it again writable: refused.
+ * Other seals come back with a description of it (shmem.c). */
 static int classify_memfd(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 {
-	int fd = proc_open_map_file(pid, pv->start, pv->end), seals;
+	int fd = proc_open_map_file(pid, pv->start, pv->end, O_RDONLY), seals;
 
 	if (fd < 0)
 		return err_wrap("the memfd mapped by pid %d", pid);
 	seals = fcntl(fd, F_GET_SEALS);
 	close(fd);
-	/* F_SEAL_SEAL alone: made without MFD_ALLOW_SEALING */
-	if (seals > 0 && seals != F_SEAL_SEAL)
-		return err_set("pid %d maps a sealed memfd at 0x%llx (%s): not supported yet", pid,
-			       (unsigned long long)pv->start, pv->path);
+	if (seals > 0 && (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+		return err_set("pid %d maps a memfd sealed against writes at 0x%llx (%s): not "
+			       "supported yet",
+			       pid, (unsigned long long)pv->start, pv->path);
 	v->kind = VMA_KIND__ANON_SHARED;
 	v->has_shmem_id = true;
 	v->shmem_id = pv->ino;
+	/* F_SEAL_SEAL alone: made without MFD_ALLOW_SEALING */
 	v->has_memfd_sealable = true;
 	v->memfd_sealable = seals == 0;
 	/* "/memfd:NAME (deleted)" */

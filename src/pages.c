@@ -190,7 +190,7 @@ static int scan_shmem(pid_t pid, const VmaEntry *v, struct regions *rs)
 {
 	uint64_t len = v->end - v->start;
 	off_t off = v->pgoff, end = v->pgoff + len;
-	int fd = proc_open_map_file(pid, v->start, v->end);
+	int fd = proc_open_map_file(pid, v->start, v->end, O_RDONLY);
 
 	if (fd < 0)
 		return err_wrap("the shared memory of pid %d", pid);

@@ -171,18 +171,15 @@ static const FileEntry *find_ends(struct dump_tree *tree, uint64_t ino, bool *r,
 {
 	const FileEntry *last = NULL;
 
-	for (int k = 0; k < tree->nr_procs; k++) {
-		const struct dump_ctx *ctx = tree->procs[k];
-		for (int j = 0; j < ctx->nr_fds; j++) {
-			const FileEntry *e = &tree->files[ctx->fds[j].file_id - 1].entry;
-			if (!is_pipe_kind(e->kind) || e->pipe_ino != ino)
-				continue;
-			*fd = ctx->fds[j].fd;
-			*pid = ctx->pid;
-			last = e;
-			*r |= (e->flags & O_ACCMODE) != O_WRONLY;
-			*w |= (e->flags & O_ACCMODE) != O_RDONLY;
-		}
+	for (int i = 0; i < tree->nr_files; i++) {
+		const FileEntry *e = &tree->files[i].entry;
+		if (!is_pipe_kind(e->kind) || e->pipe_ino != ino)
+			continue;
+		*fd = tree->files[i].first_fd;
+		*pid = tree->files[i].first_pid;
+		last = e;
+		*r |= (e->flags & O_ACCMODE) != O_WRONLY;
+		*w |= (e->flags & O_ACCMODE) != O_RDONLY;
 	}
 	return last;
 }

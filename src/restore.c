@@ -264,6 +264,7 @@ void restore_child_main(struct restore_ctx *ctx, pid_t parent)
 	sigset_t all;
 	char byte;
 
+	tree_wait_adopted(ctx, parent);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);
@@ -580,6 +581,7 @@ static void free_proc(struct restore_ctx *ctx)
 	free(ctx->vma_fd);
 	free(ctx->kids);
 	free(ctx->helpers);
+	free(ctx->sessions);
 	pages_restore_free(ctx);
 	threads_restore_free(ctx);
 	free(ctx);

@@ -6,7 +6,10 @@
  * Dump: a shmem object's pages are saved once, with the first mapping of
  * it that is dumped; later ones (in the same or another process) are
  * skipped. A memfd or deleted file that is also open is tied to that open
- * description (vma.file_id), so that fd and mapping stay one object.
+ * description (vma.file_id), so that fd and mapping stay one object; one
+ * open nowhere (its fd closed) gets a description of the tree that no fd
+ * holds, made from the mapping (unless it is a memfd mapped shared without
+ * seals: plain shared memory then).
  *
  * Restore: each object mapped by more than one process, and every memfd, is
  * made once by the root before it forks (a memfd of the same name and size)
@@ -15,6 +18,7 @@
  * description, which files.c makes and the root hands down likewise.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -23,6 +27,7 @@
 
 #include "context.h"
 #include "infra/log.h"
+#include "infra/proc.h"
 
 /* ---- dump ---- */
 
@@ -81,31 +86,84 @@ static const struct dump_file *open_on(const struct dump_tree *tree, FileKind ki
 	return NULL;
 }
 
+/* A memfd or deleted file only mapped (its fd closed) becomes a
+ * description of the tree that no fd holds, made from the mapping. */
+static int add_from_mapping(struct dump_ctx *ctx, const VmaEntry *v, uint32_t *id)
+{
+	bool writable =
+	    v->kind != VMA_KIND__FILE_PRIVATE && ((v->prot & PROT_WRITE) || v->may_write);
+	int fd = proc_open_map_file(ctx->pid, v->start, v->end, writable ? O_RDWR : O_RDONLY), r;
+
+	if (fd < 0)
+		return err_wrap("the file mapped by pid %d at 0x%llx", ctx->pid,
+				(unsigned long long)v->start);
+	r = files_add_unheld(ctx, fd, id);
+	close(fd);
+	return r;
+}
+
+/* Whether a memfd mapped shared needs its description: it has seals (not
+ * just the F_SEAL_SEAL of one made without MFD_ALLOW_SEALING), which only a
+ * memfd made like the open ones (ghost.c) brings back. */
+static int needs_description(const struct dump_ctx *ctx, const VmaEntry *v, bool *needs)
+{
+	int fd, seals;
+
+	*needs = false;
+	if (!v->memfd_name || v->memfd_sealable)
+		return 0;
+	fd = proc_open_map_file(ctx->pid, v->start, v->end, O_RDONLY);
+	if (fd < 0)
+		return err_wrap("the memfd mapped by pid %d", ctx->pid);
+	seals = fcntl(fd, F_GET_SEALS);
+	close(fd);
+	*needs = seals > 0 && seals != F_SEAL_SEAL;
+	return 0;
+}
+
+/* The open description of the memfd or deleted file v maps, or NULL. */
+static const struct dump_file *open_description(const struct dump_tree *tree, const VmaEntry *v)
+{
+	const struct dump_file *f;
+
+	if (v->memfd_name) /* mapped shared */
+		return open_on(tree, FILE_KIND__MEMFD, v->shmem_id);
+	f = open_on(tree, FILE_KIND__GHOST, v->deleted_ino);
+	return f ? f : open_on(tree, FILE_KIND__MEMFD, v->deleted_ino);
+}
+
 /* A memfd or deleted file both mapped and open must come back as one
  * object: the mapping is tied to a description of it, which the root makes
- * and every process inherits. A deleted file only mapped is refused. */
-static int link_vma(const struct dump_ctx *ctx, VmaEntry *v)
+ * and every process inherits. A memfd mapped shared, open nowhere and
+ * unsealed is plain shared memory; every other mapped one that is open
+ * nowhere gets a description of its own. */
+static int link_vma(struct dump_ctx *ctx, VmaEntry *v)
 {
-	const struct dump_file *f = NULL;
+	const struct dump_file *f;
+	bool needs;
 
-	if (v->memfd_name)
-		f = open_on(ctx->tree, FILE_KIND__MEMFD, v->shmem_id);
-	else if (v->has_deleted_ino && !(f = open_on(ctx->tree, FILE_KIND__GHOST, v->deleted_ino)))
-		return err_set(
-		    "pid %d maps a deleted file at 0x%llx (%s) that no process has open: "
-		    "not supported yet",
-		    ctx->pid, (unsigned long long)v->start, v->path);
+	if (!v->memfd_name && !v->has_deleted_ino)
+		return 0;
+	f = open_description(ctx->tree, v);
 	if (f) {
 		v->has_file_id = true;
 		v->file_id = f->entry.id;
+		return 0;
 	}
-	return 0;
+	if (v->memfd_name) {
+		if (needs_description(ctx, v, &needs))
+			return -1;
+		if (!needs)
+			return 0;
+	}
+	v->has_file_id = true;
+	return add_from_mapping(ctx, v, &v->file_id);
 }
 
 int shmem_link_mapped(struct dump_tree *tree)
 {
 	for (int p = 0; p < tree->nr_procs; p++) {
-		const struct dump_ctx *ctx = tree->procs[p];
+		struct dump_ctx *ctx = tree->procs[p];
 		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++)
 			if (link_vma(ctx, ctx->mm->vmas[i]))
 				return -1;

@@ -66,7 +66,7 @@ static int read_shm_info(int id, struct shm_info_line *out)
 
 static int read_contents(pid_t pid, const VmaEntry *v, SysvshmEntry *e)
 {
-	int fd = proc_open_map_file(pid, v->start, v->end);
+	int fd = proc_open_map_file(pid, v->start, v->end, O_RDONLY);
 
 	if (fd < 0)
 		return err_wrap("System V shared memory %d", e->id);

@@ -17,9 +17,11 @@
  * made by a helper: the parent creates a process with the leader's pid that
  * makes the group, puts the members in it, then kills and reaps the helper.
  * A zombie is re-created as a child that exits at once with the saved
- * status, and its parent swallows the SIGCHLD these cause. Sessions led by
- * a process that is not in the checkpoint (and not the root's own) are
- * refused at dump time.
+ * status, and its parent swallows the SIGCHLD these cause. A session whose
+ * leader has exited is made by a helper too: the parent (a subreaper, or
+ * the kids would not be its own) creates a process with the leader's pid
+ * that calls setsid(), creates the kids of that session and exits; the
+ * kids come back to the parent as the originals once did.
  */
 #include <errno.h>
 #include <signal.h>
@@ -155,6 +157,14 @@ static bool in_tree(const struct dump_tree *tree, pid_t pid)
 	return false;
 }
 
+static pid_t parent_session(const struct dump_tree *tree, const struct proc_stat *st)
+{
+	for (int i = 0; i < tree->nr_procs; i++)
+		if (tree->procs[i]->pid == st->ppid)
+			return tree->procs[i]->stat.session;
+	return 0;
+}
+
 /* Every group and session must be restorable: led by a process of the
  * tree, or the root's own (which the restored root joins from cryo). */
 int tree_check_ids(struct dump_tree *tree)
@@ -168,11 +178,13 @@ int tree_check_ids(struct dump_tree *tree)
 		const struct proc_stat *st = &ctx->stat;
 		if (i == 0)
 			continue;
-		if (st->session != root->session && !in_tree(tree, st->session))
-			return err_set("pid %d is in session %d, whose leader is not in the "
-				       "checkpoint: not supported yet",
-				       ctx->pid, st->session);
-		/* a group whose leader is gone is made again by a helper */
+		/* groups and sessions whose leader is gone are made again by a
+		 * helper; a live leader must be where the process can join it */
+		if (st->session != root->session && st->session != ctx->pid &&
+		    in_tree(tree, st->session) && st->session != parent_session(tree, st))
+			return err_set("pid %d is in session %d, but its parent %d is not: it "
+				       "cannot be made again in that session",
+				       ctx->pid, st->session, st->ppid);
 	}
 	return 0;
 }
@@ -247,28 +259,66 @@ static int add_kid(struct restore_ctx *parent, struct restore_ctx *kid)
 	return 0;
 }
 
+/* A kid in another session than its parent's, not its own: the session's
+ * leader has exited (the kid came to this parent, a subreaper, from it). */
+static bool in_gone_session(const struct restore_ctx *parent, const struct restore_ctx *kid)
+{
+	return kid->core->sid != kid->pid && kid->core->sid != parent->core->sid;
+}
+
+/* Adds leader to a parent's list of helpers (of one kind), once; its pid
+ * must be free. */
+static int add_helper(pid_t **list, size_t *n, pid_t leader, const char *what)
+{
+	pid_t *grown;
+
+	for (size_t i = 0; i < *n; i++)
+		if ((*list)[i] == leader)
+			return 0;
+	if (leader <= 1 || kill(leader, 0) == 0 || errno != ESRCH)
+		return err_set("pid %d, needed to make %s %d again, is in use: cannot restore the "
+			       "checkpoint",
+			       leader, what, leader);
+	grown = realloc(*list, (*n + 1) * sizeof(*grown));
+	if (!grown)
+		return err_set("out of memory");
+	*list = grown;
+	(*list)[(*n)++] = leader;
+	return 0;
+}
+
+/* A session whose leader has exited is made by a helper with the leader's
+ * pid, which creates the kids of that session and exits; they come back to
+ * their parent, a subreaper, as they had. */
+static int plan_session(const struct restore_tree *tree, struct restore_ctx *parent,
+			const struct restore_ctx *kid)
+{
+	const CoreEntry *core = kid->core;
+
+	if (!in_gone_session(parent, kid))
+		return 0;
+	if (tree_proc(tree, core->sid))
+		return err_set("pid %d is in session %d but its parent %d is in %d: cannot be "
+			       "recreated",
+			       kid->pid, core->sid, parent->pid, parent->core->sid);
+	if (core->pgid != core->sid && core->pgid != kid->pid && !tree_proc(tree, core->pgid))
+		return err_set("pid %d is in process group %d of session %d, both of whose "
+			       "leaders have exited: not supported yet",
+			       kid->pid, core->pgid, core->sid);
+	return add_helper(&parent->sessions, &parent->nr_sessions, core->sid, "session");
+}
+
 /* A group led by a process that is not in the tree (nor the root's own)
  * lost its leader: the parent of its members makes it with a helper. */
 static int plan_helper(const struct restore_tree *tree, struct restore_ctx *parent,
 		       const struct restore_ctx *kid)
 {
-	pid_t pgid = kid->core->pgid, *grown;
+	pid_t pgid = kid->core->pgid;
 
-	if (kid->zombie || pgid == tree->procs[0]->core->pgid || tree_proc(tree, pgid))
+	if (kid->zombie || pgid == tree->procs[0]->core->pgid || tree_proc(tree, pgid) ||
+	    (in_gone_session(parent, kid) && pgid == kid->core->sid))
 		return 0;
-	for (size_t i = 0; i < parent->nr_helpers; i++)
-		if (parent->helpers[i] == pgid)
-			return 0;
-	if (pgid <= 1 || kill(pgid, 0) == 0 || errno != ESRCH)
-		return err_set("pid %d, needed to make process group %d again, is in use: cannot "
-			       "restore the checkpoint",
-			       pgid, pgid);
-	grown = realloc(parent->helpers, (parent->nr_helpers + 1) * sizeof(*grown));
-	if (!grown)
-		return err_set("out of memory");
-	parent->helpers = grown;
-	parent->helpers[parent->nr_helpers++] = pgid;
-	return 0;
+	return add_helper(&parent->helpers, &parent->nr_helpers, pgid, "process group");
 }
 
 /* Links every process to its parent and checks that its session can be
@@ -287,18 +337,28 @@ int tree_restore_plan(struct restore_tree *tree)
 				return err_set("checkpoint %s: pid %d is listed before its "
 					       "parent %d",
 					       tree->dir.path, ctx->pid, parent->pid);
-		if (!ctx->zombie && core->sid != ctx->pid && core->sid != parent->core->sid)
-			return err_set("pid %d is in session %d but its parent %d is in %d: "
-				       "cannot be recreated",
-				       ctx->pid, core->sid, parent->pid, parent->core->sid);
-		if (add_kid(parent, ctx) || plan_helper(tree, parent, ctx))
+		if (add_kid(parent, ctx) || plan_session(tree, parent, ctx) ||
+		    plan_helper(tree, parent, ctx))
 			return -1;
 	}
 	return 0;
 }
 
-/* Number of processes whose fd tables use description id, or any end of
- * the same pipe. */
+/* The same description, another end of the same pipe, another description
+ * of the same deleted file or memfd: made together. */
+static bool made_together(const FileEntry *a, const FileEntry *b)
+{
+	if (a == b)
+		return true;
+	if (!a || a->kind != b->kind)
+		return false;
+	/* one inode recreated for all its descriptions */
+	if (a->has_ghost_id && b->has_ghost_id)
+		return a->ghost_id == b->ghost_id;
+	return a->has_pipe_ino && b->has_pipe_ino && a->pipe_ino == b->pipe_ino;
+}
+
+/* Number of processes whose fd tables use fe or what is made with it. */
 static int users(const struct restore_tree *tree, const FileEntry *fe)
 {
 	const struct restore_ctx *root = tree->procs[0];
@@ -307,15 +367,20 @@ static int users(const struct restore_tree *tree, const FileEntry *fe)
 	for (size_t p = 0; p < tree->nr_procs; p++) {
 		const struct restore_ctx *ctx = tree->procs[p];
 		bool uses = false;
-		for (size_t i = 0; !uses && i < ctx->nr_fds; i++) {
-			const FileEntry *other = files_by_id(root, ctx->fds[i]->file_id);
-			uses = other == fe ||
-			       (other && fe->has_pipe_ino && other->has_pipe_ino &&
-				other->kind == fe->kind && other->pipe_ino == fe->pipe_ino);
-		}
+		for (size_t i = 0; !uses && i < ctx->nr_fds; i++)
+			uses = made_together(files_by_id(root, ctx->fds[i]->file_id), fe);
 		n += uses;
 	}
 	return n;
+}
+
+/* Whether fe, or what is made with it, is in flight in a unix socket. */
+static bool in_flight(const struct restore_ctx *root, const FileEntry *fe)
+{
+	for (size_t i = 0; i < root->nr_files; i++)
+		if (made_together(root->files[i], fe) && unix_in_flight(root, root->files[i]->id))
+			return true;
+	return false;
 }
 
 /* cryo's highest open fd (the list is sorted); the new processes inherit
@@ -329,9 +394,24 @@ static int highest_own_fd(void)
 	return n < 0 ? 1 << 16 : max;
 }
 
-/* Descriptions used by more than one process are made once, by the root
- * before it forks, and inherited: they sit in slots above every fd any
- * process uses while setting up. */
+/* Made by the root and inherited: what more than one process uses, what a
+ * shared mapping maps, every unix socket (its peer, listener or sender may
+ * be in another process), every description in flight in one, and an epoll
+ * instance watching fds of a process that does not hold it. */
+static bool made_by_root(const struct restore_tree *tree, const FileEntry *fe)
+{
+	const struct restore_ctx *root = tree->procs[0];
+
+	if (fe->kind == FILE_KIND__TTY)
+		return false;
+	return fe->kind == FILE_KIND__UNIX_SOCKET || users(tree, fe) > 1 ||
+	       shmem_maps_description(tree, fe->id) || in_flight(root, fe) ||
+	       epoll_watched_from_outside(tree, fe);
+}
+
+/* Those descriptions are made once, by the root before it forks: they sit
+ * in slots above every fd any process uses while setting up. Unix sockets
+ * come last, so that the fds in their queues exist when they are sent. */
 int tree_plan_inherited(struct restore_tree *tree)
 {
 	const struct restore_ctx *root = tree->procs[0];
@@ -339,12 +419,13 @@ int tree_plan_inherited(struct restore_tree *tree)
 	tree->inherit_ids = calloc(root->nr_files + 1, sizeof(*tree->inherit_ids));
 	if (!tree->inherit_ids)
 		return err_set("out of memory");
-	for (size_t i = 0; i < root->nr_files; i++) {
-		const FileEntry *fe = root->files[i];
-		if (fe->kind != FILE_KIND__TTY &&
-		    (users(tree, fe) > 1 || shmem_maps_description(tree, fe->id)))
-			tree->inherit_ids[tree->nr_inherit++] = fe->id;
-	}
+	for (int unix_pass = 0; unix_pass < 2; unix_pass++)
+		for (size_t i = 0; i < root->nr_files; i++) {
+			const FileEntry *fe = root->files[i];
+			if ((fe->kind == FILE_KIND__UNIX_SOCKET) == unix_pass &&
+			    made_by_root(tree, fe))
+				tree->inherit_ids[tree->nr_inherit++] = fe->id;
+		}
 	return shmem_plan(tree);
 }
 
@@ -509,13 +590,61 @@ static int stop_helpers(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* The helper of session sid: it leads the session, creates the kids in it
+ * and exits at once. This process is their subreaper meanwhile, so that
+ * they come back to it; each waits for that before it goes on. */
+static int make_session(struct restore_ctx *ctx, pid_t sid)
+{
+	pid_t tid = sid;
+	struct clone_args args = {
+	    .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1};
+	int status;
+	long pid;
+
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
+		return err_errno("pid %d cannot become a child subreaper", ctx->pid);
+	pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0)
+		return err_errno("cannot create pid %d to make its session again", sid);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (setsid() < 0)
+			restore_child_fail(ctx);
+		for (size_t i = 0; i < ctx->nr_kids; i++)
+			if (ctx->kids[i]->core->sid == sid && create_kid(ctx, ctx->kids[i]))
+				restore_child_fail(ctx->kids[i]);
+		_exit(0);
+	}
+	while (waitpid(sid, &status, 0) < 0)
+		if (errno != EINTR)
+			return err_errno("cannot reap the helper of session %d", sid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return err_set("the helper making session %d again failed", sid);
+	if (!ctx->core->child_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 0))
+		return err_errno("pid %d cannot stop being a child subreaper", ctx->pid);
+	return 0;
+}
+
 int tree_restore_kids(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->nr_helpers; i++)
 		if (start_helper(ctx->helpers[i]))
 			return -1;
 	for (size_t i = 0; i < ctx->nr_kids; i++)
-		if (create_kid(ctx, ctx->kids[i]))
+		if (!in_gone_session(ctx, ctx->kids[i]) && create_kid(ctx, ctx->kids[i]))
+			return -1;
+	for (size_t i = 0; i < ctx->nr_sessions; i++)
+		if (make_session(ctx, ctx->sessions[i]))
 			return -1;
 	return stop_helpers(ctx) || settle_zombies(ctx) ? -1 : 0;
+}
+
+/* A kid made by its session's helper (which has the session's pid) waits
+ * until that helper has exited and its parent has taken it in. */
+void tree_wait_adopted(const struct restore_ctx *ctx, pid_t parent)
+{
+	struct timespec tick = {0, 20 * 1000};
+
+	for (int i = 0; getppid() == ctx->core->sid && getppid() != parent && i < 250000; i++)
+		nanosleep(&tick, NULL);
 }

@@ -354,14 +354,14 @@ int proc_list_children(pid_t pid, pid_t **kids)
 	return n;
 }
 
-int proc_open_map_file(pid_t pid, uint64_t start, uint64_t end)
+int proc_open_map_file(pid_t pid, uint64_t start, uint64_t end, int flags)
 {
 	char path[96];
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid, (unsigned long long)start,
 		 (unsigned long long)end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, flags | O_CLOEXEC);
 	if (fd < 0)
 		return err_errno("cannot open %s", path);
 	return fd;

@@ -1,33 +1,36 @@
 /*
- * sockets/unix: AF_UNIX sockets whose peers are all inside the process.
+ * sockets/unix: AF_UNIX sockets whose peers are all inside the tree.
  *
  * Dump: a socket is known by its inode. sock_diag (NETLINK_SOCK_DIAG,
  * unix_diag) gives its type, state, name, socket file, peer, queue lengths
  * and shutdown state; getsockopt on cryo's pidfd_getfd duplicate gives the
- * options. Once every fd is seen, unix_dump_finish() checks that each peer
- * is one of the process's sockets (a peer outside the checkpoint stops the
+ * options. Once every process is seen, unix_dump_finish() checks that each
+ * peer is a socket of the tree (a peer outside the checkpoint stops the
  * dump, naming the fd, the socket and the peer), tells sockets accepted from
- * a listener of the process apart from socketpair ends, and copies each
- * receive queue without consuming it: SO_PEEK_OFF is set to 0 on the shared
- * socket, the queue is read with MSG_PEEK one message (or run of bytes) at a
- * time, and the target's own peek offset is put back. Messages keep their
- * boundaries and the fds passed with them (SCM_RIGHTS): an fd in flight is
- * saved as the fd-table description it shares, or else reopened by path if
- * it is a regular file or directory; anything else stops the dump. So does a
- * listener with connections waiting to be accepted, out-of-band data, or a
- * socket file that is gone. Everything goes into files.img as
- * file_entry.unix_sk (sk-unix.proto).
+ * a listener apart from socketpair ends, and copies each receive queue
+ * without consuming it: SO_PEEK_OFF is set to 0 on the shared socket, the
+ * queue is read with MSG_PEEK one message (or run of bytes) at a time, and
+ * the target's own peek offset is put back. Messages keep their boundaries
+ * and the fds passed with them (SCM_RIGHTS): an fd in flight is saved as
+ * the description of the tree it is, a pipe end held only in flight becomes
+ * one, a regular file or directory is reopened by path; anything else stops
+ * the dump. So does a listener with connections waiting to be accepted,
+ * out-of-band data, or a socket file that is gone. Everything goes into
+ * files.img as file_entry.unix_sk (sk-unix.proto).
  *
- * Restore (in the new process, after all other descriptions are placed, so
- * that fds in flight can be sent from their placed fds): the first unix
- * socket placed makes them all, held on temporary fds. 1: socketpair() for
- * each connected pair (bound ends are bound after), socket()+bind() for the
- * others (a stale socket file of the same inode is unlinked first), listen()
- * for listeners. 2: accepted connections are made again with connect() to
- * their listener and accept(); one-way connected datagram sockets connect().
- * 3: buffer sizes and SO_PASS* options, then every queue is refilled by
- * sending its messages from the peer (or from the saved sender, or from an
- * unnamed temporary socket). 4: shutdown, peek offset, low mark and timeouts.
+ * Restore: the root makes every unix socket of the tree before it forks,
+ * after the other descriptions it makes (so that fds in flight can be sent
+ * from there), and each process inherits its own; a peer, listener or
+ * sender in another process is then no different from one in the same.
+ * SO_PEERCRED names the root, which made the connection. 1: socketpair()
+ * for each connected pair (bound ends are bound after), socket()+bind() for
+ * the others (a stale socket file of the same inode is unlinked first),
+ * listen() for listeners. 2: accepted connections are made again with
+ * connect() to their listener and accept(); one-way connected datagram
+ * sockets connect(). 3: buffer sizes and SO_PASS* options, then every queue
+ * is refilled by sending its messages from the peer (or from the saved
+ * sender, or from an unnamed temporary socket). 4: shutdown, peek offset,
+ * low mark and timeouts.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -409,21 +412,13 @@ int unix_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd)
 
 /* ---- dump: peers, queues ---- */
 
-static struct dump_file *find_sk(struct dump_ctx *ctx, uint64_t ino)
+static struct dump_file *find_sk(struct dump_tree *tree, uint64_t ino)
 {
-	for (int i = 0; i < ctx->tree->nr_files; i++)
-		if (ctx->tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
-		    ctx->tree->files[i].entry.unix_sk->ino == ino)
-			return &ctx->tree->files[i];
+	for (int i = 0; i < tree->nr_files; i++)
+		if (tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
+		    tree->files[i].entry.unix_sk->ino == ino)
+			return &tree->files[i];
 	return NULL;
-}
-
-static int first_fd(struct dump_ctx *ctx, uint32_t id)
-{
-	for (int i = 0; i < ctx->nr_fds; i++)
-		if (ctx->fds[i].file_id == id)
-			return ctx->fds[i].fd;
-	return -1;
 }
 
 static bool same_name(const UnixSkEntry *a, const UnixSkEntry *b)
@@ -433,9 +428,11 @@ static bool same_name(const UnixSkEntry *a, const UnixSkEntry *b)
 	return la == lb && (!la || !memcmp(a->name.data, b->name.data, la));
 }
 
-static int check_peer(struct dump_ctx *ctx, UnixSkEntry *u, int fd)
+static int check_peer(struct dump_tree *tree, const struct dump_file *f)
 {
-	struct dump_file *pf = find_sk(ctx, u->peer_ino);
+	UnixSkEntry *u = f->entry.unix_sk;
+	int fd = f->first_fd;
+	struct dump_file *pf = find_sk(tree, u->peer_ino);
 	char nbuf[SUN_PATH_MAX + 2], pbuf[SUN_PATH_MAX + 2];
 	struct diag d;
 
@@ -445,29 +442,28 @@ static int check_peer(struct dump_ctx *ctx, UnixSkEntry *u, int fd)
 			pname = name_str(d.name, d.name_len, pbuf, sizeof(pbuf));
 		return err_set("fd %d of pid %d is unix socket:[%llu] (%s) whose peer "
 			       "socket:[%llu] (%s) is outside the checkpoint: not supported",
-			       fd, ctx->pid, (unsigned long long)u->ino,
+			       fd, f->first_pid, (unsigned long long)u->ino,
 			       u_name(u, nbuf, sizeof(nbuf)), (unsigned long long)u->peer_ino,
 			       pname);
 	}
 	if (u->type != SOCK_DGRAM && pf->entry.unix_sk->peer_ino != u->ino)
 		return err_set("fd %d of pid %d: unix socket:[%llu] and its peer socket:[%llu] "
 			       "disagree",
-			       fd, ctx->pid, (unsigned long long)u->ino,
+			       fd, f->first_pid, (unsigned long long)u->ino,
 			       (unsigned long long)u->peer_ino);
 	return 0;
 }
 
 /* A connected stream socket carrying the name of a listener of the process
  * was accepted from it (a path name also shares the listener's file). */
-static void find_listener(struct dump_ctx *ctx, UnixSkEntry *u)
+static void find_listener(struct dump_tree *tree, UnixSkEntry *u)
 {
 	if (u->type == SOCK_DGRAM || u->state != ST_ESTABLISHED || !u->has_name)
 		return;
-	for (int i = 0; i < ctx->tree->nr_files; i++) {
-		const UnixSkEntry *l = ctx->tree->files[i].entry.unix_sk;
-		if (ctx->tree->files[i].entry.kind != FILE_KIND__UNIX_SOCKET ||
-		    l->state != ST_LISTEN || l->type != u->type || !same_name(l, u) ||
-		    l->vfs_ino != u->vfs_ino)
+	for (int i = 0; i < tree->nr_files; i++) {
+		const UnixSkEntry *l = tree->files[i].entry.unix_sk;
+		if (tree->files[i].entry.kind != FILE_KIND__UNIX_SOCKET || l->state != ST_LISTEN ||
+		    l->type != u->type || !same_name(l, u) || l->vfs_ino != u->vfs_ino)
 			continue;
 		u->has_accepted_from = true;
 		u->accepted_from = l->ino;
@@ -475,7 +471,7 @@ static void find_listener(struct dump_ctx *ctx, UnixSkEntry *u)
 }
 
 /* Describes one fd found in flight. */
-static int describe_inflight(struct dump_ctx *ctx, int nfd, UnixSkInflight *in, const char *what)
+static int describe_inflight(struct dump_ctx *owner, int nfd, UnixSkInflight *in, const char *what)
 {
 	pid_t self = getpid();
 	char name[64], path[PATH_MAX];
@@ -483,15 +479,15 @@ static int describe_inflight(struct dump_ctx *ctx, int nfd, UnixSkInflight *in, 
 	ssize_t n;
 
 	unix_sk_inflight__init(in);
-	for (int i = 0; i < ctx->tree->nr_files; i++) {
-		if (syscall(SYS_kcmp, self, self, KCMP_FILE, nfd, ctx->tree->files[i].local_fd))
+	for (int i = 0; i < owner->tree->nr_files; i++) {
+		if (syscall(SYS_kcmp, self, self, KCMP_FILE, nfd, owner->tree->files[i].local_fd))
 			continue;
-		if (ctx->tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET)
+		if (owner->tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET)
 			return err_set("%s holds a unix socket in flight (SCM_RIGHTS): not "
 				       "supported",
 				       what);
 		in->has_file_id = true;
-		in->file_id = ctx->tree->files[i].entry.id;
+		in->file_id = owner->tree->files[i].entry.id;
 		return 0;
 	}
 	snprintf(name, sizeof(name), "/proc/self/fd/%d", nfd);
@@ -499,6 +495,10 @@ static int describe_inflight(struct dump_ctx *ctx, int nfd, UnixSkInflight *in, 
 	path[n < 0 ? 0 : n] = 0;
 	if (fstat(nfd, &st) || n < 0)
 		return err_errno("%s: cannot examine an fd in flight", what);
+	if (S_ISFIFO(st.st_mode) && !strncmp(path, "pipe:", 5)) {
+		in->has_file_id = true;
+		return files_add_unheld(owner, nfd, &in->file_id);
+	}
 	if ((!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) || path[0] != '/' ||
 	    strstr(path, " (deleted)"))
 		return err_set("%s holds an fd in flight (SCM_RIGHTS) that is %s, open nowhere "
@@ -515,7 +515,7 @@ static int describe_inflight(struct dump_ctx *ctx, int nfd, UnixSkInflight *in, 
 }
 
 /* Takes the fds a peek received: describes SCM_RIGHTS ones, closes all. */
-static int take_cmsgs(struct dump_ctx *ctx, struct msghdr *mh, UnixSkMsg *m, const char *what)
+static int take_cmsgs(struct dump_ctx *owner, struct msghdr *mh, UnixSkMsg *m, const char *what)
 {
 	int ret = 0;
 
@@ -536,7 +536,7 @@ static int take_cmsgs(struct dump_ctx *ctx, struct msghdr *mh, UnixSkMsg *m, con
 					break;
 				}
 				m->n_fds = i + 1;
-				ret = describe_inflight(ctx, fds[i], m->fds[i], what);
+				ret = describe_inflight(owner, fds[i], m->fds[i], what);
 			}
 		}
 		for (size_t i = 0; i < n; i++)
@@ -568,11 +568,11 @@ static int set_peek_off(int fd, int off)
 
 /* The dgram sender to restore a message from: the peer, or the socket of the
  * process named like the sender; none: an unnamed temporary socket. */
-static int pick_sender(struct dump_ctx *ctx, const UnixSkEntry *u, UnixSkMsg *m,
+static int pick_sender(struct dump_ctx *owner, const UnixSkEntry *u, UnixSkMsg *m,
 		       const struct sockaddr_un *from, socklen_t flen, const char *what)
 {
 	UnixSkEntry n = UNIX_SK_ENTRY__INIT;
-	struct dump_file *pf = u->has_peer_ino ? find_sk(ctx, u->peer_ino) : NULL;
+	struct dump_file *pf = u->has_peer_ino ? find_sk(owner->tree, u->peer_ino) : NULL;
 	char nbuf[SUN_PATH_MAX + 2];
 
 	if (flen > offsetof(struct sockaddr_un, sun_path)) {
@@ -587,9 +587,9 @@ static int pick_sender(struct dump_ctx *ctx, const UnixSkEntry *u, UnixSkMsg *m,
 	}
 	if (!pf && !n.has_name && u->has_name)
 		return 0;
-	for (int i = 0; !pf && n.has_name && i < ctx->tree->nr_files; i++) {
-		const UnixSkEntry *s = ctx->tree->files[i].entry.unix_sk;
-		if (ctx->tree->files[i].entry.kind != FILE_KIND__UNIX_SOCKET ||
+	for (int i = 0; !pf && n.has_name && i < owner->tree->nr_files; i++) {
+		const UnixSkEntry *s = owner->tree->files[i].entry.unix_sk;
+		if (owner->tree->files[i].entry.kind != FILE_KIND__UNIX_SOCKET ||
 		    s->type != SOCK_DGRAM || !same_name(s, &n) ||
 		    !(u->has_name || s->peer_ino == u->ino))
 			continue;
@@ -602,7 +602,7 @@ static int pick_sender(struct dump_ctx *ctx, const UnixSkEntry *u, UnixSkMsg *m,
 		       what, name_str(n.name.data, n.name.len, nbuf, sizeof(nbuf)));
 }
 
-static int save_msg(struct dump_ctx *ctx, UnixSkEntry *u, const unsigned char *data, size_t n,
+static int save_msg(struct dump_ctx *owner, UnixSkEntry *u, const unsigned char *data, size_t n,
 		    struct msghdr *mh, const char *what)
 {
 	UnixSkMsg *m = add_msg(u);
@@ -611,10 +611,10 @@ static int save_msg(struct dump_ctx *ctx, UnixSkEntry *u, const unsigned char *d
 		return err_set("out of memory");
 	memcpy(m->data.data, data, n);
 	m->data.len = n;
-	if (mh && take_cmsgs(ctx, mh, m, what))
+	if (mh && take_cmsgs(owner, mh, m, what))
 		return -1;
 	if (mh && u->type == SOCK_DGRAM &&
-	    pick_sender(ctx, u, m, mh->msg_name, mh->msg_namelen, what))
+	    pick_sender(owner, u, m, mh->msg_name, mh->msg_namelen, what))
 		return -1;
 	return 0;
 }
@@ -625,7 +625,7 @@ static int save_msg(struct dump_ctx *ctx, UnixSkEntry *u, const unsigned char *d
  * that stops short of it still returns its fds): the fds are sent again
  * with the whole run, so a reader gets them with the same read that
  * reaches their bytes unless it stops exactly before them. */
-static int peek_one(struct dump_ctx *ctx, UnixSkEntry *u, int local, unsigned char **buf,
+static int peek_one(struct dump_ctx *owner, UnixSkEntry *u, int local, unsigned char **buf,
 		    size_t *size, uint64_t *off, const char *what)
 {
 	static char cbuf[CMSG_SPACE(MAX_INFLIGHT * sizeof(int)) + CMSG_SPACE(64)]
@@ -655,7 +655,7 @@ static int peek_one(struct dump_ctx *ctx, UnixSkEntry *u, int local, unsigned ch
 		if (!dgram || (size_t)n <= *size)
 			break;
 		/* a datagram larger than the buffer: again from its start */
-		take_cmsgs(ctx, &mh, NULL, what);
+		take_cmsgs(owner, &mh, NULL, what);
 		unsigned char *b = realloc(*buf, n);
 		if (!b)
 			return err_set("out of memory");
@@ -664,13 +664,13 @@ static int peek_one(struct dump_ctx *ctx, UnixSkEntry *u, int local, unsigned ch
 		if (set_peek_off(local, *off))
 			return err_errno("%s: cannot set SO_PEEK_OFF", what);
 	}
-	if (save_msg(ctx, u, *buf, n, &mh, what))
+	if (save_msg(owner, u, *buf, n, &mh, what))
 		return -1;
 	*off += n;
 	return 1;
 }
 
-static int peek_queue(struct dump_ctx *ctx, UnixSkEntry *u, int local, const char *what)
+static int peek_queue(struct dump_ctx *owner, UnixSkEntry *u, int local, const char *what)
 {
 	size_t size = PEEK_CHUNK;
 	unsigned char *buf = malloc(size);
@@ -683,7 +683,8 @@ static int peek_queue(struct dump_ctx *ctx, UnixSkEntry *u, int local, const cha
 		free(buf);
 		return err_errno("%s: cannot set SO_PEEK_OFF", what);
 	}
-	while (total <= MAX_QUEUE && (r = peek_one(ctx, u, local, &buf, &size, &total, what)) == 1)
+	while (total <= MAX_QUEUE &&
+	       (r = peek_one(owner, u, local, &buf, &size, &total, what)) == 1)
 		;
 	/* the target's own peek offset, as it was */
 	if (set_peek_off(local, u->peek_off) && !r)
@@ -712,30 +713,38 @@ static int check_queue(const UnixSkEntry *u, const char *what)
 	return 0;
 }
 
-static int finish_one(struct dump_ctx *ctx, struct dump_file *f)
+static struct dump_ctx *owner_of(struct dump_tree *tree, pid_t pid)
+{
+	for (int i = 0; i < tree->nr_procs; i++)
+		if (tree->procs[i]->pid == pid)
+			return tree->procs[i];
+	return tree->procs[0];
+}
+
+static int finish_one(struct dump_tree *tree, struct dump_file *f)
 {
 	UnixSkEntry *u = f->entry.unix_sk;
-	int fd = first_fd(ctx, f->entry.id);
 	char what[128];
 
-	snprintf(what, sizeof(what), "fd %d of pid %d (unix socket:[%llu])", fd, ctx->pid,
-		 (unsigned long long)u->ino);
-	if (u->has_peer_ino && check_peer(ctx, u, fd))
+	snprintf(what, sizeof(what), "fd %d of pid %d (unix socket:[%llu])", f->first_fd,
+		 f->first_pid, (unsigned long long)u->ino);
+	if (u->has_peer_ino && check_peer(tree, f))
 		return -1;
-	find_listener(ctx, u);
+	find_listener(tree, u);
 	if (u->state == ST_LISTEN || (u->state == ST_CLOSE && u->type != SOCK_DGRAM))
 		return 0;
-	if (peek_queue(ctx, u, f->local_fd, what) || check_queue(u, what))
+	/* f may move: descriptions held only in flight join the tree's */
+	if (peek_queue(owner_of(tree, f->first_pid), u, f->local_fd, what) || check_queue(u, what))
 		return -1;
 	return 0;
 }
 
-int unix_dump_finish(struct dump_ctx *ctx)
+/* Once every process is seen: peers may sit in any process of the tree. */
+int unix_dump_finish(struct dump_tree *tree)
 {
-	for (int i = 0; i < ctx->tree->nr_files; i++)
-		if (ctx->tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
-		    ctx->tree->files[i].first_pid == ctx->pid &&
-		    finish_one(ctx, &ctx->tree->files[i]))
+	for (int i = 0; i < tree->nr_files; i++)
+		if (tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
+		    finish_one(tree, &tree->files[i]))
 			return -1;
 	return 0;
 }
@@ -891,7 +900,21 @@ int unix_validate(struct restore_ctx *ctx)
 	return 0;
 }
 
-/* ---- restore: in the new process ---- */
+/* Whether description id is in flight in some unix socket's queue. */
+bool unix_in_flight(const struct restore_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; i < ctx->nr_files; i++) {
+		const UnixSkEntry *u = ctx->files[i]->unix_sk;
+		for (size_t j = 0; u && j < u->n_queue; j++)
+			for (size_t k = 0; k < u->queue[j]->n_fds; k++)
+				if (u->queue[j]->fds[k]->has_file_id &&
+				    u->queue[j]->fds[k]->file_id == id)
+					return true;
+	}
+	return false;
+}
+
+/* ---- restore: in the root, before it forks ---- */
 
 struct unix_made {
 	const UnixSkEntry *u;
@@ -1116,11 +1139,9 @@ static int inflight_fds(struct restore_ctx *ctx, const UnixSkMsg *m, int *fds, b
 		opened[i] = false;
 		fds[i] = -1;
 		if (in->has_file_id) {
-			for (size_t j = 0; j < ctx->nr_fds && fds[i] < 0; j++)
-				if (ctx->fds[j]->file_id == in->file_id)
-					fds[i] = ctx->fds[j]->fd;
+			fds[i] = tree_inherited_fd(ctx, in->file_id);
 			if (fds[i] < 0)
-				return err_set("file %u in flight is not placed", in->file_id);
+				return err_set("file %u in flight is not made yet", in->file_id);
 			continue;
 		}
 		fds[i] = open(in->path,

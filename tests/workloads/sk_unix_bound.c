@@ -18,18 +18,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static socklen_t mkaddr(struct sockaddr_un *sa, const char *name, bool abstract)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (abstract) {
-		strcpy(sa->sun_path + 1, name);
-		return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name);
-	}
-	strcpy(sa->sun_path, name);
-	return offsetof(struct sockaddr_un, sun_path) + strlen(name) + 1;
-}
-
 static int mksock(int type, const struct sockaddr_un *sa, socklen_t len)
 {
 	int fd = socket(AF_UNIX, type, 0);
@@ -85,7 +73,7 @@ int main(void)
 
 	wl_init();
 	/* stream listener on a relative path, an accepted connection */
-	ll = mkaddr(&sl, "lsock", false);
+	ll = wl_unix_addr(&sl, "lsock", false);
 	l = mksock(SOCK_STREAM, &sl, ll);
 	if (chmod("lsock", 0640) || listen(l, 7) || fcntl(l, F_SETFL, O_NONBLOCK))
 		wl_die("listen: %s", strerror(errno));
@@ -96,16 +84,16 @@ int main(void)
 		wl_die("write c1/a1");
 	/* seqpacket listener on an abstract name */
 	snprintf(abstract, sizeof(abstract), "cryo-sk-unix-%d", getpid());
-	lq = mkaddr(&sq, abstract, true);
+	lq = wl_unix_addr(&sq, abstract, true);
 	q = mksock(SOCK_SEQPACKET, &sq, lq);
 	if (listen(q, 3))
 		wl_die("listen q: %s", strerror(errno));
 	/* bound datagram socket (absolute path) with datagrams from an unnamed
 	 * socket (closed since) and from a named one */
 	wl_path("dsock", abs, sizeof(abs));
-	ld = mkaddr(&sd, abs, false);
+	ld = wl_unix_addr(&sd, abs, false);
 	d = mksock(SOCK_DGRAM, &sd, ld);
-	ls = mkaddr(&ss, "dsender", false);
+	ls = wl_unix_addr(&ss, "dsender", false);
 	snd = mksock(SOCK_DGRAM, &ss, ls);
 	tmp = mksock(SOCK_DGRAM, NULL, 0);
 	if (sendto(tmp, "anon-1", 6, 0, (struct sockaddr *)&sd, ld) != 6 ||

@@ -18,22 +18,6 @@
 #define N_AB 20000 /* stream a->b */
 #define N_BA 3000  /* stream b->a */
 
-static void send_fd(int sk, int fd, const char *data)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-	struct iovec iov = {(void *)data, strlen(data)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	if (sendmsg(sk, &mh, 0) != (ssize_t)strlen(data))
-		wl_die("sendmsg SCM_RIGHTS: %s", strerror(errno));
-}
-
 /* Receives one message; returns its length, *fd the fd passed with it or -1. */
 static int recv_fd(int sk, char *buf, int len, int *fd)
 {
@@ -122,11 +106,11 @@ int main(void)
 	fd = open(wl_path("passed.txt", path, sizeof(path)), O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || write(fd, "0123456789", 10) != 10 || lseek(fd, 3, SEEK_SET) != 3)
 		wl_die("passed.txt: %s", strerror(errno));
-	send_fd(r[0], fd, "file");
+	wl_send_fd(r[0], "file", 4, fd);
 	close(fd);
 	if (write(r[0], "plain", 5) != 5)
 		wl_die("write r0");
-	send_fd(r[0], p[1], "pipe");
+	wl_send_fd(r[0], "pipe", 4, p[1]);
 
 	wl_ready();
 	wl_wait_go();

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -508,4 +510,34 @@ void wl_share_check(const unsigned char *mem, const unsigned char *view, size_t 
 		words[2] = 0xdef;
 	wl_check("child", waitpid(kid, &st, 0) == kid && WIFEXITED(st) && !WEXITSTATUS(st),
 		 "child %d: status 0x%x", kid, st);
+}
+
+/* ---- unix sockets ---- */
+
+unsigned wl_unix_addr(struct sockaddr_un *sa, const char *name, bool abstract)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (abstract) {
+		strcpy(sa->sun_path + 1, name);
+		return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name);
+	}
+	strcpy(sa->sun_path, name);
+	return offsetof(struct sockaddr_un, sun_path) + strlen(name) + 1;
+}
+
+void wl_send_fd(int sk, const void *data, size_t len, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {(void *)data, len};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(sk, &mh, 0) != (ssize_t)len)
+		wl_die("sendmsg SCM_RIGHTS: %s", strerror(errno));
 }

@@ -137,4 +137,14 @@ bool wl_wait_u32(volatile uint32_t *word, uint32_t want);
 pid_t wl_share_start(unsigned char *mem, size_t size);
 void wl_share_check(const unsigned char *mem, const unsigned char *view, size_t size, pid_t kid);
 
+/* ---- unix sockets ---- */
+
+struct sockaddr_un;
+/* Fills SA with the path NAME, or the abstract name NAME if ABSTRACT: the
+ * address length to pass to bind or connect. */
+unsigned wl_unix_addr(struct sockaddr_un *sa, const char *name, bool abstract);
+/* Sends the LEN bytes at DATA on SK with FD attached (SCM_RIGHTS); dies on
+ * failure. */
+void wl_send_fd(int sk, const void *data, size_t len, int fd);
+
 #endif
