@@ -131,6 +131,13 @@ struct tree_shmem {
 	bool sealable;
 };
 
+/* cow.c: a VMA staged so that it is shared copy-on-write after fork. */
+struct cow_vma {
+	uint64_t at;	/* where its staged copy is, in the staging region */
+	bool staged;	/* moved there by mremap rather than mapped */
+	bool inherited; /* the parent's copy, taken over */
+};
+
 /* What all processes of one restore share. */
 struct restore_tree {
 	const struct cryo_opts *opts;
@@ -147,6 +154,8 @@ struct restore_tree {
 	uint32_t *inherit_ids; /* file ids of those descriptions, by slot */
 	size_t nr_shmem;       /* anonymous shared memory objects, slots after those */
 	struct tree_shmem *shmem;
+	/* cow.c: the staging region of copy-on-write memory (0 long: none) */
+	uint64_t cow_base, cow_len;
 	/* sysvshm.c: the segments, and which of them this restore made */
 	size_t nr_sysvshm;
 	SysvshmEntry **sysvshm;
@@ -183,11 +192,12 @@ struct restore_ctx {
 	/* the new process */
 	pid_t child;
 	bool seized;
-	int svc_base;	/* first fd number of the service fds in the child */
-	int *vma_fd;	/* per VMA: service fd of its file in the child, or -1 */
-	int exe_fd;	/* service fd of the executable, for PR_SET_MM_MAP */
-	int tty_fd;	/* shell job: the caller's terminal, or -1 */
-	int stage_base; /* child: fds at or above it are temporary */
+	int svc_base;	     /* first fd number of the service fds in the child */
+	int *vma_fd;	     /* per VMA: service fd of its file in the child, or -1 */
+	struct cow_vma *cow; /* per VMA: cow.c's plan */
+	int exe_fd;	     /* service fd of the executable, for PR_SET_MM_MAP */
+	int tty_fd;	     /* shell job: the caller's terminal, or -1 */
+	int stage_base;	     /* child: fds at or above it are temporary */
 	size_t nr_made_pipes;
 	struct made_pipe *made_pipes; /* child: pipes created so far */
 	uint64_t tramp;		      /* trampoline: a page holding `syscall`, then scratch */
@@ -256,6 +266,13 @@ int tree_plan_inherited(struct restore_tree *tree);
 int tree_restore_inherited(struct restore_ctx *root);
 int tree_inherited_fd(const struct restore_ctx *ctx, uint32_t id);
 void tree_wait_adopted(const struct restore_ctx *ctx, pid_t parent);
+
+/* cow.c */
+int cow_plan(struct restore_tree *tree);
+int cow_stage(struct restore_ctx *ctx);
+bool cow_in_region(const struct restore_tree *tree, uint64_t start, uint64_t len);
+uint64_t cow_staged_at(const struct restore_ctx *ctx, uint64_t addr);
+void cow_free(struct restore_ctx *ctx);
 int tree_plan_inherit_base(struct restore_tree *tree);
 int tree_restore_kids(struct restore_ctx *ctx);
 struct restore_ctx *tree_proc(const struct restore_tree *tree, pid_t pid);

@@ -383,7 +383,8 @@ static int plan_trampoline(struct restore_ctx *ctx)
 	for (uint64_t a = 1ULL << 30; a + TRAMP_LEN + margin < ctx->tree->kd.task_size;
 	     a += 1ULL << 30) {
 		if (target_range_free(ctx->mm, a - margin, TRAMP_LEN + 2 * margin) &&
-		    own_range_free(&self, a - margin, TRAMP_LEN + 2 * margin)) {
+		    own_range_free(&self, a - margin, TRAMP_LEN + 2 * margin) &&
+		    !cow_in_region(ctx->tree, a - margin, TRAMP_LEN + 2 * margin)) {
 			ctx->tramp = a;
 			ctx->tramp_len = TRAMP_LEN;
 			proc_vmas_free(&self);
@@ -488,8 +489,8 @@ static bool in_tramp(const struct restore_ctx *ctx, uint64_t start)
 
 static bool keep_inherited(const struct restore_ctx *ctx, const struct proc_vma *v)
 {
-	if (in_tramp(ctx, v->start))
-		return true;
+	if (in_tramp(ctx, v->start) || cow_in_region(ctx->tree, v->start, v->end - v->start))
+		return true; /* staged copies are moved into place (cow.c) */
 	return v->path && (!strcmp(v->path, "[vdso]") || !strcmp(v->path, "[vvar]") ||
 			   !strcmp(v->path, "[vvar_vclock]") || !strcmp(v->path, "[vsyscall]"));
 }
@@ -672,6 +673,10 @@ static int map_vma(struct restore_ctx *ctx, size_t i, struct mm_batch *b)
 
 	switch (v->kind) {
 	case VMA_KIND__ANON_PRIVATE:
+		if (ctx->cow[i].staged) /* filled, and shared with the parent or kids */
+			return batch_add(b, "moving the staged copy to", v, SYS_mremap,
+					 ctx->cow[i].at, v->end - v->start, v->end - v->start,
+					 MREMAP_MAYMOVE | MREMAP_FIXED, v->start, 0);
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 		break;
 	case VMA_KIND__ANON_SHARED:

@@ -886,6 +886,12 @@ static bool uffd_fills(const struct restore_ctx *ctx, const PagemapEntry *pe)
 	return v && v->kind == VMA_KIND__ANON_PRIVATE;
 }
 
+/* Filled before the process forked, and shared copy-on-write (cow.c). */
+static bool staged(const struct restore_ctx *ctx, const PagemapEntry *pe)
+{
+	return cow_staged_at(ctx, pe->vaddr) != 0;
+}
+
 static int restore_by_preadv(struct restore_ctx *ctx, bool skip_uffd)
 {
 	struct iovec iov[BATCH_IOVS];
@@ -895,7 +901,7 @@ static int restore_by_preadv(struct restore_ctx *ctx, bool skip_uffd)
 	for (size_t i = 0; i < ctx->nr_runs; i++) {
 		const PagemapEntry *pe = ctx->runs[i];
 		uint64_t len = pe->nr_pages * PAGE_SIZE_4K;
-		if ((skip_uffd && uffd_fills(ctx, pe)) || is_foreign(ctx, pe))
+		if ((skip_uffd && uffd_fills(ctx, pe)) || is_foreign(ctx, pe) || staged(ctx, pe))
 			continue;
 		/* a batch reads one contiguous stretch of the image */
 		if (n == BATCH_IOVS || (n && (batch_bytes + len > BATCH_BYTES ||
@@ -947,7 +953,8 @@ static int uffd_register_vmas(struct restore_ctx *ctx, int uffd)
 		    .range = {.start = v->start, .len = v->end - v->start},
 		    .mode = UFFDIO_REGISTER_MODE_MISSING,
 		};
-		if (v->kind == VMA_KIND__ANON_PRIVATE && ioctl(uffd, UFFDIO_REGISTER, &reg))
+		if (v->kind == VMA_KIND__ANON_PRIVATE && !cow_staged_at(ctx, v->start) &&
+		    ioctl(uffd, UFFDIO_REGISTER, &reg))
 			return err_errno("cannot register 0x%llx-0x%llx with userfaultfd",
 					 (unsigned long long)v->start, (unsigned long long)v->end);
 	}
@@ -981,7 +988,8 @@ static int restore_by_uffd(struct restore_ctx *ctx, int uffd)
 	if (uffd_register_vmas(ctx, uffd))
 		return -1;
 	for (size_t i = 0; i < ctx->nr_runs; i++)
-		if (uffd_fills(ctx, ctx->runs[i]) && uffd_copy_run(ctx, uffd, ctx->runs[i]))
+		if (uffd_fills(ctx, ctx->runs[i]) && !staged(ctx, ctx->runs[i]) &&
+		    uffd_copy_run(ctx, uffd, ctx->runs[i]))
 			return -1;
 	return 0;
 }
@@ -996,7 +1004,7 @@ static int restore_foreign_by_mem(struct restore_ctx *ctx)
 	for (size_t i = 0; !ret && i < ctx->nr_runs; i++) {
 		const PagemapEntry *pe = ctx->runs[i];
 		uint64_t len = pe->nr_pages * PAGE_SIZE_4K;
-		if (!is_foreign(ctx, pe))
+		if (!is_foreign(ctx, pe) || staged(ctx, pe))
 			continue;
 		if (fd < 0) {
 			snprintf(path, sizeof(path), "/proc/%d/mem", ctx->child);

@@ -273,7 +273,7 @@ void restore_child_main(struct restore_ctx *ctx, pid_t parent)
 	reset_dispositions();
 	log_fini();
 	if ((!ctx->parent && tree_restore_inherited(ctx)) || task_restore_session(ctx) ||
-	    tree_restore_kids(ctx) || child_steps(ctx))
+	    cow_stage(ctx) || tree_restore_kids(ctx) || child_steps(ctx))
 		restore_child_fail(ctx);
 	restore_report(ctx->tree, ctx->pid, "");
 	while (read(ctx->svc_base + SVC_HOLD, &byte, 1) < 0 && errno == EINTR)
@@ -494,7 +494,7 @@ static void raise_fd_limit(void)
 static int plan_fds(struct restore_tree *tree)
 {
 	/* what is shared first: it decides which mappings use inherited fds */
-	if (tree_plan_inherited(tree))
+	if (tree_plan_inherited(tree) || cow_plan(tree))
 		return -1;
 	for (size_t i = 0; i < tree->nr_procs; i++) {
 		struct restore_ctx *ctx = tree->procs[i];
@@ -579,6 +579,7 @@ static void free_proc(struct restore_ctx *ctx)
 	ghost_restore_free(ctx);
 	locks_restore_free(ctx);
 	free(ctx->vma_fd);
+	cow_free(ctx);
 	free(ctx->kids);
 	free(ctx->helpers);
 	free(ctx->sessions);

@@ -12,10 +12,10 @@
  * seals: plain shared memory then).
  *
  * Restore: each object mapped by more than one process, and every memfd, is
- * made once by the root before it forks (a memfd of the same name and size)
- * and inherited; each process maps it from there, and the process that
- * saved its pages fills it. Objects tied to a description map that
- * description, which files.c makes and the root hands down likewise.
+ * made once by the root before it forks (a memfd of the same name and size,
+ * or anonymous shared memory of the same size) and inherited; each process maps it from there, and
+ * the process that saved its pages fills it. Objects tied to a description map that description,
+ * which files.c makes and the root hands down likewise.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -224,13 +224,29 @@ int shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v)
 	return -1;
 }
 
+/* MAP_SHARED|MAP_ANONYMOUS memory is an unlinked shmem file of its own
+ * ("/dev/zero (deleted)" in maps): made the same way, then opened through
+ * map_files, so that it reads the same after restore. */
+static int make_anon_object(uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int fd;
+
+	if (p == MAP_FAILED)
+		return -1;
+	fd = proc_open_map_file(getpid(), (uintptr_t)p, (uintptr_t)p + size, O_RDWR);
+	munmap(p, size);
+	return fd;
+}
+
 static int make_one(const struct restore_tree *tree, size_t k)
 {
 	const char *name = tree->shmem[k].memfd_name;
-	int fd = memfd_create(name ? name : "cryo-shmem",
-			      MFD_CLOEXEC | (tree->shmem[k].sealable ? MFD_ALLOW_SEALING : 0));
+	int fd = name ? memfd_create(name, MFD_CLOEXEC |
+					       (tree->shmem[k].sealable ? MFD_ALLOW_SEALING : 0))
+		      : make_anon_object(tree->shmem[k].size);
 
-	if (fd < 0 || ftruncate(fd, tree->shmem[k].size))
+	if (fd < 0 || (name && ftruncate(fd, tree->shmem[k].size)))
 		return err_errno("cannot make the shared memory object %llu",
 				 (unsigned long long)tree->shmem[k].id);
 	if (dup2(fd, tree->inherit_base + tree->nr_inherit + k) < 0)

@@ -1,8 +1,11 @@
 /* tree_cow.c: 64 MiB filled by the root, then shared copy-on-write with 5
  * children, each of which rewrites 16 pages of its own. After `go` every
  * process checks that it sees the root's pattern everywhere except on its
- * own rewritten pages, which hold its own. (That the shared pages are saved
- * once is what the harness checks on the image size, test tree-cow-size.) */
+ * own rewritten pages, which hold its own, and that the pages are still
+ * shared (smaps Shared_*: every page of the root, all but its own 16 in a
+ * child), so a restore that gives each process its own copy fails. (That
+ * the shared pages are saved once is what the harness checks on the image
+ * size, test tree-cow-size.) */
 #include "wl.h"
 
 #include <errno.h>
@@ -51,6 +54,36 @@ static long first_bad(int who)
 	return -1;
 }
 
+/* KiB of the region mapped by more than one process (smaps Shared_*). */
+static long shared_kib(void)
+{
+	char line[256], head[32];
+	long kib = 0, v;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	snprintf(head, sizeof(head), "%lx-", (unsigned long)mem);
+	while (fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' '))
+			in = !strncmp(line, head, strlen(head));
+		else if (in && (sscanf(line, "Shared_Clean: %ld", &v) == 1 ||
+				sscanf(line, "Shared_Dirty: %ld", &v) == 1))
+			kib += v;
+	}
+	fclose(f);
+	return kib;
+}
+
+/* Exit status of a child: 0 ok, 1 wrong contents, 2 not shared. */
+static int child_verdict(int who)
+{
+	if (first_bad(who) >= 0)
+		return 1;
+	return shared_kib() >= (long)(SIZE / PAGE - REWRITES) * (PAGE / 1024) ? 0 : 2;
+}
+
 int main(void)
 {
 	pid_t kids[KIDS];
@@ -71,7 +104,7 @@ int main(void)
 				_exit(3);
 			close(ready_pipe[1]);
 			wl_wait_go();
-			_exit(first_bad(k + 1) < 0 ? 0 : 1);
+			_exit(child_verdict(k + 1));
 		}
 	}
 	close(ready_pipe[1]);
@@ -81,16 +114,18 @@ int main(void)
 	close(ready_pipe[0]);
 	wl_ready();
 	wl_wait_go();
-	long bad = first_bad(0);
+	long bad = first_bad(0), kib = shared_kib();
 	wl_check("root_memory", bad < 0, "page %ld differs", bad);
+	wl_check("root_shared", kib >= SIZE / 1024, "%ld KiB of %d shared", kib, SIZE / 1024);
 	for (int k = 0; k < KIDS; k++) {
-		int st;
+		int st = 0;
+		pid_t got;
 		char name[32];
-		snprintf(name, sizeof(name), "child%d_memory", k + 1);
-		wl_check(name,
-			 waitpid(kids[k], &st, 0) == kids[k] && WIFEXITED(st) &&
-			     WEXITSTATUS(st) == 0,
-			 "status 0x%x", st);
+		snprintf(name, sizeof(name), "child%d_memory_shared", k + 1);
+		got = waitpid(kids[k], &st, 0);
+		wl_check(name, got == kids[k] && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			 "waitpid %d (%s), status 0x%x (exit 1: wrong contents, 2: not shared)",
+			 got, got < 0 ? strerror(errno) : "ok", st);
 	}
 	wl_done();
 }

@@ -3,7 +3,8 @@
  * After `go` each child checks every byte it should see (the root's pattern
  * and the other child's), then writes a token the root must see, and waits
  * for the root's answer through the same memory: a write in one process is
- * seen in the others after restore, in both directions. */
+ * seen in the others after restore, in both directions. The region must
+ * still read as anonymous shared memory in maps ("/dev/zero (deleted)"). */
 #include "wl.h"
 
 #include <errno.h>
@@ -65,6 +66,22 @@ static void child(int who)
 	_exit(wl_wait_u32(&sh->answer[who], 0x2000 + who) ? 0 : 20);
 }
 
+/* Whether the maps line of the region at mem names path. */
+static bool maps_names(const void *at, const char *path)
+{
+	char line[512], head[32];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return false;
+	snprintf(head, sizeof(head), "%lx-", (unsigned long)at);
+	while (!found && fgets(line, sizeof(line), f))
+		found = !strncmp(line, head, strlen(head)) && strstr(line, path);
+	fclose(f);
+	return found;
+}
+
 int main(void)
 {
 	struct shared *sh;
@@ -86,6 +103,8 @@ int main(void)
 		wl_die("the children did not fill their areas");
 	wl_ready();
 	wl_wait_go();
+	wl_check("maps_anon_shared", maps_names(mem, " /dev/zero (deleted)"),
+		 "the region is not \"/dev/zero (deleted)\" in /proc/self/maps");
 	for (int w = 0; w < 3; w++) {
 		long bad = area_bad(w);
 		snprintf(name, sizeof(name), "root_sees_area%d", w);

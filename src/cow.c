@@ -1,0 +1,368 @@
+/*
+ * cow: private memory that the processes of a tree still shared
+ * copy-on-write when they were dumped is shared again after restore.
+ *
+ * Dump (pages.c): a page two processes share is saved once; the later
+ * process's run points into the earlier one's image (pages_id).
+ *
+ * Restore: only fork makes copy-on-write sharing, so the memory must be in
+ * the parent before the kid is created, at an address the kid inherits.
+ * Before any process exists, cow_plan() picks the anonymous private VMAs
+ * worth it: a parent "stages" a VMA when one of its kids has the same VMA
+ * (same range) and shares saved pages of it with it; the kid takes the
+ * staged copy over when it shares pages with its parent in turn, and may
+ * hand it on to its own kids. Staged copies live in a staging region that
+ * is free in cryo's layout (which every new process starts from) and in
+ * every target's, at the same offset modulo 2 MiB as their VMA, so that
+ * huge pages survive the move.
+ *
+ * In the new process, before it forks its kids, cow_stage() unmaps the
+ * staged copies it inherited and does not use, fills the ones it stages
+ * itself from the images (whose fds every new process inherits), and
+ * brings the inherited ones to its own contents: its pages that differ
+ * from the parent's are written (which copies just those), pages it did not
+ * have are dropped (MADV_DONTNEED), the rest stays shared. The injected
+ * restore then moves each staged copy to its VMA's address with mremap
+ * (mm.c) instead of mapping it, and pages.c leaves its pages alone.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "context.h"
+#include "infra/log.h"
+
+#define HUGE_2M	     (2ULL << 20)
+#define REGION_STEP  (1ULL << 40)
+#define REGION_FIRST (1ULL << 45) /* above the ASan shadow of a sanitized cryo */
+#define MARGIN	     (1ULL << 30)
+
+/* What a page holds: the saved page at off in owner's image, or nothing
+ * (owner NULL: a page never written, or all zeros). */
+struct page_src {
+	const struct restore_ctx *owner;
+	uint64_t off;
+};
+
+static bool same_src(struct page_src a, struct page_src b)
+{
+	return a.owner == b.owner && (!a.owner || a.off == b.off);
+}
+
+/* ---- plan (in cryo, before any process exists) ---- */
+
+static const PagemapEntry *run_at(const struct restore_ctx *ctx, uint64_t addr)
+{
+	size_t lo = 0, hi = ctx->nr_runs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const PagemapEntry *pe = ctx->runs[mid];
+		if (addr < pe->vaddr)
+			hi = mid;
+		else if (addr >= pe->vaddr + pe->nr_pages * PAGE_SIZE_4K)
+			lo = mid + 1;
+		else
+			return pe;
+	}
+	return NULL;
+}
+
+static struct page_src src_at(const struct restore_ctx *ctx, uint64_t addr)
+{
+	const PagemapEntry *pe = run_at(ctx, addr);
+	struct page_src s = {NULL, 0};
+
+	if (!pe)
+		return s;
+	s.owner = pe->has_pages_id ? tree_proc(ctx->tree, pe->pages_id) : ctx;
+	s.off = pe->offset + (addr - pe->vaddr);
+	return s;
+}
+
+static bool sorted_runs(const struct restore_ctx *ctx)
+{
+	for (size_t i = 1; i < ctx->nr_runs; i++)
+		if (ctx->runs[i]->vaddr <
+		    ctx->runs[i - 1]->vaddr + ctx->runs[i - 1]->nr_pages * PAGE_SIZE_4K)
+			return false;
+	return true;
+}
+
+static bool stageable(const VmaEntry *v)
+{
+	return v->kind == VMA_KIND__ANON_PRIVATE && !v->growsdown;
+}
+
+/* The index of ctx's VMA with v's range, if it can be staged; -1 if none. */
+static int same_vma(const struct restore_ctx *ctx, const VmaEntry *v)
+{
+	for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
+		const VmaEntry *w = ctx->mm->vmas[i];
+		if (w->start == v->start && w->end == v->end && stageable(w))
+			return i;
+	}
+	return -1;
+}
+
+/* Does kid have a page of v saved as the same page parent has there? */
+static bool shares(const struct restore_ctx *kid, const struct restore_ctx *parent,
+		   const VmaEntry *v)
+{
+	for (size_t i = 0; i < kid->nr_runs; i++) {
+		const PagemapEntry *pe = kid->runs[i];
+		if (pe->vaddr < v->start || pe->vaddr >= v->end || !pe->has_pages_id ||
+		    pe->pages_id == (uint32_t)kid->pid)
+			continue;
+		if (same_src(src_at(kid, pe->vaddr), src_at(parent, pe->vaddr)))
+			return true;
+	}
+	return false;
+}
+
+static bool a_kid_shares(const struct restore_ctx *ctx, const VmaEntry *v)
+{
+	for (size_t k = 0; k < ctx->nr_kids; k++)
+		if (same_vma(ctx->kids[k], v) >= 0 && shares(ctx->kids[k], ctx, v))
+			return true;
+	return false;
+}
+
+/* Where in the staging region a VMA staged afresh goes (relative). */
+static uint64_t place(struct restore_tree *tree, const VmaEntry *v)
+{
+	uint64_t at = (tree->cow_len + HUGE_2M - 1) & ~(HUGE_2M - 1);
+
+	at += v->start & (HUGE_2M - 1);
+	tree->cow_len = at + (v->end - v->start) + HUGE_2M; /* a gap: no merging */
+	return at;
+}
+
+static int plan_proc(struct restore_tree *tree, struct restore_ctx *ctx)
+{
+	const struct restore_ctx *parent = ctx->parent;
+
+	ctx->cow = calloc(ctx->mm->n_vmas + 1, sizeof(*ctx->cow));
+	if (!ctx->cow)
+		return err_set("out of memory");
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
+		const VmaEntry *v = ctx->mm->vmas[i];
+		int k = parent ? same_vma(parent, v) : -1;
+		if (!stageable(v))
+			continue;
+		if (k >= 0 && parent->cow[k].staged && shares(ctx, parent, v))
+			ctx->cow[i] = (struct cow_vma){0, true, true}; /* at: below */
+		else if (a_kid_shares(ctx, v))
+			ctx->cow[i] = (struct cow_vma){place(tree, v), true, false};
+	}
+	return 0;
+}
+
+static bool range_free(const struct proc_vmas *self, const struct restore_tree *tree,
+		       uint64_t start, uint64_t len)
+{
+	for (int i = 0; i < self->nr; i++)
+		if (start < self->v[i].end && self->v[i].start < start + len)
+			return false;
+	for (size_t p = 0; p < tree->nr_procs; p++) {
+		const struct restore_ctx *ctx = tree->procs[p];
+		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++)
+			if (start < ctx->mm->vmas[i]->end && ctx->mm->vmas[i]->start < start + len)
+				return false;
+	}
+	return true;
+}
+
+/* The staging region: a range free in cryo and in every target. */
+static int find_region(struct restore_tree *tree)
+{
+	struct proc_vmas self;
+
+	if (proc_read_vmas(0, &self))
+		return -1;
+	for (uint64_t a = REGION_FIRST; a + tree->cow_len + MARGIN < tree->kd.task_size;
+	     a += REGION_STEP)
+		if (range_free(&self, tree, a - MARGIN, tree->cow_len + 2 * MARGIN)) {
+			tree->cow_base = a;
+			break;
+		}
+	proc_vmas_free(&self);
+	return 0;
+}
+
+static void unplan(struct restore_tree *tree)
+{
+	for (size_t p = 0; p < tree->nr_procs; p++)
+		if (tree->procs[p]->cow)
+			memset(tree->procs[p]->cow, 0,
+			       tree->procs[p]->mm->n_vmas * sizeof(*tree->procs[p]->cow));
+	tree->cow_len = 0;
+}
+
+int cow_plan(struct restore_tree *tree)
+{
+	for (size_t p = 0; p < tree->nr_procs; p++)
+		if (!tree->procs[p]->zombie && !sorted_runs(tree->procs[p]))
+			return 0; /* never written so; nothing is shared then */
+	for (size_t p = 0; p < tree->nr_procs; p++)
+		if (!tree->procs[p]->zombie && plan_proc(tree, tree->procs[p]))
+			return -1;
+	if (!tree->cow_len)
+		return 0;
+	if (find_region(tree))
+		return -1;
+	if (!tree->cow_base) {
+		pr_warn("no free address range for %llu MiB of copy-on-write memory: each process "
+			"gets its own copy",
+			(unsigned long long)(tree->cow_len >> 20));
+		unplan(tree);
+		return 0;
+	}
+	for (size_t p = 0; p < tree->nr_procs; p++)
+		for (size_t i = 0; !tree->procs[p]->zombie && i < tree->procs[p]->mm->n_vmas; i++)
+			if (tree->procs[p]->cow[i].staged && !tree->procs[p]->cow[i].inherited)
+				tree->procs[p]->cow[i].at += tree->cow_base;
+	/* inherited copies take the address their parent's has now */
+	for (size_t p = 0; p < tree->nr_procs; p++) {
+		struct restore_ctx *ctx = tree->procs[p];
+		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++)
+			if (ctx->cow[i].inherited)
+				ctx->cow[i].at =
+				    ctx->parent->cow[same_vma(ctx->parent, ctx->mm->vmas[i])].at;
+	}
+	pr_info("copy-on-write memory shared again through %llu MiB of staging at 0x%llx",
+		(unsigned long long)(tree->cow_len >> 20), (unsigned long long)tree->cow_base);
+	return 0;
+}
+
+bool cow_in_region(const struct restore_tree *tree, uint64_t start, uint64_t len)
+{
+	return tree->cow_len && start < tree->cow_base + tree->cow_len &&
+	       tree->cow_base < start + len;
+}
+
+/* Where the VMA holding addr is staged; 0 if it is not. */
+uint64_t cow_staged_at(const struct restore_ctx *ctx, uint64_t addr)
+{
+	if (!ctx->tree->cow_len)
+		return 0;
+	for (size_t i = 0; ctx->cow && i < ctx->mm->n_vmas; i++)
+		if (ctx->cow[i].staged && addr >= ctx->mm->vmas[i]->start &&
+		    addr < ctx->mm->vmas[i]->end)
+			return ctx->cow[i].at;
+	return 0;
+}
+
+void cow_free(struct restore_ctx *ctx)
+{
+	free(ctx->cow);
+	ctx->cow = NULL;
+}
+
+/* ---- in the new process, before it forks ---- */
+
+/* Reads len bytes of saved pages into dst: pread from the image, not a copy
+ * through its mapping, which every new process would fault in again. */
+static int read_pages(struct page_src s, uint64_t dst, uint64_t len)
+{
+	ssize_t n;
+
+	/* allocating in bulk first is several times faster than page faults */
+	if (len > PAGE_SIZE_4K)
+		madvise((void *)dst, len, MADV_POPULATE_WRITE);
+	n = pread(s.owner->pages_fd, (void *)dst, len, s.off);
+
+	if (n != (ssize_t)len)
+		return n < 0 ? err_errno("cannot read the pages of pid %d", s.owner->pid)
+			     : err_set("short read of the pages of pid %d", s.owner->pid);
+	return 0;
+}
+
+static bool used_here(const struct restore_ctx *ctx, uint64_t at)
+{
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++)
+		if (ctx->cow[i].inherited && ctx->cow[i].at == at)
+			return true;
+	return false;
+}
+
+/* The parent's staged copies this process does not take over. */
+static int drop_unused(const struct restore_ctx *ctx)
+{
+	const struct restore_ctx *parent = ctx->parent;
+
+	for (size_t i = 0; parent && i < parent->mm->n_vmas; i++) {
+		const VmaEntry *v = parent->mm->vmas[i];
+		if (parent->cow[i].staged && !used_here(ctx, parent->cow[i].at) &&
+		    munmap((void *)parent->cow[i].at, v->end - v->start))
+			return err_errno("cannot drop a staged copy of 0x%llx",
+					 (unsigned long long)v->start);
+	}
+	return 0;
+}
+
+static int stage_fresh(const struct restore_ctx *ctx, const VmaEntry *v, uint64_t at)
+{
+	void *p = mmap((void *)at, v->end - v->start, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p != (void *)at)
+		return err_errno("cannot stage 0x%llx-0x%llx of pid %d",
+				 (unsigned long long)v->start, (unsigned long long)v->end,
+				 ctx->pid);
+	for (size_t r = 0; r < ctx->nr_runs; r++) {
+		const PagemapEntry *pe = ctx->runs[r];
+		if (pe->vaddr >= v->start && pe->vaddr < v->end &&
+		    read_pages(src_at(ctx, pe->vaddr), at + (pe->vaddr - v->start),
+			       pe->nr_pages * PAGE_SIZE_4K))
+			return -1;
+	}
+	return 0;
+}
+
+/* The parent's copy, made this process's: differing pages written, pages
+ * it did not have dropped, in runs. */
+static int stage_inherited(const struct restore_ctx *ctx, const VmaEntry *v, uint64_t at)
+{
+	uint64_t drop_from = 0;
+
+	for (uint64_t a = v->start; a <= v->end; a += PAGE_SIZE_4K) {
+		struct page_src want = {NULL, 0}, have = {NULL, 0};
+		if (a < v->end) {
+			want = src_at(ctx, a);
+			have = src_at(ctx->parent, a);
+		}
+		bool drop = a < v->end && !want.owner && have.owner;
+		if (!drop && drop_from) {
+			if (madvise((void *)(at + (drop_from - v->start)), a - drop_from,
+				    MADV_DONTNEED))
+				return err_errno("cannot drop pages of a staged copy");
+			drop_from = 0;
+		}
+		if (drop && !drop_from)
+			drop_from = a;
+		if (a < v->end && want.owner && !same_src(want, have) &&
+		    read_pages(want, at + (a - v->start), PAGE_SIZE_4K))
+			return -1;
+	}
+	return 0;
+}
+
+int cow_stage(struct restore_ctx *ctx)
+{
+	if (!ctx->tree->cow_len)
+		return 0;
+	if (drop_unused(ctx))
+		return -1;
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
+		const VmaEntry *v = ctx->mm->vmas[i];
+		if (!ctx->cow[i].staged)
+			continue;
+		if (ctx->cow[i].inherited ? stage_inherited(ctx, v, ctx->cow[i].at)
+					  : stage_fresh(ctx, v, ctx->cow[i].at))
+			return -1;
+	}
+	return 0;
+}
