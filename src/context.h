@@ -180,7 +180,7 @@ struct restore_ctx {
 	FsEntry *fs;
 	size_t nr_runs;
 	PagemapEntry **runs;
-	int pages_fd; /* the pages image, open in cryo and inherited by the child */
+	int pages_fd; /* the pages image, open in cryo (and every new process) */
 	const unsigned char *pages_map; /* the whole pages image, mapped read-only */
 	uint64_t pages_size;
 	size_t nr_files;
@@ -223,7 +223,7 @@ struct restore_ctx {
 };
 
 /* Service fds sit above every fd the target had; svc_base + SVC_* */
-enum { SVC_PAGES = 0, SVC_EXE = 1, SVC_REPORT = 2, SVC_TTY = 3, SVC_HOLD = 4, SVC_VMA_FIRST = 5 };
+enum { SVC_EXE = 0, SVC_REPORT = 1, SVC_TTY = 2, SVC_HOLD = 3, SVC_VMA_FIRST = 4 };
 #define TRAMP_LEN	(64 * 4096ULL)
 #define TRAMP_BATCH_OFF 16 /* the batch code, after the trampoline's `syscall` */
 

@@ -312,6 +312,11 @@ static int stage_fresh(const struct restore_ctx *ctx, const VmaEntry *v, uint64_
 		return err_errno("cannot stage 0x%llx-0x%llx of pid %d",
 				 (unsigned long long)v->start, (unsigned long long)v->end,
 				 ctx->pid);
+	/* huge pages or not, as the VMA will have them: they are made now */
+	for (size_t a = 0; a < v->n_advice; a++)
+		if (!strcmp(v->advice[a], "hg") || !strcmp(v->advice[a], "nh"))
+			madvise(p, v->end - v->start,
+				v->advice[a][0] == 'h' ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	for (size_t r = 0; r < ctx->nr_runs; r++) {
 		const PagemapEntry *pe = ctx->runs[r];
 		if (pe->vaddr >= v->start && pe->vaddr < v->end &&

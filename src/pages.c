@@ -26,8 +26,8 @@
  * creates (injected) and cryo takes over with pidfd_getfd: each page is
  * allocated and copied straight from the image's page cache, never cleared
  * first. Memory userfaultfd cannot fill (private pages over a file, shared
- * memory) is read by preadv calls injected into the new process, up to 1024
- * runs per call: one copy, kernel to user.
+ * memory) is written by cryo with process_vm_writev from the same mapping,
+ * up to 1024 runs per call, without stopping the new process.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -864,18 +864,17 @@ void pages_restore_free(struct restore_ctx *ctx)
 	ctx->pages_fd = -1;
 }
 
-static int preadv_batch(struct restore_ctx *ctx, struct iovec *iov, int n, uint64_t off,
-			uint64_t bytes)
+/* Writes a batch of runs into the new process from the mapped images. */
+static int write_batch(struct restore_ctx *ctx, struct iovec *local, struct iovec *remote, int n,
+		       uint64_t bytes)
 {
-	uint64_t addr = restore_scratch_put(ctx, 0, iov, n * sizeof(*iov));
-	long got;
+	ssize_t got = process_vm_writev(ctx->child, local, n, remote, n, 0);
 
-	if (!addr || inject_call(&ctx->inj, "filling memory from the pages image", SYS_preadv,
-				 ctx->svc_base + SVC_PAGES, addr, n, off, 0, 0, &got))
-		return -1;
-	if ((uint64_t)got != bytes)
-		return err_set("short read filling memory of pid %d: %ld of %llu bytes", ctx->pid,
-			       got, (unsigned long long)bytes);
+	if (got != (ssize_t)bytes)
+		return got < 0 ? err_errno("cannot fill the memory of pid %d", ctx->pid)
+			       : err_set("short write filling the memory of pid %d: %zd of %llu "
+					 "bytes",
+					 ctx->pid, got, (unsigned long long)bytes);
 	return 0;
 }
 
@@ -892,33 +891,32 @@ static bool staged(const struct restore_ctx *ctx, const PagemapEntry *pe)
 	return cow_staged_at(ctx, pe->vaddr) != 0;
 }
 
-static int restore_by_preadv(struct restore_ctx *ctx, bool skip_uffd)
+/* Every run userfaultfd does not fill, written from cryo with
+ * process_vm_writev, up to BATCH_IOVS runs a call: no stop of the new
+ * process, one copy from the image's page cache. */
+static int restore_by_writev(struct restore_ctx *ctx, bool skip_uffd)
 {
-	struct iovec iov[BATCH_IOVS];
-	uint64_t batch_off = 0, batch_bytes = 0;
+	struct iovec local[BATCH_IOVS], remote[BATCH_IOVS];
+	uint64_t bytes = 0;
 	int n = 0;
 
 	for (size_t i = 0; i < ctx->nr_runs; i++) {
 		const PagemapEntry *pe = ctx->runs[i];
 		uint64_t len = pe->nr_pages * PAGE_SIZE_4K;
-		if ((skip_uffd && uffd_fills(ctx, pe)) || is_foreign(ctx, pe) || staged(ctx, pe))
+		if ((skip_uffd && uffd_fills(ctx, pe)) || staged(ctx, pe))
 			continue;
-		/* a batch reads one contiguous stretch of the image */
-		if (n == BATCH_IOVS || (n && (batch_bytes + len > BATCH_BYTES ||
-					      batch_off + batch_bytes != pe->offset))) {
-			if (preadv_batch(ctx, iov, n, batch_off, batch_bytes))
+		if (n == BATCH_IOVS || (n && bytes + len > BATCH_BYTES)) {
+			if (write_batch(ctx, local, remote, n, bytes))
 				return -1;
 			n = 0;
+			bytes = 0;
 		}
-		if (!n) {
-			batch_off = pe->offset;
-			batch_bytes = 0;
-		}
-		iov[n++] = (struct iovec){.iov_base = (void *)pe->vaddr, .iov_len = len};
-		batch_bytes += len;
+		local[n] = (struct iovec){(void *)(run_owner(ctx, pe)->pages_map + pe->offset), len};
+		remote[n++] = (struct iovec){(void *)pe->vaddr, len};
+		bytes += len;
 		ctx->tree->stats.pages_restored += pe->nr_pages;
 	}
-	return n ? preadv_batch(ctx, iov, n, batch_off, batch_bytes) : 0;
+	return n ? write_batch(ctx, local, remote, n, bytes) : 0;
 }
 
 /* A userfaultfd of the new process's mm, held by cryo; -1 if unavailable. */
@@ -994,43 +992,14 @@ static int restore_by_uffd(struct restore_ctx *ctx, int uffd)
 	return 0;
 }
 
-/* Without userfaultfd, pages saved by another process are written through
- * /proc/PID/mem: the new process has no fd of that image. */
-static int restore_foreign_by_mem(struct restore_ctx *ctx)
-{
-	char path[64];
-	int fd = -1, ret = 0;
-
-	for (size_t i = 0; !ret && i < ctx->nr_runs; i++) {
-		const PagemapEntry *pe = ctx->runs[i];
-		uint64_t len = pe->nr_pages * PAGE_SIZE_4K;
-		if (!is_foreign(ctx, pe) || staged(ctx, pe))
-			continue;
-		if (fd < 0) {
-			snprintf(path, sizeof(path), "/proc/%d/mem", ctx->child);
-			fd = open(path, O_WRONLY | O_CLOEXEC);
-			if (fd < 0)
-				return err_errno("cannot open %s", path);
-		}
-		if (pwrite(fd, run_owner(ctx, pe)->pages_map + pe->offset, len, pe->vaddr) !=
-		    (ssize_t)len)
-			ret = err_errno("cannot fill 0x%llx of pid %d",
-					(unsigned long long)pe->vaddr, ctx->pid);
-		ctx->tree->stats.pages_restored += pe->nr_pages;
-	}
-	if (fd >= 0)
-		close(fd);
-	return ret;
-}
-
 int pages_restore(struct restore_ctx *ctx)
 {
 	int uffd = take_uffd(ctx), ret;
 
 	if (uffd < 0)
-		return restore_by_preadv(ctx, false) || restore_foreign_by_mem(ctx) ? -1 : 0;
+		return restore_by_writev(ctx, false);
 	/* closing the last reference unregisters every range again */
 	ret = restore_by_uffd(ctx, uffd);
 	close(uffd);
-	return ret ? ret : restore_by_preadv(ctx, true);
+	return ret ? ret : restore_by_writev(ctx, true);
 }

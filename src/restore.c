@@ -213,7 +213,8 @@ void restore_child_fail(struct restore_ctx *ctx)
 static int setup_service_fds(struct restore_ctx *ctx)
 {
 	struct restore_tree *tree = ctx->tree;
-	int src[SVC_VMA_FIRST] = {ctx->pages_fd, -1, tree->report[1], ctx->tty_fd, tree->hold[0]};
+	/* the executable: mm.c opens it there */
+	int src[SVC_VMA_FIRST] = {-1, tree->report[1], ctx->tty_fd, tree->hold[0]};
 	unsigned inherit_end = tree->inherit_base + tree->nr_inherit + tree->nr_shmem;
 
 	for (int i = 0; i < SVC_VMA_FIRST; i++) {
