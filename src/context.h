@@ -253,6 +253,7 @@ int shmem_make_all(const struct restore_tree *tree);
 int sysvshm_dump(struct dump_tree *tree);
 int sysvshm_validate(struct restore_tree *tree);
 int sysvshm_restore(struct restore_tree *tree);
+int sysvshm_mark_removed(const struct restore_tree *tree);
 void sysvshm_restore_undo(struct restore_tree *tree);
 void sysvshm_restore_free(struct restore_tree *tree);
 int sysvshm_attach(struct restore_ctx *ctx, const VmaEntry *v);

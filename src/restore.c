@@ -517,6 +517,8 @@ static int rebuild_all(struct restore_tree *tree)
 	for (size_t i = 0; i < tree->nr_procs; i++)
 		if (!tree->procs[i]->zombie && rebuild(tree->procs[i]))
 			return -1;
+	if (sysvshm_mark_removed(tree))
+		return -1;
 	/* children first: a parent never runs before its children are complete */
 	for (size_t i = tree->nr_procs; i-- > 0;)
 		if (!tree->procs[i]->zombie && release_child(tree->procs[i]))

@@ -6,16 +6,18 @@
  * maps, the inode being the shmid) is described from /proc/sysvipc/shm and
  * its contents read through /proc/PID/map_files, which opens the segment
  * without attaching it (attaching would change its attach count and times).
- * A segment already marked for removal, or attached other than whole at
- * offset 0, is refused. sysvshm.img holds them all, once.
+ * A segment attached other than whole at offset 0 is refused. sysvshm.img
+ * holds them all, once, a segment already marked for removal (IPC_RMID
+ * while attached; its key is IPC_PRIVATE by then) flagged so.
  *
  * Restore: before any process exists, each segment is made again with its
  * id (kernel.shm_next_id) and key, or, when the dump killed its users and
  * left it behind, the same segment (same id, key and size, attached by
  * nobody) is taken over; the contents are written back and the owner and
  * permissions set. Each process then attaches it at its address by an
- * injected shmat(). Segments this restore made are removed again if the
- * restore fails.
+ * injected shmat(). A segment that was marked for removal is marked again
+ * once every process has attached it, before any of them runs. Segments
+ * this restore made are removed again if the restore fails.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -92,12 +94,9 @@ static int describe(pid_t pid, const VmaEntry *v, SysvshmEntry *e)
 {
 	struct shm_info_line l = {0};
 
+	sysvshm_entry__init(e); /* freed as one whatever happens below */
 	if (read_shm_info(v->shmem_id, &l))
 		return -1;
-	if (l.perms & SHM_DEST_BIT)
-		return err_set("pid %d maps System V shared memory %d, already marked for "
-			       "removal: not supported yet",
-			       pid, l.id);
 	if (l.size > SYSVSHM_MAX)
 		return err_set("pid %d maps System V shared memory %d of %llu bytes: cryo saves at "
 			       "most %llu",
@@ -106,13 +105,14 @@ static int describe(pid_t pid, const VmaEntry *v, SysvshmEntry *e)
 		return err_set("pid %d maps part of System V shared memory %d at 0x%llx: not "
 			       "supported yet",
 			       pid, l.id, (unsigned long long)v->start);
-	sysvshm_entry__init(e);
 	e->key = l.key;
 	e->id = l.id;
 	e->mode = l.perms & 0777;
 	e->uid = l.uid;
 	e->gid = l.gid;
 	e->size = l.size;
+	e->has_removed = true;
+	e->removed = (l.perms & SHM_DEST_BIT) != 0;
 	return read_contents(pid, v, e);
 }
 
@@ -292,6 +292,17 @@ int sysvshm_restore(struct restore_tree *tree)
 		if (fill(e))
 			return -1;
 	}
+	return 0;
+}
+
+/* Once every process has attached its segments (and before any runs):
+ * those that were marked for removal are marked again. */
+int sysvshm_mark_removed(const struct restore_tree *tree)
+{
+	for (size_t i = 0; i < tree->nr_sysvshm; i++)
+		if (tree->sysvshm[i]->removed && shmctl(tree->sysvshm[i]->id, IPC_RMID, NULL))
+			return err_errno("cannot mark System V shared memory %d for removal",
+					 tree->sysvshm[i]->id);
 	return 0;
 }
 

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -746,7 +747,68 @@ def deleted_file(ctx, binary):
         raise Fail("pid %d exists after the failed restore" % pid)
 
 
+# What cryo does not support yet must be refused at dump time, clearly, and
+# leave the process running unharmed. Each setup runs before PYWL's loop.
+REFUSE_TCP = "import socket\nk = socket.socket()\nk.bind(('127.0.0.1', 0))\nk.listen()\n"
+REFUSE_UDP = "import socket\nk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+REFUSE_PEER = ("import socket\nk = socket.socket(socket.AF_UNIX)\n"
+               "k.connect(b'\\0' + open('peer-name').read().encode())\n")
+REFUSE_SYSV_PART = """
+import ctypes, mmap
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+shmid = libc.shmget(0, 4 * 4096, 0o1600)
+at = libc.shmat(shmid, None, 0)
+libc.shmctl(shmid, 0, None)  # IPC_RMID: gone with the process
+libc.munmap(at + 2 * 4096, 2 * 4096)  # only half of it stays attached
+"""
+
+
+def refused_dump(setup, mention, peer=False):
+    """The workload holds something cryo cannot checkpoint yet: dump fails
+    with one line naming it, and the workload goes on and passes its checks."""
+    def fn(ctx, binary):
+        listener = conn = None
+        if peer:  # a unix socket of the harness: a peer outside the checkpoint
+            name = "cryo-test-peer-%d" % os.getpid()
+            listener = socket.socket(socket.AF_UNIX)
+            listener.bind(b"\0" + name.encode())
+            listener.listen()
+            with open(ctx.path("peer-name"), "w") as f:
+                f.write(name)
+        try:
+            pid = start_workload(ctx, [sys.executable, "-c", setup + PYWL])
+            wait_ready(ctx, pid)
+            if listener:
+                listener.settimeout(10)
+                conn = listener.accept()[0]
+            expect_error(ctx, binary, ["dump", "-t", pid, "-D", ctx.path("images")],
+                         mention, allowed=[pid])
+            check_running(pid, "after the refused dump")
+            if os.path.exists(ctx.path("images")) and os.listdir(ctx.path("images")):
+                raise Fail("the refused dump left files in %s" % ctx.path("images"))
+            touch(ctx.path("go"))
+            st = lib.wait_pid(pid, 1e6, "waiting for the workload to finish")
+            if lib.exit_code(st) != 0:
+                raise Fail("after the refused dump the workload ended with %s" %
+                           lib.describe_status(st))
+            check_outlog(ctx)
+        finally:
+            if conn:
+                conn.close()
+            if listener:
+                listener.close()
+    return fn
+
+
 BAD = [
+    ("dump-refuses-tcp-socket", refused_dump(REFUSE_TCP, r"socket.*not supported")),
+    ("dump-refuses-udp-socket", refused_dump(REFUSE_UDP, r"socket.*not supported")),
+    ("dump-refuses-unix-peer-outside",
+     refused_dump(REFUSE_PEER, r"peer .*outside the checkpoint", peer=True)),
+    ("dump-refuses-sysv-part", refused_dump(REFUSE_SYSV_PART, r"part of System V")),
     ("dump-nonexistent-pid", bad_dump_pid(free_pid)),
     ("dump-pid-1", bad_dump_pid(lambda: 1)),
     ("dump-kthreadd", bad_dump_pid(lambda: 2)),
