@@ -159,6 +159,16 @@ def check_running(pid, what):
         raise Fail("%s: pid %d is left stopped (state %s)" % (what, pid, st))
 
 
+def go_and_finish(ctx, pid, who):
+    """Creates `go`; the workload pid (our child) must end with status 0 and
+    no FAIL in out.log."""
+    touch(ctx.path("go"))
+    st = lib.wait_pid(pid, 1e6, "waiting for %s to finish" % who)
+    if lib.exit_code(st) != 0:
+        raise Fail("%s ended with %s" % (who, lib.describe_status(st)))
+    check_outlog(ctx)
+
+
 def check_outlog(ctx, name="out.log"):
     text = lib.read_text(ctx.path(name))
     fails = [l for l in text.splitlines() if "wl: FAIL" in l]
@@ -331,11 +341,7 @@ def python_by_hand_test(ctx):
         raise Fail("count.txt is not 0,1,2...: around line %d: %r (last before dump: %d)" % (
             bad, now[max(0, bad - 2):bad + 3], last))
     ctx.notes.append("count before the dump ended at %d, now at %d" % (last, now[-1]))
-    touch(ctx.path("go"))
-    st = lib.wait_pid(pid, 1e6, "waiting for the restored process (our child) to finish")
-    if lib.exit_code(st) != 0:
-        raise Fail("the restored process ended with %s" % lib.describe_status(st))
-    check_outlog(ctx)
+    go_and_finish(ctx, pid, "the restored process (our child)")
 
 
 # ---------------------------------------------------------------- real programs
@@ -640,12 +646,7 @@ def bad_dump_dir(images_fn):
         expect_error(ctx, binary, ["dump", "-t", pid, "-D", images_fn(ctx)], allowed=[pid])
         check_running(pid, "after the failed dump")
         pause(0.1)
-        touch(ctx.path("go"))
-        st = lib.wait_pid(pid, 1e6, "waiting for the workload to finish")
-        if lib.exit_code(st) != 0:
-            raise Fail("after the failed dump the workload ended with %s" %
-                       lib.describe_status(st))
-        check_outlog(ctx)
+        go_and_finish(ctx, pid, "after the failed dump the workload")
     return fn
 
 
@@ -726,11 +727,7 @@ def pid_in_use(ctx, binary):
     ctx.expect_ok(r, "cryo dump -R")
     expect_error(ctx, binary, ["restore", "-D", ctx.path("images")], allowed=[pid])
     check_running(pid, "after the refused restore")
-    touch(ctx.path("go"))
-    st = lib.wait_pid(pid, 1e6, "waiting for the workload to finish")
-    if lib.exit_code(st) != 0:
-        raise Fail("the original ended with %s" % lib.describe_status(st))
-    check_outlog(ctx)
+    go_and_finish(ctx, pid, "the original")
 
 
 def deleted_file(ctx, binary):
@@ -789,12 +786,7 @@ def refused_dump(setup, mention, peer=False):
             check_running(pid, "after the refused dump")
             if os.path.exists(ctx.path("images")) and os.listdir(ctx.path("images")):
                 raise Fail("the refused dump left files in %s" % ctx.path("images"))
-            touch(ctx.path("go"))
-            st = lib.wait_pid(pid, 1e6, "waiting for the workload to finish")
-            if lib.exit_code(st) != 0:
-                raise Fail("after the refused dump the workload ended with %s" %
-                           lib.describe_status(st))
-            check_outlog(ctx)
+            go_and_finish(ctx, pid, "after the refused dump the workload")
         finally:
             if conn:
                 conn.close()
