@@ -119,8 +119,8 @@ static uint32_t shared_description(struct dump_ctx *ctx, int local_fd)
 	return 0;
 }
 
-/* Descriptions that processes of a tree share are made once, by the root;
- * these kinds cannot be made apart from the process that holds them yet. */
+/* One fd: a description seen before (in this or another process of the
+ * tree) is shared; a new one is classified and saved. */
 static int dump_fd(struct dump_ctx *ctx, int fd)
 {
 	struct dump_file *f = &ctx->tree->files[ctx->tree->nr_files];

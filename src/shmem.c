@@ -13,9 +13,10 @@
  *
  * Restore: each object mapped by more than one process, and every memfd, is
  * made once by the root before it forks (a memfd of the same name and size,
- * or anonymous shared memory of the same size) and inherited; each process maps it from there, and
- * the process that saved its pages fills it. Objects tied to a description map that description,
- * which files.c makes and the root hands down likewise.
+ * or anonymous shared memory of the same size) and inherited; each process
+ * maps it from there, and the process that saved its pages fills it.
+ * Objects tied to a description map that description, which files.c makes
+ * and the root hands down likewise.
  */
 #include <errno.h>
 #include <fcntl.h>

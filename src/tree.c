@@ -583,9 +583,10 @@ static int stop_helpers(struct restore_ctx *ctx)
 			if (errno != EINTR)
 				return err_errno("cannot reap helper %d", ctx->helpers[i]);
 	}
+	/* the helpers' deaths are not the process's to see */
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
-	while (ctx->nr_helpers && sigtimedwait(&chld, NULL, &now) > 0)
+	while ((ctx->nr_helpers || ctx->nr_sessions) && sigtimedwait(&chld, NULL, &now) > 0)
 		;
 	return 0;
 }

@@ -353,6 +353,7 @@ int main(void)
 	double deadline;
 	int st = 0, n, sigs, e_st, c_st;
 	bool b_kid = false;
+	sigset_t chld, pending;
 
 	wl_init();
 	root = getpid();
@@ -392,9 +393,20 @@ int main(void)
 		setup_die("unexpected ids before the checkpoint", 0);
 	printf("wl: R %d (session %d, group %d), B %d (gone), C %d, D %d, E %d\n", root, sid0,
 	       pgid0, b, c, d, e);
+	/* SIGCHLD blocked from here: no child exits until after `go`, so none
+	 * may be pending then (a restore must not leave its helpers' behind) */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	while (sigtimedwait(&chld, NULL, &(struct timespec){0, 0}) > 0)
+		;
 	wl_ready();
 	wl_wait_go();
 	deadline = wl_now() + 8;
+	sigpending(&pending);
+	wl_check("no_sigchld_pending", !sigismember(&pending, SIGCHLD),
+		 "SIGCHLD is pending before any child has exited");
+	sigprocmask(SIG_UNBLOCK, &chld, NULL);
 
 	/* the ids, as each process sees them (a child that hangs must not
 	 * keep the others from the signal test: they give up at go + 7 s) */
