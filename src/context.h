@@ -154,6 +154,7 @@ struct restore_tree {
 	uint32_t *inherit_ids; /* file ids of those descriptions, by slot */
 	size_t nr_shmem;       /* anonymous shared memory objects, slots after those */
 	struct tree_shmem *shmem;
+	struct pages_verify *verify; /* pages.c: the checksum threads */
 	/* cow.c: the staging region of copy-on-write memory (0 long: none) */
 	uint64_t cow_base, cow_len;
 	/* sysvshm.c: the segments, and which of them this restore made */
@@ -180,7 +181,7 @@ struct restore_ctx {
 	FsEntry *fs;
 	size_t nr_runs;
 	PagemapEntry **runs;
-	int pages_fd; /* the pages image, open in cryo (and every new process) */
+	int pages_fd;			/* the pages image, open in cryo (and every new process) */
 	const unsigned char *pages_map; /* the whole pages image, mapped read-only */
 	uint64_t pages_size;
 	size_t nr_files;
@@ -236,6 +237,9 @@ int mm_restore(struct restore_ctx *ctx);
 int mm_restore_finish(struct restore_ctx *ctx);
 /* pages.c */
 int pages_dump(struct dump_ctx *ctx, const MmEntry *mm);
+int pages_verify_start(struct restore_tree *tree, bool spare);
+int pages_verify_finish(struct restore_tree *tree);
+void pages_verify_stop(struct restore_tree *tree);
 int pages_validate(struct restore_ctx *ctx);
 int pages_restore(struct restore_ctx *ctx);
 void pages_restore_free(struct restore_ctx *ctx);

@@ -21,7 +21,8 @@
  * per process: a tree would leave the dump with many times its memory).
  *
  * Restore: the image is mapped once, and every run's checksum is verified
- * on that mapping before anything is created. Anonymous private memory is
+ * on that mapping, on threads that run while the processes are created and
+ * rebuilt; none is released before all passed. Anonymous private memory is
  * then filled with UFFDIO_COPY through a userfaultfd that the new process
  * creates (injected) and cryo takes over with pidfd_getfd: each page is
  * allocated and copied straight from the image's page cache, never cleared
@@ -761,57 +762,121 @@ static int verify_run(const struct restore_ctx *ctx, const PagemapEntry *pe)
 		       ctx->pid, (unsigned long long)pe->offset);
 }
 
-/* Checks the runs [first, end) of one process: the first bad one's index,
- * or -1. Runs on several threads at once; records nothing but that. */
-struct verify_job {
-	pthread_t thread;
+/* Every run's checksum, checked on threads while the processes are
+ * created and rebuilt (nothing runs before all passed): the runs are cut
+ * into chunks of at most VERIFY_CHUNK bytes, which the threads take in
+ * turn; the thread that waits for the result helps. */
+#define VERIFY_CHUNK (64ULL << 20)
+
+struct verify_chunk {
 	const struct restore_ctx *ctx;
-	size_t first, end;
-	long bad;
+	size_t first, end; /* runs [first, end) of ctx */
+	long bad;	   /* the first bad run's index, or -1 */
 };
 
-static void *verify_some(void *arg)
-{
-	struct verify_job *job = arg;
-	const struct restore_ctx *ctx = job->ctx;
+struct pages_verify {
+	pthread_t threads[MAX_VERIFY_THREADS];
+	size_t nr_threads, nr_chunks, next;
+	struct verify_chunk *chunks;
+};
 
-	job->bad = -1;
-	for (size_t i = job->first; i < job->end && job->bad < 0; i++) {
-		const PagemapEntry *pe = ctx->runs[i];
-		if (!is_foreign(ctx, pe) &&
-		    img_hash(ctx->pages_map + pe->offset, pe->nr_pages * PAGE_SIZE_4K) != pe->xxh3)
-			job->bad = i;
+static void check_chunk(struct verify_chunk *c)
+{
+	for (size_t i = c->first; i < c->end && c->bad < 0; i++) {
+		const PagemapEntry *pe = c->ctx->runs[i];
+		if (!is_foreign(c->ctx, pe) && img_hash(c->ctx->pages_map + pe->offset,
+							pe->nr_pages * PAGE_SIZE_4K) != pe->xxh3)
+			c->bad = i;
 	}
+}
+
+static void *verify_worker(void *arg)
+{
+	struct pages_verify *v = arg;
+	size_t k;
+
+	while ((k = __atomic_fetch_add(&v->next, 1, __ATOMIC_RELAXED)) < v->nr_chunks)
+		check_chunk(&v->chunks[k]);
 	return NULL;
 }
 
-/* Every run's checksum, the work split by bytes over the CPUs. */
-static int verify_runs(struct restore_ctx *ctx)
+static int add_chunks(struct pages_verify *v, const struct restore_ctx *ctx)
 {
-	struct verify_job jobs[MAX_VERIFY_THREADS];
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t n = cpus < 1 ? 1 : cpus > MAX_VERIFY_THREADS ? MAX_VERIFY_THREADS : cpus;
-	uint64_t share = (ctx->pages_size + n - 1) / n;
-	size_t started = 0, i = 0;
-
-	for (size_t j = 0; j < n; j++) {
-		jobs[j] = (struct verify_job){.ctx = ctx, .first = i};
-		for (uint64_t bytes = 0; i < ctx->nr_runs && bytes < share; i++)
-			bytes += ctx->runs[i]->nr_pages * PAGE_SIZE_4K;
-		jobs[j].end = j == n - 1 ? ctx->nr_runs : i;
+	for (size_t i = 0; i < ctx->nr_runs;) {
+		struct verify_chunk *grown =
+		    realloc(v->chunks, (v->nr_chunks + 1) * sizeof(*v->chunks));
+		uint64_t bytes = 0;
+		size_t first = i;
+		if (!grown)
+			return err_set("out of memory");
+		v->chunks = grown;
+		while (i < ctx->nr_runs && (i == first || bytes < VERIFY_CHUNK))
+			bytes += ctx->runs[i++]->nr_pages * PAGE_SIZE_4K;
+		v->chunks[v->nr_chunks++] = (struct verify_chunk){ctx, first, i, -1};
 	}
-	for (size_t j = 1; j < n; j++, started++)
-		if (pthread_create(&jobs[j].thread, NULL, verify_some, &jobs[j]))
-			break;
-	verify_some(&jobs[0]);
-	for (size_t j = 1; j <= started; j++)
-		pthread_join(jobs[j].thread, NULL);
-	for (size_t j = started + 1; j < n; j++) /* threads that could not start */
-		verify_some(&jobs[j]);
-	for (size_t j = 0; j < n; j++)
-		if (jobs[j].bad >= 0)
-			return verify_run(ctx, ctx->runs[jobs[j].bad]);
 	return 0;
+}
+
+/* Starts checking every process's pages; spare: leave one CPU to the
+ * restore itself. */
+int pages_verify_start(struct restore_tree *tree, bool spare)
+{
+	struct pages_verify *v = calloc(1, sizeof(*v));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN) - (spare ? 1 : 0);
+	size_t n = cpus < 1 ? 1 : cpus > MAX_VERIFY_THREADS ? MAX_VERIFY_THREADS : cpus;
+
+	if (!v)
+		return err_set("out of memory");
+	tree->verify = v;
+	for (size_t p = 0; p < tree->nr_procs; p++)
+		if (!tree->procs[p]->zombie && add_chunks(v, tree->procs[p]))
+			return -1;
+	while (v->nr_threads < n && v->nr_threads < v->nr_chunks &&
+	       !pthread_create(&v->threads[v->nr_threads], NULL, verify_worker, v))
+		v->nr_threads++;
+	return 0;
+}
+
+/* Waits for the checks (helping), and drops them. */
+static void verify_join(struct restore_tree *tree)
+{
+	struct pages_verify *v = tree->verify;
+
+	if (!v)
+		return;
+	verify_worker(v);
+	for (size_t t = 0; t < v->nr_threads; t++)
+		pthread_join(v->threads[t], NULL);
+	v->nr_threads = 0;
+}
+
+/* The verdict: 0 when every run's checksum matched. */
+int pages_verify_finish(struct restore_tree *tree)
+{
+	struct pages_verify *v = tree->verify;
+	int ret = 0;
+
+	if (!v)
+		return 0;
+	verify_join(tree);
+	for (size_t k = 0; k < v->nr_chunks && !ret; k++)
+		if (v->chunks[k].bad >= 0)
+			ret =
+			    verify_run(v->chunks[k].ctx, v->chunks[k].ctx->runs[v->chunks[k].bad]);
+	pages_verify_stop(tree);
+	return ret;
+}
+
+/* On a failed restore: the threads are stopped, their verdict unread. */
+void pages_verify_stop(struct restore_tree *tree)
+{
+	if (!tree->verify)
+		return;
+	__atomic_store_n(&tree->verify->next, tree->verify->nr_chunks, __ATOMIC_RELAXED);
+	verify_join(tree);
+	free(tree->verify->chunks);
+	free(tree->verify);
+	tree->verify = NULL;
 }
 
 static int map_image(struct restore_ctx *ctx)
@@ -851,7 +916,7 @@ int pages_validate(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->nr_runs; i++)
 		if (is_foreign(ctx, ctx->runs[i]) && validate_foreign_run(ctx, ctx->runs[i]))
 			return -1;
-	return verify_runs(ctx);
+	return 0; /* the checksums: pages_verify_start() */
 }
 
 void pages_restore_free(struct restore_ctx *ctx)
@@ -911,7 +976,8 @@ static int restore_by_writev(struct restore_ctx *ctx, bool skip_uffd)
 			n = 0;
 			bytes = 0;
 		}
-		local[n] = (struct iovec){(void *)(run_owner(ctx, pe)->pages_map + pe->offset), len};
+		local[n] =
+		    (struct iovec){(void *)(run_owner(ctx, pe)->pages_map + pe->offset), len};
 		remote[n++] = (struct iovec){(void *)pe->vaddr, len};
 		bytes += len;
 		ctx->tree->stats.pages_restored += pe->nr_pages;

@@ -517,7 +517,7 @@ static int rebuild_all(struct restore_tree *tree)
 	for (size_t i = 0; i < tree->nr_procs; i++)
 		if (!tree->procs[i]->zombie && rebuild(tree->procs[i]))
 			return -1;
-	if (sysvshm_mark_removed(tree))
+	if (pages_verify_finish(tree) || sysvshm_mark_removed(tree))
 		return -1;
 	/* children first: a parent never runs before its children are complete */
 	for (size_t i = tree->nr_procs; i-- > 0;)
@@ -545,7 +545,9 @@ static int restore_steps(struct restore_tree *tree)
 	/* orphans of a failed restore come back to cryo to be reaped */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	t = now_us();
-	if (create_root(tree) || wait_reports(tree))
+	/* the checksums are checked meanwhile: after the root's clone3, which
+	 * copies cryo's memory but not its threads */
+	if (create_root(tree) || pages_verify_start(tree, true) || wait_reports(tree))
 		return -1;
 	pr_debug("%zu process%s created and set up", tree->nr_procs,
 		 tree->nr_procs > 1 ? "es" : "");
@@ -593,6 +595,7 @@ static void free_proc(struct restore_ctx *ctx)
 
 static void free_tree(struct restore_tree *tree)
 {
+	pages_verify_stop(tree); /* its threads read the mapped images */
 	if (tree->nr_procs && tree->procs[0]->tty_fd >= 0)
 		close(tree->procs[0]->tty_fd);
 	for (size_t i = 0; i < tree->nr_procs; i++)
@@ -631,6 +634,8 @@ int restore_verify_images(const struct cryo_opts *opts)
 	for (size_t i = 0; !ret && i < tree.nr_procs; i++)
 		if (!tree.procs[i]->zombie)
 			ret = pages_validate(tree.procs[i]);
+	if (!ret)
+		ret = pages_verify_start(&tree, false) || pages_verify_finish(&tree);
 	free_tree(&tree);
 	return ret ? -1 : 0;
 }
