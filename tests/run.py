@@ -249,13 +249,17 @@ def workload_test(name, opts, mode):
     jargs += [a for a in opts.get("dump_args", "").split(",") if a]
 
     def fn(ctx):
-        exe = os.path.join(WL_BIN, name)
-        if not os.access(exe, os.X_OK):
-            raise Fail("%s is not built (make workloads)" % exe)
+        # script=FILE: a python workload in tests/workloads, run by this python
+        if "script" in opts:
+            argv = [sys.executable, os.path.join(ROOT, "tests", "workloads", opts["script"])]
+        else:
+            argv = [os.path.join(WL_BIN, name)]
+        if not os.access(argv[-1], os.R_OK if "script" in opts else os.X_OK):
+            raise Fail("%s is not built (make workloads)" % argv[-1])
         if not os.access(binary, os.X_OK):
             raise Fail("%s is not built" % binary)
         images = ctx.path("images")
-        pid = start_workload(ctx, [exe], shell_job=shell_job)
+        pid = start_workload(ctx, argv, shell_job=shell_job)
         wait_ready(ctx, pid)
         orig_cmd = lib.cmdline(pid)
         if mode == "leave-running":
