@@ -12,9 +12,9 @@
  * queue is read with MSG_PEEK one message (or run of bytes) at a time, and
  * the target's own peek offset is put back. Messages keep their boundaries
  * and the fds passed with them (SCM_RIGHTS): an fd in flight is saved as
- * the description of the tree it is, a pipe end held only in flight becomes
- * one, a regular file or directory is reopened by path; anything else stops
- * the dump. So does a listener with connections waiting to be accepted,
+ * the description of the tree it is, a pipe end or unix socket held only in
+ * flight becomes one, a regular file or directory is reopened by path;
+ * anything else stops the dump. So does a listener with connections waiting to be accepted,
  * out-of-band data, or a socket file that is gone. Everything goes into
  * files.img as file_entry.unix_sk (sk-unix.proto).
  *
@@ -482,10 +482,6 @@ static int describe_inflight(struct dump_ctx *owner, int nfd, UnixSkInflight *in
 	for (int i = 0; i < owner->tree->nr_files; i++) {
 		if (syscall(SYS_kcmp, self, self, KCMP_FILE, nfd, owner->tree->files[i].local_fd))
 			continue;
-		if (owner->tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET)
-			return err_set("%s holds a unix socket in flight (SCM_RIGHTS): not "
-				       "supported",
-				       what);
 		in->has_file_id = true;
 		in->file_id = owner->tree->files[i].entry.id;
 		return 0;
@@ -495,7 +491,9 @@ static int describe_inflight(struct dump_ctx *owner, int nfd, UnixSkInflight *in
 	path[n < 0 ? 0 : n] = 0;
 	if (fstat(nfd, &st) || n < 0)
 		return err_errno("%s: cannot examine an fd in flight", what);
-	if (S_ISFIFO(st.st_mode) && !strncmp(path, "pipe:", 5)) {
+	/* held only in flight: a description of the tree of its own */
+	if ((S_ISFIFO(st.st_mode) && !strncmp(path, "pipe:", 5)) ||
+	    (S_ISSOCK(st.st_mode) && unix_sk_is_unix(nfd))) {
 		in->has_file_id = true;
 		return files_add_unheld(owner, nfd, &in->file_id);
 	}
@@ -721,31 +719,43 @@ static struct dump_ctx *owner_of(struct dump_tree *tree, pid_t pid)
 	return tree->procs[0];
 }
 
-static int finish_one(struct dump_tree *tree, struct dump_file *f)
+/* The queue of one socket, copied; f may move meanwhile (descriptions held
+ * only in flight join the tree's). */
+static int copy_queue(struct dump_tree *tree, struct dump_file *f)
 {
 	UnixSkEntry *u = f->entry.unix_sk;
 	char what[128];
 
-	snprintf(what, sizeof(what), "fd %d of pid %d (unix socket:[%llu])", f->first_fd,
-		 f->first_pid, (unsigned long long)u->ino);
-	if (u->has_peer_ino && check_peer(tree, f))
-		return -1;
-	find_listener(tree, u);
 	if (u->state == ST_LISTEN || (u->state == ST_CLOSE && u->type != SOCK_DGRAM))
 		return 0;
-	/* f may move: descriptions held only in flight join the tree's */
-	if (peek_queue(owner_of(tree, f->first_pid), u, f->local_fd, what) || check_queue(u, what))
-		return -1;
-	return 0;
+	if (f->first_fd >= 0)
+		snprintf(what, sizeof(what), "fd %d of pid %d (unix socket:[%llu])", f->first_fd,
+			 f->first_pid, (unsigned long long)u->ino);
+	else
+		snprintf(what, sizeof(what), "unix socket:[%llu] in flight in pid %d",
+			 (unsigned long long)u->ino, f->first_pid);
+	return peek_queue(owner_of(tree, f->first_pid), u, f->local_fd, what) ||
+		       check_queue(u, what)
+		   ? -1
+		   : 0;
 }
 
-/* Once every process is seen: peers may sit in any process of the tree. */
+/* Once every process is seen: every queue is copied (which finds the
+ * sockets held only in flight), then every peer must be in the tree. */
 int unix_dump_finish(struct dump_tree *tree)
 {
-	for (int i = 0; i < tree->nr_files; i++)
+	for (int i = 0; i < tree->nr_files; i++) /* nr_files may grow */
 		if (tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
-		    finish_one(tree, &tree->files[i]))
+		    copy_queue(tree, &tree->files[i]))
 			return -1;
+	for (int i = 0; i < tree->nr_files; i++) {
+		struct dump_file *f = &tree->files[i];
+		if (f->entry.kind != FILE_KIND__UNIX_SOCKET)
+			continue;
+		if (f->entry.unix_sk->has_peer_ino && check_peer(tree, f))
+			return -1;
+		find_listener(tree, f->entry.unix_sk);
+	}
 	return 0;
 }
 
@@ -851,8 +861,7 @@ static int validate_queue(const struct restore_ctx *ctx, const UnixSkEntry *u)
 		for (size_t j = 0; j < m->n_fds; j++) {
 			const UnixSkInflight *in = m->fds[j];
 			const FileEntry *fe = in->has_file_id ? fe_by_id(ctx, in->file_id) : NULL;
-			if (in->has_file_id ? !fe || fe->kind == FILE_KIND__UNIX_SOCKET
-					    : !in->path || in->path[0] != '/')
+			if (in->has_file_id ? !fe : !in->path || in->path[0] != '/')
 				return err_set("files.img: unix socket:[%llu]: bad fd in flight",
 					       ino);
 		}
@@ -1131,7 +1140,22 @@ static bool pass_late(const UnixSkEntry *u)
 	return u->type == SOCK_DGRAM && !u->has_name;
 }
 
-/* The fds of a message in flight: placed fds, or files opened again. */
+/* A description in flight: a unix socket as made so far, any other as the
+ * root made it. */
+static int inflight_fd(struct restore_ctx *ctx, uint32_t id)
+{
+	const FileEntry *fe = fe_by_id(ctx, id);
+	const struct unix_made *m;
+
+	if (fe && fe->kind == FILE_KIND__UNIX_SOCKET) {
+		m = made_by_ino(ctx, fe->unix_sk->ino);
+		return m ? m->fd : -1;
+	}
+	return tree_inherited_fd(ctx, id);
+}
+
+/* The fds of a message in flight: descriptions made before, or files
+ * opened again. */
 static int inflight_fds(struct restore_ctx *ctx, const UnixSkMsg *m, int *fds, bool *opened)
 {
 	for (size_t i = 0; i < m->n_fds; i++) {
@@ -1139,7 +1163,7 @@ static int inflight_fds(struct restore_ctx *ctx, const UnixSkMsg *m, int *fds, b
 		opened[i] = false;
 		fds[i] = -1;
 		if (in->has_file_id) {
-			fds[i] = tree_inherited_fd(ctx, in->file_id);
+			fds[i] = inflight_fd(ctx, in->file_id);
 			if (fds[i] < 0)
 				return err_set("file %u in flight is not made yet", in->file_id);
 			continue;

@@ -52,8 +52,8 @@ def wait_go():
 def main():
     mp.set_start_method("fork")
     pool = mp.Pool(3)
-    warm = pool.map(square, range(30))
-    workers = sorted({pid for _, pid in warm})
+    pool.map(square, range(30))
+    workers = sorted(p.pid for p in pool._pool)  # the pool's own processes
     pending = [pool.apply_async(square, (i,)) for i in range(100)]
     q, out = mp.Queue(), mp.Queue()
     here, there = mp.Pipe()
