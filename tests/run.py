@@ -766,6 +766,21 @@ libc.shmctl(shmid, 0, None)  # IPC_RMID: gone with the process
 libc.munmap(at + 2 * 4096, 2 * 4096)  # only half of it stays attached
 """
 
+# The same in a child of the workload: every process of the tree goes on.
+REFUSE_IN_CHILD = """
+import socket, time
+if os.fork() == 0:
+    k = socket.socket()
+    k.bind(('127.0.0.1', 0))
+    k.listen()
+    open('child-ready', 'w').close()
+    while not os.path.exists('go'):
+        time.sleep(0.01)
+    os._exit(0)
+while not os.path.exists('child-ready'):
+    time.sleep(0.01)
+"""
+
 
 def refused_dump(setup, mention, peer=False):
     """The workload holds something cryo cannot checkpoint yet: dump fails
@@ -785,9 +800,11 @@ def refused_dump(setup, mention, peer=False):
             if listener:
                 listener.settimeout(10)
                 conn = listener.accept()[0]
+            tree = [pid] + lib.tree_of(pid)
             expect_error(ctx, binary, ["dump", "-t", pid, "-D", ctx.path("images")],
-                         mention, allowed=[pid])
-            check_running(pid, "after the refused dump")
+                         mention, allowed=tree)
+            for p in tree:
+                check_running(p, "after the refused dump")
             if os.path.exists(ctx.path("images")) and os.listdir(ctx.path("images")):
                 raise Fail("the refused dump left files in %s" % ctx.path("images"))
             go_and_finish(ctx, pid, "after the refused dump the workload")
@@ -805,6 +822,8 @@ BAD = [
     ("dump-refuses-unix-peer-outside",
      refused_dump(REFUSE_PEER, r"peer .*outside the checkpoint", peer=True)),
     ("dump-refuses-sysv-part", refused_dump(REFUSE_SYSV_PART, r"part of System V")),
+    ("dump-refuses-in-child", refused_dump("import os\n" + REFUSE_IN_CHILD,
+                                           r"pid \d+ is a socket.*not supported")),
     ("dump-nonexistent-pid", bad_dump_pid(free_pid)),
     ("dump-pid-1", bad_dump_pid(lambda: 1)),
     ("dump-kthreadd", bad_dump_pid(lambda: 2)),
