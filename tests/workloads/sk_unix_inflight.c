@@ -73,7 +73,7 @@ static int child(int t1)
 
 int main(void)
 {
-	int t[2], p[2], d[2], st = 0, n;
+	int t[2], p[2], d[2], n;
 	char buf[64] = {0};
 	pid_t kid;
 
@@ -107,8 +107,6 @@ int main(void)
 	n = poll(&(struct pollfd){d[0], POLLIN, 0}, 1, 5000) == 1 ? read(d[0], buf, sizeof(buf))
 								  : -1;
 	wl_check("d0_from_child", n == 6 && !memcmp(buf, "via d1", 6), "got %d", n);
-	n = waitpid(kid, &st, 0);
-	wl_check("child", n == kid && WIFEXITED(st) && !WEXITSTATUS(st),
-		 "waitpid %d (%s) status 0x%x", n, n < 0 ? strerror(errno) : "ok", st);
+	wl_check_child("child", kid);
 	wl_done();
 }

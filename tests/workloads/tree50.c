@@ -96,13 +96,9 @@ int main(void)
 	wl_check("pipe_records", got == KIDS * GRANDKIDS && !dup_or_bad,
 		 "%d records (want %d), %d duplicate or bad", got, KIDS * GRANDKIDS, dup_or_bad);
 	for (int k = 0; k < KIDS; k++) {
-		int st;
 		char name[32];
 		snprintf(name, sizeof(name), "child%d", k);
-		wl_check(name,
-			 waitpid(kids[k], &st, 0) == kids[k] && WIFEXITED(st) &&
-			     WEXITSTATUS(st) == 0,
-			 "status 0x%x", st);
+		wl_check_child(name, kids[k]);
 	}
 	wl_done();
 }

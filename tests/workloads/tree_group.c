@@ -64,8 +64,7 @@ int main(void)
 	wl_wait_go();
 	wl_check("group_of_f", getpgid(f) == e, "F's group is %d, want %d", getpgid(f), e);
 	wl_check("leader_gone", kill(e, 0) < 0 && errno == ESRCH, "pid %d exists", e);
-	wl_check("f_done", waitpid(f, &st, 0) == f && WIFEXITED(st) && !WEXITSTATUS(st),
-		 "status 0x%x", st);
+	wl_check_child("f_done", f);
 	wl_check("no_more_children", waitpid(-1, &st, WNOHANG) < 0 && errno == ECHILD,
 		 "an unexpected child");
 	wl_done();

@@ -117,12 +117,8 @@ int main(void)
 			sh->answer[k] = 0x2000 + k;
 	}
 	for (int k = 0; k < 2; k++) {
-		int st;
 		snprintf(name, sizeof(name), "child%d", k + 1);
-		wl_check(name,
-			 waitpid(kids[k], &st, 0) == kids[k] && WIFEXITED(st) &&
-			     WEXITSTATUS(st) == 0,
-			 "status 0x%x", st);
+		wl_check_child(name, kids[k]);
 	}
 	wl_done();
 }

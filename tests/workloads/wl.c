@@ -498,7 +498,6 @@ void wl_share_check(const unsigned char *mem, const unsigned char *view, size_t 
 {
 	volatile uint32_t *words = (volatile uint32_t *)mem;
 	size_t half = share_half(size);
-	int st = 0;
 
 	wl_check_pattern("root_half", mem + SHARE_CTL, half, 1);
 	wl_check_pattern("child_half", mem + SHARE_CTL + half, half, 2);
@@ -508,8 +507,18 @@ void wl_share_check(const unsigned char *mem, const unsigned char *view, size_t 
 	}
 	if (wl_check("token", wl_wait_u32(&words[1], 0xabc), "token 0x%x", words[1]))
 		words[2] = 0xdef;
-	wl_check("child", waitpid(kid, &st, 0) == kid && WIFEXITED(st) && !WEXITSTATUS(st),
-		 "child %d: status 0x%x", kid, st);
+	wl_check_child("child", kid);
+}
+
+bool wl_check_child(const char *name, pid_t kid)
+{
+	int st = 0;
+	pid_t got = waitpid(kid, &st, 0);
+
+	if (got != kid)
+		return wl_check(name, false, "waitpid(%d): %s", kid, strerror(errno));
+	return wl_check(name, WIFEXITED(st) && !WEXITSTATUS(st), "child %d ended with status 0x%x",
+			kid, st);
 }
 
 /* ---- unix sockets ---- */

@@ -26,6 +26,9 @@ bool wl_check(const char *name, bool cond, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Number of failed checks so far. */
 int wl_failures(void);
+/* Waits for child KID and checks NAME: it exited with status 0 (the
+ * message names what waitpid gave: its error, or the status). */
+bool wl_check_child(const char *name, pid_t kid);
 /* Exits 0 if no check failed, 1 otherwise. */
 void wl_done(void) __attribute__((noreturn));
 /* Dies at once with a FAIL line (setup errors). */
