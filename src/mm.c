@@ -482,6 +482,74 @@ int mm_restore_child(struct restore_ctx *ctx)
 
 /* ---- restore: injected into the stopped child ---- */
 
+/* Calls run in the new process in one stop each batch (inject_batch):
+ * one ptrace round trip instead of one per call. */
+struct mm_batch {
+	size_t n, cap;
+	struct inject_call_desc *calls;
+	struct mm_range *range; /* what each call is for, for the error message */
+	const char **verb;
+};
+
+struct mm_range {
+	uint64_t start, end;
+};
+
+static int batch_add(struct mm_batch *b, const char *verb, uint64_t start, uint64_t end, long nr,
+		     uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 128;
+		struct inject_call_desc *c = realloc(b->calls, cap * sizeof(*c));
+		struct mm_range *r = c ? realloc(b->range, cap * sizeof(*r)) : NULL;
+		const char **s = r ? realloc(b->verb, cap * sizeof(*s)) : NULL;
+		if (c)
+			b->calls = c;
+		if (r)
+			b->range = r;
+		if (!s)
+			return err_set("out of memory");
+		b->verb = s;
+		b->cap = cap;
+	}
+	b->calls[b->n] = (struct inject_call_desc){nr, {a1, a2, a3, a4, a5, a6}};
+	b->range[b->n] = (struct mm_range){start, end};
+	b->verb[b->n++] = verb;
+	return 0;
+}
+
+static void batch_free(struct mm_batch *b)
+{
+	free(b->calls);
+	free(b->range);
+	free(b->verb);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Runs the batch in chunks that fit the trampoline's scratch area. */
+static int batch_run(struct restore_ctx *ctx, struct mm_batch *b)
+{
+	size_t max = (ctx->tramp_len / 2 - 4096) / 64;
+	int ret = 0;
+
+	for (size_t first = 0; !ret && first < b->n;) {
+		size_t k = b->n - first < max ? b->n - first : max, done;
+		long err;
+		ret = inject_batch(&ctx->inj, ctx->tramp + TRAMP_BATCH_OFF, ctx->tramp + 4096,
+				   b->calls + first, k, &done, &err);
+		if (!ret && done < k) {
+			const struct mm_range *r = &b->range[first + done];
+			errno = -err;
+			ret = err_errno("%s 0x%llx-0x%llx in pid %d", b->verb[first + done],
+					(unsigned long long)r->start, (unsigned long long)r->end,
+					ctx->pid);
+		}
+		first += k;
+	}
+	batch_free(b);
+	return ret;
+}
+
 static bool in_tramp(const struct restore_ctx *ctx, uint64_t start)
 {
 	return start >= ctx->tramp && start < ctx->tramp + ctx->tramp_len;
@@ -497,7 +565,7 @@ static bool keep_inherited(const struct restore_ctx *ctx, const struct proc_vma 
 
 /* Unmap everything cryo left in the child, in as few calls as possible:
  * one munmap per run of VMAs between the mappings we keep. */
-static int unmap_inherited(struct restore_ctx *ctx, const struct proc_vmas *cur)
+static int unmap_inherited(struct restore_ctx *ctx, const struct proc_vmas *cur, struct mm_batch *b)
 {
 	uint64_t run_start = 0, run_end = 0;
 
@@ -509,8 +577,8 @@ static int unmap_inherited(struct restore_ctx *ctx, const struct proc_vmas *cur)
 			run_end = cur->v[i].end;
 			continue;
 		}
-		if (run_end && inject_call(&ctx->inj, "unmapping cryo's memory", SYS_munmap,
-					   run_start, run_end - run_start, 0, 0, 0, 0, NULL))
+		if (run_end && batch_add(b, "unmapping cryo's memory at", run_start, run_end,
+					 SYS_munmap, run_start, run_end - run_start, 0, 0, 0, 0))
 			return -1;
 		run_end = 0;
 	}
@@ -534,17 +602,17 @@ static int find_family(const struct proc_vmas *cur, const char *name, uint64_t *
 	return 0;
 }
 
-static int mremap_one(struct restore_ctx *ctx, uint64_t from, uint64_t len, uint64_t to)
+static int mremap_one(struct mm_batch *b, uint64_t from, uint64_t len, uint64_t to)
 {
 	if (from == to)
 		return 0;
-	return inject_call(&ctx->inj, "moving the vDSO", SYS_mremap, from, len, len,
-			   MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, NULL);
+	return batch_add(b, "moving the vDSO to", to, to + len, SYS_mremap, from, len, len,
+			 MREMAP_MAYMOVE | MREMAP_FIXED, to, 0);
 }
 
 /* Moves [vvar], [vvar_vclock] and [vdso] to the target's addresses; through
  * a spare area of the trampoline when the old and new places overlap. */
-static int move_vdso(struct restore_ctx *ctx, const struct proc_vmas *cur)
+static int move_vdso(struct restore_ctx *ctx, const struct proc_vmas *cur, struct mm_batch *b)
 {
 	static const VmaKind kinds[] = {VMA_KIND__VVAR, VMA_KIND__VVAR_VCLOCK, VMA_KIND__VDSO};
 	static const char *const names[] = {"[vvar]", "[vvar_vclock]", "[vdso]"};
@@ -561,8 +629,8 @@ static int move_vdso(struct restore_ctx *ctx, const struct proc_vmas *cur)
 			if (ctx->mm->vmas[i]->kind == kinds[k])
 				target = ctx->mm->vmas[i];
 		if (!target) {
-			if (inject_call(&ctx->inj, "unmapping the vDSO", SYS_munmap, start, len, 0,
-					0, 0, 0, NULL))
+			if (batch_add(b, "unmapping the vDSO at", start, start + len, SYS_munmap,
+				      start, len, 0, 0, 0, 0))
 				return -1;
 			continue;
 		}
@@ -576,14 +644,14 @@ static int move_vdso(struct restore_ctx *ctx, const struct proc_vmas *cur)
 	if (overlap) {
 		uint64_t spare = ctx->tramp + ctx->tramp_len / 2;
 		for (int i = 0; i < n; i++) {
-			if (mremap_one(ctx, mv[i].from, mv[i].len, spare))
+			if (mremap_one(b, mv[i].from, mv[i].len, spare))
 				return -1;
 			mv[i].from = spare;
 			spare += mv[i].len;
 		}
 	}
 	for (int i = 0; i < n; i++)
-		if (mremap_one(ctx, mv[i].from, mv[i].len, mv[i].to))
+		if (mremap_one(b, mv[i].from, mv[i].len, mv[i].to))
 			return -1;
 	return 0;
 }
@@ -602,70 +670,6 @@ static unsigned map_prot(const struct restore_ctx *ctx, const VmaEntry *v)
 	return vma_has_pages(ctx, v) ? v->prot | PROT_READ | PROT_WRITE : v->prot;
 }
 
-/* Calls run in the new process in one stop each batch (inject_batch):
- * one ptrace round trip instead of one per call. */
-struct mm_batch {
-	size_t n, cap;
-	struct inject_call_desc *calls;
-	const VmaEntry **vma; /* what each call is for, for the error message */
-	const char **verb;
-};
-
-static int batch_add(struct mm_batch *b, const char *verb, const VmaEntry *v, long nr, uint64_t a1,
-		     uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
-{
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 128;
-		struct inject_call_desc *c = realloc(b->calls, cap * sizeof(*c));
-		const VmaEntry **w = c ? realloc(b->vma, cap * sizeof(*w)) : NULL;
-		const char **s = w ? realloc(b->verb, cap * sizeof(*s)) : NULL;
-		if (c)
-			b->calls = c;
-		if (w)
-			b->vma = w;
-		if (!s)
-			return err_set("out of memory");
-		b->verb = s;
-		b->cap = cap;
-	}
-	b->calls[b->n] = (struct inject_call_desc){nr, {a1, a2, a3, a4, a5, a6}};
-	b->vma[b->n] = v;
-	b->verb[b->n++] = verb;
-	return 0;
-}
-
-static void batch_free(struct mm_batch *b)
-{
-	free(b->calls);
-	free(b->vma);
-	free(b->verb);
-	memset(b, 0, sizeof(*b));
-}
-
-/* Runs the batch in chunks that fit the trampoline's scratch area. */
-static int batch_run(struct restore_ctx *ctx, struct mm_batch *b)
-{
-	size_t max = (ctx->tramp_len / 2 - 4096) / 64;
-	int ret = 0;
-
-	for (size_t first = 0; !ret && first < b->n;) {
-		size_t k = b->n - first < max ? b->n - first : max, done;
-		long err;
-		ret = inject_batch(&ctx->inj, ctx->tramp + TRAMP_BATCH_OFF, ctx->tramp + 4096,
-				   b->calls + first, k, &done, &err);
-		if (!ret && done < k) {
-			const VmaEntry *v = b->vma[first + done];
-			errno = -err;
-			ret = err_errno("%s 0x%llx-0x%llx in pid %d", b->verb[first + done],
-					(unsigned long long)v->start, (unsigned long long)v->end,
-					ctx->pid);
-		}
-		first += k;
-	}
-	batch_free(b);
-	return ret;
-}
-
 static int map_vma(struct restore_ctx *ctx, size_t i, struct mm_batch *b)
 {
 	const VmaEntry *v = ctx->mm->vmas[i];
@@ -674,9 +678,10 @@ static int map_vma(struct restore_ctx *ctx, size_t i, struct mm_batch *b)
 	switch (v->kind) {
 	case VMA_KIND__ANON_PRIVATE:
 		if (ctx->cow[i].staged) /* filled, and shared with the parent or kids */
-			return batch_add(b, "moving the staged copy to", v, SYS_mremap,
-					 ctx->cow[i].at, v->end - v->start, v->end - v->start,
-					 MREMAP_MAYMOVE | MREMAP_FIXED, v->start, 0);
+			return batch_add(b, "moving the staged copy to", v->start, v->end,
+					 SYS_mremap, ctx->cow[i].at, v->end - v->start,
+					 v->end - v->start, MREMAP_MAYMOVE | MREMAP_FIXED, v->start,
+					 0);
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 		break;
 	case VMA_KIND__ANON_SHARED:
@@ -692,30 +697,30 @@ static int map_vma(struct restore_ctx *ctx, size_t i, struct mm_batch *b)
 		flags |= MAP_SHARED;
 		fd = ctx->vma_fd[i];
 		break;
-	case VMA_KIND__SYSV_SHM:
-		return sysvshm_attach(ctx, v);
+	case VMA_KIND__SYSV_SHM: /* attached at once: what is queued goes first */
+		return batch_run(ctx, b) || sysvshm_attach(ctx, v) ? -1 : 0;
 	default:
 		return 0; /* the vDSO family was moved, [vsyscall] is the kernel's */
 	}
 	if (v->growsdown)
 		flags |= MAP_GROWSDOWN;
-	return batch_add(b, "mapping", v, SYS_mmap, v->start, v->end - v->start, map_prot(ctx, v),
-			 flags, fd, fd >= 0 ? v->pgoff : 0);
+	return batch_add(b, "mapping", v->start, v->end, SYS_mmap, v->start, v->end - v->start,
+			 map_prot(ctx, v), flags, fd, fd >= 0 ? v->pgoff : 0);
 }
 
 int mm_restore(struct restore_ctx *ctx)
 {
+	struct mm_batch b = {0};
 	struct proc_vmas cur;
 	int ret;
 
 	if (proc_read_vmas(ctx->child, &cur))
 		return -1;
-	ret = unmap_inherited(ctx, &cur);
+	/* all in one batch: cryo's memory out, the vDSO moved, every VMA in */
+	ret = unmap_inherited(ctx, &cur, &b);
 	if (!ret)
-		ret = move_vdso(ctx, &cur);
+		ret = move_vdso(ctx, &cur, &b);
 	proc_vmas_free(&cur);
-	struct mm_batch b = {0};
-
 	for (size_t i = 0; !ret && i < ctx->mm->n_vmas; i++)
 		ret = map_vma(ctx, i, &b);
 	if (ret) {
@@ -731,14 +736,15 @@ static int finish_vma(struct restore_ctx *ctx, const VmaEntry *v, struct mm_batc
 
 	if (v->kind == VMA_KIND__VSYSCALL || is_vdso_family(v->kind))
 		return 0;
-	if (map_prot(ctx, v) != v->prot && batch_add(b, "setting the protection of", v,
-						     SYS_mprotect, v->start, len, v->prot, 0, 0, 0))
+	if (map_prot(ctx, v) != v->prot &&
+	    batch_add(b, "setting the protection of", v->start, v->end, SYS_mprotect, v->start, len,
+		      v->prot, 0, 0, 0))
 		return -1;
 	for (size_t a = 0; a < v->n_advice; a++)
 		for (size_t k = 0; k < sizeof(vma_advice) / sizeof(vma_advice[0]); k++)
 			if (!strcmp(v->advice[a], vma_advice[k].flag) &&
-			    batch_add(b, "restoring madvise flags of", v, SYS_madvise, v->start,
-				      len, vma_advice[k].advice, 0, 0, 0))
+			    batch_add(b, "restoring madvise flags of", v->start, v->end,
+				      SYS_madvise, v->start, len, vma_advice[k].advice, 0, 0, 0))
 				return -1;
 	if (v->anon_name) {
 		uint64_t name = restore_scratch_put(ctx, 0, v->anon_name, strlen(v->anon_name) + 1);
