@@ -2,7 +2,8 @@
  * restore: bring a checkpointed process back, with its original pid.
  *
  *   1. read and validate every image (sizes, checksums, ranges, the files
- *      and the pid it needs) before anything is created;
+ *      and the pid it needs) before anything is created; the page data's
+ *      checksums are checked on threads meanwhile, until step 5;
  *   2. create the process with clone3(set_tid = the original pid);
  *   3. in the new process, in ordinary C: place its fds, open the files its
  *      mappings need, map the trampoline, set cwd, root, umask, limits,
