@@ -96,25 +96,48 @@ static bool stageable(const VmaEntry *v)
 	return v->kind == VMA_KIND__ANON_PRIVATE && !v->growsdown;
 }
 
-/* The index of ctx's VMA with v's range, if it can be staged; -1 if none. */
+/* The index of ctx's VMA with v's range, if it can be staged; -1 if none
+ * (the VMAs are in address order, as maps lists them; mm_validate checks). */
 static int same_vma(const struct restore_ctx *ctx, const VmaEntry *v)
 {
-	for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
-		const VmaEntry *w = ctx->mm->vmas[i];
-		if (w->start == v->start && w->end == v->end && stageable(w))
-			return i;
+	size_t lo = 0, hi = ctx->zombie ? 0 : ctx->mm->n_vmas;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const VmaEntry *w = ctx->mm->vmas[mid];
+		if (w->start < v->start)
+			lo = mid + 1;
+		else if (w->start > v->start)
+			hi = mid;
+		else
+			return w->end == v->end && stageable(w) ? (int)mid : -1;
 	}
 	return -1;
+}
+
+/* The index of ctx's first run at or above addr (runs are sorted). */
+static size_t first_run_from(const struct restore_ctx *ctx, uint64_t addr)
+{
+	size_t lo = 0, hi = ctx->nr_runs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ctx->runs[mid]->vaddr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* Does kid have a page of v saved as the same page parent has there? */
 static bool shares(const struct restore_ctx *kid, const struct restore_ctx *parent,
 		   const VmaEntry *v)
 {
-	for (size_t i = 0; i < kid->nr_runs; i++) {
+	for (size_t i = first_run_from(kid, v->start);
+	     i < kid->nr_runs && kid->runs[i]->vaddr < v->end; i++) {
 		const PagemapEntry *pe = kid->runs[i];
-		if (pe->vaddr < v->start || pe->vaddr >= v->end || !pe->has_pages_id ||
-		    pe->pages_id == (uint32_t)kid->pid)
+		if (!pe->has_pages_id || pe->pages_id == (uint32_t)kid->pid)
 			continue;
 		if (same_src(src_at(kid, pe->vaddr), src_at(parent, pe->vaddr)))
 			return true;
@@ -317,10 +340,10 @@ static int stage_fresh(const struct restore_ctx *ctx, const VmaEntry *v, uint64_
 		if (!strcmp(v->advice[a], "hg") || !strcmp(v->advice[a], "nh"))
 			madvise(p, v->end - v->start,
 				v->advice[a][0] == 'h' ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-	for (size_t r = 0; r < ctx->nr_runs; r++) {
+	for (size_t r = first_run_from(ctx, v->start);
+	     r < ctx->nr_runs && ctx->runs[r]->vaddr < v->end; r++) {
 		const PagemapEntry *pe = ctx->runs[r];
-		if (pe->vaddr >= v->start && pe->vaddr < v->end &&
-		    read_pages(src_at(ctx, pe->vaddr), at + (pe->vaddr - v->start),
+		if (read_pages(src_at(ctx, pe->vaddr), at + (pe->vaddr - v->start),
 			       pe->nr_pages * PAGE_SIZE_4K))
 			return -1;
 	}
