@@ -230,6 +230,7 @@ enum { SVC_EXE = 0, SVC_REPORT = 1, SVC_TTY = 2, SVC_HOLD = 3, SVC_VMA_FIRST = 4
 
 /* mm.c */
 int mm_dump(struct dump_ctx *ctx, MmEntry *mm);
+long mm_vma_index(const MmEntry *mm, uint64_t addr);
 int mm_validate(struct restore_ctx *ctx);
 int mm_restore_plan(struct restore_ctx *ctx);
 int mm_restore_child(struct restore_ctx *ctx);

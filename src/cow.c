@@ -96,23 +96,15 @@ static bool stageable(const VmaEntry *v)
 	return v->kind == VMA_KIND__ANON_PRIVATE && !v->growsdown;
 }
 
-/* The index of ctx's VMA with v's range, if it can be staged; -1 if none
- * (the VMAs are in address order, as maps lists them; mm_validate checks). */
+/* The index of ctx's VMA with v's range, if it can be staged; -1 if none. */
 static int same_vma(const struct restore_ctx *ctx, const VmaEntry *v)
 {
-	size_t lo = 0, hi = ctx->zombie ? 0 : ctx->mm->n_vmas;
+	long i = ctx->zombie ? -1 : mm_vma_index(ctx->mm, v->start);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const VmaEntry *w = ctx->mm->vmas[mid];
-		if (w->start < v->start)
-			lo = mid + 1;
-		else if (w->start > v->start)
-			hi = mid;
-		else
-			return w->end == v->end && stageable(w) ? (int)mid : -1;
-	}
-	return -1;
+	if (i < 0 || ctx->mm->vmas[i]->start != v->start || ctx->mm->vmas[i]->end != v->end ||
+	    !stageable(ctx->mm->vmas[i]))
+		return -1;
+	return i;
 }
 
 /* The index of ctx's first run at or above addr (runs are sorted). */
@@ -269,13 +261,12 @@ bool cow_in_region(const struct restore_tree *tree, uint64_t start, uint64_t len
 /* Where the VMA holding addr is staged; 0 if it is not. */
 uint64_t cow_staged_at(const struct restore_ctx *ctx, uint64_t addr)
 {
-	if (!ctx->tree->cow_len)
+	long i;
+
+	if (!ctx->tree->cow_len || !ctx->cow)
 		return 0;
-	for (size_t i = 0; ctx->cow && i < ctx->mm->n_vmas; i++)
-		if (ctx->cow[i].staged && addr >= ctx->mm->vmas[i]->start &&
-		    addr < ctx->mm->vmas[i]->end)
-			return ctx->cow[i].at;
-	return 0;
+	i = mm_vma_index(ctx->mm, addr);
+	return i >= 0 && ctx->cow[i].staged ? ctx->cow[i].at : 0;
 }
 
 void cow_free(struct restore_ctx *ctx)

@@ -319,6 +319,23 @@ static int validate_vdso(struct restore_ctx *ctx)
 	return ret;
 }
 
+/* The index of the VMA holding addr, or -1 (validated VMAs are sorted). */
+long mm_vma_index(const MmEntry *mm, uint64_t addr)
+{
+	size_t lo = 0, hi = mm->n_vmas;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (addr < mm->vmas[mid]->start)
+			hi = mid;
+		else if (addr >= mm->vmas[mid]->end)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
 int mm_validate(struct restore_ctx *ctx)
 {
 	const MmEntry *mm = ctx->mm;

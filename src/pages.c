@@ -687,10 +687,9 @@ out:
 
 static const VmaEntry *vma_of(const MmEntry *mm, uint64_t addr)
 {
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (addr >= mm->vmas[i]->start && addr < mm->vmas[i]->end)
-			return mm->vmas[i];
-	return NULL;
+	long i = mm_vma_index(mm, addr);
+
+	return i < 0 ? NULL : mm->vmas[i];
 }
 
 /* The process whose image holds a run: ctx itself, or an earlier one
