@@ -84,6 +84,7 @@ struct dump_tree {
 	/* files.c: the open file descriptions of the whole tree */
 	int nr_files;
 	struct dump_file *files;
+	int *file_order; /* indexes into files, in the kernel's order (kcmp) */
 	/* pipes.c */
 	int nr_pipes;
 	PipeEntry *pipes;
@@ -330,6 +331,7 @@ int fs_restore_child(struct restore_ctx *ctx);
 /* files.c */
 int files_dump(struct dump_ctx *ctx);
 int files_write(struct dump_tree *tree);
+int files_find(const struct dump_tree *tree, int local_fd);
 int files_add_unheld(struct dump_ctx *ctx, int local, uint32_t *id);
 void files_dump_free(struct dump_tree *tree);
 int files_validate(struct restore_ctx *ctx);

@@ -108,15 +108,56 @@ static int classify(struct dump_ctx *ctx, struct dump_file *f, int fd, const str
 }
 
 /* The id of an already-seen description that local_fd shares, or 0. */
-static uint32_t shared_description(struct dump_ctx *ctx, int local_fd)
+/* The tree's descriptions are kept in the kernel's order of their files
+ * (kcmp orders them), so that finding whether an fd shares one takes a
+ * binary search, not a kcmp per description: a process with thousands of
+ * fds would otherwise make millions of calls. -1: none; *at: where it
+ * would go. */
+static int find_ordered(const struct dump_tree *tree, int local_fd, int *at)
 {
 	pid_t self = getpid();
+	int lo = 0, hi = tree->nr_files;
 
-	for (int i = 0; i < ctx->tree->nr_files; i++)
-		if (syscall(SYS_kcmp, self, self, KCMP_FILE, local_fd,
-			    ctx->tree->files[i].local_fd) == 0)
-			return ctx->tree->files[i].entry.id;
-	return 0;
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		const struct dump_file *f = &tree->files[tree->file_order[mid]];
+		long r = syscall(SYS_kcmp, self, self, KCMP_FILE, local_fd, f->local_fd);
+		if (r == 0)
+			return tree->file_order[mid];
+		if (r == 1)
+			hi = mid;
+		else if (r == 2)
+			lo = mid + 1;
+		else
+			return -2; /* no order to be had */
+	}
+	*at = lo;
+	return -1;
+}
+
+/* The index of the description of the tree local_fd shares, or -1. */
+int files_find(const struct dump_tree *tree, int local_fd)
+{
+	pid_t self = getpid();
+	int at, i = find_ordered(tree, local_fd, &at);
+
+	for (int k = 0; i == -2 && k < tree->nr_files; k++)
+		if (!syscall(SYS_kcmp, self, self, KCMP_FILE, local_fd, tree->files[k].local_fd))
+			i = k;
+	return i < 0 ? -1 : i;
+}
+
+/* Counts the description just made at files[nr_files], in order. */
+static void add_description(struct dump_tree *tree)
+{
+	int at = tree->nr_files, n = tree->nr_files;
+
+	if (find_ordered(tree, tree->files[n].local_fd, &at) == -2)
+		at = n;
+	memmove(tree->file_order + at + 1, tree->file_order + at,
+		(n - at) * sizeof(*tree->file_order));
+	tree->file_order[at] = n;
+	tree->nr_files++;
 }
 
 /* One fd: a description seen before (in this or another process of the
@@ -143,8 +184,9 @@ static int dump_fd(struct dump_ctx *ctx, int fd)
 	fe->fd = fd;
 	fe->cloexec = flags & O_CLOEXEC;
 	ctx->nr_fds++;
-	fe->file_id = shared_description(ctx, local);
-	if (fe->file_id) {
+	int shared = files_find(ctx->tree, local);
+	if (shared >= 0) {
+		fe->file_id = ctx->tree->files[shared].entry.id;
 		close(local);
 		return 0;
 	}
@@ -157,7 +199,7 @@ static int dump_fd(struct dump_ctx *ctx, int fd)
 	f->entry.pos = pos;
 	f->entry.has_mode = true;
 	f->entry.mode = st.st_mode;
-	ctx->tree->nr_files++;
+	add_description(ctx->tree);
 	return classify(ctx, f, fd, &st, link);
 }
 
@@ -172,10 +214,14 @@ static int write_fdinfo(struct dump_ctx *ctx)
 static int grow_files(struct dump_tree *tree, int n)
 {
 	struct dump_file *grown = realloc(tree->files, (tree->nr_files + n + 1) * sizeof(*grown));
+	int *order =
+	    grown ? realloc(tree->file_order, (tree->nr_files + n + 1) * sizeof(*order)) : NULL;
 
-	if (!grown)
+	if (grown)
+		tree->files = grown;
+	if (!order)
 		return err_set("out of memory");
-	tree->files = grown;
+	tree->file_order = order;
 	for (int i = 0; i < tree->nr_files; i++)
 		if (grown[i].entry.path)
 			grown[i].entry.path = grown[i].path;
@@ -214,7 +260,7 @@ int files_add_unheld(struct dump_ctx *ctx, int local, uint32_t *id)
 	f->entry.flags = flags & ~OPEN_ONLY_FLAGS;
 	f->entry.has_mode = true;
 	f->entry.mode = st.st_mode;
-	tree->nr_files++;
+	add_description(tree);
 	return classify(ctx, f, -1, &st, link);
 }
 
@@ -263,7 +309,9 @@ void files_dump_free(struct dump_tree *tree)
 		if (tree->files[i].local_fd >= 0)
 			close(tree->files[i].local_fd);
 	free(tree->files);
+	free(tree->file_order);
 	tree->files = NULL;
+	tree->file_order = NULL;
 	tree->nr_files = 0;
 	for (int i = 0; i < tree->nr_procs; i++) {
 		locks_dump_free(tree->procs[i]);
@@ -277,6 +325,9 @@ void files_dump_free(struct dump_tree *tree)
 
 const FileEntry *files_by_id(const struct restore_ctx *ctx, uint32_t id)
 {
+	/* the dump numbers them 1, 2, ... in order */
+	if (id >= 1 && id <= ctx->nr_files && ctx->files[id - 1]->id == id)
+		return ctx->files[id - 1];
 	for (size_t i = 0; i < ctx->nr_files; i++)
 		if (ctx->files[i]->id == id)
 			return ctx->files[i];

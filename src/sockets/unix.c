@@ -44,7 +44,6 @@
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <linux/kcmp.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
@@ -473,15 +472,13 @@ static void find_listener(struct dump_tree *tree, UnixSkEntry *u)
 /* Describes one fd found in flight. */
 static int describe_inflight(struct dump_ctx *owner, int nfd, UnixSkInflight *in, const char *what)
 {
-	pid_t self = getpid();
 	char name[64], path[PATH_MAX];
 	struct stat st;
 	ssize_t n;
 
 	unix_sk_inflight__init(in);
-	for (int i = 0; i < owner->tree->nr_files; i++) {
-		if (syscall(SYS_kcmp, self, self, KCMP_FILE, nfd, owner->tree->files[i].local_fd))
-			continue;
+	int i = files_find(owner->tree, nfd);
+	if (i >= 0) {
 		in->has_file_id = true;
 		in->file_id = owner->tree->files[i].entry.id;
 		return 0;
