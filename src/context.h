@@ -242,6 +242,7 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm);
 int pages_verify_start(struct restore_tree *tree, bool spare);
 int pages_verify_finish(struct restore_tree *tree);
 void pages_verify_stop(struct restore_tree *tree);
+size_t pages_first_run_from(const struct restore_ctx *ctx, uint64_t addr);
 int pages_validate(struct restore_ctx *ctx);
 int pages_restore(struct restore_ctx *ctx);
 void pages_restore_free(struct restore_ctx *ctx);

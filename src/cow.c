@@ -82,15 +82,6 @@ static struct page_src src_at(const struct restore_ctx *ctx, uint64_t addr)
 	return s;
 }
 
-static bool sorted_runs(const struct restore_ctx *ctx)
-{
-	for (size_t i = 1; i < ctx->nr_runs; i++)
-		if (ctx->runs[i]->vaddr <
-		    ctx->runs[i - 1]->vaddr + ctx->runs[i - 1]->nr_pages * PAGE_SIZE_4K)
-			return false;
-	return true;
-}
-
 static bool stageable(const VmaEntry *v)
 {
 	return v->kind == VMA_KIND__ANON_PRIVATE && !v->growsdown;
@@ -107,26 +98,11 @@ static int same_vma(const struct restore_ctx *ctx, const VmaEntry *v)
 	return i;
 }
 
-/* The index of ctx's first run at or above addr (runs are sorted). */
-static size_t first_run_from(const struct restore_ctx *ctx, uint64_t addr)
-{
-	size_t lo = 0, hi = ctx->nr_runs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (ctx->runs[mid]->vaddr < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* Does kid have a page of v saved as the same page parent has there? */
 static bool shares(const struct restore_ctx *kid, const struct restore_ctx *parent,
 		   const VmaEntry *v)
 {
-	for (size_t i = first_run_from(kid, v->start);
+	for (size_t i = pages_first_run_from(kid, v->start);
 	     i < kid->nr_runs && kid->runs[i]->vaddr < v->end; i++) {
 		const PagemapEntry *pe = kid->runs[i];
 		if (!pe->has_pages_id || pe->pages_id == (uint32_t)kid->pid)
@@ -218,9 +194,6 @@ static void unplan(struct restore_tree *tree)
 
 int cow_plan(struct restore_tree *tree)
 {
-	for (size_t p = 0; p < tree->nr_procs; p++)
-		if (!tree->procs[p]->zombie && !sorted_runs(tree->procs[p]))
-			return 0; /* never written so; nothing is shared then */
 	for (size_t p = 0; p < tree->nr_procs; p++)
 		if (!tree->procs[p]->zombie && plan_proc(tree, tree->procs[p]))
 			return -1;
@@ -331,7 +304,7 @@ static int stage_fresh(const struct restore_ctx *ctx, const VmaEntry *v, uint64_
 		if (!strcmp(v->advice[a], "hg") || !strcmp(v->advice[a], "nh"))
 			madvise(p, v->end - v->start,
 				v->advice[a][0] == 'h' ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-	for (size_t r = first_run_from(ctx, v->start);
+	for (size_t r = pages_first_run_from(ctx, v->start);
 	     r < ctx->nr_runs && ctx->runs[r]->vaddr < v->end; r++) {
 		const PagemapEntry *pe = ctx->runs[r];
 		if (read_pages(src_at(ctx, pe->vaddr), at + (pe->vaddr - v->start),

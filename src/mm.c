@@ -433,6 +433,9 @@ int mm_restore_plan(struct restore_ctx *ctx)
 		if (ctx->vma_fd[i] < 0)
 			ctx->vma_fd[i] = next++;
 	}
+	/* temporary fds go above: one slot per mapped file, not per VMA (a
+	 * process may have tens of thousands of VMAs, and fds are limited) */
+	ctx->stage_base = next + 1;
 	return plan_trampoline(ctx);
 }
 
@@ -676,10 +679,9 @@ static int move_vdso(struct restore_ctx *ctx, const struct proc_vmas *cur, struc
 /* Does pages.c have data for this VMA? Then it is mapped writable first. */
 static bool vma_has_pages(const struct restore_ctx *ctx, const VmaEntry *v)
 {
-	for (size_t i = 0; i < ctx->nr_runs; i++)
-		if (ctx->runs[i]->vaddr >= v->start && ctx->runs[i]->vaddr < v->end)
-			return true;
-	return false;
+	size_t i = pages_first_run_from(ctx, v->start);
+
+	return i < ctx->nr_runs && ctx->runs[i]->vaddr < v->end;
 }
 
 static unsigned map_prot(const struct restore_ctx *ctx, const VmaEntry *v)

@@ -899,6 +899,11 @@ int pages_validate(struct restore_ctx *ctx)
 	if (ctx->pages_fd < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->nr_runs; i++) {
+		const PagemapEntry *prev = i ? ctx->runs[i - 1] : NULL;
+		/* in address order: others look runs up by binary search */
+		if (prev && ctx->runs[i]->vaddr < prev->vaddr + prev->nr_pages * PAGE_SIZE_4K)
+			return err_set("pagemap-%d.img: the run at 0x%llx is out of order",
+				       ctx->pid, (unsigned long long)ctx->runs[i]->vaddr);
 		if (is_foreign(ctx, ctx->runs[i]))
 			continue;
 		if (validate_run(ctx, ctx->runs[i], off, ctx->pages_size))
@@ -947,6 +952,22 @@ static bool uffd_fills(const struct restore_ctx *ctx, const PagemapEntry *pe)
 	const VmaEntry *v = vma_of(ctx->mm, pe->vaddr);
 
 	return v && v->kind == VMA_KIND__ANON_PRIVATE;
+}
+
+/* The index of ctx's first run at or above addr (pages_validate checked
+ * that runs are in address order). */
+size_t pages_first_run_from(const struct restore_ctx *ctx, uint64_t addr)
+{
+	size_t lo = 0, hi = ctx->nr_runs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ctx->runs[mid]->vaddr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* Filled before the process forked, and shared copy-on-write (cow.c). */

@@ -504,8 +504,7 @@ static int plan_fds(struct restore_tree *tree)
 			continue;
 		ctx->tty_fd = tree->procs[0]->tty_fd;
 		ctx->svc_base = files_max_fd(ctx) + 1;
-		ctx->stage_base = ctx->svc_base + SVC_VMA_FIRST + ctx->mm->n_vmas + 1;
-		if (mm_restore_plan(ctx))
+		if (mm_restore_plan(ctx)) /* sets stage_base, above its mapped files' fds */
 			return -1;
 	}
 	return tree_plan_inherit_base(tree);
