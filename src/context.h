@@ -147,10 +147,11 @@ struct restore_tree {
 	RestoreStats stats;
 	unsigned long long t_start;
 	size_t nr_procs;
-	struct restore_ctx **procs; /* procs[0] is the root; parents before children */
-	int report[2];		    /* SOCK_SEQPACKET: every new process reports on it */
-	int hold[2];		    /* a pipe new processes wait on until seized */
-	int inherit_base;	    /* descriptions shared between processes sit here */
+	struct restore_ctx **procs;  /* procs[0] is the root; parents before children */
+	struct restore_ctx **by_pid; /* the same, sorted by pid (tree.c) */
+	int report[2];		     /* SOCK_SEQPACKET: every new process reports on it */
+	int hold[2];		     /* a pipe new processes wait on until seized */
+	int inherit_base;	     /* descriptions shared between processes sit here */
 	size_t nr_inherit;
 	uint32_t *inherit_ids; /* file ids of those descriptions, by slot */
 	size_t nr_shmem;       /* anonymous shared memory objects, slots after those */

@@ -601,6 +601,7 @@ static void free_tree(struct restore_tree *tree)
 	for (size_t i = 0; i < tree->nr_procs; i++)
 		free_proc(tree->procs[i]);
 	free(tree->procs);
+	free(tree->by_pid);
 	free(tree->inherit_ids);
 	sysvshm_restore_free(tree);
 	free(tree->shmem);

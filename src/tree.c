@@ -232,11 +232,45 @@ void tree_dump_free(struct dump_tree *tree)
 
 /* ---- restore ---- */
 
+static int by_pid(const void *a, const void *b)
+{
+	pid_t x = (*(struct restore_ctx *const *)a)->pid,
+	      y = (*(struct restore_ctx *const *)b)->pid;
+
+	return (x > y) - (x < y);
+}
+
+/* The processes sorted by pid, for tree_proc (asked for every page run
+ * another process's image holds): once they are all loaded. */
+static int index_by_pid(struct restore_tree *tree)
+{
+	tree->by_pid = malloc((tree->nr_procs + 1) * sizeof(*tree->by_pid));
+	if (!tree->by_pid)
+		return err_set("out of memory");
+	memcpy(tree->by_pid, tree->procs, tree->nr_procs * sizeof(*tree->by_pid));
+	qsort(tree->by_pid, tree->nr_procs, sizeof(*tree->by_pid), by_pid);
+	return 0;
+}
+
 struct restore_ctx *tree_proc(const struct restore_tree *tree, pid_t pid)
 {
-	for (size_t i = 0; i < tree->nr_procs; i++)
-		if (tree->procs[i]->pid == pid)
-			return tree->procs[i];
+	size_t lo = 0, hi = tree->nr_procs;
+
+	if (!tree->by_pid) { /* while loading */
+		for (size_t i = 0; i < tree->nr_procs; i++)
+			if (tree->procs[i]->pid == pid)
+				return tree->procs[i];
+		return NULL;
+	}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (tree->by_pid[mid]->pid < pid)
+			lo = mid + 1;
+		else if (tree->by_pid[mid]->pid > pid)
+			hi = mid;
+		else
+			return tree->by_pid[mid];
+	}
 	return NULL;
 }
 
@@ -325,6 +359,8 @@ static int plan_helper(const struct restore_tree *tree, struct restore_ctx *pare
  * had: its own (setsid) or its parent's (inherited). */
 int tree_restore_plan(struct restore_tree *tree)
 {
+	if (index_by_pid(tree))
+		return -1;
 	for (size_t i = 1; i < tree->nr_procs; i++) {
 		struct restore_ctx *ctx = tree->procs[i], *parent;
 		const CoreEntry *core = ctx->core;
