@@ -149,9 +149,13 @@ struct restore_tree {
 	size_t nr_procs;
 	struct restore_ctx **procs;  /* procs[0] is the root; parents before children */
 	struct restore_ctx **by_pid; /* the same, sorted by pid (tree.c) */
-	int report[2];		     /* SOCK_SEQPACKET: every new process reports on it */
-	int hold[2];		     /* a pipe new processes wait on until seized */
-	int inherit_base;	     /* descriptions shared between processes sit here */
+	bool lists_loaded;	     /* files.img and pipes.img, which every process shares */
+	size_t nr_files, nr_pipes;
+	FileEntry **files;
+	PipeEntry **pipes;
+	int report[2];	  /* SOCK_SEQPACKET: every new process reports on it */
+	int hold[2];	  /* a pipe new processes wait on until seized */
+	int inherit_base; /* descriptions shared between processes sit here */
 	size_t nr_inherit;
 	uint32_t *inherit_ids; /* file ids of those descriptions, by slot */
 	size_t nr_shmem;       /* anonymous shared memory objects, slots after those */

@@ -100,6 +100,26 @@ static int load_list(struct restore_ctx *ctx, const char *fmt, enum img_kind kin
 	return r;
 }
 
+/* files.img and pipes.img are the tree's: parsed once (a tree of hundreds
+ * of processes parsed them hundreds of times), each process points at them. */
+static int load_shared_lists(struct restore_ctx *ctx)
+{
+	struct restore_tree *tree = ctx->tree;
+
+	if (!tree->lists_loaded &&
+	    (load_list(ctx, "files.img", IMG_FILES, NULL, &file_entry__descriptor,
+		       (void ***)&tree->files, &tree->nr_files) ||
+	     load_list(ctx, "pipes.img", IMG_PIPES, NULL, &pipe_entry__descriptor,
+		       (void ***)&tree->pipes, &tree->nr_pipes)))
+		return -1;
+	tree->lists_loaded = true;
+	ctx->files = tree->files;
+	ctx->nr_files = tree->nr_files;
+	ctx->pipes = tree->pipes;
+	ctx->nr_pipes = tree->nr_pipes;
+	return 0;
+}
+
 static int load_images(struct restore_ctx *ctx)
 {
 	if (load_one(ctx, "core-%d.img", IMG_CORE, &core_entry__descriptor, (void **)&ctx->core))
@@ -113,12 +133,9 @@ static int load_images(struct restore_ctx *ctx)
 	    load_one(ctx, "fs-%d.img", IMG_FS, &fs_entry__descriptor, (void **)&ctx->fs) ||
 	    load_list(ctx, "pagemap-%d.img", IMG_PAGEMAP, &pagemap_head__descriptor,
 		      &pagemap_entry__descriptor, (void ***)&ctx->runs, &ctx->nr_runs) ||
-	    load_list(ctx, "files.img", IMG_FILES, NULL, &file_entry__descriptor,
-		      (void ***)&ctx->files, &ctx->nr_files) ||
 	    load_list(ctx, "fdinfo-%d.img", IMG_FDINFO, NULL, &fd_entry__descriptor,
 		      (void ***)&ctx->fds, &ctx->nr_fds) ||
-	    load_list(ctx, "pipes.img", IMG_PIPES, NULL, &pipe_entry__descriptor,
-		      (void ***)&ctx->pipes, &ctx->nr_pipes))
+	    load_shared_lists(ctx))
 		return -1;
 	return 0;
 }
@@ -578,9 +595,7 @@ static void free_proc(struct restore_ctx *ctx)
 	if (ctx->fs)
 		fs_entry__free_unpacked(ctx->fs, NULL);
 	free_list((void **)ctx->runs, ctx->nr_runs);
-	free_list((void **)ctx->files, ctx->nr_files);
-	free_list((void **)ctx->fds, ctx->nr_fds);
-	free_list((void **)ctx->pipes, ctx->nr_pipes);
+	free_list((void **)ctx->fds, ctx->nr_fds); /* files and pipes: the tree's */
 	ghost_restore_free(ctx);
 	locks_restore_free(ctx);
 	free(ctx->vma_fd);
@@ -602,6 +617,8 @@ static void free_tree(struct restore_tree *tree)
 		free_proc(tree->procs[i]);
 	free(tree->procs);
 	free(tree->by_pid);
+	free_list((void **)tree->files, tree->nr_files);
+	free_list((void **)tree->pipes, tree->nr_pipes);
 	free(tree->inherit_ids);
 	sysvshm_restore_free(tree);
 	free(tree->shmem);
