@@ -55,19 +55,10 @@ static bool same_src(struct page_src a, struct page_src b)
 
 static const PagemapEntry *run_at(const struct restore_ctx *ctx, uint64_t addr)
 {
-	size_t lo = 0, hi = ctx->nr_runs;
+	size_t i = pages_first_run_from(ctx, addr + 1); /* the first run above addr */
+	const PagemapEntry *pe = i ? ctx->runs[i - 1] : NULL;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const PagemapEntry *pe = ctx->runs[mid];
-		if (addr < pe->vaddr)
-			hi = mid;
-		else if (addr >= pe->vaddr + pe->nr_pages * PAGE_SIZE_4K)
-			lo = mid + 1;
-		else
-			return pe;
-	}
-	return NULL;
+	return pe && addr < pe->vaddr + pe->nr_pages * PAGE_SIZE_4K ? pe : NULL;
 }
 
 static struct page_src src_at(const struct restore_ctx *ctx, uint64_t addr)
@@ -314,32 +305,47 @@ static int stage_fresh(const struct restore_ctx *ctx, const VmaEntry *v, uint64_
 	return 0;
 }
 
+/* What to do to a page of an inherited copy; runs of the same make one
+ * pread or one madvise. */
+enum fix { FIX_KEEP, FIX_WRITE, FIX_DROP };
+
+struct fix_run {
+	enum fix what;
+	uint64_t from, to;   /* addresses in the VMA */
+	struct page_src src; /* FIX_WRITE: the saved page of from */
+};
+
+static int fix_flush(const VmaEntry *v, uint64_t at, const struct fix_run *r)
+{
+	void *dst = (void *)(at + (r->from - v->start));
+
+	if (r->what == FIX_DROP && madvise(dst, r->to - r->from, MADV_DONTNEED))
+		return err_errno("cannot drop pages of a staged copy");
+	if (r->what == FIX_WRITE)
+		return read_pages(r->src, (uint64_t)dst, r->to - r->from);
+	return 0;
+}
+
 /* The parent's copy, made this process's: differing pages written, pages
- * it did not have dropped, in runs. */
+ * it did not have dropped, the rest left shared. */
 static int stage_inherited(const struct restore_ctx *ctx, const VmaEntry *v, uint64_t at)
 {
-	uint64_t drop_from = 0;
+	struct fix_run run = {FIX_KEEP, v->start, v->start, {NULL, 0}};
 
-	for (uint64_t a = v->start; a <= v->end; a += PAGE_SIZE_4K) {
-		struct page_src want = {NULL, 0}, have = {NULL, 0};
-		if (a < v->end) {
-			want = src_at(ctx, a);
-			have = src_at(ctx->parent, a);
+	for (uint64_t a = v->start; a < v->end; a += PAGE_SIZE_4K) {
+		struct page_src want = src_at(ctx, a), have = src_at(ctx->parent, a);
+		enum fix what = same_src(want, have) ? FIX_KEEP : want.owner ? FIX_WRITE : FIX_DROP;
+		bool goes_on = what == run.what &&
+			       (what != FIX_WRITE || (want.owner == run.src.owner &&
+						      want.off == run.src.off + (a - run.from)));
+		if (!goes_on) {
+			if (fix_flush(v, at, &run))
+				return -1;
+			run = (struct fix_run){what, a, a, want};
 		}
-		bool drop = a < v->end && !want.owner && have.owner;
-		if (!drop && drop_from) {
-			if (madvise((void *)(at + (drop_from - v->start)), a - drop_from,
-				    MADV_DONTNEED))
-				return err_errno("cannot drop pages of a staged copy");
-			drop_from = 0;
-		}
-		if (drop && !drop_from)
-			drop_from = a;
-		if (a < v->end && want.owner && !same_src(want, have) &&
-		    read_pages(want, at + (a - v->start), PAGE_SIZE_4K))
-			return -1;
+		run.to = a + PAGE_SIZE_4K;
 	}
-	return 0;
+	return fix_flush(v, at, &run);
 }
 
 int cow_stage(struct restore_ctx *ctx)

@@ -335,24 +335,8 @@ static const GhostEntry *ghost_by_id(const struct restore_ctx *ctx, uint32_t id)
 
 static int load_records(struct restore_ctx *ctx)
 {
-	struct img_in in;
-	ProtobufCMessage *msg;
-	int r;
-
-	if (img_in_load(&ctx->tree->dir, &in, "ghost-files.img", IMG_GHOST))
-		return -1;
-	while ((r = img_in_msg(&in, &ghost_entry__descriptor, &msg)) == 1) {
-		GhostEntry **grown = realloc(ctx->ghosts, (ctx->nr_ghosts + 1) * sizeof(*grown));
-		if (!grown) {
-			protobuf_c_message_free_unpacked(msg, NULL);
-			r = err_set("out of memory");
-			break;
-		}
-		ctx->ghosts = grown;
-		ctx->ghosts[ctx->nr_ghosts++] = (GhostEntry *)msg;
-	}
-	img_in_free(&in);
-	return r;
+	return img_load_list(&ctx->tree->dir, "ghost-files.img", IMG_GHOST, NULL, NULL,
+			     &ghost_entry__descriptor, (void ***)&ctx->ghosts, &ctx->nr_ghosts);
 }
 
 /* Maps ghost-data.img read-only (the new process inherits the mapping) and

@@ -199,29 +199,6 @@ void locks_dump_free(struct dump_ctx *ctx)
 
 /* ---- restore ---- */
 
-static int load_locks(struct restore_ctx *ctx, struct img_in *in)
-{
-	ProtobufCMessage *msg;
-	int r = img_in_msg(in, &locks_head__descriptor, &msg);
-
-	if (r != 1)
-		return r ? -1
-			 : err_set("image %s/%s is empty", ctx->tree->dir.path,
-				   img_name_pid(LOCKS_IMG, ctx->pid).s);
-	ctx->file_locks = ((LocksHead *)msg)->file_locks;
-	protobuf_c_message_free_unpacked(msg, NULL);
-	while ((r = img_in_msg(in, &lock_entry__descriptor, &msg)) == 1) {
-		LockEntry **grown = realloc(ctx->locks, (ctx->nr_locks + 1) * sizeof(*grown));
-		if (!grown) {
-			protobuf_c_message_free_unpacked(msg, NULL);
-			return err_set("out of memory");
-		}
-		ctx->locks = grown;
-		ctx->locks[ctx->nr_locks++] = (LockEntry *)msg;
-	}
-	return r;
-}
-
 static int check_lock(const struct restore_ctx *ctx, const LockEntry *l)
 {
 	bool has_fd = false;
@@ -240,20 +217,18 @@ static int check_lock(const struct restore_ctx *ctx, const LockEntry *l)
 
 int locks_validate(struct restore_ctx *ctx)
 {
-	struct img_in in;
-	int r;
+	struct img_name name = img_name_pid(LOCKS_IMG, ctx->pid);
+	ProtobufCMessage *head;
 
-	if (!img_dir_lookup(&ctx->tree->dir, img_name_pid(LOCKS_IMG, ctx->pid).s))
+	if (!img_dir_lookup(&ctx->tree->dir, name.s))
 		return 0;
-	if (img_in_load(&ctx->tree->dir, &in, img_name_pid(LOCKS_IMG, ctx->pid).s, IMG_LOCKS))
+	if (img_load_list(&ctx->tree->dir, name.s, IMG_LOCKS, &locks_head__descriptor, &head,
+			  &lock_entry__descriptor, (void ***)&ctx->locks, &ctx->nr_locks))
 		return -1;
-	r = load_locks(ctx, &in);
-	img_in_free(&in);
-	if (r)
-		return -1;
+	ctx->file_locks = ((LocksHead *)head)->file_locks;
+	protobuf_c_message_free_unpacked(head, NULL);
 	if (!ctx->file_locks && ctx->nr_locks)
-		return err_set("%s holds locks but was not written with --file-locks",
-			       img_name_pid(LOCKS_IMG, ctx->pid).s);
+		return err_set("%s holds locks but was not written with --file-locks", name.s);
 	for (size_t i = 0; i < ctx->nr_locks; i++)
 		if (check_lock(ctx, ctx->locks[i]))
 			return -1;

@@ -69,35 +69,10 @@ static int load_list(struct restore_ctx *ctx, const char *fmt, enum img_kind kin
 		     const ProtobufCMessageDescriptor *head, const ProtobufCMessageDescriptor *desc,
 		     void ***out, size_t *n)
 {
-	struct img_in in;
-	ProtobufCMessage *msg;
 	char name[64];
-	int r;
 
-	*n = 0;
-	*out = NULL;
 	snprintf(name, sizeof(name), fmt, ctx->pid);
-	if (img_in_load(&ctx->tree->dir, &in, name, kind))
-		return -1;
-	if (head) {
-		r = img_in_msg(&in, head, &msg);
-		if (r != 1) {
-			img_in_free(&in);
-			return r ? -1 : err_set("image %s/%s is empty", ctx->tree->dir.path, name);
-		}
-		protobuf_c_message_free_unpacked(msg, NULL);
-	}
-	while ((r = img_in_msg(&in, desc, &msg)) == 1) {
-		void **grown = realloc(*out, (*n + 1) * sizeof(void *));
-		if (!grown) {
-			r = err_set("out of memory");
-			break;
-		}
-		*out = grown;
-		(*out)[(*n)++] = msg;
-	}
-	img_in_free(&in);
-	return r;
+	return img_load_list(&ctx->tree->dir, name, kind, head, NULL, desc, out, n);
 }
 
 /* files.img and pipes.img are the tree's: parsed once (a tree of hundreds

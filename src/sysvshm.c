@@ -168,27 +168,11 @@ int sysvshm_dump(struct dump_tree *tree)
 
 static int load(struct restore_tree *tree)
 {
-	struct img_in in;
-	ProtobufCMessage *msg;
-	int r;
-
 	if (!img_dir_lookup(&tree->dir, "sysvshm.img"))
 		return 0;
-	if (img_in_load(&tree->dir, &in, "sysvshm.img", IMG_SYSVSHM))
-		return -1;
-	while ((r = img_in_msg(&in, &sysvshm_entry__descriptor, &msg)) == 1) {
-		SysvshmEntry **grown =
-		    realloc(tree->sysvshm, (tree->nr_sysvshm + 1) * sizeof(*grown));
-		if (!grown) {
-			protobuf_c_message_free_unpacked(msg, NULL);
-			r = err_set("out of memory");
-			break;
-		}
-		tree->sysvshm = grown;
-		tree->sysvshm[tree->nr_sysvshm++] = (SysvshmEntry *)msg;
-	}
-	img_in_free(&in);
-	return r;
+	return img_load_list(&tree->dir, "sysvshm.img", IMG_SYSVSHM, NULL, NULL,
+			     &sysvshm_entry__descriptor, (void ***)&tree->sysvshm,
+			     &tree->nr_sysvshm);
 }
 
 static const SysvshmEntry *segment(const struct restore_tree *tree, uint64_t id)

@@ -609,3 +609,38 @@ int img_raw_open(struct img_dir *d, const char *name, enum img_kind kind, uint64
 	*size = st.st_size;
 	return fd;
 }
+
+int img_load_list(struct img_dir *d, const char *name, enum img_kind kind,
+		  const ProtobufCMessageDescriptor *head_desc, ProtobufCMessage **head,
+		  const ProtobufCMessageDescriptor *desc, void ***out, size_t *n)
+{
+	struct img_in in;
+	ProtobufCMessage *msg;
+	int r = 1;
+
+	*n = 0;
+	*out = NULL;
+	if (img_in_load(d, &in, name, kind))
+		return -1;
+	if (head_desc) {
+		r = img_in_msg(&in, head_desc, &msg);
+		if (r == 0)
+			r = err_set("image %s/%s is empty", d->path, name);
+		else if (r == 1 && head)
+			*head = msg;
+		else if (r == 1)
+			protobuf_c_message_free_unpacked(msg, NULL);
+	}
+	while (r == 1 && (r = img_in_msg(&in, desc, &msg)) == 1) {
+		void **grown = realloc(*out, (*n + 1) * sizeof(void *));
+		if (!grown) {
+			protobuf_c_message_free_unpacked(msg, NULL);
+			r = err_set("out of memory");
+			break;
+		}
+		*out = grown;
+		(*out)[(*n)++] = msg;
+	}
+	img_in_free(&in);
+	return r < 0 ? -1 : 0;
+}

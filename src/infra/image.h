@@ -109,6 +109,12 @@ int img_in_load_unlisted(struct img_dir *d, struct img_in *in, const char *name,
 /* 1: *msg unpacked, 0: end of image, -1: error recorded. */
 int img_in_msg(struct img_in *in, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg);
 void img_in_free(struct img_in *in);
+/* Every record of image name: *head gets the first (when head_desc is given;
+ * NULL head frees it), *out the others, *n their count. An empty image with
+ * a head is an error. */
+int img_load_list(struct img_dir *d, const char *name, enum img_kind kind,
+		  const ProtobufCMessageDescriptor *head_desc, ProtobufCMessage **head,
+		  const ProtobufCMessageDescriptor *desc, void ***out, size_t *n);
 
 /* Opens a raw image (pages) listed in the inventory and checks its header. */
 int img_raw_open(struct img_dir *d, const char *name, enum img_kind kind, uint64_t *size);
