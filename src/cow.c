@@ -31,7 +31,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "cow.h"
 #include "infra/log.h"
 
 #define HUGE_2M	     (2ULL << 20)
@@ -55,7 +55,7 @@ static bool same_src(struct page_src a, struct page_src b)
 
 static const PagemapEntry *run_at(const struct restore_ctx *ctx, uint64_t addr)
 {
-	size_t i = pages_first_run_from(ctx, addr + 1); /* the first run above addr */
+	size_t i = ctx_first_run_from(ctx, addr + 1); /* the first run above addr */
 	const PagemapEntry *pe = i ? ctx->runs[i - 1] : NULL;
 
 	return pe && addr < pe->vaddr + pe->nr_pages * PAGE_SIZE_4K ? pe : NULL;
@@ -68,7 +68,7 @@ static struct page_src src_at(const struct restore_ctx *ctx, uint64_t addr)
 
 	if (!pe)
 		return s;
-	s.owner = pe->has_pages_id ? tree_proc(ctx->tree, pe->pages_id) : ctx;
+	s.owner = pe->has_pages_id ? ctx_proc(ctx->tree, pe->pages_id) : ctx;
 	s.off = pe->offset + (addr - pe->vaddr);
 	return s;
 }
@@ -81,7 +81,7 @@ static bool stageable(const VmaEntry *v)
 /* The index of ctx's VMA with v's range, if it can be staged; -1 if none. */
 static int same_vma(const struct restore_ctx *ctx, const VmaEntry *v)
 {
-	long i = ctx->zombie ? -1 : mm_vma_index(ctx->mm, v->start);
+	long i = ctx->zombie ? -1 : ctx_vma_index(ctx->mm, v->start);
 
 	if (i < 0 || ctx->mm->vmas[i]->start != v->start || ctx->mm->vmas[i]->end != v->end ||
 	    !stageable(ctx->mm->vmas[i]))
@@ -93,7 +93,7 @@ static int same_vma(const struct restore_ctx *ctx, const VmaEntry *v)
 static bool shares(const struct restore_ctx *kid, const struct restore_ctx *parent,
 		   const VmaEntry *v)
 {
-	for (size_t i = pages_first_run_from(kid, v->start);
+	for (size_t i = ctx_first_run_from(kid, v->start);
 	     i < kid->nr_runs && kid->runs[i]->vaddr < v->end; i++) {
 		const PagemapEntry *pe = kid->runs[i];
 		if (!pe->has_pages_id || pe->pages_id == (uint32_t)kid->pid)
@@ -229,7 +229,7 @@ uint64_t cow_staged_at(const struct restore_ctx *ctx, uint64_t addr)
 
 	if (!ctx->tree->cow_len || !ctx->cow)
 		return 0;
-	i = mm_vma_index(ctx->mm, addr);
+	i = ctx_vma_index(ctx->mm, addr);
 	return i >= 0 && ctx->cow[i].staged ? ctx->cow[i].at : 0;
 }
 
@@ -295,7 +295,7 @@ static int stage_fresh(const struct restore_ctx *ctx, const VmaEntry *v, uint64_
 		if (!strcmp(v->advice[a], "hg") || !strcmp(v->advice[a], "nh"))
 			madvise(p, v->end - v->start,
 				v->advice[a][0] == 'h' ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-	for (size_t r = pages_first_run_from(ctx, v->start);
+	for (size_t r = ctx_first_run_from(ctx, v->start);
 	     r < ctx->nr_runs && ctx->runs[r]->vaddr < v->end; r++) {
 		const PagemapEntry *pe = ctx->runs[r];
 		if (read_pages(src_at(ctx, pe->vaddr), at + (pe->vaddr - v->start),

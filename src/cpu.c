@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "context.h"
+#include "cpu.h"
 #include "infra/log.h"
 #include "infra/ptrace.h"
 

@@ -13,7 +13,8 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
-#include "context.h"
+#include "creds.h"
+#include "restore.h"
 #include "infra/log.h"
 
 int creds_dump(struct dump_ctx *ctx)

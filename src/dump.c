@@ -26,9 +26,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "creds.h"
+#include "files.h"
+#include "fs.h"
+#include "images.h"
 #include "infra/log.h"
 #include "infra/ptrace.h"
+#include "locks.h"
+#include "mm.h"
+#include "pages.h"
+#include "shmem.h"
+#include "signals.h"
+#include "sysvshm.h"
+#include "task.h"
+#include "threads.h"
+#include "timers.h"
+#include "tree.h"
 
 #define SCRATCH_LEN 4096
 
@@ -124,29 +137,11 @@ static int collect_by_injection(struct dump_ctx *ctx)
 
 /* ---- 4. write ---- */
 
-static int write_one(struct dump_ctx *ctx, const char *fmt, enum img_kind kind,
-		     const ProtobufCMessage *msg)
-{
-	struct img_out out;
-	char name[64];
-	int ret;
-
-	snprintf(name, sizeof(name), fmt, ctx->pid);
-	if (img_out_open(&ctx->tree->dir, &out, name, kind))
-		return -1;
-	ret = img_out_msg(&out, msg);
-	if (!ret)
-		ret = img_out_close(&out);
-	img_out_discard(&out);
-	return ret;
-}
-
 static int commit(struct dump_tree *tree)
 {
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
 	struct utsname uts;
 	struct timespec ts;
-	struct img_out out;
 	int32_t *pids = calloc(tree->nr_procs, sizeof(*pids));
 	int ret;
 
@@ -170,11 +165,8 @@ static int commit(struct dump_tree *tree)
 	tree->stats.has_pages_skipped_shared = true;
 	tree->stats.total_time_us = now_us() - tree->t_start;
 	tree->stats.frozen_time_us = now_us() - tree->t_frozen;
-	ret = img_out_open(&tree->dir, &out, "stats-dump", IMG_STATS) ||
-	      img_out_msg(&out, &tree->stats.base) || img_out_close(&out);
-	if (ret)
-		img_out_discard(&out);
-	else
+	ret = image_write_one(&tree->dir, IMAGE_STATS_DUMP, 0, &tree->stats.base);
+	if (!ret)
 		ret = img_dir_commit(&tree->dir, &inv);
 	free(pids);
 	return ret ? -1 : 0;
@@ -209,7 +201,8 @@ static int collect_state(struct dump_ctx *ctx)
 	/* stat was read again once the tree was frozen (tree_check_ids); status
 	 * is read again here for the credentials, which may have changed */
 	if (proc_read_status(ctx->pid, &ctx->status) || proc_read_vmas(ctx->pid, &ctx->vmas) ||
-	    collect_by_injection(ctx) || files_dump(ctx) || fs_dump(ctx))
+	    collect_by_injection(ctx) || files_dump(ctx) || locks_dump(ctx) || locks_write(ctx) ||
+	    fs_dump(ctx))
 		return -1;
 	pr_info("collected the state of pid %d (%d threads, %d VMAs, %d fds)", ctx->pid,
 		ctx->nr_threads, ctx->vmas.nr, ctx->nr_fds);
@@ -219,11 +212,10 @@ static int collect_state(struct dump_ctx *ctx)
 static int collect_memory(struct dump_ctx *ctx)
 {
 	if (ctx->zombie)
-		return write_one(ctx, "core-%d.img", IMG_CORE, &ctx->core->base);
+		return task_write(ctx);
 	if (pages_dump(ctx, ctx->mm))
 		return -1;
-	return write_one(ctx, "core-%d.img", IMG_CORE, &ctx->core->base) ||
-	       write_one(ctx, "mm-%d.img", IMG_MM, &ctx->mm->base);
+	return task_write(ctx) || mm_write(ctx);
 }
 
 static int dump_steps(struct dump_tree *tree)
@@ -246,7 +238,7 @@ static int dump_steps(struct dump_tree *tree)
 	for (int i = 0; i < tree->nr_procs; i++)
 		if (collect_state(tree->procs[i]))
 			return -1;
-	if (shmem_link_mapped(tree) || sysvshm_dump(tree) || files_write(tree))
+	if (shmem_link_mapped(tree) || sysvshm_dump(tree) || files_dump_finish(tree))
 		return -1;
 	/* 3 */
 	for (int i = 0; i < tree->nr_procs; i++)
@@ -263,9 +255,11 @@ static int dump_steps(struct dump_tree *tree)
 	pr_info("checkpoint of pid %d committed to %s", tree->procs[0]->pid,
 		tree->opts->images_dir);
 	if (tree->opts->leave_running) {
+		files_dump_end(tree, DUMP_END_RELEASE);
 		release_all(tree);
 		return 0;
 	}
+	files_dump_end(tree, DUMP_END_KILL);
 	return kill_all(tree);
 }
 
@@ -279,11 +273,14 @@ int cryo_dump(const struct cryo_opts *opts)
 	dump_stats__init(&tree.stats);
 	ret = dump_steps(&tree);
 	if (ret) {
+		files_dump_end(&tree, DUMP_END_FAILED);
 		release_all(&tree);
 		img_dir_abort(&tree.dir);
 	} else {
 		img_dir_close(&tree.dir);
 	}
+	for (int i = 0; i < tree.nr_procs; i++)
+		locks_dump_free(tree.procs[i]);
 	files_dump_free(&tree);
 	pages_dump_free(&tree);
 	shmem_dump_free(&tree);

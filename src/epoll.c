@@ -14,7 +14,7 @@
  *
  * Restore: the instance is created empty with the other descriptions (by
  * the root, like every description shared between processes); once every
- * fd of a process is in place, epoll_restore_watches() adds the targets
+ * fd of a process is in place, add_all_targets() adds the targets
  * that process owns by their fd numbers, in the order of the dump.
  *
  * Not visible anywhere, hence not saved: which edge-triggered events were
@@ -22,6 +22,7 @@
  * that is ready at restore is reported once more (a warning names it).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@
 #include <unistd.h>
 #include <linux/kcmp.h>
 
-#include "context.h"
+#include "anonfd.h"
 #include "infra/log.h"
 
 /* event bits that are flags, not events (the kernel's EP_PRIVATE_BITS) */
@@ -141,7 +142,7 @@ static void warn_edge(struct dump_ctx *ctx, int fd, const EpollTfdEntry *t)
 	close(tfd);
 }
 
-int epoll_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info)
+static int dump_state(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info)
 {
 	EpollEntry *ep = malloc(sizeof(*ep));
 	const char *p;
@@ -167,7 +168,7 @@ int epoll_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *in
 	return 0;
 }
 
-void epoll_free(FileEntry *fe)
+static void epoll_free(FileEntry *fe)
 {
 	EpollEntry *ep = fe->epoll;
 
@@ -188,13 +189,13 @@ static bool fd_in_table(const struct restore_ctx *ctx, uint32_t fd)
 	return false;
 }
 
-int epoll_validate(const struct restore_ctx *ctx, const FileEntry *fe)
+static int check_state(const struct restore_tree *tree, const FileEntry *fe)
 {
 	if (!fe->epoll)
 		return err_set("epoll without its state");
 	for (size_t i = 0; i < fe->epoll->n_tfds; i++) {
 		const EpollTfdEntry *t = fe->epoll->tfds[i];
-		if (!t->has_pid || !fd_in_table(tree_proc(ctx->tree, t->pid), t->tfd))
+		if (!t->has_pid || !fd_in_table(ctx_proc(tree, t->pid), t->tfd))
 			return err_set("epoll target fd %u is not in the fd table of its process",
 				       t->tfd);
 	}
@@ -204,17 +205,17 @@ int epoll_validate(const struct restore_ctx *ctx, const FileEntry *fe)
 /* Whether some target of an instance is added by a process that does not
  * hold the instance itself: then the root makes it and every process can
  * reach it. */
-bool epoll_watched_from_outside(const struct restore_tree *tree, const FileEntry *fe)
+static bool watched_from_outside(const struct restore_tree *tree, const FileEntry *fe)
 {
-	for (size_t i = 0; fe->kind == FILE_KIND__EPOLL && i < fe->epoll->n_tfds; i++) {
-		const struct restore_ctx *owner = tree_proc(tree, fe->epoll->tfds[i]->pid);
+	for (size_t i = 0; i < fe->epoll->n_tfds; i++) {
+		const struct restore_ctx *owner = ctx_proc(tree, fe->epoll->tfds[i]->pid);
 		if (owner && anonfd_first_fd(owner, fe->id) < 0)
 			return true;
 	}
 	return false;
 }
 
-int epoll_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+static int make(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
 	(void)ctx;
 	(void)fe;
@@ -230,7 +231,7 @@ static int add_targets(const struct restore_ctx *ctx, const FileEntry *fe)
 	int efd = anonfd_first_fd(ctx, fe->id);
 
 	if (efd < 0)
-		efd = tree_inherited_fd(ctx, fe->id);
+		efd = ctx_inherited_fd(ctx->tree, fe->id);
 	for (size_t i = 0; i < fe->epoll->n_tfds; i++) {
 		const EpollTfdEntry *t = fe->epoll->tfds[i];
 		struct epoll_event ev = {.events = t->events, .data.u64 = t->data};
@@ -243,10 +244,28 @@ static int add_targets(const struct restore_ctx *ctx, const FileEntry *fe)
 	return 0;
 }
 
-int epoll_restore_watches(struct restore_ctx *ctx)
+/* Once every fd of the process is in place: the targets it added. */
+static int add_all_targets(struct restore_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->nr_files; i++)
-		if (ctx->files[i]->kind == FILE_KIND__EPOLL && add_targets(ctx, ctx->files[i]))
+	for (size_t i = 0; i < ctx->tree->nr_files; i++)
+		if (ctx->tree->files[i]->kind == FILE_KIND__EPOLL &&
+		    add_targets(ctx, ctx->tree->files[i]))
 			return -1;
 	return 0;
 }
+
+static const struct anonfd_type type = {"anon_inode:[eventpoll]", "epoll", O_RDWR};
+
+ANONFD_OPS(type, dump_state, check_state, make)
+
+const struct fd_kind epoll_kind = {
+    .name = "epoll",
+    .kind = FILE_KIND__EPOLL,
+    .recognise = anon_recognise,
+    .dump = anon_dump,
+    .free_entry = epoll_free,
+    .validate = anon_validate,
+    .needs_root = watched_from_outside,
+    .open = anon_open,
+    .placed = add_all_targets,
+};

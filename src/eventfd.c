@@ -8,14 +8,15 @@
  * O_NONBLOCK is restored by anonfd.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "anonfd.h"
 #include "infra/log.h"
 
-int eventfd_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info)
+static int dump_state(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info)
 {
 	const char *cnt = anonfd_field(info, "eventfd-count:");
 	const char *sem = anonfd_field(info, "eventfd-semaphore:");
@@ -35,15 +36,15 @@ int eventfd_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *
 	return 0;
 }
 
-void eventfd_free(FileEntry *fe)
+static void eventfd_free(FileEntry *fe)
 {
 	free(fe->eventfd);
 	fe->eventfd = NULL;
 }
 
-int eventfd_validate(const struct restore_ctx *ctx, const FileEntry *fe)
+static int check_state(const struct restore_tree *tree, const FileEntry *fe)
 {
-	(void)ctx;
+	(void)tree;
 	if (!fe->eventfd)
 		return err_set("eventfd without its state");
 	if (fe->eventfd->counter == UINT64_MAX)
@@ -52,7 +53,7 @@ int eventfd_validate(const struct restore_ctx *ctx, const FileEntry *fe)
 	return 0;
 }
 
-int eventfd_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+static int make(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
 	const EventfdEntry *e = fe->eventfd;
 	uint64_t v = e->counter;
@@ -65,3 +66,17 @@ int eventfd_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 		return err_errno("cannot set the eventfd counter to %llu", (unsigned long long)v);
 	return 0;
 }
+
+static const struct anonfd_type type = {"anon_inode:[eventfd]", "eventfd", O_RDWR};
+
+ANONFD_OPS(type, dump_state, check_state, make)
+
+const struct fd_kind eventfd_kind = {
+    .name = "eventfd",
+    .kind = FILE_KIND__EVENTFD,
+    .recognise = anon_recognise,
+    .dump = anon_dump,
+    .free_entry = eventfd_free,
+    .validate = anon_validate,
+    .open = anon_open,
+};

@@ -1,17 +1,26 @@
 /*
- * files: the fd table and the open file descriptions behind it.
+ * files: the fd tables of a tree and the open file descriptions behind them.
+ *
+ * This file knows no kind of file: every step that depends on the kind goes
+ * through the kind's row of the table in fdkind.h.
  *
  * Dump: every fd of /proc/PID/fd is duplicated into cryo with pidfd_getfd,
- * so its description can be examined directly: fstat for its kind, kcmp to
- * find fds that share one description, /proc/PID/fdinfo for offset and
- * flags. Regular files, directories and the harmless character devices are
- * handled here; pipes (pipes.c) and the terminal of a shell job (tty.c)
- * by their own files. Anything else stops the dump with an error naming
- * the fd and what it is: an fd is never silently dropped.
+ * so that its description can be examined directly: kcmp finds an fd that
+ * shares a description already seen (in this or another process of the
+ * tree), fdinfo gives offset and flags, and the first row of the table that
+ * recognises it (by fstat, its link, its socket family) dumps it. An fd no
+ * row recognises stops the dump with an error naming it: an fd is never
+ * silently dropped. Once every process was seen, each kind finishes (peers,
+ * queues, its own images) and files.img is written: one record per
+ * description of the tree; fdinfo-PID.img holds each process's fd table.
  *
- * files.img holds one record per description, fdinfo-PID.img the fd table.
- * On restore the new process opens each description once, places it on
- * every fd that shared it, positions it and sets its flags.
+ * Restore: a description that more than one process uses, or that a
+ * mapping maps, or that is in flight in a socket, or that its kind wants
+ * made so, is made once by the root before it forks, on a slot above every
+ * fd in use, and inherited; every other is opened by the process that holds
+ * it. Each is then placed on every fd that shared it; the kinds get a last
+ * word once the process's fds are all in place (epoll watches), and those
+ * that name other processes are opened late, once every process exists.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,15 +33,23 @@
 #include <unistd.h>
 #include <linux/kcmp.h>
 
-#include "context.h"
+#include "fdkind.h"
+#include "files.h"
+#include "images.h"
 #include "infra/log.h"
 
 /* flags that only matter at open time, or that fcntl() cannot set */
 #define OPEN_ONLY_FLAGS (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
 
-static const struct {
-	unsigned major, minor;
-} safe_devices[] = {{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}}; /* null zero full random urandom */
+/* Who holds each description of a restore: the first fd (for messages) and
+ * how many processes, indexed by file id - 1. */
+struct files_use {
+	const struct fd_kind *kind;
+	struct fd_use first;
+	unsigned users;
+	pid_t last_pid;
+	bool mapped; /* a mapping of some process maps it */
+};
 
 static int read_fdinfo(pid_t pid, int fd, uint64_t *pos, unsigned *flags)
 {
@@ -51,68 +68,45 @@ static int read_fdinfo(pid_t pid, int fd, uint64_t *pos, unsigned *flags)
 	return 0;
 }
 
-static bool is_safe_device(dev_t rdev)
+/* What an fd no kind recognises is, for the error that stops the dump. */
+static void what_it_is(const struct stat *st, char *buf, size_t len)
 {
-	for (size_t i = 0; i < sizeof(safe_devices) / sizeof(safe_devices[0]); i++)
-		if (major(rdev) == safe_devices[i].major && minor(rdev) == safe_devices[i].minor)
-			return true;
-	return false;
-}
-
-static int classify(struct dump_ctx *ctx, struct dump_file *f, int fd, const struct stat *st,
-		    const char *link)
-{
-	FileEntry *e = &f->entry;
-
-	if (e->flags & O_PATH) /* any kind of file, reopened by path: ghost.c */
-		return opath_dump_file(ctx, f, fd, st, link);
-	if (!strncmp(link, "anon_inode:", 11)) /* no file type: anonfd.c tells them apart */
-		return anonfd_dump_file(ctx, f, fd, link);
 	switch (st->st_mode & S_IFMT) {
-	case S_IFREG:
-		if (strstr(link, " (deleted)")) /* deleted files and memfds: ghost.c */
-			return ghost_dump_file(ctx, f, fd, st, link);
-		e->kind = FILE_KIND__REG;
-		e->has_size = true;
-		e->size = st->st_size;
-		break;
-	case S_IFDIR:
-		e->kind = FILE_KIND__DIR;
+	case S_IFSOCK:
+		snprintf(buf, len, "a socket");
 		break;
 	case S_IFCHR:
-		if (tty_is_terminal(major(st->st_rdev)))
-			return tty_dump_file(ctx, f, fd);
-		if (!is_safe_device(st->st_rdev))
-			return err_set("fd %d of pid %d is character device %u:%u (%s): not "
-				       "supported yet",
-				       fd, ctx->pid, major(st->st_rdev), minor(st->st_rdev), link);
-		e->kind = FILE_KIND__CHR;
-		e->has_rdev = true;
-		e->rdev = st->st_rdev;
+		snprintf(buf, len, "character device %u:%u", major(st->st_rdev),
+			 minor(st->st_rdev));
 		break;
-	case S_IFIFO:
-		if (strncmp(link, "pipe:", 5))
-			return pipes_dump_fifo(ctx, f, st, link);
-		return pipes_dump_file(ctx, f, link);
-	case S_IFSOCK:
-		if (unix_sk_is_unix(f->local_fd))
-			return unix_dump_file(ctx, f, fd);
-		return err_set("fd %d of pid %d is a socket (%s): not supported yet", fd, ctx->pid,
-			       link);
+	case S_IFBLK:
+		snprintf(buf, len, "block device %u:%u", major(st->st_rdev), minor(st->st_rdev));
+		break;
 	default:
-		return err_set("fd %d of pid %d is %s: not supported yet", fd, ctx->pid, link);
+		snprintf(buf, len, "a file of mode 0%o", st->st_mode);
 	}
-	e->path = f->path;
-	snprintf(f->path, sizeof(f->path), "%s", link);
-	return 0;
 }
 
-/* The id of an already-seen description that local_fd shares, or 0. */
+static int classify(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
+{
+	const struct fd_kind *k = fd_kind_recognise(p);
+	char what[64];
+
+	if (!k) {
+		what_it_is(p->st, what, sizeof(what));
+		return err_set("fd %d of pid %d is %s (%s): not supported yet", p->fd, p->pid, what,
+			       p->link);
+	}
+	f->entry.kind = k->kind;
+	return k->dump(ctx, f, p);
+}
+
 /* The tree's descriptions are kept in the kernel's order of their files
  * (kcmp orders them), so that finding whether an fd shares one takes a
  * binary search, not a kcmp per description: a process with thousands of
- * fds would otherwise make millions of calls. -1: none; *at: where it
- * would go. */
+ * fds would otherwise make millions of calls. Returns the index of the
+ * description local_fd shares, -1 if none (*at: where it would go), -2 if
+ * kcmp gives no order. */
 static int find_ordered(const struct dump_tree *tree, int local_fd, int *at)
 {
 	pid_t self = getpid();
@@ -129,13 +123,12 @@ static int find_ordered(const struct dump_tree *tree, int local_fd, int *at)
 		else if (r == 2)
 			lo = mid + 1;
 		else
-			return -2; /* no order to be had */
+			return -2;
 	}
 	*at = lo;
 	return -1;
 }
 
-/* The index of the description of the tree local_fd shares, or -1. */
 int files_find(const struct dump_tree *tree, int local_fd)
 {
 	pid_t self = getpid();
@@ -160,11 +153,28 @@ static void add_description(struct dump_tree *tree)
 	tree->nr_files++;
 }
 
-/* One fd: a description seen before (in this or another process of the
- * tree) is shared; a new one is classified and saved. */
-static int dump_fd(struct dump_ctx *ctx, int fd)
+/* A new description at files[nr_files], from cryo's fd local on it. */
+static struct dump_file *new_description(struct dump_ctx *ctx, int local, int fd, unsigned flags,
+					 uint64_t pos, const struct stat *st)
 {
 	struct dump_file *f = &ctx->tree->files[ctx->tree->nr_files];
+
+	file_entry__init(&f->entry);
+	f->local_fd = local;
+	f->first_pid = ctx->pid;
+	f->first_fd = fd;
+	f->entry.id = ctx->tree->nr_files + 1;
+	f->entry.flags = flags & ~OPEN_ONLY_FLAGS;
+	f->entry.pos = pos;
+	f->entry.has_mode = true;
+	f->entry.mode = st->st_mode;
+	add_description(ctx->tree);
+	return f;
+}
+
+/* One fd: a description seen before is shared; a new one is classified. */
+static int dump_fd(struct dump_ctx *ctx, int fd)
+{
 	FdEntry *fe = &ctx->fds[ctx->nr_fds];
 	char link[4096], name[32];
 	unsigned flags;
@@ -190,23 +200,11 @@ static int dump_fd(struct dump_ctx *ctx, int fd)
 		close(local);
 		return 0;
 	}
-	file_entry__init(&f->entry);
-	f->local_fd = local;
-	f->first_pid = ctx->pid;
-	f->first_fd = fd;
-	f->entry.id = fe->file_id = ctx->tree->nr_files + 1;
-	f->entry.flags = flags & ~OPEN_ONLY_FLAGS;
-	f->entry.pos = pos;
-	f->entry.has_mode = true;
-	f->entry.mode = st.st_mode;
-	add_description(ctx->tree);
-	return classify(ctx, f, fd, &st, link);
-}
-
-static int write_fdinfo(struct dump_ctx *ctx)
-{
-	return img_write_array(&ctx->tree->dir, img_name_pid("fdinfo-%d.img", ctx->pid).s,
-			       IMG_FDINFO, NULL, ctx->fds, ctx->nr_fds, sizeof(*ctx->fds));
+	struct dump_file *f = new_description(ctx, local, fd, flags, pos, &st);
+	struct fd_probe p = {
+	    .pid = ctx->pid, .fd = fd, .local_fd = local, .st = &st, .flags = flags, .link = link};
+	fe->file_id = f->entry.id;
+	return classify(ctx, f, &p);
 }
 
 /* Room for n more descriptions. A description's entry.path, when set,
@@ -229,43 +227,30 @@ static int grow_files(struct dump_tree *tree, int n)
 	return 0;
 }
 
-/* A description no fd table holds: one in flight in a unix socket of the
- * process, or one only its mappings hold. local is cryo's fd on it (kept
- * open by the tree from now on); it becomes a description of the tree like
- * the others, and the root makes it on restore. */
 int files_add_unheld(struct dump_ctx *ctx, int local, uint32_t *id)
 {
-	struct dump_tree *tree = ctx->tree;
-	struct dump_file *f;
 	char link[4096], name[32];
 	struct stat st;
 	ssize_t n;
-	int flags;
+	int flags, dup;
 
 	snprintf(name, sizeof(name), "/proc/self/fd/%d", local);
 	n = readlink(name, link, sizeof(link) - 1);
 	if (n < 0 || fstat(local, &st) || (flags = fcntl(local, F_GETFL)) < 0)
 		return err_errno("pid %d: cannot examine a file it holds without an fd", ctx->pid);
 	link[n] = 0;
-	if (grow_files(tree, 1))
+	if (grow_files(ctx->tree, 1))
 		return -1;
-	f = &tree->files[tree->nr_files];
-	file_entry__init(&f->entry);
-	f->local_fd = fcntl(local, F_DUPFD_CLOEXEC, 0);
-	if (f->local_fd < 0)
+	dup = fcntl(local, F_DUPFD_CLOEXEC, 0);
+	if (dup < 0)
 		return err_errno("cannot keep a file pid %d holds without an fd", ctx->pid);
-	f->first_pid = ctx->pid;
-	f->first_fd = -1;
-	f->entry.id = *id = tree->nr_files + 1;
-	f->entry.flags = flags & ~OPEN_ONLY_FLAGS;
-	f->entry.has_mode = true;
-	f->entry.mode = st.st_mode;
-	add_description(tree);
-	return classify(ctx, f, -1, &st, link);
+	struct dump_file *f = new_description(ctx, dup, -1, flags, 0, &st);
+	struct fd_probe p = {
+	    .pid = ctx->pid, .fd = -1, .local_fd = dup, .st = &st, .flags = flags, .link = link};
+	*id = f->entry.id;
+	return classify(ctx, f, &p);
 }
 
-/* One process's fds; descriptions already seen in another process of the
- * tree (kcmp) are shared, not duplicated. */
 int files_dump(struct dump_ctx *ctx)
 {
 	int *fds, n = proc_list_fds(ctx->pid, &fds);
@@ -284,54 +269,67 @@ int files_dump(struct dump_ctx *ctx)
 		}
 	}
 	free(fds);
-	if (locks_dump(ctx))
-		return -1;
-	return write_fdinfo(ctx) || locks_write(ctx) ? -1 : 0;
+	return image_write_array(&ctx->tree->dir, IMAGE_FDINFO, ctx->pid, NULL, ctx->fds,
+				 ctx->nr_fds, sizeof(*ctx->fds));
 }
 
-/* files.img, pipes.img and ghost files, once every process has been seen. */
-int files_write(struct dump_tree *tree)
+int files_dump_finish(struct dump_tree *tree)
 {
-	if (unix_dump_finish(tree) || pipes_check_complete(tree) ||
-	    img_write_array(&tree->dir, "files.img", IMG_FILES, NULL,
-			    tree->nr_files ? &tree->files[0].entry : NULL, tree->nr_files,
-			    sizeof(*tree->files)))
-		return -1;
-	return pipes_write(tree) || ghost_write(tree) ? -1 : 0;
+	for (size_t k = 0; k < fd_nr_kinds; k++)
+		if (fd_kinds[k]->dump_finish && fd_kinds[k]->dump_finish(tree))
+			return -1;
+	return image_write_array(&tree->dir, IMAGE_FILES, 0, NULL,
+				 tree->nr_files ? &tree->files[0].entry : NULL, tree->nr_files,
+				 sizeof(*tree->files));
+}
+
+void files_dump_end(struct dump_tree *tree, enum dump_end how)
+{
+	for (size_t k = 0; k < fd_nr_kinds; k++)
+		if (fd_kinds[k]->dump_end)
+			fd_kinds[k]->dump_end(tree, how);
 }
 
 void files_dump_free(struct dump_tree *tree)
 {
-	unix_dump_free(tree);
-	anonfd_dump_free(tree);
-	ghost_dump_free(tree);
-	for (int i = 0; i < tree->nr_files; i++)
+	for (int i = 0; i < tree->nr_files; i++) {
+		const struct fd_kind *k = fd_kind_of(tree->files[i].entry.kind);
+		if (k && k->free_entry)
+			k->free_entry(&tree->files[i].entry);
 		if (tree->files[i].local_fd >= 0)
 			close(tree->files[i].local_fd);
+	}
+	for (size_t k = 0; k < fd_nr_kinds; k++)
+		if (fd_kinds[k]->dump_free)
+			fd_kinds[k]->dump_free(tree);
 	free(tree->files);
 	free(tree->file_order);
 	tree->files = NULL;
 	tree->file_order = NULL;
 	tree->nr_files = 0;
 	for (int i = 0; i < tree->nr_procs; i++) {
-		locks_dump_free(tree->procs[i]);
 		free(tree->procs[i]->fds);
 		tree->procs[i]->fds = NULL;
 	}
-	pipes_dump_free(tree);
 }
 
-/* ---- restore ---- */
+/* ---- restore: in cryo ---- */
 
-const FileEntry *files_by_id(const struct restore_ctx *ctx, uint32_t id)
+int files_load(struct restore_tree *tree)
 {
-	/* the dump numbers them 1, 2, ... in order */
-	if (id >= 1 && id <= ctx->nr_files && ctx->files[id - 1]->id == id)
-		return ctx->files[id - 1];
-	for (size_t i = 0; i < ctx->nr_files; i++)
-		if (ctx->files[i]->id == id)
-			return ctx->files[i];
-	return NULL;
+	if (image_load_list(&tree->dir, IMAGE_FILES, 0, NULL, (void ***)&tree->files,
+			    &tree->nr_files))
+		return -1;
+	for (size_t k = 0; k < fd_nr_kinds; k++)
+		if (fd_kinds[k]->load && fd_kinds[k]->load(tree))
+			return -1;
+	return 0;
+}
+
+int files_load_proc(struct restore_ctx *ctx)
+{
+	return image_load_list(&ctx->tree->dir, IMAGE_FDINFO, ctx->pid, NULL, (void ***)&ctx->fds,
+			       &ctx->nr_fds);
 }
 
 int files_max_fd(const struct restore_ctx *ctx)
@@ -344,159 +342,358 @@ int files_max_fd(const struct restore_ctx *ctx)
 	return max;
 }
 
-static int validate_path(const struct restore_ctx *ctx, const FileEntry *fe, uint32_t fd)
-{
-	struct stat st;
-
-	if (!fe->path || fe->path[0] != '/')
-		return err_set("files.img: fd %u of pid %d has no valid path", fd, ctx->pid);
-	if (stat(fe->path, &st))
-		return err_errno("file %s (fd %u of pid %d) is not available", fe->path, fd,
-				 ctx->pid);
-	if ((st.st_mode & S_IFMT) != (fe->mode & S_IFMT))
-		return err_set("%s (fd %u of pid %d) is no longer the same kind of file", fe->path,
-			       fd, ctx->pid);
-	/* data the process had seen is gone; a file that grew (a log) is fine */
-	if (fe->kind == FILE_KIND__REG && fe->has_size && (uint64_t)st.st_size < fe->size)
-		return err_set("%s (fd %u of pid %d) shrank since the checkpoint (%llu bytes, "
-			       "was %llu)",
-			       fe->path, fd, ctx->pid, (unsigned long long)st.st_size,
-			       (unsigned long long)fe->size);
-	return 0;
-}
-
-int files_validate(struct restore_ctx *ctx)
+/* One process's fd table: in order, and every fd names a description. */
+static int validate_fds(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->nr_fds; i++) {
 		const FdEntry *fd = ctx->fds[i];
-		const FileEntry *fe = files_by_id(ctx, fd->file_id);
 		if (fd->fd > 1 << 20 || (i && fd->fd <= ctx->fds[i - 1]->fd))
 			return err_set("fdinfo-%d.img: bad fd number %u", ctx->pid, fd->fd);
-		if (!fe)
+		if (!ctx_file(ctx->tree, fd->file_id))
 			return err_set("fdinfo-%d.img: fd %u refers to a missing file %u", ctx->pid,
 				       fd->fd, fd->file_id);
-		if ((fe->kind == FILE_KIND__REG || fe->kind == FILE_KIND__DIR ||
-		     fe->kind == FILE_KIND__CHR) &&
-		    validate_path(ctx, fe, fd->fd))
-			return -1;
-		if (fe->kind == FILE_KIND__TTY && !ctx->opts->shell_job)
-			return err_set("fd %u of pid %d was a terminal: restore with --shell-job",
-				       fd->fd, ctx->pid);
 	}
-	if (anonfd_validate(ctx) || ghost_validate(ctx) || locks_validate(ctx))
-		return -1;
-	if (unix_validate(ctx))
-		return -1;
-	return pipes_validate(ctx);
-}
-
-static int open_path(const FileEntry *fe, int *fd)
-{
-	*fd = open(fe->path, (fe->flags & ~OPEN_ONLY_FLAGS) | O_NOCTTY);
-	if (*fd < 0)
-		return err_errno("cannot open %s", fe->path);
-	if (fe->kind == FILE_KIND__REG && lseek(*fd, fe->pos, SEEK_SET) < 0)
-		return err_errno("cannot seek %s to %llu", fe->path, (unsigned long long)fe->pos);
 	return 0;
 }
 
-int files_open_description(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+/* Who holds each description: its first fd and the number of processes. */
+static int index_uses(struct restore_tree *tree)
 {
-	switch (fe->kind) {
-	case FILE_KIND__PIPE:
-		return pipes_restore_child(ctx, fe, fd);
-	case FILE_KIND__TTY:
-		return tty_restore_child(ctx, fe, fd);
-	case FILE_KIND__GHOST:
-	case FILE_KIND__MEMFD:
-		return ghost_restore_child(ctx, fe, fd);
-	case FILE_KIND__OPATH:
-		return opath_restore_child(ctx, fe, fd);
-	case FILE_KIND__FIFO:
-		return pipes_restore_child(ctx, fe, fd);
-	case FILE_KIND__UNIX_SOCKET:
-		return unix_restore_child(ctx, fe, fd);
-	case FILE_KIND__EVENTFD:
-	case FILE_KIND__SIGNALFD:
-	case FILE_KIND__TIMERFD:
-	case FILE_KIND__EPOLL:
-	case FILE_KIND__INOTIFY:
-		return anonfd_restore_child(ctx, fe, fd);
-	default:
-		return open_path(fe, fd);
+	struct files_use *u = calloc(tree->nr_files + 1, sizeof(*u));
+
+	if (!u)
+		return err_set("out of memory");
+	tree->file_uses = u;
+	for (size_t i = 0; i < tree->nr_files; i++) {
+		u[i].kind = fd_kind_of(tree->files[i]->kind);
+		u[i].first.fd = -1;
+		u[i].first.pid = tree->procs[0]->pid;
 	}
+	for (size_t p = 0; p < tree->nr_procs; p++) {
+		const struct restore_ctx *ctx = tree->procs[p];
+		for (size_t i = 0; !ctx->zombie && i < ctx->nr_fds; i++) {
+			struct files_use *x = &u[ctx->fds[i]->file_id - 1];
+			if (x->first.fd < 0)
+				x->first = (struct fd_use){ctx->pid, ctx->fds[i]->fd};
+			if (!x->users || x->last_pid != ctx->pid)
+				x->users++;
+			x->last_pid = ctx->pid;
+		}
+		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
+			const VmaEntry *v = ctx->mm->vmas[i];
+			if (v->has_file_id && v->file_id >= 1 && v->file_id <= tree->nr_files)
+				u[v->file_id - 1].mapped = true;
+		}
+	}
+	return 0;
+}
+
+/* The dump numbers descriptions 1, 2, ... in order, each of a known kind. */
+static int validate_ids(const struct restore_tree *tree)
+{
+	for (size_t i = 0; i < tree->nr_files; i++) {
+		const FileEntry *fe = tree->files[i];
+		if (fe->id != i + 1)
+			return err_set("files.img: file %zu has id %u", i + 1, fe->id);
+		if (!fd_kind_of(fe->kind))
+			return err_set("files.img: file %u is of unknown kind %d", fe->id,
+				       fe->kind);
+	}
+	return 0;
+}
+
+int files_validate(struct restore_tree *tree)
+{
+	if (validate_ids(tree))
+		return -1;
+	for (size_t p = 0; p < tree->nr_procs; p++)
+		if (!tree->procs[p]->zombie && validate_fds(tree->procs[p]))
+			return -1;
+	if (index_uses(tree))
+		return -1;
+	for (size_t i = 0; i < tree->nr_files; i++) {
+		const struct fd_kind *k = tree->file_uses[i].kind;
+		if (k->validate && k->validate(tree, tree->files[i], &tree->file_uses[i].first))
+			return -1;
+	}
+	return 0;
+}
+
+int files_prepare(struct restore_tree *tree)
+{
+	for (size_t k = 0; k < fd_nr_kinds; k++)
+		if (fd_kinds[k]->prepare && fd_kinds[k]->prepare(tree))
+			return -1;
+	return 0;
+}
+
+/* The row of a validated description. */
+static const struct fd_kind *kind_of(const struct restore_tree *tree, const FileEntry *fe)
+{
+	return tree->file_uses[fe->id - 1].kind;
+}
+
+/* The same description, or another of the same object: made together. */
+static bool made_together(const struct restore_tree *tree, const FileEntry *a, const FileEntry *b)
+{
+	const struct fd_kind *k = kind_of(tree, a);
+
+	return a == b || (a->kind == b->kind && k->same_object && k->same_object(a, b));
+}
+
+static bool carried(const struct restore_tree *tree, uint32_t id)
+{
+	for (size_t k = 0; k < fd_nr_kinds; k++)
+		if (fd_kinds[k]->carries && fd_kinds[k]->carries(tree, id))
+			return true;
+	return false;
+}
+
+/* Whether fe, or what is made with it, is used by more than one process
+ * or is in flight in a socket. */
+static bool object_shared(const struct restore_tree *tree, const FileEntry *fe)
+{
+	const struct files_use *u = tree->file_uses;
+	pid_t one = 0;
+
+	if (!kind_of(tree, fe)->same_object)
+		return u[fe->id - 1].users > 1 || carried(tree, fe->id);
+	for (size_t i = 0; i < tree->nr_files; i++) {
+		const FileEntry *o = tree->files[i];
+		if (!made_together(tree, fe, o))
+			continue;
+		if (u[i].users > 1 || (u[i].users && one && u[i].first.pid != one))
+			return true;
+		if (u[i].users)
+			one = u[i].first.pid;
+		if (carried(tree, o->id))
+			return true;
+	}
+	return false;
+}
+
+/* Made by the root and inherited: what its kind wants so, what more than
+ * one process uses, what a mapping maps, what is in flight. */
+static bool made_by_root(const struct restore_tree *tree, const FileEntry *fe)
+{
+	const struct fd_kind *k = kind_of(tree, fe);
+
+	if (k->never_shared || k->open_late)
+		return false;
+	return k->by_root || tree->file_uses[fe->id - 1].mapped || object_shared(tree, fe) ||
+	       (k->needs_root && k->needs_root(tree, fe));
+}
+
+int files_plan(struct restore_tree *tree)
+{
+	tree->inherit_ids = calloc(tree->nr_files + 1, sizeof(*tree->inherit_ids));
+	if (!tree->inherit_ids)
+		return err_set("out of memory");
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < tree->nr_files; i++) {
+			const FileEntry *fe = tree->files[i];
+			if (kind_of(tree, fe)->pass == pass && made_by_root(tree, fe))
+				tree->inherit_ids[tree->nr_inherit++] = fe->id;
+		}
+	for (size_t i = 0; i < tree->nr_files; i++)
+		if (kind_of(tree, tree->files[i])->open_late && tree->file_uses[i].users)
+			tree->has_late = true;
+	return 0;
+}
+
+int files_restore_release(struct restore_tree *tree)
+{
+	for (size_t k = 0; k < fd_nr_kinds; k++)
+		if (fd_kinds[k]->release && fd_kinds[k]->release(tree))
+			return -1;
+	return 0;
+}
+
+void files_restore_undo(struct restore_tree *tree)
+{
+	for (size_t k = 0; k < fd_nr_kinds; k++)
+		if (fd_kinds[k]->undo)
+			fd_kinds[k]->undo(tree);
+}
+
+void files_restore_free(struct restore_tree *tree)
+{
+	for (size_t k = 0; k < fd_nr_kinds; k++)
+		if (fd_kinds[k]->restore_free)
+			fd_kinds[k]->restore_free(tree);
+	for (size_t i = 0; i < tree->nr_files; i++)
+		protobuf_c_message_free_unpacked(&tree->files[i]->base, NULL);
+	free(tree->files);
+	tree->files = NULL;
+	tree->nr_files = 0;
+	free(tree->file_uses);
+	tree->file_uses = NULL;
+	free(tree->inherit_ids);
+	tree->inherit_ids = NULL;
+}
+
+void files_proc_free(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_fds; i++)
+		protobuf_c_message_free_unpacked(&ctx->fds[i]->base, NULL);
+	free(ctx->fds);
+	ctx->fds = NULL;
+	ctx->nr_fds = 0;
+}
+
+/* ---- restore: in the new process ---- */
+
+static int open_description(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+{
+	const struct fd_kind *k = kind_of(ctx->tree, fe);
+
+	*fd = -1;
+	if (!k->open)
+		return err_set("file %u (%s) cannot be opened", fe->id, k->name);
+	return k->open(ctx, fe, fd);
+}
+
+/* Pipe ends, sockets and inodes made along the way and never placed. */
+static void drop_made(struct restore_ctx *ctx)
+{
+	for (size_t k = 0; k < fd_nr_kinds; k++)
+		if (fd_kinds[k]->drop_made)
+			fd_kinds[k]->drop_made(ctx);
+}
+
+int files_restore_inherited(struct restore_ctx *root)
+{
+	struct restore_tree *tree = root->tree;
+
+	for (size_t i = 0; i < tree->nr_inherit; i++) {
+		const FileEntry *fe = ctx_file(tree, tree->inherit_ids[i]);
+		int fd;
+		if (open_description(root, fe, &fd))
+			return -1;
+		if (dup2(fd, tree->inherit_base + i) < 0)
+			return err_errno("cannot place a shared description");
+		close(fd);
+	}
+	drop_made(root);
+	return 0;
 }
 
 /* A description shared with other processes was made by the root and is
  * inherited; any other is made here. */
 static int open_or_inherit(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
-	int slot = tree_inherited_fd(ctx, fe->id);
+	int slot = ctx_inherited_fd(ctx->tree, fe->id);
 
 	if (slot < 0)
-		return files_open_description(ctx, fe, fd);
+		return open_description(ctx, fe, fd);
 	*fd = fcntl(slot, F_DUPFD_CLOEXEC, ctx->stage_base);
 	if (*fd < 0)
 		return err_errno("cannot take a shared description");
 	return 0;
 }
 
-/* Opens one description and puts it on every fd that shared it. */
-static int place_description(struct restore_ctx *ctx, const FileEntry *fe)
+/* Puts the description open on tmp on fds[0..n) (all of one description). */
+static int place(const FdEntry *const *fds, size_t n, int tmp)
 {
-	int tmp, placed_tmp = 0;
+	bool placed_tmp = false;
 
-	if (open_or_inherit(ctx, fe, &tmp))
-		return -1;
-	for (size_t i = 0; i < ctx->nr_fds; i++) {
-		const FdEntry *fd = ctx->fds[i];
-		if (fd->file_id != fe->id)
-			continue;
-		if ((int)fd->fd == tmp)
-			placed_tmp = 1;
-		else if (dup2(tmp, fd->fd) < 0)
-			return err_errno("cannot place fd %u", fd->fd);
-		if (fcntl(fd->fd, F_SETFD, fd->cloexec ? FD_CLOEXEC : 0))
-			return err_errno("cannot set flags of fd %u", fd->fd);
+	for (size_t i = 0; i < n; i++) {
+		if ((int)fds[i]->fd == tmp)
+			placed_tmp = true;
+		else if (dup2(tmp, fds[i]->fd) < 0)
+			return err_errno("cannot place fd %u", fds[i]->fd);
+		if (fcntl(fds[i]->fd, F_SETFD, fds[i]->cloexec ? FD_CLOEXEC : 0))
+			return err_errno("cannot set flags of fd %u", fds[i]->fd);
 	}
 	if (!placed_tmp)
 		close(tmp);
 	return 0;
 }
 
-static bool used_here(const struct restore_ctx *ctx, uint32_t id)
+static int by_file_id(const void *a, const void *b)
 {
-	for (size_t i = 0; i < ctx->nr_fds; i++)
-		if (ctx->fds[i]->file_id == id)
-			return true;
-	return false;
+	const FdEntry *x = *(const FdEntry *const *)a, *y = *(const FdEntry *const *)b;
+
+	if (x->file_id != y->file_id)
+		return x->file_id < y->file_id ? -1 : 1;
+	return (x->fd > y->fd) - (x->fd < y->fd);
 }
 
-/* Pipe ends made along the way and never placed. */
-void files_restore_drop_temps(struct restore_ctx *ctx)
+/* The process's fds grouped by description, in the order of files.img. */
+static const FdEntry **fds_by_file(const struct restore_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->nr_made_pipes; i++) {
-		close(ctx->made_pipes[i].rfd);
-		close(ctx->made_pipes[i].wfd);
+	const FdEntry **v = malloc((ctx->nr_fds + 1) * sizeof(*v));
+
+	if (!v) {
+		err_set("out of memory");
+		return NULL;
 	}
-	free(ctx->made_pipes);
-	ctx->made_pipes = NULL;
-	ctx->nr_made_pipes = 0;
+	memcpy(v, ctx->fds, ctx->nr_fds * sizeof(*v));
+	qsort(v, ctx->nr_fds, sizeof(*v), by_file_id);
+	return v;
+}
+
+/* Opens and places every description of the pass (late ones: if late). */
+static int place_pass(struct restore_ctx *ctx, const FdEntry **v, int pass, bool late)
+{
+	for (size_t i = 0, j; i < ctx->nr_fds; i = j) {
+		const FileEntry *fe = ctx_file(ctx->tree, v[i]->file_id);
+		const struct fd_kind *k = kind_of(ctx->tree, fe);
+		int tmp;
+		for (j = i; j < ctx->nr_fds && v[j]->file_id == v[i]->file_id; j++)
+			;
+		if (k->pass != pass || !k->open_late != !late)
+			continue;
+		if ((late ? k->open_late(ctx, fe, &tmp) : open_or_inherit(ctx, fe, &tmp)) ||
+		    place(v + i, j - i, tmp))
+			return -1;
+	}
+	return 0;
+}
+
+static int place_all(struct restore_ctx *ctx, bool late)
+{
+	const FdEntry **v = fds_by_file(ctx);
+	int ret = 0;
+
+	if (!v)
+		return -1;
+	for (int pass = 0; pass < 2 && !ret; pass++)
+		ret = place_pass(ctx, v, pass, late);
+	free(v);
+	return ret;
 }
 
 int files_restore_child(struct restore_ctx *ctx)
 {
-	/* unix sockets last: the fds in their queues are sent from placed fds */
-	for (int unix_pass = 0; unix_pass < 2; unix_pass++)
-		for (size_t i = 0; i < ctx->nr_files; i++)
-			if ((ctx->files[i]->kind == FILE_KIND__UNIX_SOCKET) == unix_pass &&
-			    used_here(ctx, ctx->files[i]->id) &&
-			    place_description(ctx, ctx->files[i]))
-				return -1;
-	if (epoll_restore_watches(ctx)) /* its targets must all be in place */
+	if (place_all(ctx, false))
 		return -1;
+	for (size_t k = 0; k < fd_nr_kinds; k++)
+		if (fd_kinds[k]->placed && fd_kinds[k]->placed(ctx))
+			return -1;
+	drop_made(ctx);
 	/* temporaries and the shared descriptions' slots */
 	if (syscall(SYS_close_range, ctx->stage_base, ~0U, 0))
 		return err_errno("cannot close temporary fds");
-	return locks_restore_child(ctx); /* last: a close drops POSIX locks */
+	return 0;
+}
+
+int files_restore_late(struct restore_ctx *ctx)
+{
+	return place_all(ctx, true);
+}
+
+/* ---- show ---- */
+
+void files_describe(const FileEntry *fe, char *buf, size_t len)
+{
+	const struct fd_kind *k = fd_kind_of(fe->kind);
+
+	if (!k)
+		snprintf(buf, len, "unknown kind %d", fe->kind);
+	else if (k->describe)
+		k->describe(fe, buf, len);
+	else
+		snprintf(buf, len, "%s%s%s", k->name, fe->path ? " " : "",
+			 fe->path ? fe->path : "");
 }

@@ -8,15 +8,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "fs.h"
+#include "images.h"
 #include "infra/log.h"
 
 int fs_dump(struct dump_ctx *ctx)
 {
 	FsEntry fs = FS_ENTRY__INIT;
-	struct img_out out;
-	char cwd[4096], root[4096], name[64];
-	int ret;
+	char cwd[4096], root[4096];
 
 	if (proc_readlink(ctx->pid, "cwd", cwd, sizeof(cwd)) ||
 	    proc_readlink(ctx->pid, "root", root, sizeof(root)))
@@ -27,14 +26,12 @@ int fs_dump(struct dump_ctx *ctx)
 	fs.cwd = cwd;
 	fs.root = root;
 	fs.umask = ctx->status.umask;
-	snprintf(name, sizeof(name), "fs-%d.img", ctx->pid);
-	if (img_out_open(&ctx->tree->dir, &out, name, IMG_FS))
-		return -1;
-	ret = img_out_msg(&out, &fs.base);
-	if (!ret)
-		ret = img_out_close(&out);
-	img_out_discard(&out);
-	return ret;
+	return image_write_one(&ctx->tree->dir, IMAGE_FS, ctx->pid, &fs.base);
+}
+
+int fs_load(struct restore_ctx *ctx)
+{
+	return image_load_one(&ctx->tree->dir, IMAGE_FS, ctx->pid, (ProtobufCMessage **)&ctx->fs);
 }
 
 int fs_validate(struct restore_ctx *ctx)

@@ -41,7 +41,9 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
-#include "context.h"
+#include "fdkind.h"
+#include "ghost.pb-c.h"
+#include "images.h"
 #include "infra/log.h"
 
 #define GHOST_MAX_SIZE (64ULL << 20)
@@ -70,9 +72,28 @@ struct dump_ghost {
 	char path[4096]; /* deleted file: its path; memfd: its name */
 };
 
-struct ghost_made {
+struct ghost_dump {
+	int nr;
+	struct dump_ghost *v;
+};
+
+/* Restore: ghost-files.img, and ghost-data.img mapped read-only (the new
+ * processes inherit the mapping). */
+struct ghost_restore {
+	size_t nr;
+	GhostEntry **v;
+	const unsigned char *data;
+	uint64_t size;
+};
+
+/* The new process: descriptions opened ahead of their turn. */
+struct made_desc {
 	uint32_t file_id;
 	int fd; /* the description, on a temporary fd; -1 once handed over */
+};
+struct ghost_made {
+	size_t nr;
+	struct made_desc *v;
 };
 
 static bool ends_with(const char *s, const char *suffix)
@@ -91,27 +112,30 @@ static uint64_t ts_ns(const struct timespec *ts)
 
 static struct dump_ghost *find_ghost(struct dump_ctx *ctx, const struct stat *st)
 {
-	for (int i = 0; i < ctx->tree->nr_ghosts; i++)
-		if (ctx->tree->ghosts[i].dev == st->st_dev &&
-		    ctx->tree->ghosts[i].ino == st->st_ino)
-			return &ctx->tree->ghosts[i];
+	struct ghost_dump *d = ctx->tree->ghosts;
+
+	for (int i = 0; d && i < d->nr; i++)
+		if (d->v[i].dev == st->st_dev && d->v[i].ino == st->st_ino)
+			return &d->v[i];
 	return NULL;
 }
 
 static struct dump_ghost *add_ghost(struct dump_ctx *ctx, const struct dump_file *f,
 				    const struct stat *st)
 {
-	struct dump_ghost *g = realloc(ctx->tree->ghosts, (ctx->tree->nr_ghosts + 1) * sizeof(*g));
+	struct ghost_dump *d = ctx->tree->ghosts;
+	struct dump_ghost *g;
 
-	if (!g) {
-		err_set("out of memory");
-		return NULL;
-	}
-	ctx->tree->ghosts = g;
-	g = &ctx->tree->ghosts[ctx->tree->nr_ghosts++];
+	if (!d && !(d = ctx->tree->ghosts = calloc(1, sizeof(*d))))
+		goto oom;
+	g = realloc(d->v, (d->nr + 1) * sizeof(*g));
+	if (!g)
+		goto oom;
+	d->v = g;
+	g = &d->v[d->nr++];
 	memset(g, 0, sizeof(*g));
 	ghost_entry__init(&g->e);
-	g->e.id = ctx->tree->nr_ghosts;
+	g->e.id = d->nr;
 	g->e.size = st->st_size;
 	g->e.mode = st->st_mode;
 	g->e.uid = st->st_uid;
@@ -123,6 +147,9 @@ static struct dump_ghost *add_ghost(struct dump_ctx *ctx, const struct dump_file
 	g->src_fd = f->local_fd;
 	g->src_flags = f->entry.flags;
 	return g;
+oom:
+	err_set("out of memory");
+	return NULL;
 }
 
 /* A file whose name really ends in " (deleted)", or one unlinked from this
@@ -180,8 +207,13 @@ static int new_ghost(struct dump_ctx *ctx, struct dump_ghost *g, int fd, const c
 	return 0;
 }
 
-int ghost_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd, const struct stat *st,
-		    const char *link)
+static bool ghost_recognise(const struct fd_probe *p)
+{
+	return S_ISREG(p->st->st_mode) && !(p->flags & O_PATH) && strstr(p->link, DELETED);
+}
+
+static int dump_deleted(struct dump_ctx *ctx, struct dump_file *f, int fd, const struct stat *st,
+			const char *link)
 {
 	struct dump_ghost *g;
 	bool memfd;
@@ -208,14 +240,26 @@ int ghost_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd, const str
 	return 0;
 }
 
-int opath_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd, const struct stat *st,
-		    const char *link)
+static int ghost_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
 {
+	return dump_deleted(ctx, f, p->fd, p->st, p->link);
+}
+
+static bool opath_recognise(const struct fd_probe *p)
+{
+	return p->flags & O_PATH;
+}
+
+static int opath_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
+{
+	const struct stat *st = p->st;
+	const char *link = p->link;
+	int fd = p->fd;
 	struct stat now;
 	int r;
 
 	if (S_ISREG(st->st_mode) && st->st_nlink == 0 && ends_with(link, DELETED))
-		return ghost_dump_file(ctx, f, fd, st, link);
+		return dump_deleted(ctx, f, fd, st, link);
 	r = link[0] == '/' ? lstat(link, &now) : -1;
 	if (!r && S_ISLNK(now.st_mode) && !S_ISLNK(st->st_mode))
 		r = stat(link, &now);
@@ -279,14 +323,14 @@ static int write_data(struct dump_tree *tree)
 
 	if (!buf)
 		return err_set("out of memory");
-	if (img_out_open(&tree->dir, &out, "ghost-data.img", IMG_GHOST_DATA)) {
+	if (image_out_open(&tree->dir, &out, IMAGE_GHOST_DATA, 0)) {
 		free(buf);
 		return -1;
 	}
-	for (int i = 0; i < tree->nr_ghosts; i++) {
-		tree->ghosts[i].e.data_off = off;
-		off += tree->ghosts[i].e.size;
-		if (copy_contents(&tree->ghosts[i], &out, buf))
+	for (int i = 0; i < tree->ghosts->nr; i++) {
+		tree->ghosts->v[i].e.data_off = off;
+		off += tree->ghosts->v[i].e.size;
+		if (copy_contents(&tree->ghosts->v[i], &out, buf))
 			goto fail;
 	}
 	free(buf);
@@ -300,52 +344,48 @@ fail_closed:
 	return -1;
 }
 
-int ghost_write(struct dump_tree *tree)
+/* ghost-files.img and ghost-data.img, once every process was seen. */
+static int ghost_dump_finish(struct dump_tree *tree)
 {
-	if (!tree->nr_ghosts)
+	if (!tree->ghosts)
 		return 0;
-	for (int i = 0; i < tree->nr_ghosts; i++) {
-		struct dump_ghost *g = &tree->ghosts[i];
+	for (int i = 0; i < tree->ghosts->nr; i++) {
+		struct dump_ghost *g = &tree->ghosts->v[i];
 		if (g->e.has_seals)
 			g->e.memfd_name = g->path;
 		else
 			g->e.path = g->path;
 	}
 	return write_data(tree) ||
-	       img_write_array(&tree->dir, "ghost-files.img", IMG_GHOST, NULL, &tree->ghosts[0].e,
-			       tree->nr_ghosts, sizeof(*tree->ghosts));
+	       image_write_array(&tree->dir, IMAGE_GHOST, 0, NULL, &tree->ghosts->v[0].e,
+				 tree->ghosts->nr, sizeof(*tree->ghosts->v));
 }
 
-void ghost_dump_free(struct dump_tree *tree)
+static void ghost_dump_free(struct dump_tree *tree)
 {
+	if (tree->ghosts)
+		free(tree->ghosts->v);
 	free(tree->ghosts);
 	tree->ghosts = NULL;
-	tree->nr_ghosts = 0;
 }
 
 /* ---- restore: validation, in cryo ---- */
 
-static const GhostEntry *ghost_by_id(const struct restore_ctx *ctx, uint32_t id)
+static const GhostEntry *ghost_by_id(const struct restore_tree *tree, uint32_t id)
 {
-	for (size_t i = 0; i < ctx->nr_ghosts; i++)
-		if (ctx->ghosts[i]->id == id)
-			return ctx->ghosts[i];
+	for (size_t i = 0; tree->ghosts && i < tree->ghosts->nr; i++)
+		if (tree->ghosts->v[i]->id == id)
+			return tree->ghosts->v[i];
 	return NULL;
 }
 
-static int load_records(struct restore_ctx *ctx)
+/* Maps ghost-data.img read-only and checks it against the inventory. */
+static int map_data(struct restore_tree *tree)
 {
-	return img_load_list(&ctx->tree->dir, "ghost-files.img", IMG_GHOST, NULL, NULL,
-			     &ghost_entry__descriptor, (void ***)&ctx->ghosts, &ctx->nr_ghosts);
-}
-
-/* Maps ghost-data.img read-only (the new process inherits the mapping) and
- * checks it against the inventory. */
-static int map_data(struct restore_ctx *ctx)
-{
-	const ImageFile *f = img_dir_lookup(&ctx->tree->dir, "ghost-data.img");
+	const struct img_name name = image_name(IMAGE_GHOST_DATA, 0);
+	const ImageFile *f = img_dir_lookup(&tree->dir, name.s);
 	uint64_t size;
-	int fd = img_raw_open(&ctx->tree->dir, "ghost-data.img", IMG_GHOST_DATA, &size);
+	int fd = image_raw_open(&tree->dir, IMAGE_GHOST_DATA, 0, &size);
 	void *p;
 
 	if (fd < 0)
@@ -353,12 +393,12 @@ static int map_data(struct restore_ctx *ctx)
 	p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
-		return err_errno("cannot map image %s/ghost-data.img", ctx->tree->dir.path);
-	ctx->ghost_data = p;
-	ctx->ghost_data_size = size;
+		return err_errno("cannot map image %s/%s", tree->dir.path, name.s);
+	tree->ghosts->data = p;
+	tree->ghosts->size = size;
 	if (!f->has_xxh3 || img_hash(p, size) != f->xxh3)
-		return err_set("image %s/ghost-data.img is corrupted: checksum mismatch",
-			       ctx->tree->dir.path);
+		return err_set("image %s/%s is corrupted: checksum mismatch", tree->dir.path,
+			       name.s);
 	return 0;
 }
 
@@ -376,12 +416,12 @@ static int check_dir(const char *path)
 	return 0;
 }
 
-static int check_ghost(const struct restore_ctx *ctx, const GhostEntry *g)
+static int check_ghost(const struct ghost_restore *gr, const GhostEntry *g)
 {
 	bool memfd = g->memfd_name != NULL;
 
-	if (g->size > GHOST_MAX_SIZE || g->data_off < IMG_HEADER_SIZE ||
-	    g->data_off > ctx->ghost_data_size || g->size > ctx->ghost_data_size - g->data_off)
+	if (g->size > GHOST_MAX_SIZE || g->data_off < IMG_HEADER_SIZE || g->data_off > gr->size ||
+	    g->size > gr->size - g->data_off)
 		return err_set("ghost-files.img: file %u has a bad size or offset (%llu bytes at "
 			       "%llu)",
 			       g->id, (unsigned long long)g->size, (unsigned long long)g->data_off);
@@ -391,85 +431,93 @@ static int check_ghost(const struct restore_ctx *ctx, const GhostEntry *g)
 		return err_set("ghost-files.img: memfd name of file %u is too long", g->id);
 	if (!memfd && g->path[0] != '/')
 		return err_set("ghost-files.img: file %u has a relative path", g->id);
-	return memfd ? 0 : check_dir(g->path);
+	return 0;
 }
 
-static int check_opath(const struct restore_ctx *ctx, const FileEntry *fe)
+/* ghost-files.img and ghost-data.img, loaded and checked once for the tree. */
+static int ghost_load(struct restore_tree *tree)
+{
+	struct ghost_restore *gr = tree->ghosts = calloc(1, sizeof(*tree->ghosts));
+
+	if (!gr)
+		return err_set("out of memory");
+	if (!image_present(&tree->dir, IMAGE_GHOST, 0))
+		return 0;
+	if (image_load_list(&tree->dir, IMAGE_GHOST, 0, NULL, (void ***)&gr->v, &gr->nr) ||
+	    map_data(tree))
+		return -1;
+	for (size_t i = 0; i < gr->nr; i++) {
+		for (size_t j = 0; j < i; j++)
+			if (gr->v[j]->id == gr->v[i]->id)
+				return err_set("ghost-files.img: file %u appears twice",
+					       gr->v[i]->id);
+		if (check_ghost(gr, gr->v[i]))
+			return -1;
+	}
+	return 0;
+}
+
+static int opath_validate(const struct restore_tree *tree, const FileEntry *fe,
+			  const struct fd_use *use)
 {
 	struct stat st;
 	int r;
 
+	(void)tree;
 	if (!fe->path || fe->path[0] != '/' || !fe->has_mode || !(fe->flags & O_PATH))
 		return err_set("files.img: O_PATH file %u of pid %d is malformed", fe->id,
-			       ctx->pid);
+			       use->pid);
 	r = S_ISLNK(fe->mode) ? lstat(fe->path, &st) : stat(fe->path, &st);
 	if (r)
 		return err_errno("file %s (an O_PATH descriptor of pid %d) is not available",
-				 fe->path, ctx->pid);
+				 fe->path, use->pid);
 	if ((st.st_mode & S_IFMT) != (fe->mode & S_IFMT))
 		return err_set("%s (an O_PATH descriptor of pid %d) is no longer the same kind of "
 			       "file",
-			       fe->path, ctx->pid);
+			       fe->path, use->pid);
 	return 0;
 }
 
-static int check_file(const struct restore_ctx *ctx, const FileEntry *fe)
+static int ghost_validate(const struct restore_tree *tree, const FileEntry *fe,
+			  const struct fd_use *use)
 {
-	const GhostEntry *g;
+	const GhostEntry *g = fe->has_ghost_id ? ghost_by_id(tree, fe->ghost_id) : NULL;
 
-	if (fe->kind == FILE_KIND__OPATH)
-		return check_opath(ctx, fe);
-	if (fe->kind != FILE_KIND__GHOST && fe->kind != FILE_KIND__MEMFD)
-		return 0;
-	g = fe->has_ghost_id ? ghost_by_id(ctx, fe->ghost_id) : NULL;
 	if (!g)
 		return err_set("files.img: file %u of pid %d refers to a missing record of "
 			       "ghost-files.img",
-			       fe->id, ctx->pid);
+			       fe->id, use->pid);
 	if ((fe->kind == FILE_KIND__MEMFD) != (g->memfd_name != NULL))
 		return err_set("files.img: file %u of pid %d is not the kind of its ghost record",
-			       fe->id, ctx->pid);
-	return 0;
+			       fe->id, use->pid);
+	return g->memfd_name ? 0 : check_dir(g->path);
 }
 
-int ghost_validate(struct restore_ctx *ctx)
+static bool same_inode(const FileEntry *a, const FileEntry *b)
 {
-	if (img_dir_lookup(&ctx->tree->dir, "ghost-files.img") &&
-	    (load_records(ctx) || map_data(ctx)))
-		return -1;
-	for (size_t i = 0; i < ctx->nr_ghosts; i++) {
-		for (size_t j = 0; j < i; j++)
-			if (ctx->ghosts[j]->id == ctx->ghosts[i]->id)
-				return err_set("ghost-files.img: file %u appears twice",
-					       ctx->ghosts[i]->id);
-		if (check_ghost(ctx, ctx->ghosts[i]))
-			return -1;
-	}
-	for (size_t i = 0; i < ctx->nr_files; i++)
-		if (check_file(ctx, ctx->files[i]))
-			return -1;
-	return 0;
+	return a->has_ghost_id && b->has_ghost_id && a->ghost_id == b->ghost_id;
 }
 
-void ghost_restore_free(struct restore_ctx *ctx)
+static void ghost_restore_free(struct restore_tree *tree)
 {
-	for (size_t i = 0; i < ctx->nr_ghosts; i++)
-		protobuf_c_message_free_unpacked(&ctx->ghosts[i]->base, NULL);
-	free(ctx->ghosts);
-	ctx->ghosts = NULL;
-	ctx->nr_ghosts = 0;
-	if (ctx->ghost_data)
-		munmap((void *)ctx->ghost_data, ctx->ghost_data_size);
-	ctx->ghost_data = NULL;
-	free(ctx->ghost_made);
-	ctx->ghost_made = NULL;
+	struct ghost_restore *gr = tree->ghosts;
+
+	if (!gr)
+		return;
+	for (size_t i = 0; i < gr->nr; i++)
+		protobuf_c_message_free_unpacked(&gr->v[i]->base, NULL);
+	free(gr->v);
+	if (gr->data)
+		munmap((void *)gr->data, gr->size);
+	free(gr);
+	tree->ghosts = NULL;
 }
 
 /* ---- restore: in the new process ---- */
 
 static int fill_inode(const struct restore_ctx *ctx, const GhostEntry *g, int fd, const char *what)
 {
-	const unsigned char *data = ctx->ghost_data + g->data_off;
+	const unsigned char *data = ctx->tree->ghosts->data + g->data_off;
 	struct timespec times[2] = {
 	    {.tv_sec = g->atime_ns / 1000000000, .tv_nsec = g->atime_ns % 1000000000},
 	    {.tv_sec = g->mtime_ns / 1000000000, .tv_nsec = g->mtime_ns % 1000000000},
@@ -562,19 +610,23 @@ fail:
 
 static int stash(struct restore_ctx *ctx, uint32_t file_id, int fd)
 {
-	struct ghost_made *m =
-	    realloc(ctx->ghost_made, (ctx->nr_ghost_made + 1) * sizeof(*ctx->ghost_made));
+	struct ghost_made *m = ctx->ghost_made;
+	struct made_desc *grown = NULL;
 	int tmp = fcntl(fd, F_DUPFD_CLOEXEC, ctx->stage_base);
 
 	close(fd);
-	if (!m || tmp < 0) {
+	if (!m)
+		m = ctx->ghost_made = calloc(1, sizeof(*m));
+	if (m)
+		grown = realloc(m->v, (m->nr + 1) * sizeof(*grown));
+	if (!grown || tmp < 0) {
 		if (tmp >= 0)
 			close(tmp);
-		return m ? err_errno("cannot move a description") : err_set("out of memory");
+		return grown ? err_errno("cannot move a description") : err_set("out of memory");
 	}
-	ctx->ghost_made = m;
-	ctx->ghost_made[ctx->nr_ghost_made].file_id = file_id;
-	ctx->ghost_made[ctx->nr_ghost_made++].fd = tmp;
+	m->v = grown;
+	m->v[m->nr].file_id = file_id;
+	m->v[m->nr++].fd = tmp;
 	return 0;
 }
 
@@ -608,8 +660,8 @@ static int make_ghost(struct restore_ctx *ctx, const GhostEntry *g)
 	if (ino_fd < 0)
 		return -1;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", ino_fd);
-	for (size_t i = 0; i < ctx->nr_files && !ret; i++) {
-		const FileEntry *fe = ctx->files[i];
+	for (size_t i = 0; i < ctx->tree->nr_files && !ret; i++) {
+		const FileEntry *fe = ctx->tree->files[i];
 		if ((fe->kind == FILE_KIND__GHOST || fe->kind == FILE_KIND__MEMFD) &&
 		    fe->ghost_id == g->id)
 			ret = open_one(ctx, fe, name[0] ? name : proc, ino_fd);
@@ -622,8 +674,8 @@ static int make_ghost(struct restore_ctx *ctx, const GhostEntry *g)
 
 static int take_made(struct restore_ctx *ctx, uint32_t file_id)
 {
-	for (size_t i = 0; i < ctx->nr_ghost_made; i++) {
-		struct ghost_made *m = &ctx->ghost_made[i];
+	for (size_t i = 0; ctx->ghost_made && i < ctx->ghost_made->nr; i++) {
+		struct made_desc *m = &ctx->ghost_made->v[i];
 		if (m->file_id == file_id && m->fd >= 0) {
 			int fd = m->fd;
 			m->fd = -1;
@@ -633,12 +685,12 @@ static int take_made(struct restore_ctx *ctx, uint32_t file_id)
 	return -1;
 }
 
-int ghost_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+static int ghost_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
 	*fd = take_made(ctx, fe->id);
 	if (*fd >= 0)
 		return 0;
-	if (make_ghost(ctx, ghost_by_id(ctx, fe->ghost_id)))
+	if (make_ghost(ctx, ghost_by_id(ctx->tree, fe->ghost_id)))
 		return -1;
 	*fd = take_made(ctx, fe->id);
 	if (*fd < 0)
@@ -646,7 +698,7 @@ int ghost_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 	return 0;
 }
 
-int opath_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+static int opath_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
 	(void)ctx;
 	*fd = open(fe->path, (fe->flags & (O_PATH | O_NOFOLLOW | O_DIRECTORY)) | O_CLOEXEC);
@@ -654,3 +706,48 @@ int opath_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 		return err_errno("cannot open %s with O_PATH", fe->path);
 	return 0;
 }
+
+/* The new process no longer needs what it made ahead (its fds are closed
+ * with the other temporaries). */
+static void ghost_drop_made(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; ctx->ghost_made && i < ctx->ghost_made->nr; i++)
+		if (ctx->ghost_made->v[i].fd >= 0)
+			close(ctx->ghost_made->v[i].fd);
+	if (ctx->ghost_made)
+		free(ctx->ghost_made->v);
+	free(ctx->ghost_made);
+	ctx->ghost_made = NULL;
+}
+
+const struct fd_kind ghost_kind = {
+    .name = "deleted file",
+    .kind = FILE_KIND__GHOST,
+    .recognise = ghost_recognise,
+    .dump = ghost_dump,
+    .dump_finish = ghost_dump_finish,
+    .dump_free = ghost_dump_free,
+    .load = ghost_load,
+    .validate = ghost_validate,
+    .same_object = same_inode,
+    .restore_free = ghost_restore_free,
+    .open = ghost_open,
+    .drop_made = ghost_drop_made,
+};
+
+const struct fd_kind memfd_kind = {
+    .name = "memfd",
+    .kind = FILE_KIND__MEMFD,
+    .validate = ghost_validate,
+    .same_object = same_inode,
+    .open = ghost_open,
+};
+
+const struct fd_kind opath_kind = {
+    .name = "O_PATH descriptor",
+    .kind = FILE_KIND__OPATH,
+    .recognise = opath_recognise,
+    .dump = opath_dump,
+    .validate = opath_validate,
+    .open = opath_open,
+};

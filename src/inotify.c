@@ -32,7 +32,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "anonfd.h"
 #include "infra/log.h"
 
 #define MAX_WD_GAP (1 << 20) /* throwaway watches a restore may need at most */
@@ -174,7 +174,7 @@ static int check_queue(struct dump_ctx *ctx, struct dump_file *f, int fd)
 	return 0;
 }
 
-int inotify_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info)
+static int dump_state(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info)
 {
 	InotifyEntry *in = malloc(sizeof(*in));
 	static char path[4096];
@@ -202,7 +202,7 @@ int inotify_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *
 	return 0;
 }
 
-void inotify_free(FileEntry *fe)
+static void inotify_free(FileEntry *fe)
 {
 	InotifyEntry *in = fe->inotify;
 
@@ -229,11 +229,11 @@ static int check_inode(const InotifyWdEntry *e)
 	return 0;
 }
 
-int inotify_validate(const struct restore_ctx *ctx, const FileEntry *fe)
+static int check_state(const struct restore_tree *tree, const FileEntry *fe)
 {
 	const InotifyEntry *in = fe->inotify;
 
-	(void)ctx;
+	(void)tree;
 	if (!in)
 		return err_set("inotify without its state");
 	for (size_t i = 0; i < in->n_wds; i++) {
@@ -320,7 +320,7 @@ static int add_watches(int fd, const InotifyEntry *in)
 	return drain(fd);
 }
 
-int inotify_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+static int make(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
 	(void)ctx;
 	*fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -328,3 +328,17 @@ int inotify_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 		return err_errno("cannot create an inotify instance");
 	return add_watches(*fd, fe->inotify);
 }
+
+static const struct anonfd_type type = {"anon_inode:inotify", "inotify", O_RDONLY};
+
+ANONFD_OPS(type, dump_state, check_state, make)
+
+const struct fd_kind inotify_kind = {
+    .name = "inotify",
+    .kind = FILE_KIND__INOTIFY,
+    .recognise = anon_recognise,
+    .dump = anon_dump,
+    .free_entry = inotify_free,
+    .validate = anon_validate,
+    .open = anon_open,
+};

@@ -29,10 +29,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "images.h"
 #include "infra/log.h"
-
-#define LOCKS_IMG "locks-%d.img" /* POSIX locks belong to a process */
+#include "locks.h"
 
 static const char *const kind_names[] = {
     [LOCK_KIND__LOCK_FLOCK] = "flock",
@@ -186,8 +185,8 @@ int locks_write(struct dump_ctx *ctx)
 	if (!ctx->opts->file_locks)
 		return 0;
 	head.file_locks = true;
-	return img_write_array(&ctx->tree->dir, img_name_pid(LOCKS_IMG, ctx->pid).s, IMG_LOCKS,
-			       &head.base, ctx->locks, ctx->nr_locks, sizeof(*ctx->locks));
+	return image_write_array(&ctx->tree->dir, IMAGE_LOCKS, ctx->pid, &head.base, ctx->locks,
+				 ctx->nr_locks, sizeof(*ctx->locks));
 }
 
 void locks_dump_free(struct dump_ctx *ctx)
@@ -217,13 +216,13 @@ static int check_lock(const struct restore_ctx *ctx, const LockEntry *l)
 
 int locks_validate(struct restore_ctx *ctx)
 {
-	struct img_name name = img_name_pid(LOCKS_IMG, ctx->pid);
+	struct img_name name = image_name(IMAGE_LOCKS, ctx->pid);
 	ProtobufCMessage *head;
 
-	if (!img_dir_lookup(&ctx->tree->dir, name.s))
+	if (!image_present(&ctx->tree->dir, IMAGE_LOCKS, ctx->pid))
 		return 0;
-	if (img_load_list(&ctx->tree->dir, name.s, IMG_LOCKS, &locks_head__descriptor, &head,
-			  &lock_entry__descriptor, (void ***)&ctx->locks, &ctx->nr_locks))
+	if (image_load_list(&ctx->tree->dir, IMAGE_LOCKS, ctx->pid, &head, (void ***)&ctx->locks,
+			    &ctx->nr_locks))
 		return -1;
 	ctx->file_locks = ((LocksHead *)head)->file_locks;
 	protobuf_c_message_free_unpacked(head, NULL);

@@ -27,7 +27,12 @@
 #include <unistd.h>
 #include <linux/prctl.h>
 
-#include "context.h"
+#include "cow.h"
+#include "images.h"
+#include "mm.h"
+#include "restore.h"
+#include "shmem.h"
+#include "sysvshm.h"
 #include "infra/log.h"
 
 #ifndef PR_SET_VMA
@@ -319,21 +324,14 @@ static int validate_vdso(struct restore_ctx *ctx)
 	return ret;
 }
 
-/* The index of the VMA holding addr, or -1 (validated VMAs are sorted). */
-long mm_vma_index(const MmEntry *mm, uint64_t addr)
+int mm_write(struct dump_ctx *ctx)
 {
-	size_t lo = 0, hi = mm->n_vmas;
+	return image_write_one(&ctx->tree->dir, IMAGE_MM, ctx->pid, &ctx->mm->base);
+}
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (addr < mm->vmas[mid]->start)
-			hi = mid;
-		else if (addr >= mm->vmas[mid]->end)
-			lo = mid + 1;
-		else
-			return mid;
-	}
-	return -1;
+int mm_load(struct restore_ctx *ctx)
+{
+	return image_load_one(&ctx->tree->dir, IMAGE_MM, ctx->pid, (ProtobufCMessage **)&ctx->mm);
 }
 
 int mm_validate(struct restore_ctx *ctx)
@@ -679,7 +677,7 @@ static int move_vdso(struct restore_ctx *ctx, const struct proc_vmas *cur, struc
 /* Does pages.c have data for this VMA? Then it is mapped writable first. */
 static bool vma_has_pages(const struct restore_ctx *ctx, const VmaEntry *v)
 {
-	size_t i = pages_first_run_from(ctx, v->start);
+	size_t i = ctx_first_run_from(ctx, v->start);
 
 	return i < ctx->nr_runs && ctx->runs[i]->vaddr < v->end;
 }

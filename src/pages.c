@@ -44,9 +44,12 @@
 #include <linux/userfaultfd.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "cow.h"
+#include "images.h"
 #include "infra/log.h"
 #include "infra/uapi.h"
+#include "pages.h"
+#include "shmem.h"
 
 #define CHUNK_SIZE	   (16ULL << 20)
 #define NR_BUFS		   3
@@ -54,7 +57,6 @@
 #define BATCH_IOVS	   1024
 #define BATCH_BYTES	   (1ULL << 30)
 #define MAX_VERIFY_THREADS 8
-#define PAGES_IMG	   "pages-%d.img" /* pages_id = PID */
 #define PM_PRESENT	   (1ULL << 63)
 #define PM_SWAPPED	   (1ULL << 62)
 #define PM_FILE		   (1ULL << 61)
@@ -299,7 +301,7 @@ static int writer_error(struct page_writer *pw)
 {
 	errno = pw->aw.err;
 	return err_errno("cannot write %s/%s", pw->ctx->tree->dir.path,
-			 img_name_pid(PAGES_IMG, pw->ctx->pid).s);
+			 image_name(IMAGE_PAGES, pw->ctx->pid).s);
 }
 
 /* Waits for every queued buffer to be written and stops the thread. */
@@ -638,7 +640,6 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 {
 	struct page_writer pw = {.ctx = ctx};
 	PagemapHead head = PAGEMAP_HEAD__INIT;
-	char name[64];
 	int pm_fd, mem_fd, ret = -1;
 	unsigned long long t = now_us();
 
@@ -646,11 +647,8 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 	mem_fd = open_proc_fd(ctx->pid, "mem");
 	if (pm_fd < 0 || mem_fd < 0)
 		goto out;
-	snprintf(name, sizeof(name), "pagemap-%d.img", ctx->pid);
-	if (img_out_open(&ctx->tree->dir, &pw.map, name, IMG_PAGEMAP) ||
-	    img_out_open(&ctx->tree->dir, &pw.out, img_name_pid(PAGES_IMG, ctx->pid).s,
-			 IMG_PAGES) ||
-	    writer_start(&pw))
+	if (image_out_open(&ctx->tree->dir, &pw.map, IMAGE_PAGEMAP, ctx->pid) ||
+	    image_out_open(&ctx->tree->dir, &pw.out, IMAGE_PAGES, ctx->pid) || writer_start(&pw))
 		goto out;
 	pw.buf_file_off = IMG_PAGES_DATA_OFF;
 	if (share_setup(&pw))
@@ -687,7 +685,7 @@ out:
 
 static const VmaEntry *vma_of(const MmEntry *mm, uint64_t addr)
 {
-	long i = mm_vma_index(mm, addr);
+	long i = ctx_vma_index(mm, addr);
 
 	return i < 0 ? NULL : mm->vmas[i];
 }
@@ -700,7 +698,7 @@ static const struct restore_ctx *run_owner(const struct restore_ctx *ctx, const 
 
 	if (!pe->has_pages_id || pe->pages_id == (uint32_t)ctx->pid)
 		return ctx;
-	owner = tree_proc(ctx->tree, pe->pages_id);
+	owner = ctx_proc(ctx->tree, pe->pages_id);
 	/* validated (and mapped) before ctx: the tree lists it earlier */
 	return owner && !owner->zombie && owner->pages_map ? owner : NULL;
 }
@@ -743,7 +741,7 @@ static int validate_run(const struct restore_ctx *ctx, const PagemapEntry *pe, u
 			       (unsigned long long)pe->vaddr);
 	if (pe->offset != expect_off || pe->offset + len > img_size)
 		return err_set("run at 0x%llx points outside %s (offset %llu)",
-			       (unsigned long long)pe->vaddr, img_name_pid(PAGES_IMG, ctx->pid).s,
+			       (unsigned long long)pe->vaddr, image_name(IMAGE_PAGES, ctx->pid).s,
 			       (unsigned long long)pe->offset);
 	return 0;
 }
@@ -756,7 +754,7 @@ static int verify_run(const struct restore_ctx *ctx, const PagemapEntry *pe)
 		return 0;
 	return err_set("page data in %s/%s is corrupted: checksum mismatch for 0x%llx-0x%llx of "
 		       "pid %d (image offset %llu)",
-		       ctx->tree->dir.path, img_name_pid(PAGES_IMG, ctx->pid).s,
+		       ctx->tree->dir.path, image_name(IMAGE_PAGES, ctx->pid).s,
 		       (unsigned long long)pe->vaddr, (unsigned long long)(pe->vaddr + len),
 		       ctx->pid, (unsigned long long)pe->offset);
 }
@@ -878,6 +876,12 @@ void pages_verify_stop(struct restore_tree *tree)
 	tree->verify = NULL;
 }
 
+int pages_load(struct restore_ctx *ctx)
+{
+	return image_load_list(&ctx->tree->dir, IMAGE_PAGEMAP, ctx->pid, NULL, (void ***)&ctx->runs,
+			       &ctx->nr_runs);
+}
+
 static int map_image(struct restore_ctx *ctx)
 {
 	void *p =
@@ -885,7 +889,7 @@ static int map_image(struct restore_ctx *ctx)
 
 	if (p == MAP_FAILED)
 		return err_errno("cannot map %s/%s", ctx->tree->dir.path,
-				 img_name_pid(PAGES_IMG, ctx->pid).s);
+				 image_name(IMAGE_PAGES, ctx->pid).s);
 	ctx->pages_map = p;
 	return 0;
 }
@@ -894,8 +898,7 @@ int pages_validate(struct restore_ctx *ctx)
 {
 	uint64_t off = IMG_PAGES_DATA_OFF;
 
-	ctx->pages_fd = img_raw_open(&ctx->tree->dir, img_name_pid(PAGES_IMG, ctx->pid).s,
-				     IMG_PAGES, &ctx->pages_size);
+	ctx->pages_fd = image_raw_open(&ctx->tree->dir, IMAGE_PAGES, ctx->pid, &ctx->pages_size);
 	if (ctx->pages_fd < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->nr_runs; i++) {
@@ -912,7 +915,7 @@ int pages_validate(struct restore_ctx *ctx)
 	}
 	if (off != ctx->pages_size)
 		return err_set("%s/%s is %s: %llu bytes, the pagemap accounts for %llu",
-			       ctx->tree->dir.path, img_name_pid(PAGES_IMG, ctx->pid).s,
+			       ctx->tree->dir.path, image_name(IMAGE_PAGES, ctx->pid).s,
 			       off > ctx->pages_size ? "truncated" : "too long",
 			       (unsigned long long)ctx->pages_size, (unsigned long long)off);
 	if (map_image(ctx))
@@ -925,6 +928,11 @@ int pages_validate(struct restore_ctx *ctx)
 
 void pages_restore_free(struct restore_ctx *ctx)
 {
+	for (size_t i = 0; i < ctx->nr_runs; i++)
+		protobuf_c_message_free_unpacked(&ctx->runs[i]->base, NULL);
+	free(ctx->runs);
+	ctx->runs = NULL;
+	ctx->nr_runs = 0;
 	if (ctx->pages_map)
 		munmap((void *)ctx->pages_map, ctx->pages_size);
 	ctx->pages_map = NULL;
@@ -952,22 +960,6 @@ static bool uffd_fills(const struct restore_ctx *ctx, const PagemapEntry *pe)
 	const VmaEntry *v = vma_of(ctx->mm, pe->vaddr);
 
 	return v && v->kind == VMA_KIND__ANON_PRIVATE;
-}
-
-/* The index of ctx's first run at or above addr (pages_validate checked
- * that runs are in address order). */
-size_t pages_first_run_from(const struct restore_ctx *ctx, uint64_t addr)
-{
-	size_t lo = 0, hi = ctx->nr_runs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (ctx->runs[mid]->vaddr < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
 }
 
 /* Filled before the process forked, and shared copy-on-write (cow.c). */

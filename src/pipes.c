@@ -30,10 +30,34 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "fdkind.h"
+#include "pipes.pb-c.h"
+#include "images.h"
 #include "infra/log.h"
 
 #define FIFO_KEY (1ULL << 63)
+
+/* Dump: the pipes and FIFOs of the tree, each with its data. */
+struct pipes_dump {
+	int nr;
+	PipeEntry *v;
+};
+
+/* Restore: pipes.img. */
+struct pipes_restore {
+	size_t nr;
+	PipeEntry **v;
+};
+
+/* The new process: pipes made so far, both ends on temporary fds. */
+struct made_pipe {
+	uint64_t ino;
+	int rfd, wfd;
+};
+struct pipes_made {
+	size_t nr;
+	struct made_pipe *v;
+};
 
 static bool is_pipe_kind(FileKind kind)
 {
@@ -50,12 +74,29 @@ static const char *pipe_name(const FileEntry *e, char *buf, size_t len)
 	return buf;
 }
 
-static PipeEntry *find_pipe(struct dump_ctx *ctx, uint64_t ino)
+static PipeEntry *find_pipe(struct dump_tree *tree, uint64_t ino)
 {
-	for (int i = 0; i < ctx->tree->nr_pipes; i++)
-		if (ctx->tree->pipes[i].pipe_ino == ino)
-			return &ctx->tree->pipes[i];
+	for (int i = 0; tree->pipes && i < tree->pipes->nr; i++)
+		if (tree->pipes->v[i].pipe_ino == ino)
+			return &tree->pipes->v[i];
 	return NULL;
+}
+
+static PipeEntry *add_pipe(struct dump_tree *tree, uint64_t ino)
+{
+	struct pipes_dump *d = tree->pipes;
+	PipeEntry *grown;
+
+	if (!d && !(d = tree->pipes = calloc(1, sizeof(*d))))
+		return NULL;
+	grown = realloc(d->v, (d->nr + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	d->v = grown;
+	pipe_entry__init(&d->v[d->nr]);
+	d->v[d->nr].pipe_ino = ino;
+	d->v[d->nr].data.data = NULL;
+	return &d->v[d->nr++];
 }
 
 /* Copies the queued bytes of a pipe without taking them out. */
@@ -98,20 +139,15 @@ static int record_pipe(struct dump_ctx *ctx, struct dump_file *f, uint64_t key, 
 {
 	FileEntry *e = &f->entry;
 	uint64_t ino = key;
-	PipeEntry *p = find_pipe(ctx, ino);
+	PipeEntry *p = find_pipe(ctx->tree, ino);
 	bool read_end = (e->flags & O_ACCMODE) != O_WRONLY;
 
 	e->has_pipe_ino = true;
 	e->pipe_ino = ino;
 	if (!p) {
-		ctx->tree->pipes = realloc(ctx->tree->pipes,
-					   (ctx->tree->nr_pipes + 1) * sizeof(*ctx->tree->pipes));
-		if (!ctx->tree->pipes)
+		p = add_pipe(ctx->tree, ino);
+		if (!p)
 			return err_set("out of memory");
-		p = &ctx->tree->pipes[ctx->tree->nr_pipes++];
-		pipe_entry__init(p);
-		p->pipe_ino = ino;
-		p->data.data = NULL;
 		int cap = fcntl(f->local_fd, F_GETPIPE_SZ);
 		if (cap < 0)
 			return err_errno("cannot read the size of %s", link);
@@ -123,10 +159,19 @@ static int record_pipe(struct dump_ctx *ctx, struct dump_file *f, uint64_t key, 
 	return 0;
 }
 
-int pipes_dump_file(struct dump_ctx *ctx, struct dump_file *f, const char *link)
+static bool pipe_recognise(const struct fd_probe *p)
 {
-	f->entry.kind = FILE_KIND__PIPE;
-	return record_pipe(ctx, f, strtoull(link + 6, NULL, 10), link); /* "pipe:[N]" */
+	return S_ISFIFO(p->st->st_mode) && !(p->flags & O_PATH) && !strncmp(p->link, "pipe:", 5);
+}
+
+static bool fifo_recognise(const struct fd_probe *p)
+{
+	return S_ISFIFO(p->st->st_mode) && !(p->flags & O_PATH) && strncmp(p->link, "pipe:", 5);
+}
+
+static int pipe_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
+{
+	return record_pipe(ctx, f, strtoull(p->link + 6, NULL, 10), p->link); /* "pipe:[N]" */
 }
 
 /* The key of the FIFO st: that of an earlier description of it, or a new one. */
@@ -148,11 +193,12 @@ static uint64_t fifo_key(struct dump_ctx *ctx, const struct stat *st)
 	return FIFO_KEY + n + 1;
 }
 
-int pipes_dump_fifo(struct dump_ctx *ctx, struct dump_file *f, const struct stat *st,
-		    const char *link)
+static int fifo_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
 {
+	const struct stat *st = p->st;
+	const char *link = p->link;
 	struct stat now;
-	int fd = ctx->fds[ctx->nr_fds - 1].fd;
+	int fd = p->fd;
 
 	if (link[0] != '/' || stat(link, &now) || now.st_dev != st->st_dev ||
 	    now.st_ino != st->st_ino)
@@ -161,7 +207,6 @@ int pipes_dump_fifo(struct dump_ctx *ctx, struct dump_file *f, const struct stat
 			       fd, ctx->pid, link);
 	snprintf(f->path, sizeof(f->path), "%s", link);
 	f->entry.path = f->path;
-	f->entry.kind = FILE_KIND__FIFO;
 	return record_pipe(ctx, f, fifo_key(ctx, st), link);
 }
 
@@ -185,11 +230,11 @@ static const FileEntry *find_ends(struct dump_tree *tree, uint64_t ino, bool *r,
 }
 
 /* Both ends of every pipe must be in the checkpoint. */
-int pipes_check_complete(struct dump_tree *tree)
+static int check_complete(struct dump_tree *tree)
 {
-	for (int i = 0; i < tree->nr_pipes; i++) {
+	for (int i = 0; i < tree->pipes->nr; i++) {
 		bool r = false, w = false;
-		uint64_t ino = tree->pipes[i].pipe_ino;
+		uint64_t ino = tree->pipes->v[i].pipe_ino;
 		const FileEntry *last;
 		char name[4200];
 		int fd = -1;
@@ -204,74 +249,100 @@ int pipes_check_complete(struct dump_tree *tree)
 	return 0;
 }
 
-int pipes_write(struct dump_tree *tree)
+/* pipes.img, once every process was seen (and every fd in flight found). */
+static int pipes_dump_finish(struct dump_tree *tree)
 {
-	for (int i = 0; i < tree->nr_pipes; i++)
-		if (!tree->pipes[i].data.data && !(tree->pipes[i].data.data = malloc(1)))
+	struct pipes_dump empty = {0, NULL}, *d = tree->pipes ? tree->pipes : &empty;
+
+	if (tree->pipes && check_complete(tree))
+		return -1;
+	for (int i = 0; i < d->nr; i++)
+		if (!d->v[i].data.data && !(d->v[i].data.data = malloc(1)))
 			return err_set("out of memory");
-	return img_write_array(&tree->dir, "pipes.img", IMG_PIPES, NULL, tree->pipes,
-			       tree->nr_pipes, sizeof(*tree->pipes));
+	return image_write_array(&tree->dir, IMAGE_PIPES, 0, NULL, d->v, d->nr, sizeof(*d->v));
 }
 
-void pipes_dump_free(struct dump_tree *tree)
+static void pipes_dump_free(struct dump_tree *tree)
 {
-	for (int i = 0; i < tree->nr_pipes; i++)
-		free(tree->pipes[i].data.data);
+	for (int i = 0; tree->pipes && i < tree->pipes->nr; i++)
+		free(tree->pipes->v[i].data.data);
+	if (tree->pipes)
+		free(tree->pipes->v);
 	free(tree->pipes);
 	tree->pipes = NULL;
-	tree->nr_pipes = 0;
 }
 
 /* ---- restore ---- */
 
-static const PipeEntry *pipe_by_ino(const struct restore_ctx *ctx, uint64_t ino)
+static int pipes_load(struct restore_tree *tree)
 {
-	for (size_t i = 0; i < ctx->nr_pipes; i++)
-		if (ctx->pipes[i]->pipe_ino == ino)
-			return ctx->pipes[i];
+	tree->pipes = calloc(1, sizeof(*tree->pipes));
+	if (!tree->pipes)
+		return err_set("out of memory");
+	return image_load_list(&tree->dir, IMAGE_PIPES, 0, NULL, (void ***)&tree->pipes->v,
+			       &tree->pipes->nr);
+}
+
+static void pipes_restore_free(struct restore_tree *tree)
+{
+	for (size_t i = 0; tree->pipes && i < tree->pipes->nr; i++)
+		protobuf_c_message_free_unpacked(&tree->pipes->v[i]->base, NULL);
+	if (tree->pipes)
+		free(tree->pipes->v);
+	free(tree->pipes);
+	tree->pipes = NULL;
+}
+
+static const PipeEntry *pipe_by_ino(const struct restore_tree *tree, uint64_t ino)
+{
+	for (size_t i = 0; i < tree->pipes->nr; i++)
+		if (tree->pipes->v[i]->pipe_ino == ino)
+			return tree->pipes->v[i];
 	return NULL;
 }
 
 /* A FIFO must still be one at its path, and all its descriptions agree. */
-static int validate_fifo(const struct restore_ctx *ctx, const FileEntry *fe)
+static int validate_fifo(const struct restore_tree *tree, const FileEntry *fe,
+			 const struct fd_use *use)
 {
 	struct stat st;
 
 	if (!fe->path || fe->path[0] != '/' || !(fe->pipe_ino & FIFO_KEY))
-		return err_set("files.img: FIFO file %u of pid %d is malformed", fe->id, ctx->pid);
-	for (size_t i = 0; i < ctx->nr_files; i++) {
-		const FileEntry *o = ctx->files[i];
+		return err_set("files.img: FIFO file %u of pid %d is malformed", fe->id, use->pid);
+	for (size_t i = 0; i < tree->nr_files; i++) {
+		const FileEntry *o = tree->files[i];
 		if (o->kind == FILE_KIND__FIFO && o->pipe_ino == fe->pipe_ino &&
 		    (!o->path || strcmp(o->path, fe->path)))
 			return err_set("files.img: FIFO %s has descriptions with other paths",
 				       fe->path);
 	}
 	if (stat(fe->path, &st))
-		return err_errno("FIFO %s (of pid %d) is not available", fe->path, ctx->pid);
+		return err_errno("FIFO %s (of pid %d) is not available", fe->path, use->pid);
 	if (!S_ISFIFO(st.st_mode))
-		return err_set("%s (of pid %d) is no longer a FIFO", fe->path, ctx->pid);
+		return err_set("%s (of pid %d) is no longer a FIFO", fe->path, use->pid);
 	return 0;
 }
 
-int pipes_validate(struct restore_ctx *ctx)
+static int pipe_validate(const struct restore_tree *tree, const FileEntry *fe,
+			 const struct fd_use *use)
 {
-	for (size_t i = 0; i < ctx->nr_files; i++) {
-		const FileEntry *fe = ctx->files[i];
-		char name[4200];
-		if (!is_pipe_kind(fe->kind))
-			continue;
-		if (fe->kind == FILE_KIND__FIFO && validate_fifo(ctx, fe))
-			return -1;
-		const PipeEntry *p = pipe_by_ino(ctx, fe->pipe_ino);
-		if (!p)
-			return err_set("pipes.img has no record of %s",
-				       pipe_name(fe, name, sizeof(name)));
-		if (p->data.len > p->capacity || p->capacity > (1u << 30))
-			return err_set("pipes.img: pipe:[%llu] holds %zu bytes, more than its "
-				       "capacity %u",
-				       (unsigned long long)p->pipe_ino, p->data.len, p->capacity);
-	}
+	char name[4200];
+
+	if (fe->kind == FILE_KIND__FIFO && validate_fifo(tree, fe, use))
+		return -1;
+	const PipeEntry *p = fe->has_pipe_ino ? pipe_by_ino(tree, fe->pipe_ino) : NULL;
+	if (!p)
+		return err_set("pipes.img has no record of %s", pipe_name(fe, name, sizeof(name)));
+	if (p->data.len > p->capacity || p->capacity > (1u << 30))
+		return err_set("pipes.img: pipe:[%llu] holds %zu bytes, more than its "
+			       "capacity %u",
+			       (unsigned long long)p->pipe_ino, p->data.len, p->capacity);
 	return 0;
+}
+
+static bool same_pipe(const FileEntry *a, const FileEntry *b)
+{
+	return a->has_pipe_ino && b->has_pipe_ino && a->pipe_ino == b->pipe_ino;
 }
 
 /* Sizes the pipe and writes its data back in, through its write end wfd. */
@@ -327,23 +398,49 @@ static int open_fifo(const FileEntry *fe, const struct made_pipe *mp, int *fd)
 	return 0;
 }
 
-int pipes_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+/* The pipe of fe, made now if it is the first of its ends placed here. */
+static struct made_pipe *made_pipe(struct restore_ctx *ctx, const FileEntry *fe)
 {
-	struct made_pipe *mp = NULL;
+	struct pipes_made *m = ctx->pipes_made;
+	struct made_pipe *grown;
+
+	for (size_t i = 0; m && i < m->nr; i++)
+		if (m->v[i].ino == fe->pipe_ino)
+			return &m->v[i];
+	if (!m && !(m = ctx->pipes_made = calloc(1, sizeof(*m))))
+		goto oom;
+	grown = realloc(m->v, (m->nr + 1) * sizeof(*grown));
+	if (!grown)
+		goto oom;
+	m->v = grown;
+	if (make_pipe(ctx, pipe_by_ino(ctx->tree, fe->pipe_ino), fe, &m->v[m->nr]))
+		return NULL;
+	return &m->v[m->nr++];
+oom:
+	err_set("out of memory");
+	return NULL;
+}
+
+/* Pipe ends made along the way and never placed. */
+static void pipes_drop_made(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; ctx->pipes_made && i < ctx->pipes_made->nr; i++) {
+		close(ctx->pipes_made->v[i].rfd);
+		close(ctx->pipes_made->v[i].wfd);
+	}
+	if (ctx->pipes_made)
+		free(ctx->pipes_made->v);
+	free(ctx->pipes_made);
+	ctx->pipes_made = NULL;
+}
+
+static int pipe_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+{
+	struct made_pipe *mp = made_pipe(ctx, fe);
 	int end;
 
-	for (size_t i = 0; i < ctx->nr_made_pipes; i++)
-		if (ctx->made_pipes[i].ino == fe->pipe_ino)
-			mp = &ctx->made_pipes[i];
-	if (!mp) {
-		ctx->made_pipes =
-		    realloc(ctx->made_pipes, (ctx->nr_made_pipes + 1) * sizeof(*ctx->made_pipes));
-		if (!ctx->made_pipes)
-			return err_set("out of memory");
-		mp = &ctx->made_pipes[ctx->nr_made_pipes++];
-		if (make_pipe(ctx, pipe_by_ino(ctx, fe->pipe_ino), fe, mp))
-			return -1;
-	}
+	if (!mp)
+		return -1;
 	if (fe->kind == FILE_KIND__FIFO)
 		return open_fifo(fe, mp, fd);
 	end = (fe->flags & O_ACCMODE) == O_RDONLY ? mp->rfd : mp->wfd;
@@ -357,3 +454,35 @@ int pipes_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 				 (unsigned long long)fe->pipe_ino);
 	return 0;
 }
+
+static void describe_pipe(const FileEntry *fe, char *buf, size_t len)
+{
+	pipe_name(fe, buf, len);
+}
+
+const struct fd_kind pipe_kind = {
+    .name = "pipe",
+    .kind = FILE_KIND__PIPE,
+    .recognise = pipe_recognise,
+    .dump = pipe_dump,
+    .dump_finish = pipes_dump_finish,
+    .dump_free = pipes_dump_free,
+    .load = pipes_load,
+    .validate = pipe_validate,
+    .same_object = same_pipe,
+    .restore_free = pipes_restore_free,
+    .open = pipe_open,
+    .drop_made = pipes_drop_made,
+    .describe = describe_pipe,
+};
+
+const struct fd_kind fifo_kind = {
+    .name = "FIFO",
+    .kind = FILE_KIND__FIFO,
+    .recognise = fifo_recognise,
+    .dump = fifo_dump,
+    .validate = pipe_validate,
+    .same_object = same_pipe,
+    .open = pipe_open,
+    .describe = describe_pipe,
+};

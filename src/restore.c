@@ -1,28 +1,30 @@
 /*
- * restore: bring a checkpointed process back, with its original pid.
+ * restore: bring a checkpointed process tree back, with its original pids.
  *
  *   1. read and validate every image (sizes, checksums, ranges, the files
- *      and the pid it needs) before anything is created; the page data's
- *      checksums are checked on threads meanwhile, until step 5;
- *   2. create the process with clone3(set_tid = the original pid);
- *   3. in the new process, in ordinary C: place its fds, open the files its
- *      mappings need, map the trampoline, set cwd, root, umask, limits,
- *      personality, name and session; then stop for the restorer;
+ *      and the pids it needs) before anything is created (checkpoint.c and
+ *      each kind's validation); the page data's checksums are checked on
+ *      threads meanwhile, until step 5;
+ *   2. create the root with clone3(set_tid = its original pid); each new
+ *      process creates its own children the same way (child.c, tree.c);
+ *   3. in each new process, in ordinary C (child.c): place its fds, open
+ *      the files its mappings need, map the trampoline, set cwd, root,
+ *      umask, limits, personality, name and session; then wait for cryo;
  *   4. from cryo, by syscalls injected through the trampoline: replace the
  *      address space with the target's, fill its pages, set the mm fields,
  *      rseq, robust list, signal handlers and queued signals, timers, and
  *      credentials last;
  *   5. set the registers and the signal mask, unmap the trampoline (the
  *      task is stopped at that syscall's exit, never back in user mode
- *      there) and detach: the process continues at its saved instruction.
- *   6. without -d, wait for it and exit with its status.
- * If anything fails after step 2, the new process is killed: a restore is
- * complete or leaves nothing behind.
+ *      there) and detach, children first: each continues at its saved
+ *      instruction.
+ *   6. without -d, wait for the root and exit with its status.
+ * If anything fails after step 2, every new process is killed: a restore
+ * is complete or leaves nothing behind.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,120 +38,32 @@
 #include <unistd.h>
 #include <linux/sched.h>
 
-#include "context.h"
+#include "checkpoint.h"
+#include "child.h"
+#include "cow.h"
+#include "creds.h"
+#include "files.h"
+#include "fs.h"
+#include "images.h"
 #include "infra/log.h"
 #include "infra/ptrace.h"
+#include "locks.h"
+#include "mm.h"
+#include "pages.h"
+#include "restore.h"
+#include "shmem.h"
+#include "signals.h"
+#include "sysvshm.h"
+#include "task.h"
+#include "threads.h"
+#include "timers.h"
+#include "tree.h"
+#include "tty.h"
 
 #define REPORT_MAX	  1024
 #define REPORT_TIMEOUT_MS 60000
 
 /* ---- 1. read and validate ---- */
-
-static int load_one(struct restore_ctx *ctx, const char *fmt, enum img_kind kind,
-		    const ProtobufCMessageDescriptor *desc, void **msg)
-{
-	struct img_in in;
-	char name[64];
-	int r;
-
-	snprintf(name, sizeof(name), fmt, ctx->pid);
-	if (img_in_load(&ctx->tree->dir, &in, name, kind))
-		return -1;
-	r = img_in_msg(&in, desc, (ProtobufCMessage **)msg);
-	if (r == 0)
-		err_set("image %s/%s is empty", ctx->tree->dir.path, name);
-	else if (r == 1 && in.pos != in.size)
-		r = err_set("image %s/%s has trailing data", ctx->tree->dir.path, name);
-	img_in_free(&in);
-	return r == 1 ? 0 : -1;
-}
-
-/* Loads every record of an image; head, if given, is the first record's type. */
-static int load_list(struct restore_ctx *ctx, const char *fmt, enum img_kind kind,
-		     const ProtobufCMessageDescriptor *head, const ProtobufCMessageDescriptor *desc,
-		     void ***out, size_t *n)
-{
-	char name[64];
-
-	snprintf(name, sizeof(name), fmt, ctx->pid);
-	return img_load_list(&ctx->tree->dir, name, kind, head, NULL, desc, out, n);
-}
-
-/* files.img and pipes.img are the tree's: parsed once (a tree of hundreds
- * of processes parsed them hundreds of times), each process points at them. */
-static int load_shared_lists(struct restore_ctx *ctx)
-{
-	struct restore_tree *tree = ctx->tree;
-
-	if (!tree->lists_loaded &&
-	    (load_list(ctx, "files.img", IMG_FILES, NULL, &file_entry__descriptor,
-		       (void ***)&tree->files, &tree->nr_files) ||
-	     load_list(ctx, "pipes.img", IMG_PIPES, NULL, &pipe_entry__descriptor,
-		       (void ***)&tree->pipes, &tree->nr_pipes)))
-		return -1;
-	tree->lists_loaded = true;
-	ctx->files = tree->files;
-	ctx->nr_files = tree->nr_files;
-	ctx->pipes = tree->pipes;
-	ctx->nr_pipes = tree->nr_pipes;
-	return 0;
-}
-
-static int load_images(struct restore_ctx *ctx)
-{
-	if (load_one(ctx, "core-%d.img", IMG_CORE, &core_entry__descriptor, (void **)&ctx->core))
-		return -1;
-	if (ctx->core->pid != ctx->pid)
-		return err_set("core-%d.img describes pid %d", ctx->pid, ctx->core->pid);
-	ctx->zombie = !strcmp(ctx->core->state, "Z");
-	if (ctx->zombie)
-		return 0;
-	if (load_one(ctx, "mm-%d.img", IMG_MM, &mm_entry__descriptor, (void **)&ctx->mm) ||
-	    load_one(ctx, "fs-%d.img", IMG_FS, &fs_entry__descriptor, (void **)&ctx->fs) ||
-	    load_list(ctx, "pagemap-%d.img", IMG_PAGEMAP, &pagemap_head__descriptor,
-		      &pagemap_entry__descriptor, (void ***)&ctx->runs, &ctx->nr_runs) ||
-	    load_list(ctx, "fdinfo-%d.img", IMG_FDINFO, NULL, &fd_entry__descriptor,
-		      (void ***)&ctx->fds, &ctx->nr_fds) ||
-	    load_shared_lists(ctx))
-		return -1;
-	return 0;
-}
-
-static struct restore_ctx *new_proc(struct restore_tree *tree, pid_t pid)
-{
-	struct restore_ctx *ctx = calloc(1, sizeof(*ctx));
-
-	if (!ctx)
-		return NULL;
-	ctx->opts = tree->opts;
-	ctx->tree = tree;
-	ctx->pid = pid;
-	ctx->pages_fd = -1;
-	ctx->tty_fd = -1;
-	tree->procs[tree->nr_procs++] = ctx;
-	return ctx;
-}
-
-/* Every process the inventory lists, root first, parents before children. */
-static int load_tree(struct restore_tree *tree)
-{
-	const InventoryEntry *inv = tree->dir.inventory;
-
-	if (!inv->n_pids || inv->root_pid != inv->pids[0])
-		return err_set("checkpoint %s: inventory does not start with its root pid",
-			       tree->dir.path);
-	tree->procs = calloc(inv->n_pids, sizeof(*tree->procs));
-	if (!tree->procs)
-		return err_set("out of memory");
-	for (size_t i = 0; i < inv->n_pids; i++) {
-		struct restore_ctx *ctx = new_proc(tree, inv->pids[i]);
-		if (!ctx)
-			return err_set("out of memory");
-		if (load_images(ctx))
-			return -1;
-	}
-	return tree_restore_plan(tree);
-}
 
 static int validate_proc(struct restore_ctx *ctx)
 {
@@ -158,7 +72,7 @@ static int validate_proc(struct restore_ctx *ctx)
 	if (ctx->zombie)
 		return 0;
 	return threads_validate(ctx) || creds_validate(ctx) || mm_validate(ctx) ||
-		       pages_validate(ctx) || files_validate(ctx) || fs_validate(ctx)
+		       pages_validate(ctx) || locks_validate(ctx) || fs_validate(ctx)
 		   ? -1
 		   : 0;
 }
@@ -170,109 +84,12 @@ static int validate(struct restore_tree *tree)
 	kerndat_probe(&tree->kd);
 	if (kerndat_missing(&tree->kd, missing, sizeof(missing)))
 		return err_set("this kernel lacks what cryo needs: %s (see cryo check)", missing);
-	if (img_dir_open(&tree->dir, tree->opts->images_dir) || load_tree(tree))
+	if (checkpoint_load(tree))
 		return -1;
 	for (size_t i = 0; i < tree->nr_procs; i++)
 		if (validate_proc(tree->procs[i]))
 			return -1;
-	return sysvshm_validate(tree);
-}
-
-/* ---- 3. in the new processes ---- */
-
-/* Reports to cryo: the pid, then an error line, or nothing when ready. */
-void restore_report(struct restore_tree *tree, pid_t pid, const char *msg)
-{
-	char buf[REPORT_MAX];
-	size_t len = strlen(msg);
-
-	if (len > sizeof(buf) - sizeof(pid))
-		len = sizeof(buf) - sizeof(pid);
-	memcpy(buf, &pid, sizeof(pid));
-	memcpy(buf + sizeof(pid), msg, len);
-	if (send(tree->report[1], buf, sizeof(pid) + len, MSG_NOSIGNAL) < 0)
-		_exit(2);
-}
-
-void restore_child_fail(struct restore_ctx *ctx)
-{
-	restore_report(ctx->tree, ctx->pid, err_text());
-	_exit(1);
-}
-
-/* Moves cryo's fds that the new process needs to the service slots and
- * closes all the others, except the descriptions shared between processes,
- * which are still to be placed. */
-static int setup_service_fds(struct restore_ctx *ctx)
-{
-	struct restore_tree *tree = ctx->tree;
-	/* the executable: mm.c opens it there */
-	int src[SVC_VMA_FIRST] = {-1, tree->report[1], ctx->tty_fd, tree->hold[0]};
-	unsigned inherit_end = tree->inherit_base + tree->nr_inherit + tree->nr_shmem;
-
-	for (int i = 0; i < SVC_VMA_FIRST; i++) {
-		if (src[i] < 0)
-			continue;
-		src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, ctx->stage_base);
-		if (src[i] < 0)
-			return err_errno("cannot set up the restorer's fds");
-	}
-	for (int i = 0; i < SVC_VMA_FIRST; i++)
-		if (src[i] >= 0 && dup2(src[i], ctx->svc_base + i) < 0)
-			return err_errno("cannot set up the restorer's fds");
-	tree->report[1] = ctx->svc_base + SVC_REPORT;
-	if (syscall(SYS_close_range, 0, ctx->svc_base - 1, 0) ||
-	    syscall(SYS_close_range, ctx->svc_base + SVC_VMA_FIRST, tree->inherit_base - 1, 0) ||
-	    syscall(SYS_close_range, inherit_end, ~0U, 0))
-		return err_errno("cannot close cryo's fds");
-	return 0;
-}
-
-/* Handlers cryo installed (a sanitizer's, say) must not survive into the
- * restored process: the image holds only dispositions that were not SIG_DFL. */
-static void reset_dispositions(void)
-{
-	/* the kernel's struct, all zero: libc's sigaction() would add its restorer */
-	uint64_t dfl[4] = {0};
-
-	for (int sig = 1; sig <= 64; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			syscall(SYS_rt_sigaction, sig, dfl, NULL, 8);
-}
-
-/* Its own part of the restore, in the new process, once its children exist. */
-static int child_steps(struct restore_ctx *ctx)
-{
-	/* mm first: the shared memory it maps sits with the inherited fds,
-	 * which placing the fds closes */
-	return setup_service_fds(ctx) || mm_restore_child(ctx) || files_restore_child(ctx) ||
-		       fs_restore_child(ctx) || task_restore_child(ctx)
-		   ? -1
-		   : 0;
-}
-
-/* The new process: ids, children, its own state; then it waits, blocked
- * in read(), for cryo to seize it and rebuild its memory. */
-void restore_child_main(struct restore_ctx *ctx, pid_t parent)
-{
-	sigset_t all;
-	char byte;
-
-	tree_wait_adopted(ctx, parent);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	reset_dispositions();
-	log_fini();
-	if ((!ctx->parent && tree_restore_inherited(ctx)) || task_restore_session(ctx) ||
-	    cow_stage(ctx) || tree_restore_kids(ctx) || child_steps(ctx))
-		restore_child_fail(ctx);
-	restore_report(ctx->tree, ctx->pid, "");
-	while (read(ctx->svc_base + SVC_HOLD, &byte, 1) < 0 && errno == EINTR)
-		;
-	_exit(1); /* cryo gave up on the restore (or the wait failed) */
+	return files_validate(tree) || sysvshm_validate(tree) ? -1 : 0;
 }
 
 /* ---- 2. create the root ---- */
@@ -299,13 +116,14 @@ static int create_root(struct restore_tree *tree)
 	if (pid == 0) {
 		close(tree->report[0]);
 		close(tree->hold[1]);
-		restore_child_main(root, parent);
+		close(tree->late[1]);
+		tree->child_main(root, parent);
 	}
 	root->child = pid;
 	return 0;
 }
 
-/* Waits until every live process has set itself up (or one failed). */
+/* Waits until every live process has reported ready (or one failed). */
 static int wait_reports(struct restore_tree *tree)
 {
 	size_t want = 0;
@@ -329,7 +147,7 @@ static int wait_reports(struct restore_tree *tree)
 			return err_errno("reading the reports of the new processes");
 		msg[n] = '\0';
 		memcpy(&pid, msg, sizeof(pid));
-		ctx = tree_proc(tree, pid);
+		ctx = ctx_proc(tree, pid);
 		if (n > (ssize_t)sizeof(pid))
 			return err_set("restoring pid %d: %s", pid, msg + sizeof(pid));
 		if (!ctx)
@@ -338,6 +156,24 @@ static int wait_reports(struct restore_tree *tree)
 		want--;
 	}
 	return 0;
+}
+
+/* Once every process exists: those that open descriptions late do, one
+ * byte of the late pipe each. */
+static int open_late(struct restore_tree *tree)
+{
+	char go[256];
+
+	if (!tree->has_late)
+		return 0;
+	memset(go, 'g', sizeof(go));
+	for (size_t left = tree->nr_procs; left;) {
+		size_t n = left < sizeof(go) ? left : sizeof(go);
+		if (write(tree->late[1], go, n) != (ssize_t)n)
+			return err_errno("cannot let the new processes go on");
+		left -= n;
+	}
+	return wait_reports(tree);
 }
 
 /* ---- 4, 5. rebuild from the restorer ---- */
@@ -384,12 +220,10 @@ static int release_child(struct restore_ctx *ctx)
 	return threads_restore_release(ctx);
 }
 
-static int rebuild(struct restore_ctx *ctx)
+static int rebuild_memory(struct restore_ctx *ctx)
 {
 	unsigned long long t = now_us();
 
-	if (seize(ctx) || inject_begin(&ctx->inj, ctx->child, ctx->tramp))
-		return -1;
 	if (task_restore_unregister(ctx) || mm_restore(ctx))
 		return -1;
 	pr_debug("pid %d: address space laid out", ctx->pid);
@@ -400,6 +234,13 @@ static int rebuild(struct restore_ctx *ctx)
 		return -1;
 	ctx->tree->stats.memrestore_time_us += now_us() - t;
 	pr_debug("pid %d: memory restored in %llu us", ctx->pid, now_us() - t);
+	return 0;
+}
+
+static int rebuild(struct restore_ctx *ctx)
+{
+	if (seize(ctx) || inject_begin(&ctx->inj, ctx->child, ctx->tramp) || rebuild_memory(ctx))
+		return -1;
 	if (threads_restore_create(ctx) || task_restore(ctx) || signals_restore(ctx) ||
 	    timers_restore(ctx) || threads_restore(ctx))
 		return -1;
@@ -408,6 +249,24 @@ static int rebuild(struct restore_ctx *ctx)
 		return -1;
 	pr_debug("pid %d: threads, signals, timers and registrations restored", ctx->pid);
 	return threads_restore_creds(ctx);
+}
+
+static int rebuild_all(struct restore_tree *tree)
+{
+	unsigned long long t = now_us();
+
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		if (!tree->procs[i]->zombie && rebuild(tree->procs[i]))
+			return -1;
+	if (pages_verify_finish(tree) || sysvshm_mark_removed(tree) || files_restore_release(tree))
+		return -1;
+	/* children first: a parent never runs before its children are complete */
+	for (size_t i = tree->nr_procs; i-- > 0;)
+		if (!tree->procs[i]->zombie && release_child(tree->procs[i]))
+			return -1;
+	pr_info("rebuilt %zu process%s in %llu us", tree->nr_procs, tree->nr_procs > 1 ? "es" : "",
+		now_us() - t);
+	return 0;
 }
 
 /* ---- 6 ---- */
@@ -428,16 +287,19 @@ static void write_stats(struct restore_tree *tree)
 {
 	struct img_dir d = tree->dir;
 	struct img_out out;
+	struct img_name name = image_name(IMAGE_STATS_RESTORE, 0);
+	char part[sizeof(name.s) + 8];
 
 	/* a private list of written files: the checkpoint's own is not touched */
 	d.sync = false;
 	d.files = NULL;
 	d.nr_files = d.cap_files = 0;
-	if (img_out_open(&d, &out, "stats-restore", IMG_STATS) ||
+	snprintf(part, sizeof(part), ".%s.part", name.s);
+	if (image_out_open(&d, &out, IMAGE_STATS_RESTORE, 0) ||
 	    img_out_msg(&out, &tree->stats.base) || img_out_close(&out))
 		img_out_discard(&out); /* best effort: the restore itself succeeded */
 	else
-		renameat(d.dirfd, ".stats-restore.part", d.dirfd, "stats-restore");
+		renameat(d.dirfd, part, d.dirfd, name.s);
 	free(d.files);
 }
 
@@ -450,7 +312,7 @@ static int wait_restored(struct restore_tree *tree)
 		if (errno != EINTR)
 			return err_errno("waiting for pid %d", root->child);
 	}
-	tty_restore_return(root);
+	tty_restore_return(tree);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
@@ -484,67 +346,84 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* cryo's highest open fd (the list is sorted); the new processes inherit
+ * them all until each has set itself up. */
+static int highest_own_fd(void)
+{
+	int *fds, n = proc_list_fds(getpid(), &fds), max = n > 0 ? fds[n - 1] : 2;
+
+	if (n > 0)
+		free(fds);
+	return n < 0 ? 1 << 16 : max;
+}
+
+/* Where the descriptions the root makes go: above every fd any process
+ * uses while it sets itself up, and above the temporary fds the root
+ * makes while creating them. */
+static void plan_inherit_base(struct restore_tree *tree)
+{
+	int base = highest_own_fd();
+
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		if (!tree->procs[i]->zombie && tree->procs[i]->stage_base > base)
+			base = tree->procs[i]->stage_base;
+	tree->inherit_base = base + 2 * tree->nr_inherit + 16;
+}
+
 /* Fd numbers for each process's service and temporary fds. */
 static int plan_fds(struct restore_tree *tree)
 {
 	/* what is shared first: it decides which mappings use inherited fds */
-	if (tree_plan_inherited(tree) || cow_plan(tree))
+	if (files_plan(tree) || shmem_plan(tree) || cow_plan(tree))
 		return -1;
 	for (size_t i = 0; i < tree->nr_procs; i++) {
 		struct restore_ctx *ctx = tree->procs[i];
 		if (ctx->zombie)
 			continue;
-		ctx->tty_fd = tree->procs[0]->tty_fd;
 		ctx->svc_base = files_max_fd(ctx) + 1;
 		if (mm_restore_plan(ctx)) /* sets stage_base, above its mapped files' fds */
 			return -1;
 	}
-	return tree_plan_inherit_base(tree);
+	plan_inherit_base(tree);
+	return 0;
 }
 
-static int rebuild_all(struct restore_tree *tree)
+static int open_channels(struct restore_tree *tree)
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tree->report) ||
+	    pipe2(tree->hold, O_CLOEXEC) || pipe2(tree->late, O_CLOEXEC))
+		return err_errno("cannot create the restorer's channels");
+	return 0;
+}
+
+static int create_all(struct restore_tree *tree)
 {
 	unsigned long long t = now_us();
 
-	for (size_t i = 0; i < tree->nr_procs; i++)
-		if (!tree->procs[i]->zombie && rebuild(tree->procs[i]))
-			return -1;
-	if (pages_verify_finish(tree) || sysvshm_mark_removed(tree))
+	/* orphans of a failed restore come back to cryo to be reaped */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* the checksums are checked meanwhile: after the root's clone3, which
+	 * copies cryo's memory but not its threads */
+	if (create_root(tree) || pages_verify_start(tree, true) || wait_reports(tree) ||
+	    open_late(tree))
 		return -1;
-	/* children first: a parent never runs before its children are complete */
-	for (size_t i = tree->nr_procs; i-- > 0;)
-		if (!tree->procs[i]->zombie && release_child(tree->procs[i]))
-			return -1;
-	pr_info("rebuilt %zu process%s in %llu us", tree->nr_procs, tree->nr_procs > 1 ? "es" : "",
-		now_us() - t);
+	pr_debug("%zu process%s created and set up", tree->nr_procs,
+		 tree->nr_procs > 1 ? "es" : "");
+	tree->stats.fork_time_us = now_us() - t;
 	return 0;
 }
 
 static int restore_steps(struct restore_tree *tree)
 {
-	unsigned long long t;
-
-	if (validate(tree) || tty_restore_prepare(tree->procs[0]))
+	if (validate(tree) || files_prepare(tree))
 		return -1;
 	pr_debug("images validated");
 	tree->stats.validate_time_us = now_us() - tree->t_start;
 	raise_fd_limit();
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tree->report) ||
-	    pipe2(tree->hold, O_CLOEXEC))
-		return err_errno("cannot create the restorer's channels");
-	if (plan_fds(tree) || sysvshm_restore(tree))
+	if (open_channels(tree) || plan_fds(tree) || sysvshm_restore(tree))
 		return -1;
-	/* orphans of a failed restore come back to cryo to be reaped */
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	t = now_us();
-	/* the checksums are checked meanwhile: after the root's clone3, which
-	 * copies cryo's memory but not its threads */
-	if (create_root(tree) || pages_verify_start(tree, true) || wait_reports(tree))
-		return -1;
-	pr_debug("%zu process%s created and set up", tree->nr_procs,
-		 tree->nr_procs > 1 ? "es" : "");
-	tree->stats.fork_time_us = now_us() - t;
-	if (rebuild_all(tree))
+	child_setup(tree);
+	if (create_all(tree) || rebuild_all(tree))
 		return -1;
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	tree->stats.restore_time_us = now_us() - tree->t_start;
@@ -554,100 +433,22 @@ static int restore_steps(struct restore_tree *tree)
 	return write_pidfile(tree);
 }
 
-static void free_list(void **msgs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		protobuf_c_message_free_unpacked(msgs[i], NULL);
-	free(msgs);
-}
-
-static void free_proc(struct restore_ctx *ctx)
-{
-	if (ctx->core)
-		core_entry__free_unpacked(ctx->core, NULL);
-	if (ctx->mm)
-		mm_entry__free_unpacked(ctx->mm, NULL);
-	if (ctx->fs)
-		fs_entry__free_unpacked(ctx->fs, NULL);
-	free_list((void **)ctx->runs, ctx->nr_runs);
-	free_list((void **)ctx->fds, ctx->nr_fds); /* files and pipes: the tree's */
-	ghost_restore_free(ctx);
-	locks_restore_free(ctx);
-	free(ctx->vma_fd);
-	cow_free(ctx);
-	free(ctx->kids);
-	free(ctx->helpers);
-	free(ctx->sessions);
-	pages_restore_free(ctx);
-	threads_restore_free(ctx);
-	free(ctx);
-}
-
-static void free_tree(struct restore_tree *tree)
-{
-	pages_verify_stop(tree); /* its threads read the mapped images */
-	if (tree->nr_procs && tree->procs[0]->tty_fd >= 0)
-		close(tree->procs[0]->tty_fd);
-	for (size_t i = 0; i < tree->nr_procs; i++)
-		free_proc(tree->procs[i]);
-	free(tree->procs);
-	free(tree->by_pid);
-	free_list((void **)tree->files, tree->nr_files);
-	free_list((void **)tree->pipes, tree->nr_pipes);
-	free(tree->inherit_ids);
-	sysvshm_restore_free(tree);
-	free(tree->shmem);
-	for (int i = 0; i < 2; i++) {
-		if (tree->report[i] >= 0)
-			close(tree->report[i]);
-		if (tree->hold[i] >= 0)
-			close(tree->hold[i]);
-	}
-	img_dir_close(&tree->dir);
-}
-
-static void init_tree(struct restore_tree *tree, const struct cryo_opts *opts)
-{
-	memset(tree, 0, sizeof(*tree));
-	tree->opts = opts;
-	tree->dir.dirfd = -1;
-	tree->report[0] = tree->report[1] = tree->hold[0] = tree->hold[1] = -1;
-	tree->t_start = now_us();
-	restore_stats__init(&tree->stats);
-}
-
-int restore_verify_images(const struct cryo_opts *opts)
-{
-	struct restore_tree tree;
-	int ret;
-
-	init_tree(&tree, opts);
-	ret = img_dir_open(&tree.dir, opts->images_dir) || load_tree(&tree) ||
-	      sysvshm_validate(&tree);
-	for (size_t i = 0; !ret && i < tree.nr_procs; i++)
-		if (!tree.procs[i]->zombie)
-			ret = pages_validate(tree.procs[i]);
-	if (!ret)
-		ret = pages_verify_start(&tree, false) || pages_verify_finish(&tree);
-	free_tree(&tree);
-	return ret ? -1 : 0;
-}
-
 int cryo_restore(const struct cryo_opts *opts)
 {
 	struct restore_tree tree;
 	int ret;
 
-	init_tree(&tree, opts);
+	checkpoint_init(&tree, opts);
 	ret = restore_steps(&tree);
 	if (ret) {
 		kill_all(&tree);
+		files_restore_undo(&tree);
 		sysvshm_restore_undo(&tree);
 		prctl(PR_SET_CHILD_SUBREAPER, 0);
 		ret = 1;
 	} else if (!opts->detach) {
 		ret = wait_restored(&tree);
 	}
-	free_tree(&tree);
+	checkpoint_free(&tree);
 	return ret;
 }

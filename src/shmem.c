@@ -16,7 +16,7 @@
  * or anonymous shared memory of the same size) and inherited; each process
  * maps it from there, and the process that saved its pages fills it.
  * Objects tied to a description map that description, which files.c makes
- * and the root hands down likewise.
+ * (a description some mapping maps is made by the root) and hands down.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,9 +26,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "files.h"
 #include "infra/log.h"
 #include "infra/proc.h"
+#include "shmem.h"
 
 /* ---- dump ---- */
 
@@ -174,29 +175,53 @@ int shmem_link_mapped(struct dump_tree *tree)
 
 /* ---- restore ---- */
 
+/* A shmem object (MAP_SHARED|MAP_ANONYMOUS) some process maps. */
+struct tree_shmem {
+	uint64_t id, size;
+	pid_t first_pid;
+	bool shared; /* mapped by more than one process, or a memfd: one memfd for all */
+	const char *memfd_name;
+	bool sealable;
+};
+
+struct shmem_restore {
+	size_t nr;
+	struct tree_shmem *v;
+};
+
+/* The object with that id, added if new (NULL: out of memory). */
+static struct tree_shmem *object(struct shmem_restore *sr, uint64_t id, pid_t pid)
+{
+	struct tree_shmem *grown;
+
+	for (size_t k = 0; k < sr->nr; k++)
+		if (sr->v[k].id == id)
+			return &sr->v[k];
+	grown = realloc(sr->v, (sr->nr + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	sr->v = grown;
+	sr->v[sr->nr] = (struct tree_shmem){.id = id, .first_pid = pid};
+	return &sr->v[sr->nr++];
+}
+
 /* Anonymous shared memory mapped by more than one process: one memfd per
  * shmem object, made by the root and inherited, that each maps. */
 int shmem_plan(struct restore_tree *tree)
 {
+	tree->shmem = calloc(1, sizeof(*tree->shmem));
+	if (!tree->shmem)
+		return err_set("out of memory");
 	for (size_t p = 0; p < tree->nr_procs; p++) {
 		const struct restore_ctx *ctx = tree->procs[p];
 		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++) {
 			const VmaEntry *v = ctx->mm->vmas[i];
-			struct tree_shmem *sh = NULL;
+			struct tree_shmem *sh;
 			if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id || v->has_file_id)
 				continue;
-			for (size_t k = 0; k < tree->nr_shmem && !sh; k++)
-				if (tree->shmem[k].id == v->shmem_id)
-					sh = &tree->shmem[k];
-			if (!sh) {
-				struct tree_shmem *grown =
-				    realloc(tree->shmem, (tree->nr_shmem + 1) * sizeof(*grown));
-				if (!grown)
-					return err_set("out of memory");
-				tree->shmem = grown;
-				sh = &tree->shmem[tree->nr_shmem++];
-				*sh = (struct tree_shmem){.id = v->shmem_id, .first_pid = ctx->pid};
-			}
+			sh = object(tree->shmem, v->shmem_id, ctx->pid);
+			if (!sh)
+				return err_set("out of memory");
 			if (sh->first_pid != ctx->pid || v->memfd_name)
 				sh->shared = true;
 			if (v->memfd_name) {
@@ -216,13 +241,26 @@ int shmem_fd(const struct restore_ctx *ctx, const VmaEntry *v)
 	const struct restore_tree *tree = ctx->tree;
 
 	if (v->has_file_id)
-		return tree_inherited_fd(ctx, v->file_id);
+		return ctx_inherited_fd(ctx->tree, v->file_id);
 	if (v->kind != VMA_KIND__ANON_SHARED || !v->has_shmem_id)
 		return -1;
-	for (size_t k = 0; k < tree->nr_shmem; k++)
-		if (tree->shmem[k].id == v->shmem_id && tree->shmem[k].shared)
+	for (size_t k = 0; k < tree->shmem->nr; k++)
+		if (tree->shmem->v[k].id == v->shmem_id && tree->shmem->v[k].shared)
 			return tree->inherit_base + tree->nr_inherit + k;
 	return -1;
+}
+
+size_t shmem_nr_slots(const struct restore_tree *tree)
+{
+	return tree->shmem ? tree->shmem->nr : 0;
+}
+
+void shmem_restore_free(struct restore_tree *tree)
+{
+	if (tree->shmem)
+		free(tree->shmem->v);
+	free(tree->shmem);
+	tree->shmem = NULL;
 }
 
 /* MAP_SHARED|MAP_ANONYMOUS memory is an unlinked shmem file of its own
@@ -242,14 +280,14 @@ static int make_anon_object(uint64_t size)
 
 static int make_one(const struct restore_tree *tree, size_t k)
 {
-	const char *name = tree->shmem[k].memfd_name;
-	int fd = name ? memfd_create(name, MFD_CLOEXEC |
-					       (tree->shmem[k].sealable ? MFD_ALLOW_SEALING : 0))
-		      : make_anon_object(tree->shmem[k].size);
+	const struct tree_shmem *sh = &tree->shmem->v[k];
+	const char *name = sh->memfd_name;
+	int fd = name ? memfd_create(name, MFD_CLOEXEC | (sh->sealable ? MFD_ALLOW_SEALING : 0))
+		      : make_anon_object(sh->size);
 
-	if (fd < 0 || (name && ftruncate(fd, tree->shmem[k].size)))
+	if (fd < 0 || (name && ftruncate(fd, sh->size)))
 		return err_errno("cannot make the shared memory object %llu",
-				 (unsigned long long)tree->shmem[k].id);
+				 (unsigned long long)sh->id);
 	if (dup2(fd, tree->inherit_base + tree->nr_inherit + k) < 0)
 		return err_errno("cannot place shared memory");
 	close(fd);
@@ -259,20 +297,8 @@ static int make_one(const struct restore_tree *tree, size_t k)
 /* In the root, before it forks: every memfd that processes share. */
 int shmem_make_all(const struct restore_tree *tree)
 {
-	for (size_t k = 0; k < tree->nr_shmem; k++)
-		if (tree->shmem[k].shared && make_one(tree, k))
+	for (size_t k = 0; k < tree->shmem->nr; k++)
+		if (tree->shmem->v[k].shared && make_one(tree, k))
 			return -1;
 	return 0;
-}
-
-/* Is description id what some process's memfd mapping maps? */
-bool shmem_maps_description(const struct restore_tree *tree, uint32_t id)
-{
-	for (size_t p = 0; p < tree->nr_procs; p++) {
-		const struct restore_ctx *ctx = tree->procs[p];
-		for (size_t i = 0; !ctx->zombie && i < ctx->mm->n_vmas; i++)
-			if (ctx->mm->vmas[i]->has_file_id && ctx->mm->vmas[i]->file_id == id)
-				return true;
-	}
-	return false;
 }

@@ -4,47 +4,16 @@
  * The checkpoint is first verified as a restore would verify it (every
  * image's size, checksum and header, every page run's checksum), then each
  * image is decoded record by record with the generic
- * protobuf printer, so that a new kind of image needs no code here beyond
- * one line in the table below.
+ * protobuf printer, so that a new kind of image needs no code here: its row
+ * in the registry of images (images.c) says how to read it.
  */
-#include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "context.h"
+#include "checkpoint.h"
+#include "images.h"
 #include "infra/log.h"
 #include "infra/pbprint.h"
-
-struct image_type {
-	const char *pattern;
-	enum img_kind kind;
-	const ProtobufCMessageDescriptor *head; /* first record, if it differs */
-	const ProtobufCMessageDescriptor *desc;
-};
-
-static const struct image_type image_types[] = {
-    {"core-*.img", IMG_CORE, NULL, &core_entry__descriptor},
-    {"mm-*.img", IMG_MM, NULL, &mm_entry__descriptor},
-    {"pagemap-*.img", IMG_PAGEMAP, &pagemap_head__descriptor, &pagemap_entry__descriptor},
-    {"files.img", IMG_FILES, NULL, &file_entry__descriptor},
-    {"fdinfo-*.img", IMG_FDINFO, NULL, &fd_entry__descriptor},
-    {"fs-*.img", IMG_FS, NULL, &fs_entry__descriptor},
-    {"pipes.img", IMG_PIPES, NULL, &pipe_entry__descriptor},
-    {"stats-dump", IMG_STATS, NULL, &dump_stats__descriptor},
-    {"pages-*.img", IMG_PAGES, NULL, NULL},
-    {"ghost-files.img", IMG_GHOST, NULL, &ghost_entry__descriptor},
-    {"ghost-data.img", IMG_GHOST_DATA, NULL, NULL},
-    {"locks-*.img", IMG_LOCKS, &locks_head__descriptor, &lock_entry__descriptor},
-    {"sysvshm.img", IMG_SYSVSHM, NULL, &sysvshm_entry__descriptor},
-};
-
-static const struct image_type *type_of(const char *name)
-{
-	for (size_t i = 0; i < sizeof(image_types) / sizeof(image_types[0]); i++)
-		if (!fnmatch(image_types[i].pattern, name, 0))
-			return &image_types[i];
-	return NULL;
-}
 
 static void print_record(const ProtobufCMessage *msg, bool json, bool first)
 {
@@ -78,7 +47,7 @@ static int show_records(struct img_in *in, const struct image_type *t, bool json
 
 static int show_image(struct img_dir *d, const ImageFile *f, bool json)
 {
-	const struct image_type *t = type_of(f->name);
+	const struct image_type *t = image_type_of(f->name);
 	struct img_in in;
 
 	if (!t)
@@ -98,10 +67,9 @@ static int show_image(struct img_dir *d, const ImageFile *f, bool json)
 /* stats-restore is written by each restore, after the inventory: not listed in it. */
 static int show_restore_stats(struct img_dir *d, bool json)
 {
-	static const struct image_type t = {"stats-restore", IMG_STATS, NULL,
-					    &restore_stats__descriptor};
+	const struct image_type *t = image_type(IMAGE_STATS_RESTORE);
 	struct img_in in;
-	int r = img_in_load_unlisted(d, &in, t.pattern, t.kind);
+	int r = img_in_load_unlisted(d, &in, t->name, t->kind);
 
 	if (r)
 		return r > 0 ? 0 : -1;
@@ -109,7 +77,7 @@ static int show_restore_stats(struct img_dir *d, bool json)
 		printf(",\"stats-restore\":");
 	else
 		printf("\nstats-restore:\n");
-	return show_records(&in, &t, json);
+	return show_records(&in, t, json);
 }
 
 int cryo_show(const struct cryo_opts *opts)
@@ -118,7 +86,7 @@ int cryo_show(const struct cryo_opts *opts)
 	bool json = opts->json;
 	int ret = 0;
 
-	if (restore_verify_images(opts))
+	if (checkpoint_verify(opts))
 		return 1;
 	if (img_dir_open(&d, opts->images_dir)) {
 		img_dir_close(&d);

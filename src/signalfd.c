@@ -4,18 +4,20 @@
  * Dump: the mask is fdinfo's "sigmask:" (hex, bit N-1 for signal N).
  * Restore: signalfd(-1, mask). The signals themselves stay queued on the
  * process (signals.c), as they were: a signalfd holds none of its own.
- * O_NONBLOCK is restored by anonfd.c.
+ * O_NONBLOCK is restored by anonfd.c; the row at the end is the kind in
+ * the table of kinds (fdkind.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "anonfd.h"
 #include "infra/log.h"
 
-int signalfd_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info)
+static int dump_state(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info)
 {
 	const char *m = anonfd_field(info, "sigmask:");
 	SignalfdEntry *e;
@@ -32,21 +34,21 @@ int signalfd_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char 
 	return 0;
 }
 
-void signalfd_free(FileEntry *fe)
+static void signalfd_free(FileEntry *fe)
 {
 	free(fe->signalfd);
 	fe->signalfd = NULL;
 }
 
-int signalfd_validate(const struct restore_ctx *ctx, const FileEntry *fe)
+static int check_state(const struct restore_tree *tree, const FileEntry *fe)
 {
-	(void)ctx;
+	(void)tree;
 	if (!fe->signalfd)
 		return err_set("signalfd without its state");
 	return 0;
 }
 
-int signalfd_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+static int make(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
 	uint64_t m = fe->signalfd->sigmask; /* the kernel's sigset_t: one u64 on x86-64 */
 
@@ -57,3 +59,17 @@ int signalfd_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd
 		return err_errno("cannot create a signalfd for mask %#llx", (unsigned long long)m);
 	return 0;
 }
+
+static const struct anonfd_type type = {"anon_inode:[signalfd]", "signalfd", O_RDWR};
+
+ANONFD_OPS(type, dump_state, check_state, make)
+
+const struct fd_kind signalfd_kind = {
+    .name = "signalfd",
+    .kind = FILE_KIND__SIGNALFD,
+    .recognise = anon_recognise,
+    .dump = anon_dump,
+    .free_entry = signalfd_free,
+    .validate = anon_validate,
+    .open = anon_open,
+};

@@ -18,7 +18,8 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 
-#include "context.h"
+#include "restore.h"
+#include "signals.h"
 #include "infra/log.h"
 #include "infra/ptrace.h"
 

@@ -30,7 +30,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "images.h"
+#include "sysvshm.pb-c.h"
+#include "sysvshm.h"
 #include "infra/log.h"
 
 #define SYSVSHM_MAX  (64ULL << 20)
@@ -124,6 +126,20 @@ static bool seen(SysvshmEntry **list, size_t n, int64_t id)
 	return false;
 }
 
+static int write_list(struct dump_tree *tree, SysvshmEntry **list, size_t n)
+{
+	struct img_out out;
+	int ret = image_out_open(&tree->dir, &out, IMAGE_SYSVSHM, 0);
+
+	for (size_t i = 0; !ret && i < n; i++)
+		ret = img_out_msg(&out, &list[i]->base);
+	if (!ret)
+		ret = img_out_close(&out);
+	if (ret)
+		img_out_discard(&out);
+	return ret;
+}
+
 /* Once every process's memory map is known: each segment, once. */
 int sysvshm_dump(struct dump_tree *tree)
 {
@@ -148,16 +164,8 @@ int sysvshm_dump(struct dump_tree *tree)
 			ret = describe(ctx->pid, v, list[n++]);
 		}
 	}
-	if (!ret && n) {
-		struct img_out out;
-		ret = img_out_open(&tree->dir, &out, "sysvshm.img", IMG_SYSVSHM);
-		for (size_t i = 0; !ret && i < n; i++)
-			ret = img_out_msg(&out, &list[i]->base);
-		if (!ret)
-			ret = img_out_close(&out);
-		if (ret)
-			img_out_discard(&out);
-	}
+	if (!ret && n)
+		ret = write_list(tree, list, n);
 	for (size_t i = 0; i < n; i++)
 		sysvshm_entry__free_unpacked(list[i], NULL);
 	free(list);
@@ -166,20 +174,29 @@ int sysvshm_dump(struct dump_tree *tree)
 
 /* ---- restore ---- */
 
+/* sysvshm.img, and which of its segments this restore made. */
+struct sysvshm_restore {
+	size_t nr;
+	SysvshmEntry **v;
+	bool *made;
+};
+
 static int load(struct restore_tree *tree)
 {
-	if (!img_dir_lookup(&tree->dir, "sysvshm.img"))
+	tree->sysvshm = calloc(1, sizeof(*tree->sysvshm));
+	if (!tree->sysvshm)
+		return err_set("out of memory");
+	if (!image_present(&tree->dir, IMAGE_SYSVSHM, 0))
 		return 0;
-	return img_load_list(&tree->dir, "sysvshm.img", IMG_SYSVSHM, NULL, NULL,
-			     &sysvshm_entry__descriptor, (void ***)&tree->sysvshm,
-			     &tree->nr_sysvshm);
+	return image_load_list(&tree->dir, IMAGE_SYSVSHM, 0, NULL, (void ***)&tree->sysvshm->v,
+			       &tree->sysvshm->nr);
 }
 
 static const SysvshmEntry *segment(const struct restore_tree *tree, uint64_t id)
 {
-	for (size_t i = 0; i < tree->nr_sysvshm; i++)
-		if ((uint64_t)tree->sysvshm[i]->id == id)
-			return tree->sysvshm[i];
+	for (size_t i = 0; i < tree->sysvshm->nr; i++)
+		if ((uint64_t)tree->sysvshm->v[i]->id == id)
+			return tree->sysvshm->v[i];
 	return NULL;
 }
 
@@ -188,8 +205,8 @@ int sysvshm_validate(struct restore_tree *tree)
 {
 	if (load(tree))
 		return -1;
-	for (size_t i = 0; i < tree->nr_sysvshm; i++) {
-		const SysvshmEntry *e = tree->sysvshm[i];
+	for (size_t i = 0; i < tree->sysvshm->nr; i++) {
+		const SysvshmEntry *e = tree->sysvshm->v[i];
 		if (e->id < 0 || e->size != e->data.len || e->size > SYSVSHM_MAX)
 			return err_set("sysvshm.img: segment %d is malformed", e->id);
 	}
@@ -203,8 +220,8 @@ int sysvshm_validate(struct restore_tree *tree)
 					       ctx->pid, (unsigned long long)v->shmem_id);
 		}
 	}
-	tree->sysvshm_made = calloc(tree->nr_sysvshm + 1, sizeof(*tree->sysvshm_made));
-	return tree->sysvshm_made ? 0 : err_set("out of memory");
+	tree->sysvshm->made = calloc(tree->sysvshm->nr + 1, sizeof(*tree->sysvshm->made));
+	return tree->sysvshm->made ? 0 : err_set("out of memory");
 }
 
 /* The segment the dump left behind (its users were killed), if it is still
@@ -263,15 +280,15 @@ static int fill(const SysvshmEntry *e)
 /* In cryo, before the processes exist. */
 int sysvshm_restore(struct restore_tree *tree)
 {
-	for (size_t i = 0; i < tree->nr_sysvshm; i++) {
-		const SysvshmEntry *e = tree->sysvshm[i];
+	for (size_t i = 0; i < tree->sysvshm->nr; i++) {
+		const SysvshmEntry *e = tree->sysvshm->v[i];
 		int r = take_over(e);
 		if (r < 0)
 			return r;
 		if (!r) {
 			if (make(e))
 				return -1;
-			tree->sysvshm_made[i] = true;
+			tree->sysvshm->made[i] = true;
 		}
 		if (fill(e))
 			return -1;
@@ -283,28 +300,30 @@ int sysvshm_restore(struct restore_tree *tree)
  * those that were marked for removal are marked again. */
 int sysvshm_mark_removed(const struct restore_tree *tree)
 {
-	for (size_t i = 0; i < tree->nr_sysvshm; i++)
-		if (tree->sysvshm[i]->removed && shmctl(tree->sysvshm[i]->id, IPC_RMID, NULL))
+	for (size_t i = 0; i < tree->sysvshm->nr; i++)
+		if (tree->sysvshm->v[i]->removed && shmctl(tree->sysvshm->v[i]->id, IPC_RMID, NULL))
 			return err_errno("cannot mark System V shared memory %d for removal",
-					 tree->sysvshm[i]->id);
+					 tree->sysvshm->v[i]->id);
 	return 0;
 }
 
 void sysvshm_restore_undo(struct restore_tree *tree)
 {
-	for (size_t i = 0; tree->sysvshm_made && i < tree->nr_sysvshm; i++)
-		if (tree->sysvshm_made[i])
-			shmctl(tree->sysvshm[i]->id, IPC_RMID, NULL);
+	for (size_t i = 0; tree->sysvshm && tree->sysvshm->made && i < tree->sysvshm->nr; i++)
+		if (tree->sysvshm->made[i])
+			shmctl(tree->sysvshm->v[i]->id, IPC_RMID, NULL);
 }
 
 void sysvshm_restore_free(struct restore_tree *tree)
 {
-	for (size_t i = 0; i < tree->nr_sysvshm; i++)
-		sysvshm_entry__free_unpacked(tree->sysvshm[i], NULL);
+	if (!tree->sysvshm)
+		return;
+	for (size_t i = 0; i < tree->sysvshm->nr; i++)
+		sysvshm_entry__free_unpacked(tree->sysvshm->v[i], NULL);
+	free(tree->sysvshm->v);
+	free(tree->sysvshm->made);
 	free(tree->sysvshm);
-	free(tree->sysvshm_made);
 	tree->sysvshm = NULL;
-	tree->nr_sysvshm = 0;
 }
 
 /* In the new process, by injection: the segment at its old address. */

@@ -24,7 +24,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "images.h"
+#include "restore.h"
+#include "task.h"
+#include "tty.h"
 #include "infra/log.h"
 #include "infra/uapi.h"
 
@@ -164,6 +167,22 @@ int task_dump(struct dump_ctx *ctx)
 	if (read_personality(ctx->pid, &core->personality))
 		return -1;
 	return dump_rlimits(ctx) || dump_pdeathsig(ctx) ? -1 : 0;
+}
+
+int task_write(struct dump_ctx *ctx)
+{
+	return image_write_one(&ctx->tree->dir, IMAGE_CORE, ctx->pid, &ctx->core->base);
+}
+
+/* core-PID.img: a zombie's holds only its ids and its wait status. */
+int task_load(struct restore_ctx *ctx)
+{
+	if (image_load_one(&ctx->tree->dir, IMAGE_CORE, ctx->pid, (ProtobufCMessage **)&ctx->core))
+		return -1;
+	if (ctx->core->pid != ctx->pid)
+		return err_set("core-%d.img describes pid %d", ctx->pid, ctx->core->pid);
+	ctx->zombie = !strcmp(ctx->core->state, "Z");
+	return 0;
 }
 
 int task_validate(struct restore_ctx *ctx)

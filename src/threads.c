@@ -27,7 +27,12 @@
 #include <unistd.h>
 #include <linux/sched.h>
 
-#include "context.h"
+#include "cpu.h"
+#include "creds.h"
+#include "restore.h"
+#include "signals.h"
+#include "task.h"
+#include "threads.h"
 #include "infra/log.h"
 #include "infra/ptrace.h"
 
@@ -309,19 +314,6 @@ int threads_restore_release(struct restore_ctx *ctx)
 		ctx->threads[i].created = false;
 	}
 	return 0;
-}
-
-/* Removes a half-restored process: every thread created so far is reaped. */
-void threads_restore_kill(struct restore_ctx *ctx)
-{
-	if (ctx->child <= 0)
-		return;
-	kill(ctx->child, SIGKILL);
-	for (size_t i = ctx->nr_threads; i-- > 1;)
-		if (ctx->threads[i].created)
-			reap(ctx->threads[i].tid);
-	reap(ctx->child);
-	ctx->child = 0;
 }
 
 void threads_restore_free(struct restore_ctx *ctx)

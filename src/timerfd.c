@@ -28,7 +28,7 @@
 #include <unistd.h>
 #include <linux/timerfd.h>
 
-#include "context.h"
+#include "anonfd.h"
 #include "infra/log.h"
 
 #define NSEC	   1000000000ULL
@@ -113,7 +113,7 @@ static int read_state(struct dump_ctx *ctx, struct dump_file *f, int fd, struct 
 		       fd, ctx->pid);
 }
 
-int timerfd_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info)
+static int dump_state(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *info)
 {
 	struct tfd_state s;
 	struct timespec now;
@@ -143,17 +143,17 @@ int timerfd_dump(struct dump_ctx *ctx, struct dump_file *f, int fd, const char *
 	return 0;
 }
 
-void timerfd_free(FileEntry *fe)
+static void timerfd_free(FileEntry *fe)
 {
 	free(fe->timerfd);
 	fe->timerfd = NULL;
 }
 
-int timerfd_validate(const struct restore_ctx *ctx, const FileEntry *fe)
+static int check_state(const struct restore_tree *tree, const FileEntry *fe)
 {
 	const TimerfdEntry *e = fe->timerfd;
 
-	(void)ctx;
+	(void)tree;
 	if (!e)
 		return err_set("timerfd without its state");
 	if (e->clockid != CLOCK_REALTIME && e->clockid != CLOCK_MONOTONIC &&
@@ -253,7 +253,7 @@ static int restore_ticks(int fd, const TimerfdEntry *e)
 	return err_set("cannot set the unread expirations before the timer expires");
 }
 
-int timerfd_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+static int make(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
 	const TimerfdEntry *e = fe->timerfd;
 	unsigned long long due;
@@ -266,3 +266,17 @@ int timerfd_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 		return restore_ticks(*fd, e);
 	return arm(*fd, e, &due);
 }
+
+static const struct anonfd_type type = {"anon_inode:[timerfd]", "timerfd", O_RDWR};
+
+ANONFD_OPS(type, dump_state, check_state, make)
+
+const struct fd_kind timerfd_kind = {
+    .name = "timerfd",
+    .kind = FILE_KIND__TIMERFD,
+    .recognise = anon_recognise,
+    .dump = anon_dump,
+    .free_entry = timerfd_free,
+    .validate = anon_validate,
+    .open = anon_open,
+};

@@ -10,7 +10,8 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 
-#include "context.h"
+#include "restore.h"
+#include "timers.h"
 #include "infra/log.h"
 
 static uint64_t tv_us(const struct timeval *tv)

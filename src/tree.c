@@ -10,7 +10,8 @@
  *
  * Restore: every process is created by its own parent, with clone3 and
  * set_tid, so parent links and exit signals are the original ones (the
- * root is created by cryo). Before creating its children a process takes
+ * root is created by cryo); each new process runs the tree's child_main
+ * (child.c), which calls back here to create its own kids. Before creating its children a process takes
  * its session and process group, so that children inherit them as they
  * did; a process whose group is led by a sibling joins it after the leader
  * exists (leaders are created first). A group whose leader has exited is
@@ -37,8 +38,10 @@
 #include <unistd.h>
 #include <linux/sched.h>
 
-#include "context.h"
 #include "infra/log.h"
+#include "task.h"
+#include "threads.h"
+#include "tree.h"
 
 /* ---- dump ---- */
 
@@ -232,48 +235,6 @@ void tree_dump_free(struct dump_tree *tree)
 
 /* ---- restore ---- */
 
-static int by_pid(const void *a, const void *b)
-{
-	pid_t x = (*(struct restore_ctx *const *)a)->pid,
-	      y = (*(struct restore_ctx *const *)b)->pid;
-
-	return (x > y) - (x < y);
-}
-
-/* The processes sorted by pid, for tree_proc (asked for every page run
- * another process's image holds): once they are all loaded. */
-static int index_by_pid(struct restore_tree *tree)
-{
-	tree->by_pid = malloc((tree->nr_procs + 1) * sizeof(*tree->by_pid));
-	if (!tree->by_pid)
-		return err_set("out of memory");
-	memcpy(tree->by_pid, tree->procs, tree->nr_procs * sizeof(*tree->by_pid));
-	qsort(tree->by_pid, tree->nr_procs, sizeof(*tree->by_pid), by_pid);
-	return 0;
-}
-
-struct restore_ctx *tree_proc(const struct restore_tree *tree, pid_t pid)
-{
-	size_t lo = 0, hi = tree->nr_procs;
-
-	if (!tree->by_pid) { /* while loading */
-		for (size_t i = 0; i < tree->nr_procs; i++)
-			if (tree->procs[i]->pid == pid)
-				return tree->procs[i];
-		return NULL;
-	}
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (tree->by_pid[mid]->pid < pid)
-			lo = mid + 1;
-		else if (tree->by_pid[mid]->pid > pid)
-			hi = mid;
-		else
-			return tree->by_pid[mid];
-	}
-	return NULL;
-}
-
 static int add_kid(struct restore_ctx *parent, struct restore_ctx *kid)
 {
 	struct restore_ctx **grown = realloc(parent->kids, (parent->nr_kids + 1) * sizeof(*grown));
@@ -331,11 +292,11 @@ static int plan_session(const struct restore_tree *tree, struct restore_ctx *par
 
 	if (!in_gone_session(parent, kid))
 		return 0;
-	if (tree_proc(tree, core->sid))
+	if (ctx_proc(tree, core->sid))
 		return err_set("pid %d is in session %d but its parent %d is in %d: cannot be "
 			       "recreated",
 			       kid->pid, core->sid, parent->pid, parent->core->sid);
-	if (core->pgid != core->sid && core->pgid != kid->pid && !tree_proc(tree, core->pgid))
+	if (core->pgid != core->sid && core->pgid != kid->pid && !ctx_proc(tree, core->pgid))
 		return err_set("pid %d is in process group %d of session %d, both of whose "
 			       "leaders have exited: not supported yet",
 			       kid->pid, core->pgid, core->sid);
@@ -349,7 +310,7 @@ static int plan_helper(const struct restore_tree *tree, struct restore_ctx *pare
 {
 	pid_t pgid = kid->core->pgid;
 
-	if (kid->zombie || pgid == tree->procs[0]->core->pgid || tree_proc(tree, pgid) ||
+	if (kid->zombie || pgid == tree->procs[0]->core->pgid || ctx_proc(tree, pgid) ||
 	    (in_gone_session(parent, kid) && pgid == kid->core->sid))
 		return 0;
 	return add_helper(&parent->helpers, &parent->nr_helpers, pgid, "process group");
@@ -359,12 +320,12 @@ static int plan_helper(const struct restore_tree *tree, struct restore_ctx *pare
  * had: its own (setsid) or its parent's (inherited). */
 int tree_restore_plan(struct restore_tree *tree)
 {
-	if (index_by_pid(tree))
+	if (ctx_index_by_pid(tree))
 		return -1;
 	for (size_t i = 1; i < tree->nr_procs; i++) {
 		struct restore_ctx *ctx = tree->procs[i], *parent;
 		const CoreEntry *core = ctx->core;
-		parent = tree_proc(tree, core->ppid);
+		parent = ctx_proc(tree, core->ppid);
 		if (!parent || parent == ctx || parent->zombie)
 			return err_set("checkpoint %s: the parent %d of pid %d is not in it",
 				       tree->dir.path, core->ppid, ctx->pid);
@@ -378,133 +339,6 @@ int tree_restore_plan(struct restore_tree *tree)
 			return -1;
 	}
 	return 0;
-}
-
-/* The same description, another end of the same pipe, another description
- * of the same deleted file or memfd: made together. */
-static bool made_together(const FileEntry *a, const FileEntry *b)
-{
-	if (a == b)
-		return true;
-	if (!a || a->kind != b->kind)
-		return false;
-	/* one inode recreated for all its descriptions */
-	if (a->has_ghost_id && b->has_ghost_id)
-		return a->ghost_id == b->ghost_id;
-	return a->has_pipe_ino && b->has_pipe_ino && a->pipe_ino == b->pipe_ino;
-}
-
-/* Number of processes whose fd tables use fe or what is made with it. */
-static int users(const struct restore_tree *tree, const FileEntry *fe)
-{
-	const struct restore_ctx *root = tree->procs[0];
-	int n = 0;
-
-	for (size_t p = 0; p < tree->nr_procs; p++) {
-		const struct restore_ctx *ctx = tree->procs[p];
-		bool uses = false;
-		for (size_t i = 0; !uses && i < ctx->nr_fds; i++)
-			uses = made_together(files_by_id(root, ctx->fds[i]->file_id), fe);
-		n += uses;
-	}
-	return n;
-}
-
-/* Whether fe, or what is made with it, is in flight in a unix socket. */
-static bool in_flight(const struct restore_ctx *root, const FileEntry *fe)
-{
-	for (size_t i = 0; i < root->nr_files; i++)
-		if (made_together(root->files[i], fe) && unix_in_flight(root, root->files[i]->id))
-			return true;
-	return false;
-}
-
-/* cryo's highest open fd (the list is sorted); the new processes inherit
- * them all until each has set itself up. */
-static int highest_own_fd(void)
-{
-	int *fds, n = proc_list_fds(getpid(), &fds), max = n > 0 ? fds[n - 1] : 2;
-
-	if (n > 0)
-		free(fds);
-	return n < 0 ? 1 << 16 : max;
-}
-
-/* Made by the root and inherited: what more than one process uses, what a
- * shared mapping maps, every unix socket (its peer, listener or sender may
- * be in another process), every description in flight in one, and an epoll
- * instance watching fds of a process that does not hold it. */
-static bool made_by_root(const struct restore_tree *tree, const FileEntry *fe)
-{
-	const struct restore_ctx *root = tree->procs[0];
-
-	if (fe->kind == FILE_KIND__TTY)
-		return false;
-	return fe->kind == FILE_KIND__UNIX_SOCKET || users(tree, fe) > 1 ||
-	       shmem_maps_description(tree, fe->id) || in_flight(root, fe) ||
-	       epoll_watched_from_outside(tree, fe);
-}
-
-/* Those descriptions are made once, by the root before it forks: they sit
- * in slots above every fd any process uses while setting up. Unix sockets
- * come last, so that the fds in their queues exist when they are sent. */
-int tree_plan_inherited(struct restore_tree *tree)
-{
-	const struct restore_ctx *root = tree->procs[0];
-
-	tree->inherit_ids = calloc(root->nr_files + 1, sizeof(*tree->inherit_ids));
-	if (!tree->inherit_ids)
-		return err_set("out of memory");
-	for (int unix_pass = 0; unix_pass < 2; unix_pass++)
-		for (size_t i = 0; i < root->nr_files; i++) {
-			const FileEntry *fe = root->files[i];
-			if ((fe->kind == FILE_KIND__UNIX_SOCKET) == unix_pass &&
-			    made_by_root(tree, fe))
-				tree->inherit_ids[tree->nr_inherit++] = fe->id;
-		}
-	return shmem_plan(tree);
-}
-
-/* Once every process's own fds are planned: where the inherited ones go. */
-int tree_plan_inherit_base(struct restore_tree *tree)
-{
-	int base = highest_own_fd();
-
-	for (size_t i = 0; i < tree->nr_procs; i++)
-		if (!tree->procs[i]->zombie && tree->procs[i]->stage_base > base)
-			base = tree->procs[i]->stage_base;
-	/* above the temporary fds the root makes while creating them */
-	tree->inherit_base = base + 2 * tree->nr_inherit + 16;
-	return 0;
-}
-
-/* In the root, before it forks: every shared description into its slot. */
-int tree_restore_inherited(struct restore_ctx *root)
-{
-	struct restore_tree *tree = root->tree;
-
-	for (size_t i = 0; i < tree->nr_inherit; i++) {
-		const FileEntry *fe = files_by_id(root, tree->inherit_ids[i]);
-		int fd;
-		if (!fe || files_open_description(root, fe, &fd))
-			return -1;
-		if (dup2(fd, tree->inherit_base + i) < 0)
-			return err_errno("cannot place a shared description");
-		close(fd);
-	}
-	files_restore_drop_temps(root);
-	return shmem_make_all(tree);
-}
-
-/* The slot of a shared description, or -1. */
-int tree_inherited_fd(const struct restore_ctx *ctx, uint32_t id)
-{
-	const struct restore_tree *tree = ctx->tree;
-
-	for (size_t i = 0; i < tree->nr_inherit; i++)
-		if (tree->inherit_ids[i] == id)
-			return tree->inherit_base + i;
-	return -1;
 }
 
 static void exit_as_zombie(const struct restore_ctx *ctx)
@@ -555,7 +389,7 @@ static int create_kid(struct restore_ctx *ctx, struct restore_ctx *kid)
 	if (pid == 0) {
 		if (kid->zombie)
 			exit_as_zombie(kid);
-		restore_child_main(kid, ctx->pid);
+		ctx->tree->child_main(kid, ctx->pid);
 	}
 	return place_in_group(ctx, kid);
 }
@@ -646,10 +480,10 @@ static int make_session(struct restore_ctx *ctx, pid_t sid)
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (setsid() < 0)
-			restore_child_fail(ctx);
+			ctx->tree->child_fail(ctx);
 		for (size_t i = 0; i < ctx->nr_kids; i++)
 			if (ctx->kids[i]->core->sid == sid && create_kid(ctx, ctx->kids[i]))
-				restore_child_fail(ctx->kids[i]);
+				ctx->tree->child_fail(ctx->kids[i]);
 		_exit(0);
 	}
 	while (waitpid(sid, &status, 0) < 0)

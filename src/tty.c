@@ -17,63 +17,83 @@
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "context.h"
+#include "fdkind.h"
 #include "infra/log.h"
+#include "tty.h"
 
-bool tty_is_terminal(unsigned major)
+static bool is_terminal(unsigned major)
 {
 	/* 4: virtual consoles and serial lines, 5: /dev/tty and the console,
 	 * 136-143: pseudo-terminal slaves */
 	return major == 4 || major == 5 || (major >= 136 && major <= 143);
 }
 
-int tty_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd)
+static bool tty_recognise(const struct fd_probe *p)
 {
-	char name[32];
+	return S_ISCHR(p->st->st_mode) && !(p->flags & O_PATH) &&
+	       is_terminal(major(p->st->st_rdev));
+}
 
-	snprintf(name, sizeof(name), "fd/%d", fd);
-	if (proc_readlink(ctx->pid, name, f->path, sizeof(f->path)))
-		return -1;
+static int tty_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
+{
+	snprintf(f->path, sizeof(f->path), "%s", p->link);
 	if (!strcmp(f->path, "/dev/ptmx") || !strncmp(f->path, "/dev/pts/ptmx", 13))
 		return err_set(
-		    "fd %d of pid %d is a pseudo-terminal master (%s): not supported yet", fd,
-		    ctx->pid, f->path);
+		    "fd %d of pid %d is a pseudo-terminal master (%s): not supported yet", p->fd,
+		    p->pid, f->path);
 	if (!ctx->opts->shell_job)
 		return err_set("fd %d of pid %d is a terminal (%s): dump it as a shell job "
 			       "with --shell-job",
-			       fd, ctx->pid, f->path);
-	f->entry.kind = FILE_KIND__TTY;
+			       p->fd, p->pid, f->path);
 	f->entry.path = f->path;
 	return 0;
 }
 
-static bool needs_terminal(const struct restore_ctx *ctx)
+static int tty_validate(const struct restore_tree *tree, const FileEntry *fe,
+			const struct fd_use *use)
 {
-	for (size_t i = 0; i < ctx->nr_files; i++)
-		if (ctx->files[i]->kind == FILE_KIND__TTY)
+	(void)fe;
+	if (!tree->opts->shell_job)
+		return err_set("fd %d of pid %d was a terminal: restore with --shell-job", use->fd,
+			       use->pid);
+	return 0;
+}
+
+static bool needs_terminal(const struct restore_tree *tree)
+{
+	for (size_t i = 0; i < tree->nr_files; i++)
+		if (tree->files[i]->kind == FILE_KIND__TTY)
 			return true;
 	return false;
 }
 
 /* In cryo, before the new process exists: find the terminal to hand over. */
-int tty_restore_prepare(struct restore_ctx *ctx)
+static int tty_prepare(struct restore_tree *tree)
 {
-	ctx->tty_fd = -1;
-	if (!ctx->opts->shell_job)
+	tree->tty_fd = -1;
+	if (!tree->opts->shell_job)
 		return 0;
-	ctx->tty_fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (ctx->tty_fd < 0)
+	tree->tty_fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (tree->tty_fd < 0)
 		return err_errno("--shell-job: cryo has no controlling terminal to give the "
 				 "restored process (/dev/tty)");
-	if (!needs_terminal(ctx))
+	if (!needs_terminal(tree))
 		pr_info("--shell-job: the checkpoint has no terminal fds");
 	return 0;
 }
 
+static void tty_restore_free(struct restore_tree *tree)
+{
+	if (tree->tty_fd >= 0)
+		close(tree->tty_fd);
+	tree->tty_fd = -1;
+}
+
 /* In the new process: a fresh open of the same terminal, with the old flags. */
-int tty_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+static int tty_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
 	char path[64];
 
@@ -90,22 +110,34 @@ int tty_restore_session(struct restore_ctx *ctx)
 	if (setpgid(0, 0))
 		return err_errno("cannot create a process group for pid %d", ctx->pid);
 	/* SIGTTOU is blocked here, so a background group may take the terminal */
-	if (tcsetpgrp(ctx->tty_fd, getpid()))
+	if (tcsetpgrp(ctx->tree->tty_fd, getpid()))
 		return err_errno("cannot move pid %d to the terminal's foreground", ctx->pid);
 	return 0;
 }
 
 /* In cryo, once the restored job has ended: take the foreground back. */
-void tty_restore_return(struct restore_ctx *ctx)
+void tty_restore_return(struct restore_tree *tree)
 {
 	sigset_t ttou, old;
 
-	if (ctx->tty_fd < 0)
+	if (tree->tty_fd < 0)
 		return;
 	sigemptyset(&ttou);
 	sigaddset(&ttou, SIGTTOU);
 	sigprocmask(SIG_BLOCK, &ttou, &old);
-	if (tcsetpgrp(ctx->tty_fd, getpgrp()))
+	if (tcsetpgrp(tree->tty_fd, getpgrp()))
 		pr_warn("cannot take the terminal's foreground back: %s", strerror(errno));
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
+
+const struct fd_kind tty_kind = {
+    .name = "terminal",
+    .kind = FILE_KIND__TTY,
+    .never_shared = true,
+    .recognise = tty_recognise,
+    .dump = tty_dump,
+    .validate = tty_validate,
+    .prepare = tty_prepare,
+    .restore_free = tty_restore_free,
+    .open = tty_open,
+};

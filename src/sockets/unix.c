@@ -48,7 +48,8 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 
-#include "context.h"
+#include "fdkind.h"
+#include "files.h"
 #include "infra/log.h"
 
 #ifndef SO_PASSPIDFD
@@ -226,12 +227,17 @@ static int diag_query(uint64_t ino, struct diag *d)
 	return diag_parse(h, n, d);
 }
 
-bool unix_sk_is_unix(int fd)
+static bool is_unix(int fd)
 {
 	int dom = 0;
 	socklen_t len = sizeof(dom);
 
 	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) == 0 && dom == AF_UNIX;
+}
+
+static bool unix_recognise(const struct fd_probe *p)
+{
+	return S_ISSOCK(p->st->st_mode) && is_unix(p->local_fd);
 }
 
 /* ---- dump: one socket ---- */
@@ -363,8 +369,9 @@ static int check_state(struct dump_ctx *ctx, int fd, const UnixSkEntry *u, const
 	return 0;
 }
 
-int unix_dump_file(struct dump_ctx *ctx, struct dump_file *f, int fd)
+static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
 {
+	int fd = p->fd;
 	FileEntry *e = &f->entry;
 	UnixSkEntry *u = calloc(1, sizeof(*u));
 	struct diag d;
@@ -490,7 +497,7 @@ static int describe_inflight(struct dump_ctx *owner, int nfd, UnixSkInflight *in
 		return err_errno("%s: cannot examine an fd in flight", what);
 	/* held only in flight: a description of the tree of its own */
 	if ((S_ISFIFO(st.st_mode) && !strncmp(path, "pipe:", 5)) ||
-	    (S_ISSOCK(st.st_mode) && unix_sk_is_unix(nfd))) {
+	    (S_ISSOCK(st.st_mode) && is_unix(nfd))) {
 		in->has_file_id = true;
 		return files_add_unheld(owner, nfd, &in->file_id);
 	}
@@ -739,7 +746,7 @@ static int copy_queue(struct dump_tree *tree, struct dump_file *f)
 
 /* Once every process is seen: every queue is copied (which finds the
  * sockets held only in flight), then every peer must be in the tree. */
-int unix_dump_finish(struct dump_tree *tree)
+static int unix_dump_finish(struct dump_tree *tree)
 {
 	for (int i = 0; i < tree->nr_files; i++) /* nr_files may grow */
 		if (tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
@@ -756,7 +763,7 @@ int unix_dump_finish(struct dump_tree *tree)
 	return 0;
 }
 
-void unix_dump_free(struct dump_tree *tree)
+static void unix_dump_free(struct dump_tree *tree)
 {
 	for (int i = 0; tree->files && i < tree->nr_files; i++) {
 		UnixSkEntry *u = tree->files[i].entry.unix_sk;
@@ -781,27 +788,27 @@ void unix_dump_free(struct dump_tree *tree)
 
 /* ---- restore: validation ---- */
 
-static const FileEntry *fe_by_ino(const struct restore_ctx *ctx, uint64_t ino)
+static const FileEntry *fe_by_ino(const struct restore_tree *tree, uint64_t ino)
 {
-	for (size_t i = 0; i < ctx->nr_files; i++)
-		if (ctx->files[i]->kind == FILE_KIND__UNIX_SOCKET && ctx->files[i]->unix_sk &&
-		    ctx->files[i]->unix_sk->ino == ino)
-			return ctx->files[i];
+	for (size_t i = 0; i < tree->nr_files; i++)
+		if (tree->files[i]->kind == FILE_KIND__UNIX_SOCKET && tree->files[i]->unix_sk &&
+		    tree->files[i]->unix_sk->ino == ino)
+			return tree->files[i];
 	return NULL;
 }
 
-static const UnixSkEntry *sk_by_ino(const struct restore_ctx *ctx, uint64_t ino)
+static const UnixSkEntry *sk_by_ino(const struct restore_tree *tree, uint64_t ino)
 {
-	const FileEntry *fe = fe_by_ino(ctx, ino);
+	const FileEntry *fe = fe_by_ino(tree, ino);
 
 	return fe ? fe->unix_sk : NULL;
 }
 
-static const FileEntry *fe_by_id(const struct restore_ctx *ctx, uint32_t id)
+static const FileEntry *fe_by_id(const struct restore_tree *tree, uint32_t id)
 {
-	for (size_t i = 0; i < ctx->nr_files; i++)
-		if (ctx->files[i]->id == id)
-			return ctx->files[i];
+	for (size_t i = 0; i < tree->nr_files; i++)
+		if (tree->files[i]->id == id)
+			return tree->files[i];
 	return NULL;
 }
 
@@ -840,13 +847,13 @@ static int validate_name_file(const UnixSkEntry *u)
 	return 0;
 }
 
-static int validate_queue(const struct restore_ctx *ctx, const UnixSkEntry *u)
+static int validate_queue(const struct restore_tree *tree, const UnixSkEntry *u)
 {
 	unsigned long long ino = u->ino;
 
 	for (size_t i = 0; i < u->n_queue; i++) {
 		const UnixSkMsg *m = u->queue[i];
-		const UnixSkEntry *s = m->has_sender_ino ? sk_by_ino(ctx, m->sender_ino) : NULL;
+		const UnixSkEntry *s = m->has_sender_ino ? sk_by_ino(tree, m->sender_ino) : NULL;
 		if (u->type == SOCK_DGRAM
 			? (m->has_sender_ino ? !s || s->type != SOCK_DGRAM : !u->has_name)
 			: !u->has_peer_ino)
@@ -857,7 +864,7 @@ static int validate_queue(const struct restore_ctx *ctx, const UnixSkEntry *u)
 				       ino);
 		for (size_t j = 0; j < m->n_fds; j++) {
 			const UnixSkInflight *in = m->fds[j];
-			const FileEntry *fe = in->has_file_id ? fe_by_id(ctx, in->file_id) : NULL;
+			const FileEntry *fe = in->has_file_id ? fe_by_id(tree, in->file_id) : NULL;
 			if (in->has_file_id ? !fe : !in->path || in->path[0] != '/')
 				return err_set("files.img: unix socket:[%llu]: bad fd in flight",
 					       ino);
@@ -866,7 +873,7 @@ static int validate_queue(const struct restore_ctx *ctx, const UnixSkEntry *u)
 	return 0;
 }
 
-static int validate_one(const struct restore_ctx *ctx, const FileEntry *fe)
+static int validate_one(const struct restore_tree *tree, const FileEntry *fe)
 {
 	const UnixSkEntry *u = fe->unix_sk, *p;
 	unsigned long long ino;
@@ -874,43 +881,41 @@ static int validate_one(const struct restore_ctx *ctx, const FileEntry *fe)
 	if (!u)
 		return err_set("files.img: file %u is a unix socket without its state", fe->id);
 	ino = u->ino;
-	if (fe_by_ino(ctx, u->ino) != fe)
+	if (fe_by_ino(tree, u->ino) != fe)
 		return err_set("files.img: unix socket:[%llu] appears twice", ino);
 	if ((u->type != SOCK_STREAM && u->type != SOCK_DGRAM && u->type != SOCK_SEQPACKET) ||
 	    (u->state != ST_ESTABLISHED && u->state != ST_CLOSE && u->state != ST_LISTEN) ||
 	    (u->state == ST_LISTEN) != u->has_backlog || (u->has_name && !u->name.len) ||
 	    u->name.len > SUN_PATH_MAX)
 		return err_set("files.img: unix socket:[%llu] has a bad type, state or name", ino);
-	p = u->has_peer_ino ? sk_by_ino(ctx, u->peer_ino) : NULL;
+	p = u->has_peer_ino ? sk_by_ino(tree, u->peer_ino) : NULL;
 	if ((u->type != SOCK_DGRAM && (u->state == ST_ESTABLISHED) != u->has_peer_ino) ||
 	    (u->has_peer_ino && (!p || p->type != u->type)) ||
 	    (p && u->type != SOCK_DGRAM && p->peer_ino != u->ino) ||
 	    (p && u->type == SOCK_DGRAM && p->peer_ino != u->ino && !p->has_name))
 		return err_set("files.img: unix socket:[%llu] has a bad peer", ino);
 	if (u->has_accepted_from) {
-		const UnixSkEntry *l = sk_by_ino(ctx, u->accepted_from);
+		const UnixSkEntry *l = sk_by_ino(tree, u->accepted_from);
 		if (!l || l->state != ST_LISTEN || !l->has_name || !p || p->has_accepted_from)
 			return err_set("files.img: unix socket:[%llu] has a bad listener", ino);
 	}
 	if (needs_bind(u) && is_path_name(&u->name) && validate_name_file(u))
 		return -1;
-	return validate_queue(ctx, u);
+	return validate_queue(tree, u);
 }
 
-int unix_validate(struct restore_ctx *ctx)
+static int unix_validate(const struct restore_tree *tree, const FileEntry *fe,
+			 const struct fd_use *use)
 {
-	for (size_t i = 0; i < ctx->nr_files; i++)
-		if (ctx->files[i]->kind == FILE_KIND__UNIX_SOCKET &&
-		    validate_one(ctx, ctx->files[i]))
-			return -1;
-	return 0;
+	(void)use;
+	return validate_one(tree, fe);
 }
 
 /* Whether description id is in flight in some unix socket's queue. */
-bool unix_in_flight(const struct restore_ctx *ctx, uint32_t id)
+static bool unix_in_flight(const struct restore_tree *tree, uint32_t id)
 {
-	for (size_t i = 0; i < ctx->nr_files; i++) {
-		const UnixSkEntry *u = ctx->files[i]->unix_sk;
+	for (size_t i = 0; i < tree->nr_files; i++) {
+		const UnixSkEntry *u = tree->files[i]->unix_sk;
 		for (size_t j = 0; u && j < u->n_queue; j++)
 			for (size_t k = 0; k < u->queue[j]->n_fds; k++)
 				if (u->queue[j]->fds[k]->has_file_id &&
@@ -922,21 +927,27 @@ bool unix_in_flight(const struct restore_ctx *ctx, uint32_t id)
 
 /* ---- restore: in the root, before it forks ---- */
 
-struct unix_made {
+struct made_sk {
 	const UnixSkEntry *u;
 	int fd;	     /* held at or above stage_base; -1 until made */
 	bool paired; /* made by socketpair() with its peer */
 };
 
-static struct unix_made *made_by_ino(struct restore_ctx *ctx, uint64_t ino)
+/* Every unix socket of the tree, made at once by the root. */
+struct unix_made {
+	size_t nr;
+	struct made_sk *v;
+};
+
+static struct made_sk *made_by_ino(struct restore_ctx *ctx, uint64_t ino)
 {
-	for (size_t i = 0; i < ctx->nr_unix_made; i++)
-		if (ctx->unix_made[i].u->ino == ino)
-			return &ctx->unix_made[i];
+	for (size_t i = 0; i < ctx->unix_made->nr; i++)
+		if (ctx->unix_made->v[i].u->ino == ino)
+			return &ctx->unix_made->v[i];
 	return NULL;
 }
 
-static int hold(struct restore_ctx *ctx, struct unix_made *m, int fd)
+static int hold(struct restore_ctx *ctx, struct made_sk *m, int fd)
 {
 	m->fd = fcntl(fd, F_DUPFD_CLOEXEC, ctx->stage_base);
 	close(fd);
@@ -1036,7 +1047,7 @@ static int set_int(int fd, int opt, int v, const UnixSkEntry *u, const char *wha
 	return 0;
 }
 
-static int set_bufs(const struct unix_made *m)
+static int set_bufs(const struct made_sk *m)
 {
 	int cur;
 	protobuf_c_boolean has;
@@ -1055,7 +1066,7 @@ static int set_bufs(const struct unix_made *m)
 }
 
 /* Name, buffers and listening state of a socket just made. */
-static int setup_new(const struct unix_made *m)
+static int setup_new(const struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
 
@@ -1069,10 +1080,10 @@ static int setup_new(const struct unix_made *m)
 }
 
 /* Step 1: every socket but the accepted ones, with socketpair() for pairs. */
-static int make_one(struct restore_ctx *ctx, struct unix_made *m)
+static int make_one(struct restore_ctx *ctx, struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
-	struct unix_made *p = u->has_peer_ino ? made_by_ino(ctx, u->peer_ino) : NULL;
+	struct made_sk *p = u->has_peer_ino ? made_by_ino(ctx, u->peer_ino) : NULL;
 	int sv[2];
 
 	if (m->fd >= 0 || u->has_accepted_from)
@@ -1094,13 +1105,13 @@ static int make_one(struct restore_ctx *ctx, struct unix_made *m)
 
 /* Step 2: accepted connections again through their listener; datagram
  * sockets connected one way. */
-static int connect_one(struct restore_ctx *ctx, struct unix_made *m)
+static int connect_one(struct restore_ctx *ctx, struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
-	struct unix_made *p = u->has_peer_ino ? made_by_ino(ctx, u->peer_ino) : NULL;
+	struct made_sk *p = u->has_peer_ino ? made_by_ino(ctx, u->peer_ino) : NULL;
 
 	if (u->has_accepted_from) {
-		struct unix_made *l = made_by_ino(ctx, u->accepted_from);
+		struct made_sk *l = made_by_ino(ctx, u->accepted_from);
 		if (connect_to(l->u, p->fd, p->u->ino))
 			return -1;
 		int s = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
@@ -1114,7 +1125,7 @@ static int connect_one(struct restore_ctx *ctx, struct unix_made *m)
 	return 0;
 }
 
-static int set_pass(const struct unix_made *m)
+static int set_pass(const struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
 
@@ -1141,14 +1152,14 @@ static bool pass_late(const UnixSkEntry *u)
  * root made it. */
 static int inflight_fd(struct restore_ctx *ctx, uint32_t id)
 {
-	const FileEntry *fe = fe_by_id(ctx, id);
-	const struct unix_made *m;
+	const FileEntry *fe = fe_by_id(ctx->tree, id);
+	const struct made_sk *m;
 
 	if (fe && fe->kind == FILE_KIND__UNIX_SOCKET) {
 		m = made_by_ino(ctx, fe->unix_sk->ino);
 		return m ? m->fd : -1;
 	}
-	return tree_inherited_fd(ctx, id);
+	return ctx_inherited_fd(ctx->tree, id);
 }
 
 /* The fds of a message in flight: descriptions made before, or files
@@ -1224,13 +1235,13 @@ static int send_msg(struct restore_ctx *ctx, const UnixSkEntry *u, const UnixSkM
 }
 
 /* Step 3: the data queued for reading at u, sent again from its sender. */
-static int fill_queue(struct restore_ctx *ctx, const struct unix_made *m)
+static int fill_queue(struct restore_ctx *ctx, const struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
 
 	for (size_t i = 0; i < u->n_queue; i++) {
 		const UnixSkMsg *msg = u->queue[i];
-		const struct unix_made *s;
+		const struct made_sk *s;
 		int r, tmp;
 
 		if (u->type != SOCK_DGRAM || msg->has_sender_ino) {
@@ -1261,7 +1272,7 @@ static int set_timeo(int fd, int opt, uint64_t us, const UnixSkEntry *u)
 }
 
 /* Step 4: what must come after the data. */
-static int finish_sk(const struct unix_made *m)
+static int finish_sk(const struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
 
@@ -1282,36 +1293,42 @@ static int finish_sk(const struct unix_made *m)
 
 static int make_all(struct restore_ctx *ctx)
 {
+	const struct restore_tree *tree = ctx->tree;
+	struct made_sk *v;
 	size_t n = 0;
 
-	ctx->unix_made = calloc(ctx->nr_files, sizeof(*ctx->unix_made));
-	if (!ctx->unix_made)
+	ctx->unix_made = calloc(1, sizeof(*ctx->unix_made));
+	v = calloc(tree->nr_files + 1, sizeof(*v));
+	if (!ctx->unix_made || !v) {
+		free(v);
 		return err_set("out of memory");
-	for (size_t i = 0; i < ctx->nr_files; i++)
-		if (ctx->files[i]->kind == FILE_KIND__UNIX_SOCKET)
-			ctx->unix_made[n++] = (struct unix_made){ctx->files[i]->unix_sk, -1, false};
-	ctx->nr_unix_made = n;
+	}
+	ctx->unix_made->v = v;
+	for (size_t i = 0; i < tree->nr_files; i++)
+		if (tree->files[i]->kind == FILE_KIND__UNIX_SOCKET)
+			v[n++] = (struct made_sk){tree->files[i]->unix_sk, -1, false};
+	ctx->unix_made->nr = n;
 	for (size_t i = 0; i < n; i++)
-		if (make_one(ctx, &ctx->unix_made[i]))
+		if (make_one(ctx, &ctx->unix_made->v[i]))
 			return -1;
 	for (size_t i = 0; i < n; i++)
-		if (connect_one(ctx, &ctx->unix_made[i]))
+		if (connect_one(ctx, &ctx->unix_made->v[i]))
 			return -1;
 	for (size_t i = 0; i < n; i++)
-		if (!pass_late(ctx->unix_made[i].u) && set_pass(&ctx->unix_made[i]))
+		if (!pass_late(ctx->unix_made->v[i].u) && set_pass(&ctx->unix_made->v[i]))
 			return -1;
 	for (size_t i = 0; i < n; i++)
-		if (fill_queue(ctx, &ctx->unix_made[i]))
+		if (fill_queue(ctx, &ctx->unix_made->v[i]))
 			return -1;
 	for (size_t i = 0; i < n; i++)
-		if (finish_sk(&ctx->unix_made[i]))
+		if (finish_sk(&ctx->unix_made->v[i]))
 			return -1;
 	return 0;
 }
 
-int unix_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+static int unix_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
-	struct unix_made *m;
+	struct made_sk *m;
 
 	if (!ctx->unix_made && make_all(ctx))
 		return -1;
@@ -1325,3 +1342,27 @@ int unix_restore_child(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 				 (unsigned long long)fe->unix_sk->ino);
 	return 0;
 }
+
+/* The root's sockets, made at once: all of them were placed in slots. */
+static void unix_drop_made(struct restore_ctx *ctx)
+{
+	if (ctx->unix_made)
+		free(ctx->unix_made->v);
+	free(ctx->unix_made);
+	ctx->unix_made = NULL;
+}
+
+const struct fd_kind unix_kind = {
+    .name = "unix socket",
+    .kind = FILE_KIND__UNIX_SOCKET,
+    .pass = 1,
+    .by_root = true,
+    .recognise = unix_recognise,
+    .dump = unix_dump,
+    .dump_finish = unix_dump_finish,
+    .dump_free = unix_dump_free,
+    .validate = unix_validate,
+    .carries = unix_in_flight,
+    .open = unix_open,
+    .drop_made = unix_drop_made,
+};

@@ -1,0 +1,12 @@
+/* fs: cwd, root and umask (fs.c). */
+#ifndef CRYO_FS_H
+#define CRYO_FS_H
+
+#include "context.h"
+
+int fs_dump(struct dump_ctx *ctx);
+int fs_load(struct restore_ctx *ctx);
+int fs_validate(struct restore_ctx *ctx);
+int fs_restore_child(struct restore_ctx *ctx);
+
+#endif

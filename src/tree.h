@@ -1,0 +1,25 @@
+/* tree: the processes of a checkpoint and how they hang together (tree.c). */
+#ifndef CRYO_TREE_H
+#define CRYO_TREE_H
+
+#include "context.h"
+
+/* ---- dump ---- */
+/* Freezes the root, then its children, then theirs (breadth first). */
+int tree_freeze(struct dump_tree *tree);
+/* Every group and session can be made again. */
+int tree_check_ids(struct dump_tree *tree);
+int tree_dump_zombie(struct dump_ctx *ctx);
+void tree_dump_free(struct dump_tree *tree);
+
+/* ---- restore ---- */
+/* Links every process to its parent and plans the helpers of groups and
+ * sessions whose leader has gone. */
+int tree_restore_plan(struct restore_tree *tree);
+/* In a new process: creates its kids (each entered through
+ * tree->child_main), with their groups and sessions. */
+int tree_restore_kids(struct restore_ctx *ctx);
+/* A kid made by its session's helper waits until its parent took it in. */
+void tree_wait_adopted(const struct restore_ctx *ctx, pid_t parent);
+
+#endif
