@@ -14,6 +14,7 @@ PB_C     := $(patsubst images/%.proto,$(B)/images/%.pb-c.c,$(PROTOS))
 PB_H     := $(PB_C:.c=.h)
 LIB_SRC  := $(wildcard src/*.c src/infra/*.c src/sockets/*.c)
 LIB_OBJ  := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(PB_C:.c=.o)
+CLI_OBJ  := $(B)/src/cli/main.o $(B)/src/cli/options.o
 WL_SRC   := $(filter-out tests/workloads/wl.c,$(wildcard tests/workloads/*.c))
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/%,$(WL_SRC))
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -36,7 +37,7 @@ $(B)/images/%.pb-c.c $(B)/images/%.pb-c.h: images/%.proto $(B)/.deps
 	@mkdir -p $(B)/images
 	protoc-c --proto_path=images --c_out=$(B)/images $<
 
-$(B)/%.o: %.c $(PB_H) $(wildcard src/*.h src/infra/*.h include/cryo/*.h)
+$(B)/%.o: %.c $(PB_H) $(wildcard src/*.h src/infra/*.h src/cli/*.h include/cryo/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -46,7 +47,7 @@ $(B)/images/%.pb-c.o: $(B)/images/%.pb-c.c
 $(B)/libcryo.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-$(B)/cryo: $(B)/src/cli/main.o $(B)/libcryo.a
+$(B)/cryo: $(CLI_OBJ) $(B)/libcryo.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The same tool built with AddressSanitizer and UBSan; the suite runs both.
@@ -58,9 +59,12 @@ $(B)/tests/%: tests/workloads/%.c tests/workloads/wl.h tests/workloads/wl.c
 	@mkdir -p $(B)/tests
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $< tests/workloads/wl.c -lm
 
-$(B)/unit/%: tests/unit/%.c $(B)/libcryo.a
+$(B)/libcli.a: $(B)/src/cli/options.o
+	ar rcs $@ $^
+
+$(B)/unit/%: tests/unit/%.c $(B)/libcli.a $(B)/libcryo.a
 	@mkdir -p $(B)/unit
-	$(CC) $(CFLAGS) -o $@ $< $(B)/libcryo.a $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libcli.a $(B)/libcryo.a $(LDLIBS)
 
 $(B)/bench/%: bench/%.c
 	@mkdir -p $(B)/bench

@@ -3,7 +3,8 @@
 tests/workloads/list.txt in its modes (restore, leave-running, restore-san),
 the seed's counter demo on pseudo-terminals, a python3 process started by
 hand, bad input (each must fail with one "cryo: " line and leave nothing
-behind), and the help/show/check commands.
+behind), the help/show/check commands, and the command line's options
+(tests/test_cli.py: the cli/... tests).
 
     python3 tests/run.py [-v] [PATTERN]   only tests whose name contains
                                           PATTERN (or matches it, a glob);
@@ -28,6 +29,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
+import test_cli  # noqa: E402
 from lib import Fail  # noqa: E402
 
 ROOT = lib.ROOT
@@ -873,7 +875,7 @@ def unit_tests():
 
 def all_tests():
     """[(name, fn(ctx), timeout)]"""
-    tests = unit_tests()
+    tests = unit_tests() + test_cli.tests()
     for args in (["--help"], ["dump", "--help"], ["restore", "--help"], ["show", "--help"]):
         tests.append(("help/" + "-".join(a.strip("-") for a in args),
                       command_test([lib.CRYO] + args), 20))

@@ -15,6 +15,12 @@
 
 #define CRYO_VERSION "0.1.0"
 
+/* The arguments of a repeatable option (--external A --external B), in order. */
+struct cryo_strv {
+	const char **v;
+	size_t n;
+};
+
 struct cryo_opts {
 	pid_t pid;		  /* dump: -t/--tree */
 	const char *images_dir;	  /* -D/--images-dir */
@@ -24,9 +30,10 @@ struct cryo_opts {
 	bool leave_running;	  /* -R/--leave-running */
 	bool detach;		  /* restore -d/--restore-detached */
 	bool no_sync;		  /* dump --no-sync: skip fsync (tmpfs, benchmarks) */
-	bool file_locks;	  /* dump --file-locks: save the file locks held */
+	bool file_locks;	  /* dump -l/--file-locks: save the file locks held */
 	const char *pidfile;	  /* restore --pidfile */
 	bool json;		  /* show --json */
+	bool no_uffd;		  /* restore --no-uffd: fill memory without userfaultfd */
 };
 
 int cryo_dump(const struct cryo_opts *opts);
