@@ -39,6 +39,22 @@ double wl_now(void);
  * that EL >= MIN and "PREFIX_not_late" that EL < MAX. */
 void wl_check_elapsed(const char *prefix, double el, double min, double max);
 
+/* ---- the checkpoint, as the workload sees it ---- */
+
+/* Whether this run is restored from its checkpoint (the harness's WL_MODE is
+ * restore or restore-san) rather than left running by the dump (-R). */
+bool wl_restored(void);
+/* Starts a thread that reads the clock every 2 ms, so that the workload
+ * can tell when it was frozen and when it ran again (wl_gap). */
+void wl_gap_watch(void);
+/* The longest stretch the watcher went without a tick, the checkpoint: the
+ * last tick before it in *START, the first after it in *END (CLOCK_MONOTONIC
+ * seconds, as wl_now). False if it never went 5 ms without one. */
+bool wl_gap(double *start, double *end);
+/* Checks NAME: the time AT is within 100 ms of WANT ("NAME: at +X s, expected
+ * +Y s", both after BASE). */
+bool wl_check_near(const char *name, double at, double want, double base);
+
 /* ---- test data ---- */
 
 /* Byte I of the data pattern SEED: a hash of (SEED, I), so that distinct seeds
