@@ -164,6 +164,10 @@ int task_dump(struct dump_ctx *ctx)
 	if (!core->comm || !core->state)
 		return err_set("out of memory");
 	core->exit_signal = ctx->stat.exit_signal;
+	if (ctx->stop_signal) {
+		core->has_stop_signal = true;
+		core->stop_signal = ctx->stop_signal;
+	}
 	if (read_personality(ctx->pid, &core->personality))
 		return -1;
 	return dump_rlimits(ctx) || dump_pdeathsig(ctx) ? -1 : 0;
