@@ -72,6 +72,7 @@ class Ctx:
         self.dir = workdir
         self.runs = []
         self.notes = []
+        self.uncovered = []  # cases the workload could not test on this machine
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
@@ -180,6 +181,7 @@ def check_outlog(ctx, name="out.log"):
         raise Fail("%s: %s" % (name, fails[0].strip()))
     if not re.search(r"^wl: check ", text, re.M):
         raise Fail("%s has no 'wl: check' line" % name)
+    ctx.uncovered += re.findall(r"^wl: not covered ([^\s:]+)", text, re.M)
 
 
 def set_status(ctx, pid, st):
@@ -1000,7 +1002,8 @@ def run_one(name, fn, timeout):
     if left and reason is None:
         reason = "left processes running: %s" % ", ".join("%d (%s)" % x for x in left)
     if reason is None:
-        print("PASS %s" % name, flush=True)
+        print("PASS %s%s" % (name, " (not covered here: %s)" % ", ".join(ctx.uncovered)
+                                 if ctx.uncovered else ""), flush=True)
         if VERBOSE:
             print("    took %.2f s" % (time.monotonic() - t0))
             for note in ctx.notes:

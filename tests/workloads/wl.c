@@ -129,6 +129,17 @@ void wl_check_elapsed(const char *prefix, double el, double min, double max)
 	wl_check(name, el < max, "returned after %.3f s, expected under %.3f s", el, max);
 }
 
+void wl_not_covered(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("wl: not covered %s: ", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
 /* ---- the checkpoint, as the workload sees it ---- */
 
 bool wl_restored(void)

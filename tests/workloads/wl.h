@@ -29,6 +29,9 @@ int wl_failures(void);
 /* Waits for child KID and checks NAME: it exited with status 0 (the
  * message names what waitpid gave: its error, or the status). */
 bool wl_check_child(const char *name, pid_t kid);
+/* Prints "wl: not covered NAME: detail": a case this machine cannot test
+ * (the harness names it next to PASS, never counts it as passed). */
+void wl_not_covered(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Exits 0 if no check failed, 1 otherwise. */
 void wl_done(void) __attribute__((noreturn));
 /* Dies at once with a FAIL line (setup errors). */
