@@ -11,11 +11,18 @@
  * prctl(PR_TIMER_CREATE_RESTORE_IDS) on so that timer_create takes the id
  * it is given (Linux 6.10+), each timer is created with its sigevent on its
  * clock and armed with what was left and its interval; the time the process
- * spent checkpointed does not count. The overrun count is not restored: the
- * kernel has no call to set it (it is read back as 0 until the next
- * expiry that overruns).
+ * spent checkpointed does not count. The kernel has no call to set the
+ * overrun count (timer_getoverrun) of a periodic timer, so it is made
+ * again the way it came: the timer is armed with an absolute expiry as many
+ * periods in the past as it overran, plus one, so it fires at once, and the
+ * process takes that signal (an injected rt_sigtimedwait, in the thread it
+ * is sent to): the kernel counts the periods missed as the overrun and
+ * moves the expiry to exactly what was left. Not done when a signal of the
+ * same number is queued (it would be taken instead) nor on CPU-time clocks
+ * (which do not run while the process is stopped).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +175,66 @@ int posix_timers_dump(struct dump_ctx *ctx)
 	return 0;
 }
 
+static bool signal_queued(const ProtobufCBinaryData *q, size_t n, uint32_t signo)
+{
+	for (size_t i = 0; i < n; i++)
+		if (q[i].len >= sizeof(int32_t) && *(const int32_t *)q[i].data == (int32_t)signo)
+			return true;
+	return false;
+}
+
+static struct restore_thread *signalled_thread(struct restore_ctx *ctx, const PosixTimerEntry *e)
+{
+	for (size_t i = 0; i < ctx->nr_threads; i++)
+		if (e->has_tid ? ctx->threads[i].tid == e->tid : i == 0)
+			return &ctx->threads[i];
+	return NULL;
+}
+
+static bool overrun_can_be_made(struct restore_ctx *ctx, const PosixTimerEntry *e)
+{
+	struct restore_thread *t = signalled_thread(ctx, e);
+	const CoreEntry *core = ctx->core;
+
+	if (e->overrun <= 0 || e->signo < 1 || !e->interval_ns || e->value_ns > e->interval_ns ||
+	    !t || (e->notify & ~NOTIFY_THREAD_ID) == SIGEV_NONE || e->clock < 0 ||
+	    e->clock == CLOCK_PROCESS_CPUTIME_ID || e->clock == CLOCK_THREAD_CPUTIME_ID)
+		return false;
+	if (signal_queued(core->pending_shared, core->n_pending_shared, e->signo))
+		return false;
+	for (size_t i = 0; i < ctx->nr_threads; i++)
+		if (signal_queued(ctx->threads[i].e->pending, ctx->threads[i].e->n_pending,
+				  e->signo))
+			return false;
+	return true;
+}
+
+/* Arms E overrun + 1 periods in the past and takes the signal it sends. */
+static int make_overrun(struct restore_ctx *ctx, const PosixTimerEntry *e)
+{
+	struct timespec now;
+	struct restore_thread *t = signalled_thread(ctx, e);
+	uint64_t set = 1ULL << (e->signo - 1), back = (e->overrun + 1ULL) * e->interval_ns;
+	struct timespec wait = {1, 0};
+
+	if (clock_gettime(e->clock, &now))
+		return err_errno("cannot read clock %d", e->clock);
+	uint64_t at = ts_ns(&now) + e->value_ns;
+	if (at < back)
+		return err_set("timer %d: overrun %d too far in the past", e->id, e->overrun);
+	struct kitimerspec its = {ns_ts(e->interval_ns), ns_ts(at - back)};
+	uint64_t its_addr = restore_scratch_put(ctx, 0, &its, sizeof(its));
+	uint64_t set_addr = restore_scratch_put(ctx, 64, &set, sizeof(set));
+	uint64_t wait_addr = restore_scratch_put(ctx, 128, &wait, sizeof(wait));
+	if (!its_addr || !set_addr || !wait_addr ||
+	    inject_call(&ctx->inj, "arming a POSIX timer in the past", SYS_timer_settime, e->id,
+			TIMER_ABSTIME, its_addr, 0, 0, 0, NULL) ||
+	    inject_call(t->inj, "taking the signal of a POSIX timer", SYS_rt_sigtimedwait, set_addr,
+			0, wait_addr, sizeof(set), 0, 0, NULL))
+		return err_wrap("timer %d (restoring its overrun)", e->id);
+	return 0;
+}
+
 static int create_one(struct restore_ctx *ctx, const PosixTimerEntry *e)
 {
 	struct ksigevent sev = {.value = e->value,
@@ -189,6 +256,8 @@ static int create_one(struct restore_ctx *ctx, const PosixTimerEntry *e)
 		return err_set("timer %d was created as timer %d", e->id, id);
 	if (!e->value_ns)
 		return 0; /* disarmed */
+	if (overrun_can_be_made(ctx, e))
+		return make_overrun(ctx, e);
 	uint64_t its_addr = restore_scratch_put(ctx, 0, &its, sizeof(its));
 	if (!its_addr || inject_call(&ctx->inj, "arming a POSIX timer", SYS_timer_settime, e->id, 0,
 				     its_addr, 0, 0, 0, NULL))

@@ -12,6 +12,10 @@
  *   - SIGEV_NONE on CLOCK_PROCESS_CPUTIME_ID, 100 s of CPU time;
  *   - CLOCK_REALTIME_ALARM and CLOCK_BOOTTIME_ALARM if the machine has an
  *     RTC to wake it (else: not covered here).
+ *   - periodic on CLOCK_MONOTONIC every 5 s, armed 11.5 s in the past: it
+ *     fired at once with an overrun of 2, which timer_getoverrun still
+ *     gives after restore, its next expiry still 3.5 s after it was armed
+ *     (not counting the checkpoint);
  * A timer deleted before the checkpoint leaves a hole in the ids: the ids
  * after it must stay where they are. */
 #include "wl.h"
@@ -27,8 +31,11 @@
 #define SIG_ONESHOT  (SIGRTMIN + 1)
 #define SIG_PERIODIC (SIGRTMIN + 2)
 #define SIG_THREAD   (SIGRTMIN + 3)
+#define SIG_OVERRUN  (SIGRTMIN + 4)
 #define ONESHOT_S    3.0
 
+static timer_t overrun;
+static volatile int n_overrun, overrun_seen = -1;
 static timer_t oneshot, periodic, none_boot, disarmed, to_thread, sev_thread, cpu, hole;
 static timer_t alarms[2];
 static bool have_alarm[2];
@@ -47,6 +54,9 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 	} else if (sig == SIG_PERIODIC) {
 		n_periodic++;
 		bad_value |= si->si_value.sival_int != 77;
+	} else if (sig == SIG_OVERRUN) {
+		n_overrun++;
+		overrun_seen = si->si_overrun;
 	} else if (sig == SIG_THREAD) {
 		if (syscall(SYS_gettid) == worker_tid)
 			n_to_thread++;
@@ -125,6 +135,30 @@ static void make_alarms(void)
 	}
 }
 
+/* Arms a 5 s periodic timer 11.5 s in the past and waits for its signal:
+ * overrun 2, next expiry 3.5 s on. Returns when it was armed. */
+static double make_overrun(void)
+{
+	struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIG_OVERRUN};
+	struct itimerspec its = {{5, 0}, {0, 0}};
+	struct timespec now;
+
+	if (timer_create(CLOCK_MONOTONIC, &sev, &overrun))
+		wl_die("timer_create: %s", strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	its.it_value = (struct timespec){now.tv_sec - 12, now.tv_nsec + 500000000L};
+	if (its.it_value.tv_nsec >= 1000000000L)
+		its.it_value.tv_sec++, its.it_value.tv_nsec -= 1000000000L;
+	if (timer_settime(overrun, TIMER_ABSTIME, &its, NULL))
+		wl_die("timer_settime: %s", strerror(errno));
+	while (!n_overrun)
+		sleep_for(0.001);
+	if (overrun_seen != 2 || timer_getoverrun(overrun) != 2)
+		wl_die("the overrun timer overran %d (timer_getoverrun %d), expected 2",
+		       overrun_seen, timer_getoverrun(overrun));
+	return now.tv_sec + now.tv_nsec / 1e9;
+}
+
 static double left_of(timer_t t, double *interval)
 {
 	struct itimerspec its;
@@ -156,7 +190,7 @@ int main(void)
 	sigemptyset(&s);
 	sigaddset(&s, SIG_THREAD);
 	pthread_sigmask(SIG_BLOCK, &s, NULL); /* only the worker takes it */
-	for (int sig = SIG_ONESHOT; sig <= SIG_THREAD; sig++)
+	for (int sig = SIG_ONESHOT; sig <= SIG_OVERRUN; sig++)
 		sigaction(sig, &sa, NULL);
 	pthread_create(&th, NULL, worker, NULL);
 	while (!worker_tid)
@@ -173,6 +207,7 @@ int main(void)
 	sev_thread = make(CLOCK_MONOTONIC, SIGEV_THREAD, 0, (union sigval){99}, 0.1, 0.1);
 	cpu = make(CLOCK_PROCESS_CPUTIME_ID, SIGEV_NONE, 0, (union sigval){0}, 100, 0);
 	make_alarms();
+	double overrun_armed = make_overrun();
 	timer_delete(hole);
 	timer_t all[9] = {oneshot,    periodic, none_boot, disarmed, to_thread,
 			  sev_thread, cpu,	alarms[0], alarms[1]};
@@ -190,6 +225,11 @@ int main(void)
 		 "the deleted timer 0 exists again");
 	if (!wl_check("frozen", wl_gap(&gs, &ge), "no checkpoint seen"))
 		wl_done();
+	int ovr = timer_getoverrun(overrun);
+	wl_check("overrun_kept", ovr == 2, "timer_getoverrun gives %d, expected 2", ovr);
+	wl_check("overrun_not_fired_again", n_overrun == 1, "fired %d times", n_overrun);
+	double ovr_left = overrun_armed + 3.5 + (wl_restored() ? ge - gs : 0) - wl_now();
+	check_left("overrun_next", overrun, ovr_left - 0.1, ovr_left + 0.1, 5);
 	/* the one-shot: what was left at the freeze, counted from the restore */
 	double left = t0 + ONESHOT_S - gs;
 	while (!n_oneshot && wl_now() < ge + left + 1)
