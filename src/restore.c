@@ -51,6 +51,7 @@
 #include "mm.h"
 #include "pages.h"
 #include "infra/inject.h"
+#include "posix_timers.h"
 #include "shmem.h"
 #include "signals.h"
 #include "sysvshm.h"
@@ -72,7 +73,8 @@ static int validate_proc(struct restore_ctx *ctx)
 	if (ctx->zombie)
 		return 0;
 	return threads_validate(ctx) || creds_validate(ctx) || mm_validate(ctx) ||
-		       pages_validate(ctx) || locks_validate(ctx) || fs_validate(ctx)
+		       pages_validate(ctx) || locks_validate(ctx) || fs_validate(ctx) ||
+		       posix_timers_validate(ctx)
 		   ? -1
 		   : 0;
 }

@@ -185,6 +185,10 @@ int task_dump(struct dump_ctx *ctx)
 	if (!core->comm || !core->state)
 		return err_set("out of memory");
 	core->exit_signal = ctx->stat.exit_signal;
+	if (ctx->stop_signal) {
+		core->has_stop_signal = true;
+		core->stop_signal = ctx->stop_signal;
+	}
 	if (check_seccomp(ctx) || read_personality(ctx->pid, &core->personality))
 		return -1;
 	return dump_rlimits(ctx) || dump_pdeathsig(ctx) ? -1 : 0;

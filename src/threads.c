@@ -57,6 +57,18 @@ static bool task_exists(pid_t pid, pid_t tid)
 	return access(path, F_OK) == 0;
 }
 
+/* A process in a group stop, seized, reports that stop (PTRACE_EVENT_STOP)
+ * with the signal that stopped it in the siginfo. */
+static int read_stop_signal(struct dump_ctx *ctx)
+{
+	siginfo_t si;
+
+	if (ptrace(PTRACE_GETSIGINFO, ctx->pid, 0, &si))
+		return err_errno("cannot read the stop signal of pid %d", ctx->pid);
+	ctx->stop_signal = si.si_signo;
+	return 0;
+}
+
 /* Seizes and stops one thread; a thread that exited meanwhile is skipped. */
 static int freeze_one(struct dump_ctx *ctx, pid_t tid, int *added)
 {
@@ -71,6 +83,8 @@ static int freeze_one(struct dump_ctx *ctx, pid_t tid, int *added)
 			return 0;
 		return err_wrap("freezing thread %d of pid %d", tid, ctx->pid);
 	}
+	if (tid == ctx->pid && ctx->state == 'T' && read_stop_signal(ctx))
+		return -1;
 	t = &ctx->threads[ctx->nr_threads++];
 	memset(t, 0, sizeof(*t));
 	t->tid = tid;
@@ -292,6 +306,26 @@ int threads_restore_creds(struct restore_ctx *ctx)
 	return 0;
 }
 
+static bool stopped(const CoreEntry *core)
+{
+	return !strcmp(core->state, "T");
+}
+
+static int stop_signal(const CoreEntry *core)
+{
+	int sig = core->has_stop_signal ? (int)core->stop_signal : SIGSTOP;
+
+	return sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU ? sig : SIGSTOP;
+}
+
+static int detach(struct restore_thread *t, int sig)
+{
+	if (ptrace(PTRACE_DETACH, t->tid, 0, sig))
+		return err_errno("cannot detach from thread %d", t->tid);
+	t->created = false;
+	return 0;
+}
+
 /* Registers and masks go in once nothing more is injected (the trampoline
  * is gone); then every thread is let go. */
 int threads_restore_release(struct restore_ctx *ctx)
@@ -301,13 +335,20 @@ int threads_restore_release(struct restore_ctx *ctx)
 		if (cpu_restore_thread(ctx, t) || signals_restore_mask(ctx, t))
 			return -1;
 	}
-	for (size_t i = ctx->nr_threads; i-- > 0;) {
-		/* a process stopped by a signal when dumped is released stopped */
-		int sig = i == 0 && !strcmp(ctx->core->state, "T") ? SIGSTOP : 0;
-		if (ptrace(PTRACE_DETACH, ctx->threads[i].tid, 0, sig))
-			return err_errno("cannot detach from thread %d", ctx->threads[i].tid);
-		ctx->threads[i].created = false;
+	if (stopped(ctx->core)) {
+		/* released stopped by its own stop signal, its parent told of it: the
+		 * leader first, so that every other thread joins the group stop
+		 * before it could run */
+		if (detach(&ctx->threads[0], stop_signal(ctx->core)))
+			return -1;
+		for (size_t i = 1; i < ctx->nr_threads; i++)
+			if (detach(&ctx->threads[i], 0))
+				return -1;
+		return 0;
 	}
+	for (size_t i = ctx->nr_threads; i-- > 0;)
+		if (detach(&ctx->threads[i], 0))
+			return -1;
 	return 0;
 }
 

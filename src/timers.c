@@ -1,5 +1,6 @@
 /*
- * timers: the three interval timers (ITIMER_REAL, _VIRTUAL, _PROF).
+ * timers: the three interval timers (ITIMER_REAL, _VIRTUAL, _PROF), and
+ * through posix_timers.c the POSIX ones.
  * Read by injected getitimer, set again by injected setitimer; the time
  * left keeps counting from where it was when the task was frozen. The
  * kernel adds one scheduler tick to every CPU-time timer it arms (and reads
@@ -11,6 +12,7 @@
 #include <sys/time.h>
 
 #include "infra/inject.h"
+#include "posix_timers.h"
 #include "timers.h"
 #include "infra/log.h"
 
@@ -44,7 +46,7 @@ int timers_dump(struct dump_ctx *ctx)
 		e->value_us = tv_us(&it.it_value);
 		core->itimers[core->n_itimers++] = e;
 	}
-	return 0;
+	return posix_timers_dump(ctx);
 }
 
 /* The tick the kernel adds when arming a CPU-time timer, measured on cryo
@@ -89,5 +91,5 @@ int timers_restore(struct restore_ctx *ctx)
 				addr, 0, 0, 0, 0, NULL))
 			return -1;
 	}
-	return 0;
+	return posix_timers_restore(ctx);
 }
