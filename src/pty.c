@@ -114,6 +114,32 @@ static int pty_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_p
 	return 0;
 }
 
+/* /dev/tty: the terminal it names (TIOCGDEV), if a pts. */
+static bool devtty_recognise(const struct fd_probe *p)
+{
+	return S_ISCHR(p->st->st_mode) && !(p->flags & O_PATH) && p->st->st_rdev == makedev(5, 0);
+}
+
+static int devtty_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
+{
+	PtyEntry *e = calloc(1, sizeof(*e));
+	unsigned dev = 0;
+
+	if (!e)
+		return err_set("out of memory");
+	pty_entry__init(e);
+	f->entry.pty = e;
+	snprintf(f->path, sizeof(f->path), "%s", p->link);
+	f->entry.path = f->path;
+	if (ioctl(p->local_fd, TIOCGDEV, &dev))
+		return err_errno("fd %d of pid %d (/dev/tty): cannot read its terminal", p->fd,
+				 ctx->pid);
+	/* new_encode_dev: minor's low byte, major, minor's high bits */
+	dev_t rdev = makedev((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00));
+	e->index = is_slave(rdev) ? slave_index(rdev) : UINT32_MAX;
+	return 0;
+}
+
 static void pty_free_entry(FileEntry *fe)
 {
 	if (!fe->pty)
@@ -397,7 +423,8 @@ static int pty_dump_finish(struct dump_tree *tree)
 {
 	for (int i = 0; i < tree->nr_files; i++) {
 		struct dump_file *f = &tree->files[i];
-		if (f->entry.kind != FILE_KIND__PTY || f->entry.pty->master)
+		if ((f->entry.kind != FILE_KIND__PTY && f->entry.kind != FILE_KIND__DEVTTY) ||
+		    f->entry.pty->master)
 			continue;
 		if (!find_side(tree, f->entry.pty->index, true) && outside_slave(tree, f))
 			return -1;
@@ -465,6 +492,14 @@ static int validate_master(const struct restore_tree *tree, const FileEntry *fe,
 		return err_set("pts %u (fd %d of pid %d) is taken: %s exists, and a restore needs "
 			       "the same index",
 			       e->index, use->fd, use->pid, path);
+	return 0;
+}
+
+static int devtty_validate(const struct restore_tree *tree, const FileEntry *fe,
+			   const struct fd_use *use)
+{
+	if (!fe->pty || !restore_side(tree, fe->pty->index, true))
+		return err_set("files.img: /dev/tty of pid %d names no pty of the tree", use->pid);
 	return 0;
 }
 
@@ -677,6 +712,15 @@ int pty_restore_session(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* /dev/tty, opened by its process once its terminal is there. */
+static int devtty_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+{
+	*fd = open("/dev/tty", (fe->flags & (O_ACCMODE | O_NONBLOCK | O_APPEND)) | O_NOCTTY);
+	if (*fd < 0)
+		return err_errno("pid %d cannot open /dev/tty (pts %u)", ctx->pid, fe->pty->index);
+	return 0;
+}
+
 static void pty_describe(const FileEntry *fe, char *buf, size_t len)
 {
 	const PtyEntry *e = fe->pty;
@@ -707,4 +751,15 @@ const struct fd_kind pty_kind = {
     .open = pty_open,
     .drop_made = pty_drop_made,
     .describe = pty_describe,
+};
+
+const struct fd_kind devtty_kind = {
+    .name = "/dev/tty",
+    .kind = FILE_KIND__DEVTTY,
+    .never_shared = true,
+    .recognise = devtty_recognise,
+    .dump = devtty_dump,
+    .free_entry = pty_free_entry,
+    .validate = devtty_validate,
+    .open = devtty_open,
 };

@@ -27,9 +27,9 @@
 static bool is_terminal(dev_t rdev)
 {
 	/* 4: virtual consoles and serial lines, 5: /dev/tty and the console
-	 * (5:2, /dev/ptmx, and the slaves, 136-143, are pty.c's: a slave
-	 * whose master is outside the tree comes back here) */
-	return major(rdev) == 4 || (major(rdev) == 5 && minor(rdev) != 2);
+	 * (5:0, /dev/tty, 5:2, /dev/ptmx, and the slaves, 136-143, are
+	 * pty.c's: one whose master is outside the tree comes back here) */
+	return major(rdev) == 4 || (major(rdev) == 5 && minor(rdev) != 0 && minor(rdev) != 2);
 }
 
 static bool tty_recognise(const struct fd_probe *p)
