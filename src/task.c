@@ -27,6 +27,7 @@
 #include "images.h"
 #include "infra/inject.h"
 #include "task.h"
+#include "pty.h"
 #include "tty.h"
 #include "infra/log.h"
 #include "infra/uapi.h"
@@ -263,7 +264,7 @@ pid_t task_actual_group(const struct restore_ctx *ctx, pid_t pgid)
 /* Before the process forks: its session and group, for its children to
  * inherit. The root's are its own or, when led from outside the
  * checkpoint, the restorer's. */
-int task_restore_session(struct restore_ctx *ctx)
+static int join_session(struct restore_ctx *ctx)
 {
 	const CoreEntry *core = ctx->core;
 
@@ -285,6 +286,12 @@ int task_restore_session(struct restore_ctx *ctx)
 					 core->pgid);
 	}
 	return 0;
+}
+
+int task_restore_session(struct restore_ctx *ctx)
+{
+	/* then its terminal, if it leads a session of a pty of the tree */
+	return join_session(ctx) || pty_restore_session(ctx) ? -1 : 0;
 }
 
 int task_restore_child(struct restore_ctx *ctx)

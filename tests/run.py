@@ -4,7 +4,8 @@ tests/workloads/list.txt in its modes (restore, leave-running, restore-san),
 the seed's counter demo on pseudo-terminals, a python3 process started by
 hand, bad input (each must fail with one "cryo: " line and leave nothing
 behind), the help/show/check commands, and the command line's options
-(tests/test_cli.py: the cli/... tests).
+(tests/test_cli.py: the cli/... tests), and tmux running vim
+(tests/test_tmux.py: the tmux-vim/... tests).
 
     python3 tests/run.py [-v] [PATTERN]   only tests whose name contains
                                           PATTERN (or matches it, a glob);
@@ -30,6 +31,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
 import test_cli  # noqa: E402
+import test_tmux  # noqa: E402
 from lib import Fail  # noqa: E402
 
 ROOT = lib.ROOT
@@ -974,7 +976,7 @@ def unit_tests():
 
 def all_tests():
     """[(name, fn(ctx), timeout)]"""
-    tests = unit_tests() + test_cli.tests()
+    tests = unit_tests() + test_cli.tests() + test_tmux.tests()
     for args in (["--help"], ["dump", "--help"], ["restore", "--help"], ["show", "--help"]):
         tests.append(("help/" + "-".join(a.strip("-") for a in args),
                       command_test([lib.CRYO] + args), 20))
