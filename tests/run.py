@@ -30,6 +30,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
 import test_cli  # noqa: E402
+import test_files  # noqa: E402
 import test_jvm  # noqa: E402
 from lib import Fail  # noqa: E402
 
@@ -908,7 +909,7 @@ def all_tests():
         tests.append(("bash-pipeline/" + mode, bash_pipeline_test(mode), 60))
         tests.append(("redis/" + mode, redis_test(mode), 60))
     tests.append(("sqlite3/restore", sqlite_test, 60))
-    tests += test_jvm.tests()
+    tests += test_files.tests() + test_jvm.tests()
     for case, fn in BAD:
         for tag, binary in BINARIES:
             tests.append(("bad/%s/%s" % (case, tag),

@@ -22,18 +22,21 @@ struct cryo_strv {
 };
 
 struct cryo_opts {
-	pid_t pid;		  /* dump: -t/--tree */
-	const char *images_dir;	  /* -D/--images-dir */
-	int verbosity;		  /* -v[N]: 0 errors, 1 warnings, 2 info, 3+ debug */
-	const char *log_file;	  /* -o/--log-file, NULL: stderr */
-	bool shell_job;		  /* -j/--shell-job */
-	bool leave_running;	  /* -R/--leave-running */
-	bool detach;		  /* restore -d/--restore-detached */
-	bool no_sync;		  /* dump --no-sync: skip fsync (tmpfs, benchmarks) */
-	bool file_locks;	  /* dump -l/--file-locks: save the file locks held */
-	const char *pidfile;	  /* restore --pidfile */
-	bool json;		  /* show --json */
-	bool no_uffd;		  /* restore --no-uffd: fill memory without userfaultfd */
+	pid_t pid;		/* dump: -t/--tree */
+	const char *images_dir; /* -D/--images-dir */
+	int verbosity;		/* -v[N]: 0 errors, 1 warnings, 2 info, 3+ debug */
+	const char *log_file;	/* -o/--log-file, NULL: stderr */
+	bool shell_job;		/* -j/--shell-job */
+	bool leave_running;	/* -R/--leave-running */
+	bool detach;		/* restore -d/--restore-detached */
+	bool no_sync;		/* dump --no-sync: skip fsync (tmpfs, benchmarks) */
+	bool file_locks;	/* dump -l/--file-locks: save the file locks held */
+	/* dump --ghost-limit: the most data of a deleted file (holes not
+	 * counted) whose contents are saved; 0: the default, 64 MiB */
+	unsigned long long ghost_limit;
+	const char *pidfile; /* restore --pidfile */
+	bool json;	     /* show --json */
+	bool no_uffd;	     /* restore --no-uffd: fill memory without userfaultfd */
 };
 
 int cryo_dump(const struct cryo_opts *opts);
