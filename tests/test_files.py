@@ -7,6 +7,12 @@ tests/workloads (their own checks after the restore are the workload's).
                       with one line naming the option, leaving the
                       workload running untouched; a limit above its data
                       (though far below its size) lets the dump pass.
+  files/link-remap    --link-remap: without it, a file removed from the
+                      path it was opened by but still linked elsewhere
+                      stops the dump with one line naming the option and
+                      no name is left behind; with it (and -R) the dump
+                      links it back under one temporary name, and the
+                      workload, left running, passes its checks.
 
     python3 tests/run.py files/     only these
 """
@@ -59,5 +65,27 @@ def ghost_limit_test(ctx):
     finish(ctx, pid)
 
 
+def remap_names(ctx):
+    return [n for n in os.listdir(ctx.dir) if n.startswith(".cryo-link-remap.")]
+
+
+def link_remap_test(ctx):
+    pid = start(ctx, "fd_link_remap")
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("without"), "-R"], "without")
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or len(err) != 1 or "--link-remap" not in err[0]:
+        raise Fail("dump without --link-remap: %s, %r" % (lib.describe_status(r.status), err))
+    if remap_names(ctx):
+        raise Fail("the refused dump left %r" % remap_names(ctx))
+    ctx.notes.append("refused: " + err[0])
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("with"), "-R", "--link-remap"],
+                 "with")
+    ctx.expect_ok(r, "dump --link-remap")
+    if len(remap_names(ctx)) != 1:
+        raise Fail("dump --link-remap made %r, expected one name" % remap_names(ctx))
+    finish(ctx, pid)
+
+
 def tests():
-    return [("files/ghost-limit", ghost_limit_test, 30)]
+    return [("files/ghost-limit", ghost_limit_test, 30),
+            ("files/link-remap", link_remap_test, 30)]

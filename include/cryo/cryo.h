@@ -34,6 +34,7 @@ struct cryo_opts {
 	/* dump --ghost-limit: the most data of a deleted file (holes not
 	 * counted) whose contents are saved; 0: the default, 64 MiB */
 	unsigned long long ghost_limit;
+	bool link_remap;     /* dump --link-remap: link files removed but still linked back */
 	const char *pidfile; /* restore --pidfile */
 	bool json;	     /* show --json */
 	bool no_uffd;	     /* restore --no-uffd: fill memory without userfaultfd */
