@@ -192,8 +192,7 @@ static int collect_state(struct dump_ctx *ctx)
 	/* stat was read again once the tree was frozen (tree_check_ids); status
 	 * is read again here for the credentials, which may have changed */
 	if (proc_read_status(ctx->pid, &ctx->status) || proc_read_vmas(ctx->pid, &ctx->vmas) ||
-	    collect_by_injection(ctx) || files_dump(ctx) || locks_dump(ctx) || locks_write(ctx) ||
-	    fs_dump(ctx))
+	    collect_by_injection(ctx) || files_dump(ctx) || locks_dump(ctx) || fs_dump(ctx))
 		return -1;
 	pr_info("collected the state of pid %d (%d threads, %d VMAs, %d fds)", ctx->pid,
 		ctx->nr_threads, ctx->vmas.nr, ctx->nr_fds);
@@ -229,7 +228,8 @@ static int dump_steps(struct dump_tree *tree)
 	for (int i = 0; i < tree->nr_procs; i++)
 		if (collect_state(tree->procs[i]))
 			return -1;
-	if (shmem_link_mapped(tree) || sysvshm_dump(tree) || files_dump_finish(tree))
+	if (locks_dump_tree(tree) || shmem_link_mapped(tree) || sysvshm_dump(tree) ||
+	    files_dump_finish(tree))
 		return -1;
 	/* 3 */
 	for (int i = 0; i < tree->nr_procs; i++)

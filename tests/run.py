@@ -32,6 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
 import test_cli  # noqa: E402
 import test_tmux  # noqa: E402
+import test_files  # noqa: E402
+import test_jvm  # noqa: E402
 from lib import Fail  # noqa: E402
 
 ROOT = lib.ROOT
@@ -1011,6 +1013,7 @@ def all_tests():
         tests.append(("redis/" + mode, redis_test(mode), 60))
         tests.append(("sleep6/" + mode, sleep6_test(mode), 30))
     tests.append(("sqlite3/restore", sqlite_test, 60))
+    tests += test_files.tests() + test_jvm.tests()
     for case, fn in BAD:
         for tag, binary in BINARIES:
             tests.append(("bad/%s/%s" % (case, tag),

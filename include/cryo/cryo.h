@@ -33,9 +33,13 @@ struct cryo_opts {
 	bool detach;		/* restore -d/--restore-detached */
 	bool no_sync;		/* dump --no-sync: skip fsync (tmpfs, benchmarks) */
 	bool file_locks;	/* dump -l/--file-locks: save the file locks held */
-	const char *pidfile;	/* restore --pidfile */
-	bool json;		/* show --json */
-	bool no_uffd;		/* restore --no-uffd: fill memory without userfaultfd */
+	/* dump --ghost-limit: the most data of a deleted file (holes not
+	 * counted) whose contents are saved; 0: the default, 64 MiB */
+	unsigned long long ghost_limit;
+	bool link_remap;     /* dump --link-remap: link files removed but still linked back */
+	const char *pidfile; /* restore --pidfile */
+	bool json;	     /* show --json */
+	bool no_uffd;	     /* restore --no-uffd: fill memory without userfaultfd */
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much
