@@ -35,7 +35,13 @@ int timers_dump(struct dump_ctx *ctx)
 				ctx->inj.scratch, 0, 0, 0, 0, NULL) ||
 		    inject_read(ctx->pid, ctx->inj.scratch, &it, sizeof(it)))
 			return -1;
-		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+		/* An ITIMER_REAL that expired while its SIGALRM is still pending
+		 * (the task is frozen, or blocks it) reads 0 left: the kernel
+		 * arms it again only once that signal is dequeued. It is armed
+		 * still: its next expiry is one interval on. */
+		if (which == ITIMER_REAL && !timerisset(&it.it_value))
+			it.it_value = it.it_interval;
+		if (!timerisset(&it.it_value))
 			continue; /* disarmed */
 		e = malloc(sizeof(*e));
 		if (!e)
