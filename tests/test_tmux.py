@@ -8,6 +8,7 @@ Only the pids this test started are killed (the harness, a subreaper, ends
 whatever is left below it)."""
 import os
 import shutil
+import time
 import signal
 import subprocess
 
@@ -90,6 +91,13 @@ def tmux_test(mode):
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+            # what the server forked (a client, a pane's process) ends with
+            # it, not at once: give it time before the harness looks for
+            # processes left running (which it still reports if any stays)
+            end = time.monotonic() + 5
+            while time.monotonic() < end and any(lib.alive(p) for p in lib.descendants()):
+                lib.reap()
+                time.sleep(0.05)
     return fn
 
 
