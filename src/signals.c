@@ -18,6 +18,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 
+#include "posix_timers.h"
 #include "restore.h"
 #include "signals.h"
 #include "infra/log.h"
@@ -150,6 +151,8 @@ static int requeue(struct restore_ctx *ctx, struct inject *inj, const ProtobufCB
 	if (si->len != SIGINFO_SIZE)
 		return err_set("core-%d.img: bad queued signal record", ctx->pid);
 	memcpy(&info, si->data, sizeof(info));
+	if (posix_timers_requeues(ctx->core, &info))
+		return 0; /* the timer queues it again itself */
 	addr = restore_scratch_put(ctx, 0, &info, sizeof(info));
 	if (!tid)
 		return inject_call(inj, "re-queueing a signal", SYS_rt_sigqueueinfo, ctx->child,
