@@ -70,6 +70,7 @@ struct ghost_dump;
 struct ghost_restore;
 struct ghost_made;
 struct unix_made;
+struct pty_made;
 struct shmem_range;
 struct shmem_restore;
 struct sysvshm_restore;
@@ -215,6 +216,7 @@ struct restore_ctx {
 	struct pipes_made *pipes_made;
 	struct unix_made *unix_made;
 	struct ghost_made *ghost_made;
+	struct pty_made *pty_made; /* pty.c: pairs the root made */
 	/* locks.c: locks-PID.img */
 	bool file_locks;
 	size_t nr_locks;

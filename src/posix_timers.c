@@ -33,8 +33,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "infra/inject.h"
 #include "posix_timers.h"
-#include "restore.h"
 #include "infra/log.h"
 
 #ifndef PR_TIMER_CREATE_RESTORE_IDS
@@ -253,8 +253,8 @@ static int requeue_own_signal(struct restore_ctx *ctx, const PosixTimerEntry *e)
 		return err_errno("cannot read clock %d", e->clock);
 	uint64_t at = ts_ns(&now) + e->value_ns - (e->value_ns ? e->interval_ns : 1000);
 	struct kitimerspec its = {ns_ts(e->interval_ns), ns_ts(at)};
-	uint64_t its_addr = restore_scratch_put(ctx, 0, &its, sizeof(its));
-	if (!its_addr ||
+	uint64_t its_addr;
+	if (inject_scratch_put(&ctx->inj, 0, &its, sizeof(its), &its_addr) ||
 	    inject_call(&ctx->inj, "arming a POSIX timer whose signal is queued", SYS_timer_settime,
 			e->id, TIMER_ABSTIME, its_addr, 0, 0, 0, NULL))
 		return err_wrap("timer %d", e->id);
@@ -292,10 +292,10 @@ static int make_overrun(struct restore_ctx *ctx, const PosixTimerEntry *e)
 	if (at < back)
 		return err_set("timer %d: overrun %d too far in the past", e->id, e->overrun);
 	struct kitimerspec its = {ns_ts(e->interval_ns), ns_ts(at - back)};
-	uint64_t its_addr = restore_scratch_put(ctx, 0, &its, sizeof(its));
-	uint64_t set_addr = restore_scratch_put(ctx, 64, &set, sizeof(set));
-	uint64_t wait_addr = restore_scratch_put(ctx, 128, &wait, sizeof(wait));
-	if (!its_addr || !set_addr || !wait_addr ||
+	uint64_t its_addr, set_addr, wait_addr;
+	if (inject_scratch_put(&ctx->inj, 0, &its, sizeof(its), &its_addr) ||
+	    inject_scratch_put(&ctx->inj, 64, &set, sizeof(set), &set_addr) ||
+	    inject_scratch_put(&ctx->inj, 128, &wait, sizeof(wait), &wait_addr) ||
 	    inject_call(&ctx->inj, "arming a POSIX timer in the past", SYS_timer_settime, e->id,
 			TIMER_ABSTIME, its_addr, 0, 0, 0, NULL) ||
 	    inject_call(t->inj, "taking the signal of a POSIX timer", SYS_rt_sigtimedwait, set_addr,
@@ -311,11 +311,11 @@ static int create_one(struct restore_ctx *ctx, const PosixTimerEntry *e)
 				.notify = e->notify,
 				.tid = e->has_tid ? e->tid : 0};
 	int32_t id = e->id;
-	uint64_t sev_addr = restore_scratch_put(ctx, 0, &sev, sizeof(sev));
-	uint64_t id_addr = restore_scratch_put(ctx, 128, &id, sizeof(id));
 	struct kitimerspec its = {ns_ts(e->interval_ns), ns_ts(e->value_ns)};
+	uint64_t sev_addr, id_addr, its_addr;
 
-	if (!sev_addr || !id_addr)
+	if (inject_scratch_put(&ctx->inj, 0, &sev, sizeof(sev), &sev_addr) ||
+	    inject_scratch_put(&ctx->inj, 128, &id, sizeof(id), &id_addr))
 		return -1;
 	if (inject_call(&ctx->inj, "creating a POSIX timer", SYS_timer_create, e->clock, sev_addr,
 			id_addr, 0, 0, 0, NULL) ||
@@ -329,9 +329,9 @@ static int create_one(struct restore_ctx *ctx, const PosixTimerEntry *e)
 		return 0; /* disarmed */
 	if (overrun_can_be_made(ctx, e))
 		return make_overrun(ctx, e);
-	uint64_t its_addr = restore_scratch_put(ctx, 0, &its, sizeof(its));
-	if (!its_addr || inject_call(&ctx->inj, "arming a POSIX timer", SYS_timer_settime, e->id, 0,
-				     its_addr, 0, 0, 0, NULL))
+	if (inject_scratch_put(&ctx->inj, 0, &its, sizeof(its), &its_addr) ||
+	    inject_call(&ctx->inj, "arming a POSIX timer", SYS_timer_settime, e->id, 0, its_addr, 0,
+			0, 0, NULL))
 		return err_wrap("timer %d", e->id);
 	return 0;
 }

@@ -29,7 +29,7 @@
 
 #include "cpu.h"
 #include "creds.h"
-#include "restore.h"
+#include "infra/inject.h"
 #include "signals.h"
 #include "task.h"
 #include "threads.h"
@@ -137,12 +137,9 @@ int threads_freeze(struct dump_ctx *ctx)
 static int dump_one(struct dump_ctx *ctx, struct dump_thread *t)
 {
 	if (t->inj != &ctx->inj) {
-		if (inject_begin(t->inj, t->tid, ctx->inj.syscall_ip))
+		if (inject_begin_thread(t->inj, t->tid, &ctx->inj))
 			return -1;
 		t->injecting = true;
-		/* one address space: the leader's scratch serves every thread */
-		t->inj->scratch = ctx->inj.scratch;
-		t->inj->scratch_len = ctx->inj.scratch_len;
 	}
 	t->e = malloc(sizeof(*t->e));
 	if (!t->e)
@@ -154,7 +151,6 @@ static int dump_one(struct dump_ctx *ctx, struct dump_thread *t)
 		return err_wrap("thread %d", t->tid);
 	if (t->injecting) {
 		t->injecting = false;
-		t->inj->scratch = 0; /* the leader unmaps it */
 		return inject_end(t->inj);
 	}
 	return 0;
@@ -178,13 +174,12 @@ void threads_release(struct dump_ctx *ctx)
 {
 	for (int i = 0; i < ctx->nr_threads; i++) {
 		struct dump_thread *t = &ctx->threads[i];
-		if (t->injecting) {
-			t->inj->scratch = 0;
-			inject_end(t->inj);
-			t->injecting = false;
-		}
-		if (t->seized)
-			ptrace_release(t->tid);
+		if (t->injecting && inject_end(t->inj))
+			pr_warn("thread %d may not go on exactly as it was: %s", t->tid,
+				err_text());
+		t->injecting = false;
+		if (t->seized && ptrace_release(t->tid))
+			pr_warn("thread %d: %s", t->tid, err_text());
 		t->seized = false;
 	}
 }
@@ -260,14 +255,14 @@ static int create_one(struct restore_ctx *ctx, struct restore_thread *t)
 {
 	pid_t set_tid = t->tid;
 	struct clone_args args = {.flags = CLONE_THREAD_FLAGS, .set_tid_size = 1};
-	uint64_t tid_addr = restore_scratch_put(ctx, 256, &set_tid, sizeof(set_tid));
-	uint64_t args_addr;
+	uint64_t tid_addr, args_addr;
 	long tid;
 	int status;
 
+	if (inject_scratch_put(&ctx->inj, 256, &set_tid, sizeof(set_tid), &tid_addr))
+		return -1;
 	args.set_tid = tid_addr;
-	args_addr = restore_scratch_put(ctx, 0, &args, sizeof(args));
-	if (!tid_addr || !args_addr)
+	if (inject_scratch_put(&ctx->inj, 0, &args, sizeof(args), &args_addr))
 		return -1;
 	if (inject_call(&ctx->inj, "creating a thread (clone3)", SYS_clone3, args_addr,
 			sizeof(args), 0, 0, 0, 0, &tid))
@@ -277,7 +272,7 @@ static int create_one(struct restore_ctx *ctx, struct restore_thread *t)
 	t->created = true;
 	if (ptrace_wait_stop(t->tid, &status) < 0)
 		return -1;
-	return inject_begin(t->inj, t->tid, ctx->tramp);
+	return inject_begin_thread(t->inj, t->tid, &ctx->inj);
 }
 
 int threads_restore_create(struct restore_ctx *ctx)

@@ -11,8 +11,8 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 
+#include "infra/inject.h"
 #include "posix_timers.h"
-#include "restore.h"
 #include "timers.h"
 #include "infra/log.h"
 
@@ -85,8 +85,9 @@ int timers_restore(struct restore_ctx *ctx)
 		};
 		if (e->which > ITIMER_PROF)
 			return err_set("core-%d.img: bad timer %u", ctx->pid, e->which);
-		uint64_t addr = restore_scratch_put(ctx, 0, &it, sizeof(it));
-		if (inject_call(&ctx->inj, "restoring an interval timer", SYS_setitimer, e->which,
+		uint64_t addr;
+		if (inject_scratch_put(&ctx->inj, 0, &it, sizeof(it), &addr) ||
+		    inject_call(&ctx->inj, "restoring an interval timer", SYS_setitimer, e->which,
 				addr, 0, 0, 0, 0, NULL))
 			return -1;
 	}
