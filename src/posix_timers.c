@@ -19,7 +19,11 @@
  * is sent to): the kernel counts the periods missed as the overrun and
  * moves the expiry to exactly what was left. Not done when a signal of the
  * same number is queued (it would be taken instead) nor on CPU-time clocks
- * (which do not run while the process is stopped).
+ * (which do not run while the process is stopped). A timer whose own signal
+ * is queued at the checkpoint (its siginfo SI_TIMER with its id) is armed
+ * in the past instead, so that the kernel queues that signal again itself
+ * and rearms the timer only when the process takes it, as before; signals.c
+ * leaves such a siginfo to it (posix_timers_requeues).
  */
 #include <errno.h>
 #include <signal.h>
@@ -191,14 +195,79 @@ static struct restore_thread *signalled_thread(struct restore_ctx *ctx, const Po
 	return NULL;
 }
 
+static bool cpu_clock(int32_t clock)
+{
+	return clock < 0 || clock == CLOCK_PROCESS_CPUTIME_ID || clock == CLOCK_THREAD_CPUTIME_ID;
+}
+
+static const PosixTimerEntry *timer_by_id(const CoreEntry *core, int32_t id)
+{
+	for (size_t i = 0; i < core->n_posix_timers; i++)
+		if (core->posix_timers[i]->id == id)
+			return core->posix_timers[i];
+	return NULL;
+}
+
+bool posix_timers_requeues(const CoreEntry *core, const siginfo_t *si)
+{
+	const PosixTimerEntry *e =
+	    si->si_code == SI_TIMER ? timer_by_id(core, si->si_timerid) : NULL;
+
+	return e && (int)e->signo == si->si_signo && !cpu_clock(e->clock);
+}
+
+static bool own_signal_in(const CoreEntry *core, const ProtobufCBinaryData *q, size_t n, int32_t id)
+{
+	for (size_t i = 0; i < n; i++) {
+		siginfo_t si;
+		if (q[i].len < sizeof(si))
+			continue;
+		memcpy(&si, q[i].data, sizeof(si));
+		if (si.si_code == SI_TIMER && si.si_timerid == id &&
+		    posix_timers_requeues(core, &si))
+			return true;
+	}
+	return false;
+}
+
+static bool own_signal_queued(struct restore_ctx *ctx, const PosixTimerEntry *e)
+{
+	const CoreEntry *core = ctx->core;
+
+	if (own_signal_in(core, core->pending_shared, core->n_pending_shared, e->id))
+		return true;
+	for (size_t i = 0; i < ctx->nr_threads; i++)
+		if (own_signal_in(core, ctx->threads[i].e->pending, ctx->threads[i].e->n_pending,
+				  e->id))
+			return true;
+	return false;
+}
+
+/* Arms E to have expired one period ago (a one-shot: just now), so that
+ * the kernel queues its signal at once. */
+static int requeue_own_signal(struct restore_ctx *ctx, const PosixTimerEntry *e)
+{
+	struct timespec now;
+
+	if (clock_gettime(e->clock, &now))
+		return err_errno("cannot read clock %d", e->clock);
+	uint64_t at = ts_ns(&now) + e->value_ns - (e->value_ns ? e->interval_ns : 1000);
+	struct kitimerspec its = {ns_ts(e->interval_ns), ns_ts(at)};
+	uint64_t its_addr;
+	if (inject_scratch_put(&ctx->inj, 0, &its, sizeof(its), &its_addr) ||
+	    inject_call(&ctx->inj, "arming a POSIX timer whose signal is queued", SYS_timer_settime,
+			e->id, TIMER_ABSTIME, its_addr, 0, 0, 0, NULL))
+		return err_wrap("timer %d", e->id);
+	return 0;
+}
+
 static bool overrun_can_be_made(struct restore_ctx *ctx, const PosixTimerEntry *e)
 {
 	struct restore_thread *t = signalled_thread(ctx, e);
 	const CoreEntry *core = ctx->core;
 
 	if (e->overrun <= 0 || e->signo < 1 || !e->interval_ns || e->value_ns > e->interval_ns ||
-	    !t || (e->notify & ~NOTIFY_THREAD_ID) == SIGEV_NONE || e->clock < 0 ||
-	    e->clock == CLOCK_PROCESS_CPUTIME_ID || e->clock == CLOCK_THREAD_CPUTIME_ID)
+	    !t || (e->notify & ~NOTIFY_THREAD_ID) == SIGEV_NONE || cpu_clock(e->clock))
 		return false;
 	if (signal_queued(core->pending_shared, core->n_pending_shared, e->signo))
 		return false;
@@ -254,13 +323,15 @@ static int create_one(struct restore_ctx *ctx, const PosixTimerEntry *e)
 		return err_wrap("timer %d on clock %d", e->id, e->clock);
 	if (id != e->id)
 		return err_set("timer %d was created as timer %d", e->id, id);
+	if (own_signal_queued(ctx, e))
+		return requeue_own_signal(ctx, e);
 	if (!e->value_ns)
 		return 0; /* disarmed */
 	if (overrun_can_be_made(ctx, e))
 		return make_overrun(ctx, e);
 	if (inject_scratch_put(&ctx->inj, 0, &its, sizeof(its), &its_addr) ||
-	    inject_call(&ctx->inj, "arming a POSIX timer", SYS_timer_settime, e->id, 0,
-				     its_addr, 0, 0, 0, NULL))
+	    inject_call(&ctx->inj, "arming a POSIX timer", SYS_timer_settime, e->id, 0, its_addr, 0,
+			0, 0, NULL))
 		return err_wrap("timer %d", e->id);
 	return 0;
 }

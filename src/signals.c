@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 
 #include "infra/inject.h"
+#include "posix_timers.h"
 #include "signals.h"
 #include "infra/log.h"
 #include "infra/ptrace.h"
@@ -152,6 +153,8 @@ static int requeue(struct restore_ctx *ctx, struct inject *inj, const ProtobufCB
 	if (si->len != SIGINFO_SIZE)
 		return err_set("core-%d.img: bad queued signal record", ctx->pid);
 	memcpy(&info, si->data, sizeof(info));
+	if (posix_timers_requeues(ctx->core, &info))
+		return 0; /* the timer queues it again itself */
 	if (inject_scratch_put(inj, 0, &info, sizeof(info), &addr))
 		return -1;
 	if (!tid)

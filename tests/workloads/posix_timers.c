@@ -16,6 +16,9 @@
  *     fired at once with an overrun of 2, which timer_getoverrun still
  *     gives after restore, its next expiry still 3.5 s after it was armed
  *     (not counting the checkpoint);
+ *   - periodic on CLOCK_MONOTONIC every 200 ms, its signal blocked and
+ *     queued at the checkpoint: still queued once (not twice) after it,
+ *     and taken, it comes with the periods missed as its overrun;
  * A timer deleted before the checkpoint leaves a hole in the ids: the ids
  * after it must stay where they are. */
 #include "wl.h"
@@ -32,9 +35,11 @@
 #define SIG_PERIODIC (SIGRTMIN + 2)
 #define SIG_THREAD   (SIGRTMIN + 3)
 #define SIG_OVERRUN  (SIGRTMIN + 4)
+#define SIG_PENDING  (SIGRTMIN + 5)
 #define ONESHOT_S    3.0
 
-static timer_t overrun;
+static timer_t overrun, pending;
+static volatile int n_pending, pending_overrun;
 static volatile int n_overrun, overrun_seen = -1;
 static timer_t oneshot, periodic, none_boot, disarmed, to_thread, sev_thread, cpu, hole;
 static timer_t alarms[2];
@@ -54,6 +59,9 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 	} else if (sig == SIG_PERIODIC) {
 		n_periodic++;
 		bad_value |= si->si_value.sival_int != 77;
+	} else if (sig == SIG_PENDING) {
+		n_pending++;
+		pending_overrun = si->si_overrun;
 	} else if (sig == SIG_OVERRUN) {
 		n_overrun++;
 		overrun_seen = si->si_overrun;
@@ -189,8 +197,9 @@ int main(void)
 	wl_init();
 	sigemptyset(&s);
 	sigaddset(&s, SIG_THREAD);
-	pthread_sigmask(SIG_BLOCK, &s, NULL); /* only the worker takes it */
-	for (int sig = SIG_ONESHOT; sig <= SIG_OVERRUN; sig++)
+	sigaddset(&s, SIG_PENDING);	      /* blocked in every thread */
+	pthread_sigmask(SIG_BLOCK, &s, NULL); /* only the worker takes SIG_THREAD */
+	for (int sig = SIG_ONESHOT; sig <= SIG_PENDING; sig++)
 		sigaction(sig, &sa, NULL);
 	pthread_create(&th, NULL, worker, NULL);
 	while (!worker_tid)
@@ -208,6 +217,8 @@ int main(void)
 	cpu = make(CLOCK_PROCESS_CPUTIME_ID, SIGEV_NONE, 0, (union sigval){0}, 100, 0);
 	make_alarms();
 	double overrun_armed = make_overrun();
+	pending = make(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIG_PENDING, (union sigval){5}, 0.05, 0.2);
+	sleep_for(0.1);
 	timer_delete(hole);
 	timer_t all[9] = {oneshot,    periodic, none_boot, disarmed, to_thread,
 			  sev_thread, cpu,	alarms[0], alarms[1]};
@@ -244,6 +255,15 @@ int main(void)
 	for (int i = 0; i < 2; i++)
 		if (have_alarm[i])
 			check_left(i ? "boottime_alarm" : "realtime_alarm", alarms[i], 1, 30, 0);
+	sigset_t queued;
+	sigpending(&queued);
+	wl_check("pending_still_queued", sigismember(&queued, SIG_PENDING), "not queued");
+	sigemptyset(&s);
+	sigaddset(&s, SIG_PENDING);
+	pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+	wl_check("pending_once", n_pending == 1, "taken %d times", n_pending);
+	wl_check("pending_overrun", pending_overrun >= 5, "overrun %d, expected some periods",
+		 pending_overrun);
 	int p0 = n_periodic, th0 = n_to_thread, st0 = n_sev_thread;
 	sleep_for(0.5);
 	wl_check("periodic_fires", n_periodic - p0 >= 3, "%d signals in 0.5 s", n_periodic - p0);

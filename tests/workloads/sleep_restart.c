@@ -1,12 +1,13 @@
-/* sleep_restart.c: fourteen threads, each checkpointed about 1.2 s into a
+/* sleep_restart.c: fifteen threads, each checkpointed about 1.2 s into a
  * 4 s sleep of its own kind, and a watcher that sees when the process was
  * frozen and when it ran again (wl_gap). Restored, a call the kernel would
  * resume through its restart block returns EINTR as soon as the process
  * runs again, with the time left at the freeze written where the caller gave
  * room for it, and sleeping that much more takes exactly that long (±100
  * ms): relative nanosleep and clock_nanosleep on MONOTONIC, REALTIME and
- * BOOTTIME, with and without room, and poll. Left running (-R), the kernel
- * resumes them to their first deadline, no EINTR. Either way an absolute
+ * BOOTTIME, with and without room, poll and FUTEX_WAIT with a timeout. Left
+ * running (-R), the kernel resumes them to their first deadline, no EINTR
+ * (the futex then times out). Either way an absolute
  * clock_nanosleep (MONOTONIC, REALTIME) ends at its deadline, and select,
  * pselect6 and ppoll, which updated their timeout when interrupted, end once
  * what was left at the freeze has passed since the process ran again, their
@@ -14,6 +15,7 @@
 #include "wl.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,7 +27,7 @@
 
 #define SLEEP_S 4.0
 
-enum how { NANO, REL, ABS, POLL, SELECT, PSELECT, PPOLL };
+enum how { NANO, REL, ABS, POLL, FUTEX, SELECT, PSELECT, PPOLL };
 
 struct variant {
 	const char *name;
@@ -51,6 +53,7 @@ static struct variant variants[] = {
     {.name = "clock_mono_abs", .how = ABS, .clock = CLOCK_MONOTONIC, .room = false},
     {.name = "clock_real_abs", .how = ABS, .clock = CLOCK_REALTIME, .room = false},
     {.name = "poll", .how = POLL, .clock = CLOCK_MONOTONIC, .room = false},
+    {.name = "futex_wait", .how = FUTEX, .clock = CLOCK_MONOTONIC, .room = false},
     {.name = "select", .how = SELECT, .clock = CLOCK_MONOTONIC, .room = true},
     {.name = "pselect6", .how = PSELECT, .clock = CLOCK_MONOTONIC, .room = true},
     {.name = "ppoll", .how = PPOLL, .clock = CLOCK_MONOTONIC, .room = true},
@@ -58,6 +61,7 @@ static struct variant variants[] = {
 #define NVAR (sizeof(variants) / sizeof(variants[0]))
 
 static int idle_pipe[2];
+static uint32_t futex_word; /* never woken */
 
 static struct timespec ts_of(double s)
 {
@@ -92,6 +96,10 @@ static int sleep_once(struct variant *v)
 	}
 	case POLL:
 		return poll(&pf, 1, (int)(SLEEP_S * 1000)) < 0 ? errno : 0;
+	case FUTEX: /* a word nobody wakes: it times out */
+		return syscall(SYS_futex, &futex_word, FUTEX_WAIT_PRIVATE, 0, &req, NULL, 0) < 0
+			   ? errno
+			   : 0;
 	case SELECT: {
 		long r = syscall(SYS_select, idle_pipe[0] + 1, &rf, NULL, NULL, &tv);
 		v->rem = (struct timespec){tv.tv_sec, tv.tv_usec * 1000};
@@ -129,7 +137,7 @@ static void *sleeper(void *arg)
 
 static bool resumed_by_kernel(const struct variant *v)
 {
-	return v->how == NANO || v->how == REL || v->how == POLL;
+	return v->how == NANO || v->how == REL || v->how == POLL || v->how == FUTEX;
 }
 
 /* Checks one variant against the freeze [gs, ge]. */
@@ -138,14 +146,15 @@ static void check_variant(const struct variant *v, double gs, double ge)
 	char name[96];
 	double left = v->t0 + SLEEP_S - gs; /* time left at the freeze */
 	bool want_eintr = wl_restored() && resumed_by_kernel(v);
+	int want = want_eintr ? EINTR : v->how == FUTEX ? ETIMEDOUT : 0;
 
 	snprintf(name, sizeof(name), "%s_frozen_inside", v->name);
 	if (!wl_check(name, gs > v->t0 && gs < v->t0 + SLEEP_S, "frozen at +%.3f s of %.1f s",
 		      gs - v->t0, SLEEP_S))
 		return;
 	snprintf(name, sizeof(name), "%s_ret", v->name);
-	wl_check(name, v->ret == (want_eintr ? EINTR : 0), "returned %s, expected %s",
-		 v->ret ? strerror(v->ret) : "0", want_eintr ? "EINTR" : "0");
+	wl_check(name, v->ret == want, "returned %s, expected %s", v->ret ? strerror(v->ret) : "0",
+		 want ? strerror(want) : "0");
 	snprintf(name, sizeof(name), "%s_returned_at", v->name);
 	if (want_eintr)
 		wl_check_near(name, v->t_ret, ge, v->t0);
