@@ -7,7 +7,7 @@ PREFIX  ?= /usr/local
 B       := build
 CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
            -Iinclude -Isrc -I$(B)/images $(EXTRA_CFLAGS)
-LDLIBS  := -lprotobuf-c
+LDLIBS  := -lprotobuf-c -lnftables
 
 PROTOS   := $(wildcard images/*.proto)
 PB_C     := $(patsubst images/%.proto,$(B)/images/%.pb-c.c,$(PROTOS))

@@ -205,10 +205,11 @@ def wait_killed(pid, what, ctx=None):
         raise Fail("%s: pid %d still exists after the dump" % (what, pid))
 
 
-def restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job=False, tag="restore"):
+def restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job=False, tag="restore",
+                      extra=()):
     """cryo restore (no -d) in the background; wait until pid runs again with
     the same cmdline; return the cryo pid."""
-    args = [binary, "restore", "-D", images, "-v4", "-o", ctx.path(tag + ".log")]
+    args = [binary, "restore", "-D", images, "-v4", "-o", ctx.path(tag + ".log")] + list(extra)
     if shell_job:
         args.insert(4, "--shell-job")
         master, slave = lib.open_pty()
@@ -249,6 +250,8 @@ def workload_test(name, opts, mode):
     jargs = ["--shell-job"] if shell_job else []
     # dump_args=A,B: extra arguments for cryo dump (e.g. --file-locks)
     jargs += [a for a in opts.get("dump_args", "").split(",") if a]
+    # restore_args=A,B: extra arguments for cryo restore (e.g. --tcp-established)
+    rargs = [a for a in opts.get("restore_args", "").split(",") if a]
 
     def fn(ctx):
         # script=FILE: a python workload in tests/workloads, run by this python
@@ -284,7 +287,8 @@ def workload_test(name, opts, mode):
             # the rest of the tree comes to the harness (the subreaper) to be reaped
             lib.wait_until(lambda: all(lib.proc_state(p) is None for p in tree), 10,
                            "waiting for the dumped tree to end")
-            run = restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job)
+            run = restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job,
+                                    extra=rargs)
             touch(ctx.path("go"))
             run.status = lib.wait_pid(run.pid, 1e6, "waiting for cryo restore to end")
             if lib.exit_code(run.status) != 0:
@@ -752,7 +756,12 @@ def deleted_file(ctx, binary):
 
 # What cryo does not support yet must be refused at dump time, clearly, and
 # leave the process running unharmed. Each setup runs before PYWL's loop.
-REFUSE_TCP = "import socket\nk = socket.socket()\nk.bind(('127.0.0.1', 0))\nk.listen()\n"
+# an established connection, dumped without --tcp-established
+REFUSE_TCP = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\nl.listen()\n"
+              "k = socket.create_connection(l.getsockname())\na = l.accept()[0]\n")
+# a listener with a connection it has not accepted, without --skip-in-flight
+REFUSE_TCP_PENDING = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\n"
+                      "l.listen()\nk = socket.create_connection(l.getsockname())\n")
 REFUSE_UDP = "import socket\nk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
 REFUSE_PEER = ("import socket\nk = socket.socket(socket.AF_UNIX)\n"
                "k.connect(b'\\0' + open('peer-name').read().encode())\n")
@@ -772,9 +781,7 @@ libc.munmap(at + 2 * 4096, 2 * 4096)  # only half of it stays attached
 REFUSE_IN_CHILD = """
 import socket, time
 if os.fork() == 0:
-    k = socket.socket()
-    k.bind(('127.0.0.1', 0))
-    k.listen()
+    k = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
     open('child-ready', 'w').close()
     while not os.path.exists('go'):
         time.sleep(0.01)
@@ -819,7 +826,12 @@ def refused_dump(setup, mention, peer=False):
 
 
 BAD = [
-    ("dump-refuses-tcp-socket", refused_dump(REFUSE_TCP, r"socket.*not supported")),
+    ("dump-refuses-tcp-established",
+     refused_dump(REFUSE_TCP, r"fd \d+ of pid \d+: established TCP connection "
+                  r"127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ .*--tcp-established")),
+    ("dump-refuses-tcp-pending",
+     refused_dump(REFUSE_TCP_PENDING, r"TCP listener 127\.0\.0\.1:\d+ has 1 connection waiting "
+                  r"to be accepted.*--skip-in-flight")),
     ("dump-refuses-udp-socket", refused_dump(REFUSE_UDP, r"socket.*not supported")),
     ("dump-refuses-unix-peer-outside",
      refused_dump(REFUSE_PEER, r"peer .*outside the checkpoint", peer=True)),

@@ -34,6 +34,10 @@ struct cryo_opts {
 	const char *pidfile;	  /* restore --pidfile */
 	bool json;		  /* show --json */
 	bool no_uffd;		  /* restore --no-uffd: fill memory without userfaultfd */
+	bool tcp_established;	  /* dump, restore --tcp-established: live TCP connections */
+	bool tcp_close;		  /* dump, restore --tcp-close: connections restored closed */
+	bool skip_in_flight;	  /* dump --skip-in-flight: drop connections not accepted yet */
+	const char *network_lock; /* --network-lock: "nftables" (NULL: the default) or "skip" */
 };
 
 int cryo_dump(const struct cryo_opts *opts);
