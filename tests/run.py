@@ -409,6 +409,47 @@ def game_test(family, mode):
     return fn
 
 
+HTTP_GET = ("import sys, urllib.request\n"
+            "print(urllib.request.urlopen('http://127.0.0.1:8000/hello.txt', timeout=10)"
+            ".read().decode())\n")
+
+
+def http_server_test(ctx):
+    """python3 -m http.server, in a network namespace of the test's own:
+    answers, is dumped (killed) and restored, and answers again."""
+    ns = "cryo-http-%d" % os.getpid()
+    inns = [shutil.which("ip") or "/usr/sbin/ip", "netns", "exec", ns]
+    with open(ctx.path("hello.txt"), "w") as f:
+        f.write("hello from cryo\n")
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(inns + ["ip", "link", "set", "lo", "up"], check=True)
+        pid = start_workload(ctx, inns + [sys.executable, "-m", "http.server", "8000",
+                                          "--bind", "127.0.0.1"])
+
+        def answers(tag):
+            r = subprocess.run(inns + [sys.executable, "-c", HTTP_GET], capture_output=True,
+                               text=True, timeout=20)
+            return r.returncode == 0 and r.stdout == "hello from cryo\n\n"
+        lib.wait_until(lambda: answers("before"), 20, "http.server answering")
+        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "dump", "-t", pid, "-D", ctx.path("images"),
+                                          "-v4", "-o", ctx.path("dump.log")], "dump")
+        ctx.expect_ok(r, "cryo dump")
+        wait_killed(pid, "after dump", ctx)
+        lib.tracked.add(pid)
+        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "restore", "-D", ctx.path("images"), "-d",
+                                          "-v4", "-o", ctx.path("restore.log")], "restore")
+        ctx.expect_ok(r, "cryo restore -d")
+        if not answers("after"):
+            raise Fail("the restored http.server does not answer")
+        os.kill(pid, signal.SIGTERM)
+        lib.wait_pid(pid, 10, "waiting for http.server to end")
+        if cryo_tables(inns):
+            raise Fail("nftables tables left behind: %s" % cryo_tables(inns))
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
 # ---------------------------------------------------------------- demo & python
 
 def counter_test(binary):
@@ -1026,6 +1067,7 @@ def all_tests():
         tests.append(("bash-pipeline/" + mode, bash_pipeline_test(mode), 60))
         tests.append(("redis/" + mode, redis_test(mode), 60))
     tests.append(("sqlite3/restore", sqlite_test, 60))
+    tests.append(("http-server/restore", http_server_test, 60))
     for family in ("4", "6"):
         for mode in ("restore", "leave-running", "failed"):
             tests.append(("tcp-game/v%s/%s" % (family, mode), game_test(family, mode), 90))
