@@ -9,6 +9,8 @@ command -v python3 >/dev/null 2>&1 || need="$need python3"
 [ -x /usr/bin/python3 ] || need="$need python3"
 command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 command -v redis-cli >/dev/null 2>&1 || need="$need redis-tools"
+[ -f /usr/include/nftables/libnftables.h ] || need="$need libnftables-dev"
+command -v nft >/dev/null 2>&1 || need="$need nftables"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
 # tests/test_tmux.py: a tmux server running vim
 command -v tmux >/dev/null 2>&1 || need="$need tmux"

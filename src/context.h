@@ -71,6 +71,8 @@ struct ghost_restore;
 struct ghost_made;
 struct unix_made;
 struct pty_made;
+struct tcp_dump;
+struct tcp_restore;
 struct shmem_range;
 struct shmem_restore;
 struct sysvshm_restore;
@@ -93,6 +95,7 @@ struct dump_tree {
 	int *file_order;	   /* indexes into files, in the kernel's order (kcmp) */
 	struct pipes_dump *pipes;  /* pipes.c */
 	struct ghost_dump *ghosts; /* ghost.c: deleted files and memfds */
+	struct tcp_dump *tcp;	   /* sockets/tcp.c: repair mode, the network lock */
 	/* shmem.c: shmem objects already saved (id, range of the object) */
 	int nr_shmem_saved;
 	struct shmem_range *shmem_saved;
@@ -156,6 +159,7 @@ struct restore_tree {
 	struct pipes_restore *pipes;  /* pipes.c: pipes.img */
 	struct ghost_restore *ghosts; /* ghost.c: ghost-files.img, ghost-data.img */
 	int tty_fd;		      /* tty.c: shell job: cryo's terminal, or -1 */
+	struct tcp_restore *tcp;      /* sockets/tcp.c: netlock.img */
 	child_main_fn child_main;
 	child_fail_fn child_fail;
 	int report[2];	  /* SOCK_SEQPACKET: every new process reports on it */

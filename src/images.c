@@ -14,6 +14,7 @@
 #include "ghost.pb-c.h"
 #include "locks.pb-c.h"
 #include "mm.pb-c.h"
+#include "netlock.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pipes.pb-c.h"
 #include "stats.pb-c.h"
@@ -35,6 +36,7 @@ static const struct image_type types[IMAGE_NR] = {
     [IMAGE_LOCKS] = {"locks-%d.img", "locks-*.img", IMG_LOCKS, &locks_head__descriptor,
 		     &lock_entry__descriptor},
     [IMAGE_SYSVSHM] = {"sysvshm.img", "sysvshm.img", IMG_SYSVSHM, NULL, &sysvshm_entry__descriptor},
+    [IMAGE_NETLOCK] = {"netlock.img", "netlock.img", IMG_NETLOCK, NULL, &netlock_entry__descriptor},
     [IMAGE_STATS_DUMP] = {"stats-dump", "stats-dump", IMG_STATS, NULL, &dump_stats__descriptor},
     [IMAGE_STATS_RESTORE] = {"stats-restore", "stats-restore", IMG_STATS, NULL,
 			     &restore_stats__descriptor},

@@ -28,6 +28,7 @@ enum image {
 	IMAGE_GHOST_DATA,    /* ghost-data.img: ghost.c (raw) */
 	IMAGE_LOCKS,	     /* locks-PID.img: locks.c */
 	IMAGE_SYSVSHM,	     /* sysvshm.img: sysvshm.c */
+	IMAGE_NETLOCK,	     /* netlock.img: sockets/tcp.c (netlock.c) */
 	IMAGE_STATS_DUMP,    /* stats-dump: dump.c */
 	IMAGE_STATS_RESTORE, /* stats-restore: restore.c, written after the inventory */
 	IMAGE_NR

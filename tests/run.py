@@ -323,6 +323,154 @@ def check_log(ctx, tag, words):
         raise Fail("%s.log does not say %r" % (tag, want))
 
 
+# ---------------------------------------------------------------- TCP
+
+GAME = os.path.join(ROOT, "tests", "tcp_game.py")
+GAME_CLIENTS = 100
+
+
+def netns_tcp_counters(inns):
+    """The Tcp: counters of /proc/net/snmp in the namespace."""
+    r = subprocess.run(list(inns) + ["cat", "/proc/net/snmp"], capture_output=True, text=True)
+    lines = [l.split() for l in r.stdout.splitlines() if l.startswith("Tcp:")]
+    return dict(zip(lines[0][1:], (int(v) for v in lines[1][1:])))
+
+
+def cryo_tables(inns=()):
+    r = subprocess.run(list(inns) + ["nft", "list", "tables"], capture_output=True, text=True)
+    return [l for l in r.stdout.splitlines() if "cryo-" in l]
+
+
+def check_game_queues(ctx, images):
+    """At the dump, some connection of the server had data it never sent in
+    its send queue, and some had data it had not read in its receive queue."""
+    r = ctx.cryo(lib.CRYO, ["show", images], "show")
+    ctx.expect_ok(r, "cryo show")
+    text = lib.read_text(ctx.path("show.out"))
+    unsent = [int(n) for n in re.findall(r"^\s+unsent: (\d+)$", text, re.M)]
+    unread = [int(m.group(2)) if m.group(2) else len(m.group(1)) // 2 for m in re.finditer(
+        r"^\s+recv_queue: ([0-9a-f]*)(?:\.\.\. \((\d+) bytes\))?$", text, re.M)]
+    q = list(zip(unsent, unread))
+    if len(q) != GAME_CLIENTS:
+        raise Fail("the checkpoint holds %d connections, expected %d" % (len(q), GAME_CLIENTS))
+    if not any(u for u, _ in q) or not any(r for _, r in q):
+        raise Fail("at the dump no connection had unsent data (%d) or unread data (%d)" % (
+            sum(u for u, _ in q), sum(r for _, r in q)))
+    ctx.notes.append("at the dump: %d bytes never sent, %d unread, over %d connections" % (
+        sum(u for u, _ in q), sum(r for _, r in q), len(q)))
+
+
+def game_dump(ctx, inns, pid, images, mode):
+    args = ["dump", "-t", pid, "-D", images, "--tcp-established", "-v4", "-o",
+            ctx.path("dump.log")] + (["-R"] if mode != "restore" else [])
+    r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO] + args, "dump", limit=60)
+    if mode == "failed":
+        if lib.exit_code(r.status) == 0 or not re.search(r"not supported", lib.read_text(r.err)):
+            raise Fail("the dump of a server holding an unsupported fd did not fail as it "
+                       "should: %s" % lib.read_text(r.err).strip()[:200])
+        check_running(pid, "after the failed dump")
+        return
+    ctx.expect_ok(r, "cryo dump")
+    check_game_queues(ctx, images)
+    if mode == "leave-running":
+        check_running(pid, "after dump -R")
+        return
+    wait_killed(pid, "after dump", ctx)
+    time.sleep(1)  # the clients go on sending into the lock meanwhile
+    lib.tracked.add(pid)
+    r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "restore", "-D", images, "-d",
+                                      "--tcp-established", "-v4", "-o",
+                                      ctx.path("restore.log")], "restore", limit=60)
+    ctx.expect_ok(r, "cryo restore -d")
+
+
+def game_test(family, mode):
+    """A server with 100 clients in a process outside its tree, in a network
+    namespace of the test's own, data in flight both ways; dumped (killed)
+    and restored a second later, or left running, or a dump that fails: every
+    client gets every byte once and in order, no connection is reset, no
+    lock is left."""
+    def fn(ctx):
+        ns = "cryo-game-%d-%s-%s" % (os.getpid(), family, mode)
+        inns = [shutil.which("ip") or "/usr/sbin/ip", "netns", "exec", ns]
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        clients = None
+        try:
+            subprocess.run(inns + ["ip", "link", "set", "lo", "up"], check=True)
+            argv = inns + [sys.executable, GAME, "server", family, str(GAME_CLIENTS)]
+            pid = start_workload(ctx, argv + (["bad"] if mode == "failed" else []))
+            lib.wait_until(lambda: os.path.exists(ctx.path("port")), 20, "the server's port")
+            port = lib.read_text(ctx.path("port")).strip()
+            clients = lib.spawn(inns + [sys.executable, GAME, "clients", family, port,
+                                        str(GAME_CLIENTS)], cwd=ctx.dir,
+                                stdout=ctx.path("clients.log"), stderr=ctx.path("clients.log"))
+            wait_ready(ctx, pid)
+            before = netns_tcp_counters(inns)
+            game_dump(ctx, inns, pid, ctx.path("images"), mode)
+            st = lib.wait_pid(clients, 120, "waiting for the clients to finish")
+            after = netns_tcp_counters(inns)
+            if lib.exit_code(st) != 0:
+                raise Fail("the clients: %s: %s" % (lib.describe_status(st),
+                                                   lib.read_text(ctx.path("clients.log"))[:300]))
+            clients = None
+            st = lib.wait_pid(pid, 60, "waiting for the server to finish")
+            if lib.exit_code(st) != 0:
+                raise Fail("the server: %s%s" % (lib.describe_status(st), outlog_fail(ctx)))
+            if after["OutRsts"] != before["OutRsts"]:
+                raise Fail("%d resets were sent in the namespace" % (
+                    after["OutRsts"] - before["OutRsts"]))
+            left = cryo_tables(inns) + cryo_tables()
+            if left:
+                raise Fail("nftables tables left behind: %s" % left)
+        finally:
+            if clients:
+                os.kill(clients, signal.SIGKILL)
+                lib.wait_pid(clients, 10)
+            subprocess.run(["ip", "netns", "del", ns])
+    return fn
+
+
+HTTP_GET = ("import sys, urllib.request\n"
+            "print(urllib.request.urlopen('http://127.0.0.1:8000/hello.txt', timeout=10)"
+            ".read().decode())\n")
+
+
+def http_server_test(ctx):
+    """python3 -m http.server, in a network namespace of the test's own:
+    answers, is dumped (killed) and restored, and answers again."""
+    ns = "cryo-http-%d" % os.getpid()
+    inns = [shutil.which("ip") or "/usr/sbin/ip", "netns", "exec", ns]
+    with open(ctx.path("hello.txt"), "w") as f:
+        f.write("hello from cryo\n")
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(inns + ["ip", "link", "set", "lo", "up"], check=True)
+        pid = start_workload(ctx, inns + [sys.executable, "-m", "http.server", "8000",
+                                          "--bind", "127.0.0.1"])
+
+        def answers(tag):
+            r = subprocess.run(inns + [sys.executable, "-c", HTTP_GET], capture_output=True,
+                               text=True, timeout=20)
+            return r.returncode == 0 and r.stdout == "hello from cryo\n\n"
+        lib.wait_until(lambda: answers("before"), 20, "http.server answering")
+        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "dump", "-t", pid, "-D", ctx.path("images"),
+                                          "-v4", "-o", ctx.path("dump.log")], "dump")
+        ctx.expect_ok(r, "cryo dump")
+        wait_killed(pid, "after dump", ctx)
+        lib.tracked.add(pid)
+        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "restore", "-D", ctx.path("images"), "-d",
+                                          "-v4", "-o", ctx.path("restore.log")], "restore")
+        ctx.expect_ok(r, "cryo restore -d")
+        if not answers("after"):
+            raise Fail("the restored http.server does not answer")
+        os.kill(pid, signal.SIGTERM)
+        lib.wait_pid(pid, 10, "waiting for http.server to end")
+        if cryo_tables(inns):
+            raise Fail("nftables tables left behind: %s" % cryo_tables(inns))
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
 # ---------------------------------------------------------------- demo & python
 
 def counter_test(binary):
@@ -841,7 +989,12 @@ def deleted_file(ctx, binary):
 
 # What cryo does not support yet must be refused at dump time, clearly, and
 # leave the process running unharmed. Each setup runs before PYWL's loop.
-REFUSE_TCP = "import socket\nk = socket.socket()\nk.bind(('127.0.0.1', 0))\nk.listen()\n"
+# an established connection, dumped without --tcp-established
+REFUSE_TCP = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\nl.listen()\n"
+              "k = socket.create_connection(l.getsockname())\na = l.accept()[0]\n")
+# a listener with a connection it has not accepted, without --skip-in-flight
+REFUSE_TCP_PENDING = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\n"
+                      "l.listen()\nk = socket.create_connection(l.getsockname())\n")
 REFUSE_UDP = "import socket\nk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
 REFUSE_PEER = ("import socket\nk = socket.socket(socket.AF_UNIX)\n"
                "k.connect(b'\\0' + open('peer-name').read().encode())\n")
@@ -874,9 +1027,7 @@ if libc.prctl(22, 2, ctypes.byref(prog), 0, 0):  # PR_SET_SECCOMP, SECCOMP_MODE_
 REFUSE_IN_CHILD = """
 import socket, time
 if os.fork() == 0:
-    k = socket.socket()
-    k.bind(('127.0.0.1', 0))
-    k.listen()
+    k = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
     open('child-ready', 'w').close()
     while not os.path.exists('go'):
         time.sleep(0.01)
@@ -921,7 +1072,12 @@ def refused_dump(setup, mention, peer=False):
 
 
 BAD = [
-    ("dump-refuses-tcp-socket", refused_dump(REFUSE_TCP, r"socket.*not supported")),
+    ("dump-refuses-tcp-established",
+     refused_dump(REFUSE_TCP, r"fd \d+ of pid \d+: established TCP connection "
+                  r"127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ .*--tcp-established")),
+    ("dump-refuses-tcp-pending",
+     refused_dump(REFUSE_TCP_PENDING, r"TCP listener 127\.0\.0\.1:\d+ has 1 connection waiting "
+                  r"to be accepted.*--skip-in-flight")),
     ("dump-refuses-udp-socket", refused_dump(REFUSE_UDP, r"socket.*not supported")),
     ("dump-refuses-unix-peer-outside",
      refused_dump(REFUSE_PEER, r"peer .*outside the checkpoint", peer=True)),
@@ -1014,6 +1170,10 @@ def all_tests():
         tests.append(("sleep6/" + mode, sleep6_test(mode), 30))
     tests.append(("sqlite3/restore", sqlite_test, 60))
     tests += test_files.tests() + test_jvm.tests()
+    tests.append(("http-server/restore", http_server_test, 60))
+    for family in ("4", "6"):
+        for mode in ("restore", "leave-running", "failed"):
+            tests.append(("tcp-game/v%s/%s" % (family, mode), game_test(family, mode), 90))
     for case, fn in BAD:
         for tag, binary in BINARIES:
             tests.append(("bad/%s/%s" % (case, tag),

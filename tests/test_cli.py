@@ -271,8 +271,8 @@ ERRORS = [
     (["restore", "-D", "DIR", "--no-pidfile"], 2, r"unknown option --no-pidfile"),
     (["dump", "-jRq"], 2, r"unknown option -q"),
     (["pre-dump", "-t", "1", "-D", "DIR"], 1, r"^cryo: pre-dump is not supported yet$"),
-    (["dump", "-t", "1", "-D", "DIR", "--tcp-established"], 1,
-     r"^cryo: dump: option --tcp-established is not supported yet$"),
+    (["dump", "-t", "1", "-D", "DIR", "--stream"], 1,
+     r"^cryo: dump: option --stream is not supported yet$"),
 ]
 
 
@@ -304,7 +304,8 @@ def accepted_test(cmd):
                 "show": [empty], "check": []}.get(cmd)
         if base is None:
             return
-        sample = {"PID": pid, "DIR": empty, "FILE": ctx.path("file"), "N": "0", "SIZE": "1M"}
+        sample = {"PID": pid, "DIR": empty, "FILE": ctx.path("file"), "N": "0", "SIZE": "1M",
+                  "METHOD": "skip"}
         for o in options(cmd, ("yes",)):
             arg = sample.get(o["metavar"], "x")
             forms = [["--%s=%s" % (o["name"], arg)] if o["arg"] == "optional" else

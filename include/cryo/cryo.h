@@ -36,10 +36,14 @@ struct cryo_opts {
 	/* dump --ghost-limit: the most data of a deleted file (holes not
 	 * counted) whose contents are saved; 0: the default, 64 MiB */
 	unsigned long long ghost_limit;
-	bool link_remap;     /* dump --link-remap: link files removed but still linked back */
-	const char *pidfile; /* restore --pidfile */
-	bool json;	     /* show --json */
-	bool no_uffd;	     /* restore --no-uffd: fill memory without userfaultfd */
+	bool link_remap;	  /* dump --link-remap: link files removed but still linked back */
+	const char *pidfile;	  /* restore --pidfile */
+	bool json;		  /* show --json */
+	bool no_uffd;		  /* restore --no-uffd: fill memory without userfaultfd */
+	bool tcp_established;	  /* dump, restore --tcp-established: live TCP connections */
+	bool tcp_close;		  /* dump, restore --tcp-close: connections restored closed */
+	bool skip_in_flight;	  /* dump --skip-in-flight: drop connections not accepted yet */
+	const char *network_lock; /* --network-lock: "nftables" (NULL: the default) or "skip" */
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much

@@ -40,6 +40,7 @@ enum img_kind {
 	IMG_GHOST_DATA,
 	IMG_LOCKS, /* ghost.c, locks.c */
 	IMG_SYSVSHM,
+	IMG_NETLOCK,
 	IMG_NR_KINDS /* keep last */
 };
 
