@@ -13,6 +13,7 @@ command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
 # tests/test_tmux.py: a tmux server running vim
 command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v vim >/dev/null 2>&1 || need="$need vim"
+command -v java >/dev/null 2>&1 || need="$need default-jre-headless"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "cryo: missing build dependencies:$need (run as root to install them)" >&2

@@ -14,9 +14,11 @@
  * ghost-files.img serves every description of it (file_entry.ghost_id).
  * The contents are read with pread from cryo's pidfd_getfd duplicate, so
  * the target's offset never moves (through a read-only reopening of it in
- * /proc/self/fd when that description cannot read), and go raw into
- * ghost-data.img. At most GHOST_MAX_SIZE per file: a bigger one stops the
- * dump. Deleted files and memfds that are mapped are refused by mm.c.
+ * /proc/self/fd, a description of cryo's own), and go raw into
+ * ghost-data.img: only the runs of data SEEK_DATA and SEEK_HOLE find, so a
+ * file of many GiB with a few blocks of data costs those blocks, and its
+ * holes stay holes after restore. More data than --ghost-limit (64 MiB by
+ * default) in one file stops the dump, naming it.
  *
  * Restore: ghost-data.img is mapped read-only and checked against the
  * inventory before anything is created. In the new process the first
@@ -46,7 +48,9 @@
 #include "images.h"
 #include "infra/log.h"
 
-#define GHOST_MAX_SIZE (64ULL << 20)
+#define GHOST_LIMIT    (64ULL << 20) /* --ghost-limit's default */
+#define GHOST_MAX_SIZE (1ULL << 62)
+#define MAX_EXTENTS    (1u << 20)
 #define COPY_CHUNK     (1u << 20)
 #define DELETED	       " (deleted)"
 #define MEMFD_PREFIX   "/memfd:"
@@ -65,6 +69,8 @@
 
 struct dump_ghost {
 	GhostEntry e;
+	GhostExtent *ext;  /* e.extents point here */
+	uint64_t data_len; /* the bytes of its runs of data */
 	dev_t dev;
 	ino_t ino;
 	int src_fd; /* borrowed: cryo's duplicate of the first description */
@@ -212,6 +218,88 @@ static bool ghost_recognise(const struct fd_probe *p)
 	return S_ISREG(p->st->st_mode) && !(p->flags & O_PATH) && strstr(p->link, DELETED);
 }
 
+/* A descriptor cryo can read the contents from and seek in (SEEK_DATA): a
+ * read-only reopening of the duplicate, a description of its own, so that
+ * the target's offset never moves. */
+static int readable_fd(const struct dump_ghost *g, bool *owned)
+{
+	char proc[64];
+	int fd;
+
+	*owned = false;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", g->src_fd);
+	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return err_errno("cannot reopen %s for reading", g->path);
+	*owned = true;
+	return fd;
+}
+
+/* Adds the run [off, off + len) to g's runs of data. */
+static int add_extent(struct dump_ghost *g, uint64_t off, uint64_t len)
+{
+	GhostExtent *grown;
+
+	if (g->e.n_extents >= MAX_EXTENTS)
+		return err_set("%s has more than %u runs of data: not supported", g->path,
+			       MAX_EXTENTS);
+	grown = realloc(g->ext, (g->e.n_extents + 1) * sizeof(*grown));
+	if (!grown)
+		return err_set("out of memory");
+	g->ext = grown;
+	ghost_extent__init(&g->ext[g->e.n_extents]);
+	g->ext[g->e.n_extents].off = off;
+	g->ext[g->e.n_extents].len = len;
+	g->e.n_extents++;
+	g->data_len += len;
+	return 0;
+}
+
+/* The runs of data of the file (SEEK_DATA, SEEK_HOLE on a description of
+ * cryo's own): holes are not saved, and stay holes. */
+static int find_extents(struct dump_ghost *g)
+{
+	bool owned;
+	int fd = readable_fd(g, &owned), ret = 0;
+	off_t off = 0, end;
+
+	if (fd < 0)
+		return -1;
+	g->e.has_sparse = g->e.sparse = true;
+	while (!ret && (uint64_t)off < g->e.size) {
+		off = lseek(fd, off, SEEK_DATA);
+		if (off < 0) {
+			if (errno != ENXIO) /* ENXIO: only holes from there */
+				ret = err_errno("cannot find the data of %s", g->path);
+			break;
+		}
+		end = lseek(fd, off, SEEK_HOLE);
+		if (end < 0 || end <= off)
+			ret = err_errno("cannot find the holes of %s", g->path);
+		else if ((uint64_t)end > g->e.size)
+			end = g->e.size;
+		if (!ret)
+			ret = add_extent(g, off, end - off);
+		off = end;
+	}
+	if (owned)
+		close(fd);
+	return ret;
+}
+
+/* Within --ghost-limit: the data it has, not its size, is what is saved. */
+static int check_limit(struct dump_ctx *ctx, const struct dump_ghost *g, int fd, bool memfd)
+{
+	uint64_t limit = ctx->opts->ghost_limit ? ctx->opts->ghost_limit : GHOST_LIMIT;
+
+	if (g->data_len <= limit)
+		return 0;
+	return err_set("fd %d of pid %d is %s %s with %llu bytes of data: more than the "
+		       "--ghost-limit of %llu bytes",
+		       fd, ctx->pid, memfd ? "memfd" : "deleted file", g->path,
+		       (unsigned long long)g->data_len, (unsigned long long)limit);
+}
+
 static int dump_deleted(struct dump_ctx *ctx, struct dump_file *f, int fd, const struct stat *st,
 			const char *link)
 {
@@ -224,13 +312,9 @@ static int dump_deleted(struct dump_ctx *ctx, struct dump_file *f, int fd, const
 		return err_set("fd %d of pid %d is an unlinked file without a path (%s): not "
 			       "supported yet",
 			       fd, ctx->pid, link);
-	if ((uint64_t)st->st_size > GHOST_MAX_SIZE)
-		return err_set("fd %d of pid %d is %s %s of %llu bytes: cryo saves at most %llu "
-			       "MiB of such a file's contents",
-			       fd, ctx->pid, memfd ? "memfd" : "deleted file", link,
-			       (unsigned long long)st->st_size, GHOST_MAX_SIZE >> 20);
 	g = find_ghost(ctx, st);
-	if (!g && (!(g = add_ghost(ctx, f, st)) || new_ghost(ctx, g, fd, link, memfd)))
+	if (!g && (!(g = add_ghost(ctx, f, st)) || new_ghost(ctx, g, fd, link, memfd) ||
+		   find_extents(g) || check_limit(ctx, g, fd, memfd)))
 		return -1;
 	f->entry.kind = memfd ? FILE_KIND__MEMFD : FILE_KIND__GHOST;
 	f->entry.has_ghost_id = true;
@@ -273,34 +357,15 @@ static int opath_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd
 	return 0;
 }
 
-/* A descriptor cryo can pread the contents from: the duplicate itself, or
- * a read-only reopening of it when it cannot read. */
-static int readable_fd(const struct dump_ghost *g, bool *owned)
+/* The run [off, off + len) of the file, read from fd into the image. */
+static int copy_run(struct dump_ghost *g, int fd, uint64_t off, uint64_t len, struct img_out *out,
+		    unsigned char *buf)
 {
-	char proc[64];
-	int fd;
+	int ret = 0;
 
-	*owned = false;
-	if ((g->src_flags & O_ACCMODE) != O_WRONLY && !(g->src_flags & (O_PATH | O_DIRECT)))
-		return g->src_fd;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", g->src_fd);
-	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return err_errno("cannot reopen %s for reading", g->path);
-	*owned = true;
-	return fd;
-}
-
-static int copy_contents(struct dump_ghost *g, struct img_out *out, unsigned char *buf)
-{
-	bool owned;
-	int fd = readable_fd(g, &owned), ret = 0;
-
-	if (fd < 0)
-		return -1;
-	for (uint64_t done = 0; done < g->e.size && !ret;) {
-		size_t want = g->e.size - done > COPY_CHUNK ? COPY_CHUNK : g->e.size - done;
-		ssize_t n = pread(fd, buf, want, done);
+	for (uint64_t done = 0; done < len && !ret;) {
+		size_t want = len - done > COPY_CHUNK ? COPY_CHUNK : len - done;
+		ssize_t n = pread(fd, buf, want, off + done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -310,6 +375,18 @@ static int copy_contents(struct dump_ghost *g, struct img_out *out, unsigned cha
 			ret = img_out_raw(out, buf, n);
 		done += n > 0 ? n : 0;
 	}
+	return ret;
+}
+
+static int copy_contents(struct dump_ghost *g, struct img_out *out, unsigned char *buf)
+{
+	bool owned;
+	int fd = readable_fd(g, &owned), ret = 0;
+
+	if (fd < 0)
+		return -1;
+	for (size_t i = 0; i < g->e.n_extents && !ret; i++)
+		ret = copy_run(g, fd, g->ext[i].off, g->ext[i].len, out, buf);
 	if (owned)
 		close(fd);
 	return ret;
@@ -329,7 +406,7 @@ static int write_data(struct dump_tree *tree)
 	}
 	for (int i = 0; i < tree->ghosts->nr; i++) {
 		tree->ghosts->v[i].e.data_off = off;
-		off += tree->ghosts->v[i].e.size;
+		off += tree->ghosts->v[i].data_len;
 		if (copy_contents(&tree->ghosts->v[i], &out, buf))
 			goto fail;
 	}
@@ -351,6 +428,11 @@ static int ghost_dump_finish(struct dump_tree *tree)
 		return 0;
 	for (int i = 0; i < tree->ghosts->nr; i++) {
 		struct dump_ghost *g = &tree->ghosts->v[i];
+		g->e.extents = calloc(g->e.n_extents + 1, sizeof(*g->e.extents));
+		if (!g->e.extents)
+			return err_set("out of memory");
+		for (size_t k = 0; k < g->e.n_extents; k++)
+			g->e.extents[k] = &g->ext[k];
 		if (g->e.has_seals)
 			g->e.memfd_name = g->path;
 		else
@@ -363,6 +445,10 @@ static int ghost_dump_finish(struct dump_tree *tree)
 
 static void ghost_dump_free(struct dump_tree *tree)
 {
+	for (int i = 0; tree->ghosts && i < tree->ghosts->nr; i++) {
+		free(tree->ghosts->v[i].ext);
+		free(tree->ghosts->v[i].e.extents);
+	}
 	if (tree->ghosts)
 		free(tree->ghosts->v);
 	free(tree->ghosts);
@@ -416,12 +502,31 @@ static int check_dir(const char *path)
 	return 0;
 }
 
+/* The bytes of data g has in ghost-data.img: its runs, in order, apart and
+ * within its size, or all of it if not sparse; -1 if they are not. */
+static int64_t data_len(const GhostEntry *g)
+{
+	uint64_t len = 0, at = 0;
+
+	if (!g->sparse)
+		return g->n_extents ? -1 : (int64_t)g->size;
+	for (size_t i = 0; i < g->n_extents; i++) {
+		const GhostExtent *x = g->extents[i];
+		if (x->off < at || !x->len || x->len > g->size || x->off > g->size - x->len)
+			return -1;
+		at = x->off + x->len;
+		len += x->len;
+	}
+	return len;
+}
+
 static int check_ghost(const struct ghost_restore *gr, const GhostEntry *g)
 {
 	bool memfd = g->memfd_name != NULL;
+	int64_t len = data_len(g);
 
-	if (g->size > GHOST_MAX_SIZE || g->data_off < IMG_HEADER_SIZE || g->data_off > gr->size ||
-	    g->size > gr->size - g->data_off)
+	if (g->size > GHOST_MAX_SIZE || len < 0 || g->data_off < IMG_HEADER_SIZE ||
+	    g->data_off > gr->size || (uint64_t)len > gr->size - g->data_off)
 		return err_set("ghost-files.img: file %u has a bad size or offset (%llu bytes at "
 			       "%llu)",
 			       g->id, (unsigned long long)g->size, (unsigned long long)g->data_off);
@@ -515,6 +620,23 @@ static void ghost_restore_free(struct restore_tree *tree)
 
 /* ---- restore: in the new process ---- */
 
+/* The len bytes at data, written to fd at off. */
+static int write_run(int fd, const unsigned char *data, uint64_t off, uint64_t len,
+		     const char *what)
+{
+	for (uint64_t done = 0; done < len;) {
+		ssize_t n = pwrite(fd, data + done, len - done, off + done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return err_errno("cannot write the contents of %s", what);
+		done += n;
+	}
+	return 0;
+}
+
+/* The contents (only the runs of data of a sparse file: the rest stays
+ * holes), size, owner, mode and times. */
 static int fill_inode(const struct restore_ctx *ctx, const GhostEntry *g, int fd, const char *what)
 {
 	const unsigned char *data = ctx->tree->ghosts->data + g->data_off;
@@ -523,13 +645,14 @@ static int fill_inode(const struct restore_ctx *ctx, const GhostEntry *g, int fd
 	    {.tv_sec = g->mtime_ns / 1000000000, .tv_nsec = g->mtime_ns % 1000000000},
 	};
 
-	for (uint64_t done = 0; done < g->size;) {
-		ssize_t n = pwrite(fd, data + done, g->size - done, done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return err_errno("cannot write the contents of %s", what);
-		done += n;
+	if (!g->sparse) {
+		if (write_run(fd, data, 0, g->size, what))
+			return -1;
+	}
+	for (size_t i = 0; i < g->n_extents; i++) {
+		if (write_run(fd, data, g->extents[i]->off, g->extents[i]->len, what))
+			return -1;
+		data += g->extents[i]->len;
 	}
 	if (ftruncate(fd, g->size))
 		return err_errno("cannot set the size of %s", what);

@@ -7,17 +7,28 @@
  * description, POSIX ones to the process, listed under the description
  * they were taken through). They are saved only with `dump --file-locks`;
  * without it a process holding any lock makes the dump fail and says so.
- * /proc/locks is read as a cross-check: a lock of the process that no fd
- * shows (a flock on a file that is only mapped) stops the dump. Leases,
- * and POSIX locks on a file the process also maps (restoring the mapping
- * closes an fd of it, which would drop them), are refused.
+ * Once every process was seen, /proc/locks is read: each of its locks on a
+ * file some fd of the tree shows is ticked off (by inode, kind, range, and
+ * for POSIX the pid). A flock or OFD lock left on a file a process of the
+ * tree maps is held through the mapping alone, its fd closed (a JVM's
+ * perf-data file): the mapping is tied to a description of its own that no
+ * fd holds (files_add_unheld; vma.file_id), made from /proc/PID/map_files,
+ * and the lock is saved on it. A flock left of a process of the tree on a
+ * file it neither has open nor maps stops the dump; a lock left of someone
+ * else is not the tree's. Leases, and POSIX locks on a file the process
+ * also maps (restoring the mapping closes an fd of it, which would drop
+ * them), are refused.
  *
  * locks-PID.img: a head recording --file-locks, then one record per lock.
  * Restore: in the new process, once every fd is placed and every temporary
  * fd closed (closing any fd of a file drops the process's POSIX locks on
  * it), each lock is taken again, without waiting, on an fd of its
- * description: flock, F_SETLK or F_OFD_SETLK with the same range. A lock
- * someone else holds by then fails the restore, naming the holder.
+ * description (one held through a mapping: on the fd its mapping is made
+ * from, still open then): flock, F_SETLK or F_OFD_SETLK with the same
+ * range. A lock someone else holds by then fails the restore, naming the
+ * holder (an OFD lock names no holder in /proc/locks: one that another
+ * program holds on a file the tree maps is taken for the mapping's, and
+ * the restore then fails on it, never silently).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +40,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "images.h"
 #include "infra/log.h"
 #include "locks.h"
@@ -140,45 +152,244 @@ static int dump_file_locks(struct dump_ctx *ctx, const struct dump_file *f)
 	return ret ? -1 : 0;
 }
 
-/* Locks /proc/locks gives to the pid (flock and POSIX; OFD locks have none). */
-static int count_pid_locks(pid_t pid)
-{
-	char *buf, *line, *save = NULL;
-	int n = 0;
-
-	if (proc_read(0, "../locks", &buf, NULL))
-		return -1;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		int lpid;
-		if (strstr(line, "->")) /* a waiter, not a holder */
-			continue;
-		if (sscanf(line, "%*d: %*s %*s %*s %d", &lpid) == 1 && lpid == pid)
-			n++;
-	}
-	free(buf);
-	return n;
-}
-
 int locks_dump(struct dump_ctx *ctx)
 {
-	int seen = 0, held;
-
 	for (int i = 0; i < ctx->tree->nr_files; i++)
 		if (dump_file_locks(ctx, &ctx->tree->files[i]))
 			return -1;
-	for (int i = 0; i < ctx->nr_locks; i++)
-		seen += ctx->locks[i].kind != LOCK_KIND__LOCK_OFD;
-	held = count_pid_locks(ctx->pid);
-	if (held < 0)
-		return err_wrap("reading /proc/locks");
-	if (held > seen)
-		return err_set("pid %d holds %d file lock%s that none of its fds shows (on a file "
-			       "it only maps?): not supported yet",
-			       ctx->pid, held - seen, held - seen > 1 ? "s" : "");
 	return 0;
 }
 
-int locks_write(struct dump_ctx *ctx)
+/* ---- dump: the tree's locks against /proc/locks ---- */
+
+/* One lock of /proc/locks. */
+struct sys_lock {
+	LockEntry l; /* kind, write, start, end */
+	pid_t pid;   /* flock, POSIX: who took it; OFD: -1 */
+	unsigned dev_major, dev_minor;
+	uint64_t ino;
+	bool seen; /* an fd of the tree shows it */
+};
+
+struct sys_locks {
+	int nr;
+	struct sys_lock *v;
+};
+
+/* One holder's line ("N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO START END"):
+ * 1 if it is a lock of a kind cryo knows, 0 to skip it. */
+static int parse_sys_lock(const char *line, struct sys_lock *s)
+{
+	char kind[16], mode[16], rw[16], end[32];
+	unsigned long long start, ino;
+
+	if (strstr(line, "->") || /* a waiter, not a holder */
+	    sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%llu %llu %31s", kind, mode, rw, &s->pid,
+		   &s->dev_major, &s->dev_minor, &ino, &start, end) != 9)
+		return 0;
+	lock_entry__init(&s->l);
+	if (!strcmp(kind, "FLOCK"))
+		s->l.kind = LOCK_KIND__LOCK_FLOCK;
+	else if (!strcmp(kind, "POSIX"))
+		s->l.kind = LOCK_KIND__LOCK_POSIX;
+	else if (!strcmp(kind, "OFDLCK"))
+		s->l.kind = LOCK_KIND__LOCK_OFD;
+	else
+		return 0;
+	s->ino = ino;
+	s->seen = false;
+	s->l.write = !strcmp(rw, "WRITE");
+	s->l.start = start;
+	s->l.has_end = strcmp(end, "EOF") != 0;
+	s->l.end = s->l.has_end ? strtoull(end, NULL, 10) : 0;
+	return 1;
+}
+
+static int read_sys_locks(struct sys_locks *sl)
+{
+	char *buf, *line, *save = NULL;
+	int cap = 0;
+
+	sl->nr = 0;
+	sl->v = NULL;
+	if (proc_read(0, "../locks", &buf, NULL))
+		return err_wrap("reading /proc/locks");
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (sl->nr == cap) {
+			struct sys_lock *grown =
+			    realloc(sl->v, (cap = 2 * cap + 16) * sizeof(*grown));
+			if (!grown) {
+				free(buf);
+				return err_set("out of memory");
+			}
+			sl->v = grown;
+		}
+		sl->nr += parse_sys_lock(line, &sl->v[sl->nr]);
+	}
+	free(buf);
+	return 0;
+}
+
+static bool same_range(const LockEntry *a, const LockEntry *b)
+{
+	return a->kind == b->kind && a->write == b->write && a->start == b->start &&
+	       a->has_end == b->has_end && a->end == b->end;
+}
+
+/* Marks the line of /proc/locks that the lock l of pid, held through the
+ * file st, is (the first one left; POSIX locks are the process's own). */
+static void mark_seen(struct sys_locks *sl, const LockEntry *l, pid_t pid, const struct stat *st)
+{
+	for (int i = 0; i < sl->nr; i++) {
+		struct sys_lock *s = &sl->v[i];
+		if (!s->seen && same_range(&s->l, l) && s->ino == st->st_ino &&
+		    s->dev_major == major(st->st_dev) && s->dev_minor == minor(st->st_dev) &&
+		    (l->kind != LOCK_KIND__LOCK_POSIX || s->pid == pid)) {
+			s->seen = true;
+			return;
+		}
+	}
+}
+
+/* Whether lock k of ctx is one an earlier lock already stood for: a
+ * description shared between processes shows its flock or OFD lock in
+ * each. */
+static bool shown_before(struct dump_tree *tree, int p, int k)
+{
+	const LockEntry *l = &tree->procs[p]->locks[k];
+
+	if (l->kind == LOCK_KIND__LOCK_POSIX)
+		return false;
+	for (int q = 0; q <= p; q++)
+		for (int j = 0; j < (q < p ? tree->procs[q]->nr_locks : k); j++) {
+			const LockEntry *o = &tree->procs[q]->locks[j];
+			if (o->file_id == l->file_id && same_range(o, l))
+				return true;
+		}
+	return false;
+}
+
+static int mark_all_seen(struct dump_tree *tree, struct sys_locks *sl)
+{
+	struct stat st;
+
+	for (int p = 0; p < tree->nr_procs; p++)
+		for (int k = 0; k < tree->procs[p]->nr_locks; k++) {
+			const LockEntry *l = &tree->procs[p]->locks[k];
+			if (shown_before(tree, p, k))
+				continue;
+			if (fstat(tree->files[l->file_id - 1].local_fd, &st))
+				return err_errno("cannot stat a locked file of pid %d",
+						 tree->procs[p]->pid);
+			mark_seen(sl, l, tree->procs[p]->pid, &st);
+		}
+	return 0;
+}
+
+static struct dump_ctx *tree_pid(struct dump_tree *tree, pid_t pid)
+{
+	for (int p = 0; p < tree->nr_procs; p++)
+		if (tree->procs[p]->pid == pid && !tree->procs[p]->zombie)
+			return tree->procs[p];
+	return NULL;
+}
+
+/* The first VMA of ctx that maps the file of s, or -1. */
+static int vma_of(const struct dump_ctx *ctx, const struct sys_lock *s)
+{
+	for (int i = 0; i < ctx->vmas.nr; i++) {
+		const struct proc_vma *v = &ctx->vmas.v[i];
+		VmaKind k = ctx->mm->vmas[i]->kind;
+		if ((k == VMA_KIND__FILE_SHARED || k == VMA_KIND__FILE_PRIVATE) &&
+		    v->ino == s->ino && v->dev_major == s->dev_major &&
+		    v->dev_minor == s->dev_minor)
+			return i;
+	}
+	return -1;
+}
+
+/* The process of the tree that maps the file of s: the one that took the
+ * lock, if it does, else the first. */
+static struct dump_ctx *mapper_of(struct dump_tree *tree, const struct sys_lock *s, int *vma)
+{
+	struct dump_ctx *own = s->pid > 0 ? tree_pid(tree, s->pid) : NULL;
+
+	if (own && (*vma = vma_of(own, s)) >= 0)
+		return own;
+	for (int p = 0; p < tree->nr_procs; p++)
+		if (!tree->procs[p]->zombie && (*vma = vma_of(tree->procs[p], s)) >= 0)
+			return tree->procs[p];
+	return NULL;
+}
+/* The mappings of ctx's file at VMA i are tied to one description, made
+ * from the mapping, that no fd holds: the one the lock is on (shmem.c maps
+ * it from there at restore). *id gets it. */
+static int tie_mapping(struct dump_ctx *ctx, int i, const LockEntry *l, uint32_t *id)
+{
+	const VmaEntry *v = ctx->mm->vmas[i];
+	const struct proc_vma *pv = &ctx->vmas.v[i];
+	/* a write lock other than flock needs write access */
+	bool writable = v->kind == VMA_KIND__FILE_SHARED
+			    ? v->may_write
+			    : l->write && l->kind != LOCK_KIND__LOCK_FLOCK;
+	int fd, r;
+
+	if (v->has_file_id) {
+		*id = v->file_id;
+		return 0;
+	}
+	fd = proc_open_map_file(ctx->pid, pv->start, pv->end, writable ? O_RDWR : O_RDONLY);
+	if (fd < 0)
+		return err_wrap("the locked file pid %d maps at 0x%llx", ctx->pid,
+				(unsigned long long)pv->start);
+	r = files_add_unheld(ctx, fd, id);
+	close(fd);
+	if (r)
+		return -1;
+	for (int j = 0; j < ctx->vmas.nr; j++) {
+		VmaEntry *w = ctx->mm->vmas[j];
+		if (w->kind == v->kind && !w->has_file_id && ctx->vmas.v[j].ino == pv->ino &&
+		    ctx->vmas.v[j].dev_major == pv->dev_major &&
+		    ctx->vmas.v[j].dev_minor == pv->dev_minor) {
+			w->has_file_id = true;
+			w->file_id = *id;
+		}
+	}
+	return 0;
+}
+
+/* A lock /proc/locks lists that no fd of the tree shows: held through a
+ * description only a mapping holds (a JVM's perf-data file, its fd closed),
+ * or someone else's. */
+static int dump_unseen(struct dump_tree *tree, const struct sys_lock *s)
+{
+	struct dump_ctx *owner = s->pid > 0 ? tree_pid(tree, s->pid) : NULL;
+	int vma;
+	struct dump_ctx *ctx = mapper_of(tree, s, &vma);
+	LockEntry l = s->l;
+
+	if (!ctx && owner)
+		return err_set("pid %d holds a %s lock on inode %llu that none of its fds or "
+			       "mappings shows: not supported",
+			       owner->pid, kind_names[s->l.kind], (unsigned long long)s->ino);
+	if (!ctx) /* someone else's lock, on a file the tree does not map */
+		return 0;
+	const char *path = ctx->mm->vmas[vma]->path;
+	if (l.kind == LOCK_KIND__LOCK_POSIX)
+		return err_set("pid %d holds a POSIX lock on %s, which it only maps: not supported",
+			       ctx->pid, path);
+	if (!tree->opts->file_locks)
+		return err_set("pid %d holds a %s lock on %s, which it maps at 0x%llx: dump with "
+			       "--file-locks to save it",
+			       ctx->pid, kind_names[l.kind], path,
+			       (unsigned long long)ctx->vmas.v[vma].start);
+	l.has_mapped_at = true;
+	l.mapped_at = ctx->vmas.v[vma].start;
+	l.fd = 0;
+	return tie_mapping(ctx, vma, &l, &l.file_id) || add_lock(ctx, &l);
+}
+
+static int locks_write(struct dump_ctx *ctx)
 {
 	LocksHead head = LOCKS_HEAD__INIT;
 
@@ -187,6 +398,24 @@ int locks_write(struct dump_ctx *ctx)
 	head.file_locks = true;
 	return image_write_array(&ctx->tree->dir, IMAGE_LOCKS, ctx->pid, &head.base, ctx->locks,
 				 ctx->nr_locks, sizeof(*ctx->locks));
+}
+
+int locks_dump_tree(struct dump_tree *tree)
+{
+	struct sys_locks sl;
+	int ret;
+
+	if (read_sys_locks(&sl))
+		return -1;
+	ret = mark_all_seen(tree, &sl);
+	for (int i = 0; i < sl.nr && !ret; i++)
+		if (!sl.v[i].seen)
+			ret = dump_unseen(tree, &sl.v[i]);
+	free(sl.v);
+	for (int p = 0; p < tree->nr_procs && !ret; p++)
+		if (!tree->procs[p]->zombie)
+			ret = locks_write(tree->procs[p]);
+	return ret;
 }
 
 void locks_dump_free(struct dump_ctx *ctx)
@@ -198,15 +427,27 @@ void locks_dump_free(struct dump_ctx *ctx)
 
 /* ---- restore ---- */
 
+/* The VMA of ctx that maps description file_id (one no fd holds), or -1. */
+static long mapping_of(const struct restore_ctx *ctx, uint32_t file_id)
+{
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++)
+		if (ctx->mm->vmas[i]->has_file_id && ctx->mm->vmas[i]->file_id == file_id)
+			return i;
+	return -1;
+}
+
 static int check_lock(const struct restore_ctx *ctx, const LockEntry *l)
 {
 	bool has_fd = false;
 
 	for (size_t i = 0; i < ctx->nr_fds; i++)
 		has_fd |= ctx->fds[i]->file_id == l->file_id;
-	if (!has_fd)
-		return err_set("locks-%d.img: a lock of pid %d is on file %u, which no fd holds",
-			       ctx->pid, ctx->pid, l->file_id);
+	if (l->has_mapped_at ? mapping_of(ctx, l->file_id) < 0 : !has_fd)
+		return err_set("locks-%d.img: a lock of pid %d is on file %u, which no %s holds",
+			       ctx->pid, ctx->pid, l->file_id, l->has_mapped_at ? "mapping" : "fd");
+	if (l->has_mapped_at && l->kind == LOCK_KIND__LOCK_POSIX)
+		return err_set("locks-%d.img: a POSIX lock of pid %d is held through a mapping",
+			       ctx->pid, ctx->pid);
 	if (l->kind < LOCK_KIND__LOCK_FLOCK || l->kind > LOCK_KIND__LOCK_OFD ||
 	    l->start > INT64_MAX || (l->has_end && (l->end < l->start || l->end > INT64_MAX)))
 		return err_set("locks-%d.img: a lock of pid %d on fd %u is malformed", ctx->pid,
@@ -285,6 +526,8 @@ static int take_lock(const LockEntry *l, int fd)
 	return 0;
 }
 
+/* Locks held through a mapping are taken on the fd its file was opened on
+ * for the mapping (mm.c), still open then; the others on an fd of theirs. */
 int locks_restore_child(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->nr_locks; i++) {
@@ -293,6 +536,8 @@ int locks_restore_child(struct restore_ctx *ctx)
 		for (size_t j = 0; j < ctx->nr_fds && fd < 0; j++)
 			if (ctx->fds[j]->file_id == l->file_id)
 				fd = ctx->fds[j]->fd;
+		if (l->has_mapped_at)
+			fd = ctx->vma_fd[mapping_of(ctx, l->file_id)];
 		if (take_lock(l, fd))
 			return -1;
 	}

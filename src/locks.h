@@ -5,7 +5,9 @@
 #include "context.h"
 
 int locks_dump(struct dump_ctx *ctx);
-int locks_write(struct dump_ctx *ctx);
+/* Once every process was seen: the locks /proc/locks lists that no fd
+ * shows (held through a file only mapped), then locks-PID.img of each. */
+int locks_dump_tree(struct dump_tree *tree);
 void locks_dump_free(struct dump_ctx *ctx);
 int locks_validate(struct restore_ctx *ctx);
 int locks_restore_child(struct restore_ctx *ctx);

@@ -144,6 +144,8 @@ static int link_vma(struct dump_ctx *ctx, VmaEntry *v)
 	const struct dump_file *f;
 	bool needs;
 
+	if (v->has_file_id) /* tied already: a lock is held through it (locks.c) */
+		return 0;
 	if (!v->memfd_name && !v->has_deleted_ino)
 		return 0;
 	f = open_description(ctx->tree, v);

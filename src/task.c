@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "images.h"
-#include "restore.h"
+#include "infra/inject.h"
 #include "task.h"
 #include "pty.h"
 #include "tty.h"
@@ -150,6 +150,27 @@ static int read_personality(pid_t pid, uint32_t *persona)
 	return 0;
 }
 
+/* Restoring seccomp filters is not done yet: a dump that would lose them is
+ * refused before the tree is killed; with -R the task goes on filtered. */
+static int check_seccomp(struct dump_ctx *ctx)
+{
+	struct proc_status st;
+
+	if (ctx->tree->opts->leave_running)
+		return 0;
+	for (int i = 0; i < ctx->nr_threads; i++) {
+		pid_t tid = ctx->threads[i].tid;
+		if (proc_read_status(tid, &st))
+			return -1;
+		if (st.seccomp)
+			return err_set("pid %d (thread %d) runs under seccomp (mode %d): restoring "
+				       "seccomp is not supported yet (a checkpoint with "
+				       "--leave-running works)",
+				       ctx->pid, tid, st.seccomp);
+	}
+	return 0;
+}
+
 int task_dump(struct dump_ctx *ctx)
 {
 	CoreEntry *core = ctx->core;
@@ -165,7 +186,11 @@ int task_dump(struct dump_ctx *ctx)
 	if (!core->comm || !core->state)
 		return err_set("out of memory");
 	core->exit_signal = ctx->stat.exit_signal;
-	if (read_personality(ctx->pid, &core->personality))
+	if (ctx->stop_signal) {
+		core->has_stop_signal = true;
+		core->stop_signal = ctx->stop_signal;
+	}
+	if (check_seccomp(ctx) || read_personality(ctx->pid, &core->personality))
 		return -1;
 	return dump_rlimits(ctx) || dump_pdeathsig(ctx) ? -1 : 0;
 }
@@ -307,6 +332,7 @@ int task_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
 {
 	const ThreadEntry *e = t->e;
 	char name[16] = "";
+	uint64_t addr;
 
 	if (e->rseq && inject_call(t->inj, "registering the rseq area", SYS_rseq, e->rseq->ptr,
 				   e->rseq->size, 0, e->rseq->signature, 0, 0, NULL))
@@ -321,6 +347,8 @@ int task_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
 	if (t->tid == ctx->child)
 		return 0; /* the leader named itself while setting up */
 	strncpy(name, e->comm, sizeof(name) - 1);
-	return inject_call(t->inj, "naming a thread", SYS_prctl, PR_SET_NAME,
-			   restore_scratch_put(ctx, 0, name, sizeof(name)), 0, 0, 0, 0, NULL);
+	if (inject_scratch_put(t->inj, 0, name, sizeof(name), &addr))
+		return -1;
+	return inject_call(t->inj, "naming a thread", SYS_prctl, PR_SET_NAME, addr, 0, 0, 0, 0,
+			   NULL);
 }

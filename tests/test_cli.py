@@ -304,7 +304,7 @@ def accepted_test(cmd):
                 "show": [empty], "check": []}.get(cmd)
         if base is None:
             return
-        sample = {"PID": pid, "DIR": empty, "FILE": ctx.path("file"), "N": "0"}
+        sample = {"PID": pid, "DIR": empty, "FILE": ctx.path("file"), "N": "0", "SIZE": "1M"}
         for o in options(cmd, ("yes",)):
             arg = sample.get(o["metavar"], "x")
             forms = [["--%s=%s" % (o["name"], arg)] if o["arg"] == "optional" else

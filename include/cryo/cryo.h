@@ -3,9 +3,11 @@
  *
  * The command line (src/cli/main.c) turns argv into a struct cryo_opts and
  * calls exactly one of the entry points below. Each returns 0 on success or
- * a non-zero exit status; on failure the error is recorded for the caller
- * to print once (err_report() in src/infra/log.h). cryo_restore() without
+ * a non-zero exit status; on failure cryo_strerror() gives the one line
+ * that says why, for the caller to print once. cryo_restore() without
  * detach returns the restored process's own exit status.
+ *
+ * Link with `pkg-config --cflags --libs cryo` (libcryo.a, libprotobuf-c).
  */
 #ifndef CRYO_CRYO_H
 #define CRYO_CRYO_H
@@ -22,19 +24,33 @@ struct cryo_strv {
 };
 
 struct cryo_opts {
-	pid_t pid;		  /* dump: -t/--tree */
-	const char *images_dir;	  /* -D/--images-dir */
-	int verbosity;		  /* -v[N]: 0 errors, 1 warnings, 2 info, 3+ debug */
-	const char *log_file;	  /* -o/--log-file, NULL: stderr */
-	bool shell_job;		  /* -j/--shell-job */
-	bool leave_running;	  /* -R/--leave-running */
-	bool detach;		  /* restore -d/--restore-detached */
-	bool no_sync;		  /* dump --no-sync: skip fsync (tmpfs, benchmarks) */
-	bool file_locks;	  /* dump -l/--file-locks: save the file locks held */
-	const char *pidfile;	  /* restore --pidfile */
-	bool json;		  /* show --json */
-	bool no_uffd;		  /* restore --no-uffd: fill memory without userfaultfd */
+	pid_t pid;		/* dump: -t/--tree */
+	const char *images_dir; /* -D/--images-dir */
+	int verbosity;		/* -v[N]: 0 errors, 1 warnings, 2 info, 3+ debug */
+	const char *log_file;	/* -o/--log-file, NULL: stderr */
+	bool shell_job;		/* -j/--shell-job */
+	bool leave_running;	/* -R/--leave-running */
+	bool detach;		/* restore -d/--restore-detached */
+	bool no_sync;		/* dump --no-sync: skip fsync (tmpfs, benchmarks) */
+	bool file_locks;	/* dump -l/--file-locks: save the file locks held */
+	/* dump --ghost-limit: the most data of a deleted file (holes not
+	 * counted) whose contents are saved; 0: the default, 64 MiB */
+	unsigned long long ghost_limit;
+	bool link_remap;     /* dump --link-remap: link files removed but still linked back */
+	const char *pidfile; /* restore --pidfile */
+	bool json;	     /* show --json */
+	bool no_uffd;	     /* restore --no-uffd: fill memory without userfaultfd */
 };
+
+/* Where the commands log (log_file NULL or "-": stderr) and how much
+ * (verbosity as -v). Without it, only errors are logged, to stderr.
+ * Returns 0, or 1 if the log file cannot be opened (cryo_strerror says). */
+int cryo_log_open(int verbosity, const char *log_file);
+void cryo_log_close(void);
+/* The error the last failed command of this thread recorded ("pid 5: ..."),
+ * or NULL if none is pending; valid until the next command or clear. */
+const char *cryo_strerror(void);
+void cryo_clear_error(void);
 
 int cryo_dump(const struct cryo_opts *opts);
 int cryo_restore(const struct cryo_opts *opts);

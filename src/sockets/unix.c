@@ -29,7 +29,9 @@
  * connect() to their listener and accept(); one-way connected datagram
  * sockets connect(). 3: buffer sizes and SO_PASS* options, then every queue
  * is refilled by sending its messages from the peer (or from the saved
- * sender, or from an unnamed temporary socket). 4: shutdown, peek offset,
+ * sender, or from an unnamed temporary socket; a stream whose peer was
+ * closed is one end of a new pair, filled from the other, which is closed
+ * then). 4: shutdown, peek offset,
  * low mark and timeouts.
  */
 #include <errno.h>
@@ -362,7 +364,8 @@ static int check_state(struct dump_ctx *ctx, int fd, const UnixSkEntry *u, const
 			       fd, ctx->pid, ino, name, d->rq ? d->rq : d->nr_icons);
 	/* (a datagram socket that another one connected to is "established"
 	 * too, without a peer: only the peer tells them apart) */
-	if (u->state == ST_ESTABLISHED && u->type != SOCK_DGRAM && !d->peer)
+	if (u->state == ST_ESTABLISHED && u->type != SOCK_DGRAM && !d->peer &&
+	    d->shutdown != (SHUT_RCV_BIT | SHUT_SEND_BIT))
 		return err_set("fd %d of pid %d is connected unix socket:[%llu] (%s) whose peer "
 			       "is closed or not accepted yet: not supported",
 			       fd, ctx->pid, ino, name);
@@ -402,6 +405,9 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_
 		u->has_peer_ino = true;
 		u->peer_ino = d.peer;
 	}
+	/* a stream whose peer was closed: the close shut it down both ways */
+	if (d.state == ST_ESTABLISHED && d.type != SOCK_DGRAM && !d.peer)
+		u->has_peer_closed = u->peer_closed = true;
 	if (u->state == ST_LISTEN) {
 		u->has_backlog = true;
 		u->backlog = d.wq;
@@ -856,7 +862,7 @@ static int validate_queue(const struct restore_tree *tree, const UnixSkEntry *u)
 		const UnixSkEntry *s = m->has_sender_ino ? sk_by_ino(tree, m->sender_ino) : NULL;
 		if (u->type == SOCK_DGRAM
 			? (m->has_sender_ino ? !s || s->type != SOCK_DGRAM : !u->has_name)
-			: !u->has_peer_ino)
+			: !u->has_peer_ino && !u->peer_closed)
 			return err_set("files.img: unix socket:[%llu]: no sender for its queue",
 				       ino);
 		if (m->n_fds > MAX_INFLIGHT)
@@ -889,7 +895,9 @@ static int validate_one(const struct restore_tree *tree, const FileEntry *fe)
 	    u->name.len > SUN_PATH_MAX)
 		return err_set("files.img: unix socket:[%llu] has a bad type, state or name", ino);
 	p = u->has_peer_ino ? sk_by_ino(tree, u->peer_ino) : NULL;
-	if ((u->type != SOCK_DGRAM && (u->state == ST_ESTABLISHED) != u->has_peer_ino) ||
+	if ((u->peer_closed && (u->type == SOCK_DGRAM || u->state != ST_ESTABLISHED)) ||
+	    (u->type != SOCK_DGRAM &&
+	     (u->state == ST_ESTABLISHED && !u->peer_closed) != u->has_peer_ino) ||
 	    (u->has_peer_ino && (!p || p->type != u->type)) ||
 	    (p && u->type != SOCK_DGRAM && p->peer_ino != u->ino) ||
 	    (p && u->type == SOCK_DGRAM && p->peer_ino != u->ino && !p->has_name))
@@ -931,6 +939,7 @@ struct made_sk {
 	const UnixSkEntry *u;
 	int fd;	     /* held at or above stage_base; -1 until made */
 	bool paired; /* made by socketpair() with its peer */
+	int gone;    /* peer_closed: the other end, until the queue is filled */
 };
 
 /* Every unix socket of the tree, made at once by the root. */
@@ -1088,6 +1097,14 @@ static int make_one(struct restore_ctx *ctx, struct made_sk *m)
 
 	if (m->fd >= 0 || u->has_accepted_from)
 		return 0;
+	if (u->peer_closed) {
+		/* a pair whose other end sends the queue, then is closed */
+		if (socketpair(AF_UNIX, u->type | SOCK_CLOEXEC, 0, sv))
+			return err_errno("cannot create unix socket:[%llu]",
+					 (unsigned long long)u->ino);
+		m->gone = sv[1];
+		return hold(ctx, m, sv[0]) || setup_new(m) ? -1 : 0;
+	}
 	if (p && p != m && p->fd < 0 && p->u->peer_ino == u->ino && !p->u->has_accepted_from) {
 		if (socketpair(AF_UNIX, u->type | SOCK_CLOEXEC, 0, sv))
 			return err_errno("cannot create the pair of unix socket:[%llu]",
@@ -1244,7 +1261,9 @@ static int fill_queue(struct restore_ctx *ctx, const struct made_sk *m)
 		const struct made_sk *s;
 		int r, tmp;
 
-		if (u->type != SOCK_DGRAM || msg->has_sender_ino) {
+		if (u->peer_closed) {
+			r = send_msg(ctx, u, msg, m->gone, false);
+		} else if (u->type != SOCK_DGRAM || msg->has_sender_ino) {
 			s = made_by_ino(ctx, u->type != SOCK_DGRAM ? u->peer_ino : msg->sender_ino);
 			r = send_msg(ctx, u, msg, s->fd,
 				     u->type == SOCK_DGRAM && s->u->peer_ino != u->ino);
@@ -1271,15 +1290,20 @@ static int set_timeo(int fd, int opt, uint64_t us, const UnixSkEntry *u)
 	return 0;
 }
 
-/* Step 4: what must come after the data. */
-static int finish_sk(const struct made_sk *m)
+/* Step 4: what must come after the data. A socket whose peer was closed
+ * loses its other end now, which shuts it down both ways as the original's
+ * close did; the others are shut down as they were. */
+static int finish_sk(struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
 
-	if ((u->shutdown & SHUT_SEND_BIT) && shutdown(m->fd, SHUT_WR))
+	if (u->peer_closed) {
+		close(m->gone);
+		m->gone = -1;
+	} else if (((u->shutdown & SHUT_SEND_BIT) && shutdown(m->fd, SHUT_WR)) ||
+		   ((u->shutdown & SHUT_RCV_BIT) && shutdown(m->fd, SHUT_RD))) {
 		return err_errno("cannot shut unix socket:[%llu] down", (unsigned long long)u->ino);
-	if ((u->shutdown & SHUT_RCV_BIT) && shutdown(m->fd, SHUT_RD))
-		return err_errno("cannot shut unix socket:[%llu] down", (unsigned long long)u->ino);
+	}
 	if (pass_late(u) && set_pass(m))
 		return -1;
 	if (u->peek_off != -1 && set_int(m->fd, SO_PEEK_OFF, u->peek_off, u, "SO_PEEK_OFF"))
@@ -1306,7 +1330,7 @@ static int make_all(struct restore_ctx *ctx)
 	ctx->unix_made->v = v;
 	for (size_t i = 0; i < tree->nr_files; i++)
 		if (tree->files[i]->kind == FILE_KIND__UNIX_SOCKET)
-			v[n++] = (struct made_sk){tree->files[i]->unix_sk, -1, false};
+			v[n++] = (struct made_sk){tree->files[i]->unix_sk, -1, false, -1};
 	ctx->unix_made->nr = n;
 	for (size_t i = 0; i < n; i++)
 		if (make_one(ctx, &ctx->unix_made->v[i]))
