@@ -105,7 +105,8 @@ static int pty_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_p
 		e->index = slave_index(p->st->st_rdev);
 	else if (ioctl(p->local_fd, TIOCGPTN, &e->index))
 		return err_errno("fd %d of pid %d: cannot read its pts index", p->fd, ctx->pid);
-	if (ioctl(p->local_fd, TIOCGEXCL, &excl))
+	/* a hung-up slave answers EIO (dump_finish finds it hung up) */
+	if (ioctl(p->local_fd, TIOCGEXCL, &excl) && errno != EIO)
 		return err_errno("fd %d of pid %d: cannot read its exclusive mode", p->fd,
 				 ctx->pid);
 	e->excl = excl;
@@ -159,7 +160,7 @@ static struct dump_file *find_side(struct dump_tree *tree, uint32_t index, bool 
 	for (int i = 0; i < tree->nr_files; i++) {
 		FileEntry *e = &tree->files[i].entry;
 		if (e->kind == FILE_KIND__PTY && e->pty && e->pty->index == index &&
-		    e->pty->master == master)
+		    e->pty->master == master && !e->pty->hung)
 			return &tree->files[i];
 	}
 	return NULL;
@@ -411,6 +412,18 @@ static int dump_pair(struct dump_tree *tree, struct dump_file *m)
 	return take_queues(m->local_fd, s ? s->local_fd : -1, e);
 }
 
+/* A slave whose master was closed: hung up (reads give EOF, writes EIO,
+ * poll everything), its /dev/pts node gone and its index free. */
+static bool hung_up(const struct dump_file *f)
+{
+	struct pollfd p = {f->local_fd, POLLIN, 0};
+	size_t n = strlen(f->path);
+
+	return f->entry.kind == FILE_KIND__PTY && n > 10 &&
+	       !strcmp(f->path + n - 10, " (deleted)") && poll(&p, 1, 0) == 1 &&
+	       (p.revents & POLLHUP) && (p.revents & POLLERR);
+}
+
 /* A slave whose master is outside the tree: the terminal of a shell job. */
 static int outside_slave(struct dump_tree *tree, struct dump_file *f)
 {
@@ -426,8 +439,12 @@ static int pty_dump_finish(struct dump_tree *tree)
 		if ((f->entry.kind != FILE_KIND__PTY && f->entry.kind != FILE_KIND__DEVTTY) ||
 		    f->entry.pty->master)
 			continue;
-		if (!find_side(tree, f->entry.pty->index, true) && outside_slave(tree, f))
+		if (hung_up(f)) {
+			f->entry.pty->has_hung = true;
+			f->entry.pty->hung = true;
+		} else if (!find_side(tree, f->entry.pty->index, true) && outside_slave(tree, f)) {
 			return -1;
+		}
 	}
 	for (int i = 0; i < tree->nr_files; i++) {
 		struct dump_file *f = &tree->files[i];
@@ -466,7 +483,7 @@ static const FileEntry *restore_side(const struct restore_tree *tree, uint32_t i
 	for (size_t i = 0; i < tree->nr_files; i++) {
 		const FileEntry *o = tree->files[i];
 		if (o->kind == FILE_KIND__PTY && o->pty && o->pty->index == index &&
-		    o->pty->master == master)
+		    o->pty->master == master && !o->pty->hung)
 			return o;
 	}
 	return NULL;
@@ -511,6 +528,8 @@ static int pty_validate(const struct restore_tree *tree, const FileEntry *fe,
 			       use->pid);
 	if (fe->pty->master)
 		return validate_master(tree, fe, use);
+	if (fe->pty->hung)
+		return 0;
 	if (!restore_side(tree, fe->pty->index, true))
 		return err_set("files.img: pts %u of pid %d has no master", fe->pty->index,
 			       use->pid);
@@ -611,11 +630,28 @@ oom:
 	return NULL;
 }
 
+/* A hung-up slave: the slave of a new pair whose master is closed. */
+static int open_hung(const FileEntry *fe, int flags, int *fd)
+{
+	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), unlock = 0;
+
+	if (m < 0 || ioctl(m, TIOCSPTLCK, &unlock) || (*fd = ioctl(m, TIOCGPTPEER, flags)) < 0) {
+		err_errno("cannot make the hung-up pts %u", fe->pty->index);
+		if (m >= 0)
+			close(m);
+		return -1;
+	}
+	close(m); /* the kernel hangs the slave up */
+	return 0;
+}
+
 static int pty_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
-	struct made_pty *mp = made_pair(ctx, fe->pty->index);
 	int flags = (fe->flags & (O_ACCMODE | O_NONBLOCK | O_APPEND)) | O_NOCTTY;
 
+	if (fe->pty->hung)
+		return open_hung(fe, flags, fd);
+	struct made_pty *mp = made_pair(ctx, fe->pty->index);
 	if (!mp)
 		return -1;
 	if (fe->pty->master) {
@@ -728,7 +764,8 @@ static void pty_describe(const FileEntry *fe, char *buf, size_t len)
 	if (!e)
 		snprintf(buf, len, "pseudo-terminal (malformed)");
 	else if (!e->master)
-		snprintf(buf, len, "pts %u slave%s", e->index, e->excl ? ", exclusive" : "");
+		snprintf(buf, len, "pts %u slave%s%s", e->index, e->excl ? ", exclusive" : "",
+			 e->hung ? ", hung up (its master closed)" : "");
 	else
 		snprintf(buf, len,
 			 "pts %u master, %ux%u%s%s, %zu bytes to the slave, %zu to the "

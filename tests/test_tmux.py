@@ -74,6 +74,12 @@ def check_after(ctx, server, vim, note):
     lib.wait_until(lambda: os.path.exists(note) and lib.read_text(note) == TEXT + "\n", 10,
                    "waiting for :wq to write %s" % note)
     lib.wait_until(lambda: lib.proc_state(vim) in (None, "Z"), 10, "waiting for vim to exit")
+    # its last pane gone, the server exits, after running its utempter
+    # helper for the pane: everything it started ends on its own
+    lib.wait_until(lambda: lib.proc_state(server) in (None, "Z"), 10,
+                   "waiting for the tmux server to exit")
+    lib.wait_until(lambda: not [p for p in lib.descendants() if lib.alive(p)], 10,
+                   "waiting for what tmux started (utempter) to end")
 
 
 def tmux_test(mode):
