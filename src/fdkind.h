@@ -117,6 +117,7 @@ extern const struct fd_kind unix_kind;	    /* sockets/unix.c */
 extern const struct fd_kind linkremap_kind; /* linkremap.c */
 extern const struct fd_kind ghostnode_kind; /* ghostnode.c */
 extern const struct fd_kind pidfd_kind;	    /* pidfd.c */
+extern const struct fd_kind procfile_kind;  /* procfile.c */
 /* pathfile.c: a character device that holds no state (/dev/null...) */
 bool pathfile_safe_device(dev_t rdev);
 
