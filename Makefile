@@ -8,6 +8,7 @@ B       := build
 CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
            -Iinclude -Isrc -I$(B)/images $(EXTRA_CFLAGS)
 LDLIBS  := -lprotobuf-c
+VERSION := $(shell sed -n 's/^\#define CRYO_VERSION "\(.*\)"/\1/p' include/cryo/cryo.h)
 
 PROTOS   := $(wildcard images/*.proto)
 PB_C     := $(patsubst images/%.proto,$(B)/images/%.pb-c.c,$(PROTOS))
@@ -87,6 +88,9 @@ install: all
 	install -D -m 0644 $(B)/libcryo.a $(DESTDIR)$(PREFIX)/lib/libcryo.a
 	install -D -m 0644 include/cryo/cryo.h $(DESTDIR)$(PREFIX)/include/cryo/cryo.h
 	install -D -m 0644 man/cryo.8 $(DESTDIR)$(PREFIX)/share/man/man8/cryo.8
+	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' cryo.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/cryo.pc
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -10,6 +10,9 @@ command -v python3 >/dev/null 2>&1 || need="$need python3"
 command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 command -v redis-cli >/dev/null 2>&1 || need="$need redis-tools"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
+# tests/test_tmux.py: a tmux server running vim
+command -v tmux >/dev/null 2>&1 || need="$need tmux"
+command -v vim >/dev/null 2>&1 || need="$need vim"
 command -v java >/dev/null 2>&1 || need="$need default-jre-headless"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

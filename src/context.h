@@ -70,6 +70,7 @@ struct ghost_dump;
 struct ghost_restore;
 struct ghost_made;
 struct unix_made;
+struct pty_made;
 struct shmem_range;
 struct shmem_restore;
 struct sysvshm_restore;
@@ -106,6 +107,7 @@ struct dump_ctx {
 	int pidfd;
 	bool zombie; /* nothing to seize: only its ids and exit status are saved */
 	char state;  /* from /proc/PID/stat before the freeze: R, S, D, T, Z... */
+	int stop_signal; /* state T: the signal that stopped it (threads.c) */
 	struct proc_stat stat;
 	struct proc_status status;
 	struct proc_vmas vmas;
@@ -214,6 +216,7 @@ struct restore_ctx {
 	struct pipes_made *pipes_made;
 	struct unix_made *unix_made;
 	struct ghost_made *ghost_made;
+	struct pty_made *pty_made; /* pty.c: pairs the root made */
 	/* locks.c: locks-PID.img */
 	bool file_locks;
 	size_t nr_locks;

@@ -6,10 +6,16 @@
  * stopped inside a system call is saved as if about to enter it again: the
  * kernel would restart it on resume (-ERESTARTSYS and friends), so the saved
  * ip is moved back over the 2-byte `syscall` and rax holds the call number.
- * Calls the kernel restarts through restart_syscall() (nanosleep, poll and
- * futex with a timeout) are re-entered with their original arguments, since
- * the kernel's restart block does not survive a checkpoint: a relative
- * timeout therefore starts again in full, never ends early with EINTR.
+ * Calls the kernel would resume through restart_syscall() instead
+ * (-ERESTART_RESTARTBLOCK: relative nanosleep and clock_nanosleep, poll,
+ * futex with a timeout) keep what they resume with in the kernel's restart
+ * block, which does not survive a checkpoint: they return EINTR after the
+ * restore, as after a signal, so a sleep does not start over. The kernel
+ * wrote the time left where the caller gave room for it when it
+ * interrupted the call. An absolute sleep (-ERESTARTNOHAND) is re-entered
+ * and sleeps to its deadline; select, pselect and ppoll have already
+ * updated their timeout and are re-entered with what is left. With
+ * --leave-running the original keeps its registers and restart block.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -48,7 +54,8 @@ static void entry_to_regs(const UserRegs *e, struct user_regs_struct *r)
 	r->ds = e->ds, r->es = e->es, r->fs = e->fs, r->gs = e->gs;
 }
 
-/* Rewinds a task stopped in a restartable syscall to re-enter it. */
+/* Rewinds a task stopped in a restartable syscall to re-enter it; one the
+ * kernel would resume through its restart block returns EINTR instead. */
 static bool rewind_syscall(struct user_regs_struct *r)
 {
 	long nr = (long)r->orig_rax, err = -(long)r->rax;
@@ -56,8 +63,11 @@ static bool rewind_syscall(struct user_regs_struct *r)
 	r->orig_rax = -1;
 	if (nr < 0)
 		return false;
-	if (err != ERESTARTSYS && err != ERESTARTNOINTR && err != ERESTARTNOHAND &&
-	    err != ERESTART_RESTARTBLOCK)
+	if (err == ERESTART_RESTARTBLOCK) {
+		r->rax = -EINTR;
+		return false;
+	}
+	if (err != ERESTARTSYS && err != ERESTARTNOINTR && err != ERESTARTNOHAND)
 		return false;
 	r->rax = nr;
 	r->rip -= 2;

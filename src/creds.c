@@ -14,7 +14,7 @@
 #include <linux/capability.h>
 
 #include "creds.h"
-#include "restore.h"
+#include "infra/inject.h"
 #include "infra/log.h"
 
 int creds_dump(struct dump_ctx *ctx)
@@ -69,9 +69,12 @@ static int restore_caps(struct restore_ctx *ctx, struct inject *inj, const Creds
 	    {c->cap_eff, c->cap_prm, c->cap_inh},
 	    {c->cap_eff >> 32, c->cap_prm >> 32, c->cap_inh >> 32},
 	};
-	uint64_t h = restore_scratch_put(ctx, 0, &hdr, sizeof(hdr));
-	uint64_t d = restore_scratch_put(ctx, 64, data, sizeof(data));
+	uint64_t h, d;
 
+	(void)ctx;
+	if (inject_scratch_put(inj, 0, &hdr, sizeof(hdr), &h) ||
+	    inject_scratch_put(inj, 64, data, sizeof(data), &d))
+		return -1;
 	return inject_call(inj, "restoring capabilities", SYS_capset, h, d, 0, 0, 0, 0, NULL);
 }
 
@@ -117,8 +120,9 @@ int creds_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
 	if (groups_differ(c)) {
 		uint32_t groups[256];
 		memcpy(groups, c->groups, c->n_groups * sizeof(uint32_t));
-		uint64_t addr = restore_scratch_put(ctx, 0, groups, c->n_groups * sizeof(uint32_t));
-		if (inject_call(inj, "restoring supplementary groups", SYS_setgroups, c->n_groups,
+		uint64_t addr;
+		if (inject_scratch_put(inj, 0, groups, c->n_groups * sizeof(uint32_t), &addr) ||
+		    inject_call(inj, "restoring supplementary groups", SYS_setgroups, c->n_groups,
 				addr, 0, 0, 0, 0, NULL))
 			return -1;
 	}

@@ -86,26 +86,12 @@ static int check_kernel(struct dump_tree *tree)
 
 /* ---- 2. collect ---- */
 
-static const struct proc_vma *find_vdso(const struct proc_vmas *vmas)
-{
-	for (int i = 0; i < vmas->nr; i++)
-		if (vmas->v[i].path && !strcmp(vmas->v[i].path, "[vdso]"))
-			return &vmas->v[i];
-	return NULL;
-}
-
 static int begin_injection(struct dump_ctx *ctx)
 {
-	const struct proc_vma *vdso = find_vdso(&ctx->vmas);
-	uint64_t ip;
-
-	if (!vdso)
-		return err_set("pid %d has no vDSO: not supported yet", ctx->pid);
-	if (inject_find_vdso_syscall(ctx->pid, vdso->start, vdso->end, &ip) ||
-	    inject_begin(&ctx->inj, ctx->pid, ip))
+	if (inject_begin(&ctx->inj, ctx->pid))
 		return -1;
 	ctx->injecting = true;
-	return 0;
+	return inject_setup(&ctx->inj, &ctx->vmas, SCRATCH_LEN);
 }
 
 static int end_injection(struct dump_ctx *ctx)
@@ -115,8 +101,6 @@ static int end_injection(struct dump_ctx *ctx)
 	if (!ctx->injecting)
 		return 0;
 	ctx->injecting = false;
-	if (inject_scratch_unmap(&ctx->inj))
-		ret = -1;
 	if (inject_end(&ctx->inj))
 		ret = -1;
 	return ret;
@@ -127,7 +111,7 @@ static int collect_by_injection(struct dump_ctx *ctx)
 {
 	MmEntry *mm = ctx->mm;
 
-	if (begin_injection(ctx) || inject_scratch_map(&ctx->inj, SCRATCH_LEN) || threads_dump(ctx))
+	if (begin_injection(ctx) || threads_dump(ctx))
 		return -1;
 	if (task_dump(ctx) || creds_dump(ctx) || signals_dump(ctx) || timers_dump(ctx) ||
 	    mm_dump(ctx, mm))
@@ -174,14 +158,21 @@ static int commit(struct dump_tree *tree)
 
 /* ---- release ---- */
 
+/* Every task goes on as it was; what cannot be put back is warned about
+ * (the pid and what), and the error that made the dump fail stays the one
+ * reported. */
 static void release_all(struct dump_tree *tree)
 {
+	struct err_stash failure;
+
+	err_stash(&failure);
 	for (int i = tree->nr_procs - 1; i >= 0; i--) {
 		struct dump_ctx *ctx = tree->procs[i];
-		if (ctx->injecting)
-			end_injection(ctx);
+		if (ctx->injecting && end_injection(ctx))
+			pr_warn("pid %d may not go on exactly as it was: %s", ctx->pid, err_text());
 		threads_release(ctx);
 	}
+	err_unstash(&failure);
 }
 
 /* Children first, so that no parent is notified of a child's death

@@ -110,6 +110,7 @@ struct fd_kind {
 extern const struct fd_kind reg_kind, dir_kind, chr_kind;	       /* pathfile.c */
 extern const struct fd_kind pipe_kind, fifo_kind;		       /* pipes.c */
 extern const struct fd_kind tty_kind;				       /* tty.c */
+extern const struct fd_kind pty_kind, devtty_kind;		       /* pty.c */
 extern const struct fd_kind ghost_kind, memfd_kind, opath_kind;	       /* ghost.c */
 extern const struct fd_kind eventfd_kind, signalfd_kind, timerfd_kind; /* eventfd.c ... */
 extern const struct fd_kind epoll_kind, inotify_kind;

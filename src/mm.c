@@ -30,7 +30,7 @@
 #include "cow.h"
 #include "images.h"
 #include "mm.h"
-#include "restore.h"
+#include "infra/inject.h"
 #include "shmem.h"
 #include "sysvshm.h"
 #include "infra/log.h"
@@ -547,14 +547,14 @@ static void batch_free(struct mm_batch *b)
 /* Runs the batch in chunks that fit the trampoline's scratch area. */
 static int batch_run(struct restore_ctx *ctx, struct mm_batch *b)
 {
-	size_t max = (ctx->tramp_len / 2 - 4096) / 64;
+	size_t max = inject_batch_max(&ctx->inj);
 	int ret = 0;
 
 	for (size_t first = 0; !ret && first < b->n;) {
 		size_t k = b->n - first < max ? b->n - first : max, done;
 		long err;
-		ret = inject_batch(&ctx->inj, ctx->tramp + TRAMP_BATCH_OFF, ctx->tramp + 4096,
-				   b->calls + first, k, &done, &err);
+		ret = inject_batch(&ctx->inj, ctx->tramp + TRAMP_BATCH_OFF, b->calls + first, k,
+				   &done, &err);
 		if (!ret && done < k) {
 			const struct mm_range *r = &b->range[first + done];
 			errno = -err;
@@ -764,8 +764,10 @@ static int finish_vma(struct restore_ctx *ctx, const VmaEntry *v, struct mm_batc
 				      SYS_madvise, v->start, len, vma_advice[k].advice, 0, 0, 0))
 				return -1;
 	if (v->anon_name) {
-		uint64_t name = restore_scratch_put(ctx, 0, v->anon_name, strlen(v->anon_name) + 1);
-		if (inject_call(&ctx->inj, "naming an anonymous mapping", SYS_prctl, PR_SET_VMA,
+		uint64_t name;
+		if (inject_scratch_put(&ctx->inj, 0, v->anon_name, strlen(v->anon_name) + 1,
+				       &name) ||
+		    inject_call(&ctx->inj, "naming an anonymous mapping", SYS_prctl, PR_SET_VMA,
 				PR_SET_VMA_ANON_NAME, v->start, len, name, 0, NULL))
 			return -1;
 	}
@@ -790,10 +792,13 @@ static int set_mm_map(struct restore_ctx *ctx)
 	    .auxv_size = mm->n_auxv * sizeof(uint64_t),
 	    .exe_fd = ctx->svc_base + SVC_EXE,
 	};
-	uint64_t auxv = restore_scratch_put(ctx, 4096, mm->auxv, map.auxv_size);
+	uint64_t auxv, addr;
 
+	if (inject_scratch_put(&ctx->inj, 4096, mm->auxv, map.auxv_size, &auxv))
+		return -1;
 	map.auxv = (__u64 *)auxv;
-	uint64_t addr = restore_scratch_put(ctx, 0, &map, sizeof(map));
+	if (inject_scratch_put(&ctx->inj, 0, &map, sizeof(map), &addr))
+		return -1;
 	return inject_call(&ctx->inj, "setting the mm fields (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM,
 			   PR_SET_MM_MAP, addr, sizeof(map), 0, 0, NULL);
 }

@@ -492,18 +492,17 @@ static int read_pfns(struct page_writer *pw, int pm_fd, uint64_t addr, size_t le
 
 /* Keeps the just-read page at buf[used] (or drops it if zero) and extends
  * the run; *offset gets its place in the image, or 0 if it was dropped. */
-static void take_page(struct page_writer *pw, uint64_t vaddr, bool skip_zero, uint64_t *offset)
+static int take_page(struct page_writer *pw, uint64_t vaddr, bool skip_zero, uint64_t *offset)
 {
 	unsigned char *page = pw->buf + pw->used;
 
 	*offset = 0;
 	if (skip_zero && page_is_zero(page)) {
-		run_close(pw);
 		pw->ctx->tree->stats.pages_skipped_zero++;
-		return;
+		return run_close(pw);
 	}
-	if (pw->run_pages && pw->run_vaddr + pw->run_pages * PAGE_SIZE_4K != vaddr)
-		run_close(pw);
+	if (pw->run_pages && pw->run_vaddr + pw->run_pages * PAGE_SIZE_4K != vaddr && run_close(pw))
+		return -1;
 	if (!pw->run_pages) {
 		pw->run_vaddr = vaddr;
 		pw->run_start = pw->used;
@@ -511,6 +510,7 @@ static void take_page(struct page_writer *pw, uint64_t vaddr, bool skip_zero, ui
 	pw->run_pages++;
 	*offset = pw->buf_file_off + pw->used;
 	pw->used += PAGE_SIZE_4K;
+	return 0;
 }
 
 /* One page just read at src: a reference to a copy saved already, or kept. */
@@ -523,7 +523,8 @@ static int place_page(struct page_writer *pw, uint64_t vaddr, unsigned char *src
 	/* pages are compacted in place as zero pages are dropped */
 	if (src != pw->buf + pw->used)
 		memmove(pw->buf + pw->used, src, PAGE_SIZE_4K);
-	take_page(pw, vaddr, skip_zero, &offset);
+	if (take_page(pw, vaddr, skip_zero, &offset))
+		return -1;
 	return offset ? pfn_add(pw->ctx->tree->saved_pfns, pfn, pw->ctx->pid, offset) : 0;
 }
 
@@ -1004,7 +1005,7 @@ static int take_uffd(struct restore_ctx *ctx)
 	long child_fd;
 	int pidfd, fd;
 
-	if (!ctx->tree->kd.userfaultfd || getenv("CRYO_NO_UFFD"))
+	if (!ctx->tree->kd.userfaultfd || ctx->opts->no_uffd)
 		return -1;
 	if (inject_syscall(&ctx->inj, SYS_userfaultfd, O_CLOEXEC, 0, 0, 0, 0, 0, &child_fd) ||
 	    child_fd < 0)
@@ -1074,8 +1075,12 @@ int pages_restore(struct restore_ctx *ctx)
 {
 	int uffd = take_uffd(ctx), ret;
 
-	if (uffd < 0)
+	if (uffd < 0) {
+		pr_debug("pid %d: memory filled without userfaultfd (process_vm_writev)%s",
+			 ctx->pid, ctx->opts->no_uffd ? ", as --no-uffd asks" : "");
 		return restore_by_writev(ctx, false);
+	}
+	pr_debug("pid %d: memory filled through userfaultfd (UFFDIO_COPY)", ctx->pid);
 	/* closing the last reference unregisters every range again */
 	ret = restore_by_uffd(ctx, uffd);
 	close(uffd);

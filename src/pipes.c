@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,7 +252,21 @@ static const FileEntry *find_ends(struct dump_tree *tree, uint64_t ino, bool *r,
 	return last;
 }
 
-/* Both ends of every pipe must be in the checkpoint. */
+/* Whether every other end of the pipe local_fd (an end of the given side)
+ * is closed: a write end without readers polls POLLERR, a read end
+ * without writers POLLHUP. Such a pipe is restored with the other end
+ * made and closed again (drop_made). */
+static bool other_end_closed(int local_fd, bool read_end)
+{
+	struct pollfd p = {local_fd, read_end ? POLLIN : POLLOUT, 0};
+
+	if (poll(&p, 1, 0) < 0)
+		return false;
+	return read_end ? (p.revents & POLLHUP) : (p.revents & POLLERR);
+}
+
+/* Both ends of every pipe must be in the checkpoint, or the missing one
+ * closed everywhere. */
 static int check_complete(struct dump_tree *tree)
 {
 	for (int i = 0; i < tree->pipes->nr; i++) {
@@ -259,10 +274,13 @@ static int check_complete(struct dump_tree *tree)
 		uint64_t ino = tree->pipes->v[i].pipe_ino;
 		const FileEntry *last;
 		char name[4200];
-		int fd = -1;
+		int fd = -1, last_i = 0;
 		pid_t pid = 0;
 		last = find_ends(tree, ino, &r, &w, &fd, &pid);
-		if (last && (!r || !w))
+		for (int k = 0; last && k < tree->nr_files; k++)
+			if (&tree->files[k].entry == last)
+				last_i = k;
+		if (last && (!r || !w) && !other_end_closed(tree->files[last_i].local_fd, r))
 			return err_set("fd %d of pid %d is the %s end of %s, whose other "
 				       "end is outside the checkpoint: not supported yet",
 				       fd, pid, r ? "read" : "write",

@@ -50,7 +50,8 @@
 #include "locks.h"
 #include "mm.h"
 #include "pages.h"
-#include "restore.h"
+#include "infra/inject.h"
+#include "posix_timers.h"
 #include "shmem.h"
 #include "signals.h"
 #include "sysvshm.h"
@@ -72,7 +73,8 @@ static int validate_proc(struct restore_ctx *ctx)
 	if (ctx->zombie)
 		return 0;
 	return threads_validate(ctx) || creds_validate(ctx) || mm_validate(ctx) ||
-		       pages_validate(ctx) || locks_validate(ctx) || fs_validate(ctx)
+		       pages_validate(ctx) || locks_validate(ctx) || fs_validate(ctx) ||
+		       posix_timers_validate(ctx)
 		   ? -1
 		   : 0;
 }
@@ -178,19 +180,6 @@ static int open_late(struct restore_tree *tree)
 
 /* ---- 4, 5. rebuild from the restorer ---- */
 
-uint64_t restore_scratch_put(struct restore_ctx *ctx, size_t off, const void *data, size_t len)
-{
-	uint64_t addr = ctx->tramp + 4096 + off;
-
-	if (off + len > ctx->tramp_len / 2 - 4096) {
-		err_set("restorer scratch overflow (%zu bytes)", off + len);
-		return 0;
-	}
-	if (inject_write(ctx->child, addr, data, len))
-		return 0;
-	return addr;
-}
-
 /* The process waits in read(): seize it and stop it there. */
 static int seize(struct restore_ctx *ctx)
 {
@@ -239,7 +228,11 @@ static int rebuild_memory(struct restore_ctx *ctx)
 
 static int rebuild(struct restore_ctx *ctx)
 {
-	if (seize(ctx) || inject_begin(&ctx->inj, ctx->child, ctx->tramp) || rebuild_memory(ctx))
+	if (seize(ctx) || inject_begin(&ctx->inj, ctx->child))
+		return -1;
+	/* the trampoline: its `syscall` first, scratch in the rest of its first half */
+	inject_use(&ctx->inj, ctx->tramp, ctx->tramp + 4096, ctx->tramp_len / 2 - 4096);
+	if (rebuild_memory(ctx))
 		return -1;
 	if (threads_restore_create(ctx) || task_restore(ctx) || signals_restore(ctx) ||
 	    timers_restore(ctx) || threads_restore(ctx))

@@ -18,7 +18,8 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 
-#include "restore.h"
+#include "infra/inject.h"
+#include "posix_timers.h"
 #include "signals.h"
 #include "infra/log.h"
 #include "infra/ptrace.h"
@@ -130,10 +131,12 @@ int signals_dump_thread(struct dump_ctx *ctx, struct dump_thread *t)
 static int restore_sigaction(struct restore_ctx *ctx, const SigactionEntry *e)
 {
 	struct kernel_sigaction ka = {e->handler, e->flags, e->restorer, e->mask};
-	uint64_t addr = restore_scratch_put(ctx, 0, &ka, sizeof(ka));
+	uint64_t addr;
 
 	if (e->sig < 1 || e->sig > NSIG_KERNEL || e->sig == SIGKILL || e->sig == SIGSTOP)
 		return err_set("core-%d.img: handler for bad signal %u", ctx->pid, e->sig);
+	if (inject_scratch_put(&ctx->inj, 0, &ka, sizeof(ka), &addr))
+		return -1;
 	return inject_call(&ctx->inj, "restoring a signal handler", SYS_rt_sigaction, e->sig, addr,
 			   0, 8, 0, 0, NULL);
 }
@@ -150,7 +153,10 @@ static int requeue(struct restore_ctx *ctx, struct inject *inj, const ProtobufCB
 	if (si->len != SIGINFO_SIZE)
 		return err_set("core-%d.img: bad queued signal record", ctx->pid);
 	memcpy(&info, si->data, sizeof(info));
-	addr = restore_scratch_put(ctx, 0, &info, sizeof(info));
+	if (posix_timers_requeues(ctx->core, &info))
+		return 0; /* the timer queues it again itself */
+	if (inject_scratch_put(inj, 0, &info, sizeof(info), &addr))
+		return -1;
 	if (!tid)
 		return inject_call(inj, "re-queueing a signal", SYS_rt_sigqueueinfo, ctx->child,
 				   info.si_signo, addr, 0, 0, 0, NULL);
@@ -179,8 +185,9 @@ int signals_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
 				  .size = e->altstack_size};
 
 	if (!(ss.flags & SS_DISABLE) || ss.sp) {
-		uint64_t addr = restore_scratch_put(ctx, 0, &ss, sizeof(ss));
-		if (inject_call(t->inj, "restoring the signal stack", SYS_sigaltstack, addr, 0, 0,
+		uint64_t addr;
+		if (inject_scratch_put(t->inj, 0, &ss, sizeof(ss), &addr) ||
+		    inject_call(t->inj, "restoring the signal stack", SYS_sigaltstack, addr, 0, 0,
 				0, 0, 0, NULL))
 			return -1;
 	}

@@ -25,8 +25,9 @@
 #include <unistd.h>
 
 #include "images.h"
-#include "restore.h"
+#include "infra/inject.h"
 #include "task.h"
+#include "pty.h"
 #include "tty.h"
 #include "infra/log.h"
 #include "infra/uapi.h"
@@ -149,6 +150,27 @@ static int read_personality(pid_t pid, uint32_t *persona)
 	return 0;
 }
 
+/* Restoring seccomp filters is not done yet: a dump that would lose them is
+ * refused before the tree is killed; with -R the task goes on filtered. */
+static int check_seccomp(struct dump_ctx *ctx)
+{
+	struct proc_status st;
+
+	if (ctx->tree->opts->leave_running)
+		return 0;
+	for (int i = 0; i < ctx->nr_threads; i++) {
+		pid_t tid = ctx->threads[i].tid;
+		if (proc_read_status(tid, &st))
+			return -1;
+		if (st.seccomp)
+			return err_set("pid %d (thread %d) runs under seccomp (mode %d): restoring "
+				       "seccomp is not supported yet (a checkpoint with "
+				       "--leave-running works)",
+				       ctx->pid, tid, st.seccomp);
+	}
+	return 0;
+}
+
 int task_dump(struct dump_ctx *ctx)
 {
 	CoreEntry *core = ctx->core;
@@ -164,7 +186,11 @@ int task_dump(struct dump_ctx *ctx)
 	if (!core->comm || !core->state)
 		return err_set("out of memory");
 	core->exit_signal = ctx->stat.exit_signal;
-	if (read_personality(ctx->pid, &core->personality))
+	if (ctx->stop_signal) {
+		core->has_stop_signal = true;
+		core->stop_signal = ctx->stop_signal;
+	}
+	if (check_seccomp(ctx) || read_personality(ctx->pid, &core->personality))
 		return -1;
 	return dump_rlimits(ctx) || dump_pdeathsig(ctx) ? -1 : 0;
 }
@@ -238,7 +264,7 @@ pid_t task_actual_group(const struct restore_ctx *ctx, pid_t pgid)
 /* Before the process forks: its session and group, for its children to
  * inherit. The root's are its own or, when led from outside the
  * checkpoint, the restorer's. */
-int task_restore_session(struct restore_ctx *ctx)
+static int join_session(struct restore_ctx *ctx)
 {
 	const CoreEntry *core = ctx->core;
 
@@ -260,6 +286,12 @@ int task_restore_session(struct restore_ctx *ctx)
 					 core->pgid);
 	}
 	return 0;
+}
+
+int task_restore_session(struct restore_ctx *ctx)
+{
+	/* then its terminal, if it leads a session of a pty of the tree */
+	return join_session(ctx) || pty_restore_session(ctx) ? -1 : 0;
 }
 
 int task_restore_child(struct restore_ctx *ctx)
@@ -300,6 +332,7 @@ int task_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
 {
 	const ThreadEntry *e = t->e;
 	char name[16] = "";
+	uint64_t addr;
 
 	if (e->rseq && inject_call(t->inj, "registering the rseq area", SYS_rseq, e->rseq->ptr,
 				   e->rseq->size, 0, e->rseq->signature, 0, 0, NULL))
@@ -314,6 +347,8 @@ int task_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)
 	if (t->tid == ctx->child)
 		return 0; /* the leader named itself while setting up */
 	strncpy(name, e->comm, sizeof(name) - 1);
-	return inject_call(t->inj, "naming a thread", SYS_prctl, PR_SET_NAME,
-			   restore_scratch_put(ctx, 0, name, sizeof(name)), 0, 0, 0, 0, NULL);
+	if (inject_scratch_put(t->inj, 0, name, sizeof(name), &addr))
+		return -1;
+	return inject_call(t->inj, "naming a thread", SYS_prctl, PR_SET_NAME, addr, 0, 0, 0, 0,
+			   NULL);
 }

@@ -29,7 +29,7 @@
 
 #include "cpu.h"
 #include "creds.h"
-#include "restore.h"
+#include "infra/inject.h"
 #include "signals.h"
 #include "task.h"
 #include "threads.h"
@@ -57,6 +57,18 @@ static bool task_exists(pid_t pid, pid_t tid)
 	return access(path, F_OK) == 0;
 }
 
+/* A process in a group stop, seized, reports that stop (PTRACE_EVENT_STOP)
+ * with the signal that stopped it in the siginfo. */
+static int read_stop_signal(struct dump_ctx *ctx)
+{
+	siginfo_t si;
+
+	if (ptrace(PTRACE_GETSIGINFO, ctx->pid, 0, &si))
+		return err_errno("cannot read the stop signal of pid %d", ctx->pid);
+	ctx->stop_signal = si.si_signo;
+	return 0;
+}
+
 /* Seizes and stops one thread; a thread that exited meanwhile is skipped. */
 static int freeze_one(struct dump_ctx *ctx, pid_t tid, int *added)
 {
@@ -71,6 +83,8 @@ static int freeze_one(struct dump_ctx *ctx, pid_t tid, int *added)
 			return 0;
 		return err_wrap("freezing thread %d of pid %d", tid, ctx->pid);
 	}
+	if (tid == ctx->pid && ctx->state == 'T' && read_stop_signal(ctx))
+		return -1;
 	t = &ctx->threads[ctx->nr_threads++];
 	memset(t, 0, sizeof(*t));
 	t->tid = tid;
@@ -123,12 +137,9 @@ int threads_freeze(struct dump_ctx *ctx)
 static int dump_one(struct dump_ctx *ctx, struct dump_thread *t)
 {
 	if (t->inj != &ctx->inj) {
-		if (inject_begin(t->inj, t->tid, ctx->inj.syscall_ip))
+		if (inject_begin_thread(t->inj, t->tid, &ctx->inj))
 			return -1;
 		t->injecting = true;
-		/* one address space: the leader's scratch serves every thread */
-		t->inj->scratch = ctx->inj.scratch;
-		t->inj->scratch_len = ctx->inj.scratch_len;
 	}
 	t->e = malloc(sizeof(*t->e));
 	if (!t->e)
@@ -140,7 +151,6 @@ static int dump_one(struct dump_ctx *ctx, struct dump_thread *t)
 		return err_wrap("thread %d", t->tid);
 	if (t->injecting) {
 		t->injecting = false;
-		t->inj->scratch = 0; /* the leader unmaps it */
 		return inject_end(t->inj);
 	}
 	return 0;
@@ -164,13 +174,12 @@ void threads_release(struct dump_ctx *ctx)
 {
 	for (int i = 0; i < ctx->nr_threads; i++) {
 		struct dump_thread *t = &ctx->threads[i];
-		if (t->injecting) {
-			t->inj->scratch = 0;
-			inject_end(t->inj);
-			t->injecting = false;
-		}
-		if (t->seized)
-			ptrace_release(t->tid);
+		if (t->injecting && inject_end(t->inj))
+			pr_warn("thread %d may not go on exactly as it was: %s", t->tid,
+				err_text());
+		t->injecting = false;
+		if (t->seized && ptrace_release(t->tid))
+			pr_warn("thread %d: %s", t->tid, err_text());
 		t->seized = false;
 	}
 }
@@ -246,14 +255,14 @@ static int create_one(struct restore_ctx *ctx, struct restore_thread *t)
 {
 	pid_t set_tid = t->tid;
 	struct clone_args args = {.flags = CLONE_THREAD_FLAGS, .set_tid_size = 1};
-	uint64_t tid_addr = restore_scratch_put(ctx, 256, &set_tid, sizeof(set_tid));
-	uint64_t args_addr;
+	uint64_t tid_addr, args_addr;
 	long tid;
 	int status;
 
+	if (inject_scratch_put(&ctx->inj, 256, &set_tid, sizeof(set_tid), &tid_addr))
+		return -1;
 	args.set_tid = tid_addr;
-	args_addr = restore_scratch_put(ctx, 0, &args, sizeof(args));
-	if (!tid_addr || !args_addr)
+	if (inject_scratch_put(&ctx->inj, 0, &args, sizeof(args), &args_addr))
 		return -1;
 	if (inject_call(&ctx->inj, "creating a thread (clone3)", SYS_clone3, args_addr,
 			sizeof(args), 0, 0, 0, 0, &tid))
@@ -263,7 +272,7 @@ static int create_one(struct restore_ctx *ctx, struct restore_thread *t)
 	t->created = true;
 	if (ptrace_wait_stop(t->tid, &status) < 0)
 		return -1;
-	return inject_begin(t->inj, t->tid, ctx->tramp);
+	return inject_begin_thread(t->inj, t->tid, &ctx->inj);
 }
 
 int threads_restore_create(struct restore_ctx *ctx)
@@ -297,6 +306,26 @@ int threads_restore_creds(struct restore_ctx *ctx)
 	return 0;
 }
 
+static bool stopped(const CoreEntry *core)
+{
+	return !strcmp(core->state, "T");
+}
+
+static int stop_signal(const CoreEntry *core)
+{
+	int sig = core->has_stop_signal ? (int)core->stop_signal : SIGSTOP;
+
+	return sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU ? sig : SIGSTOP;
+}
+
+static int detach(struct restore_thread *t, int sig)
+{
+	if (ptrace(PTRACE_DETACH, t->tid, 0, sig))
+		return err_errno("cannot detach from thread %d", t->tid);
+	t->created = false;
+	return 0;
+}
+
 /* Registers and masks go in once nothing more is injected (the trampoline
  * is gone); then every thread is let go. */
 int threads_restore_release(struct restore_ctx *ctx)
@@ -306,13 +335,20 @@ int threads_restore_release(struct restore_ctx *ctx)
 		if (cpu_restore_thread(ctx, t) || signals_restore_mask(ctx, t))
 			return -1;
 	}
-	for (size_t i = ctx->nr_threads; i-- > 0;) {
-		/* a process stopped by a signal when dumped is released stopped */
-		int sig = i == 0 && !strcmp(ctx->core->state, "T") ? SIGSTOP : 0;
-		if (ptrace(PTRACE_DETACH, ctx->threads[i].tid, 0, sig))
-			return err_errno("cannot detach from thread %d", ctx->threads[i].tid);
-		ctx->threads[i].created = false;
+	if (stopped(ctx->core)) {
+		/* released stopped by its own stop signal, its parent told of it: the
+		 * leader first, so that every other thread joins the group stop
+		 * before it could run */
+		if (detach(&ctx->threads[0], stop_signal(ctx->core)))
+			return -1;
+		for (size_t i = 1; i < ctx->nr_threads; i++)
+			if (detach(&ctx->threads[i], 0))
+				return -1;
+		return 0;
 	}
+	for (size_t i = ctx->nr_threads; i-- > 0;)
+		if (detach(&ctx->threads[i], 0))
+			return -1;
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 /*
- * timers: the three interval timers (ITIMER_REAL, _VIRTUAL, _PROF).
+ * timers: the three interval timers (ITIMER_REAL, _VIRTUAL, _PROF), and
+ * through posix_timers.c the POSIX ones.
  * Read by injected getitimer, set again by injected setitimer; the time
  * left keeps counting from where it was when the task was frozen. The
  * kernel adds one scheduler tick to every CPU-time timer it arms (and reads
@@ -10,7 +11,8 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 
-#include "restore.h"
+#include "infra/inject.h"
+#include "posix_timers.h"
 #include "timers.h"
 #include "infra/log.h"
 
@@ -33,7 +35,13 @@ int timers_dump(struct dump_ctx *ctx)
 				ctx->inj.scratch, 0, 0, 0, 0, NULL) ||
 		    inject_read(ctx->pid, ctx->inj.scratch, &it, sizeof(it)))
 			return -1;
-		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+		/* An ITIMER_REAL that expired while its SIGALRM is still pending
+		 * (the task is frozen, or blocks it) reads 0 left: the kernel
+		 * arms it again only once that signal is dequeued. It is armed
+		 * still: its next expiry is one interval on. */
+		if (which == ITIMER_REAL && !timerisset(&it.it_value))
+			it.it_value = it.it_interval;
+		if (!timerisset(&it.it_value))
 			continue; /* disarmed */
 		e = malloc(sizeof(*e));
 		if (!e)
@@ -44,7 +52,7 @@ int timers_dump(struct dump_ctx *ctx)
 		e->value_us = tv_us(&it.it_value);
 		core->itimers[core->n_itimers++] = e;
 	}
-	return 0;
+	return posix_timers_dump(ctx);
 }
 
 /* The tick the kernel adds when arming a CPU-time timer, measured on cryo
@@ -83,10 +91,11 @@ int timers_restore(struct restore_ctx *ctx)
 		};
 		if (e->which > ITIMER_PROF)
 			return err_set("core-%d.img: bad timer %u", ctx->pid, e->which);
-		uint64_t addr = restore_scratch_put(ctx, 0, &it, sizeof(it));
-		if (inject_call(&ctx->inj, "restoring an interval timer", SYS_setitimer, e->which,
+		uint64_t addr;
+		if (inject_scratch_put(&ctx->inj, 0, &it, sizeof(it), &addr) ||
+		    inject_call(&ctx->inj, "restoring an interval timer", SYS_setitimer, e->which,
 				addr, 0, 0, 0, 0, NULL))
 			return -1;
 	}
-	return 0;
+	return posix_timers_restore(ctx);
 }

@@ -24,32 +24,33 @@
 #include "infra/log.h"
 #include "tty.h"
 
-static bool is_terminal(unsigned major)
+static bool is_terminal(dev_t rdev)
 {
-	/* 4: virtual consoles and serial lines, 5: /dev/tty and the console,
-	 * 136-143: pseudo-terminal slaves */
-	return major == 4 || major == 5 || (major >= 136 && major <= 143);
+	/* 4: virtual consoles and serial lines, 5: /dev/tty and the console
+	 * (5:0, /dev/tty, 5:2, /dev/ptmx, and the slaves, 136-143, are
+	 * pty.c's: one whose master is outside the tree comes back here) */
+	return major(rdev) == 4 || (major(rdev) == 5 && minor(rdev) != 0 && minor(rdev) != 2);
 }
 
 static bool tty_recognise(const struct fd_probe *p)
 {
-	return S_ISCHR(p->st->st_mode) && !(p->flags & O_PATH) &&
-	       is_terminal(major(p->st->st_rdev));
+	return S_ISCHR(p->st->st_mode) && !(p->flags & O_PATH) && is_terminal(p->st->st_rdev);
+}
+
+int tty_dump_shell_job(const struct cryo_opts *opts, struct dump_file *f, pid_t pid, int fd)
+{
+	if (!opts->shell_job)
+		return err_set("fd %d of pid %d is a terminal (%s) outside the tree: dump it as "
+			       "a shell job with --shell-job",
+			       fd, pid, f->path);
+	f->entry.path = f->path;
+	return 0;
 }
 
 static int tty_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
 {
 	snprintf(f->path, sizeof(f->path), "%s", p->link);
-	if (!strcmp(f->path, "/dev/ptmx") || !strncmp(f->path, "/dev/pts/ptmx", 13))
-		return err_set(
-		    "fd %d of pid %d is a pseudo-terminal master (%s): not supported yet", p->fd,
-		    p->pid, f->path);
-	if (!ctx->opts->shell_job)
-		return err_set("fd %d of pid %d is a terminal (%s): dump it as a shell job "
-			       "with --shell-job",
-			       p->fd, p->pid, f->path);
-	f->entry.path = f->path;
-	return 0;
+	return tty_dump_shell_job(ctx->opts, f, p->pid, p->fd);
 }
 
 static int tty_validate(const struct restore_tree *tree, const FileEntry *fe,

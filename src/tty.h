@@ -7,6 +7,9 @@
 
 #include "context.h"
 
+/* A terminal fd of the dump (f->path set): kept as the shell job's, or
+ * refused without --shell-job. */
+int tty_dump_shell_job(const struct cryo_opts *opts, struct dump_file *f, pid_t pid, int fd);
 /* In the new process: a group of its own, in the terminal's foreground. */
 int tty_restore_session(struct restore_ctx *ctx);
 /* In cryo, once the restored job has ended: take the foreground back. */

@@ -4,7 +4,8 @@ tests/workloads/list.txt in its modes (restore, leave-running, restore-san),
 the seed's counter demo on pseudo-terminals, a python3 process started by
 hand, bad input (each must fail with one "cryo: " line and leave nothing
 behind), the help/show/check commands, and the command line's options
-(tests/test_cli.py: the cli/... tests).
+(tests/test_cli.py: the cli/... tests), and tmux running vim
+(tests/test_tmux.py: the tmux-vim/... tests).
 
     python3 tests/run.py [-v] [PATTERN]   only tests whose name contains
                                           PATTERN (or matches it, a glob);
@@ -30,6 +31,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
 import test_cli  # noqa: E402
+import test_tmux  # noqa: E402
 import test_files  # noqa: E402
 import test_jvm  # noqa: E402
 from lib import Fail  # noqa: E402
@@ -74,6 +76,7 @@ class Ctx:
         self.dir = workdir
         self.runs = []
         self.notes = []
+        self.uncovered = []  # cases the workload could not test on this machine
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
@@ -111,21 +114,23 @@ def read_list():
 
 
 def start_workload(ctx, argv, shell_job=False, session="setsid", stderr="stdout",
-                   stdout="out.log"):
+                   stdout="out.log", mode=None):
     """Start a workload by the protocol: cwd = work dir, stdin /dev/null (or
-    the pty), stdout+stderr out.log, no other fds, a session of its own."""
+    the pty), stdout+stderr out.log, no other fds, a session of its own;
+    WL_MODE in its environment names the mode (wl_restored())."""
+    env = dict(os.environ, WL_MODE=mode) if mode else None
     if shell_job:
         master, slave = lib.open_pty()
         try:
             pid = lib.spawn(argv, cwd=ctx.dir, stdout=ctx.path(stdout),
-                            stderr="stdout", ctty=slave)
+                            stderr="stdout", ctty=slave, env=env)
         finally:
             os.close(slave)
         ctx.notes.append("workload on pseudo-terminal %s" % os.ttyname(master.fd))
     else:
         err = stderr if stderr == "stdout" else ctx.path(stderr)
         pid = lib.spawn(argv, cwd=ctx.dir, stdout=ctx.path(stdout), stderr=err,
-                        session=session)
+                        session=session, env=env)
     ctx.runs.append(lib.Run(argv, pid))
     ctx.notes.append("workload pid %d" % pid)
     return pid
@@ -180,6 +185,7 @@ def check_outlog(ctx, name="out.log"):
         raise Fail("%s: %s" % (name, fails[0].strip()))
     if not re.search(r"^wl: check ", text, re.M):
         raise Fail("%s has no 'wl: check' line" % name)
+    ctx.uncovered += re.findall(r"^wl: not covered ([^\s:]+)", text, re.M)
 
 
 def set_status(ctx, pid, st):
@@ -207,10 +213,11 @@ def wait_killed(pid, what, ctx=None):
         raise Fail("%s: pid %d still exists after the dump" % (what, pid))
 
 
-def restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job=False, tag="restore"):
+def restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job=False, tag="restore",
+                      extra=()):
     """cryo restore (no -d) in the background; wait until pid runs again with
     the same cmdline; return the cryo pid."""
-    args = [binary, "restore", "-D", images, "-v4", "-o", ctx.path(tag + ".log")]
+    args = [binary, "restore", "-D", images, "-v4", "-o", ctx.path(tag + ".log")] + list(extra)
     if shell_job:
         args.insert(4, "--shell-job")
         master, slave = lib.open_pty()
@@ -251,6 +258,9 @@ def workload_test(name, opts, mode):
     jargs = ["--shell-job"] if shell_job else []
     # dump_args=A,B: extra arguments for cryo dump (e.g. --file-locks)
     jargs += [a for a in opts.get("dump_args", "").split(",") if a]
+    # restore_args=A,B: extra arguments for cryo restore (e.g. --no-uffd)
+    rargs = [a for a in opts.get("restore_args", "").split(",") if a]
+    name = name.partition(":")[0]  # NAME:VARIANT runs NAME with other options
 
     def fn(ctx):
         # script=FILE: a python workload in tests/workloads, run by this python
@@ -263,7 +273,7 @@ def workload_test(name, opts, mode):
         if not os.access(binary, os.X_OK):
             raise Fail("%s is not built" % binary)
         images = ctx.path("images")
-        pid = start_workload(ctx, argv, shell_job=shell_job)
+        pid = start_workload(ctx, argv, shell_job=shell_job, mode=mode)
         wait_ready(ctx, pid)
         orig_cmd = lib.cmdline(pid)
         if mode == "leave-running":
@@ -286,7 +296,8 @@ def workload_test(name, opts, mode):
             # the rest of the tree comes to the harness (the subreaper) to be reaped
             lib.wait_until(lambda: all(lib.proc_state(p) is None for p in tree), 10,
                            "waiting for the dumped tree to end")
-            run = restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job)
+            run = restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job,
+                                    extra=rargs)
             touch(ctx.path("go"))
             run.status = lib.wait_pid(run.pid, 1e6, "waiting for cryo restore to end")
             if lib.exit_code(run.status) != 0:
@@ -297,7 +308,19 @@ def workload_test(name, opts, mode):
             if lib.proc_state(pid) is not None:
                 raise Fail("pid %d still exists after cryo restore ended" % pid)
         check_outlog(ctx)
+        check_log(ctx, "dump", opts.get("dump_log"))
+        if mode != "leave-running":
+            check_log(ctx, "restore", opts.get("restore_log"))
     return fn
+
+
+def check_log(ctx, tag, words):
+    """dump_log=A_B, restore_log=A_B: that log must say "A B" (the path taken)."""
+    if not words:
+        return
+    want = words.replace("_", " ")
+    if want not in lib.read_text(ctx.path(tag + ".log")):
+        raise Fail("%s.log does not say %r" % (tag, want))
 
 
 # ---------------------------------------------------------------- demo & python
@@ -306,6 +329,33 @@ def counter_test(binary):
     def fn(ctx):
         lib.counter_demo(binary, ctx.dir, say=ctx.notes.append, log=ctx.runs)
     return fn
+
+
+def library_install_test(ctx):
+    """make install into a fresh prefix, then a program built against it with
+    pkg-config alone (tests/library/uselib.c) runs its own checks: every file
+    the header needs is installed and the error API works."""
+    prefix = ctx.path("prefix")
+
+    def step(argv, what, env=None):
+        r = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=120)
+        if r.returncode != 0:
+            out = (r.stdout + r.stderr).strip().splitlines()
+            raise Fail("%s: exit %d%s" % (what, r.returncode,
+                                          (": " + out[-1]) if out else ""))
+        return r.stdout
+    step(["make", "-s", "install", "PREFIX=" + prefix], "make install")
+    env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib", "pkgconfig"))
+    flags = step(["pkg-config", "--cflags", "--libs", "cryo"], "pkg-config cryo", env).split()
+    if "-I%s/include" % prefix not in flags:
+        raise Fail("pkg-config --cflags does not point into the prefix: %s" % flags)
+    binary = ctx.path("uselib")
+    step(["cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o", binary,
+          os.path.join(ROOT, "tests", "library", "uselib.c")] + flags, "building uselib")
+    out = step([binary, ctx.path("no-such-checkpoint"), ctx.path("lib.log")], "uselib")
+    if "uselib: ok" not in out:
+        raise Fail("uselib did not finish its checks: %s" % out.strip())
 
 
 def python_by_hand_test(ctx):
@@ -482,6 +532,43 @@ def redis_test(mode):
 
 SQL_BEFORE = ("CREATE TABLE t(x INTEGER);\nINSERT INTO t VALUES(1),(2),(3);\nBEGIN;\n"
               "INSERT INTO t VALUES(4);\nSELECT 'before', count(*), sum(x) FROM t;\n")
+def sleep6_test(mode):
+    """coreutils' `sleep 6`, checkpointed 2 s in: restored 1.5 s after the dump
+    it exits about 4 s after the restore (the time left, not 6 s again); left
+    running (-R), 6 s after it started. Within 250 ms either way."""
+    def fn(ctx):
+        images = ctx.path("images")
+        argv = [shutil.which("sleep") or "/bin/sleep", "6"]
+        start = time.monotonic()
+        pid = lib.spawn(argv, cwd=ctx.dir, session="setsid")
+        ctx.runs.append(lib.Run(argv, pid))
+        lib.tracked.add(pid)
+        pause(2 - (time.monotonic() - start))
+        orig_cmd = lib.cmdline(pid)
+        args = ["dump", "-t", pid, "-D", images, "-v4", "-o", ctx.path("dump.log")]
+        frozen = time.monotonic()
+        if mode == "leave-running":
+            ctx.expect_ok(ctx.cryo(lib.CRYO, args + ["-R"], "dump"), "cryo dump -R")
+            st = lib.wait_pid(pid, 10, "waiting for sleep to end")
+            set_status(ctx, pid, st)
+            took, want, what = time.monotonic() - start, 6.0, "after it started"
+        else:
+            ctx.expect_ok(ctx.cryo(lib.CRYO, args, "dump"), "cryo dump")
+            wait_killed(pid, "after dump", ctx)
+            pause(1.5)
+            run = restore_and_watch(ctx, lib.CRYO, images, pid, orig_cmd)
+            restored = time.monotonic()
+            st = run.status = lib.wait_pid(run.pid, 10, "waiting for the restored sleep")
+            took, want = time.monotonic() - restored, 6 - (frozen - start)
+            what = "after the restore"
+        if lib.exit_code(st) != 0:
+            raise Fail("sleep ended with %s" % lib.describe_status(st))
+        if abs(took - want) > 0.25:
+            raise Fail("sleep exited %.3f s %s, expected %.3f s" % (took, what, want))
+        ctx.notes.append("sleep exited %.3f s %s (expected %.3f s)" % (took, what, want))
+    return fn
+
+
 SQL_AFTER = ("INSERT INTO t VALUES(5);\nCOMMIT;\nSELECT 'after', count(*), sum(x) FROM t;\n"
              ".quit\n")
 
@@ -769,6 +856,19 @@ at = libc.shmat(shmid, None, 0)
 libc.shmctl(shmid, 0, None)  # IPC_RMID: gone with the process
 libc.munmap(at + 2 * 4096, 2 * 4096)  # only half of it stays attached
 """
+REFUSE_SECCOMP = """
+import ctypes
+class Insn(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint)]
+class Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Insn))]
+allow = (Insn * 1)(Insn(0x06, 0, 0, 0x7fff0000))  # BPF_RET|BPF_K SECCOMP_RET_ALLOW
+prog = Prog(1, allow)
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(22, 2, ctypes.byref(prog), 0, 0):  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+    raise SystemExit("seccomp: errno %d" % ctypes.get_errno())
+"""
 
 # The same in a child of the workload: every process of the tree goes on.
 REFUSE_IN_CHILD = """
@@ -826,6 +926,7 @@ BAD = [
     ("dump-refuses-unix-peer-outside",
      refused_dump(REFUSE_PEER, r"peer .*outside the checkpoint", peer=True)),
     ("dump-refuses-sysv-part", refused_dump(REFUSE_SYSV_PART, r"part of System V")),
+    ("dump-refuses-seccomp", refused_dump(REFUSE_SECCOMP, r"seccomp \(mode 2\).*--leave-running")),
     ("dump-refuses-in-child", refused_dump("import os\n" + REFUSE_IN_CHILD,
                                            r"pid \d+ is a socket.*not supported")),
     ("dump-nonexistent-pid", bad_dump_pid(free_pid)),
@@ -877,7 +978,7 @@ def unit_tests():
 
 def all_tests():
     """[(name, fn(ctx), timeout)]"""
-    tests = unit_tests() + test_cli.tests()
+    tests = unit_tests() + test_cli.tests() + test_tmux.tests()
     for args in (["--help"], ["dump", "--help"], ["restore", "--help"], ["show", "--help"]):
         tests.append(("help/" + "-".join(a.strip("-") for a in args),
                       command_test([lib.CRYO] + args), 20))
@@ -900,14 +1001,17 @@ def all_tests():
         timeout = float(opts.get("timeout", 20))
         for mode in modes:
             tests.append(("%s/%s" % (name, mode), workload_test(name, opts, mode), timeout))
-        tests.append(("%s/restore-san" % name, workload_test(name, opts, "restore-san"),
-                      timeout))
+        if "restore" in modes:  # the tool under the sanitizers, on the same restore
+            tests.append(("%s/restore-san" % name, workload_test(name, opts, "restore-san"),
+                          timeout))
     for tag, binary in BINARIES:
         tests.append(("counter-demo/%s" % tag, counter_test(binary), 30))
     tests.append(("python-by-hand", python_by_hand_test, 30))
+    tests.append(("library/install", library_install_test, 120))
     for mode in ("restore", "leave-running"):
         tests.append(("bash-pipeline/" + mode, bash_pipeline_test(mode), 60))
         tests.append(("redis/" + mode, redis_test(mode), 60))
+        tests.append(("sleep6/" + mode, sleep6_test(mode), 30))
     tests.append(("sqlite3/restore", sqlite_test, 60))
     tests += test_files.tests() + test_jvm.tests()
     for case, fn in BAD:
@@ -963,7 +1067,8 @@ def run_one(name, fn, timeout):
     if left and reason is None:
         reason = "left processes running: %s" % ", ".join("%d (%s)" % x for x in left)
     if reason is None:
-        print("PASS %s" % name, flush=True)
+        print("PASS %s%s" % (name, " (not covered here: %s)" % ", ".join(ctx.uncovered)
+                                 if ctx.uncovered else ""), flush=True)
         if VERBOSE:
             print("    took %.2f s" % (time.monotonic() - t0))
             for note in ctx.notes:

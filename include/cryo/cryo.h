@@ -3,9 +3,11 @@
  *
  * The command line (src/cli/main.c) turns argv into a struct cryo_opts and
  * calls exactly one of the entry points below. Each returns 0 on success or
- * a non-zero exit status; on failure the error is recorded for the caller
- * to print once (err_report() in src/infra/log.h). cryo_restore() without
+ * a non-zero exit status; on failure cryo_strerror() gives the one line
+ * that says why, for the caller to print once. cryo_restore() without
  * detach returns the restored process's own exit status.
+ *
+ * Link with `pkg-config --cflags --libs cryo` (libcryo.a, libprotobuf-c).
  */
 #ifndef CRYO_CRYO_H
 #define CRYO_CRYO_H
@@ -39,6 +41,16 @@ struct cryo_opts {
 	bool json;	     /* show --json */
 	bool no_uffd;	     /* restore --no-uffd: fill memory without userfaultfd */
 };
+
+/* Where the commands log (log_file NULL or "-": stderr) and how much
+ * (verbosity as -v). Without it, only errors are logged, to stderr.
+ * Returns 0, or 1 if the log file cannot be opened (cryo_strerror says). */
+int cryo_log_open(int verbosity, const char *log_file);
+void cryo_log_close(void);
+/* The error the last failed command of this thread recorded ("pid 5: ..."),
+ * or NULL if none is pending; valid until the next command or clear. */
+const char *cryo_strerror(void);
+void cryo_clear_error(void);
 
 int cryo_dump(const struct cryo_opts *opts);
 int cryo_restore(const struct cryo_opts *opts);

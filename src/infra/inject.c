@@ -5,22 +5,38 @@
  * injected calls so that the kernel's syscall-restart logic, which runs
  * when a stop ends, never touches them; inject_end() restores the original
  * orig_rax/rax so that an interrupted syscall restarts as the kernel would.
+ *
+ * inject_setup() needs a `syscall` before it can map anything: it borrows
+ * the first byte pair 0f 05 of an executable mapping (the vDSO's first),
+ * read through /proc/PID/mem. A process with none (no vDSO, and code that
+ * is unreadable or has no such pair) gets one written over the word at its
+ * instruction pointer with PTRACE_POKEDATA, which writes even read-only
+ * code, as a debugger's breakpoint does: just long enough to map cryo's
+ * code page (two injected calls), then the word is put back, on every path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
-#include <string.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "infra/inject.h"
 #include "infra/log.h"
 #include "infra/ptrace.h"
 
 #define MAX_EVENT_STOPS 16
+#define PAGE		4096ULL
+#define SCAN_CHUNK	65536
+/* `syscall` (0f 05), then int3s: a stray resume traps at once */
+#define SYSCALL_WORD 0xcccccccccccc050fULL
 
 int inject_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
@@ -46,41 +62,59 @@ int inject_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
 	return 0;
 }
 
-int inject_find_vdso_syscall(pid_t pid, uint64_t start, uint64_t end, uint64_t *ip)
-{
-	unsigned char buf[65536];
-	size_t len = end - start;
+/* ---- begin and end ---- */
 
-	if (len > sizeof(buf))
-		len = sizeof(buf);
-	if (inject_read(pid, start, buf, len))
-		return err_wrap("reading the vDSO");
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
-			*ip = start + i;
-			return 0;
-		}
-	}
-	return err_set("no syscall instruction in the vDSO of pid %d", pid);
-}
-
-int inject_begin(struct inject *inj, pid_t pid, uint64_t syscall_ip)
+int inject_begin(struct inject *inj, pid_t pid)
 {
 	memset(inj, 0, sizeof(*inj));
 	inj->pid = pid;
-	inj->syscall_ip = syscall_ip;
 	if (ptrace_get_regs(pid, &inj->saved) || ptrace_get_sigmask(pid, &inj->saved_mask))
 		return -1;
 	/* pending signals stay queued instead of interrupting the injected calls */
 	return ptrace_set_sigmask(pid, ~0ULL);
 }
 
+void inject_use(struct inject *inj, uint64_t syscall_ip, uint64_t scratch, size_t scratch_len)
+{
+	inj->syscall_ip = syscall_ip;
+	inj->scratch = scratch;
+	inj->scratch_len = scratch_len;
+}
+
+int inject_begin_thread(struct inject *inj, pid_t tid, const struct inject *leader)
+{
+	if (inject_begin(inj, tid))
+		return -1;
+	/* one address space: the leader's instruction and scratch serve it, and
+	 * the leader's inject_end() unmaps them */
+	inject_use(inj, leader->syscall_ip, leader->scratch, leader->scratch_len);
+	return 0;
+}
+
+/* The munmap runs from the code page it removes: the step's trap comes at
+ * the syscall's exit, before the task could return there. */
+static int unmap_own(struct inject *inj)
+{
+	int ret = 0;
+
+	if (inj->own && inject_call(inj, "unmapping cryo's scratch memory", SYS_munmap, inj->own,
+				    inj->own_len, 0, 0, 0, 0, NULL))
+		ret = -1;
+	inj->own = 0;
+	inject_use(inj, 0, 0, 0);
+	return ret;
+}
+
 int inject_end(struct inject *inj)
 {
-	if (ptrace_set_regs(inj->pid, &inj->saved))
+	int ret = unmap_own(inj);
+
+	if (ptrace_set_regs(inj->pid, &inj->saved) || ptrace_set_sigmask(inj->pid, inj->saved_mask))
 		return -1;
-	return ptrace_set_sigmask(inj->pid, inj->saved_mask);
+	return ret;
 }
+
+/* ---- one call ---- */
 
 int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 		   uint64_t a5, uint64_t a6, long *ret)
@@ -88,6 +122,9 @@ int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64
 	struct user_regs_struct regs = inj->saved;
 	int status, sig;
 
+	if (!inj->syscall_ip)
+		return err_set("pid %d: no syscall instruction to inject syscall %ld through",
+			       inj->pid, nr);
 	regs.rip = inj->syscall_ip;
 	regs.rax = nr;
 	regs.orig_rax = -1;
@@ -132,38 +169,6 @@ int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64
 	return 0;
 }
 
-int inject_scratch_map(struct inject *inj, size_t len)
-{
-	long addr;
-
-	if (inject_syscall(inj, SYS_mmap, 0, len, PROT_READ | PROT_WRITE,
-			   MAP_SHARED | MAP_ANONYMOUS, -1, 0, &addr))
-		return -1;
-	if (addr < 0 && addr > -4096) {
-		errno = -addr;
-		return err_errno("cannot map scratch memory in pid %d", inj->pid);
-	}
-	inj->scratch = addr;
-	inj->scratch_len = len;
-	return 0;
-}
-
-int inject_scratch_unmap(struct inject *inj)
-{
-	long ret;
-
-	if (!inj->scratch)
-		return 0;
-	if (inject_syscall(inj, SYS_munmap, inj->scratch, inj->scratch_len, 0, 0, 0, 0, &ret))
-		return -1;
-	inj->scratch = 0;
-	if (ret) {
-		errno = -ret;
-		return err_errno("cannot unmap scratch memory in pid %d", inj->pid);
-	}
-	return 0;
-}
-
 int inject_call(struct inject *inj, const char *what, long nr, uint64_t a1, uint64_t a2,
 		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
 {
@@ -179,6 +184,34 @@ int inject_call(struct inject *inj, const char *what, long nr, uint64_t a1, uint
 		*ret = r;
 	return 0;
 }
+
+/* ---- scratch memory ---- */
+
+static int scratch_range(const struct inject *inj, size_t off, size_t len)
+{
+	if (off <= inj->scratch_len && len <= inj->scratch_len - off)
+		return 0;
+	return err_set("pid %d: scratch space of %zu bytes exceeded by %zu", inj->pid,
+		       inj->scratch_len, off + len - inj->scratch_len);
+}
+
+int inject_scratch_put(struct inject *inj, size_t off, const void *data, size_t len, uint64_t *addr)
+{
+	if (scratch_range(inj, off, len) || inject_write(inj->pid, inj->scratch + off, data, len))
+		return -1;
+	if (addr)
+		*addr = inj->scratch + off;
+	return 0;
+}
+
+int inject_scratch_get(struct inject *inj, size_t off, void *data, size_t len)
+{
+	if (scratch_range(inj, off, len))
+		return -1;
+	return inject_read(inj->pid, inj->scratch + off, data, len);
+}
+
+/* ---- batches ---- */
 
 /* The loop below, hand assembled (r12: the table, r13: entries left):
  *  0: test r13,r13        3: jz 63           5: mov rax,[r12]
@@ -221,12 +254,17 @@ static int run_to_trap(struct inject *inj, struct user_regs_struct *regs)
 	return err_set("a batch of calls in pid %d keeps stopping", inj->pid);
 }
 
-int inject_batch(struct inject *inj, uint64_t code_ip, uint64_t table,
-		 const struct inject_call_desc *calls, size_t n, size_t *done, long *err)
+size_t inject_batch_max(const struct inject *inj)
+{
+	return inj->scratch_len / sizeof(struct batch_entry);
+}
+
+int inject_batch(struct inject *inj, uint64_t code_ip, const struct inject_call_desc *calls,
+		 size_t n, size_t *done, long *err)
 {
 	struct user_regs_struct regs = inj->saved;
 	struct batch_entry *t = calloc(n ? n : 1, sizeof(*t));
-	uint64_t last;
+	uint64_t table, last;
 	int ret = -1;
 
 	if (!t)
@@ -235,13 +273,14 @@ int inject_batch(struct inject *inj, uint64_t code_ip, uint64_t table,
 		t[i].nr = calls[i].nr;
 		memcpy(t[i].a, calls[i].a, sizeof(t[i].a));
 	}
+	if (inject_scratch_put(inj, 0, t, n * sizeof(*t), &table))
+		goto out;
 	regs.rip = code_ip;
 	regs.r12 = table;
 	regs.r13 = n;
 	regs.orig_rax = -1;
 	regs.eflags &= ~(1UL << 8);
-	if (inject_write(inj->pid, table, t, n * sizeof(*t)) || ptrace_set_regs(inj->pid, &regs) ||
-	    run_to_trap(inj, &regs))
+	if (ptrace_set_regs(inj->pid, &regs) || run_to_trap(inj, &regs))
 		goto out;
 	if (regs.rip != code_ip + sizeof(inject_batch_code)) {
 		err_set("a batch of calls in pid %d ended at 0x%llx", inj->pid,
@@ -255,4 +294,195 @@ int inject_batch(struct inject *inj, uint64_t code_ip, uint64_t table,
 out:
 	free(t);
 	return ret;
+}
+
+/* ---- a process cryo did not make: a syscall instruction of its own ---- */
+
+static bool executable(const struct proc_vma *v)
+{
+	/* [vsyscall] is emulated by the kernel: only its three entry points run */
+	return (v->prot & PROT_EXEC) && !(v->path && !strcmp(v->path, "[vsyscall]"));
+}
+
+/* The address of the first byte pair 0f 05 in [start, end), or 0. What
+ * cannot be read (a file mapping past its file's end) ends the search. */
+static uint64_t scan_range(int mem, uint64_t start, uint64_t end)
+{
+	unsigned char buf[SCAN_CHUNK];
+	bool prev_0f = false;
+
+	for (uint64_t a = start; a < end; a += SCAN_CHUNK) {
+		size_t len = end - a < SCAN_CHUNK ? end - a : SCAN_CHUNK;
+		ssize_t n = pread(mem, buf, len, a);
+		if (n <= 0)
+			return 0;
+		if (prev_0f && buf[0] == 0x05)
+			return a - 1;
+		for (ssize_t i = 0; i + 1 < n; i++)
+			if (buf[i] == 0x0f && buf[i + 1] == 0x05)
+				return a + i;
+		if ((size_t)n < len)
+			return 0;
+		prev_0f = buf[n - 1] == 0x0f;
+	}
+	return 0;
+}
+
+/* A `syscall` the process has: in its vDSO first (small, and there unless
+ * unmapped), then in any other executable mapping. *ip = 0: none. */
+static int find_syscall(pid_t pid, const struct proc_vmas *vmas, uint64_t *ip, const char **where)
+{
+	char path[64];
+	int mem;
+
+	*ip = 0;
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	mem = open(path, O_RDONLY | O_CLOEXEC);
+	if (mem < 0)
+		return err_errno("cannot open %s", path);
+	for (int vdso = 1; vdso >= 0 && !*ip; vdso--) {
+		for (int i = 0; i < vmas->nr && !*ip; i++) {
+			const struct proc_vma *v = &vmas->v[i];
+			bool is_vdso = v->path && !strcmp(v->path, "[vdso]");
+			if (is_vdso == vdso && executable(v))
+				*ip = scan_range(mem, v->start, v->end);
+			if (*ip)
+				*where = v->path ? v->path : "anonymous memory";
+		}
+	}
+	close(mem);
+	return 0;
+}
+
+struct poke {
+	uint64_t addr; /* 0: nothing written */
+	long orig;
+};
+
+/* Where a `syscall` may be written: over the word at the ip if its mapping
+ * is private (the write then reaches no other process), else at the start
+ * of any private executable mapping. */
+static int poke_site(const struct inject *inj, const struct proc_vmas *vmas, uint64_t *addr)
+{
+	uint64_t ip = inj->saved.rip;
+	const struct proc_vma *any = NULL;
+
+	for (int i = 0; i < vmas->nr; i++) {
+		const struct proc_vma *v = &vmas->v[i];
+		if (!executable(v) || v->shared)
+			continue;
+		if (ip >= v->start && ip < v->end) {
+			*addr = ip & ~7ULL; /* a word within the same page */
+			return 0;
+		}
+		if (!any)
+			any = v;
+	}
+	if (!any)
+		return err_set("pid %d has no syscall instruction and no private executable "
+			       "mapping to write one in",
+			       inj->pid);
+	*addr = any->start;
+	return 0;
+}
+
+static int poke_syscall(struct inject *inj, const struct proc_vmas *vmas, struct poke *p)
+{
+	uint64_t addr = 0;
+	long word;
+
+	if (poke_site(inj, vmas, &addr))
+		return -1;
+	errno = 0;
+	word = ptrace(PTRACE_PEEKDATA, inj->pid, addr, 0);
+	if (errno)
+		return err_errno("cannot read the code at 0x%llx in pid %d",
+				 (unsigned long long)addr, inj->pid);
+	/* little-endian: the first two bytes of the word become 0f 05 */
+	if (ptrace(PTRACE_POKEDATA, inj->pid, addr, (word & ~0xffffL) | 0x050f))
+		return err_errno("cannot write a syscall instruction at 0x%llx in pid %d",
+				 (unsigned long long)addr, inj->pid);
+	p->addr = addr;
+	p->orig = word;
+	inj->syscall_ip = addr;
+	return 0;
+}
+
+static int unpoke(struct inject *inj, struct poke *p)
+{
+	if (ptrace(PTRACE_POKEDATA, inj->pid, p->addr, p->orig))
+		return err_errno("cannot put back the code at 0x%llx in pid %d",
+				 (unsigned long long)p->addr, inj->pid);
+	if (inj->syscall_ip == p->addr)
+		inj->syscall_ip = 0;
+	p->addr = 0;
+	return 0;
+}
+
+/* cryo's own area: a page, the code page, the scratch. The code page is
+ * private and never writable (PTRACE_POKEDATA writes it), so a process
+ * denied writable-and-executable memory can have it; the shared memory on
+ * both sides keeps it from merging with a mapping of the process. */
+static int map_own(struct inject *inj, size_t scratch_len)
+{
+	size_t len = 2 * PAGE + (scratch_len + PAGE - 1) / PAGE * PAGE;
+	long area, code;
+
+	if (inject_call(inj, "mapping scratch memory", SYS_mmap, 0, len, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0, &area))
+		return -1;
+	inj->own = area;
+	inj->own_len = len;
+	inj->scratch = area + 2 * PAGE;
+	inj->scratch_len = len - 2 * PAGE;
+	if (inject_call(inj, "mapping a code page", SYS_mmap, area + PAGE, PAGE,
+			PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0,
+			&code))
+		return -1;
+	if (ptrace(PTRACE_POKEDATA, inj->pid, code, SYSCALL_WORD))
+		return err_errno("cannot write the code page at 0x%lx in pid %d", code, inj->pid);
+	inj->syscall_ip = code;
+	return 0;
+}
+
+/* A failure while the process holds a written `syscall`: cryo's area goes
+ * through it, then the word is put back; the first error is the one kept. */
+static int undo_poked(struct inject *inj, struct poke *p)
+{
+	char first[512], then[512];
+
+	snprintf(first, sizeof(first), "%s", err_text());
+	if (unmap_own(inj)) {
+		snprintf(then, sizeof(then), "%s", err_text());
+		err_set("%s (and then: %s)", first, then);
+	} else {
+		err_set("%s", first);
+	}
+	unpoke(inj, p); /* if even this fails, its error is the one to report */
+	return -1;
+}
+
+int inject_setup(struct inject *inj, const struct proc_vmas *vmas, size_t scratch_len)
+{
+	struct poke poke = {0};
+	const char *where = "written over the word at the instruction pointer";
+
+	if (find_syscall(inj->pid, vmas, &inj->syscall_ip, &where) ||
+	    (!inj->syscall_ip && poke_syscall(inj, vmas, &poke)))
+		return -1;
+	pr_debug("pid %d: first syscall instruction at 0x%llx (%s)", inj->pid,
+		 (unsigned long long)inj->syscall_ip, where);
+	if (map_own(inj, scratch_len)) {
+		if (poke.addr)
+			return undo_poked(inj, &poke);
+		if (!inj->own)
+			return -1;
+		/* a process denied executable memory keeps lending its own */
+		pr_debug("pid %d: %s: the first syscall instruction serves", inj->pid, err_text());
+		err_clear();
+		return 0;
+	}
+	pr_debug("pid %d: cryo's code page at 0x%llx, scratch at 0x%llx", inj->pid,
+		 (unsigned long long)inj->syscall_ip, (unsigned long long)inj->scratch);
+	return poke.addr ? unpoke(inj, &poke) : 0;
 }

@@ -1,20 +1,33 @@
 /*
- * Syscall injection: run one system call inside a stopped tracee.
+ * Syscall injection: run system calls inside a stopped tracee.
  *
- * The tracee's registers are pointed at a `syscall` instruction it already
- * has (a byte pair 0f 05 in its vDSO when dumping, the restorer's trampoline
- * when restoring), loaded with the call's number and arguments, and
- * single-stepped over it; the result is read back from rax. Nothing is
- * written into the tracee's code. inject_begin() saves the registers and
- * blocks every signal; inject_end() puts both back, so the task continues
- * exactly as before, including a syscall it was interrupted in.
+ * The tracee's registers are pointed at a `syscall` instruction, loaded with
+ * the call's number and arguments, and single-stepped over it; the result is
+ * read back from rax. inject_begin() saves the registers and blocks every
+ * signal; inject_end() puts both back, so the task continues exactly as
+ * before, including a syscall it was interrupted in.
+ *
+ * Where the instruction is: in a process cryo restores, its trampoline
+ * (inject_use). In a process cryo dumps, inject_setup() borrows one the
+ * process already has, in its vDSO or any other executable mapping (a
+ * process may have unmapped its vDSO), or, if it has none, writes one at its
+ * instruction pointer and puts the original bytes back right after; with it
+ * it maps a code page and scratch memory of cryo's own, which serve every
+ * later call and are unmapped by inject_end(). Nothing cryo wrote stays in
+ * the tracee.
+ *
+ * Scratch memory, in the tracee, holds what syscalls read or write through
+ * pointers; inject_scratch_put/get refuse to go past its end.
  */
 #ifndef CRYO_INJECT_H
 #define CRYO_INJECT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/user.h>
+
+#include "infra/proc.h"
 
 struct inject {
 	pid_t pid;
@@ -24,12 +37,26 @@ struct inject {
 	/* scratch memory in the tracee, for syscalls that take pointers */
 	uint64_t scratch;
 	size_t scratch_len;
+	/* what inject_setup() mapped, unmapped by inject_end(); 0: nothing */
+	uint64_t own;
+	size_t own_len;
 };
 
-/* Find a `syscall` instruction in pid's vDSO. */
-int inject_find_vdso_syscall(pid_t pid, uint64_t vdso_start, uint64_t vdso_end, uint64_t *ip);
-int inject_begin(struct inject *inj, pid_t pid, uint64_t syscall_ip);
+/* Saves the registers and the signal mask of the stopped tracee pid and
+ * blocks every signal; no syscall can be run until inject_setup/use. */
+int inject_begin(struct inject *inj, pid_t pid);
+/* The tracee has a `syscall` at syscall_ip and scratch memory of its own,
+ * [scratch, scratch + scratch_len) (the restorer's trampoline). */
+void inject_use(struct inject *inj, uint64_t syscall_ip, uint64_t scratch, size_t scratch_len);
+/* For a tracee cryo did not make: finds or writes a `syscall` (vmas: its
+ * mappings), and maps cryo's code page and scratch_len bytes of scratch. */
+int inject_setup(struct inject *inj, const struct proc_vmas *vmas, size_t scratch_len);
+/* inject_begin for another thread of the address space leader injects into:
+ * it shares the leader's instruction and scratch. */
+int inject_begin_thread(struct inject *inj, pid_t tid, const struct inject *leader);
+/* Unmaps what inject_setup mapped, then puts the registers and mask back. */
 int inject_end(struct inject *inj);
+
 /* Runs nr(args) in the tracee; *ret gets the raw return (-errno on failure).
  * Returns -1 only if the injection itself failed. */
 int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
@@ -37,6 +64,15 @@ int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64
 /* As inject_syscall, but a -errno result is an error: "WHAT in pid N: errno text". */
 int inject_call(struct inject *inj, const char *what, long nr, uint64_t a1, uint64_t a2,
 		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+
+/* Copies len bytes to offset off of the scratch memory; *addr (if not NULL)
+ * gets their address in the tracee. -1 if they do not fit:
+ * "pid N: scratch space of M bytes exceeded by X". */
+int inject_scratch_put(struct inject *inj, size_t off, const void *data, size_t len,
+		       uint64_t *addr);
+/* Copies len bytes from offset off of the scratch memory (what a call wrote). */
+int inject_scratch_get(struct inject *inj, size_t off, void *data, size_t len);
+
 /* One call of a batch. */
 struct inject_call_desc {
 	long nr;
@@ -48,18 +84,16 @@ struct inject_call_desc {
  * entry is 64 bytes: nr, six arguments, the result. */
 extern const unsigned char inject_batch_code[64];
 
+/* How many calls one inject_batch() can take: its table is in the scratch. */
+size_t inject_batch_max(const struct inject *inj);
 /* Runs calls[0..n) in the tracee in one stop, through the batch code at
- * code_ip and a table written at table. Stops at the first call that fails:
- * *done gets how many succeeded and *err that call's -errno. Returns -1 only
- * if the injection itself failed. */
-int inject_batch(struct inject *inj, uint64_t code_ip, uint64_t table,
-		 const struct inject_call_desc *calls, size_t n, size_t *done, long *err);
+ * code_ip and a table written at the start of the scratch memory. Stops at
+ * the first call that fails: *done gets how many succeeded and *err that
+ * call's -errno. Returns -1 only if the injection itself failed. */
+int inject_batch(struct inject *inj, uint64_t code_ip, const struct inject_call_desc *calls,
+		 size_t n, size_t *done, long *err);
 
-/* Map len bytes of private scratch memory in the tracee (MAP_SHARED|ANON,
- * so it never merges with the tracee's own mappings). */
-int inject_scratch_map(struct inject *inj, size_t len);
-int inject_scratch_unmap(struct inject *inj);
-/* Copy to / from tracee memory. */
+/* Copy to / from tracee memory (where the tracee may write / read). */
 int inject_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
 int inject_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 

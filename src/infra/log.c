@@ -5,8 +5,9 @@
  * file, each prefixed with the time since start. Errors follow one rule: the
  * place that fails records a message (err_set/err_errno), callers prepend
  * context (err_wrap), and only the command's top level prints it, once.
- * This file holds the only process-wide state in cryo: the log sink and the
- * pending error text, both set up once per command.
+ * This file holds the only process-wide state in cryo: the log sink, set up
+ * once per command, and the pending error text, which is per thread (the
+ * page writer's thread records its own; only errno crosses to the caller).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +22,9 @@ static struct {
 	int verbosity;
 	FILE *file; /* NULL: stderr */
 	unsigned long long start_us;
-	char err[ERR_MAX];
 } log_state;
+
+static __thread char err_buf[ERR_MAX];
 
 static unsigned long long monotonic_us(void)
 {
@@ -41,7 +43,7 @@ int log_init(int verbosity, const char *log_file)
 {
 	log_state.verbosity = verbosity;
 	log_state.start_us = monotonic_us();
-	log_state.err[0] = '\0';
+	err_buf[0] = '\0';
 	log_state.file = NULL;
 	if (log_file && strcmp(log_file, "-") != 0) {
 		log_state.file = fopen(log_file, "we");
@@ -87,8 +89,8 @@ static void err_store(const char *src)
 {
 	size_t n = strnlen(src, ERR_MAX - 1);
 
-	memcpy(log_state.err, src, n);
-	log_state.err[n] = '\0';
+	memcpy(err_buf, src, n);
+	err_buf[n] = '\0';
 }
 
 int err_set(const char *fmt, ...)
@@ -132,17 +134,29 @@ int err_wrap(const char *fmt, ...)
 
 int err_pending(void)
 {
-	return log_state.err[0] != '\0';
+	return err_buf[0] != '\0';
 }
 
 const char *err_text(void)
 {
-	return log_state.err[0] ? log_state.err : "unknown error";
+	return err_buf[0] ? err_buf : "unknown error";
 }
 
 void err_clear(void)
 {
-	log_state.err[0] = '\0';
+	err_buf[0] = '\0';
+}
+
+void err_stash(struct err_stash *s)
+{
+	_Static_assert(sizeof(s->text) == ERR_MAX, "an error fits its stash");
+	memcpy(s->text, err_buf, ERR_MAX);
+	err_buf[0] = '\0';
+}
+
+void err_unstash(const struct err_stash *s)
+{
+	memcpy(err_buf, s->text, ERR_MAX);
 }
 
 void err_report(void)
@@ -150,5 +164,5 @@ void err_report(void)
 	fprintf(stderr, "cryo: %s\n", err_text());
 	if (log_state.file)
 		fprintf(log_state.file, "Error: %s\n", err_text());
-	log_state.err[0] = '\0';
+	err_buf[0] = '\0';
 }

@@ -35,6 +35,13 @@ int err_pending(void);
 const char *err_text(void);
 /* Forget the recorded error (a failure that turned out to be expected). */
 void err_clear(void);
+/* The pending error, put aside while a cleanup that may fail itself runs
+ * (its failures are warnings), then put back as the one to report. */
+struct err_stash {
+	char text[1024];
+};
+void err_stash(struct err_stash *s);
+void err_unstash(const struct err_stash *s);
 /* Print "cryo: <error>" once to stderr (and the log file); clears it. */
 void err_report(void);
 

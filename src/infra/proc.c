@@ -157,6 +157,8 @@ static void status_field(struct proc_status *st, const char *key, const char *va
 		st->sig_ign = strtoull(val, NULL, 16);
 	else if (!strcmp(key, "SigCgt"))
 		st->sig_cgt = strtoull(val, NULL, 16);
+	else if (!strcmp(key, "Seccomp"))
+		st->seccomp = atoi(val);
 	else if (!strcmp(key, "TracerPid"))
 		st->tracer_pid = atoi(val);
 	else if (!strcmp(key, "NSpid")) {

@@ -45,6 +45,7 @@ struct proc_status {
 	uint64_t sig_blk, sig_ign, sig_cgt;
 	pid_t tracer_pid;
 	int nr_nspid; /* >1: the process is in a nested pid namespace */
+	int seccomp;  /* 0: none, 1: strict, 2: filters */
 };
 
 int proc_read_stat(pid_t pid, struct proc_stat *st);

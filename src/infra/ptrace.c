@@ -2,6 +2,13 @@
  * ptrace helpers. A seized task is stopped with PTRACE_INTERRUPT, which
  * leaves its state untouched (no signal is queued, unlike SIGSTOP), so a
  * dump that is abandoned can release the task exactly as it was.
+ *
+ * Once stopped it is given PTRACE_O_SUSPEND_SECCOMP: its seccomp filters, or
+ * strict mode, would forbid (or punish) the calls cryo injects. Suspension
+ * is a property of the tracing, not of the task's seccomp state, which it
+ * leaves as it was: the kernel drops it on detach, and the task is filtered
+ * again from its next instruction on. It is set only once the task is
+ * stopped, so that none of the task's own code ever runs unfiltered.
  */
 #include <elf.h>
 #include <errno.h>
@@ -12,6 +19,7 @@
 #include <sys/wait.h>
 
 #include "infra/log.h"
+#include "infra/proc.h"
 #include "infra/ptrace.h"
 
 int ptrace_wait_stop(pid_t pid, int *status)
@@ -32,14 +40,50 @@ int ptrace_wait_stop(pid_t pid, int *status)
 	}
 }
 
-int ptrace_seize_stop(pid_t pid)
+int ptrace_set_options(pid_t pid, long opts, bool *suspended)
+{
+	bool got = true;
+
+	/* the kernel grants the suspension only to a tracer with CAP_SYS_ADMIN
+	 * that is not under seccomp itself (EPERM), if built with
+	 * CONFIG_CHECKPOINT_RESTORE (EINVAL) */
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, opts | PTRACE_O_SUSPEND_SECCOMP)) {
+		if (errno != EPERM && errno != EINVAL)
+			return err_errno("cannot set ptrace options on pid %d", pid);
+		got = false;
+		if (ptrace(PTRACE_SETOPTIONS, pid, 0, opts))
+			return err_errno("cannot set ptrace options on pid %d", pid);
+	}
+	if (suspended)
+		*suspended = got;
+	return 0;
+}
+
+/* Without the suspension, a task under seccomp cannot be injected into. */
+static int suspend_seccomp(pid_t pid)
+{
+	struct proc_status st;
+	bool suspended;
+
+	if (ptrace_set_options(pid, 0, &suspended))
+		return -1;
+	if (suspended)
+		return 0;
+	if (proc_read_status(pid, &st))
+		return -1;
+	if (st.seccomp)
+		return err_set(
+		    "pid %d runs under seccomp (mode %d) and cryo may not suspend it "
+		    "(PTRACE_O_SUSPEND_SECCOMP needs CAP_SYS_ADMIN, with cryo itself "
+		    "not under seccomp): its filters would forbid the calls cryo injects",
+		    pid, st.seccomp);
+	return 0;
+}
+
+static int wait_interrupted(pid_t pid)
 {
 	int status;
 
-	if (ptrace(PTRACE_SEIZE, pid, 0, 0))
-		return err_errno("cannot seize pid %d", pid);
-	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0))
-		return err_errno("cannot interrupt pid %d", pid);
 	for (;;) {
 		int sig = ptrace_wait_stop(pid, &status);
 		if (sig < 0)
@@ -51,6 +95,21 @@ int ptrace_seize_stop(pid_t pid)
 		if (ptrace(PTRACE_CONT, pid, 0, sig))
 			return err_errno("cannot resume pid %d to deliver signal %d", pid, sig);
 	}
+}
+
+int ptrace_seize_stop(pid_t pid)
+{
+	if (ptrace(PTRACE_SEIZE, pid, 0, 0))
+		return err_errno("cannot seize pid %d", pid);
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0))
+		return err_errno("cannot interrupt pid %d", pid);
+	if (wait_interrupted(pid))
+		return -1;
+	if (suspend_seccomp(pid)) {
+		ptrace_release(pid);
+		return -1;
+	}
+	return 0;
 }
 
 static int regset(pid_t pid, int req, int type, void *buf, size_t *len, const char *what)

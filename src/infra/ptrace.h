@@ -5,14 +5,21 @@
 #ifndef CRYO_PTRACE_H
 #define CRYO_PTRACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/user.h>
 
 /* Seize pid and bring it to a ptrace-stop (PTRACE_INTERRUPT). Signals that
- * arrive meanwhile are delivered as they would have been. */
+ * arrive meanwhile are delivered as they would have been. Its seccomp is
+ * then suspended (ptrace_set_options); a task under seccomp whose seccomp
+ * cannot be suspended is released again and refused. */
 int ptrace_seize_stop(pid_t pid);
+/* PTRACE_SETOPTIONS with opts and PTRACE_O_SUSPEND_SECCOMP, so that the
+ * tracee's seccomp does not apply to the calls cryo injects; without it if
+ * the kernel refuses it to cryo. *suspended (if not NULL) tells which. */
+int ptrace_set_options(pid_t pid, long opts, bool *suspended);
 /* Wait until pid is in a ptrace-stop; returns the stop signal, or -1. */
 int ptrace_wait_stop(pid_t pid, int *status);
 int ptrace_get_regs(pid_t pid, struct user_regs_struct *regs);

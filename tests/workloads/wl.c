@@ -129,6 +129,75 @@ void wl_check_elapsed(const char *prefix, double el, double min, double max)
 	wl_check(name, el < max, "returned after %.3f s, expected under %.3f s", el, max);
 }
 
+void wl_not_covered(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("wl: not covered %s: ", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* ---- the checkpoint, as the workload sees it ---- */
+
+bool wl_restored(void)
+{
+	const char *mode = getenv("WL_MODE");
+
+	return mode && !strncmp(mode, "restore", 7);
+}
+
+static struct {
+	pthread_mutex_t lock;
+	double start, end;
+} wl_gap_seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+
+static void *gap_watcher(void *arg)
+{
+	struct timespec tick = {0, 2 * 1000 * 1000};
+	double last = wl_now();
+
+	(void)arg;
+	for (;;) {
+		nanosleep(&tick, NULL);
+		double now = wl_now();
+		pthread_mutex_lock(&wl_gap_seen.lock);
+		if (now - last > wl_gap_seen.end - wl_gap_seen.start) {
+			wl_gap_seen.start = last;
+			wl_gap_seen.end = now;
+		}
+		pthread_mutex_unlock(&wl_gap_seen.lock);
+		last = now;
+	}
+	return NULL;
+}
+
+void wl_gap_watch(void)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, gap_watcher, NULL))
+		wl_die("pthread_create: cannot start the gap watcher");
+	pthread_detach(t);
+}
+
+bool wl_gap(double *start, double *end)
+{
+	pthread_mutex_lock(&wl_gap_seen.lock);
+	*start = wl_gap_seen.start;
+	*end = wl_gap_seen.end;
+	pthread_mutex_unlock(&wl_gap_seen.lock);
+	return *end - *start > 0.005;
+}
+
+bool wl_check_near(const char *name, double at, double want, double base)
+{
+	return wl_check(name, at > want - 0.1 && at < want + 0.1, "at +%.3f s, expected +%.3f s",
+			at - base, want - base);
+}
+
 /* ---- test data ---- */
 
 unsigned char wl_pat(int seed, size_t i)

@@ -29,6 +29,9 @@ int wl_failures(void);
 /* Waits for child KID and checks NAME: it exited with status 0 (the
  * message names what waitpid gave: its error, or the status). */
 bool wl_check_child(const char *name, pid_t kid);
+/* Prints "wl: not covered NAME: detail": a case this machine cannot test
+ * (the harness names it next to PASS, never counts it as passed). */
+void wl_not_covered(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Exits 0 if no check failed, 1 otherwise. */
 void wl_done(void) __attribute__((noreturn));
 /* Dies at once with a FAIL line (setup errors). */
@@ -38,6 +41,22 @@ double wl_now(void);
 /* Checks an elapsed time EL (seconds) of a sleep or wait: "PREFIX_not_early"
  * that EL >= MIN and "PREFIX_not_late" that EL < MAX. */
 void wl_check_elapsed(const char *prefix, double el, double min, double max);
+
+/* ---- the checkpoint, as the workload sees it ---- */
+
+/* Whether this run is restored from its checkpoint (the harness's WL_MODE is
+ * restore or restore-san) rather than left running by the dump (-R). */
+bool wl_restored(void);
+/* Starts a thread that reads the clock every 2 ms, so that the workload
+ * can tell when it was frozen and when it ran again (wl_gap). */
+void wl_gap_watch(void);
+/* The longest stretch the watcher went without a tick, the checkpoint: the
+ * last tick before it in *START, the first after it in *END (CLOCK_MONOTONIC
+ * seconds, as wl_now). False if it never went 5 ms without one. */
+bool wl_gap(double *start, double *end);
+/* Checks NAME: the time AT is within 100 ms of WANT ("NAME: at +X s, expected
+ * +Y s", both after BASE). */
+bool wl_check_near(const char *name, double at, double want, double base);
 
 /* ---- test data ---- */
 
