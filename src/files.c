@@ -20,7 +20,9 @@
  * fd in use, and inherited; every other is opened by the process that holds
  * it. Each is then placed on every fd that shared it; the kinds get a last
  * word once the process's fds are all in place (epoll watches), and those
- * that name other processes are opened late, once every process exists.
+ * that name other processes are opened late, once every process exists,
+ * when O_ASYNC is also set again with its owner and signal (F_SETOWN_EX,
+ * F_SETSIG: the owner may be any process of the tree).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -172,6 +174,24 @@ static struct dump_file *new_description(struct dump_ctx *ctx, int local, int fd
 	return f;
 }
 
+/* O_ASYNC: the owner the signal goes to and the signal, read through
+ * cryo's duplicate (the same description). */
+static int dump_owner(struct dump_ctx *ctx, struct dump_file *f, int fd)
+{
+	struct f_owner_ex own;
+	int sig;
+
+	if (!(f->entry.flags & O_ASYNC))
+		return 0;
+	if (fcntl(f->local_fd, F_GETOWN_EX, &own) || (sig = fcntl(f->local_fd, F_GETSIG)) < 0)
+		return err_errno("cannot read the owner of fd %d of pid %d", fd, ctx->pid);
+	f->entry.has_owner_type = f->entry.has_owner_pid = f->entry.has_owner_sig = true;
+	f->entry.owner_type = own.type;
+	f->entry.owner_pid = own.pid;
+	f->entry.owner_sig = sig;
+	return 0;
+}
+
 /* One fd: a description seen before is shared; a new one is classified. */
 static int dump_fd(struct dump_ctx *ctx, int fd)
 {
@@ -204,7 +224,7 @@ static int dump_fd(struct dump_ctx *ctx, int fd)
 	struct fd_probe p = {
 	    .pid = ctx->pid, .fd = fd, .local_fd = local, .st = &st, .flags = flags, .link = link};
 	fe->file_id = f->entry.id;
-	return classify(ctx, f, &p);
+	return classify(ctx, f, &p) || dump_owner(ctx, f, fd);
 }
 
 /* Room for n more descriptions. A description's entry.path, when set,
@@ -496,7 +516,8 @@ int files_plan(struct restore_tree *tree)
 				tree->inherit_ids[tree->nr_inherit++] = fe->id;
 		}
 	for (size_t i = 0; i < tree->nr_files; i++)
-		if (kind_of(tree, tree->files[i])->open_late && tree->file_uses[i].users)
+		if ((kind_of(tree, tree->files[i])->open_late || tree->files[i]->has_owner_type) &&
+		    tree->file_uses[i].users)
 			tree->has_late = true;
 	return 0;
 }
@@ -678,9 +699,27 @@ int files_restore_child(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* O_ASYNC with its owner and signal, on every fd of a description that
+ * had them: the owner (a process, thread or group of the tree) exists now. */
+static int set_owners(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_fds; i++) {
+		const FileEntry *fe = ctx_file(ctx->tree, ctx->fds[i]->file_id);
+		struct f_owner_ex own = {.type = fe->owner_type, .pid = fe->owner_pid};
+		int fd = ctx->fds[i]->fd, fl;
+		if (!fe->has_owner_type)
+			continue;
+		if (fcntl(fd, F_SETSIG, fe->owner_sig) || fcntl(fd, F_SETOWN_EX, &own) ||
+		    (fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_ASYNC))
+			return err_errno("cannot set O_ASYNC and the owner (pid %d) of fd %d",
+					 fe->owner_pid, fd);
+	}
+	return 0;
+}
+
 int files_restore_late(struct restore_ctx *ctx)
 {
-	return place_all(ctx, true);
+	return place_all(ctx, true) || set_owners(ctx);
 }
 
 /* ---- show ---- */

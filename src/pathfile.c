@@ -7,7 +7,8 @@
  * kept so that a restore can tell that data the process had seen is gone.
  * Restore: the file must still be there, of the same type, no shorter;
  * the new process opens it with the saved flags and seeks to the offset.
- * Files deleted while open are ghost.c's, O_PATH descriptions ghost.c's.
+ * Files deleted while open are ghost.c's, O_PATH descriptions ghost.c's,
+ * directories and devices removed while open ghostnode.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,7 @@ static const struct {
 	unsigned major, minor;
 } safe_devices[] = {{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}}; /* null zero full random urandom */
 
-static bool is_safe_device(dev_t rdev)
+bool pathfile_safe_device(dev_t rdev)
 {
 	for (size_t i = 0; i < sizeof(safe_devices) / sizeof(safe_devices[0]); i++)
 		if (major(rdev) == safe_devices[i].major && minor(rdev) == safe_devices[i].minor)
@@ -50,7 +51,7 @@ static bool dir_recognise(const struct fd_probe *p)
 
 static bool chr_recognise(const struct fd_probe *p)
 {
-	return S_ISCHR(p->st->st_mode) && by_path(p) && is_safe_device(p->st->st_rdev);
+	return S_ISCHR(p->st->st_mode) && by_path(p) && pathfile_safe_device(p->st->st_rdev);
 }
 
 static int path_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)

@@ -19,7 +19,9 @@
  * pipe's inode. On restore the FIFO is first opened O_RDWR|O_NONBLOCK (which
  * never blocks) and refilled; each description is then opened by its path,
  * non-blocking so that no open waits for the other end, and given its
- * flags.
+ * flags. A FIFO removed while open (file_entry uid/gid set) is made again
+ * at its path for a moment (ghostnode.c), and its descriptions opened
+ * through the first one, so that they read "PATH (deleted)" again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +34,7 @@
 #include <unistd.h>
 
 #include "fdkind.h"
+#include "ghostnode.h"
 #include "pipes.pb-c.h"
 #include "images.h"
 #include "infra/log.h"
@@ -194,6 +197,15 @@ static uint64_t fifo_key(struct dump_ctx *ctx, const struct stat *st)
 	return FIFO_KEY + n + 1;
 }
 
+#define DELETED " (deleted)"
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
 static int fifo_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
 {
 	const struct stat *st = p->st;
@@ -201,6 +213,16 @@ static int fifo_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_
 	struct stat now;
 	int fd = p->fd;
 
+	if (st->st_nlink == 0 && ends_with(link, DELETED)) {
+		/* removed while open: made again for a moment at restore */
+		snprintf(f->path, sizeof(f->path), "%.*s", (int)(strlen(link) - strlen(DELETED)),
+			 link);
+		f->entry.path = f->path;
+		f->entry.has_uid = f->entry.has_gid = true;
+		f->entry.uid = st->st_uid;
+		f->entry.gid = st->st_gid;
+		return record_pipe(ctx, f, fifo_key(ctx, st), link);
+	}
 	if (link[0] != '/' || stat(link, &now) || now.st_dev != st->st_dev ||
 	    now.st_ino != st->st_ino)
 		return err_set("fd %d of pid %d is a FIFO (%s) that its path no longer names: not "
@@ -334,6 +356,8 @@ static int validate_fifo(const struct restore_tree *tree, const FileEntry *fe,
 			return err_set("files.img: FIFO %s has descriptions with other paths",
 				       fe->path);
 	}
+	if (fe->has_uid) /* removed: its name must be free to make it again */
+		return ghostnode_check(fe->path) ? err_wrap("FIFO of pid %d", use->pid) : 0;
 	if (stat(fe->path, &st))
 		return err_errno("FIFO %s (of pid %d) is not available", fe->path, use->pid);
 	if (!S_ISFIFO(st.st_mode))
@@ -381,8 +405,11 @@ static int make_pipe(struct restore_ctx *ctx, const PipeEntry *p, const FileEntr
 
 	pipe_name(fe, name, sizeof(name));
 	if (fe->kind == FILE_KIND__FIFO) {
-		/* O_RDWR: both ends at once, without waiting for a partner */
-		fds[0] = open(fe->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		/* O_RDWR: both ends at once, without waiting for a partner; one
+		 * removed is made again for a moment */
+		fds[0] = fe->has_uid ? ghostnode_open(fe->path, S_IFIFO | (fe->mode & 07777), 0,
+						      fe->uid, fe->gid, O_RDWR | O_NONBLOCK)
+				     : open(fe->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 		fds[1] = fds[0] < 0 ? -1 : dup(fds[0]);
 		if (fds[1] < 0)
 			return err_errno("cannot open %s", name);
@@ -405,8 +432,11 @@ static int make_pipe(struct restore_ctx *ctx, const PipeEntry *p, const FileEntr
 static int open_fifo(const FileEntry *fe, const struct made_pipe *mp, int *fd)
 {
 	struct stat a, b;
+	char proc[64];
 
-	*fd = open(fe->path, (fe->flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
+	/* a removed one through the end held: the same FIFO, its old name */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", mp->rfd);
+	*fd = open(fe->has_uid ? proc : fe->path, (fe->flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
 	if (*fd < 0)
 		return err_errno("cannot open FIFO %s", fe->path);
 	if (fstat(*fd, &a) || fstat(mp->rfd, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
