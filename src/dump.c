@@ -39,6 +39,7 @@
 #include "signals.h"
 #include "sysvshm.h"
 #include "task.h"
+#include "schedule.h"
 #include "threads.h"
 #include "timers.h"
 #include "tree.h"
@@ -114,7 +115,7 @@ static int collect_by_injection(struct dump_ctx *ctx)
 	if (begin_injection(ctx) || threads_dump(ctx))
 		return -1;
 	if (task_dump(ctx) || creds_dump(ctx) || signals_dump(ctx) || timers_dump(ctx) ||
-	    mm_dump(ctx, mm))
+	    sched_dump(ctx) || mm_dump(ctx, mm))
 		return -1;
 	return end_injection(ctx);
 }
