@@ -35,7 +35,10 @@ int timers_dump(struct dump_ctx *ctx)
 				ctx->inj.scratch, 0, 0, 0, 0, NULL) ||
 		    inject_read(ctx->pid, ctx->inj.scratch, &it, sizeof(it)))
 			return -1;
-		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+		/* value 0 with an interval: ITIMER_REAL expired, its SIGALRM still
+		 * pending; the kernel re-arms it when the signal is taken */
+		if (!it.it_value.tv_sec && !it.it_value.tv_usec && !it.it_interval.tv_sec &&
+		    !it.it_interval.tv_usec)
 			continue; /* disarmed */
 		e = malloc(sizeof(*e));
 		if (!e)
@@ -73,7 +76,9 @@ int timers_restore(struct restore_ctx *ctx)
 
 	for (size_t i = 0; i < ctx->core->n_itimers; i++) {
 		const ItimerEntry *e = ctx->core->itimers[i];
-		uint64_t value = e->value_us;
+		/* expired and waiting for its signal to be taken: due at once (a
+		 * value of 0 would disarm it, interval and all) */
+		uint64_t value = e->value_us ? e->value_us : 1;
 		if (e->which != ITIMER_REAL) {
 			if (!tick_us)
 				tick_us = cpu_timer_tick_us();
