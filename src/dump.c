@@ -40,6 +40,7 @@
 #include "sysvshm.h"
 #include "task.h"
 #include "schedule.h"
+#include "seccomp.h"
 #include "threads.h"
 #include "timers.h"
 #include "tree.h"
@@ -112,7 +113,7 @@ static int collect_by_injection(struct dump_ctx *ctx)
 {
 	MmEntry *mm = ctx->mm;
 
-	if (begin_injection(ctx) || threads_dump(ctx))
+	if (begin_injection(ctx) || threads_dump(ctx) || seccomp_dump(ctx))
 		return -1;
 	if (task_dump(ctx) || creds_dump(ctx) || signals_dump(ctx) || timers_dump(ctx) ||
 	    sched_dump(ctx) || mm_dump(ctx, mm))

@@ -57,6 +57,7 @@
 #include "sysvshm.h"
 #include "task.h"
 #include "schedule.h"
+#include "seccomp.h"
 #include "threads.h"
 #include "timers.h"
 #include "tree.h"
@@ -240,7 +241,7 @@ static int rebuild(struct restore_ctx *ctx)
 		return -1;
 	if (inject_call(&ctx->inj, "closing the restorer's fds", SYS_close_range, ctx->svc_base,
 			~0U, 0, 0, 0, 0, NULL) ||
-	    sched_restore(ctx))
+	    sched_restore(ctx) || seccomp_restore(ctx))
 		return -1;
 	pr_debug("pid %d: threads, signals, timers and registrations restored", ctx->pid);
 	return threads_restore_creds(ctx);
