@@ -39,6 +39,8 @@
 #include "signals.h"
 #include "sysvshm.h"
 #include "task.h"
+#include "schedule.h"
+#include "seccomp.h"
 #include "threads.h"
 #include "timers.h"
 #include "tree.h"
@@ -111,10 +113,10 @@ static int collect_by_injection(struct dump_ctx *ctx)
 {
 	MmEntry *mm = ctx->mm;
 
-	if (begin_injection(ctx) || threads_dump(ctx))
+	if (begin_injection(ctx) || threads_dump(ctx) || seccomp_dump(ctx))
 		return -1;
 	if (task_dump(ctx) || creds_dump(ctx) || signals_dump(ctx) || timers_dump(ctx) ||
-	    mm_dump(ctx, mm))
+	    sched_dump(ctx) || mm_dump(ctx, mm))
 		return -1;
 	return end_injection(ctx);
 }

@@ -56,6 +56,8 @@
 #include "signals.h"
 #include "sysvshm.h"
 #include "task.h"
+#include "schedule.h"
+#include "seccomp.h"
 #include "threads.h"
 #include "timers.h"
 #include "tree.h"
@@ -74,7 +76,7 @@ static int validate_proc(struct restore_ctx *ctx)
 		return 0;
 	return threads_validate(ctx) || creds_validate(ctx) || mm_validate(ctx) ||
 		       pages_validate(ctx) || locks_validate(ctx) || fs_validate(ctx) ||
-		       posix_timers_validate(ctx)
+		       posix_timers_validate(ctx) || sched_validate(ctx)
 		   ? -1
 		   : 0;
 }
@@ -238,7 +240,8 @@ static int rebuild(struct restore_ctx *ctx)
 	    timers_restore(ctx) || threads_restore(ctx))
 		return -1;
 	if (inject_call(&ctx->inj, "closing the restorer's fds", SYS_close_range, ctx->svc_base,
-			~0U, 0, 0, 0, 0, NULL))
+			~0U, 0, 0, 0, 0, NULL) ||
+	    sched_restore(ctx) || seccomp_restore(ctx))
 		return -1;
 	pr_debug("pid %d: threads, signals, timers and registrations restored", ctx->pid);
 	return threads_restore_creds(ctx);

@@ -150,27 +150,6 @@ static int read_personality(pid_t pid, uint32_t *persona)
 	return 0;
 }
 
-/* Restoring seccomp filters is not done yet: a dump that would lose them is
- * refused before the tree is killed; with -R the task goes on filtered. */
-static int check_seccomp(struct dump_ctx *ctx)
-{
-	struct proc_status st;
-
-	if (ctx->tree->opts->leave_running)
-		return 0;
-	for (int i = 0; i < ctx->nr_threads; i++) {
-		pid_t tid = ctx->threads[i].tid;
-		if (proc_read_status(tid, &st))
-			return -1;
-		if (st.seccomp)
-			return err_set("pid %d (thread %d) runs under seccomp (mode %d): restoring "
-				       "seccomp is not supported yet (a checkpoint with "
-				       "--leave-running works)",
-				       ctx->pid, tid, st.seccomp);
-	}
-	return 0;
-}
-
 int task_dump(struct dump_ctx *ctx)
 {
 	CoreEntry *core = ctx->core;
@@ -190,7 +169,7 @@ int task_dump(struct dump_ctx *ctx)
 		core->has_stop_signal = true;
 		core->stop_signal = ctx->stop_signal;
 	}
-	if (check_seccomp(ctx) || read_personality(ctx->pid, &core->personality))
+	if (read_personality(ctx->pid, &core->personality))
 		return -1;
 	return dump_rlimits(ctx) || dump_pdeathsig(ctx) ? -1 : 0;
 }

@@ -30,6 +30,7 @@
 #include "cpu.h"
 #include "creds.h"
 #include "infra/inject.h"
+#include "schedule.h"
 #include "signals.h"
 #include "task.h"
 #include "threads.h"
@@ -147,7 +148,8 @@ static int dump_one(struct dump_ctx *ctx, struct dump_thread *t)
 	thread_entry__init(t->e);
 	t->e->tid = t->tid;
 	ctx->core->threads[ctx->core->n_threads++] = t->e;
-	if (cpu_dump_thread(ctx, t) || signals_dump_thread(ctx, t) || task_dump_thread(ctx, t))
+	if (cpu_dump_thread(ctx, t) || signals_dump_thread(ctx, t) || task_dump_thread(ctx, t) ||
+	    sched_dump_thread(ctx, t))
 		return err_wrap("thread %d", t->tid);
 	if (t->injecting) {
 		t->injecting = false;

@@ -79,7 +79,9 @@ int timers_restore(struct restore_ctx *ctx)
 
 	for (size_t i = 0; i < ctx->core->n_itimers; i++) {
 		const ItimerEntry *e = ctx->core->itimers[i];
-		uint64_t value = e->value_us;
+		/* 0 left (an image that saved a timer as due): due at once, as a
+		 * value of 0 would disarm it, interval and all */
+		uint64_t value = e->value_us ? e->value_us : 1;
 		if (e->which != ITIMER_REAL) {
 			if (!tick_us)
 				tick_us = cpu_timer_tick_us();

@@ -1009,19 +1009,6 @@ at = libc.shmat(shmid, None, 0)
 libc.shmctl(shmid, 0, None)  # IPC_RMID: gone with the process
 libc.munmap(at + 2 * 4096, 2 * 4096)  # only half of it stays attached
 """
-REFUSE_SECCOMP = """
-import ctypes
-class Insn(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
-                ("k", ctypes.c_uint)]
-class Prog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Insn))]
-allow = (Insn * 1)(Insn(0x06, 0, 0, 0x7fff0000))  # BPF_RET|BPF_K SECCOMP_RET_ALLOW
-prog = Prog(1, allow)
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.prctl(22, 2, ctypes.byref(prog), 0, 0):  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
-    raise SystemExit("seccomp: errno %d" % ctypes.get_errno())
-"""
 
 # The same in a child of the workload: every process of the tree goes on.
 REFUSE_IN_CHILD = """
@@ -1082,7 +1069,6 @@ BAD = [
     ("dump-refuses-unix-peer-outside",
      refused_dump(REFUSE_PEER, r"peer .*outside the checkpoint", peer=True)),
     ("dump-refuses-sysv-part", refused_dump(REFUSE_SYSV_PART, r"part of System V")),
-    ("dump-refuses-seccomp", refused_dump(REFUSE_SECCOMP, r"seccomp \(mode 2\).*--leave-running")),
     ("dump-refuses-in-child", refused_dump("import os\n" + REFUSE_IN_CHILD,
                                            r"pid \d+ is a socket.*not supported")),
     ("dump-nonexistent-pid", bad_dump_pid(free_pid)),

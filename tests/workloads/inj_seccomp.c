@@ -7,12 +7,13 @@
  *   - a child whose filter kills the process for them (RET_KILL_PROCESS);
  *   - a child in strict mode (only read, write, exit and sigreturn), which
  *     answers each number the root writes to a pipe with 3n+1 on another.
- * A checkpoint with -R must leave every filter in force: after `go` each
+ * A checkpoint with -R must leave every filter in force, and a restore
+ * must put each back: after `go` each
  * task finds Seccomp:, Seccomp_filters: and NoNewPrivs: of its status as
  * they were, a forbidden call still fails (or traps, or kills: a grandchild
  * tries, the strict child is made to try), no SIGSYS was raised meanwhile,
- * and its memory, timers and pipe stream are intact. Restoring seccomp
- * state is not supported yet: the harness runs this only with dump -R. */
+ * and its memory, timers and pipe stream are intact. The same after a
+ * restore: cryo installs every filter and strict mode again. */
 #include "wl.h"
 
 #include <errno.h>
