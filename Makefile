@@ -7,7 +7,7 @@ PREFIX  ?= /usr/local
 B       := build
 CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
            -Iinclude -Isrc -I$(B)/images $(EXTRA_CFLAGS)
-LDLIBS  := -lprotobuf-c -lnftables
+LDLIBS  := -lprotobuf-c -lnftables  # also in cryo.pc.in
 VERSION := $(shell sed -n 's/^\#define CRYO_VERSION "\(.*\)"/\1/p' include/cryo/cryo.h)
 
 PROTOS   := $(wildcard images/*.proto)
