@@ -116,12 +116,15 @@ extern const struct fd_kind eventfd_kind, signalfd_kind, timerfd_kind; /* eventf
 extern const struct fd_kind epoll_kind, inotify_kind;
 extern const struct fd_kind unix_kind;	    /* sockets/unix.c */
 extern const struct fd_kind linkremap_kind; /* linkremap.c */
-extern const struct fd_kind tcp_kind;  /* sockets/tcp.c */
+extern const struct fd_kind tcp_kind;	    /* sockets/tcp.c */
 extern const struct fd_kind ghostnode_kind; /* ghostnode.c */
 extern const struct fd_kind pidfd_kind;	    /* pidfd.c */
 extern const struct fd_kind procfile_kind;  /* procfile.c */
 /* pathfile.c: a character device that holds no state (/dev/null...) */
 bool pathfile_safe_device(dev_t rdev);
+/* pathfile.c: opens fe->path again with its flags (less those that only
+ * matter at creation), at its offset if seek */
+int pathfile_reopen(const FileEntry *fe, bool seek, int *fd);
 
 /* The table, in the order tree-wide steps run (dump_finish: unix sockets,
  * which may add descriptions found in flight, before pipes). */

@@ -93,15 +93,20 @@ static int path_validate(const struct restore_tree *tree, const FileEntry *fe,
 	return 0;
 }
 
-static int path_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+int pathfile_reopen(const FileEntry *fe, bool seek, int *fd)
 {
-	(void)ctx;
 	*fd = open(fe->path, (fe->flags & ~OPEN_ONLY_FLAGS) | O_NOCTTY);
 	if (*fd < 0)
 		return err_errno("cannot open %s", fe->path);
-	if (fe->kind == FILE_KIND__REG && lseek(*fd, fe->pos, SEEK_SET) < 0)
+	if (seek && lseek(*fd, fe->pos, SEEK_SET) < 0)
 		return err_errno("cannot seek %s to %llu", fe->path, (unsigned long long)fe->pos);
 	return 0;
+}
+
+static int path_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
+{
+	(void)ctx;
+	return pathfile_reopen(fe, fe->kind == FILE_KIND__REG, fd);
 }
 
 const struct fd_kind reg_kind = {

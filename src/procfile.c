@@ -24,8 +24,6 @@
 #include "fdkind.h"
 #include "infra/log.h"
 
-#define OPEN_ONLY (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
-
 /* The pid a /proc path names ("/proc/PID/..."), 0 if none. */
 static pid_t pid_of(const char *path)
 {
@@ -79,12 +77,7 @@ static int proc_validate(const struct restore_tree *tree, const FileEntry *fe,
 static int proc_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
 	(void)ctx;
-	*fd = open(fe->path, (fe->flags & ~OPEN_ONLY) | O_NOCTTY);
-	if (*fd < 0)
-		return err_errno("cannot open %s", fe->path);
-	if (fe->pos && lseek(*fd, fe->pos, SEEK_SET) < 0)
-		return err_errno("cannot seek %s to %llu", fe->path, (unsigned long long)fe->pos);
-	return 0;
+	return pathfile_reopen(fe, fe->pos != 0, fd);
 }
 
 const struct fd_kind procfile_kind = {
