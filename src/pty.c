@@ -91,15 +91,27 @@ static bool pty_recognise(const struct fd_probe *p)
 	       (is_master(p->st->st_rdev) || is_slave(p->st->st_rdev));
 }
 
-static int pty_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
+/* The entry both rows fill, with the fd's path as the kernel shows it. */
+static PtyEntry *new_entry(struct dump_file *f, const struct fd_probe *p)
 {
 	PtyEntry *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	pty_entry__init(e);
+	f->entry.pty = e;
+	snprintf(f->path, sizeof(f->path), "%s", p->link);
+	f->entry.path = f->path;
+	return e;
+}
+
+static int pty_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
+{
+	PtyEntry *e = new_entry(f, p);
 	int excl = 0;
 
 	if (!e)
 		return err_set("out of memory");
-	pty_entry__init(e);
-	f->entry.pty = e;
 	e->master = is_master(p->st->st_rdev);
 	if (!e->master)
 		e->index = slave_index(p->st->st_rdev);
@@ -110,8 +122,6 @@ static int pty_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_p
 		return err_errno("fd %d of pid %d: cannot read its exclusive mode", p->fd,
 				 ctx->pid);
 	e->excl = excl;
-	snprintf(f->path, sizeof(f->path), "%s", p->link);
-	f->entry.path = f->path;
 	return 0;
 }
 
@@ -123,15 +133,11 @@ static bool devtty_recognise(const struct fd_probe *p)
 
 static int devtty_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
 {
-	PtyEntry *e = calloc(1, sizeof(*e));
+	PtyEntry *e = new_entry(f, p);
 	unsigned dev = 0;
 
 	if (!e)
 		return err_set("out of memory");
-	pty_entry__init(e);
-	f->entry.pty = e;
-	snprintf(f->path, sizeof(f->path), "%s", p->link);
-	f->entry.path = f->path;
 	if (ioctl(p->local_fd, TIOCGDEV, &dev))
 		return err_errno("fd %d of pid %d (/dev/tty): cannot read its terminal", p->fd,
 				 ctx->pid);

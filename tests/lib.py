@@ -194,6 +194,15 @@ def tree_of(pid):
     return found
 
 
+def free_pid():
+    """The highest pid no process has now (for a pid that names nothing)."""
+    with open("/proc/sys/kernel/pid_max") as f:
+        p = int(f.read()) - 1
+    while os.path.exists("/proc/%d" % p):
+        p -= 1
+    return p
+
+
 def alive(pid):
     """pid exists and is not a zombie."""
     st = proc_state(pid)

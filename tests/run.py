@@ -867,14 +867,6 @@ def expect_error(ctx, binary, args, mention=None, allowed=(), tag="bad"):
     return lines[0]
 
 
-def free_pid():
-    with open("/proc/sys/kernel/pid_max") as f:
-        p = int(f.read()) - 1
-    while os.path.exists("/proc/%d" % p):
-        p -= 1
-    return p
-
-
 def bad_dump_pid(pid_fn, mention=None):
     def fn(ctx, binary):
         pid = pid_fn()
@@ -1076,7 +1068,7 @@ BAD = [
     ("dump-refuses-sysv-part", refused_dump(REFUSE_SYSV_PART, r"part of System V")),
     ("dump-refuses-in-child", refused_dump("import os\n" + REFUSE_IN_CHILD,
                                            r"pid \d+ is a socket.*not supported")),
-    ("dump-nonexistent-pid", bad_dump_pid(free_pid)),
+    ("dump-nonexistent-pid", bad_dump_pid(lib.free_pid)),
     ("dump-pid-1", bad_dump_pid(lambda: 1)),
     ("dump-kthreadd", bad_dump_pid(lambda: 2)),
     ("dump-dir-under-file", bad_dump_dir(under_file)),

@@ -102,14 +102,6 @@ def one_line(r, what):
     return lines[0]
 
 
-def free_pid():
-    with open("/proc/sys/kernel/pid_max") as f:
-        p = int(f.read()) - 1
-    while os.path.exists("/proc/%d" % p):
-        p -= 1
-    return p
-
-
 # ---------------------------------------------------------------- the table
 
 def table_test(ctx):
@@ -299,7 +291,7 @@ def accepted_test(cmd):
     def fn(ctx):
         empty = ctx.path("empty")
         os.makedirs(empty, exist_ok=True)
-        pid = str(free_pid())
+        pid = str(lib.free_pid())
         base = {"dump": ["-t", pid, "-D", ctx.path("images")], "restore": ["-D", empty],
                 "show": [empty], "check": []}.get(cmd)
         if base is None:
