@@ -11,7 +11,8 @@
  *      from /proc; open file descriptions shared between processes once;
  *   3. memory: the VMA list and the page contents of each process;
  *   4. write every image, sync, commit the inventory last; then kill the
- *      tree, or release it untouched with --leave-running.
+ *      tree, or release it untouched with --leave-running, or stopped with
+ *      --leave-stopped.
  * If any step fails every task is released exactly as it was and the
  * partial images are removed: a failed dump never harms its target.
  */
@@ -177,6 +178,18 @@ static void release_all(struct dump_tree *tree)
 	err_unstash(&failure);
 }
 
+/* --leave-stopped: a SIGSTOP queued while each process is still traced
+ * takes it into a group stop as soon as it is let go; a process that was
+ * stopped already stays so with its own stop signal. */
+static void stop_all(struct dump_tree *tree)
+{
+	for (int i = 0; i < tree->nr_procs; i++) {
+		struct dump_ctx *ctx = tree->procs[i];
+		if (!ctx->zombie && ctx->state != 'T' && kill(ctx->pid, SIGSTOP))
+			pr_warn("pid %d could not be left stopped: %s", ctx->pid, strerror(errno));
+	}
+}
+
 /* Children first, so that no parent is notified of a child's death
  * before it is gone itself. */
 static int kill_all(struct dump_tree *tree)
@@ -247,8 +260,10 @@ static int dump_steps(struct dump_tree *tree)
 		return -1;
 	pr_info("checkpoint of pid %d committed to %s", tree->procs[0]->pid,
 		tree->opts->images_dir);
-	if (tree->opts->leave_running) {
+	if (tree->opts->leave_running || tree->opts->leave_stopped) {
 		files_dump_end(tree, DUMP_END_RELEASE);
+		if (tree->opts->leave_stopped)
+			stop_all(tree);
 		release_all(tree);
 		return 0;
 	}

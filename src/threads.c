@@ -337,10 +337,10 @@ int threads_restore_release(struct restore_ctx *ctx)
 		if (cpu_restore_thread(ctx, t) || signals_restore_mask(ctx, t))
 			return -1;
 	}
-	if (stopped(ctx->core)) {
-		/* released stopped by its own stop signal, its parent told of it: the
-		 * leader first, so that every other thread joins the group stop
-		 * before it could run */
+	if (stopped(ctx->core) || ctx->opts->leave_stopped) {
+		/* released stopped by its own stop signal (or SIGSTOP for
+		 * --leave-stopped), its parent told of it: the leader first, so
+		 * that every other thread joins the group stop before it could run */
 		if (detach(&ctx->threads[0], stop_signal(ctx->core)))
 			return -1;
 		for (size_t i = 1; i < ctx->nr_threads; i++)

@@ -30,6 +30,7 @@ struct cryo_opts {
 	const char *log_file;	/* -o/--log-file, NULL: stderr */
 	bool shell_job;		/* -j/--shell-job */
 	bool leave_running;	/* -R/--leave-running */
+	bool leave_stopped;	/* -s/--leave-stopped: dump, restore */
 	bool detach;		/* restore -d/--restore-detached */
 	bool no_sync;		/* dump --no-sync: skip fsync (tmpfs, benchmarks) */
 	bool file_locks;	/* dump -l/--file-locks: save the file locks held */

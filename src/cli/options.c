@@ -60,6 +60,14 @@ static const struct cli_option cli_rows[] = {
     {"leave-running", 'R', CLI_DUMP, NONE, NULL,
      "leave the processes running (default: kill them once the checkpoint is committed)",
      FLAG(leave_running)},
+    {"leave-stopped", 's', CLI_DUMP, NONE, NULL,
+     "leave the processes stopped (SIGSTOP) once the checkpoint is committed, instead of killing "
+     "them",
+     FLAG(leave_stopped)},
+    {"leave-stopped", 's', CLI_RESTORE, NONE, NULL,
+     "leave the restored processes stopped (SIGSTOP) at their saved instruction; SIGCONT resumes "
+     "them",
+     FLAG(leave_stopped)},
     {"restore-detached", 'd', CLI_RESTORE, NONE, NULL,
      "exit as soon as the processes run (default: wait, exit with the root's status)",
      FLAG(detach)},
@@ -119,8 +127,6 @@ static const struct cli_option cli_rows[] = {
     {"allow-uprobes", 0, DR, NONE, NULL, "allow processes with a uprobes area", TODO},
 
     /* CRIU's dump (and pre-dump) options, not yet. */
-    {"leave-stopped", 's', DR, NONE, NULL, "leave the processes stopped after the dump or restore",
-     TODO},
     {"external", 0, DR, REQ, "RES", "an external resource: unix[ID], tty[RDEV:DEV], mnt[...]...",
      TODO},
     {"ext-unix-sk", 'x', DR, OPT, "INODE", "allow unix sockets whose peer is outside", TODO},
