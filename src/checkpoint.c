@@ -22,6 +22,7 @@
 #include "mm.h"
 #include "pages.h"
 #include "shmem.h"
+#include "cgroup.h"
 #include "sysvshm.h"
 #include "task.h"
 #include "threads.h"
@@ -129,6 +130,7 @@ void checkpoint_free(struct restore_tree *tree)
 	tree->nr_procs = 0;
 	files_restore_free(tree);
 	sysvshm_restore_free(tree);
+	cgroup_restore_free(tree);
 	shmem_restore_free(tree);
 	close_pair(tree->report);
 	close_pair(tree->hold);

@@ -76,6 +76,7 @@ struct tcp_restore;
 struct shmem_range;
 struct shmem_restore;
 struct sysvshm_restore;
+struct cgroup_restore;
 struct pfn_map;
 struct pages_verify;
 struct files_use;
@@ -174,6 +175,7 @@ struct restore_tree {
 	/* cow.c: the staging region of copy-on-write memory (0 long: none) */
 	uint64_t cow_base, cow_len;
 	struct sysvshm_restore *sysvshm; /* sysvshm.c: the segments */
+	struct cgroup_restore *cgroup;	 /* cgroup.c: cgroup.img, what was made */
 };
 
 /* One process of the tree being restored. */

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "creds.h"
 #include "files.h"
 #include "fs.h"
@@ -244,7 +245,7 @@ static int dump_steps(struct dump_tree *tree)
 		if (collect_state(tree->procs[i]))
 			return -1;
 	if (locks_dump_tree(tree) || shmem_link_mapped(tree) || sysvshm_dump(tree) ||
-	    files_dump_finish(tree))
+	    cgroup_dump(tree) || files_dump_finish(tree))
 		return -1;
 	/* 3 */
 	for (int i = 0; i < tree->nr_procs; i++)

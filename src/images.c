@@ -8,6 +8,7 @@
 #include "images.h"
 #include "infra/log.h"
 
+#include "cgroup.pb-c.h"
 #include "core.pb-c.h"
 #include "files.pb-c.h"
 #include "fs.pb-c.h"
@@ -37,6 +38,7 @@ static const struct image_type types[IMAGE_NR] = {
 		     &lock_entry__descriptor},
     [IMAGE_SYSVSHM] = {"sysvshm.img", "sysvshm.img", IMG_SYSVSHM, NULL, &sysvshm_entry__descriptor},
     [IMAGE_NETLOCK] = {"netlock.img", "netlock.img", IMG_NETLOCK, NULL, &netlock_entry__descriptor},
+    [IMAGE_CGROUP] = {"cgroup.img", "cgroup.img", IMG_CGROUP, NULL, &cgroup_entry__descriptor},
     [IMAGE_STATS_DUMP] = {"stats-dump", "stats-dump", IMG_STATS, NULL, &dump_stats__descriptor},
     [IMAGE_STATS_RESTORE] = {"stats-restore", "stats-restore", IMG_STATS, NULL,
 			     &restore_stats__descriptor},

@@ -38,6 +38,7 @@
 #include <unistd.h>
 #include <linux/sched.h>
 
+#include "cgroup.h"
 #include "checkpoint.h"
 #include "child.h"
 #include "cow.h"
@@ -93,7 +94,7 @@ static int validate(struct restore_tree *tree)
 	for (size_t i = 0; i < tree->nr_procs; i++)
 		if (validate_proc(tree->procs[i]))
 			return -1;
-	return files_validate(tree) || sysvshm_validate(tree) ? -1 : 0;
+	return files_validate(tree) || sysvshm_validate(tree) || cgroup_validate(tree) ? -1 : 0;
 }
 
 /* ---- 2. create the root ---- */
@@ -419,7 +420,8 @@ static int restore_steps(struct restore_tree *tree)
 	if (open_channels(tree) || plan_fds(tree) || sysvshm_restore(tree))
 		return -1;
 	child_setup(tree);
-	if (create_all(tree) || rebuild_all(tree))
+	/* in their cgroups before any memory is filled or thread made */
+	if (create_all(tree) || cgroup_restore(tree) || rebuild_all(tree))
 		return -1;
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	tree->stats.restore_time_us = now_us() - tree->t_start;
@@ -438,6 +440,7 @@ int cryo_restore(const struct cryo_opts *opts)
 	ret = restore_steps(&tree);
 	if (ret) {
 		kill_all(&tree);
+		cgroup_restore_undo(&tree);
 		files_restore_undo(&tree);
 		sysvshm_restore_undo(&tree);
 		prctl(PR_SET_CHILD_SUBREAPER, 0);

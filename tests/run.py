@@ -78,6 +78,7 @@ class Ctx:
         self.runs = []
         self.notes = []
         self.uncovered = []  # cases the workload could not test on this machine
+        self.cleanups = []  # called once the test's processes are gone
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
@@ -1208,6 +1209,11 @@ def run_one(name, fn, timeout):
         left = [(p, (lib.cmdline(p) or b"").replace(b"\0", b" ").decode(errors="replace"))
                 for p in lib.descendants() if lib.alive(p)]
         lib.kill_descendants()
+        for undo in ctx.cleanups:
+            try:
+                undo()
+            except OSError as e:
+                reason = reason or "cleanup failed: %s" % e
     if left and reason is None:
         reason = "left processes running: %s" % ", ".join("%d (%s)" % x for x in left)
     if reason is None:

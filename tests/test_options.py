@@ -12,6 +12,19 @@ tests named options/...: each option's effect, not only its parsing.
                                   stopped (every thread), and its parent
                                   (cryo) is told; SIGCONT resumes it at its
                                   saved instruction and it passes its checks.
+  options/manage-cgroups/...      the threads workload in cgroups of the
+                                  test's own, NAME/a in the v2 hierarchy
+                                  and in the v1 pids one (pids.max 50),
+                                  dumped, then restored by each mode: soft
+                                  (the default; the cgroups removed: made
+                                  again with pids.max 50; or existing with
+                                  77: kept), full and props (77 set back to
+                                  50), strict (made), none (left in cryo's
+                                  cgroups); strict refuses existing ones
+                                  and props missing ones, with one line and
+                                  nothing left; dump --manage-cgroups=ignore
+                                  records none; a thread alone in a v1
+                                  cgroup of its own is refused by name.
 
     python3 tests/run.py options/     only these
 """
@@ -106,11 +119,14 @@ def restore(ctx, extra, pid):
     run = lib.Run(args, rpid, ctx.path("restore.err"))
     ctx.runs.append(run)
     lib.tracked.add(pid)
-    lib.wait_until(lambda: lib.alive(pid) or lib.poll_pid(rpid) is not None, 20,
-                   "waiting for pid %d to be restored" % pid)
-    if lib.poll_pid(rpid) is not None and not lib.alive(pid):
+    done = "restored pid %d in " % pid
+
+    def restored():
+        return done in lib.read_text(ctx.path("restore.log")) or lib.poll_pid(rpid) is not None
+    lib.wait_until(restored, 20, "waiting for pid %d to be restored" % pid)
+    if done not in lib.read_text(ctx.path("restore.log")):
         raise Fail("cryo restore ended before pid %d was back: %s" % (
-            pid, lib.tail(run.err, 2).strip()))
+            pid, " ".join(lib.tail(run.err, 2)).strip()))
     return run
 
 
@@ -136,4 +152,209 @@ def tests():
                     lambda ctx, w=w: leave_stopped_dump_test(ctx, w), 40))
         out.append(("options/leave-stopped/restore/" + w,
                     lambda ctx, w=w: leave_stopped_restore_test(ctx, w), 40))
+    return out + cgroup_tests()
+
+
+# ---- --manage-cgroups ----
+
+CG_V2 = "/sys/fs/cgroup/unified"  # this machine's v2 hierarchy (hybrid layout)
+CG_PIDS = "/sys/fs/cgroup/pids"   # a v1 hierarchy with a property to save
+
+
+def cgroup_roots():
+    """The v2 and v1-pids mounts, if this machine has them as the tests expect."""
+    found = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, sup = left.split(), right.split()
+            if fields[3] != "/":
+                continue
+            if sup[0] == "cgroup2":
+                found.setdefault("v2", fields[4])
+            elif sup[0] == "cgroup" and "pids" in sup[2].split(","):
+                found["pids"] = fields[4]
+    return found
+
+
+class Cgroups:
+    """The test's own cgroups, NAME/a in the v2 and the v1 pids hierarchy;
+    all removed at the end, whatever happened."""
+
+    def __init__(self, ctx):
+        roots = cgroup_roots()
+        if "v2" not in roots or "pids" not in roots:
+            raise Fail("this machine has no cgroup2 mount or no v1 pids hierarchy (%r)" % roots)
+        name = "cryo-test-%d" % os.getpid()
+        self.v2 = os.path.join(roots["v2"], name)
+        self.pids = os.path.join(roots["pids"], name)
+        self.rel = "/%s/a" % name
+        ctx.cleanups.append(self.remove)
+
+    def make(self, pids_max):
+        for d in (self.v2, self.pids):
+            os.makedirs(os.path.join(d, "a"), exist_ok=True)
+        with open(os.path.join(self.pids, "a", "pids.max"), "w") as f:
+            f.write(str(pids_max))
+
+    def pids_max(self):
+        with open(os.path.join(self.pids, "a", "pids.max")) as f:
+            return f.read().strip()
+
+    def exists(self):
+        return [d for d in (self.v2, self.pids) if os.path.isdir(os.path.join(d, "a"))]
+
+    def enter(self, pid):
+        for d in (self.v2, self.pids):
+            with open(os.path.join(d, "a", "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
+    def remove(self):
+        for d in (self.v2, self.pids):
+            for sub in (os.path.join(d, "a"), d):
+                try:
+                    os.rmdir(sub)
+                except FileNotFoundError:
+                    pass
+
+    def unmake(self):
+        self.remove()
+        if self.exists():
+            raise Fail("cannot remove the test's cgroups %r" % self.exists())
+
+
+def cgroups_of(pid):
+    """{hierarchy: path} of pid ("" for v2)."""
+    out = {}
+    with open("/proc/%d/cgroup" % pid) as f:
+        for line in f:
+            _, h, p = line.rstrip("\n").split(":", 2)
+            out[h] = p
     return out
+
+
+def expect_in(pid, cg, inside, what):
+    now = cgroups_of(pid)
+    for h in ("", "pids"):
+        if (now.get(h) == cg.rel) != inside:
+            raise Fail("%s: pid %d is in %s:%s, expected %s %s" % (
+                what, pid, h or "v2", now.get(h), "" if inside else "not", cg.rel))
+    for tid in os.listdir("/proc/%d/task" % pid):
+        if cgroups_of(int(tid)) != now:
+            raise Fail("%s: thread %s is in %r, its process in %r" % (
+                what, tid, cgroups_of(int(tid)), now))
+
+
+def dump_in_cgroups(ctx, cg, existing):
+    """The threads workload in the test's cgroups (pids.max 50), dumped;
+    then the cgroups are removed (existing None) or get pids.max existing."""
+    pid = test_files.start(ctx, "threads")
+    cg.make(50)
+    cg.enter(pid)
+    expect_in(pid, cg, True, "before the dump")
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("ck"), "-v4", "-o",
+                            ctx.path("dump.log")], "dump")
+    ctx.expect_ok(r, "dump")
+    lib.wait_pid(pid, 10, "waiting for the dumped workload to end")
+    if existing is None:
+        cg.unmake()
+    else:
+        cg.make(existing)
+    return pid
+
+
+def restore_cg(ctx, pid, cg, mode, pids_max_now, want_max, inside):
+    extra = ["--manage-cgroups=" + mode] if mode else []
+    run = restore(ctx, extra, pid)
+    what = "restore %s" % (extra or "(default mode)")
+    expect_in(pid, cg, inside, what)
+    if inside and cg.pids_max() != want_max:
+        raise Fail("%s: pids.max is %s, expected %s (it was %s before the restore)" % (
+            what, cg.pids_max(), want_max, pids_max_now))
+    finish_restored(ctx, run, pid)
+
+
+def cgroup_restore_test(mode, existing, want_max, inside=True):
+    """mode: the restore's --manage-cgroups (None: not given); existing: the
+    pids.max the cgroups have at the restore (None: they were removed)."""
+    def fn(ctx):
+        cg = Cgroups(ctx)
+        pid = dump_in_cgroups(ctx, cg, existing)
+        restore_cg(ctx, pid, cg, mode, existing, want_max, inside)
+        ctx.notes.append("restored in %r" % (cgroups_of(os.getpid()) if not inside else cg.rel))
+    return fn
+
+
+def cgroup_refused_test(mode, existing, mention):
+    def fn(ctx):
+        cg = Cgroups(ctx)
+        pid = dump_in_cgroups(ctx, cg, existing)
+        r = ctx.cryo(lib.CRYO, ["restore", "-D", ctx.path("ck"), "--manage-cgroups=" + mode],
+                     "restore")
+        err = lib.read_text(r.err).strip().splitlines()
+        if lib.exit_code(r.status) != 1 or len(err) != 1 or mention not in err[0]:
+            raise Fail("restore --manage-cgroups=%s: %s, %r (expected one line with %r)" % (
+                mode, lib.describe_status(r.status), err, mention))
+        if lib.alive(pid):
+            raise Fail("the refused restore left pid %d" % pid)
+        if existing is None and cg.exists():
+            raise Fail("the refused restore made %r" % cg.exists())
+        ctx.notes.append("refused: " + err[0])
+    return fn
+
+
+def cgroup_ignore_test(ctx):
+    cg = Cgroups(ctx)
+    pid = test_files.start(ctx, "threads")
+    cg.make(50)
+    cg.enter(pid)
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("ck"), "--manage-cgroups=ignore"],
+                 "dump")
+    ctx.expect_ok(r, "dump --manage-cgroups=ignore")
+    lib.wait_pid(pid, 10, "waiting for the dumped workload to end")
+    if os.path.exists(ctx.path("ck", "cgroup.img")):
+        raise Fail("dump --manage-cgroups=ignore wrote cgroup.img")
+    run = restore(ctx, [], pid)
+    expect_in(pid, cg, False, "restore of a dump made with --manage-cgroups=ignore")
+    finish_restored(ctx, run, pid)
+
+
+def cgroup_thread_apart_test(ctx):
+    """One thread moved alone into a v1 cgroup (its tasks file): refused by
+    name, the workload left running untouched."""
+    cg = Cgroups(ctx)
+    pid = test_files.start(ctx, "threads")
+    cg.make(50)
+    tid = max(int(t) for t in os.listdir("/proc/%d/task" % pid))
+    with open(os.path.join(cg.pids, "a", "tasks"), "w") as f:
+        f.write(str(tid))
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("ck")], "dump")
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or len(err) != 1 or "thread %d" % tid not in err[0]:
+        raise Fail("dump of a thread in a cgroup of its own: %s, %r" % (
+            lib.describe_status(r.status), err))
+    ctx.notes.append("refused: " + err[0])
+    with open(os.path.join(os.path.dirname(cg.pids), "cgroup.procs"), "w") as f:
+        f.write(str(pid))  # all threads together again, then the workload's checks
+    test_files.finish(ctx, pid)
+
+
+def cgroup_tests():
+    return [
+        # soft (the default): missing cgroups made, with the saved limit
+        ("options/manage-cgroups/default-missing", cgroup_restore_test(None, None, "50"), 40),
+        # soft: existing cgroups keep their own limit
+        ("options/manage-cgroups/soft-existing", cgroup_restore_test("soft", 77, "77"), 40),
+        # full: existing cgroups get the saved limit
+        ("options/manage-cgroups/full-existing", cgroup_restore_test("full", 77, "50"), 40),
+        ("options/manage-cgroups/strict-missing", cgroup_restore_test("strict", None, "50"), 40),
+        ("options/manage-cgroups/props-existing", cgroup_restore_test("props", 77, "50"), 40),
+        # none: the processes stay in cryo's cgroups
+        ("options/manage-cgroups/none", cgroup_restore_test("none", 77, "77", inside=False), 40),
+        ("options/manage-cgroups/strict-refuses-existing",
+         cgroup_refused_test("strict", 77, "exists already (--manage-cgroups=strict)"), 40),
+        ("options/manage-cgroups/props-refuses-missing",
+         cgroup_refused_test("props", None, "does not exist (--manage-cgroups=props"), 40),
+        ("options/manage-cgroups/dump-ignore", cgroup_ignore_test, 40),
+        ("options/manage-cgroups/dump-refuses-thread-apart", cgroup_thread_apart_test, 40),
+    ]

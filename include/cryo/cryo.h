@@ -44,6 +44,7 @@ struct cryo_opts {
 	bool tcp_established;	  /* dump, restore --tcp-established: live TCP connections */
 	bool tcp_close;		  /* dump, restore --tcp-close: connections restored closed */
 	bool skip_in_flight;	  /* dump --skip-in-flight: drop connections not accepted yet */
+	const char *manage_cgroups; /* --manage-cgroups: soft (NULL), full, strict, props, none, ignore */
 	const char *network_lock; /* --network-lock: "nftables" (NULL: the default) or "skip" */
 };
 

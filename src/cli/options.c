@@ -99,6 +99,14 @@ static const struct cli_option cli_rows[] = {
      "how the tree's connections are locked while frozen: nftables (default) or skip; "
      "iptables is refused",
      STR(network_lock), .choices = "iptables,nftables,skip"},
+    {"manage-cgroups", 0, CLI_DUMP, OPT, "MODE",
+     "ignore: leave the tree's cgroups out of the checkpoint (others: recorded, the default)",
+     STR(manage_cgroups), .implied = "soft", .choices = "none,props,soft,full,strict,ignore"},
+    {"manage-cgroups", 0, CLI_RESTORE, OPT, "MODE",
+     "put the processes back in their cgroups: soft (default: make missing ones, with the saved "
+     "limits), full (set the limits on all), strict (refuse existing ones), props (make none), "
+     "none or ignore (stay in cryo's)",
+     STR(manage_cgroups), .implied = "soft", .choices = "none,props,soft,full,strict,ignore"},
     {"json", 0, CLI_SHOW, NONE, NULL, "print one JSON object on standard output", FLAG(json)},
     {"verbosity", 'v', LOGS, OPT, "N",
      "log level: 0 errors, 1 warnings (default), 2 info, 3+ debug; -v, -vv... raise it",
@@ -134,9 +142,6 @@ static const struct cli_option cli_rows[] = {
      TODO},
     {"freeze-cgroup", 0, DUMPS, REQ, "CGROUP", "stop the processes with this cgroup's freezer",
      TODO},
-    {"manage-cgroups", 0, DR, OPT, "MODE",
-     "save and restore cgroups: none, props, soft (default), full, strict, ignore", TODO,
-     .implied = "soft", .choices = "none,props,soft,full,strict,ignore"},
     {"cgroup-root", 0, DR, REQ, "[CTRL:]/ROOT", "move the root of a cgroup controller", TODO},
     {"cgroup-props", 0, CLI_DUMP, REQ, "SPEC", "the cgroup properties to save", TODO},
     {"cgroup-props-file", 0, CLI_DUMP, REQ, "FILE", "the cgroup properties to save, from FILE",

@@ -28,6 +28,7 @@ static const char *const kind_names[] = {
     [IMG_STATS] = "stats",	   [IMG_GHOST] = "ghost",     [IMG_GHOST_DATA] = "ghost data",
     [IMG_LOCKS] = "locks",	   [IMG_SYSVSHM] = "sysvshm",
     [IMG_NETLOCK] = "netlock",
+    [IMG_CGROUP] = "cgroup",
 };
 
 const char *img_kind_name(enum img_kind kind)

@@ -41,6 +41,7 @@ enum img_kind {
 	IMG_LOCKS, /* ghost.c, locks.c */
 	IMG_SYSVSHM,
 	IMG_NETLOCK,
+	IMG_CGROUP,
 	IMG_NR_KINDS /* keep last */
 };
 
