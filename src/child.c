@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "creds.h"
 #include "cow.h"
 #include "files.h"
 #include "fs.h"
@@ -114,7 +115,8 @@ static int own_steps(struct restore_ctx *ctx)
 	 * which placing the fds closes; locks once the temporary fds are
 	 * closed: a close drops POSIX locks */
 	return setup_service_fds(ctx) || mm_restore_child(ctx) || files_restore_child(ctx) ||
-		       locks_restore_child(ctx) || fs_restore_child(ctx) || task_restore_child(ctx)
+		       locks_restore_child(ctx) || fs_restore_child(ctx) || task_restore_child(ctx) ||
+		       creds_restore_loginuid(ctx)
 		   ? -1
 		   : 0;
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
+#include <linux/membarrier.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -150,6 +151,23 @@ static int read_personality(pid_t pid, uint32_t *persona)
 	return 0;
 }
 
+/* The REGISTER_* commands the process gave membarrier(2): the kernel
+ * tells them since 6.3; before, nothing is recorded (and a process that
+ * relies on one would get EPERM after restore). */
+static int dump_membarrier(struct dump_ctx *ctx)
+{
+	long mask;
+
+	if (inject_syscall(&ctx->inj, SYS_membarrier, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0, 0, 0,
+			   0, &mask))
+		return -1;
+	if (mask >= 0) {
+		ctx->core->has_membarrier_registrations = true;
+		ctx->core->membarrier_registrations = mask;
+	}
+	return 0;
+}
+
 int task_dump(struct dump_ctx *ctx)
 {
 	CoreEntry *core = ctx->core;
@@ -171,7 +189,7 @@ int task_dump(struct dump_ctx *ctx)
 	}
 	if (read_personality(ctx->pid, &core->personality))
 		return -1;
-	return dump_rlimits(ctx) || dump_pdeathsig(ctx) ? -1 : 0;
+	return dump_rlimits(ctx) || dump_pdeathsig(ctx) || dump_membarrier(ctx) ? -1 : 0;
 }
 
 int task_write(struct dump_ctx *ctx)
@@ -301,10 +319,25 @@ int task_restore_unregister(struct restore_ctx *ctx)
 			   conf.signature, 0, 0, NULL);
 }
 
+/* Registrations belong to the mm: once the address space is the target's. */
+static int restore_membarrier(struct restore_ctx *ctx)
+{
+	uint32_t mask = ctx->core->membarrier_registrations;
+
+	for (int bit = 0; bit < 32; bit++)
+		if ((mask & (1u << bit)) &&
+		    inject_call(&ctx->inj, "registering for membarrier", SYS_membarrier, 1u << bit,
+				0, 0, 0, 0, 0, NULL))
+			return -1;
+	return 0;
+}
+
 int task_restore(struct restore_ctx *ctx)
 {
-	return inject_call(&ctx->inj, "setting the parent-death signal", SYS_prctl,
-			   PR_SET_PDEATHSIG, ctx->core->pdeathsig, 0, 0, 0, 0, NULL);
+	if (inject_call(&ctx->inj, "setting the parent-death signal", SYS_prctl, PR_SET_PDEATHSIG,
+			ctx->core->pdeathsig, 0, 0, 0, 0, NULL))
+		return -1;
+	return restore_membarrier(ctx);
 }
 
 int task_restore_thread(struct restore_ctx *ctx, struct restore_thread *t)

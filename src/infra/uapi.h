@@ -55,4 +55,9 @@ struct cryo_rseq_configuration {
 	__u32 pad;
 };
 
+/* membarrier(2), Linux 6.3 */
+#ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
+#define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
+#endif
+
 #endif
