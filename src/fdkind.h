@@ -114,6 +114,7 @@ extern const struct fd_kind pty_kind, devtty_kind;		       /* pty.c */
 extern const struct fd_kind ghost_kind, memfd_kind, opath_kind;	       /* ghost.c */
 extern const struct fd_kind eventfd_kind, signalfd_kind, timerfd_kind; /* eventfd.c ... */
 extern const struct fd_kind epoll_kind, inotify_kind;
+extern const struct fd_kind fanotify_kind; /* fanotify.c */
 extern const struct fd_kind unix_kind;	    /* sockets/unix.c */
 extern const struct fd_kind linkremap_kind; /* linkremap.c */
 extern const struct fd_kind tcp_kind;	    /* sockets/tcp.c */

@@ -3,9 +3,7 @@
  *
  * Dump: fdinfo gives, per watch, its wd, mask (with IN_ONESHOT and
  * IN_EXCL_UNLINK) and a file handle of the watched inode, with the inode
- * number and the device. The handle is opened with open_by_handle_at() on
- * a mount of that device (from cryo's mountinfo) and the path read back
- * from /proc/self/fd; it must lead to the same inode. Queued events are
+ * number and the device: fhandle.c finds a path that leads to it. Queued events are
  * not visible in fdinfo and cannot be put back: an instance with events
  * waiting (FIONREAD on cryo's duplicate) stops the dump.
  *
@@ -29,109 +27,37 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "anonfd.h"
+#include "fhandle.h"
 #include "infra/log.h"
 
 #define MAX_WD_GAP (1 << 20) /* throwaway watches a restore may need at most */
 #define WD_FLAGS   (IN_ONESHOT | IN_EXCL_UNLINK)
 
 struct watch_info {
-	unsigned wd, mask, sdev, hbytes;
-	int htype;
-	unsigned long long ino;
-	char handle_hex[260];
+	unsigned wd, mask;
+	struct fhandle_info h;
 };
 
 static int parse_watch(const char *p, struct watch_info *w)
 {
-	if (sscanf(p,
-		   " wd:%x ino:%llx sdev:%x mask:%x ignored_mask:%*x fhandle-bytes:%x "
-		   "fhandle-type:%x f_handle:%258s",
-		   &w->wd, &w->ino, &w->sdev, &w->mask, &w->hbytes, &w->htype, w->handle_hex) != 7)
+	int n = 0;
+
+	if (sscanf(p, " wd:%x ino:%llx sdev:%x mask:%x ignored_mask:%*x %n", &w->wd, &w->h.ino,
+		   &w->h.sdev, &w->mask, &n) != 4 ||
+	    !n)
 		return -1;
-	if (w->hbytes > 128 || strlen(w->handle_hex) != 2 * w->hbytes)
-		return -1;
-	return 0;
-}
-
-/* The kernel's dev_t (major << 20 | minor) as user space's. */
-static dev_t user_dev(unsigned sdev)
-{
-	return makedev(sdev >> 20, sdev & 0xfffff);
-}
-
-static struct file_handle *make_handle(const struct watch_info *w)
-{
-	struct file_handle *h = malloc(sizeof(*h) + w->hbytes);
-
-	if (!h)
-		return NULL;
-	h->handle_bytes = w->hbytes;
-	h->handle_type = w->htype;
-	for (unsigned i = 0; i < w->hbytes; i++) {
-		unsigned b;
-		sscanf(w->handle_hex + 2 * i, "%2x", &b);
-		h->f_handle[i] = b;
-	}
-	return h;
-}
-
-/* Opens the watched inode through every mount of its device until one works. */
-static int open_watched(const struct watch_info *w, struct file_handle *h)
-{
-	char *info, *line, *save = NULL;
-	int fd = -1;
-
-	if (proc_read(0, "mountinfo", &info, NULL))
-		return -1;
-	for (line = strtok_r(info, "\n", &save); line && fd < 0;
-	     line = strtok_r(NULL, "\n", &save)) {
-		unsigned maj, min;
-		char mnt[4096];
-		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) != 3 ||
-		    makedev(maj, min) != user_dev(w->sdev))
-			continue;
-		int mfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* not O_PATH: EBADF */
-		if (mfd < 0)
-			continue;
-		fd = open_by_handle_at(mfd, h, O_PATH | O_CLOEXEC);
-		close(mfd);
-	}
-	free(info);
-	return fd;
+	return fhandle_parse(p + n, &w->h);
 }
 
 /* Fills the path of the watched inode and checks that it leads there. */
 static int watch_path(struct dump_ctx *ctx, int fd, const struct watch_info *w, char *path,
 		      size_t len)
 {
-	struct file_handle *h = make_handle(w);
-	struct stat st, st2;
-	char name[32];
-	int ofd;
-
-	if (!h)
-		return err_set("out of memory");
-	ofd = open_watched(w, h);
-	free(h);
-	if (ofd < 0)
-		return err_errno("fd %d of pid %d (inotify): cannot open the inode of wd %u "
-				 "(ino %llu on %u:%u) by its handle",
-				 fd, ctx->pid, w->wd, w->ino, major(user_dev(w->sdev)),
-				 minor(user_dev(w->sdev)));
-	snprintf(name, sizeof(name), "fd/%d", ofd);
-	int bad = fstat(ofd, &st) || proc_readlink(0, name, path, len);
-	close(ofd);
-	if (bad)
+	if (fhandle_path(&w->h, path, len))
 		return err_wrap("fd %d of pid %d (inotify): wd %u", fd, ctx->pid, w->wd);
-	if (st.st_ino != w->ino || path[0] != '/' || strstr(path, " (deleted)") ||
-	    stat(path, &st2) || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev)
-		return err_set("fd %d of pid %d (inotify): the inode watched by wd %u (%s) has "
-			       "no path that leads to it",
-			       fd, ctx->pid, w->wd, path);
 	return 0;
 }
 
@@ -151,7 +77,7 @@ static int add_wd(InotifyEntry *in, const struct watch_info *w, const char *path
 	e->wd = w->wd;
 	e->mask = w->mask;
 	e->path = (char *)path;
-	e->ino = w->ino;
+	e->ino = w->h.ino;
 	e->dev = dev;
 	/* keep them in ascending wd order */
 	for (at = in->n_wds; at > 0 && in->wds[at - 1]->wd > e->wd; at--)
@@ -191,7 +117,7 @@ static int dump_state(struct dump_ctx *ctx, struct dump_file *f, int fd, const c
 			return err_set("fd %d of pid %d (inotify): cannot parse its fdinfo", fd,
 				       ctx->pid);
 		if (watch_path(ctx, fd, &w, path, sizeof(path)) ||
-		    add_wd(in, &w, path, user_dev(w.sdev)))
+		    add_wd(in, &w, path, fhandle_dev(w.h.sdev)))
 			return -1;
 	}
 	for (size_t i = 0; i < in->n_wds; i++)
