@@ -15,9 +15,10 @@
  * fd holds (files_add_unheld; vma.file_id), made from /proc/PID/map_files,
  * and the lock is saved on it. A flock left of a process of the tree on a
  * file it neither has open nor maps stops the dump; a lock left of someone
- * else is not the tree's. Leases, and POSIX locks on a file the process
- * also maps (restoring the mapping closes an fd of it, which would drop
- * them), are refused.
+ * else is not the tree's. Leases (F_SETLEASE, read or write) are saved as
+ * locks of their description; one being broken is refused, as are POSIX
+ * locks on a file the process also maps (restoring the mapping closes an
+ * fd of it, which would drop them).
  *
  * locks-PID.img: a head recording --file-locks, then one record per lock.
  * Restore: in the new process, once every fd is placed and every temporary
@@ -25,7 +26,7 @@
  * it), each lock is taken again, without waiting, on an fd of its
  * description (one held through a mapping: on the fd its mapping is made
  * from, still open then): flock, F_SETLK or F_OFD_SETLK with the same
- * range. A lock someone else holds by then fails the restore, naming the
+ * range (a lease: F_SETLEASE). A lock someone else holds by then fails the restore, naming the
  * holder (an OFD lock names no holder in /proc/locks: one that another
  * program holds on a file the tree maps is taken for the mapping's, and
  * the restore then fails on it, never silently).
@@ -49,7 +50,24 @@ static const char *const kind_names[] = {
     [LOCK_KIND__LOCK_FLOCK] = "flock",
     [LOCK_KIND__LOCK_POSIX] = "POSIX",
     [LOCK_KIND__LOCK_OFD] = "OFD",
+    [LOCK_KIND__LOCK_LEASE] = "lease",
 };
+
+/* The kind of a "FLOCK"/"POSIX"/"OFDLCK"/"LEASE" word, 0 if none. */
+static LockKind kind_of(const char *word)
+{
+	static const char *const words[] = {
+	    [LOCK_KIND__LOCK_FLOCK] = "FLOCK",
+	    [LOCK_KIND__LOCK_POSIX] = "POSIX",
+	    [LOCK_KIND__LOCK_OFD] = "OFDLCK",
+	    [LOCK_KIND__LOCK_LEASE] = "LEASE",
+	};
+
+	for (size_t k = 1; k < sizeof(words) / sizeof(words[0]); k++)
+		if (!strcmp(word, words[k]))
+			return (LockKind)k;
+	return 0;
+}
 
 /* ---- dump ---- */
 
@@ -92,16 +110,16 @@ static int parse_lock(struct dump_ctx *ctx, const char *line, int fd, LockEntry 
 		   end) != 5)
 		return err_set("cannot parse a lock of fd %d of pid %d: %.80s", fd, ctx->pid, line);
 	lock_entry__init(l);
-	if (!strcmp(kind, "FLOCK"))
-		l->kind = LOCK_KIND__LOCK_FLOCK;
-	else if (!strcmp(kind, "POSIX"))
-		l->kind = LOCK_KIND__LOCK_POSIX;
-	else if (!strcmp(kind, "OFDLCK"))
-		l->kind = LOCK_KIND__LOCK_OFD;
-	else
-		return err_set("fd %d of pid %d holds a %s (%s %s): not supported yet", fd,
-			       ctx->pid, strcmp(kind, "LEASE") ? kind : "lease", mode, rw);
-	if (strcmp(mode, "ADVISORY") || (strcmp(rw, "READ") && strcmp(rw, "WRITE")))
+	l->kind = kind_of(kind);
+	if (!l->kind)
+		return err_set("fd %d of pid %d holds a %s lock (%s %s): not supported yet", fd,
+			       ctx->pid, kind, mode, rw);
+	if (l->kind == LOCK_KIND__LOCK_LEASE && strcmp(mode, "ACTIVE"))
+		return err_set("fd %d of pid %d holds a %s lease that is being broken (%s): not "
+			       "supported",
+			       fd, ctx->pid, rw, mode);
+	if ((l->kind != LOCK_KIND__LOCK_LEASE && strcmp(mode, "ADVISORY")) ||
+	    (strcmp(rw, "READ") && strcmp(rw, "WRITE")))
 		return err_set("fd %d of pid %d holds a %s %s %s lock: not supported yet", fd,
 			       ctx->pid, mode, rw, kind);
 	l->fd = fd;
@@ -188,13 +206,8 @@ static int parse_sys_lock(const char *line, struct sys_lock *s)
 		   &s->dev_major, &s->dev_minor, &ino, &start, end) != 9)
 		return 0;
 	lock_entry__init(&s->l);
-	if (!strcmp(kind, "FLOCK"))
-		s->l.kind = LOCK_KIND__LOCK_FLOCK;
-	else if (!strcmp(kind, "POSIX"))
-		s->l.kind = LOCK_KIND__LOCK_POSIX;
-	else if (!strcmp(kind, "OFDLCK"))
-		s->l.kind = LOCK_KIND__LOCK_OFD;
-	else
+	s->l.kind = kind_of(kind);
+	if (!s->l.kind)
 		return 0;
 	s->ino = ino;
 	s->seen = false;
@@ -448,7 +461,7 @@ static int check_lock(const struct restore_ctx *ctx, const LockEntry *l)
 	if (l->has_mapped_at && l->kind == LOCK_KIND__LOCK_POSIX)
 		return err_set("locks-%d.img: a POSIX lock of pid %d is held through a mapping",
 			       ctx->pid, ctx->pid);
-	if (l->kind < LOCK_KIND__LOCK_FLOCK || l->kind > LOCK_KIND__LOCK_OFD ||
+	if (l->kind < LOCK_KIND__LOCK_FLOCK || l->kind > LOCK_KIND__LOCK_LEASE ||
 	    l->start > INT64_MAX || (l->has_end && (l->end < l->start || l->end > INT64_MAX)))
 		return err_set("locks-%d.img: a lock of pid %d on fd %u is malformed", ctx->pid,
 			       ctx->pid, l->fd);
@@ -506,6 +519,21 @@ static int lock_failed(const LockEntry *l, int fd, struct flock *fl, int cmd)
 			 fd);
 }
 
+/* F_SETLEASE also makes this process the one told of a break (its owner). */
+static int take_lease(const LockEntry *l, int fd)
+{
+	if (!fcntl(fd, F_SETLEASE, l->write ? F_WRLCK : F_RDLCK))
+		return 0;
+	if (errno == EAGAIN)
+		return err_set(
+		    "cannot take the %s lease on fd %d again: the file is open elsewhere "
+		    "(%s)",
+		    l->write ? "write" : "read", fd,
+		    l->write ? "a write lease needs no other open" : "opened for writing");
+	return err_errno("cannot take the %s lease on fd %d again", l->write ? "write" : "read",
+			 fd);
+}
+
 static int take_lock(const LockEntry *l, int fd)
 {
 	struct flock fl = {
@@ -521,6 +549,8 @@ static int take_lock(const LockEntry *l, int fd)
 			return lock_failed(l, fd, &fl, 0);
 		return 0;
 	}
+	if (l->kind == LOCK_KIND__LOCK_LEASE)
+		return take_lease(l, fd);
 	if (fcntl(fd, cmd, &fl))
 		return lock_failed(l, fd, &fl, cmd);
 	return 0;
