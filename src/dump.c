@@ -33,6 +33,7 @@
 #include "fs.h"
 #include "images.h"
 #include "infra/log.h"
+#include "infra/pbprint.h"
 #include "infra/ptrace.h"
 #include "locks.h"
 #include "mm.h"
@@ -287,6 +288,11 @@ int cryo_dump(const struct cryo_opts *opts)
 		img_dir_abort(&tree.dir);
 	} else {
 		img_dir_close(&tree.dir);
+		if (opts->display_stats) {
+			printf("dump statistics:\n");
+			pbprint_text(stdout, &tree.stats.base, 1);
+			fflush(stdout);
+		}
 	}
 	for (int i = 0; i < tree.nr_procs; i++)
 		locks_dump_free(tree.procs[i]);

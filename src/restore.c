@@ -47,6 +47,7 @@
 #include "fs.h"
 #include "images.h"
 #include "infra/log.h"
+#include "infra/pbprint.h"
 #include "infra/ptrace.h"
 #include "locks.h"
 #include "mm.h"
@@ -428,6 +429,11 @@ static int restore_steps(struct restore_tree *tree)
 	pr_info("restored pid %d in %llu us", tree->procs[0]->child,
 		(unsigned long long)tree->stats.restore_time_us);
 	write_stats(tree);
+	if (tree->opts->display_stats) {
+		printf("restore statistics:\n");
+		pbprint_text(stdout, &tree->stats.base, 1);
+		fflush(stdout);
+	}
 	return write_pidfile(tree);
 }
 

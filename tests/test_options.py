@@ -28,6 +28,7 @@ tests named options/...: each option's effect, not only its parsing.
 
     python3 tests/run.py options/     only these
 """
+import json
 import os
 import signal
 import time
@@ -152,6 +153,8 @@ def tests():
                     lambda ctx, w=w: leave_stopped_dump_test(ctx, w), 40))
         out.append(("options/leave-stopped/restore/" + w,
                     lambda ctx, w=w: leave_stopped_restore_test(ctx, w), 40))
+    out += [("options/display-stats", display_stats_test, 40),
+            ("options/work-dir", work_dir_test, 40)]
     return out + cgroup_tests()
 
 
@@ -358,3 +361,86 @@ def cgroup_tests():
         ("options/manage-cgroups/dump-ignore", cgroup_ignore_test, 40),
         ("options/manage-cgroups/dump-refuses-thread-apart", cgroup_thread_apart_test, 40),
     ]
+
+
+# ---- --display-stats, -W/--work-dir ----
+
+def printed_stats(path, title):
+    """{field: int} of the block cryo printed under `title` in path."""
+    lines = lib.read_text(path).splitlines()
+    if title not in lines:
+        raise Fail("%r not printed: %r" % (title, lines[:5]))
+    out = {}
+    for line in lines[lines.index(title) + 1:]:
+        if not line.startswith("  "):
+            break
+        k, _, v = line.strip().partition(": ")
+        out[k] = int(v)
+    return out
+
+
+def image_stats(ctx, images, name):
+    r = ctx.cryo(lib.CRYO, ["show", "--json", images], "show")
+    ctx.expect_ok(r, "show --json")
+    with open(ctx.path("show.out")) as f:
+        data = json.load(f)
+    found = data["images"].get(name) or data.get(name)
+    if not found:
+        raise Fail("cryo show has no %s: %r" % (name, list(data["images"])))
+    return found[0] if isinstance(found, list) else found
+
+
+def display_stats_test(ctx):
+    pid = test_files.start(ctx, "threads")
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("ck"), "--display-stats"], "dump")
+    ctx.expect_ok(r, "dump --display-stats")
+    lib.wait_pid(pid, 10, "waiting for the dumped workload to end")
+    shown = printed_stats(ctx.path("dump.out"), "dump statistics:")
+    saved = image_stats(ctx, ctx.path("ck"), "stats-dump")
+    if shown != saved or not shown.get("pages_written"):
+        raise Fail("dump --display-stats printed %r, the checkpoint's stats-dump is %r" % (
+            shown, saved))
+    run = restore(ctx, ["--display-stats"], pid)
+    finish_restored(ctx, run, pid)
+    shown = printed_stats(ctx.path("restore.out"), "restore statistics:")
+    saved = image_stats(ctx, ctx.path("ck"), "stats-restore")
+    if shown != saved or not shown.get("pages_restored"):
+        raise Fail("restore --display-stats printed %r, stats-restore is %r" % (shown, saved))
+    ctx.notes.append("pages written %d, restored %d" % (
+        saved.get("pages_restored", 0), shown["pages_restored"]))
+
+
+def work_dir_test(ctx):
+    os.makedirs(ctx.path("wd"))
+    pid = test_files.start(ctx, "threads")
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("ck2"), "-W", ctx.path("nowhere")],
+                 "refused")
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or len(err) != 1 or "nowhere" not in err[0]:
+        raise Fail("dump -W of a missing dir: %s, %r" % (lib.describe_status(r.status), err))
+    if os.path.exists(ctx.path("ck2")) or lib.proc_state(pid) in (None, "T", "t"):
+        raise Fail("dump -W of a missing dir touched something")
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", "ck", "-W", "wd", "-o", "dump.log",
+                            "-v4"], "dump")
+    ctx.expect_ok(r, "dump -W wd -o dump.log")
+    lib.wait_pid(pid, 10, "waiting for the dumped workload to end")
+    if not os.path.exists(ctx.path("wd", "dump.log")) or os.path.exists(ctx.path("dump.log")):
+        raise Fail("dump -W wd -o dump.log: %r in wd, %r here" % (
+            os.listdir(ctx.path("wd")), sorted(os.listdir(ctx.dir))))
+    if not os.path.exists(ctx.path("ck", "inventory.img")):
+        raise Fail("dump -W wd -D ck: the images are not in ./ck")
+    args = ["-W", "wd", "--pidfile", "root.pid", "-o", "restore.log", "-v4", "-d"]
+    r = ctx.cryo(lib.CRYO, ["restore", "-D", ctx.path("ck")] + args, "restore-d")
+    ctx.expect_ok(r, "restore " + " ".join(args))
+    lib.tracked.add(pid)
+    if lib.read_text(ctx.path("wd", "root.pid")).strip() != str(pid):
+        raise Fail("restore -W wd --pidfile root.pid: wd/root.pid has %r, want %d" % (
+            lib.read_text(ctx.path("wd", "root.pid")), pid))
+    if "restored pid %d" % pid not in lib.read_text(ctx.path("wd", "restore.log")):
+        raise Fail("wd/restore.log does not say the pid was restored")
+    with open(ctx.path("go"), "w"):
+        pass
+    lib.wait_until(lambda: not lib.alive(pid), 20, "waiting for the restored workload")
+    test_files_check = lib.read_text(ctx.path("out.log"))
+    if "wl: FAIL" in test_files_check or "wl: done, 0 failure(s)" not in test_files_check:
+        raise Fail("the restored workload: %s" % test_files_check.strip()[-300:])

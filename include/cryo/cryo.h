@@ -31,6 +31,7 @@ struct cryo_opts {
 	bool shell_job;		/* -j/--shell-job */
 	bool leave_running;	/* -R/--leave-running */
 	bool leave_stopped;	/* -s/--leave-stopped: dump, restore */
+	bool display_stats;	/* --display-stats: dump, restore print their statistics */
 	bool detach;		/* restore -d/--restore-detached */
 	bool no_sync;		/* dump --no-sync: skip fsync (tmpfs, benchmarks) */
 	bool file_locks;	/* dump -l/--file-locks: save the file locks held */
@@ -39,6 +40,7 @@ struct cryo_opts {
 	unsigned long long ghost_limit;
 	bool link_remap;	  /* dump --link-remap: link files removed but still linked back */
 	const char *pidfile;	  /* restore --pidfile */
+	const char *work_dir;	  /* -W/--work-dir: resolved by the command line */
 	bool json;		  /* show --json */
 	bool no_uffd;		  /* restore --no-uffd: fill memory without userfaultfd */
 	bool tcp_established;	  /* dump, restore --tcp-established: live TCP connections */

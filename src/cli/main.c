@@ -8,8 +8,11 @@
  * Exit status: 0, or 1 when the command failed or asked for what cryo does
  * not support yet, or 2 for bad usage, or a restored process's own status.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/options.h"
 #include "cryo/cryo.h"
@@ -38,9 +41,40 @@ static int help(const struct cli_table *t, int argc, char **argv)
 	return 0;
 }
 
-static int run(const struct cli_command *cmd, const struct cryo_opts *opts)
+/* -W DIR: a relative --log-file or --pidfile names a file in DIR (as
+ * CRIU's --work-dir); the images directory stays where -D says. */
+static int in_work_dir(const char *dir, const char **path, char *buf, size_t len)
 {
+	struct stat st;
+
+	if (!dir)
+		return 0;
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "cryo: work dir %s: %s\n", dir,
+			errno ? strerror(errno) : "not a directory");
+		return -1;
+	}
+	if (*path && (*path)[0] != '/' && strcmp(*path, "-")) {
+		if ((size_t)snprintf(buf, len, "%s/%s", dir, *path) >= len) {
+			fprintf(stderr, "cryo: %s/%s: path too long\n", dir, *path);
+			return -1;
+		}
+		*path = buf;
+	}
+	return 0;
+}
+
+static int run(const struct cli_command *cmd, const struct cryo_opts *given)
+{
+	char log_path[PATH_MAX], pid_path[PATH_MAX];
+	struct cryo_opts resolved = *given;
+	const struct cryo_opts *opts = &resolved;
 	int r;
+
+	errno = 0;
+	if (in_work_dir(given->work_dir, &resolved.log_file, log_path, sizeof(log_path)) ||
+	    in_work_dir(given->work_dir, &resolved.pidfile, pid_path, sizeof(pid_path)))
+		return 1;
 
 	if (!cmd->run) {
 		fprintf(stderr, "cryo: %s is not supported yet\n", cmd->name);

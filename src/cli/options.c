@@ -107,6 +107,11 @@ static const struct cli_option cli_rows[] = {
      "limits), full (set the limits on all), strict (refuse existing ones), props (make none), "
      "none or ignore (stay in cryo's)",
      STR(manage_cgroups), .implied = "soft", .choices = "none,props,soft,full,strict,ignore"},
+    {"display-stats", 0, DR, NONE, NULL,
+     "print the statistics (times, pages) on standard output at the end", FLAG(display_stats)},
+    {"work-dir", 'W', DR, REQ, "DIR",
+     "where a relative --log-file or --pidfile goes (default: the current directory)",
+     STR(work_dir)},
     {"json", 0, CLI_SHOW, NONE, NULL, "print one JSON object on standard output", FLAG(json)},
     {"verbosity", 'v', LOGS, OPT, "N",
      "log level: 0 errors, 1 warnings (default), 2 info, 3+ debug; -v, -vv... raise it",
@@ -118,9 +123,7 @@ static const struct cli_option cli_rows[] = {
     {"help", 'h', ALL, NONE, NULL, "print this help and exit", HELP},
 
     /* CRIU's common options, not yet. */
-    {"work-dir", 'W', DPR, REQ, "DIR", "where to put logs, pidfile and stats (default: -D)", TODO},
     {"log-pid", 0, DPR, NONE, NULL, "one log file per process", TODO},
-    {"display-stats", 0, DPR, NONE, NULL, "print the statistics at the end", TODO},
     {"config", 0, DPR | CLI_CHECK, REQ, "FILE", "read options from a configuration file", TODO},
     {"no-default-config", 0, DPR | CLI_CHECK, NONE, NULL, "read no default configuration file",
      TODO},
@@ -135,6 +138,8 @@ static const struct cli_option cli_rows[] = {
     {"allow-uprobes", 0, DR, NONE, NULL, "allow processes with a uprobes area", TODO},
 
     /* CRIU's dump (and pre-dump) options, not yet. */
+    {"display-stats", 0, CLI_PRE_DUMP, NONE, NULL, "print the statistics at the end", TODO},
+    {"work-dir", 'W', CLI_PRE_DUMP, REQ, "DIR", "where to put logs and the pidfile", TODO},
     {"external", 0, DR, REQ, "RES", "an external resource: unix[ID], tty[RDEV:DEV], mnt[...]...",
      TODO},
     {"ext-unix-sk", 'x', DR, OPT, "INODE", "allow unix sockets whose peer is outside", TODO},
