@@ -70,6 +70,10 @@ static int read_stop_signal(struct dump_ctx *ctx)
 	return 0;
 }
 
+/* CRIU's default for --timeout: a task that does not stop by then sleeps
+ * where no signal wakes it, and the dump gives up rather than hang. */
+#define FREEZE_TIMEOUT_S 10
+
 /* Seizes and stops one thread; a thread that exited meanwhile is skipped. */
 static int freeze_one(struct dump_ctx *ctx, pid_t tid, int *added)
 {
@@ -79,7 +83,7 @@ static int freeze_one(struct dump_ctx *ctx, pid_t tid, int *added)
 	if (!grown)
 		return err_set("out of memory");
 	ctx->threads = grown;
-	if (ptrace_seize_stop(tid)) {
+	if (ptrace_seize_stop(tid, ctx->opts->timeout ? ctx->opts->timeout : FREEZE_TIMEOUT_S)) {
 		if (tid != ctx->pid && !task_exists(ctx->pid, tid))
 			return 0;
 		return err_wrap("freezing thread %d of pid %d", tid, ctx->pid);

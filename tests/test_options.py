@@ -153,7 +153,8 @@ def tests():
                     lambda ctx, w=w: leave_stopped_dump_test(ctx, w), 40))
         out.append(("options/leave-stopped/restore/" + w,
                     lambda ctx, w=w: leave_stopped_restore_test(ctx, w), 40))
-    out += [("options/display-stats", display_stats_test, 40),
+    out += [("options/timeout", timeout_test, 40),
+            ("options/display-stats", display_stats_test, 40),
             ("options/work-dir", work_dir_test, 40)]
     return out + cgroup_tests()
 
@@ -444,3 +445,37 @@ def work_dir_test(ctx):
     test_files_check = lib.read_text(ctx.path("out.log"))
     if "wl: FAIL" in test_files_check or "wl: done, 0 failure(s)" not in test_files_check:
         raise Fail("the restored workload: %s" % test_files_check.strip()[-300:])
+
+
+# ---- --timeout ----
+
+def timeout_test(ctx):
+    """A parent held in vfork (state D, no signal wakes it): dump --timeout 1
+    gives up after about a second with one line naming it and its state,
+    and once its child ends the parent goes on, unharmed (not stopped, not
+    killed)."""
+    argv = [os.path.join(test_files.WL_BIN, "vfork_stuck")]
+    pid = lib.spawn(argv, cwd=ctx.dir, stdout=ctx.path("out.log"), stderr="stdout",
+                    session="setsid")
+    lib.wait_until(lambda: os.path.exists(ctx.path("ready")), 20, "waiting for the vfork child")
+    kids = lib.tree_of(pid)
+    lib.wait_until(lambda: lib.proc_state(pid) == "D", 5, "waiting for the parent to be in D")
+    t0 = time.monotonic()
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("ck"), "--timeout", "1"], "dump")
+    took = time.monotonic() - t0
+    err = lib.read_text(r.err).strip().splitlines()
+    if (lib.exit_code(r.status) != 1 or len(err) != 1 or
+            "pid %d did not stop within 1 s (state D" % pid not in err[0]):
+        raise Fail("dump --timeout 1 of a vfork parent: %s after %.1f s, %r" % (
+            lib.describe_status(r.status), took, err))
+    if not 0.9 < took < 5:
+        raise Fail("dump --timeout 1 gave up after %.1f s" % took)
+    if os.path.exists(ctx.path("ck", "inventory.img")):
+        raise Fail("the refused dump left a checkpoint")
+    ctx.notes.append("%.2f s: %s" % (took, err[0]))
+    for k in kids:
+        os.kill(k, signal.SIGKILL)
+    st = lib.wait_pid(pid, 10, "waiting for the parent to go on")
+    if lib.exit_code(st) != 0 or not os.path.exists(ctx.path("resumed")):
+        raise Fail("the vfork parent ended with %s after the refused dump" % (
+            lib.describe_status(st)))

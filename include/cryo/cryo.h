@@ -31,6 +31,7 @@ struct cryo_opts {
 	bool shell_job;		/* -j/--shell-job */
 	bool leave_running;	/* -R/--leave-running */
 	bool leave_stopped;	/* -s/--leave-stopped: dump, restore */
+	unsigned timeout;	/* dump --timeout: seconds a task may take to stop (0: 10) */
 	bool display_stats;	/* --display-stats: dump, restore print their statistics */
 	bool detach;		/* restore -d/--restore-detached */
 	bool no_sync;		/* dump --no-sync: skip fsync (tmpfs, benchmarks) */

@@ -107,6 +107,10 @@ static const struct cli_option cli_rows[] = {
      "limits), full (set the limits on all), strict (refuse existing ones), props (make none), "
      "none or ignore (stay in cryo's)",
      STR(manage_cgroups), .implied = "soft", .choices = "none,props,soft,full,strict,ignore"},
+    {"timeout", 0, CLI_DUMP, REQ, "SECONDS",
+     "give up if a task has not stopped after SECONDS (default 10): it sleeps where no signal "
+     "wakes it (a vfork parent, a hung NFS read) and is left as it was",
+     UINT(timeout)},
     {"display-stats", 0, DR, NONE, NULL,
      "print the statistics (times, pages) on standard output at the end", FLAG(display_stats)},
     {"work-dir", 'W', DR, REQ, "DIR",
@@ -165,7 +169,8 @@ static const struct cli_option cli_rows[] = {
     {"force-irmap", 0, DUMPS, NONE, NULL, "resolve the paths of inotify and fanotify watches",
      TODO},
     {"irmap-scan-path", 0, DUMPS, REQ, "PATH", "also scan PATH for the paths of watches", TODO},
-    {"timeout", 0, DUMPS, REQ, "SECONDS", "give up collecting the processes after SECONDS", TODO},
+    {"timeout", 0, CLI_PRE_DUMP, REQ, "SECONDS", "give up collecting the processes after SECONDS",
+     TODO},
     {"cpu-cap", 0, DR, OPT, "CAPS", "CPU features to save or check: fpu,ins,cpu,all,none", TODO},
     {"lazy-pages", 0, DR, NONE, NULL, "serve or fill memory on demand (post-copy migration)", TODO},
     {"file-validation", 0, DR, REQ, "METHOD", "how files are checked: filesize or buildid", TODO,

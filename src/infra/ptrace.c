@@ -13,7 +13,10 @@
 #include <elf.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -22,21 +25,28 @@
 #include "infra/proc.h"
 #include "infra/ptrace.h"
 
+/* What waitpid's status says: the stop signal, or the end as an error. */
+static int ptrace_wait_stop_status(pid_t pid, pid_t r, int status)
+{
+	if (r < 0)
+		return err_errno("waiting for pid %d", pid);
+	if (WIFEXITED(status))
+		return err_set("pid %d exited with status %d", pid, WEXITSTATUS(status));
+	if (WIFSIGNALED(status))
+		return err_set("pid %d was killed by signal %d (%s)", pid, WTERMSIG(status),
+			       strsignal(WTERMSIG(status)));
+	return WIFSTOPPED(status) ? WSTOPSIG(status) : -2;
+}
+
 int ptrace_wait_stop(pid_t pid, int *status)
 {
 	for (;;) {
 		pid_t r = waitpid(pid, status, __WALL);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
-			return err_errno("waiting for pid %d", pid);
-		if (WIFEXITED(*status))
-			return err_set("pid %d exited with status %d", pid, WEXITSTATUS(*status));
-		if (WIFSIGNALED(*status))
-			return err_set("pid %d was killed by signal %d (%s)", pid,
-				       WTERMSIG(*status), strsignal(WTERMSIG(*status)));
-		if (WIFSTOPPED(*status))
-			return WSTOPSIG(*status);
+		int sig = ptrace_wait_stop_status(pid, r, *status);
+		if (sig != -2)
+			return sig;
 	}
 }
 
@@ -80,30 +90,80 @@ static int suspend_seccomp(pid_t pid)
 	return 0;
 }
 
-static int wait_interrupted(pid_t pid)
+/* waitpid for pid's next stop, polled until deadline (monotonic µs, 0:
+ * none): 1 if it stopped, 0 if the deadline passed first, -1 on error. */
+static int wait_until(pid_t pid, int *status, unsigned long long deadline)
 {
+	struct timespec pause = {0, 10000};
+
+	if (!deadline)
+		return ptrace_wait_stop(pid, status) < 0 ? -1 : 1;
+	for (;;) {
+		struct timespec now;
+		pid_t r = waitpid(pid, status, __WALL | WNOHANG);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 0) /* a stop or an end: ptrace_wait_stop tells them apart */
+			return ptrace_wait_stop_status(pid, r, *status) < 0 ? -1 : 1;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((unsigned long long)now.tv_sec * 1000000 + now.tv_nsec / 1000 >= deadline)
+			return 0;
+		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 1000000)
+			pause.tv_nsec *= 2;
+	}
+}
+
+/* A task that does not stop sleeps where no signal wakes it (state D): a
+ * vfork parent until its child execs or exits, a read of a hung NFS or
+ * FUSE file. It stays seized, not stopped, until cryo exits, which lets it
+ * go untouched (a running tracee cannot be detached). */
+static int not_stopped(pid_t pid, unsigned timeout_s)
+{
+	struct proc_stat st;
+	char wchan[64] = "";
+	char *buf = NULL;
+
+	if (!proc_read_stat(pid, &st) && !proc_read(pid, "wchan", &buf, NULL) && buf)
+		snprintf(wchan, sizeof(wchan), "%s", buf);
+	free(buf);
+	return err_set("pid %d did not stop within %u s (state %c%s%s): cryo gives up "
+		       "and leaves it as it was (--timeout sets the limit)",
+		       pid, timeout_s, st.state ? st.state : '?', wchan[0] ? ", in " : "", wchan);
+}
+
+static int wait_interrupted(pid_t pid, unsigned timeout_s)
+{
+	unsigned long long deadline = 0;
 	int status;
 
+	if (timeout_s) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		deadline =
+		    (now.tv_sec + (unsigned long long)timeout_s) * 1000000 + now.tv_nsec / 1000;
+	}
 	for (;;) {
-		int sig = ptrace_wait_stop(pid, &status);
-		if (sig < 0)
-			return -1;
+		int r = wait_until(pid, &status, deadline);
+		if (r <= 0)
+			return r ? -1 : not_stopped(pid, timeout_s);
 		/* PTRACE_EVENT_STOP: the interrupt (or a group-stop) has landed */
 		if (status >> 16 == PTRACE_EVENT_STOP)
 			return 0;
 		/* a signal arrived first: let it be delivered as it would have been */
-		if (ptrace(PTRACE_CONT, pid, 0, sig))
-			return err_errno("cannot resume pid %d to deliver signal %d", pid, sig);
+		if (ptrace(PTRACE_CONT, pid, 0, WSTOPSIG(status)))
+			return err_errno("cannot resume pid %d to deliver signal %d", pid,
+					 WSTOPSIG(status));
 	}
 }
 
-int ptrace_seize_stop(pid_t pid)
+int ptrace_seize_stop(pid_t pid, unsigned timeout_s)
 {
 	if (ptrace(PTRACE_SEIZE, pid, 0, 0))
 		return err_errno("cannot seize pid %d", pid);
 	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0))
 		return err_errno("cannot interrupt pid %d", pid);
-	if (wait_interrupted(pid))
+	if (wait_interrupted(pid, timeout_s))
 		return -1;
 	if (suspend_seccomp(pid)) {
 		ptrace_release(pid);

@@ -14,8 +14,10 @@
 /* Seize pid and bring it to a ptrace-stop (PTRACE_INTERRUPT). Signals that
  * arrive meanwhile are delivered as they would have been. Its seccomp is
  * then suspended (ptrace_set_options); a task under seccomp whose seccomp
- * cannot be suspended is released again and refused. */
-int ptrace_seize_stop(pid_t pid);
+ * cannot be suspended is released again and refused. A task that has not
+ * stopped after timeout_s seconds (0: no limit) is given up, with an error
+ * naming its state: it stays seized, untouched, until cryo exits. */
+int ptrace_seize_stop(pid_t pid, unsigned timeout_s);
 /* PTRACE_SETOPTIONS with opts and PTRACE_O_SUSPEND_SECCOMP, so that the
  * tracee's seccomp does not apply to the calls cryo injects; without it if
  * the kernel refuses it to cryo. *suspended (if not NULL) tells which. */
