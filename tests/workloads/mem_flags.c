@@ -2,7 +2,7 @@
  * default flags. The root maps, each with data in it: MAP_LOCKED (lo),
  * mlock2(MLOCK_ONFAULT) (lo lf), a mapping locked in its middle only (three
  * VMAs), one per madvise flag (dc dd wf mg hg nh sr rr), MAP_DROPPABLE (dp,
- * Linux 6.11+), MAP_NORESERVE (nr) and MAP_GROWSDOWN (gd); then
+ * Linux 6.11+), MAP_NORESERVE (nr), MAP_GROWSDOWN (gd) and mseal (sl); then
  * mlockall(MCL_FUTURE|MCL_ONFAULT). A child forked before that does
  * mlockall(MCL_CURRENT|MCL_FUTURE). After `go` each process checks that
  * every mapping has the same range and the same VmFlags line as before the
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,7 +41,7 @@ struct area {
 	const char *name;
 	int flags;  /* mmap flags beyond MAP_ANONYMOUS (MAP_PRIVATE if 0) */
 	int advice; /* madvise, or -1 */
-	int lock;   /* 0, 1: mlock2(0), 2: mlock2(MLOCK_ONFAULT), 3: middle */
+	int lock;   /* 0, 2: mlock2(MLOCK_ONFAULT), 3: mlock the middle, 4: mseal */
 	unsigned char *map;
 	bool covered;
 };
@@ -60,6 +61,7 @@ static struct area areas[] = {
     {"droppable", MAP_DROPPABLE, -1, 0, NULL, false},
     {"noreserve", MAP_PRIVATE | MAP_NORESERVE, -1, 0, NULL, false},
     {"growsdown", MAP_PRIVATE | MAP_GROWSDOWN, -1, 0, NULL, false},
+    {"sealed", MAP_PRIVATE, -1, 4, NULL, false},
 };
 #define NAREAS (sizeof(areas) / sizeof(areas[0]))
 
@@ -193,8 +195,13 @@ static void set_up_areas(void)
 			munmap(a->map, SIZE);
 			continue;
 		}
-		a->covered = true;
 		wl_fill(a->map, SIZE / 2, (int)i + 10); /* the upper half stays untouched */
+		if (a->lock == 4 && syscall(462 /* mseal */, a->map, SIZE, 0)) {
+			if (errno != ENOSYS && errno != EPERM) /* EPERM: 32-bit, or no CONFIG_MSEAL */
+				wl_die("mseal: %s", strerror(errno));
+			continue;
+		}
+		a->covered = true;
 		if ((a->lock == 2 && mlock2(a->map, SIZE, MLOCK_ONFAULT)) ||
 		    (a->lock == 3 && mlock(a->map + 2 * PG, 2 * PG)))
 			wl_die("mlock %s: %s", a->name, strerror(errno));
