@@ -197,7 +197,8 @@ static void set_up_areas(void)
 		}
 		wl_fill(a->map, SIZE / 2, (int)i + 10); /* the upper half stays untouched */
 		if (a->lock == 4 && syscall(462 /* mseal */, a->map, SIZE, 0)) {
-			if (errno != ENOSYS && errno != EPERM) /* EPERM: 32-bit, or no CONFIG_MSEAL */
+			if (errno != ENOSYS &&
+			    errno != EPERM) /* EPERM: 32-bit, or no CONFIG_MSEAL */
 				wl_die("mseal: %s", strerror(errno));
 			continue;
 		}
