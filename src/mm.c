@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <linux/prctl.h>
 
+#include "aio.h"
 #include "cow.h"
 #include "images.h"
 #include "mm.h"
@@ -139,6 +140,8 @@ static int classify_file(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 		v->shmem_id = pv->ino;
 		return 0;
 	}
+	if (aio_is_ring(pv))
+		return aio_dump_ring(pid, pv, v);
 	v->kind = pv->shared ? VMA_KIND__FILE_SHARED : VMA_KIND__FILE_PRIVATE;
 	v->path = strdup(pv->path);
 	if (ends_with(pv->path, " (deleted)")) {
@@ -795,6 +798,8 @@ static int map_vma(struct restore_ctx *ctx, size_t i, struct mm_batch *b)
 		break;
 	case VMA_KIND__SYSV_SHM: /* attached at once: what is queued goes first */
 		return batch_run(ctx, b) || sysvshm_attach(ctx, v) ? -1 : 0;
+	case VMA_KIND__AIO_RING: /* a new context, its ring moved here */
+		return batch_run(ctx, b) || aio_restore_ring(ctx, v) ? -1 : 0;
 	default:
 		return 0; /* the vDSO family was moved, [vsyscall] is the kernel's */
 	}
