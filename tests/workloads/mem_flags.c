@@ -137,13 +137,19 @@ static void vmflags_of(const char *smaps, char *out, size_t len)
 static char flags_before[1 << 18], flags_after[1 << 18];
 static long lck_before, lck_after;
 
-/* Checks PREFIX_vmflags: every line of the snapshot taken after the restore
- * equals the one taken before (names the first that differs). */
+/* Checks PREFIX_vmflags: every line of a snapshot taken now (after the
+ * restore) equals the one taken before (names the first that differs). */
 static void check_vmflags(const char *prefix)
 {
 	char name[64];
 	const char *a = flags_before, *b = flags_after;
 	size_t i = 0;
+
+	/* first thing after `go`: nothing has mapped anything yet */
+	snapshot(smaps_after, sizeof(smaps_after));
+	lck_after = vmlck();
+	vmflags_of(smaps_before, flags_before, sizeof(flags_before));
+	vmflags_of(smaps_after, flags_after, sizeof(flags_after));
 
 	while (a[i] && a[i] == b[i])
 		i++;
@@ -284,10 +290,6 @@ static void child_main(int ready_fd)
 		_exit(3);
 	close(ready_fd);
 	wl_wait_go();
-	snapshot(smaps_after, sizeof(smaps_after));
-	lck_after = vmlck();
-	vmflags_of(smaps_before, flags_before, sizeof(flags_before));
-	vmflags_of(smaps_after, flags_after, sizeof(flags_after));
 	check_vmflags("child");
 	check_areas(true);
 	check_def_flags("child_mlockall_future", false);
@@ -319,10 +321,6 @@ int main(void)
 	lck_before = vmlck();
 	wl_ready();
 	wl_wait_go();
-	snapshot(smaps_after, sizeof(smaps_after));
-	lck_after = vmlck();
-	vmflags_of(smaps_before, flags_before, sizeof(flags_before));
-	vmflags_of(smaps_after, flags_after, sizeof(flags_after));
 	check_vmflags("root");
 	check_areas(false);
 	check_def_flags("root_mlockall_future_onfault", true);
