@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <linux/prctl.h>
 
+#include "aio.h"
 #include "cow.h"
 #include "images.h"
 #include "mm.h"
@@ -34,6 +35,19 @@
 #include "shmem.h"
 #include "sysvshm.h"
 #include "infra/log.h"
+
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+#ifndef MCL_ONFAULT
+#define MCL_ONFAULT 4
+#endif
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 1
+#endif
+#ifndef SYS_mseal
+#define SYS_mseal 462
+#endif
 
 #ifndef PR_SET_VMA
 #define PR_SET_VMA	     0x53564d41
@@ -126,6 +140,8 @@ static int classify_file(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 		v->shmem_id = pv->ino;
 		return 0;
 	}
+	if (aio_is_ring(pv))
+		return aio_dump_ring(pid, pv, v);
 	v->kind = pv->shared ? VMA_KIND__FILE_SHARED : VMA_KIND__FILE_PRIVATE;
 	v->path = strdup(pv->path);
 	if (ends_with(pv->path, " (deleted)")) {
@@ -167,6 +183,16 @@ static int classify_vma(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 		       (unsigned long long)pv->start, pv->path);
 }
 
+/* The flags mmap, mlock and mseal set, which madvise cannot. */
+static void vma_dump_lock_flags(const struct proc_vma *pv, VmaEntry *v)
+{
+	v->has_mlock = v->has_noreserve = v->has_droppable = v->has_sealed = true;
+	v->mlock = proc_vma_has_flag(pv, "lo") ? 1 + proc_vma_has_flag(pv, "lf") : 0;
+	v->droppable = proc_vma_has_flag(pv, "dp");
+	v->noreserve = proc_vma_has_flag(pv, "nr") && !v->droppable;
+	v->sealed = proc_vma_has_flag(pv, "sl");
+}
+
 static int vma_dump(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 {
 	vma_entry__init(v);
@@ -185,9 +211,7 @@ static int vma_dump(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 	for (size_t i = 0; v->advice && i < sizeof(vma_advice) / sizeof(vma_advice[0]); i++)
 		if (proc_vma_has_flag(pv, vma_advice[i].flag))
 			v->advice[v->n_advice++] = strdup(vma_advice[i].flag);
-	if (proc_vma_has_flag(pv, "lo"))
-		pr_warn("pid %d: mlock()ed memory at 0x%llx will not be locked after restore", pid,
-			(unsigned long long)pv->start);
+	vma_dump_lock_flags(pv, v);
 	return 0;
 }
 
@@ -213,6 +237,62 @@ static int read_brk(struct dump_ctx *ctx, uint64_t *brk)
 	return 0;
 }
 
+static int status_vmlck(pid_t pid, long *kib)
+{
+	char *buf, *p;
+	size_t len;
+
+	if (proc_read(pid, "status", &buf, &len))
+		return -1;
+	p = strstr(buf, "\nVmLck:");
+	*kib = p ? strtol(p + 8, NULL, 10) : 0;
+	free(buf);
+	return 0;
+}
+
+static int page_present(pid_t pid, uint64_t addr, bool *present)
+{
+	char path[64];
+	uint64_t pm = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || pread(fd, &pm, sizeof(pm), addr / PAGE_SIZE_4K * sizeof(pm)) != sizeof(pm)) {
+		if (fd >= 0)
+			close(fd);
+		return err_errno("cannot read the pagemap of pid %d", pid);
+	}
+	close(fd);
+	*present = pm >> 63;
+	return 0;
+}
+
+/* mm->def_flags, which mlockall(MCL_FUTURE) sets and no file shows: a page
+ * mapped by an injected mmap is locked (VmLck grows) if it holds VM_LOCKED,
+ * and stays absent if it also holds VM_LOCKONFAULT. Unmapped at once. */
+static int probe_mlockall(struct dump_ctx *ctx, uint32_t *mcl)
+{
+	long before, after, addr;
+	bool present = false;
+	int ret;
+
+	*mcl = 0;
+	if (status_vmlck(ctx->pid, &before) ||
+	    inject_call(&ctx->inj, "mapping a probe page", SYS_mmap, 0, PAGE_SIZE_4K,
+			PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &addr))
+		return -1;
+	ret = status_vmlck(ctx->pid, &after);
+	if (!ret && after > before)
+		ret = page_present(ctx->pid, addr, &present);
+	if (!ret && after > before)
+		*mcl = MCL_FUTURE | (present ? 0 : MCL_ONFAULT);
+	if (inject_call(&ctx->inj, "unmapping the probe page", SYS_munmap, addr, PAGE_SIZE_4K, 0, 0,
+			0, 0, NULL))
+		return -1;
+	return ret;
+}
+
 int mm_dump(struct dump_ctx *ctx, MmEntry *mm)
 {
 	char exe[4096];
@@ -228,7 +308,9 @@ int mm_dump(struct dump_ctx *ctx, MmEntry *mm)
 	mm->arg_end = ctx->stat.arg_end;
 	mm->env_start = ctx->stat.env_start;
 	mm->env_end = ctx->stat.env_end;
-	if (read_brk(ctx, &mm->brk) || read_auxv(ctx->pid, mm))
+	mm->has_mlockall = true;
+	if (read_brk(ctx, &mm->brk) || read_auxv(ctx->pid, mm) ||
+	    probe_mlockall(ctx, &mm->mlockall))
 		return -1;
 	if (proc_readlink(ctx->pid, "exe", exe, sizeof(exe)))
 		return -1;
@@ -699,7 +781,7 @@ static int map_vma(struct restore_ctx *ctx, size_t i, struct mm_batch *b)
 					 SYS_mremap, ctx->cow[i].at, v->end - v->start,
 					 v->end - v->start, MREMAP_MAYMOVE | MREMAP_FIXED, v->start,
 					 0);
-		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		flags |= (v->droppable ? MAP_DROPPABLE : MAP_PRIVATE) | MAP_ANONYMOUS;
 		break;
 	case VMA_KIND__ANON_SHARED:
 		/* shared with other processes: their common memfd; else its own */
@@ -716,11 +798,15 @@ static int map_vma(struct restore_ctx *ctx, size_t i, struct mm_batch *b)
 		break;
 	case VMA_KIND__SYSV_SHM: /* attached at once: what is queued goes first */
 		return batch_run(ctx, b) || sysvshm_attach(ctx, v) ? -1 : 0;
+	case VMA_KIND__AIO_RING: /* a new context, its ring moved here */
+		return batch_run(ctx, b) || aio_restore_ring(ctx, v) ? -1 : 0;
 	default:
 		return 0; /* the vDSO family was moved, [vsyscall] is the kernel's */
 	}
 	if (v->growsdown)
 		flags |= MAP_GROWSDOWN;
+	if (v->noreserve)
+		flags |= MAP_NORESERVE;
 	return batch_add(b, "mapping", v->start, v->end, SYS_mmap, v->start, v->end - v->start,
 			 map_prot(ctx, v), flags, fd, fd >= 0 ? v->pgoff : 0);
 }
@@ -763,6 +849,10 @@ static int finish_vma(struct restore_ctx *ctx, const VmaEntry *v, struct mm_batc
 			    batch_add(b, "restoring madvise flags of", v->start, v->end,
 				      SYS_madvise, v->start, len, vma_advice[k].advice, 0, 0, 0))
 				return -1;
+	/* locked last: its pages are all in now, and mlock faults in the rest */
+	if (v->mlock && batch_add(b, "locking", v->start, v->end, SYS_mlock2, v->start, len,
+				  v->mlock == 2 ? MLOCK_ONFAULT : 0, 0, 0, 0))
+		return -1;
 	if (v->anon_name) {
 		uint64_t name;
 		if (inject_scratch_put(&ctx->inj, 0, v->anon_name, strlen(v->anon_name) + 1,
@@ -803,6 +893,22 @@ static int set_mm_map(struct restore_ctx *ctx)
 			   PR_SET_MM_MAP, addr, sizeof(map), 0, 0, NULL);
 }
 
+/* After everything else: sealed VMAs accept no more change, and mlockall
+ * (MCL_FUTURE) locks every mapping made after it. */
+static int seal_and_lock_future(struct restore_ctx *ctx, struct mm_batch *b)
+{
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
+		const VmaEntry *v = ctx->mm->vmas[i];
+		if (v->sealed && batch_add(b, "sealing", v->start, v->end, SYS_mseal, v->start,
+					   v->end - v->start, 0, 0, 0, 0))
+			return -1;
+	}
+	if (ctx->mm->mlockall && batch_add(b, "mlockall(MCL_FUTURE) for", 0, 0, SYS_mlockall,
+					   ctx->mm->mlockall, 0, 0, 0, 0, 0))
+		return -1;
+	return batch_run(ctx, b);
+}
+
 int mm_restore_finish(struct restore_ctx *ctx)
 {
 	struct mm_batch b = {0};
@@ -812,5 +918,5 @@ int mm_restore_finish(struct restore_ctx *ctx)
 			batch_free(&b);
 			return -1;
 		}
-	return batch_run(ctx, &b) || set_mm_map(ctx) ? -1 : 0;
+	return batch_run(ctx, &b) || set_mm_map(ctx) || seal_and_lock_future(ctx, &b) ? -1 : 0;
 }

@@ -960,7 +960,7 @@ static bool uffd_fills(const struct restore_ctx *ctx, const PagemapEntry *pe)
 {
 	const VmaEntry *v = vma_of(ctx->mm, pe->vaddr);
 
-	return v && v->kind == VMA_KIND__ANON_PRIVATE;
+	return v && v->kind == VMA_KIND__ANON_PRIVATE && !v->droppable; /* no uffd there */
 }
 
 /* Filled before the process forked, and shared copy-on-write (cow.c). */
@@ -1030,8 +1030,8 @@ static int uffd_register_vmas(struct restore_ctx *ctx, int uffd)
 		    .range = {.start = v->start, .len = v->end - v->start},
 		    .mode = UFFDIO_REGISTER_MODE_MISSING,
 		};
-		if (v->kind == VMA_KIND__ANON_PRIVATE && !cow_staged_at(ctx, v->start) &&
-		    ioctl(uffd, UFFDIO_REGISTER, &reg))
+		if (v->kind == VMA_KIND__ANON_PRIVATE && !v->droppable &&
+		    !cow_staged_at(ctx, v->start) && ioctl(uffd, UFFDIO_REGISTER, &reg))
 			return err_errno("cannot register 0x%llx-0x%llx with userfaultfd",
 					 (unsigned long long)v->start, (unsigned long long)v->end);
 	}
