@@ -162,8 +162,8 @@ static void probe_uffd_wp_async(struct cryo_kerndat *kd)
  * the bit at all. */
 static void probe_soft_dirty(struct cryo_kerndat *kd)
 {
-	volatile char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile char *p =
+	    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uint64_t ent = 0;
 	int fd;
 
