@@ -47,6 +47,10 @@ int cryo_check(const struct cryo_opts *opts)
 	if (kerndat_missing(&kd, missing, sizeof(missing)))
 		return err_set("this kernel lacks what cryo needs: %s", missing);
 	check_warn_optional(&kd);
+	printf("Memory change tracking: %s.\n",
+	       kd.uffd_wp_async && kd.pagemap_scan
+		   ? "userfaultfd write-protect, asynchronous (read with PAGEMAP_SCAN)"
+		   : "none (every checkpoint is a full one)");
 	printf("Looks good.\n");
 	return 0;
 }

@@ -24,6 +24,9 @@
 #include "infra/kerndat.h"
 #include "infra/uapi.h"
 
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+
 #ifndef PR_SET_VMA
 #define PR_SET_VMA	     0x53564d41
 #define PR_SET_VMA_ANON_NAME 0
@@ -56,6 +59,10 @@ static const struct kerndat_feature features[] = {
     FEATURE(vvar_vclock, false, "the [vvar_vclock] mapping of kernels 6.13+"),
     FEATURE(map_fixed_noreplace, false, "placing mappings without clobbering"),
     FEATURE(pr_set_vma_anon_name, false, "restoring names of anonymous mappings"),
+    FEATURE(uffd_wp_async, false,
+	    "tracking memory changes for incremental checkpoints (userfaultfd write-protect, "
+	    "asynchronous; without it every checkpoint is a full one)"),
+    FEATURE(soft_dirty, false, "the soft-dirty bit (not used: cryo tracks with userfaultfd)"),
 };
 
 const struct kerndat_feature *kerndat_features(int *nr)
@@ -137,6 +144,40 @@ static void probe_pagemap(struct cryo_kerndat *kd)
 	close(fd);
 }
 
+/* Asynchronous write-protection with unpopulated pages tracked: the API
+ * handshake of a userfaultfd of our own says whether the kernel has both. */
+static void probe_uffd_wp_async(struct cryo_kerndat *kd)
+{
+	struct uffdio_api api = {.api = UFFD_API,
+				 .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED};
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	kd->uffd_wp_async = ioctl(fd, UFFDIO_API, &api) == 0;
+	close(fd);
+}
+
+/* A page just written is soft-dirty (pagemap bit 55) where the kernel has
+ * the bit at all. */
+static void probe_soft_dirty(struct cryo_kerndat *kd)
+{
+	volatile char *p =
+	    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t ent = 0;
+	int fd;
+
+	if (p == MAP_FAILED)
+		return;
+	p[0] = 1;
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && pread(fd, &ent, 8, (uintptr_t)p / 4096 * 8) == 8)
+		kd->soft_dirty = ent & (1ULL << 55);
+	if (fd >= 0)
+		close(fd);
+	munmap((void *)p, 4096);
+}
+
 static void probe_fds(struct cryo_kerndat *kd)
 {
 	int fd = syscall(SYS_userfaultfd, O_CLOEXEC);
@@ -145,6 +186,7 @@ static void probe_fds(struct cryo_kerndat *kd)
 		kd->userfaultfd = true;
 		close(fd);
 	}
+	probe_uffd_wp_async(kd);
 	fd = syscall(SYS_memfd_create, "cryo-probe", MFD_CLOEXEC);
 	if (fd >= 0) {
 		kd->memfd_create = true;
@@ -245,6 +287,7 @@ int kerndat_probe(struct cryo_kerndat *kd)
 	probe_clone3_set_tid(kd);
 	probe_process_vm_readv(kd);
 	probe_pagemap(kd);
+	probe_soft_dirty(kd);
 	probe_fds(kd);
 	probe_mm(kd);
 	probe_task_size(kd);

@@ -19,7 +19,8 @@ struct cryo_kerndat {
 	    proc_pagemap, ptrace_getsigmask, ptrace_peeksiginfo, close_range, xsave;
 	/* optional */
 	bool pagemap_scan, userfaultfd, rseq_config, memfd_create, time_ns, mremap_dontunmap,
-	    ptrace_get_syscall_info, vvar_vclock, map_fixed_noreplace, pr_set_vma_anon_name;
+	    ptrace_get_syscall_info, vvar_vclock, map_fixed_noreplace, pr_set_vma_anon_name,
+	    uffd_wp_async, soft_dirty;
 	unsigned page_size;
 	unsigned long mmap_min_addr, task_size;
 	unsigned xsave_size;	 /* bytes XSAVE needs for the features XCR0 enables */

@@ -43,6 +43,18 @@ struct pm_scan_arg {
 #define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
 #endif
 
+#ifndef PM_SCAN_WP_MATCHING
+#define PM_SCAN_WP_MATCHING   (1 << 0) /* write-protect the pages matched */
+#define PM_SCAN_CHECK_WPASYNC (1 << 1) /* EPERM on a VMA not registered async-wp */
+#endif
+
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
 #endif
