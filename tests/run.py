@@ -1192,7 +1192,7 @@ def all_tests():
     tests.append(("sqlite3/restore", sqlite_test, 60))
     tests += test_files.tests() + test_jvm.tests()
     tests.append(("http-server/restore", http_server_test, 60))
-    for name in ("sk_icmp",):
+    for name in ("sk_icmp", "sk_raw"):
         for mode in ("restore", "leave-running"):
             tests.append(("%s/netns/%s" % (name, mode), netns_workload_test(name, mode), 30))
         tests.append(("%s/netns/restore-san" % name,

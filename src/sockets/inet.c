@@ -2,7 +2,8 @@
  * sockets/inet: addresses and int options shared by the inet socket kinds
  * (inet.h). The table holds the options of the socket and IP levels; each
  * kind reads it, then its own protocol's table, into the same repeated
- * message (tcp_sk_opt: level, name, value) and sets them again in order.
+ * message (tcp_sk_opt: level, name, value) and sets them again in order,
+ * those whose value differs from the new socket's.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -137,6 +138,11 @@ int inet_set_int_opts(int fd, TcpSkOpt *const *opts, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const TcpSkOpt *o = opts[i];
+		int now;
+		/* one the new socket already has is not set: some cannot be set
+		 * on some sockets at all (IPV6_V6ONLY on a raw socket) */
+		if (!inet_get_int(fd, o->level, o->name, &now) && now == o->value)
+			continue;
 		if (inet_set_int(fd, o->level, o->name, o->value))
 			return err_errno("setsockopt(%u, %u, %d)", o->level, o->name, o->value);
 	}
