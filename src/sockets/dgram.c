@@ -9,7 +9,8 @@
  * Dump (dgram_dump), on cryo's pidfd_getfd duplicate: getsockname and
  * getpeername give the addresses, getsockopt the options (inet.c's shared
  * int options and the multicast ones, the buffers with SO_BUF_LOCK, the
- * timeouts, the device, the owner, a raw socket's header and filter). A
+ * timeouts, the device, the owner, a classic BPF filter (SO_GET_FILTER,
+ * with SO_LOCK_FILTER), a raw socket's header and ICMP filter). A
  * ping or raw socket connected to a peer of port 0 (as they always are)
  * answers getpeername with ENOTCONN: its peer is read from the process's
  * /proc/PID/net/{icmp,icmp6,raw,raw6} line of its inode instead.
@@ -275,13 +276,24 @@ static int read_raw_opts(int fd, InetDgramEntry *u)
 	return 0;
 }
 
+static int read_filter(int fd, InetDgramEntry *u)
+{
+	bool locked;
+
+	if (inet_read_filter(fd, &u->bpf_filter, &locked))
+		return -1;
+	u->filter_locked = locked;
+	u->has_bpf_filter = u->bpf_filter.len > 0;
+	return 0;
+}
+
 static int read_opts(int fd, InetDgramEntry *u)
 {
 	return inet_read_int_opts(fd, u->family, inet_int_opts, inet_nr_int_opts, &u->opts,
 				  &u->n_opts) ||
 	       inet_read_int_opts(fd, u->family, inet_dgram_int_opts, inet_nr_dgram_int_opts,
 				  &u->opts, &u->n_opts) ||
-	       read_other_opts(fd, u) || read_raw_opts(fd, u);
+	       read_other_opts(fd, u) || read_raw_opts(fd, u) || read_filter(fd, u);
 }
 
 static int dgram_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
@@ -338,6 +350,7 @@ static int dgram_validate(const struct restore_tree *tree, const FileEntry *fe,
 	if (!u || (u->family != AF_INET && u->family != AF_INET6) ||
 	    (u->type != SOCK_DGRAM && u->type != SOCK_RAW) || u->protocol > 255 ||
 	    (u->has_icmp_filter && u->icmp_filter.len != filter_of(u, &level, &name)) ||
+	    u->bpf_filter.len % 8 || u->bpf_filter.len > 8 * 4096 ||
 	    !addr_ok(u->family, &u->src_addr) || u->src_port > 65535 ||
 	    (u->has_dst_addr && (!addr_ok(u->family, &u->dst_addr) || u->dst_port > 65535)))
 		return err_set("file %u: malformed inet datagram or raw socket", fe->id);
@@ -370,7 +383,7 @@ static int set_other_opts(int fd, const InetDgramEntry *u)
 	if (u->has_icmp_filter && filter_of(u, &level, &name) &&
 	    setsockopt(fd, level, name, u->icmp_filter.data, u->icmp_filter.len))
 		return err_errno("the ICMP filter");
-	return 0;
+	return inet_set_filter(fd, &u->bpf_filter, u->filter_locked);
 }
 
 static int bind_and_connect(int fd, const InetDgramEntry *u)

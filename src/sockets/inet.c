@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <linux/filter.h>
 
 #include "infra/log.h"
 #include "sockets/inet.h"
@@ -146,5 +148,41 @@ int inet_set_int_opts(int fd, TcpSkOpt *const *opts, size_t n)
 		if (inet_set_int(fd, o->level, o->name, o->value))
 			return err_errno("setsockopt(%u, %u, %d)", o->level, o->name, o->value);
 	}
+	return 0;
+}
+
+int inet_read_filter(int fd, ProtobufCBinaryData *out, bool *locked)
+{
+	socklen_t n = 0; /* SO_GET_FILTER counts in instructions, not bytes */
+	int lock;
+
+	out->len = 0;
+	if (inet_get_int(fd, SOL_SOCKET, SO_LOCK_FILTER, &lock))
+		return err_errno("SO_LOCK_FILTER");
+	*locked = lock;
+	if (getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0)
+		return errno == EACCES ? err_set("its socket filter is an eBPF program "
+						 "(SO_ATTACH_BPF): not supported yet")
+				       : err_errno("SO_GET_FILTER");
+	if (!n)
+		return 0;
+	out->data = malloc(n * sizeof(struct sock_filter));
+	if (!out->data)
+		return err_set("out of memory");
+	if (getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, out->data, &n) < 0)
+		return err_errno("SO_GET_FILTER");
+	out->len = n * sizeof(struct sock_filter);
+	return 0;
+}
+
+int inet_set_filter(int fd, const ProtobufCBinaryData *f, bool locked)
+{
+	struct sock_fprog prog = {.len = f->len / sizeof(struct sock_filter),
+				  .filter = (struct sock_filter *)f->data};
+
+	if (f->len && setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)))
+		return err_errno("SO_ATTACH_FILTER");
+	if (locked && inet_set_int(fd, SOL_SOCKET, SO_LOCK_FILTER, 1))
+		return err_errno("SO_LOCK_FILTER");
 	return 0;
 }

@@ -7,6 +7,7 @@
 #ifndef CRYO_SOCKETS_INET_H
 #define CRYO_SOCKETS_INET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -43,5 +44,12 @@ int inet_read_int_opts(int fd, uint32_t family, const struct inet_int_opt *table
 		       TcpSkOpt ***opts, size_t *n);
 /* Sets the saved options again, in their order. */
 int inet_set_int_opts(int fd, TcpSkOpt *const *opts, size_t n);
+
+/* A classic BPF filter (SO_ATTACH_FILTER) as SO_GET_FILTER gives it: its
+ * instructions (struct sock_filter, 8 bytes each) into out, none: len 0;
+ * *locked: SO_LOCK_FILTER. A filter that is an eBPF program is refused. */
+int inet_read_filter(int fd, ProtobufCBinaryData *out, bool *locked);
+/* Attaches it again, then locks it if it was. */
+int inet_set_filter(int fd, const ProtobufCBinaryData *f, bool locked);
 
 #endif

@@ -2,7 +2,9 @@
  * IPv6: a bound IPv4 socket with options set (SO_BROADCAST, SO_PRIORITY,
  * SO_MARK, IP_TOS, IP_TTL, IP_MULTICAST_TTL, IP_MULTICAST_LOOP off,
  * SO_RCVBUF set by the program, SO_RCVTIMEO, SO_SNDTIMEO, SO_REUSEADDR,
- * O_NONBLOCK) and a socket connected to it; an IPv6 pair (IPV6_V6ONLY,
+ * O_NONBLOCK) and a socket connected to it, with a classic BPF filter
+ * (SO_ATTACH_FILTER, locked with SO_LOCK_FILTER) that drops datagrams of
+ * 12 bytes or less; an IPv6 pair (IPV6_V6ONLY,
  * IPV6_UNICAST_HOPS); a dual-stack IPv6 socket that an IPv4 socket is
  * connected to (its datagrams arrive from a v4-mapped address); a UDP-Lite
  * pair; an unbound socket. Traffic went both ways before the checkpoint
@@ -14,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -154,6 +157,46 @@ static long timeo_us(int fd, int name)
 	return tv.tv_sec * 1000000L + tv.tv_usec;
 }
 
+static struct sock_filter short_drop[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+    BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 12, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, 0xffff),
+    BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+static void set_filter(int fd)
+{
+	struct sock_fprog prog = {sizeof(short_drop) / sizeof(short_drop[0]), short_drop};
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)))
+		wl_die("SO_ATTACH_FILTER: %s", strerror(errno));
+	setint(fd, SOL_SOCKET, SO_LOCK_FILTER, 1);
+}
+
+/* The filter reads back the same, is locked, and drops a short datagram
+ * from the server while a long one passes. */
+static void check_filter(int cli, int srv)
+{
+	struct sock_filter got[16];
+	socklen_t n = 16;
+	char b[64];
+	struct pollfd p = {.fd = cli, .events = POLLIN};
+
+	wl_check("filter_read_back",
+		 !getsockopt(cli, SOL_SOCKET, SO_GET_FILTER, got, &n) && n == 4 &&
+		     !memcmp(got, short_drop, sizeof(short_drop)),
+		 "%u instructions", n);
+	wl_check("filter_locked", getint(cli, SOL_SOCKET, SO_LOCK_FILTER) == 1, "unlocked");
+	struct sockaddr_storage to;
+	socklen_t tl = sizeof(to);
+	getsockname(cli, (struct sockaddr *)&to, &tl);
+	sendto(srv, "abc", 3, 0, (struct sockaddr *)&to, tl);
+	sendto(srv, "long enough to pass", 19, 0, (struct sockaddr *)&to, tl);
+	wl_check("filter_drops_short",
+		 poll(&p, 1, 2000) == 1 && recv(cli, b, sizeof(b), MSG_DONTWAIT) == 19,
+		 "the short one came");
+}
+
 static void set_v4_options(int fd)
 {
 	struct timeval rt = {1, 500000}, st = {2, 248000};
@@ -215,6 +258,7 @@ int main(void)
 	bind_lo(s[0].fd, AF_INET);
 	s[1].fd = sock(AF_INET, IPPROTO_UDP);
 	connect_to(s[1].fd, s[0].fd);
+	set_filter(s[1].fd);
 	s[2].fd = sock(AF_INET6, IPPROTO_UDP);
 	setint(s[2].fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
 	setint(s[2].fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 44);
@@ -275,6 +319,7 @@ int main(void)
 		     getint(s[7].fd, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_UDPLITE,
 		 "not UDP-Lite");
 
+	check_filter(s[1].fd, s[0].fd);
 	send_one("v4_to_server", s[1].fd, s[0].fd, NULL, 0);
 	send_one("v4_to_client", s[0].fd, s[1].fd, NULL, 0);
 	send_one("v6_to_server", s[3].fd, s[2].fd, NULL, 0);
