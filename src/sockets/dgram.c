@@ -37,7 +37,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <netinet/in.h>
 #include <net/if.h>
 #include <linux/icmp.h>
@@ -177,17 +176,6 @@ static int read_addrs(pid_t pid, int fd, InetDgramEntry *u)
 	return inet_copy_addr(&ss, &u->dst_addr, &u->dst_port);
 }
 
-static int get_timeo(int fd, int name, uint64_t *us)
-{
-	struct timeval tv;
-	socklen_t len = sizeof(tv);
-
-	if (getsockopt(fd, SOL_SOCKET, name, &tv, &len))
-		return -1;
-	*us = (uint64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-	return 0;
-}
-
 /* Buffers, reuse, timeouts, device, owner. */
 static int read_other_opts(int fd, InetDgramEntry *u)
 {
@@ -199,8 +187,8 @@ static int read_other_opts(int fd, InetDgramEntry *u)
 	    inet_get_int(fd, SOL_SOCKET, SO_SNDBUF, (int *)&u->sndbuf) ||
 	    inet_get_int(fd, SOL_SOCKET, SO_RCVBUF, (int *)&u->rcvbuf) ||
 	    inet_get_int(fd, SOL_SOCKET, SO_BUF_LOCK, &lock) ||
-	    get_timeo(fd, SO_RCVTIMEO, &u->rcvtimeo_us) ||
-	    get_timeo(fd, SO_SNDTIMEO, &u->sndtimeo_us) ||
+	    inet_get_timeo(fd, SO_RCVTIMEO, &u->rcvtimeo_us) ||
+	    inet_get_timeo(fd, SO_SNDTIMEO, &u->sndtimeo_us) ||
 	    getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dlen))
 		return err_errno("getsockopt");
 	u->reuseaddr = v;
@@ -357,13 +345,6 @@ static int dgram_validate(const struct restore_tree *tree, const FileEntry *fe,
 	return 0;
 }
 
-static int set_timeo(int fd, int name, uint64_t us)
-{
-	struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
-
-	return setsockopt(fd, SOL_SOCKET, name, &tv, sizeof(tv));
-}
-
 /* The buffers as they were, then the program's locks on them. */
 static int set_other_opts(int fd, const InetDgramEntry *u)
 {
@@ -374,8 +355,8 @@ static int set_other_opts(int fd, const InetDgramEntry *u)
 	    inet_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, u->rcvbuf / 2) ||
 	    inet_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, u->buf_lock))
 		return err_errno("cannot set the buffers");
-	if (set_timeo(fd, SO_RCVTIMEO, u->rcvtimeo_us) ||
-	    set_timeo(fd, SO_SNDTIMEO, u->sndtimeo_us))
+	if (inet_set_timeo(fd, SO_RCVTIMEO, u->rcvtimeo_us) ||
+	    inet_set_timeo(fd, SO_SNDTIMEO, u->sndtimeo_us))
 		return err_errno("cannot set the timeouts");
 	if (u->bind_dev &&
 	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, u->bind_dev, strlen(u->bind_dev)))

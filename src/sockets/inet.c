@@ -3,7 +3,8 @@
  * (inet.h). The table holds the options of the socket and IP levels; each
  * kind reads it, then its own protocol's table, into the same repeated
  * message (tcp_sk_opt: level, name, value) and sets them again in order,
- * those whose value differs from the new socket's.
+ * those whose value differs from the new socket's; and the options of
+ * other shapes every socket has: timeouts, a classic BPF filter.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/time.h>
 #include <linux/filter.h>
 
 #include "infra/log.h"
@@ -149,6 +151,24 @@ int inet_set_int_opts(int fd, TcpSkOpt *const *opts, size_t n)
 			return err_errno("setsockopt(%u, %u, %d)", o->level, o->name, o->value);
 	}
 	return 0;
+}
+
+int inet_get_timeo(int fd, int name, uint64_t *us)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+
+	if (getsockopt(fd, SOL_SOCKET, name, &tv, &len))
+		return -1;
+	*us = (uint64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+	return 0;
+}
+
+int inet_set_timeo(int fd, int name, uint64_t us)
+{
+	struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+
+	return setsockopt(fd, SOL_SOCKET, name, &tv, sizeof(tv));
 }
 
 int inet_read_filter(int fd, ProtobufCBinaryData *out, bool *locked)

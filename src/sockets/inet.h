@@ -45,6 +45,10 @@ int inet_read_int_opts(int fd, uint32_t family, const struct inet_int_opt *table
 /* Sets the saved options again, in their order. */
 int inet_set_int_opts(int fd, TcpSkOpt *const *opts, size_t n);
 
+/* SO_RCVTIMEO or SO_SNDTIMEO in microseconds (0: none). */
+int inet_get_timeo(int fd, int name, uint64_t *us);
+int inet_set_timeo(int fd, int name, uint64_t us);
+
 /* A classic BPF filter (SO_ATTACH_FILTER) as SO_GET_FILTER gives it: its
  * instructions (struct sock_filter, 8 bytes each) into out, none: len 0;
  * *locked: SO_LOCK_FILTER. A filter that is an eBPF program is refused. */
