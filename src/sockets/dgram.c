@@ -64,15 +64,8 @@ static const char *proto_name(const InetDgramEntry *u)
 /* "A:p" or "A:p -> B:q". */
 static const char *endpoints(const InetDgramEntry *u, char *buf, size_t len)
 {
-	char s[64], d[64];
-
-	inet_endpoint(u->family, &u->src_addr, u->src_port, s, sizeof(s));
-	if (!u->has_dst_addr)
-		snprintf(buf, len, "%s", s);
-	else
-		snprintf(buf, len, "%s -> %s", s,
-			 inet_endpoint(u->family, &u->dst_addr, u->dst_port, d, sizeof(d)));
-	return buf;
+	return inet_endpoints(u->family, &u->src_addr, u->src_port,
+			      u->has_dst_addr ? &u->dst_addr : NULL, u->dst_port, buf, len);
 }
 
 /* ---- dump ---- */

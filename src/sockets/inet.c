@@ -69,6 +69,19 @@ const char *inet_endpoint(uint32_t family, const ProtobufCBinaryData *a, uint32_
 	return buf;
 }
 
+const char *inet_endpoints(uint32_t family, const ProtobufCBinaryData *src, uint32_t sport,
+			   const ProtobufCBinaryData *dst, uint32_t dport, char *buf, size_t len)
+{
+	char s[64], d[64];
+
+	inet_endpoint(family, src, sport, s, sizeof(s));
+	if (!dst)
+		snprintf(buf, len, "%s", s);
+	else
+		snprintf(buf, len, "%s -> %s", s, inet_endpoint(family, dst, dport, d, sizeof(d)));
+	return buf;
+}
+
 socklen_t inet_make_addr(uint32_t family, const ProtobufCBinaryData *a, uint32_t port,
 			 struct sockaddr_storage *ss)
 {

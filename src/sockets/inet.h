@@ -32,6 +32,9 @@ int inet_set_int(int fd, int level, int name, int v);
 /* "127.0.0.1:80" or "[::1]:80" into buf. */
 const char *inet_endpoint(uint32_t family, const ProtobufCBinaryData *a, uint32_t port, char *buf,
 			  size_t len);
+/* "A:p" or, with a peer (dst not NULL), "A:p -> B:q" into buf. */
+const char *inet_endpoints(uint32_t family, const ProtobufCBinaryData *src, uint32_t sport,
+			   const ProtobufCBinaryData *dst, uint32_t dport, char *buf, size_t len);
 /* A sockaddr of a saved address; its length. */
 socklen_t inet_make_addr(uint32_t family, const ProtobufCBinaryData *a, uint32_t port,
 			 struct sockaddr_storage *ss);

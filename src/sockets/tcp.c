@@ -120,15 +120,8 @@ static const char *state_name(uint32_t st)
 /* "A:p -> B:q" of a socket. */
 static const char *endpoints(const TcpSkEntry *t, char *buf, size_t len)
 {
-	char s[64], d[64];
-
-	inet_endpoint(t->family, &t->src_addr, t->src_port, s, sizeof(s));
-	if (!t->has_dst_addr)
-		snprintf(buf, len, "%s", s);
-	else
-		snprintf(buf, len, "%s -> %s", s,
-			 inet_endpoint(t->family, &t->dst_addr, t->dst_port, d, sizeof(d)));
-	return buf;
+	return inet_endpoints(t->family, &t->src_addr, t->src_port,
+			      t->has_dst_addr ? &t->dst_addr : NULL, t->dst_port, buf, len);
 }
 
 /* ---- the TCP options a program may set (after inet.c's) ---- */

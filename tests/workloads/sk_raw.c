@@ -49,14 +49,6 @@ static void drain(int fd)
 		;
 }
 
-static int getint(int fd, int level, int name)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	return getsockopt(fd, level, name, &v, &len) ? -12345 : v;
-}
-
 /* What fd receives next: the IPv4 payload after its header (off 1) or all. */
 static ssize_t next(int fd, unsigned char *buf, size_t len)
 {
@@ -174,12 +166,9 @@ int main(void)
 		 !getsockname(conn, (struct sockaddr *)&name, &len) &&
 		     name.sin_addr.s_addr == htonl(INADDR_LOOPBACK),
 		 "not bound by its connection");
-	wl_check("connected_tos", getint(conn, IPPROTO_IP, IP_TOS) == 0x20, "%d",
-		 getint(conn, IPPROTO_IP, IP_TOS));
-	wl_check("raw_hdrincl", getint(hdr, IPPROTO_IP, IP_HDRINCL) == 1, "%d",
-		 getint(hdr, IPPROTO_IP, IP_HDRINCL));
-	wl_check("bound_no_hdrincl", getint(bound, IPPROTO_IP, IP_HDRINCL) == 0, "%d",
-		 getint(bound, IPPROTO_IP, IP_HDRINCL));
+	wl_check_opt("connected_tos", conn, IPPROTO_IP, IP_TOS, 0x20);
+	wl_check_opt("raw_hdrincl", hdr, IPPROTO_IP, IP_HDRINCL, 1);
+	wl_check_opt("bound_no_hdrincl", bound, IPPROTO_IP, IP_HDRINCL, 0);
 	wl_check("icmp_filter",
 		 !getsockopt(icmp, SOL_RAW, ICMP_FILTER, &f2, &fl) && f2.data == f.data, "0x%x",
 		 f2.data);

@@ -45,12 +45,6 @@ static void loopback(int family, struct sockaddr_storage *ss, socklen_t *len)
 	}
 }
 
-static void setint(int fd, int level, int name, int v)
-{
-	if (setsockopt(fd, level, name, &v, sizeof(v)))
-		wl_die("setsockopt %d/%d: %s", level, name, strerror(errno));
-}
-
 static int getint(int fd, int level, int name)
 {
 	int v = -1;
@@ -170,7 +164,7 @@ static void set_filter(int fd)
 
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)))
 		wl_die("SO_ATTACH_FILTER: %s", strerror(errno));
-	setint(fd, SOL_SOCKET, SO_LOCK_FILTER, 1);
+	wl_setopt(fd, SOL_SOCKET, SO_LOCK_FILTER, 1);
 }
 
 /* The filter reads back the same, is locked, and drops a short datagram
@@ -186,7 +180,7 @@ static void check_filter(int cli, int srv)
 		 !getsockopt(cli, SOL_SOCKET, SO_GET_FILTER, got, &n) && n == 4 &&
 		     !memcmp(got, short_drop, sizeof(short_drop)),
 		 "%u instructions", n);
-	wl_check("filter_locked", getint(cli, SOL_SOCKET, SO_LOCK_FILTER) == 1, "unlocked");
+	wl_check_opt("filter_locked", cli, SOL_SOCKET, SO_LOCK_FILTER, 1);
 	struct sockaddr_storage to;
 	socklen_t tl = sizeof(to);
 	getsockname(cli, (struct sockaddr *)&to, &tl);
@@ -201,15 +195,15 @@ static void set_v4_options(int fd)
 {
 	struct timeval rt = {1, 500000}, st = {2, 248000};
 
-	setint(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-	setint(fd, SOL_SOCKET, SO_BROADCAST, 1);
-	setint(fd, IPPROTO_IP, IP_TOS, 0x10);
-	setint(fd, SOL_SOCKET, SO_PRIORITY, 5);
-	setint(fd, SOL_SOCKET, SO_MARK, 7);
-	setint(fd, IPPROTO_IP, IP_TTL, 33);
-	setint(fd, IPPROTO_IP, IP_MULTICAST_TTL, 4);
-	setint(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 0);
-	setint(fd, SOL_SOCKET, SO_RCVBUF, 65536);
+	wl_setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	wl_setopt(fd, SOL_SOCKET, SO_BROADCAST, 1);
+	wl_setopt(fd, IPPROTO_IP, IP_TOS, 0x10);
+	wl_setopt(fd, SOL_SOCKET, SO_PRIORITY, 5);
+	wl_setopt(fd, SOL_SOCKET, SO_MARK, 7);
+	wl_setopt(fd, IPPROTO_IP, IP_TTL, 33);
+	wl_setopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, 4);
+	wl_setopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 0);
+	wl_setopt(fd, SOL_SOCKET, SO_RCVBUF, 65536);
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rt, sizeof(rt)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &st, sizeof(st)))
 		wl_die("timeouts: %s", strerror(errno));
@@ -218,22 +212,15 @@ static void set_v4_options(int fd)
 
 static void check_v4_options(int fd, int rcvbuf)
 {
-	wl_check("v4_broadcast", getint(fd, SOL_SOCKET, SO_BROADCAST) == 1, "off");
-	wl_check("v4_reuseaddr", getint(fd, SOL_SOCKET, SO_REUSEADDR) == 1, "off");
-	wl_check("v4_tos", getint(fd, IPPROTO_IP, IP_TOS) == 0x10, "%d",
-		 getint(fd, IPPROTO_IP, IP_TOS));
-	wl_check("v4_priority", getint(fd, SOL_SOCKET, SO_PRIORITY) == 5, "%d",
-		 getint(fd, SOL_SOCKET, SO_PRIORITY));
-	wl_check("v4_mark", getint(fd, SOL_SOCKET, SO_MARK) == 7, "%d",
-		 getint(fd, SOL_SOCKET, SO_MARK));
-	wl_check("v4_ttl", getint(fd, IPPROTO_IP, IP_TTL) == 33, "%d",
-		 getint(fd, IPPROTO_IP, IP_TTL));
-	wl_check("v4_mcast_ttl", getint(fd, IPPROTO_IP, IP_MULTICAST_TTL) == 4, "%d",
-		 getint(fd, IPPROTO_IP, IP_MULTICAST_TTL));
-	wl_check("v4_mcast_loop", getint(fd, IPPROTO_IP, IP_MULTICAST_LOOP) == 0, "%d",
-		 getint(fd, IPPROTO_IP, IP_MULTICAST_LOOP));
-	wl_check("v4_rcvbuf", getint(fd, SOL_SOCKET, SO_RCVBUF) == rcvbuf, "%d, was %d",
-		 getint(fd, SOL_SOCKET, SO_RCVBUF), rcvbuf);
+	wl_check_opt("v4_broadcast", fd, SOL_SOCKET, SO_BROADCAST, 1);
+	wl_check_opt("v4_reuseaddr", fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	wl_check_opt("v4_tos", fd, IPPROTO_IP, IP_TOS, 0x10);
+	wl_check_opt("v4_priority", fd, SOL_SOCKET, SO_PRIORITY, 5);
+	wl_check_opt("v4_mark", fd, SOL_SOCKET, SO_MARK, 7);
+	wl_check_opt("v4_ttl", fd, IPPROTO_IP, IP_TTL, 33);
+	wl_check_opt("v4_mcast_ttl", fd, IPPROTO_IP, IP_MULTICAST_TTL, 4);
+	wl_check_opt("v4_mcast_loop", fd, IPPROTO_IP, IP_MULTICAST_LOOP, 0);
+	wl_check_opt("v4_rcvbuf", fd, SOL_SOCKET, SO_RCVBUF, rcvbuf);
 	wl_check("v4_rcvtimeo", timeo_us(fd, SO_RCVTIMEO) == 1500000, "%ld us",
 		 timeo_us(fd, SO_RCVTIMEO));
 	wl_check("v4_sndtimeo", timeo_us(fd, SO_SNDTIMEO) == 2248000, "%ld us",
@@ -260,13 +247,13 @@ int main(void)
 	connect_to(s[1].fd, s[0].fd);
 	set_filter(s[1].fd);
 	s[2].fd = sock(AF_INET6, IPPROTO_UDP);
-	setint(s[2].fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-	setint(s[2].fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 44);
+	wl_setopt(s[2].fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+	wl_setopt(s[2].fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 44);
 	bind_lo(s[2].fd, AF_INET6);
 	s[3].fd = sock(AF_INET6, IPPROTO_UDP);
 	connect_to(s[3].fd, s[2].fd);
 	s[4].fd = sock(AF_INET6, IPPROTO_UDP);
-	setint(s[4].fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+	wl_setopt(s[4].fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
 	{
 		struct sockaddr_in6 any = {.sin6_family = AF_INET6};
 		struct sockaddr_in to = {.sin_family = AF_INET};
@@ -310,10 +297,9 @@ int main(void)
 	wl_check("unbound_still_unbound",
 		 ((struct sockaddr_in *)&s[8].self)->sin_port == 0 && s[8].peer_len == 0, "bound");
 	check_v4_options(s[0].fd, rcvbuf);
-	wl_check("v6_only", getint(s[2].fd, IPPROTO_IPV6, IPV6_V6ONLY) == 1, "off");
-	wl_check("v6_hops", getint(s[2].fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS) == 44, "%d",
-		 getint(s[2].fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS));
-	wl_check("dual_not_v6only", getint(s[4].fd, IPPROTO_IPV6, IPV6_V6ONLY) == 0, "on");
+	wl_check_opt("v6_only", s[2].fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+	wl_check_opt("v6_hops", s[2].fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 44);
+	wl_check_opt("dual_not_v6only", s[4].fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
 	wl_check("lite_protocol",
 		 getint(s[6].fd, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_UDPLITE &&
 		     getint(s[7].fd, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_UDPLITE,
