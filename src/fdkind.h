@@ -115,12 +115,13 @@ extern const struct fd_kind ghost_kind, memfd_kind, opath_kind;	       /* ghost.
 extern const struct fd_kind eventfd_kind, signalfd_kind, timerfd_kind; /* eventfd.c ... */
 extern const struct fd_kind epoll_kind, inotify_kind;
 extern const struct fd_kind fanotify_kind; /* fanotify.c */
-extern const struct fd_kind unix_kind;	    /* sockets/unix.c */
-extern const struct fd_kind linkremap_kind; /* linkremap.c */
-extern const struct fd_kind tcp_kind;	    /* sockets/tcp.c */
-extern const struct fd_kind ghostnode_kind; /* ghostnode.c */
-extern const struct fd_kind pidfd_kind;	    /* pidfd.c */
-extern const struct fd_kind procfile_kind;  /* procfile.c */
+extern const struct fd_kind unix_kind;			   /* sockets/unix.c */
+extern const struct fd_kind linkremap_kind;		   /* linkremap.c */
+extern const struct fd_kind tcp_kind;			   /* sockets/tcp.c */
+extern const struct fd_kind udp_kind, icmp_kind, raw_kind; /* sockets/dgram.c */
+extern const struct fd_kind ghostnode_kind;		   /* ghostnode.c */
+extern const struct fd_kind pidfd_kind;			   /* pidfd.c */
+extern const struct fd_kind procfile_kind;		   /* procfile.c */
 /* pathfile.c: a character device that holds no state (/dev/null...) */
 bool pathfile_safe_device(dev_t rdev);
 /* pathfile.c: opens fe->path again with its flags (less those that only

@@ -437,6 +437,44 @@ def game_test(family, mode):
     return fn
 
 
+def netns_workload_test(name, mode, san=False):
+    """A workload of tests/workloads that needs a network namespace (ICMP
+    ping sockets need net.ipv4.ping_group_range, raw sockets see every
+    packet of their namespace): in one of the test's own, with lo up and
+    ping allowed to every group, cryo run in it too; dumped and restored
+    (or left running with -R), then the workload checks its state."""
+    def fn(ctx):
+        ns = "cryo-%s-%d-%s" % (name.replace("_", "-"), os.getpid(), mode)
+        inns = [shutil.which("ip") or "/usr/sbin/ip", "netns", "exec", ns]
+        cryo = lib.SAN_CRYO if san else lib.CRYO
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        try:
+            subprocess.run(inns + ["ip", "link", "set", "lo", "up"], check=True)
+            subprocess.run(inns + ["sysctl", "-q", "-w",
+                                   "net.ipv4.ping_group_range=0 2147483647"], check=True)
+            pid = start_workload(ctx, inns + [os.path.join(WL_BIN, name)],
+                                 mode="restore" if mode == "restore" else mode)
+            wait_ready(ctx, pid)
+            dump = [cryo, "dump", "-t", pid, "-D", ctx.path("images"), "-v4", "-o",
+                    ctx.path("dump.log")] + (["-R"] if mode == "leave-running" else [])
+            ctx.expect_ok(ctx.cryo(inns[0], inns[1:] + dump, "dump"), "cryo dump")
+            if mode != "leave-running":
+                wait_killed(pid, "after dump", ctx)
+                lib.tracked.add(pid)
+                r = ctx.cryo(inns[0], inns[1:] + [cryo, "restore", "-D", ctx.path("images"),
+                                                  "-d", "-v4", "-o", ctx.path("restore.log")],
+                             "restore")
+                ctx.expect_ok(r, "cryo restore -d")
+            with open(ctx.path("go"), "w"):
+                pass
+            st = lib.wait_pid(pid, 20, "waiting for the workload to finish")
+            if lib.exit_code(st) != 0:
+                raise Fail("the workload: %s%s" % (lib.describe_status(st), outlog_fail(ctx)))
+        finally:
+            subprocess.run(["ip", "netns", "del", ns])
+    return fn
+
+
 HTTP_GET = ("import sys, urllib.request\n"
             "print(urllib.request.urlopen('http://127.0.0.1:8000/hello.txt', timeout=10)"
             ".read().decode())\n")
@@ -1174,6 +1212,11 @@ def all_tests():
     tests.append(("sqlite3/restore", sqlite_test, 60))
     tests += test_files.tests() + test_jvm.tests() + test_options.tests()
     tests.append(("http-server/restore", http_server_test, 60))
+    for name in ("sk_icmp", "sk_raw"):
+        for mode in ("restore", "leave-running"):
+            tests.append(("%s/netns/%s" % (name, mode), netns_workload_test(name, mode), 30))
+        tests.append(("%s/netns/restore-san" % name,
+                      netns_workload_test(name, "restore", san=True), 30))
     for family in ("4", "6"):
         for mode in ("restore", "leave-running", "failed"):
             tests.append(("tcp-game/v%s/%s" % (family, mode), game_test(family, mode), 90))

@@ -13,6 +13,10 @@ tests/workloads (their own checks after the restore are the workload's).
                       no name is left behind; with it (and -R) the dump
                       links it back under one temporary name, and the
                       workload, left running, passes its checks.
+  files/udp-queued    a UDP socket with a datagram waiting to be read
+                      stops the dump with one line naming the fd; the
+                      workload then reads the datagram, whole, once, from
+                      its sender.
 
     python3 tests/run.py files/     only these
 """
@@ -86,6 +90,19 @@ def link_remap_test(ctx):
     finish(ctx, pid)
 
 
+def udp_queued_test(ctx):
+    pid = start(ctx, "sk_udp_queued")
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("images"), "-R"], "dump")
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or len(err) != 1 or "datagrams waiting" not in err[0] \
+            or "fd 3 of pid %d" % pid not in err[0]:
+        raise Fail("dump of a UDP socket with a datagram queued: %s, %r" % (
+            lib.describe_status(r.status), err))
+    ctx.notes.append("refused: " + err[0])
+    finish(ctx, pid)
+
+
 def tests():
     return [("files/ghost-limit", ghost_limit_test, 30),
-            ("files/link-remap", link_remap_test, 30)]
+            ("files/link-remap", link_remap_test, 30),
+            ("files/udp-queued", udp_queued_test, 30)]

@@ -60,6 +60,7 @@
 #include "images.h"
 #include "infra/log.h"
 #include "netlock.h"
+#include "sockets/inet.h"
 
 #include "netlock.pb-c.h"
 
@@ -116,96 +117,22 @@ static const char *state_name(uint32_t st)
 	return st < sizeof(names) / sizeof(names[0]) && names[st] ? names[st] : "unknown";
 }
 
-/* "127.0.0.1:80" or "[::1]:80" into buf (INET6_ADDRSTRLEN + 8 bytes). */
-static const char *endpoint(uint32_t family, const ProtobufCBinaryData *a, uint32_t port, char *buf,
-			    size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (a->len == (family == AF_INET ? 4u : 16u))
-		inet_ntop(family, a->data, ip, sizeof(ip));
-	snprintf(buf, len, family == AF_INET ? "%s:%u" : "[%s]:%u", ip, port);
-	return buf;
-}
-
 /* "A:p -> B:q" of a socket. */
 static const char *endpoints(const TcpSkEntry *t, char *buf, size_t len)
 {
-	char s[64], d[64];
-
-	endpoint(t->family, &t->src_addr, t->src_port, s, sizeof(s));
-	if (!t->has_dst_addr)
-		snprintf(buf, len, "%s", s);
-	else
-		snprintf(buf, len, "%s -> %s", s,
-			 endpoint(t->family, &t->dst_addr, t->dst_port, d, sizeof(d)));
-	return buf;
+	return inet_endpoints(t->family, &t->src_addr, t->src_port,
+			      t->has_dst_addr ? &t->dst_addr : NULL, t->dst_port, buf, len);
 }
 
-/* A sockaddr of a saved address. */
-static socklen_t make_addr(uint32_t family, const ProtobufCBinaryData *a, uint32_t port,
-			   struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		memcpy(&in->sin_addr, a->data, 4);
-		return sizeof(*in);
-	}
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	in6->sin6_family = AF_INET6;
-	in6->sin6_port = htons(port);
-	memcpy(&in6->sin6_addr, a->data, 16);
-	return sizeof(*in6);
-}
+/* ---- the TCP options a program may set (after inet.c's) ---- */
 
-/* ---- the int options a program may set ---- */
-
-struct int_opt {
-	int level, name;
-	int family; /* 0: both */
-};
-
-/* In the order they are set again: IP_TOS sets the priority too, so it
- * comes before SO_PRIORITY. */
-static const struct int_opt int_opts[] = {
-    {IPPROTO_IP, IP_TOS, AF_INET},
-    {SOL_SOCKET, SO_REUSEPORT, 0},
-    {SOL_SOCKET, SO_KEEPALIVE, 0},
-    {SOL_SOCKET, SO_PRIORITY, 0},
-    {SOL_SOCKET, SO_MARK, 0},
-    {SOL_SOCKET, SO_RCVLOWAT, 0},
-    {SOL_SOCKET, SO_OOBINLINE, 0},
-    {IPPROTO_TCP, TCP_NODELAY, 0},
-    {IPPROTO_TCP, TCP_CORK, 0},
-    {IPPROTO_TCP, TCP_KEEPIDLE, 0},
-    {IPPROTO_TCP, TCP_KEEPINTVL, 0},
-    {IPPROTO_TCP, TCP_KEEPCNT, 0},
-    {IPPROTO_TCP, TCP_USER_TIMEOUT, 0},
-    {IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0},
-    {IPPROTO_TCP, TCP_SYNCNT, 0},
+static const struct inet_int_opt tcp_int_opts[] = {
+    {IPPROTO_TCP, TCP_NODELAY, 0},	 {IPPROTO_TCP, TCP_CORK, 0},
+    {IPPROTO_TCP, TCP_KEEPIDLE, 0},	 {IPPROTO_TCP, TCP_KEEPINTVL, 0},
+    {IPPROTO_TCP, TCP_KEEPCNT, 0},	 {IPPROTO_TCP, TCP_USER_TIMEOUT, 0},
+    {IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0}, {IPPROTO_TCP, TCP_SYNCNT, 0},
     {IPPROTO_TCP, TCP_DEFER_ACCEPT, 0},
-    {IPPROTO_IP, IP_TTL, AF_INET},
-    {IPPROTO_IP, IP_FREEBIND, AF_INET},
-    {IPPROTO_IPV6, IPV6_V6ONLY, AF_INET6},
-    {IPPROTO_IPV6, IPV6_TCLASS, AF_INET6},
-    {IPPROTO_IPV6, IPV6_UNICAST_HOPS, AF_INET6},
-    {IPPROTO_IPV6, IPV6_FREEBIND, AF_INET6},
 };
-
-static int get_int(int fd, int level, int name, int *v)
-{
-	socklen_t len = sizeof(*v);
-
-	return getsockopt(fd, level, name, v, &len);
-}
-
-static int set_int(int fd, int level, int name, int v)
-{
-	return setsockopt(fd, level, name, &v, sizeof(v));
-}
 
 /* ---- dump: one socket ---- */
 
@@ -213,37 +140,20 @@ static bool tcp_recognise(const struct fd_probe *p)
 {
 	int dom, proto;
 
-	return S_ISSOCK(p->st->st_mode) && !get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) &&
+	return S_ISSOCK(p->st->st_mode) &&
+	       !inet_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) &&
 	       (dom == AF_INET || dom == AF_INET6) &&
-	       !get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto) && proto == IPPROTO_TCP;
+	       !inet_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto) && proto == IPPROTO_TCP;
 }
 
 static int read_int_opts(int fd, TcpSkEntry *t)
 {
-	size_t n = sizeof(int_opts) / sizeof(int_opts[0]);
-
-	t->opts = calloc(n, sizeof(*t->opts));
-	if (!t->opts)
-		return err_set("out of memory");
-	for (size_t i = 0; i < n; i++) {
-		const struct int_opt *o = &int_opts[i];
-		TcpSkOpt *so;
-		int v;
-
-		if (o->family && o->family != (int)t->family)
-			continue;
-		if (get_int(fd, o->level, o->name, &v))
-			return err_errno("getsockopt(%d, %d)", o->level, o->name);
-		so = malloc(sizeof(*so));
-		if (!so)
-			return err_set("out of memory");
-		tcp_sk_opt__init(so);
-		so->level = o->level;
-		so->name = o->name;
-		so->value = v;
-		t->opts[t->n_opts++] = so;
-	}
-	return 0;
+	if (inet_read_int_opts(fd, t->family, inet_int_opts, inet_nr_int_opts, &t->opts,
+			       &t->n_opts))
+		return -1;
+	return inet_read_int_opts(fd, t->family, tcp_int_opts,
+				  sizeof(tcp_int_opts) / sizeof(tcp_int_opts[0]), &t->opts,
+				  &t->n_opts);
 }
 
 /* Buffers, reuse, linger, device, peek offset, owner. */
@@ -255,11 +165,11 @@ static int read_other_opts(int fd, TcpSkEntry *t)
 	char dev[IFNAMSIZ + 1] = "";
 	socklen_t dlen = sizeof(dev) - 1;
 
-	if (get_int(fd, SOL_SOCKET, SO_REUSEADDR, &v) ||
-	    get_int(fd, SOL_SOCKET, SO_SNDBUF, (int *)&t->sndbuf) ||
-	    get_int(fd, SOL_SOCKET, SO_RCVBUF, (int *)&t->rcvbuf) ||
-	    get_int(fd, SOL_SOCKET, SO_BUF_LOCK, &lock) ||
-	    get_int(fd, SOL_SOCKET, SO_PEEK_OFF, &t->peek_off) ||
+	if (inet_get_int(fd, SOL_SOCKET, SO_REUSEADDR, &v) ||
+	    inet_get_int(fd, SOL_SOCKET, SO_SNDBUF, (int *)&t->sndbuf) ||
+	    inet_get_int(fd, SOL_SOCKET, SO_RCVBUF, (int *)&t->rcvbuf) ||
+	    inet_get_int(fd, SOL_SOCKET, SO_BUF_LOCK, &lock) ||
+	    inet_get_int(fd, SOL_SOCKET, SO_PEEK_OFF, &t->peek_off) ||
 	    getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len) ||
 	    getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dlen))
 		return err_errno("getsockopt");
@@ -279,28 +189,6 @@ static int read_other_opts(int fd, TcpSkEntry *t)
 	return 0;
 }
 
-static int copy_addr(const struct sockaddr_storage *ss, ProtobufCBinaryData *a, uint32_t *port)
-{
-	const void *src;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-		a->len = 4;
-		src = &in->sin_addr;
-		*port = ntohs(in->sin_port);
-	} else {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-		a->len = 16;
-		src = &in6->sin6_addr;
-		*port = ntohs(in6->sin6_port);
-	}
-	a->data = malloc(a->len);
-	if (!a->data)
-		return err_set("out of memory");
-	memcpy(a->data, src, a->len);
-	return 0;
-}
-
 static int read_addrs(int fd, TcpSkEntry *t)
 {
 	struct sockaddr_storage ss;
@@ -308,7 +196,7 @@ static int read_addrs(int fd, TcpSkEntry *t)
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len))
 		return err_errno("getsockname");
-	if (copy_addr(&ss, &t->src_addr, &t->src_port))
+	if (inet_copy_addr(&ss, &t->src_addr, &t->src_port))
 		return -1;
 	if (t->state == ST_LISTEN || t->state == ST_CLOSE)
 		return 0;
@@ -316,7 +204,7 @@ static int read_addrs(int fd, TcpSkEntry *t)
 	if (getpeername(fd, (struct sockaddr *)&ss, &len))
 		return err_errno("getpeername");
 	t->has_dst_addr = t->has_dst_port = true;
-	return copy_addr(&ss, &t->dst_addr, &t->dst_port);
+	return inet_copy_addr(&ss, &t->dst_addr, &t->dst_port);
 }
 
 /* Whether the dump can take the socket in the state it is in. */
@@ -367,7 +255,7 @@ static int tcp_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_p
 	tcp_sk_entry__init(t);
 	f->entry.tcp_sk = t;
 	t->ino = p->st->st_ino;
-	if (get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) ||
+	if (inet_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) ||
 	    getsockopt(p->local_fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return err_errno("fd %d of pid %d: TCP socket:[%lu]", p->fd, p->pid,
 				 (unsigned long)t->ino);
@@ -389,8 +277,9 @@ static bool in_repair(const TcpSkEntry *t)
 
 static int set_queue(int fd, int q)
 {
-	return set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, q) ? err_errno("TCP_REPAIR_QUEUE %d", q)
-							     : 0;
+	return inet_set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, q)
+		   ? err_errno("TCP_REPAIR_QUEUE %d", q)
+		   : 0;
 }
 
 /* The queue TCP_REPAIR_QUEUE selected, len bytes, without consuming it. */
@@ -405,10 +294,10 @@ static int peek_queue(int fd, uint32_t len, ProtobufCBinaryData *out, int peek_o
 	if (!len)
 		return 0;
 	/* a peek starts at the program's peek offset, if it set one */
-	if (peek_off >= 0 && set_int(fd, SOL_SOCKET, SO_PEEK_OFF, 0))
+	if (peek_off >= 0 && inet_set_int(fd, SOL_SOCKET, SO_PEEK_OFF, 0))
 		return err_errno("SO_PEEK_OFF");
 	n = recv(fd, out->data, len, MSG_PEEK | MSG_DONTWAIT);
-	if (peek_off >= 0 && set_int(fd, SOL_SOCKET, SO_PEEK_OFF, peek_off))
+	if (peek_off >= 0 && inet_set_int(fd, SOL_SOCKET, SO_PEEK_OFF, peek_off))
 		return err_errno("SO_PEEK_OFF");
 	if (n < 0)
 		return err_errno("cannot read a queue of %u bytes", len);
@@ -425,7 +314,7 @@ static int read_one_queue(int fd, int q, int ioc, uint32_t *seq, ProtobufCBinary
 
 	if (set_queue(fd, q))
 		return -1;
-	if (get_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, (int *)seq))
+	if (inet_get_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, (int *)seq))
 		return err_errno("TCP_QUEUE_SEQ");
 	if (ioctl(fd, ioc, &len))
 		return err_errno("ioctl %#x", ioc);
@@ -458,8 +347,8 @@ static int read_handshake(int fd, TcpConnEntry *c)
 	socklen_t len = sizeof(ti), wlen = sizeof(w);
 
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ||
-	    get_int(fd, IPPROTO_TCP, TCP_MAXSEG, (int *)&c->mss) ||
-	    get_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int *)&c->timestamp) ||
+	    inet_get_int(fd, IPPROTO_TCP, TCP_MAXSEG, (int *)&c->mss) ||
+	    inet_get_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int *)&c->timestamp) ||
 	    getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &wlen))
 		return err_errno("getsockopt");
 	c->sack = ti.tcpi_options & TCPI_OPT_SACK;
@@ -488,7 +377,7 @@ static int repair_and_read(struct tcp_dump *td, struct dump_file *f)
 		return err_set("out of memory");
 	tcp_conn_entry__init(c);
 	t->conn = c;
-	if (set_int(f->local_fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
+	if (inet_set_int(f->local_fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
 		return err_errno("fd %d of pid %d: TCP connection %s: cannot enter repair mode",
 				 f->first_fd, f->first_pid, endpoints(t, ep, sizeof(ep)));
 	td->repaired[td->nr_repaired++] = f->local_fd;
@@ -625,7 +514,7 @@ static void tcp_dump_end(struct dump_tree *tree, enum dump_end how)
 	if (!td || how == DUMP_END_KILL)
 		return;
 	for (size_t i = 0; i < td->nr_repaired; i++)
-		if (set_int(td->repaired[i], IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
+		if (inet_set_int(td->repaired[i], IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
 			pr_warn("cannot take a TCP socket out of repair mode: %s", strerror(errno));
 	td->nr_repaired = 0;
 	if (td->locked && netlock_drop(td->table) < 0) {
@@ -711,12 +600,7 @@ static int tcp_validate(const struct restore_tree *tree, const FileEntry *fe,
 
 static int set_int_opts(int fd, const TcpSkEntry *t)
 {
-	for (size_t i = 0; i < t->n_opts; i++) {
-		const TcpSkOpt *o = t->opts[i];
-		if (set_int(fd, o->level, o->name, o->value))
-			return err_errno("setsockopt(%u, %u, %d)", o->level, o->name, o->value);
-	}
-	return 0;
+	return inet_set_int_opts(fd, t->opts, t->n_opts);
 }
 
 /* The buffers as they were (even autotuned ones, so that the queues fit),
@@ -725,16 +609,16 @@ static int set_other_opts(int fd, const TcpSkEntry *t)
 {
 	struct linger lg = {.l_onoff = t->has_linger, .l_linger = t->linger};
 
-	if (set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, t->sndbuf / 2) ||
-	    set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, t->rcvbuf / 2) ||
-	    set_int(fd, SOL_SOCKET, SO_BUF_LOCK, t->buf_lock))
+	if (inet_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, t->sndbuf / 2) ||
+	    inet_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, t->rcvbuf / 2) ||
+	    inet_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, t->buf_lock))
 		return err_errno("cannot set the buffers");
 	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
 		return err_errno("SO_LINGER");
 	if (t->bind_dev &&
 	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, t->bind_dev, strlen(t->bind_dev)))
 		return err_errno("SO_BINDTODEVICE %s", t->bind_dev);
-	if (t->peek_off >= 0 && set_int(fd, SOL_SOCKET, SO_PEEK_OFF, t->peek_off))
+	if (t->peek_off >= 0 && inet_set_int(fd, SOL_SOCKET, SO_PEEK_OFF, t->peek_off))
 		return err_errno("SO_PEEK_OFF");
 	return 0;
 }
@@ -742,7 +626,7 @@ static int set_other_opts(int fd, const TcpSkEntry *t)
 static int bind_src(int fd, const TcpSkEntry *t)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = make_addr(t->family, &t->src_addr, t->src_port, &ss);
+	socklen_t len = inet_make_addr(t->family, &t->src_addr, t->src_port, &ss);
 
 	if (bind(fd, (struct sockaddr *)&ss, len))
 		return err_errno("cannot bind");
@@ -753,7 +637,7 @@ static int set_seq(int fd, int q, uint32_t seq)
 {
 	if (set_queue(fd, q))
 		return -1;
-	if (set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, seq))
+	if (inet_set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, seq))
 		return err_errno("TCP_QUEUE_SEQ");
 	return 0;
 }
@@ -773,7 +657,7 @@ static int set_handshake(int fd, const TcpConnEntry *c)
 		o[n++] = (struct tcp_repair_opt){TCPOPT_TIMESTAMP, 0};
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, o, n * sizeof(o[0])))
 		return err_errno("TCP_REPAIR_OPTIONS");
-	if (c->timestamps && set_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, c->timestamp))
+	if (c->timestamps && inet_set_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, c->timestamp))
 		return err_errno("TCP_TIMESTAMP");
 	return 0;
 }
@@ -815,7 +699,7 @@ static int make_conn(int fd, const TcpSkEntry *t)
 {
 	const TcpConnEntry *c = t->conn;
 	struct sockaddr_storage ss;
-	socklen_t len = make_addr(t->family, &t->dst_addr, t->dst_port, &ss);
+	socklen_t len = inet_make_addr(t->family, &t->dst_addr, t->dst_port, &ss);
 	size_t sent = c->send_queue.len - c->unsent;
 
 	if (bind_src(fd, t) || set_seq(fd, TCP_SEND_QUEUE, c->snd_seq - c->send_queue.len) ||
@@ -834,11 +718,11 @@ static int make_conn(int fd, const TcpSkEntry *t)
  * the port already), listening with its backlog. */
 static int make_unconnected(int fd, const TcpSkEntry *t)
 {
-	if (t->src_port && (set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) || bind_src(fd, t)))
+	if (t->src_port && (inet_set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) || bind_src(fd, t)))
 		return err_errno("cannot bind");
 	if (t->state == ST_LISTEN && listen(fd, t->backlog))
 		return err_errno("cannot listen (backlog %u)", t->backlog);
-	if (set_int(fd, SOL_SOCKET, SO_REUSEADDR, t->reuseaddr))
+	if (inet_set_int(fd, SOL_SOCKET, SO_REUSEADDR, t->reuseaddr))
 		return err_errno("SO_REUSEADDR");
 	return 0;
 }
@@ -848,7 +732,7 @@ static int make_socket(const struct cryo_opts *o, const FileEntry *fe, int fd)
 	const TcpSkEntry *t = fe->tcp_sk;
 	bool repair = t->conn && !o->tcp_close;
 
-	if (repair && set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
+	if (repair && inet_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
 		return err_errno("cannot enter repair mode");
 	if (set_int_opts(fd, t) || set_other_opts(fd, t))
 		return -1;
@@ -880,7 +764,7 @@ static int finish_sk(const struct cryo_opts *o, int fd, const TcpSkEntry *t)
 	if (t->conn && !o->tcp_close) {
 		const TcpConnEntry *c = t->conn;
 		size_t sent = c->send_queue.len - c->unsent;
-		if (set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
+		if (inet_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
 			return err_errno("cannot leave repair mode");
 		for (size_t off = sent; off < c->send_queue.len;) {
 			ssize_t n = send(fd, c->send_queue.data + off, c->send_queue.len - off,
@@ -890,7 +774,7 @@ static int finish_sk(const struct cryo_opts *o, int fd, const TcpSkEntry *t)
 						 c->send_queue.len - off);
 			off += n;
 		}
-		if (set_int(fd, SOL_SOCKET, SO_REUSEADDR, t->reuseaddr))
+		if (inet_set_int(fd, SOL_SOCKET, SO_REUSEADDR, t->reuseaddr))
 			return err_errno("SO_REUSEADDR");
 	}
 	if (t->has_owner && fcntl(fd, F_SETOWN, t->owner))

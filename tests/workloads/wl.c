@@ -358,6 +358,22 @@ int wl_sockopt(int fd, int opt)
 	return v;
 }
 
+void wl_setopt(int fd, int level, int opt, int v)
+{
+	if (setsockopt(fd, level, opt, &v, sizeof(v)))
+		wl_die("setsockopt %d/%d: %s", level, opt, strerror(errno));
+}
+
+bool wl_check_opt(const char *name, int fd, int level, int opt, int want)
+{
+	int v = -12345;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, level, opt, &v, &len))
+		return wl_check(name, false, "getsockopt %d/%d: %s", level, opt, strerror(errno));
+	return wl_check(name, v == want, "%d, expected %d", v, want);
+}
+
 bool wl_check_fl(const char *name, int fd, int mask, int want)
 {
 	int fl = fcntl(fd, F_GETFL);

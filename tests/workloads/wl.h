@@ -98,6 +98,11 @@ int wl_revents(int fd, short events);
 int wl_fionread(int fd);
 /* The int socket option OPT (level SOL_SOCKET) of FD, or -errno. */
 int wl_sockopt(int fd, int opt);
+/* Sets the int socket option LEVEL/OPT of FD to V, or dies. */
+void wl_setopt(int fd, int level, int opt, int v);
+/* Checks NAME: the int socket option LEVEL/OPT of FD is WANT (the message
+ * names what it is, or getsockopt's error). */
+bool wl_check_opt(const char *name, int fd, int level, int opt, int want);
 /* Checks NAME: the F_GETFL flags of FD, masked with MASK, are exactly WANT. */
 bool wl_check_fl(const char *name, int fd, int mask, int want);
 /* Checks NAME: the F_GETFD flags of FD are exactly WANT (FD_CLOEXEC or 0). */

@@ -1,0 +1,221 @@
+/*
+ * sockets/inet: addresses and int options shared by the inet socket kinds
+ * (inet.h). The table holds the options of the socket and IP levels; each
+ * kind reads it, then its own protocol's table, into the same repeated
+ * message (tcp_sk_opt: level, name, value) and sets them again in order,
+ * those whose value differs from the new socket's; and the options of
+ * other shapes every socket has: timeouts, a classic BPF filter.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/time.h>
+#include <linux/filter.h>
+
+#include "infra/log.h"
+#include "sockets/inet.h"
+
+/* In the order they are set again: IP_TOS sets the priority too, so it
+ * comes before SO_PRIORITY. */
+const struct inet_int_opt inet_int_opts[] = {
+    {IPPROTO_IP, IP_TOS, AF_INET},
+    {SOL_SOCKET, SO_REUSEPORT, 0},
+    {SOL_SOCKET, SO_KEEPALIVE, 0},
+    {SOL_SOCKET, SO_PRIORITY, 0},
+    {SOL_SOCKET, SO_MARK, 0},
+    {SOL_SOCKET, SO_RCVLOWAT, 0},
+    {SOL_SOCKET, SO_OOBINLINE, 0},
+    {SOL_SOCKET, SO_BROADCAST, 0},
+    {IPPROTO_IP, IP_TTL, AF_INET},
+    {IPPROTO_IP, IP_FREEBIND, AF_INET},
+    {IPPROTO_IPV6, IPV6_V6ONLY, AF_INET6},
+    {IPPROTO_IPV6, IPV6_TCLASS, AF_INET6},
+    {IPPROTO_IPV6, IPV6_UNICAST_HOPS, AF_INET6},
+    {IPPROTO_IPV6, IPV6_FREEBIND, AF_INET6},
+};
+const size_t inet_nr_int_opts = sizeof(inet_int_opts) / sizeof(inet_int_opts[0]);
+
+/* Multicast: the kernel refuses them on stream sockets. */
+const struct inet_int_opt inet_dgram_int_opts[] = {
+    {IPPROTO_IP, IP_MULTICAST_TTL, AF_INET},	   {IPPROTO_IP, IP_MULTICAST_LOOP, AF_INET},
+    {IPPROTO_IP, IP_MULTICAST_ALL, AF_INET},	   {IPPROTO_IPV6, IPV6_MULTICAST_HOPS, AF_INET6},
+    {IPPROTO_IPV6, IPV6_MULTICAST_LOOP, AF_INET6}, {IPPROTO_IPV6, IPV6_MULTICAST_ALL, AF_INET6},
+};
+const size_t inet_nr_dgram_int_opts = sizeof(inet_dgram_int_opts) / sizeof(inet_dgram_int_opts[0]);
+
+int inet_get_int(int fd, int level, int name, int *v)
+{
+	socklen_t len = sizeof(*v);
+
+	return getsockopt(fd, level, name, v, &len);
+}
+
+int inet_set_int(int fd, int level, int name, int v)
+{
+	return setsockopt(fd, level, name, &v, sizeof(v));
+}
+
+const char *inet_endpoint(uint32_t family, const ProtobufCBinaryData *a, uint32_t port, char *buf,
+			  size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (a->len == (family == AF_INET ? 4u : 16u))
+		inet_ntop(family, a->data, ip, sizeof(ip));
+	snprintf(buf, len, family == AF_INET ? "%s:%u" : "[%s]:%u", ip, port);
+	return buf;
+}
+
+const char *inet_endpoints(uint32_t family, const ProtobufCBinaryData *src, uint32_t sport,
+			   const ProtobufCBinaryData *dst, uint32_t dport, char *buf, size_t len)
+{
+	char s[64], d[64];
+
+	inet_endpoint(family, src, sport, s, sizeof(s));
+	if (!dst)
+		snprintf(buf, len, "%s", s);
+	else
+		snprintf(buf, len, "%s -> %s", s, inet_endpoint(family, dst, dport, d, sizeof(d)));
+	return buf;
+}
+
+socklen_t inet_make_addr(uint32_t family, const ProtobufCBinaryData *a, uint32_t port,
+			 struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		memcpy(&in->sin_addr, a->data, 4);
+		return sizeof(*in);
+	}
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons(port);
+	memcpy(&in6->sin6_addr, a->data, 16);
+	return sizeof(*in6);
+}
+
+int inet_copy_addr(const struct sockaddr_storage *ss, ProtobufCBinaryData *a, uint32_t *port)
+{
+	const void *src;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+		a->len = 4;
+		src = &in->sin_addr;
+		*port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		a->len = 16;
+		src = &in6->sin6_addr;
+		*port = ntohs(in6->sin6_port);
+	}
+	a->data = malloc(a->len);
+	if (!a->data)
+		return err_set("out of memory");
+	memcpy(a->data, src, a->len);
+	return 0;
+}
+
+int inet_read_int_opts(int fd, uint32_t family, const struct inet_int_opt *table, size_t nr,
+		       TcpSkOpt ***opts, size_t *n)
+{
+	TcpSkOpt **grown = realloc(*opts, (*n + nr) * sizeof(**opts));
+
+	if (!grown)
+		return err_set("out of memory");
+	*opts = grown;
+	for (size_t i = 0; i < nr; i++) {
+		const struct inet_int_opt *o = &table[i];
+		TcpSkOpt *so;
+		int v;
+
+		if (o->family && o->family != (int)family)
+			continue;
+		if (inet_get_int(fd, o->level, o->name, &v))
+			return err_errno("getsockopt(%d, %d)", o->level, o->name);
+		so = malloc(sizeof(*so));
+		if (!so)
+			return err_set("out of memory");
+		tcp_sk_opt__init(so);
+		so->level = o->level;
+		so->name = o->name;
+		so->value = v;
+		(*opts)[(*n)++] = so;
+	}
+	return 0;
+}
+
+int inet_set_int_opts(int fd, TcpSkOpt *const *opts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const TcpSkOpt *o = opts[i];
+		int now;
+		/* one the new socket already has is not set: some cannot be set
+		 * on some sockets at all (IPV6_V6ONLY on a raw socket) */
+		if (!inet_get_int(fd, o->level, o->name, &now) && now == o->value)
+			continue;
+		if (inet_set_int(fd, o->level, o->name, o->value))
+			return err_errno("setsockopt(%u, %u, %d)", o->level, o->name, o->value);
+	}
+	return 0;
+}
+
+int inet_get_timeo(int fd, int name, uint64_t *us)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+
+	if (getsockopt(fd, SOL_SOCKET, name, &tv, &len))
+		return -1;
+	*us = (uint64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+	return 0;
+}
+
+int inet_set_timeo(int fd, int name, uint64_t us)
+{
+	struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+
+	return setsockopt(fd, SOL_SOCKET, name, &tv, sizeof(tv));
+}
+
+int inet_read_filter(int fd, ProtobufCBinaryData *out, bool *locked)
+{
+	socklen_t n = 0; /* SO_GET_FILTER counts in instructions, not bytes */
+	int lock;
+
+	out->len = 0;
+	if (inet_get_int(fd, SOL_SOCKET, SO_LOCK_FILTER, &lock))
+		return err_errno("SO_LOCK_FILTER");
+	*locked = lock;
+	if (getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0)
+		return errno == EACCES ? err_set("its socket filter is an eBPF program "
+						 "(SO_ATTACH_BPF): not supported yet")
+				       : err_errno("SO_GET_FILTER");
+	if (!n)
+		return 0;
+	out->data = malloc(n * sizeof(struct sock_filter));
+	if (!out->data)
+		return err_set("out of memory");
+	if (getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, out->data, &n) < 0)
+		return err_errno("SO_GET_FILTER");
+	out->len = n * sizeof(struct sock_filter);
+	return 0;
+}
+
+int inet_set_filter(int fd, const ProtobufCBinaryData *f, bool locked)
+{
+	struct sock_fprog prog = {.len = f->len / sizeof(struct sock_filter),
+				  .filter = (struct sock_filter *)f->data};
+
+	if (f->len && setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)))
+		return err_errno("SO_ATTACH_FILTER");
+	if (locked && inet_set_int(fd, SOL_SOCKET, SO_LOCK_FILTER, 1))
+		return err_errno("SO_LOCK_FILTER");
+	return 0;
+}
