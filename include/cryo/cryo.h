@@ -44,6 +44,10 @@ struct cryo_opts {
 	bool tcp_close;		  /* dump, restore --tcp-close: connections restored closed */
 	bool skip_in_flight;	  /* dump --skip-in-flight: drop connections not accepted yet */
 	const char *network_lock; /* --network-lock: "nftables" (NULL: the default) or "skip" */
+	/* restore --inherit-fd fd[N]:RES: endpoints outside given by cryo's fds */
+	struct cryo_strv inherit_fd;
+	struct cryo_strv external; /* dump --external unix[INO]: sockets connected outside */
+	const char *ext_unix_sk;   /* --ext-unix-sk[=INODE]: "all" or one socket's inode */
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much

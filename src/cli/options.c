@@ -91,6 +91,18 @@ static const struct cli_option cli_rows[] = {
      "how the tree's connections are locked while frozen: nftables (default) or skip; "
      "iptables is refused",
      STR(network_lock), .choices = "iptables,nftables,skip"},
+    {"inherit-fd", 0, CLI_RESTORE, REQ, "fd[N]:RES",
+     "give the restored process cryo's fd N in place of RES: pipe:[INO], socket:[INO] or a path "
+     "(repeatable)",
+     LIST(inherit_fd)},
+    {"external", 0, DR, REQ, "unix[INO]",
+     "dump: the stream unix socket INO connected outside is external (restore it with "
+     "--inherit-fd); only unix[] yet",
+     LIST(external)},
+    {"ext-unix-sk", 'x', DR, OPT, "INODE",
+     "dump datagram unix sockets connected to a named socket outside (all, or INODE's), "
+     "connected to that name again at restore",
+     STR(ext_unix_sk), .implied = "all"},
     {"json", 0, CLI_SHOW, NONE, NULL, "print one JSON object on standard output", FLAG(json)},
     {"verbosity", 'v', LOGS, OPT, "N",
      "log level: 0 errors, 1 warnings (default), 2 info, 3+ debug; -v, -vv... raise it",
@@ -121,9 +133,6 @@ static const struct cli_option cli_rows[] = {
     /* CRIU's dump (and pre-dump) options, not yet. */
     {"leave-stopped", 's', DR, NONE, NULL, "leave the processes stopped after the dump or restore",
      TODO},
-    {"external", 0, DR, REQ, "RES", "an external resource: unix[ID], tty[RDEV:DEV], mnt[...]...",
-     TODO},
-    {"ext-unix-sk", 'x', DR, OPT, "INODE", "allow unix sockets whose peer is outside", TODO},
     {"ext-mount-map", 'M', DR, REQ, "KEY:VAL", "map an external mount (old --external mnt[])",
      TODO},
     {"freeze-cgroup", 0, DUMPS, REQ, "CGROUP", "stop the processes with this cgroup's freezer",
@@ -168,8 +177,6 @@ static const struct cli_option cli_rows[] = {
      .choices = "splice,read"},
 
     /* CRIU's restore options, not yet. */
-    {"inherit-fd", 0, CLI_RESTORE, REQ, "fd[N]:RES", "restore RES as the fd N cryo was given",
-     TODO},
     {"restore-sibling", 'S', CLI_RESTORE, NONE, NULL, "restore the root as cryo's sibling (-d)",
      TODO},
     {"root", 'r', CLI_RESTORE, REQ, "DIR", "the root filesystem to restore into", TODO},
