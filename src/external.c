@@ -88,25 +88,13 @@ bool external_unix_named(const struct cryo_opts *opts, uint64_t ino)
 	return false;
 }
 
-bool external_ext_unix_sk(const struct cryo_opts *opts, uint64_t ino)
-{
-	const char *v = opts->ext_unix_sk;
-
-	return v && (!strcmp(v, "all") || strtoull(v, NULL, 10) == ino);
-}
-
 int external_check_opts(const struct cryo_opts *opts)
 {
-	const char *v = opts->ext_unix_sk;
-	char *end;
-
 	for (size_t i = 0; i < opts->external.n; i++)
 		if (!unix_external_ino(opts->external.v[i]))
 			return err_set("--external %s: only unix[INODE] (a unix socket connected "
 				       "outside the checkpoint) is supported yet",
 				       opts->external.v[i]);
-	if (v && strcmp(v, "all") && (strtoull(v, &end, 10) == 0 || *end))
-		return err_set("--ext-unix-sk=%s: expected the inode number of a socket", v);
 	return 0;
 }
 

@@ -25,8 +25,6 @@
 
 /* Whether --external unix[INO] names the socket of inode ino. */
 bool external_unix_named(const struct cryo_opts *opts, uint64_t ino);
-/* Whether --ext-unix-sk (all, or =INO) covers the socket of inode ino. */
-bool external_ext_unix_sk(const struct cryo_opts *opts, uint64_t ino);
 /* --external: only unix[INO] is known; anything else is refused. */
 int external_check_opts(const struct cryo_opts *opts);
 /* Notes that fd of pid (what: "pipe:[5], whose reader is outside") is an

@@ -20,6 +20,12 @@ tests/run.py (`make test`) as the tests named external/...:
                                 ended, the restored copy writes lines 80..99
                                 to a new reader: exactly what came after the
                                 dump.
+  external/unix-stream          the job's stdout is a unix stream socket whose
+                                peer the test holds: refused without
+                                --external unix[INO] (named by the error),
+                                dumped with it, restored with --inherit-fd
+                                fd[1]:socket:[INO] onto a new pair: the new
+                                peer reads lines 80..99, then the end.
   external/bad-spec             a malformed --inherit-fd, one naming an fd
                                 cryo does not hold, and one whose fd is not
                                 a socket each fail with one line, exit 1 or 2.
@@ -174,7 +180,58 @@ def bad_spec_test(ctx):
         ctx.notes.append(err[0])
 
 
+def unix_stream_test(ctx):
+    """The job's stdout a unix stream socket whose peer the test holds."""
+    import socket
+    images = ctx.path("images")
+    ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
+    a, b = socket.socketpair()
+    job = lib.spawn([JOB], stdin=ctl_r, stdout=b.fileno(), stderr=ctx.path("job.err"),
+                    session="setsid")
+    ino = os.fstat(b.fileno()).st_ino
+    os.close(ctl_r)
+    b.close()
+    os.write(ctl_w, b"x" * 80)
+    got = b""
+    a.settimeout(10)
+    while got.count(b"\n") < 80:
+        got += a.recv(65536)
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", job, "-D", images, "-R"], "without")
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or len(err) != 1 or "--external unix[%d]" % ino not in err[0]:
+        raise Fail("dump without --external: %s, %r" % (lib.describe_status(r.status), err))
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", job, "-D", images, "--external", "unix[%d]" % ino],
+                 "dump")
+    ctx.expect_ok(r, "cryo dump --external")
+    specs = re.findall(r"--inherit-fd '([^']+)'", lib.read_text(ctx.path("dump.out")))
+    if "fd[1]:socket:[%d]" % ino not in specs:
+        raise Fail("the dump printed %r" % specs)
+    os.close(ctl_w)
+    lib.wait_pid(job, 20, "waiting for the dumped job to end")
+    c, d = socket.socketpair()
+    ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
+    r = lib.run([lib.CRYO, "restore", "-D", images, "-d"] + sum(
+            [["--inherit-fd", s] for s in specs], []), 20, cwd=ctx.dir, err=ctx.path(
+            "restore.err"), log=ctx.runs, stdin=ctl_r, out=d.fileno())
+    ctx.expect_ok(r, "cryo restore --inherit-fd")
+    os.close(ctl_r)
+    d.close()
+    os.write(ctl_w, b"y" * 20)
+    os.close(ctl_w)
+    got = b""
+    c.settimeout(10)
+    while True:
+        more = c.recv(65536)
+        if not more:
+            break
+        got += more
+    want = "".join("line %d\n" % i for i in range(80, 100)).encode()
+    if got != want:
+        raise Fail("the new peer got %r, expected lines 80..99" % got[:200])
+
+
 def tests():
-    return [("external/pipe-job/restore", pipe_job_test("restore"), 60),
+    return [("external/unix-stream", unix_stream_test, 60),
+            ("external/pipe-job/restore", pipe_job_test("restore"), 60),
             ("external/pipe-job/leave-running", pipe_job_test("leave-running"), 60),
             ("external/bad-spec", bad_spec_test, 30)]

@@ -47,7 +47,6 @@ struct cryo_opts {
 	/* restore --inherit-fd fd[N]:RES: endpoints outside given by cryo's fds */
 	struct cryo_strv inherit_fd;
 	struct cryo_strv external; /* dump --external unix[INO]: sockets connected outside */
-	const char *ext_unix_sk;   /* --ext-unix-sk[=INODE]: "all" or one socket's inode */
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much

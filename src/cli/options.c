@@ -95,14 +95,10 @@ static const struct cli_option cli_rows[] = {
      "give the restored process cryo's fd N in place of RES: pipe:[INO], socket:[INO] or a path "
      "(repeatable)",
      LIST(inherit_fd)},
-    {"external", 0, DR, REQ, "unix[INO]",
-     "dump: the stream unix socket INO connected outside is external (restore it with "
+    {"external", 0, CLI_DUMP, REQ, "unix[INO]",
+     "the stream unix socket INO, connected outside, is external (restore it with "
      "--inherit-fd); only unix[] yet",
      LIST(external)},
-    {"ext-unix-sk", 'x', DR, OPT, "INODE",
-     "dump datagram unix sockets connected to a named socket outside (all, or INODE's), "
-     "connected to that name again at restore",
-     STR(ext_unix_sk), .implied = "all"},
     {"json", 0, CLI_SHOW, NONE, NULL, "print one JSON object on standard output", FLAG(json)},
     {"verbosity", 'v', LOGS, OPT, "N",
      "log level: 0 errors, 1 warnings (default), 2 info, 3+ debug; -v, -vv... raise it",
@@ -133,6 +129,9 @@ static const struct cli_option cli_rows[] = {
     /* CRIU's dump (and pre-dump) options, not yet. */
     {"leave-stopped", 's', DR, NONE, NULL, "leave the processes stopped after the dump or restore",
      TODO},
+    {"external", 0, CLI_RESTORE, REQ, "RES", "an external resource: tty[RDEV:DEV], mnt[...]...",
+     TODO},
+    {"ext-unix-sk", 'x', DR, OPT, "INODE", "allow unix sockets whose peer is outside", TODO},
     {"ext-mount-map", 'M', DR, REQ, "KEY:VAL", "map an external mount (old --external mnt[])",
      TODO},
     {"freeze-cgroup", 0, DUMPS, REQ, "CGROUP", "stop the processes with this cgroup's freezer",

@@ -50,6 +50,7 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 
+#include "external.h"
 #include "fdkind.h"
 #include "files.h"
 #include "infra/log.h"
@@ -412,6 +413,11 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_
 		u->has_backlog = true;
 		u->backlog = d.wq;
 	}
+	/* connected outside, named by --external: nothing more is saved */
+	if (d.peer && d.type != SOCK_DGRAM && external_unix_named(ctx->opts, u->ino)) {
+		u->has_external = u->external = true;
+		return 0;
+	}
 	if (check_state(ctx, fd, u, &d) || check_oob(ctx, f->local_fd, fd, u))
 		return -1;
 	if (u->has_name && is_path_name(&u->name) && dump_name_file(ctx, u, &d, fd))
@@ -440,6 +446,24 @@ static bool same_name(const UnixSkEntry *a, const UnixSkEntry *b)
 	return la == lb && (!la || !memcmp(a->name.data, b->name.data, la));
 }
 
+/* A stream socket connected outside, named by --external unix[INO]: only
+ * its inode is saved (what is queued stays with the old socket); the
+ * restore is given a socket in its place. */
+static int note_outside(struct dump_tree *tree, const struct dump_file *f)
+{
+	const UnixSkEntry *u = f->entry.unix_sk;
+	char res[64], what[160];
+
+	if (f->first_fd < 0)
+		return err_set("unix socket:[%llu], connected outside the checkpoint, is in flight "
+			       "in pid %d: not supported",
+			       (unsigned long long)u->ino, f->first_pid);
+	snprintf(res, sizeof(res), "socket:[%llu]", (unsigned long long)u->ino);
+	snprintf(what, sizeof(what), "unix %s, whose peer socket:[%llu] is outside the checkpoint",
+		 res, (unsigned long long)u->peer_ino);
+	return external_dump_note(tree, f->first_pid, f->first_fd, res, what);
+}
+
 static int check_peer(struct dump_tree *tree, const struct dump_file *f)
 {
 	UnixSkEntry *u = f->entry.unix_sk;
@@ -448,16 +472,25 @@ static int check_peer(struct dump_tree *tree, const struct dump_file *f)
 	char nbuf[SUN_PATH_MAX + 2], pbuf[SUN_PATH_MAX + 2];
 	struct diag d;
 
+	if (!pf && u->external)
+		return note_outside(tree, f);
 	if (!pf) {
 		const char *pname = "unknown";
 		if (diag_query(u->peer_ino, &d) == 0)
 			pname = name_str(d.name, d.name_len, pbuf, sizeof(pbuf));
 		return err_set("fd %d of pid %d is unix socket:[%llu] (%s) whose peer "
-			       "socket:[%llu] (%s) is outside the checkpoint: not supported",
+			       "socket:[%llu] (%s) is outside the checkpoint: %s%s%.0llu%s",
 			       fd, f->first_pid, (unsigned long long)u->ino,
 			       u_name(u, nbuf, sizeof(nbuf)), (unsigned long long)u->peer_ino,
-			       pname);
+			       pname, u->type == SOCK_DGRAM ? "not supported yet" : "dump it with",
+			       u->type == SOCK_DGRAM ? "" : " --external unix[",
+			       u->type == SOCK_DGRAM ? 0ULL : (unsigned long long)u->ino,
+			       u->type == SOCK_DGRAM ? "" : "]");
 	}
+	if (u->external)
+		return err_set("--external unix[%llu]: its peer socket:[%llu] is inside the "
+			       "checkpoint",
+			       (unsigned long long)u->ino, (unsigned long long)u->peer_ino);
 	if (u->type != SOCK_DGRAM && pf->entry.unix_sk->peer_ino != u->ino)
 		return err_set("fd %d of pid %d: unix socket:[%llu] and its peer socket:[%llu] "
 			       "disagree",
@@ -736,7 +769,7 @@ static int copy_queue(struct dump_tree *tree, struct dump_file *f)
 	UnixSkEntry *u = f->entry.unix_sk;
 	char what[128];
 
-	if (u->state == ST_LISTEN || (u->state == ST_CLOSE && u->type != SOCK_DGRAM))
+	if (u->state == ST_LISTEN || (u->state == ST_CLOSE && u->type != SOCK_DGRAM) || u->external)
 		return 0;
 	if (f->first_fd >= 0)
 		snprintf(what, sizeof(what), "fd %d of pid %d (unix socket:[%llu])", f->first_fd,
@@ -1329,7 +1362,8 @@ static int make_all(struct restore_ctx *ctx)
 	}
 	ctx->unix_made->v = v;
 	for (size_t i = 0; i < tree->nr_files; i++)
-		if (tree->files[i]->kind == FILE_KIND__UNIX_SOCKET)
+		if (tree->files[i]->kind == FILE_KIND__UNIX_SOCKET &&
+		    external_given(tree, tree->files[i]) < 0) /* else: cryo's fd */
 			v[n++] = (struct made_sk){tree->files[i]->unix_sk, -1, false, -1};
 	ctx->unix_made->nr = n;
 	for (size_t i = 0; i < n; i++)
@@ -1376,6 +1410,19 @@ static void unix_drop_made(struct restore_ctx *ctx)
 	ctx->unix_made = NULL;
 }
 
+/* What --inherit-fd calls it. */
+static void unix_resource(const FileEntry *fe, char *buf, size_t len)
+{
+	if (fe->unix_sk)
+		snprintf(buf, len, "socket:[%llu]", (unsigned long long)fe->unix_sk->ino);
+}
+
+static bool unix_outside(const struct restore_tree *tree, const FileEntry *fe)
+{
+	(void)tree;
+	return fe->unix_sk && fe->unix_sk->external;
+}
+
 const struct fd_kind unix_kind = {
     .name = "unix socket",
     .kind = FILE_KIND__UNIX_SOCKET,
@@ -1389,4 +1436,6 @@ const struct fd_kind unix_kind = {
     .carries = unix_in_flight,
     .open = unix_open,
     .drop_made = unix_drop_made,
+    .resource = unix_resource,
+    .outside = unix_outside,
 };
