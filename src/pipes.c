@@ -5,17 +5,21 @@
  * are copied out of the read end with tee(2), which duplicates them into a
  * scratch pipe without consuming anything, so the original never loses
  * data, even when the dump is abandoned. pipes.img holds one record per
- * pipe: its inode, its capacity and its data. A pipe must have both ends in
- * the checkpoint; one whose other end lies outside it cannot be restored
- * and stops the dump.
+ * pipe: its inode, its capacity and its data. A pipe whose other end every
+ * process closed (poll: no writer gives POLLHUP, no reader POLLERR) is
+ * restored with that end made and closed again, which gives the same. One
+ * whose other end a process outside the tree holds is an endpoint outside
+ * (external.c): its record says so and holds no data (what is in the pipe
+ * belongs to its reader, and stays there), and the restore is given the
+ * end the tree held with --inherit-fd.
  *
  * Restore: the new process creates the pipe when it places the first of its
  * ends, sets the capacity, writes the data back in, and keeps the other end
  * on a temporary fd until it is placed in turn.
  *
  * FIFOs (named pipes) are the same with a path: dumped and refilled by the
- * same code, both ends required in the checkpoint (an O_RDWR description is
- * both). Their key in pipes.img is 2^63 + their number in the dump, never a
+ * same code (an O_RDWR description is both ends; one outside is given by
+ * its path). Their key in pipes.img is 2^63 + their number in the dump, never a
  * pipe's inode. On restore the FIFO is first opened O_RDWR|O_NONBLOCK (which
  * never blocks) and refilled; each description is then opened by its path,
  * non-blocking so that no open waits for the other end, and given its

@@ -1,12 +1,16 @@
 /*
- * sockets/unix: AF_UNIX sockets whose peers are all inside the tree.
+ * sockets/unix: AF_UNIX sockets whose peers are inside the tree, and
+ * stream sockets connected outside that --external unix[INO] names.
  *
  * Dump: a socket is known by its inode. sock_diag (NETLINK_SOCK_DIAG,
  * unix_diag) gives its type, state, name, socket file, peer, queue lengths
  * and shutdown state; getsockopt on cryo's pidfd_getfd duplicate gives the
  * options. Once every process is seen, unix_dump_finish() checks that each
  * peer is a socket of the tree (a peer outside the checkpoint stops the
- * dump, naming the fd, the socket and the peer), tells sockets accepted from
+ * dump, naming the fd, the socket and the peer, unless --external
+ * unix[INO] names a stream socket: then it is an endpoint outside,
+ * external.c, of which only the inode is saved, given at restore by
+ * --inherit-fd fd[N]:socket:[INO] and never made here), tells sockets accepted from
  * a listener apart from socketpair ends, and copies each receive queue
  * without consuming it: SO_PEEK_OFF is set to 0 on the shared socket, the
  * queue is read with MSG_PEEK one message (or run of bytes) at a time, and
