@@ -26,6 +26,11 @@ tests/run.py (`make test`) as the tests named external/...:
                                 dumped with it, restored with --inherit-fd
                                 fd[1]:socket:[INO] onto a new pair: the new
                                 peer reads lines 80..99, then the end.
+  external/unix-dgram           the job's stdout is a datagram socket
+                                connected to a path the test bound: refused
+                                without --ext-unix-sk, dumped with it, and
+                                connected to the path again at restore: the
+                                test's socket gets lines 0..7 in order.
   external/bad-spec             a malformed --inherit-fd, one naming an fd
                                 cryo does not hold, and one whose fd is not
                                 a socket each fail with one line, exit 1 or 2.
@@ -230,8 +235,48 @@ def unix_stream_test(ctx):
         raise Fail("the new peer got %r, expected lines 80..99" % got[:200])
 
 
+def unix_dgram_test(ctx):
+    """The job's stdout a datagram socket connected to a path the test bound."""
+    import socket
+    images, path = ctx.path("images"), ctx.path("srv.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)
+    srv.settimeout(10)
+    cl = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    cl.connect(path)
+    ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
+    job = lib.spawn([JOB], stdin=ctl_r, stdout=cl.fileno(), stderr=ctx.path("job.err"),
+                    session="setsid")
+    os.close(ctl_r)
+    cl.close()
+    os.write(ctl_w, b"x" * 5)
+    got = [srv.recv(100) for _ in range(5)]
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", job, "-D", images, "-R"], "without")
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or len(err) != 1 or "--ext-unix-sk" not in err[0]:
+        raise Fail("dump without --ext-unix-sk: %s, %r" % (lib.describe_status(r.status), err))
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", job, "-D", images, "--ext-unix-sk"], "dump")
+    ctx.expect_ok(r, "cryo dump --ext-unix-sk")
+    specs = re.findall(r"--inherit-fd '([^']+)'", lib.read_text(ctx.path("dump.out")))
+    os.close(ctl_w)
+    lib.wait_pid(job, 20, "waiting for the dumped job to end")
+    ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
+    r = lib.run([lib.CRYO, "restore", "-D", images, "-d", "--ext-unix-sk"] + sum(
+        [["--inherit-fd", s] for s in specs], []), 20, cwd=ctx.dir,
+        err=ctx.path("restore.err"), log=ctx.runs, stdin=ctl_r)
+    ctx.expect_ok(r, "cryo restore")
+    os.close(ctl_r)
+    os.write(ctl_w, b"y" * 3)
+    os.close(ctl_w)
+    got += [srv.recv(100) for _ in range(3)]
+    want = [b"line %d\n" % i for i in range(8)]
+    if got != want:
+        raise Fail("the socket outside got %r, expected %r" % (got, want))
+
+
 def tests():
-    return [("external/unix-stream", unix_stream_test, 60),
+    return [("external/unix-dgram", unix_dgram_test, 60),
+            ("external/unix-stream", unix_stream_test, 60),
             ("external/pipe-job/restore", pipe_job_test("restore"), 60),
             ("external/pipe-job/leave-running", pipe_job_test("leave-running"), 60),
             ("external/bad-spec", bad_spec_test, 30)]

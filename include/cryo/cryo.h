@@ -47,6 +47,7 @@ struct cryo_opts {
 	/* restore --inherit-fd fd[N]:RES: endpoints outside given by cryo's fds */
 	struct cryo_strv inherit_fd;
 	struct cryo_strv external; /* dump --external unix[INO]: sockets connected outside */
+	bool ext_unix_sk; /* dump --ext-unix-sk: dgram sockets connected to a name outside */
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much

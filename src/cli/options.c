@@ -131,7 +131,14 @@ static const struct cli_option cli_rows[] = {
      TODO},
     {"external", 0, CLI_RESTORE, REQ, "RES", "an external resource: tty[RDEV:DEV], mnt[...]...",
      TODO},
-    {"ext-unix-sk", 'x', DR, OPT, "INODE", "allow unix sockets whose peer is outside", TODO},
+    {"ext-unix-sk", 'x', CLI_DUMP, NONE, NULL,
+     "dump datagram unix sockets connected to a named socket outside; restore connects them "
+     "to that name again",
+     FLAG(ext_unix_sk)},
+    {"ext-unix-sk", 'x', CLI_RESTORE, NONE, NULL,
+     "accepted as by CRIU: a datagram socket dumped with it is connected to its peer's name "
+     "again",
+     FLAG(ext_unix_sk)},
     {"ext-mount-map", 'M', DR, REQ, "KEY:VAL", "map an external mount (old --external mnt[])",
      TODO},
     {"freeze-cgroup", 0, DUMPS, REQ, "CGROUP", "stop the processes with this cgroup's freezer",
