@@ -20,13 +20,16 @@ tests/run.py (`make test`) as the tests named external/...:
                                 ended, the restored copy writes lines 80..99
                                 to a new reader: exactly what came after the
                                 dump.
-  external/unix-stream          the job's stdout is a unix stream socket whose
+  external/unix-stream/MODE     (MODE restore or leave-running: with -R the
+                                original goes on, writes lines 80..99 to the
+                                old peer and ends first) the job's stdout is a unix stream socket whose
                                 peer the test holds: refused without
                                 --external unix[INO] (named by the error),
                                 dumped with it, restored with --inherit-fd
                                 fd[1]:socket:[INO] onto a new pair: the new
                                 peer reads lines 80..99, then the end.
-  external/unix-dgram           the job's stdout is a datagram socket
+  external/unix-dgram/MODE      (as above, -R: lines 5..7 to the old
+                                socket first) the job's stdout is a datagram socket
                                 connected to a path the test bound: refused
                                 without --ext-unix-sk, dumped with it, and
                                 connected to the path again at restore: the
@@ -185,7 +188,25 @@ def bad_spec_test(ctx):
         ctx.notes.append(err[0])
 
 
-def unix_stream_test(ctx):
+def unix_stream_test(mode):
+    return lambda ctx: unix_stream(ctx, ["-R"] if mode == "leave-running" else [])
+
+
+def unix_dgram_test(mode):
+    return lambda ctx: unix_dgram(ctx, ["-R"] if mode == "leave-running" else [])
+
+
+def left_running(job, ctl_w, n, recv):
+    """-R: the original writes n more lines (recv takes them), then ends."""
+    os.write(ctl_w, b"z" * n)
+    recv(n)
+    os.close(ctl_w)
+    st = lib.wait_pid(job, 20, "waiting for the job left running to end")
+    if lib.exit_code(st) != 0:
+        raise Fail("the job left running ended with %s" % lib.describe_status(st))
+
+
+def unix_stream(ctx, dargs):
     """The job's stdout a unix stream socket whose peer the test holds."""
     import socket
     images = ctx.path("images")
@@ -205,14 +226,23 @@ def unix_stream_test(ctx):
     err = lib.read_text(r.err).strip().splitlines()
     if lib.exit_code(r.status) != 1 or len(err) != 1 or "--external unix[%d]" % ino not in err[0]:
         raise Fail("dump without --external: %s, %r" % (lib.describe_status(r.status), err))
-    r = ctx.cryo(lib.CRYO, ["dump", "-t", job, "-D", images, "--external", "unix[%d]" % ino],
-                 "dump")
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", job, "-D", images, "--external", "unix[%d]" % ino]
+                 + dargs, "dump")
     ctx.expect_ok(r, "cryo dump --external")
     specs = re.findall(r"--inherit-fd '([^']+)'", lib.read_text(ctx.path("dump.out")))
     if "fd[1]:socket:[%d]" % ino not in specs:
         raise Fail("the dump printed %r" % specs)
-    os.close(ctl_w)
-    lib.wait_pid(job, 20, "waiting for the dumped job to end")
+    if dargs:
+        def recv(n):
+            more = b""
+            while more.count(b"\n") < n:
+                more += a.recv(65536)
+            if more != "".join("line %d\n" % i for i in range(80, 80 + n)).encode():
+                raise Fail("the job left running wrote %r" % more[:200])
+        left_running(job, ctl_w, 20, recv)
+    else:
+        os.close(ctl_w)
+        lib.wait_pid(job, 20, "waiting for the dumped job to end")
     c, d = socket.socketpair()
     ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
     r = lib.run([lib.CRYO, "restore", "-D", images, "-d"] + sum(
@@ -235,7 +265,7 @@ def unix_stream_test(ctx):
         raise Fail("the new peer got %r, expected lines 80..99" % got[:200])
 
 
-def unix_dgram_test(ctx):
+def unix_dgram(ctx, dargs):
     """The job's stdout a datagram socket connected to a path the test bound."""
     import socket
     images, path = ctx.path("images"), ctx.path("srv.sock")
@@ -255,11 +285,18 @@ def unix_dgram_test(ctx):
     err = lib.read_text(r.err).strip().splitlines()
     if lib.exit_code(r.status) != 1 or len(err) != 1 or "--ext-unix-sk" not in err[0]:
         raise Fail("dump without --ext-unix-sk: %s, %r" % (lib.describe_status(r.status), err))
-    r = ctx.cryo(lib.CRYO, ["dump", "-t", job, "-D", images, "--ext-unix-sk"], "dump")
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", job, "-D", images, "--ext-unix-sk"] + dargs, "dump")
     ctx.expect_ok(r, "cryo dump --ext-unix-sk")
     specs = re.findall(r"--inherit-fd '([^']+)'", lib.read_text(ctx.path("dump.out")))
-    os.close(ctl_w)
-    lib.wait_pid(job, 20, "waiting for the dumped job to end")
+    if dargs:
+        def recv(n):
+            more = [srv.recv(100) for _ in range(n)]
+            if more != [b"line %d\n" % i for i in range(5, 5 + n)]:
+                raise Fail("the job left running sent %r" % more)
+        left_running(job, ctl_w, 3, recv)
+    else:
+        os.close(ctl_w)
+        lib.wait_pid(job, 20, "waiting for the dumped job to end")
     ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
     r = lib.run([lib.CRYO, "restore", "-D", images, "-d", "--ext-unix-sk"] + sum(
         [["--inherit-fd", s] for s in specs], []), 20, cwd=ctx.dir,
@@ -275,8 +312,10 @@ def unix_dgram_test(ctx):
 
 
 def tests():
-    return [("external/unix-dgram", unix_dgram_test, 60),
-            ("external/unix-stream", unix_stream_test, 60),
+    return [("external/unix-dgram/restore", unix_dgram_test("restore"), 60),
+            ("external/unix-dgram/leave-running", unix_dgram_test("leave-running"), 60),
+            ("external/unix-stream/restore", unix_stream_test("restore"), 60),
+            ("external/unix-stream/leave-running", unix_stream_test("leave-running"), 60),
             ("external/pipe-job/restore", pipe_job_test("restore"), 60),
             ("external/pipe-job/leave-running", pipe_job_test("leave-running"), 60),
             ("external/bad-spec", bad_spec_test, 30)]
