@@ -92,11 +92,12 @@ struct dump_tree {
 	/* files.c: the open file descriptions of the whole tree */
 	int nr_files;
 	struct dump_file *files;
-	int *file_order;		/* indexes into files, in the kernel's order (kcmp) */
-	struct pipes_dump *pipes;	/* pipes.c */
-	struct ghost_dump *ghosts;	/* ghost.c: deleted files and memfds */
-	struct tcp_dump *tcp;		/* sockets/tcp.c: repair mode, the network lock */
-	struct external_dump *external; /* external.c: endpoints outside, to print */
+	int *file_order;	   /* indexes into files, in the kernel's order (kcmp) */
+	struct pipes_dump *pipes;  /* pipes.c */
+	struct ghost_dump *ghosts; /* ghost.c: deleted files and memfds */
+	struct tcp_dump *tcp;	   /* sockets/tcp.c: repair mode, the network lock */
+	/* external.c: endpoints outside the checkpoint, to print */
+	struct external_dump *external;
 	/* shmem.c: shmem objects already saved (id, range of the object) */
 	int nr_shmem_saved;
 	struct shmem_range *shmem_saved;
@@ -109,8 +110,8 @@ struct dump_ctx {
 	struct dump_tree *tree;
 	pid_t pid;
 	int pidfd;
-	bool zombie;	 /* nothing to seize: only its ids and exit status are saved */
-	char state;	 /* from /proc/PID/stat before the freeze: R, S, D, T, Z... */
+	bool zombie; /* nothing to seize: only its ids and exit status are saved */
+	char state;  /* from /proc/PID/stat before the freeze: R, S, D, T, Z... */
 	int stop_signal; /* state T: the signal that stopped it (threads.c) */
 	struct proc_stat stat;
 	struct proc_status status;
@@ -156,12 +157,13 @@ struct restore_tree {
 	/* files.c: files.img, the descriptions of the whole tree, by id - 1 */
 	size_t nr_files;
 	FileEntry **files;
-	struct files_use *file_uses;	   /* files.c: who holds each, by id - 1 */
-	struct pipes_restore *pipes;	   /* pipes.c: pipes.img */
-	struct ghost_restore *ghosts;	   /* ghost.c: ghost-files.img, ghost-data.img */
-	int tty_fd;			   /* tty.c: shell job: cryo's terminal, or -1 */
-	struct tcp_restore *tcp;	   /* sockets/tcp.c: netlock.img */
-	struct external_restore *external; /* external.c: the --inherit-fd given */
+	struct files_use *file_uses;  /* files.c: who holds each, by id - 1 */
+	struct pipes_restore *pipes;  /* pipes.c: pipes.img */
+	struct ghost_restore *ghosts; /* ghost.c: ghost-files.img, ghost-data.img */
+	int tty_fd;		      /* tty.c: shell job: cryo's terminal, or -1 */
+	struct tcp_restore *tcp;      /* sockets/tcp.c: netlock.img */
+	/* external.c: the --inherit-fd given */
+	struct external_restore *external;
 	child_main_fn child_main;
 	child_fail_fn child_fail;
 	int report[2];	  /* SOCK_SEQPACKET: every new process reports on it */
