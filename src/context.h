@@ -97,6 +97,8 @@ struct dump_tree {
 	struct pipes_dump *pipes;  /* pipes.c */
 	struct ghost_dump *ghosts; /* ghost.c: deleted files and memfds */
 	struct tcp_dump *tcp;	   /* sockets/tcp.c: repair mode, the network lock */
+	/* external.c: endpoints outside the checkpoint, to print */
+	struct external_dump *external;
 	/* shmem.c: shmem objects already saved (id, range of the object) */
 	int nr_shmem_saved;
 	struct shmem_range *shmem_saved;
@@ -161,6 +163,8 @@ struct restore_tree {
 	struct ghost_restore *ghosts; /* ghost.c: ghost-files.img, ghost-data.img */
 	int tty_fd;		      /* tty.c: shell job: cryo's terminal, or -1 */
 	struct tcp_restore *tcp;      /* sockets/tcp.c: netlock.img */
+	/* external.c: the --inherit-fd given */
+	struct external_restore *external;
 	child_main_fn child_main;
 	child_fail_fn child_fail;
 	int report[2];	  /* SOCK_SEQPACKET: every new process reports on it */

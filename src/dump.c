@@ -29,6 +29,7 @@
 
 #include "cgroup.h"
 #include "creds.h"
+#include "external.h"
 #include "files.h"
 #include "fs.h"
 #include "images.h"
@@ -230,7 +231,7 @@ static int dump_steps(struct dump_tree *tree)
 	unsigned long long t;
 
 	/* 0 */
-	if (check_kernel(tree) || check_root(tree) ||
+	if (check_kernel(tree) || check_root(tree) || external_check_opts(tree->opts) ||
 	    img_dir_create(&tree->dir, tree->opts->images_dir, !tree->opts->no_sync))
 		return -1;
 	/* 1 */

@@ -26,6 +26,8 @@
  *                      exists; placed once all of the process's fds are
  *                      in place; drop_made for what was made ahead
  *   show:              describe
+ *   --inherit-fd:      resource, outside (external.c: a description an
+ *                      --inherit-fd names is cryo's fd, never made)
  */
 #ifndef CRYO_FDKIND_H
 #define CRYO_FDKIND_H
@@ -104,6 +106,14 @@ struct fd_kind {
 
 	/* ---- show ---- */
 	void (*describe)(const FileEntry *fe, char *buf, size_t len);
+
+	/* ---- endpoints outside the checkpoint (external.c) ---- */
+	/* what --inherit-fd calls it: "pipe:[INO]", "socket:[INO]" (NULL: its
+	 * path, if it has one) */
+	void (*resource)(const FileEntry *fe, char *buf, size_t len);
+	/* it is an endpoint outside the checkpoint, which a restore must be
+	 * given with --inherit-fd */
+	bool (*outside)(const struct restore_tree *tree, const FileEntry *fe);
 };
 
 /* The rows, one per kind (each defined in its kind's file). */

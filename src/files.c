@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include <linux/kcmp.h>
 
+#include "external.h"
 #include "fdkind.h"
 #include "files.h"
 #include "images.h"
@@ -305,6 +306,8 @@ int files_dump_finish(struct dump_tree *tree)
 
 void files_dump_end(struct dump_tree *tree, enum dump_end how)
 {
+	if (how != DUMP_END_FAILED)
+		external_dump_report(tree);
 	for (size_t k = 0; k < fd_nr_kinds; k++)
 		if (fd_kinds[k]->dump_end)
 			fd_kinds[k]->dump_end(tree, how);
@@ -322,6 +325,7 @@ void files_dump_free(struct dump_tree *tree)
 	for (size_t k = 0; k < fd_nr_kinds; k++)
 		if (fd_kinds[k]->dump_free)
 			fd_kinds[k]->dump_free(tree);
+	external_dump_free(tree);
 	free(tree->files);
 	free(tree->file_order);
 	tree->files = NULL;
@@ -408,6 +412,11 @@ static int index_uses(struct restore_tree *tree)
 	return 0;
 }
 
+const struct fd_use *files_first_use(const struct restore_tree *tree, uint32_t id)
+{
+	return &tree->file_uses[id - 1].first;
+}
+
 /* The dump numbers descriptions 1, 2, ... in order, each of a known kind. */
 static int validate_ids(const struct restore_tree *tree)
 {
@@ -429,10 +438,12 @@ int files_validate(struct restore_tree *tree)
 	for (size_t p = 0; p < tree->nr_procs; p++)
 		if (!tree->procs[p]->zombie && validate_fds(tree->procs[p]))
 			return -1;
-	if (index_uses(tree))
+	if (index_uses(tree) || external_validate(tree))
 		return -1;
 	for (size_t i = 0; i < tree->nr_files; i++) {
 		const struct fd_kind *k = tree->file_uses[i].kind;
+		if (external_given(tree, tree->files[i]) >= 0)
+			continue; /* cryo's fd: nothing to check */
 		if (k->validate && k->validate(tree, tree->files[i], &tree->file_uses[i].first))
 			return -1;
 	}
@@ -493,11 +504,14 @@ static bool object_shared(const struct restore_tree *tree, const FileEntry *fe)
 }
 
 /* Made by the root and inherited: what its kind wants so, what more than
- * one process uses, what a mapping maps, what is in flight. */
+ * one process uses, what a mapping maps, what is in flight, and what an
+ * --inherit-fd gives (cryo's fd, which only the root still holds). */
 static bool made_by_root(const struct restore_tree *tree, const FileEntry *fe)
 {
 	const struct fd_kind *k = kind_of(tree, fe);
 
+	if (external_given(tree, fe) >= 0)
+		return true;
 	if (k->never_shared || k->open_late)
 		return false;
 	return k->by_root || tree->file_uses[fe->id - 1].mapped || object_shared(tree, fe) ||
@@ -551,6 +565,7 @@ void files_restore_free(struct restore_tree *tree)
 	tree->file_uses = NULL;
 	free(tree->inherit_ids);
 	tree->inherit_ids = NULL;
+	external_restore_free(tree);
 }
 
 void files_proc_free(struct restore_ctx *ctx)
@@ -569,6 +584,8 @@ static int open_description(struct restore_ctx *ctx, const FileEntry *fe, int *f
 	const struct fd_kind *k = kind_of(ctx->tree, fe);
 
 	*fd = -1;
+	if (external_given(ctx->tree, fe) >= 0)
+		return external_open(ctx->tree, fe, fd);
 	if (!k->open)
 		return err_set("file %u (%s) cannot be opened", fe->id, k->name);
 	return k->open(ctx, fe, fd);
@@ -660,10 +677,12 @@ static int place_pass(struct restore_ctx *ctx, const FdEntry **v, int pass, bool
 	for (size_t i = 0, j; i < ctx->nr_fds; i = j) {
 		const FileEntry *fe = ctx_file(ctx->tree, v[i]->file_id);
 		const struct fd_kind *k = kind_of(ctx->tree, fe);
+		/* one the root made (an --inherit-fd's) is never opened late */
+		bool opens_late = k->open_late && ctx_inherited_fd(ctx->tree, fe->id) < 0;
 		int tmp;
 		for (j = i; j < ctx->nr_fds && v[j]->file_id == v[i]->file_id; j++)
 			;
-		if (k->pass != pass || !k->open_late != !late)
+		if (k->pass != pass || opens_late != late)
 			continue;
 		if ((late ? k->open_late(ctx, fe, &tmp) : open_or_inherit(ctx, fe, &tmp)) ||
 		    place(v + i, j - i, tmp))

@@ -5,17 +5,21 @@
  * are copied out of the read end with tee(2), which duplicates them into a
  * scratch pipe without consuming anything, so the original never loses
  * data, even when the dump is abandoned. pipes.img holds one record per
- * pipe: its inode, its capacity and its data. A pipe must have both ends in
- * the checkpoint; one whose other end lies outside it cannot be restored
- * and stops the dump.
+ * pipe: its inode, its capacity and its data. A pipe whose other end every
+ * process closed (poll: no writer gives POLLHUP, no reader POLLERR) is
+ * restored with that end made and closed again, which gives the same. One
+ * whose other end a process outside the tree holds is an endpoint outside
+ * (external.c): its record says so and holds no data (what is in the pipe
+ * belongs to its reader, and stays there), and the restore is given the
+ * end the tree held with --inherit-fd.
  *
  * Restore: the new process creates the pipe when it places the first of its
  * ends, sets the capacity, writes the data back in, and keeps the other end
  * on a temporary fd until it is placed in turn.
  *
  * FIFOs (named pipes) are the same with a path: dumped and refilled by the
- * same code, both ends required in the checkpoint (an O_RDWR description is
- * both). Their key in pipes.img is 2^63 + their number in the dump, never a
+ * same code (an O_RDWR description is both ends; one outside is given by
+ * its path). Their key in pipes.img is 2^63 + their number in the dump, never a
  * pipe's inode. On restore the FIFO is first opened O_RDWR|O_NONBLOCK (which
  * never blocks) and refilled; each description is then opened by its path,
  * non-blocking so that no open waits for the other end, and given its
@@ -33,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "external.h"
 #include "fdkind.h"
 #include "ghostnode.h"
 #include "pipes.pb-c.h"
@@ -265,26 +270,59 @@ static bool other_end_closed(int local_fd, bool read_end)
 	return read_end ? (p.revents & POLLHUP) : (p.revents & POLLERR);
 }
 
-/* Both ends of every pipe must be in the checkpoint, or the missing one
- * closed everywhere. */
+/* What --inherit-fd calls a pipe ("pipe:[INO]") or a FIFO (its path). */
+static void pipe_resource(const FileEntry *fe, char *buf, size_t len)
+{
+	if (fe->kind == FILE_KIND__FIFO)
+		snprintf(buf, len, "%s", fe->path);
+	else
+		pipe_name(fe, buf, len);
+}
+
+/* A pipe whose other end is held outside: its data belongs to the reader
+ * (it stays in the pipe, for the reader outside, or for the one in the
+ * tree if left running); each of its descriptions is given at restore. */
+static int mark_outside(struct dump_tree *tree, PipeEntry *p, bool reader_inside)
+{
+	char what[4300], res[4200], name[4200];
+
+	p->has_external = p->external = true;
+	p->data.len = 0;
+	for (int i = 0; i < tree->nr_files; i++) {
+		const struct dump_file *f = &tree->files[i];
+		if (!is_pipe_kind(f->entry.kind) || f->entry.pipe_ino != p->pipe_ino)
+			continue;
+		if (f->first_fd < 0)
+			return err_set("%s, whose other end is outside the checkpoint, is in "
+				       "flight in a socket of pid %d: not supported",
+				       pipe_name(&f->entry, name, sizeof(name)), f->first_pid);
+		pipe_resource(&f->entry, res, sizeof(res));
+		snprintf(what, sizeof(what), "%s, whose %s is outside the checkpoint",
+			 pipe_name(&f->entry, name, sizeof(name)),
+			 reader_inside ? "writer" : "reader");
+		if (external_dump_note(tree, f->first_pid, f->first_fd, res, what))
+			return -1;
+	}
+	return 0;
+}
+
+/* Both ends of every pipe in the checkpoint, or the missing one closed
+ * everywhere, or else held outside. */
 static int check_complete(struct dump_tree *tree)
 {
 	for (int i = 0; i < tree->pipes->nr; i++) {
 		bool r = false, w = false;
 		uint64_t ino = tree->pipes->v[i].pipe_ino;
 		const FileEntry *last;
-		char name[4200];
 		int fd = -1, last_i = 0;
 		pid_t pid = 0;
 		last = find_ends(tree, ino, &r, &w, &fd, &pid);
 		for (int k = 0; last && k < tree->nr_files; k++)
 			if (&tree->files[k].entry == last)
 				last_i = k;
-		if (last && (!r || !w) && !other_end_closed(tree->files[last_i].local_fd, r))
-			return err_set("fd %d of pid %d is the %s end of %s, whose other "
-				       "end is outside the checkpoint: not supported yet",
-				       fd, pid, r ? "read" : "write",
-				       pipe_name(last, name, sizeof(name)));
+		if (last && (!r || !w) && !other_end_closed(tree->files[last_i].local_fd, r) &&
+		    mark_outside(tree, &tree->pipes->v[i], r))
+			return -1;
 	}
 	return 0;
 }
@@ -380,6 +418,14 @@ static int pipe_validate(const struct restore_tree *tree, const FileEntry *fe,
 			       "capacity %u",
 			       (unsigned long long)p->pipe_ino, p->data.len, p->capacity);
 	return 0;
+}
+
+/* One end is outside: what the tree held of it is given by --inherit-fd. */
+static bool pipe_outside(const struct restore_tree *tree, const FileEntry *fe)
+{
+	const PipeEntry *p = fe->has_pipe_ino ? pipe_by_ino(tree, fe->pipe_ino) : NULL;
+
+	return p && p->external;
 }
 
 static bool same_pipe(const FileEntry *a, const FileEntry *b)
@@ -522,6 +568,8 @@ const struct fd_kind pipe_kind = {
     .open = pipe_open,
     .drop_made = pipes_drop_made,
     .describe = describe_pipe,
+    .resource = pipe_resource,
+    .outside = pipe_outside,
 };
 
 const struct fd_kind fifo_kind = {
@@ -533,4 +581,6 @@ const struct fd_kind fifo_kind = {
     .same_object = same_pipe,
     .open = pipe_open,
     .describe = describe_pipe,
+    .resource = pipe_resource,
+    .outside = pipe_outside,
 };

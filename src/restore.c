@@ -43,6 +43,7 @@
 #include "child.h"
 #include "cow.h"
 #include "creds.h"
+#include "external.h"
 #include "files.h"
 #include "fs.h"
 #include "images.h"
@@ -413,7 +414,8 @@ static int create_all(struct restore_tree *tree)
 
 static int restore_steps(struct restore_tree *tree)
 {
-	if (validate(tree) || files_prepare(tree))
+	/* --inherit-fd first: cryo's fds are checked before it opens any */
+	if (external_parse(tree) || validate(tree) || files_prepare(tree))
 		return -1;
 	pr_debug("images validated");
 	tree->stats.validate_time_us = now_us() - tree->t_start;

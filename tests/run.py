@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
 import test_cli  # noqa: E402
 import test_tmux  # noqa: E402
+import test_external  # noqa: E402
 import test_files  # noqa: E402
 import test_jvm  # noqa: E402
 import test_options  # noqa: E402
@@ -1210,7 +1211,8 @@ def all_tests():
         tests.append(("redis/" + mode, redis_test(mode), 60))
         tests.append(("sleep6/" + mode, sleep6_test(mode), 30))
     tests.append(("sqlite3/restore", sqlite_test, 60))
-    tests += test_files.tests() + test_jvm.tests() + test_options.tests()
+    tests += (test_files.tests() + test_jvm.tests() + test_options.tests() +
+              test_external.tests())
     tests.append(("http-server/restore", http_server_test, 60))
     for name in ("sk_icmp", "sk_raw"):
         for mode in ("restore", "leave-running"):

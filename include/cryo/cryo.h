@@ -49,6 +49,10 @@ struct cryo_opts {
 	bool skip_in_flight;	  /* dump --skip-in-flight: drop connections not accepted yet */
 	const char *manage_cgroups; /* --manage-cgroups: soft (NULL), full, strict, props, none, ignore */
 	const char *network_lock; /* --network-lock: "nftables" (NULL: the default) or "skip" */
+	/* restore --inherit-fd fd[N]:RES: endpoints outside given by cryo's fds */
+	struct cryo_strv inherit_fd;
+	struct cryo_strv external; /* dump --external unix[INO]: sockets connected outside */
+	bool ext_unix_sk; /* dump --ext-unix-sk: dgram sockets connected to a name outside */
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much

@@ -116,6 +116,14 @@ static const struct cli_option cli_rows[] = {
     {"work-dir", 'W', DR, REQ, "DIR",
      "where a relative --log-file or --pidfile goes (default: the current directory)",
      STR(work_dir)},
+    {"inherit-fd", 0, CLI_RESTORE, REQ, "fd[N]:RES",
+     "give the restored process cryo's fd N in place of RES: pipe:[INO], socket:[INO] or a path "
+     "(repeatable)",
+     LIST(inherit_fd)},
+    {"external", 0, CLI_DUMP, REQ, "unix[INO]",
+     "the stream unix socket INO, connected outside, is external (restore it with "
+     "--inherit-fd); only unix[] yet",
+     LIST(external)},
     {"json", 0, CLI_SHOW, NONE, NULL, "print one JSON object on standard output", FLAG(json)},
     {"verbosity", 'v', LOGS, OPT, "N",
      "log level: 0 errors, 1 warnings (default), 2 info, 3+ debug; -v, -vv... raise it",
@@ -144,9 +152,16 @@ static const struct cli_option cli_rows[] = {
     /* CRIU's dump (and pre-dump) options, not yet. */
     {"display-stats", 0, CLI_PRE_DUMP, NONE, NULL, "print the statistics at the end", TODO},
     {"work-dir", 'W', CLI_PRE_DUMP, REQ, "DIR", "where to put logs and the pidfile", TODO},
-    {"external", 0, DR, REQ, "RES", "an external resource: unix[ID], tty[RDEV:DEV], mnt[...]...",
+    {"external", 0, CLI_RESTORE, REQ, "RES", "an external resource: tty[RDEV:DEV], mnt[...]...",
      TODO},
-    {"ext-unix-sk", 'x', DR, OPT, "INODE", "allow unix sockets whose peer is outside", TODO},
+    {"ext-unix-sk", 'x', CLI_DUMP, NONE, NULL,
+     "dump datagram unix sockets connected to a named socket outside; restore connects them "
+     "to that name again",
+     FLAG(ext_unix_sk)},
+    {"ext-unix-sk", 'x', CLI_RESTORE, NONE, NULL,
+     "accepted as by CRIU: a datagram socket dumped with it is connected to its peer's name "
+     "again",
+     FLAG(ext_unix_sk)},
     {"ext-mount-map", 'M', DR, REQ, "KEY:VAL", "map an external mount (old --external mnt[])",
      TODO},
     {"freeze-cgroup", 0, DUMPS, REQ, "CGROUP", "stop the processes with this cgroup's freezer",
@@ -189,8 +204,6 @@ static const struct cli_option cli_rows[] = {
      .choices = "splice,read"},
 
     /* CRIU's restore options, not yet. */
-    {"inherit-fd", 0, CLI_RESTORE, REQ, "fd[N]:RES", "restore RES as the fd N cryo was given",
-     TODO},
     {"restore-sibling", 'S', CLI_RESTORE, NONE, NULL, "restore the root as cryo's sibling (-d)",
      TODO},
     {"root", 'r', CLI_RESTORE, REQ, "DIR", "the root filesystem to restore into", TODO},

@@ -1,12 +1,16 @@
 /*
- * sockets/unix: AF_UNIX sockets whose peers are all inside the tree.
+ * sockets/unix: AF_UNIX sockets whose peers are inside the tree, and
+ * stream sockets connected outside that --external unix[INO] names.
  *
  * Dump: a socket is known by its inode. sock_diag (NETLINK_SOCK_DIAG,
  * unix_diag) gives its type, state, name, socket file, peer, queue lengths
  * and shutdown state; getsockopt on cryo's pidfd_getfd duplicate gives the
  * options. Once every process is seen, unix_dump_finish() checks that each
  * peer is a socket of the tree (a peer outside the checkpoint stops the
- * dump, naming the fd, the socket and the peer), tells sockets accepted from
+ * dump, naming the fd, the socket and the peer, unless --external
+ * unix[INO] names a stream socket: then it is an endpoint outside,
+ * external.c, of which only the inode is saved, given at restore by
+ * --inherit-fd fd[N]:socket:[INO] and never made here), tells sockets accepted from
  * a listener apart from socketpair ends, and copies each receive queue
  * without consuming it: SO_PEEK_OFF is set to 0 on the shared socket, the
  * queue is read with MSG_PEEK one message (or run of bytes) at a time, and
@@ -50,6 +54,7 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 
+#include "external.h"
 #include "fdkind.h"
 #include "files.h"
 #include "infra/log.h"
@@ -412,6 +417,11 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_
 		u->has_backlog = true;
 		u->backlog = d.wq;
 	}
+	/* connected outside, named by --external: nothing more is saved */
+	if (d.peer && d.type != SOCK_DGRAM && external_unix_named(ctx->opts, u->ino)) {
+		u->has_external = u->external = true;
+		return 0;
+	}
 	if (check_state(ctx, fd, u, &d) || check_oob(ctx, f->local_fd, fd, u))
 		return -1;
 	if (u->has_name && is_path_name(&u->name) && dump_name_file(ctx, u, &d, fd))
@@ -440,6 +450,50 @@ static bool same_name(const UnixSkEntry *a, const UnixSkEntry *b)
 	return la == lb && (!la || !memcmp(a->name.data, b->name.data, la));
 }
 
+/* A stream socket connected outside, named by --external unix[INO]: only
+ * its inode is saved (what is queued stays with the old socket); the
+ * restore is given a socket in its place. */
+static int note_outside(struct dump_tree *tree, const struct dump_file *f)
+{
+	const UnixSkEntry *u = f->entry.unix_sk;
+	char res[64], what[160];
+
+	if (f->first_fd < 0)
+		return err_set("unix socket:[%llu], connected outside the checkpoint, is in flight "
+			       "in pid %d: not supported",
+			       (unsigned long long)u->ino, f->first_pid);
+	snprintf(res, sizeof(res), "socket:[%llu]", (unsigned long long)u->ino);
+	snprintf(what, sizeof(what), "unix %s, whose peer socket:[%llu] is outside the checkpoint",
+		 res, (unsigned long long)u->peer_ino);
+	return external_dump_note(tree, f->first_pid, f->first_fd, res, what);
+}
+
+/* A datagram socket connected to a socket outside (--ext-unix-sk): the
+ * peer's name is kept, to connect to it again; it must have one, absolute
+ * or abstract. */
+static int keep_peer_name(const struct dump_file *f)
+{
+	UnixSkEntry *u = f->entry.unix_sk;
+	struct diag d;
+
+	if (diag_query(u->peer_ino, &d))
+		return err_wrap("fd %d of pid %d", f->first_fd, f->first_pid);
+	if (!d.name_len || (d.name[0] && d.name[0] != '/'))
+		return err_set("fd %d of pid %d is unix socket:[%llu], connected to socket:[%llu] "
+			       "outside the checkpoint, %s: not supported",
+			       f->first_fd, f->first_pid, (unsigned long long)u->ino,
+			       (unsigned long long)u->peer_ino,
+			       d.name_len ? "whose name is a relative path" : "which has no name");
+	u->peer_name.data = malloc(d.name_len);
+	if (!u->peer_name.data)
+		return err_set("out of memory");
+	memcpy(u->peer_name.data, d.name, d.name_len);
+	u->peer_name.len = d.name_len;
+	u->has_peer_name = true;
+	u->has_peer_ino = false;
+	return 0;
+}
+
 static int check_peer(struct dump_tree *tree, const struct dump_file *f)
 {
 	UnixSkEntry *u = f->entry.unix_sk;
@@ -448,16 +502,28 @@ static int check_peer(struct dump_tree *tree, const struct dump_file *f)
 	char nbuf[SUN_PATH_MAX + 2], pbuf[SUN_PATH_MAX + 2];
 	struct diag d;
 
+	if (!pf && u->external)
+		return note_outside(tree, f);
+	if (!pf && u->type == SOCK_DGRAM && tree->opts->ext_unix_sk)
+		return keep_peer_name(f);
 	if (!pf) {
 		const char *pname = "unknown";
 		if (diag_query(u->peer_ino, &d) == 0)
 			pname = name_str(d.name, d.name_len, pbuf, sizeof(pbuf));
-		return err_set("fd %d of pid %d is unix socket:[%llu] (%s) whose peer "
-			       "socket:[%llu] (%s) is outside the checkpoint: not supported",
-			       fd, f->first_pid, (unsigned long long)u->ino,
-			       u_name(u, nbuf, sizeof(nbuf)), (unsigned long long)u->peer_ino,
-			       pname);
+		return err_set(
+		    "fd %d of pid %d is unix socket:[%llu] (%s) whose peer "
+		    "socket:[%llu] (%s) is outside the checkpoint: %s%s%.0llu%s",
+		    fd, f->first_pid, (unsigned long long)u->ino, u_name(u, nbuf, sizeof(nbuf)),
+		    (unsigned long long)u->peer_ino, pname,
+		    u->type == SOCK_DGRAM ? "dump it with --ext-unix-sk" : "dump it with",
+		    u->type == SOCK_DGRAM ? "" : " --external unix[",
+		    u->type == SOCK_DGRAM ? 0ULL : (unsigned long long)u->ino,
+		    u->type == SOCK_DGRAM ? "" : "]");
 	}
+	if (u->external)
+		return err_set("--external unix[%llu]: its peer socket:[%llu] is inside the "
+			       "checkpoint",
+			       (unsigned long long)u->ino, (unsigned long long)u->peer_ino);
 	if (u->type != SOCK_DGRAM && pf->entry.unix_sk->peer_ino != u->ino)
 		return err_set("fd %d of pid %d: unix socket:[%llu] and its peer socket:[%llu] "
 			       "disagree",
@@ -588,6 +654,8 @@ static int pick_sender(struct dump_ctx *owner, const UnixSkEntry *u, UnixSkMsg *
 		n.name.len = flen - offsetof(struct sockaddr_un, sun_path);
 		n.name.data = (uint8_t *)from->sun_path;
 	}
+	if (!pf && u->type == SOCK_DGRAM && u->has_peer_ino && owner->opts->ext_unix_sk)
+		return 0; /* from outside: sent again by a partner, before connecting */
 	if (pf && same_name(pf->entry.unix_sk, &n)) {
 		m->has_sender_ino = true;
 		m->sender_ino = u->peer_ino;
@@ -736,7 +804,7 @@ static int copy_queue(struct dump_tree *tree, struct dump_file *f)
 	UnixSkEntry *u = f->entry.unix_sk;
 	char what[128];
 
-	if (u->state == ST_LISTEN || (u->state == ST_CLOSE && u->type != SOCK_DGRAM))
+	if (u->state == ST_LISTEN || (u->state == ST_CLOSE && u->type != SOCK_DGRAM) || u->external)
 		return 0;
 	if (f->first_fd >= 0)
 		snprintf(what, sizeof(what), "fd %d of pid %d (unix socket:[%llu])", f->first_fd,
@@ -786,6 +854,7 @@ static void unix_dump_free(struct dump_tree *tree)
 		}
 		free(u->queue);
 		free(u->name.data);
+		free(u->peer_name.data);
 		free(u->name_dir);
 		free(u);
 		tree->files[i].entry.unix_sk = NULL;
@@ -860,9 +929,9 @@ static int validate_queue(const struct restore_tree *tree, const UnixSkEntry *u)
 	for (size_t i = 0; i < u->n_queue; i++) {
 		const UnixSkMsg *m = u->queue[i];
 		const UnixSkEntry *s = m->has_sender_ino ? sk_by_ino(tree, m->sender_ino) : NULL;
-		if (u->type == SOCK_DGRAM
-			? (m->has_sender_ino ? !s || s->type != SOCK_DGRAM : !u->has_name)
-			: !u->has_peer_ino && !u->peer_closed)
+		if (u->type == SOCK_DGRAM ? (m->has_sender_ino ? !s || s->type != SOCK_DGRAM
+							       : !u->has_name && !u->has_peer_name)
+					  : !u->has_peer_ino && !u->peer_closed)
 			return err_set("files.img: unix socket:[%llu]: no sender for its queue",
 				       ino);
 		if (m->n_fds > MAX_INFLIGHT)
@@ -876,6 +945,26 @@ static int validate_queue(const struct restore_tree *tree, const UnixSkEntry *u)
 					       ino);
 		}
 	}
+	return 0;
+}
+
+/* --ext-unix-sk: the named socket outside must still be there. */
+static int validate_peer_name(const UnixSkEntry *u)
+{
+	char path[SUN_PATH_MAX + 1];
+	struct stat st;
+
+	if (u->type != SOCK_DGRAM || u->has_peer_ino || u->peer_name.len < 2 ||
+	    u->peer_name.len > SUN_PATH_MAX)
+		return err_set("files.img: unix socket:[%llu] has a bad peer name",
+			       (unsigned long long)u->ino);
+	if (!u->peer_name.data[0])
+		return 0; /* abstract: connect() tells */
+	snprintf(path, sizeof(path), "%.*s", (int)u->peer_name.len, u->peer_name.data);
+	if (stat(path, &st) || !S_ISSOCK(st.st_mode))
+		return err_set("unix socket:[%llu] was connected to %s outside the checkpoint, "
+			       "which is no longer a socket",
+			       (unsigned long long)u->ino, path);
 	return 0;
 }
 
@@ -908,6 +997,8 @@ static int validate_one(const struct restore_tree *tree, const FileEntry *fe)
 			return err_set("files.img: unix socket:[%llu] has a bad listener", ino);
 	}
 	if (needs_bind(u) && is_path_name(&u->name) && validate_name_file(u))
+		return -1;
+	if (u->has_peer_name && validate_peer_name(u))
 		return -1;
 	return validate_queue(tree, u);
 }
@@ -1097,7 +1188,7 @@ static int make_one(struct restore_ctx *ctx, struct made_sk *m)
 
 	if (m->fd >= 0 || u->has_accepted_from)
 		return 0;
-	if (u->peer_closed) {
+	if (u->peer_closed || u->has_peer_name) {
 		/* a pair whose other end sends the queue, then is closed */
 		if (socketpair(AF_UNIX, u->type | SOCK_CLOEXEC, 0, sv))
 			return err_errno("cannot create unix socket:[%llu]",
@@ -1261,7 +1352,7 @@ static int fill_queue(struct restore_ctx *ctx, const struct made_sk *m)
 		const struct made_sk *s;
 		int r, tmp;
 
-		if (u->peer_closed) {
+		if (u->peer_closed || u->has_peer_name) {
 			r = send_msg(ctx, u, msg, m->gone, false);
 		} else if (u->type != SOCK_DGRAM || msg->has_sender_ino) {
 			s = made_by_ino(ctx, u->type != SOCK_DGRAM ? u->peer_ino : msg->sender_ino);
@@ -1290,6 +1381,16 @@ static int set_timeo(int fd, int opt, uint64_t us, const UnixSkEntry *u)
 	return 0;
 }
 
+/* --ext-unix-sk: connected to the named socket outside again. */
+static int connect_to_name(const UnixSkEntry *u, int fd)
+{
+	UnixSkEntry peer = UNIX_SK_ENTRY__INIT;
+
+	peer.has_name = true;
+	peer.name = u->peer_name;
+	return connect_to(&peer, fd, u->ino);
+}
+
 /* Step 4: what must come after the data. A socket whose peer was closed
  * loses its other end now, which shuts it down both ways as the original's
  * close did; the others are shut down as they were. */
@@ -1297,7 +1398,9 @@ static int finish_sk(struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
 
-	if (u->peer_closed) {
+	if (u->has_peer_name && connect_to_name(u, m->fd))
+		return -1;
+	if (u->peer_closed || u->has_peer_name) {
 		close(m->gone);
 		m->gone = -1;
 	} else if (((u->shutdown & SHUT_SEND_BIT) && shutdown(m->fd, SHUT_WR)) ||
@@ -1329,7 +1432,8 @@ static int make_all(struct restore_ctx *ctx)
 	}
 	ctx->unix_made->v = v;
 	for (size_t i = 0; i < tree->nr_files; i++)
-		if (tree->files[i]->kind == FILE_KIND__UNIX_SOCKET)
+		if (tree->files[i]->kind == FILE_KIND__UNIX_SOCKET &&
+		    external_given(tree, tree->files[i]) < 0) /* else: cryo's fd */
 			v[n++] = (struct made_sk){tree->files[i]->unix_sk, -1, false, -1};
 	ctx->unix_made->nr = n;
 	for (size_t i = 0; i < n; i++)
@@ -1376,6 +1480,19 @@ static void unix_drop_made(struct restore_ctx *ctx)
 	ctx->unix_made = NULL;
 }
 
+/* What --inherit-fd calls it. */
+static void unix_resource(const FileEntry *fe, char *buf, size_t len)
+{
+	if (fe->unix_sk)
+		snprintf(buf, len, "socket:[%llu]", (unsigned long long)fe->unix_sk->ino);
+}
+
+static bool unix_outside(const struct restore_tree *tree, const FileEntry *fe)
+{
+	(void)tree;
+	return fe->unix_sk && fe->unix_sk->external;
+}
+
 const struct fd_kind unix_kind = {
     .name = "unix socket",
     .kind = FILE_KIND__UNIX_SOCKET,
@@ -1389,4 +1506,6 @@ const struct fd_kind unix_kind = {
     .carries = unix_in_flight,
     .open = unix_open,
     .drop_made = unix_drop_made,
+    .resource = unix_resource,
+    .outside = unix_outside,
 };
