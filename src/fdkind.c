@@ -5,10 +5,10 @@
 #include "fdkind.h"
 
 const struct fd_kind *const fd_kinds[] = {
-    &procfile_kind, &ghostnode_kind, &reg_kind,	    &dir_kind,	 &chr_kind,	&tty_kind,
-    &opath_kind,    &linkremap_kind, &ghost_kind,   &memfd_kind, &eventfd_kind, &signalfd_kind,
-    &timerfd_kind,  &epoll_kind,     &inotify_kind, &pidfd_kind, &unix_kind,	&tcp_kind,
-    &pty_kind,	    &devtty_kind,    &pipe_kind,    &fifo_kind,
+    &procfile_kind, &ghostnode_kind, &reg_kind,	    &dir_kind,	  &chr_kind,	 &tty_kind,
+    &opath_kind,    &linkremap_kind, &ghost_kind,   &memfd_kind,  &eventfd_kind, &signalfd_kind,
+    &timerfd_kind,  &epoll_kind,     &inotify_kind, &pidfd_kind,  &unix_kind,	 &tcp_kind,
+    &netlink_kind,  &packet_kind,    &pty_kind,	    &devtty_kind, &pipe_kind,	 &fifo_kind,
 };
 const size_t fd_nr_kinds = sizeof(fd_kinds) / sizeof(fd_kinds[0]);
 

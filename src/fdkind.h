@@ -117,6 +117,8 @@ extern const struct fd_kind epoll_kind, inotify_kind;
 extern const struct fd_kind unix_kind;	    /* sockets/unix.c */
 extern const struct fd_kind linkremap_kind; /* linkremap.c */
 extern const struct fd_kind tcp_kind;	    /* sockets/tcp.c */
+extern const struct fd_kind netlink_kind;   /* sockets/netlink.c */
+extern const struct fd_kind packet_kind;    /* sockets/packet.c */
 extern const struct fd_kind ghostnode_kind; /* ghostnode.c */
 extern const struct fd_kind pidfd_kind;	    /* pidfd.c */
 extern const struct fd_kind procfile_kind;  /* procfile.c */

@@ -214,12 +214,13 @@ def wait_killed(pid, what, ctx=None):
 
 
 def restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job=False, tag="restore",
-                      extra=()):
-    """cryo restore (no -d) in the background; wait until pid runs again with
-    the same cmdline; return the cryo pid."""
-    args = [binary, "restore", "-D", images, "-v4", "-o", ctx.path(tag + ".log")] + list(extra)
+                      extra=(), wrap=()):
+    """cryo restore (no -d) in the background, run under WRAP (ip netns exec
+    NS); wait until pid runs again with the same cmdline; return the cryo pid."""
+    args = list(wrap) + [binary, "restore", "-D", images, "-v4", "-o",
+                         ctx.path(tag + ".log")] + list(extra)
     if shell_job:
-        args.insert(4, "--shell-job")
+        args.insert(len(wrap) + 4, "--shell-job")
         master, slave = lib.open_pty()
         try:
             rpid = lib.spawn(args, cwd=ctx.dir, stdout=ctx.path(tag + ".out"),
@@ -252,7 +253,42 @@ def restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job=False, tag="
     return run
 
 
+WL_VETH = ("vcryo0", "vcryo1")  # the veth pair of a workload's own namespace (netns=1)
+
+
+def wl_netns_add(ns):
+    """A network namespace of the test's own: lo up, a veth pair up (both
+    ends in it); the `ip netns exec` prefix that runs a program in it."""
+    inns = [shutil.which("ip") or "/usr/sbin/ip", "netns", "exec", ns]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for cmd in (["link", "set", "lo", "up"],
+                    ["link", "add", WL_VETH[0], "type", "veth", "peer", "name", WL_VETH[1]],
+                    ["link", "set", WL_VETH[0], "up"], ["link", "set", WL_VETH[1], "up"]):
+            subprocess.run(inns + ["ip"] + cmd, check=True, capture_output=True)
+    except Exception:
+        subprocess.run(["ip", "netns", "del", ns])
+        raise
+    return inns
+
+
 def workload_test(name, opts, mode):
+    """A workload in MODE; with netns=1 it and cryo run in a network namespace
+    of the test's own (wl_netns_add), removed on every path."""
+    if opts.get("netns") != "1":
+        return workload_test_in(name, opts, mode, ())
+
+    def fn(ctx):
+        ns = "cryo-wl-%d-%s-%s" % (os.getpid(), name.replace(":", "-"), mode)
+        inns = wl_netns_add(ns)
+        try:
+            workload_test_in(name, opts, mode, inns)(ctx)
+        finally:
+            subprocess.run(["ip", "netns", "del", ns])
+    return fn
+
+
+def workload_test_in(name, opts, mode, wrap):
     shell_job = opts.get("shell_job") == "1"
     binary = lib.SAN_CRYO if mode == "restore-san" else lib.CRYO
     jargs = ["--shell-job"] if shell_job else []
@@ -273,11 +309,12 @@ def workload_test(name, opts, mode):
         if not os.access(binary, os.X_OK):
             raise Fail("%s is not built" % binary)
         images = ctx.path("images")
-        pid = start_workload(ctx, argv, shell_job=shell_job, mode=mode)
+        pid = start_workload(ctx, list(wrap) + argv, shell_job=shell_job, mode=mode)
         wait_ready(ctx, pid)
         orig_cmd = lib.cmdline(pid)
+        run0, run1 = (wrap[0], list(wrap[1:]) + [binary]) if wrap else (binary, [])
         if mode == "leave-running":
-            r = ctx.cryo(binary, ["dump", "-t", pid, "-D", images, "-R"] + jargs +
+            r = ctx.cryo(run0, run1 + ["dump", "-t", pid, "-D", images, "-R"] + jargs +
                          ["-v4", "-o", ctx.path("dump.log")], "dump")
             ctx.expect_ok(r, "cryo dump -R")
             check_running(pid, "after dump -R")
@@ -289,7 +326,7 @@ def workload_test(name, opts, mode):
                     lib.describe_status(st), outlog_fail(ctx)))
         else:
             tree = lib.tree_of(pid)
-            r = ctx.cryo(binary, ["dump", "-t", pid, "-D", images] + jargs +
+            r = ctx.cryo(run0, run1 + ["dump", "-t", pid, "-D", images] + jargs +
                          ["-v4", "-o", ctx.path("dump.log")], "dump")
             ctx.expect_ok(r, "cryo dump")
             wait_killed(pid, "after dump", ctx)
@@ -297,7 +334,7 @@ def workload_test(name, opts, mode):
             lib.wait_until(lambda: all(lib.proc_state(p) is None for p in tree), 10,
                            "waiting for the dumped tree to end")
             run = restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job,
-                                    extra=rargs)
+                                    extra=rargs, wrap=wrap)
             touch(ctx.path("go"))
             run.status = lib.wait_pid(run.pid, 1e6, "waiting for cryo restore to end")
             if lib.exit_code(run.status) != 0:
