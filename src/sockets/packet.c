@@ -99,15 +99,17 @@ static int add_mclist(PacketSkEntry *k, const struct packet_diag_mclist *m, size
 	for (size_t i = 0; i < n; i++) {
 		PacketMclistEntry *e = malloc(sizeof(*e));
 		size_t alen = m[i].pdmc_alen < sizeof(m[i].pdmc_addr) ? m[i].pdmc_alen : 0;
-		if (!e || !(e->addr.data = malloc(alen + 1)))
+		if (!e)
 			return err_set("out of memory");
 		packet_mclist_entry__init(e);
-		e->addr.data = memcpy(e->addr.data, m[i].pdmc_addr, alen);
+		k->mclist[k->n_mclist++] = e;
+		if (!(e->addr.data = malloc(alen + 1)))
+			return err_set("out of memory");
+		memcpy(e->addr.data, m[i].pdmc_addr, alen);
 		e->addr.len = alen;
 		e->ifindex = m[i].pdmc_index;
 		e->type = m[i].pdmc_type;
 		e->count = m[i].pdmc_count;
-		k->mclist[k->n_mclist++] = e;
 	}
 	return 0;
 }
@@ -318,7 +320,8 @@ static int add_memberships(int fd, const PacketSkEntry *k)
 		    .mr_type = e->type,
 		    .mr_alen = e->addr.len,
 		};
-		memcpy(mr.mr_address, e->addr.data, e->addr.len);
+		if (e->addr.len)
+			memcpy(mr.mr_address, e->addr.data, e->addr.len);
 		for (uint32_t n = 0; n < e->count; n++)
 			if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)))
 				return err_errno("PACKET_ADD_MEMBERSHIP (interface %u, type %u)",

@@ -58,12 +58,18 @@ int sk_read_int_opts(int fd, const struct sk_int_opt_def *defs, size_t n, SkIntO
 	return 0;
 }
 
+/* Only what differs from the new socket's own: some options cannot be set
+ * on every socket, even to their default (PACKET_VNET_HDR on SOCK_DGRAM). */
 int sk_set_int_opts(int fd, SkIntOpt *const *opts, size_t nr)
 {
-	for (size_t i = 0; i < nr; i++)
+	for (size_t i = 0; i < nr; i++) {
+		int now;
+		if (!sk_get_int(fd, opts[i]->level, opts[i]->name, &now) && now == opts[i]->value)
+			continue;
 		if (sk_set_int(fd, opts[i]->level, opts[i]->name, opts[i]->value))
 			return err_errno("setsockopt(%u, %u, %d)", opts[i]->level, opts[i]->name,
 					 opts[i]->value);
+	}
 	return 0;
 }
 
