@@ -1030,6 +1030,10 @@ REFUSE_TCP = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\nl.l
 REFUSE_TCP_PENDING = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\n"
                       "l.listen()\nk = socket.create_connection(l.getsockname())\n")
 REFUSE_UDP = "import socket\nk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+# a netlink socket whose RTM_GETLINK dump reply is still queued, unread
+REFUSE_NETLINK = ("import socket, struct\nk = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
+                  "k.bind((0, 0))\nk.send(struct.pack('=IHHII', 32, 18, 0x301, 1, 0) + bytes(16))\n"
+                  "while not socket.socket.recv(k, 1, socket.MSG_PEEK):\n    pass\n")
 REFUSE_PEER = ("import socket\nk = socket.socket(socket.AF_UNIX)\n"
                "k.connect(b'\\0' + open('peer-name').read().encode())\n")
 REFUSE_SYSV_PART = """
@@ -1100,6 +1104,9 @@ BAD = [
      refused_dump(REFUSE_TCP_PENDING, r"TCP listener 127\.0\.0\.1:\d+ has 1 connection waiting "
                   r"to be accepted.*--skip-in-flight")),
     ("dump-refuses-udp-socket", refused_dump(REFUSE_UDP, r"socket.*not supported")),
+    ("dump-refuses-netlink-queued",
+     refused_dump(REFUSE_NETLINK, r"fd \d+ of pid \d+: netlink socket:\[\d+\] \(route 0, port "
+                  r"\d+\): (\d+ bytes of messages are queued|a dump \(NLM_F_DUMP\) is running)")),
     ("dump-refuses-unix-peer-outside",
      refused_dump(REFUSE_PEER, r"peer .*outside the checkpoint", peer=True)),
     ("dump-refuses-sysv-part", refused_dump(REFUSE_SYSV_PART, r"part of System V")),
