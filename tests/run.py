@@ -513,6 +513,39 @@ def http_server_test(ctx):
         subprocess.run(["ip", "netns", "del", ns])
 
 
+def ip_monitor_test(ctx):
+    """`ip monitor link address` (iproute2), in a network namespace of the
+    test's own: prints an event, is dumped (killed) and restored, and still
+    prints the events that follow (its NETLINK_ROUTE socket with its groups)."""
+    ns = "cryo-ipmon-%d" % os.getpid()
+    inns = [shutil.which("ip") or "/usr/sbin/ip", "netns", "exec", ns]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(inns + ["ip", "link", "set", "lo", "up"], check=True)
+        pid = start_workload(ctx, inns + ["ip", "monitor", "link", "address"])
+
+        def prints(what):
+            return what in lib.read_text(ctx.path("out.log"))
+        subprocess.run(inns + ["ip", "addr", "add", "127.0.0.5/8", "dev", "lo"], check=True)
+        lib.wait_until(lambda: prints("127.0.0.5"), 20, "ip monitor printing the first event")
+        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "dump", "-t", pid, "-D", ctx.path("images"),
+                                          "-v4", "-o", ctx.path("dump.log")], "dump")
+        ctx.expect_ok(r, "cryo dump")
+        wait_killed(pid, "after dump", ctx)
+        lib.tracked.add(pid)
+        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "restore", "-D", ctx.path("images"), "-d",
+                                          "-v4", "-o", ctx.path("restore.log")], "restore")
+        ctx.expect_ok(r, "cryo restore -d")
+        subprocess.run(inns + ["ip", "addr", "add", "127.0.0.6/8", "dev", "lo"], check=True)
+        subprocess.run(inns + ["ip", "link", "set", "lo", "mtu", "1234"], check=True)
+        lib.wait_until(lambda: prints("127.0.0.6") and prints("mtu 1234"), 20,
+                       "the restored ip monitor printing the events after restore")
+        os.kill(pid, signal.SIGTERM)
+        lib.wait_pid(pid, 10, "waiting for ip monitor to end")
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
 # ---------------------------------------------------------------- demo & python
 
 def counter_test(binary):
@@ -1198,6 +1231,7 @@ def all_tests():
     tests.append(("sqlite3/restore", sqlite_test, 60))
     tests += test_files.tests() + test_jvm.tests()
     tests.append(("http-server/restore", http_server_test, 60))
+    tests.append(("ip-monitor/restore", ip_monitor_test, 60))
     for family in ("4", "6"):
         for mode in ("restore", "leave-running", "failed"):
             tests.append(("tcp-game/v%s/%s" % (family, mode), game_test(family, mode), 90))
