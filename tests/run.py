@@ -1063,6 +1063,9 @@ REFUSE_TCP = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\nl.l
 REFUSE_TCP_PENDING = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\n"
                       "l.listen()\nk = socket.create_connection(l.getsockname())\n")
 REFUSE_UDP = "import socket\nk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+# a packet socket (bound to no interface, receiving nothing) with a ring
+REFUSE_PACKET_RING = ("import socket, struct\nk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)\n"
+                      "k.setsockopt(263, 5, struct.pack('IIII', 4096, 1, 2048, 2))\n")
 # a netlink socket whose RTM_GETLINK dump reply is still queued, unread
 REFUSE_NETLINK = ("import socket, struct\nk = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
                   "k.bind((0, 0))\nk.send(struct.pack('=IHHII', 32, 18, 0x301, 1, 0) + bytes(16))\n"
@@ -1137,6 +1140,9 @@ BAD = [
      refused_dump(REFUSE_TCP_PENDING, r"TCP listener 127\.0\.0\.1:\d+ has 1 connection waiting "
                   r"to be accepted.*--skip-in-flight")),
     ("dump-refuses-udp-socket", refused_dump(REFUSE_UDP, r"socket.*not supported")),
+    ("dump-refuses-packet-ring",
+     refused_dump(REFUSE_PACKET_RING, r"fd \d+ of pid \d+: packet socket:\[\d+\] \(raw, any "
+                  r"interface, protocol 0x0000\): a mapped ring \(PACKET_RX_RING\): not supported")),
     ("dump-refuses-netlink-queued",
      refused_dump(REFUSE_NETLINK, r"fd \d+ of pid \d+: netlink socket:\[\d+\] \(route 0, port "
                   r"\d+\): (\d+ bytes of messages are queued|a dump \(NLM_F_DUMP\) is running)")),
