@@ -1017,6 +1017,30 @@ def bad_restore(damage, mention=None):
     return fn
 
 
+def netlink_port_taken(ctx, binary):
+    """A process whose netlink socket is bound to a port id of its own is
+    dumped (killed); another socket takes that port id before the restore:
+    the restore fails, naming the socket and the port id, and makes nothing."""
+    port = 0x60000000 | os.getpid()
+    setup = ("import socket\nk = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 2)\n"
+             "k.bind((%d, 0))\n" % port)
+    pid = start_workload(ctx, [sys.executable, "-c", setup + PYWL])
+    wait_ready(ctx, pid)
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("images")], "dump")
+    ctx.expect_ok(r, "cryo dump")
+    wait_killed(pid, "after dump", ctx)
+    taker = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 2)
+    try:
+        taker.bind((port, 0))
+        expect_error(ctx, binary, ["restore", "-D", ctx.path("images")],
+                     r"netlink socket:\[\d+\] \(usersock 2, port %d\): its port id %d is taken "
+                     r"by socket:\[%d\]" % (port, port, os.fstat(taker.fileno()).st_ino))
+    finally:
+        taker.close()
+    if lib.proc_state(pid) is not None:
+        raise Fail("pid %d exists after the failed restore" % pid)
+
+
 def bad_restore_dir(make_dir):
     def fn(ctx, binary):
         expect_error(ctx, binary, ["restore", "-D", make_dir(ctx)])
@@ -1156,6 +1180,7 @@ BAD = [
     ("dump-kthreadd", bad_dump_pid(lambda: 2)),
     ("dump-dir-under-file", bad_dump_dir(under_file)),
     ("dump-dir-in-proc", bad_dump_dir(lambda ctx: "/proc/cryo-test")),
+    ("restore-netlink-port-taken", netlink_port_taken),
     ("restore-missing-dir", bad_restore_dir(lambda ctx: ctx.path("missing"))),
     ("restore-empty-dir", bad_restore_dir(empty_dir)),
     ("restore-no-inventory",
