@@ -29,6 +29,8 @@ const struct fd_kind *const fd_kinds[] = {
     &udp_kind,
     &icmp_kind,
     &raw_kind,
+    &netlink_kind,
+    &packet_kind,
     &pty_kind,
     &devtty_kind,
     &pipe_kind,

@@ -132,6 +132,7 @@ extern const struct fd_kind udp_kind, icmp_kind, raw_kind; /* sockets/dgram.c */
 extern const struct fd_kind ghostnode_kind;		   /* ghostnode.c */
 extern const struct fd_kind pidfd_kind;			   /* pidfd.c */
 extern const struct fd_kind procfile_kind;		   /* procfile.c */
+extern const struct fd_kind netlink_kind, packet_kind; /* sockets/netlink.c, packet.c */
 /* pathfile.c: a character device that holds no state (/dev/null...) */
 bool pathfile_safe_device(dev_t rdev);
 /* pathfile.c: opens fe->path again with its flags (less those that only

@@ -217,12 +217,13 @@ def wait_killed(pid, what, ctx=None):
 
 
 def restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job=False, tag="restore",
-                      extra=()):
-    """cryo restore (no -d) in the background; wait until pid runs again with
-    the same cmdline; return the cryo pid."""
-    args = [binary, "restore", "-D", images, "-v4", "-o", ctx.path(tag + ".log")] + list(extra)
+                      extra=(), wrap=()):
+    """cryo restore (no -d) in the background, run under WRAP (ip netns exec
+    NS); wait until pid runs again with the same cmdline; return the cryo pid."""
+    args = list(wrap) + [binary, "restore", "-D", images, "-v4", "-o",
+                         ctx.path(tag + ".log")] + list(extra)
     if shell_job:
-        args.insert(4, "--shell-job")
+        args.insert(len(wrap) + 4, "--shell-job")
         master, slave = lib.open_pty()
         try:
             rpid = lib.spawn(args, cwd=ctx.dir, stdout=ctx.path(tag + ".out"),
@@ -255,7 +256,42 @@ def restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job=False, tag="
     return run
 
 
+WL_VETH = ("vcryo0", "vcryo1")  # the veth pair of a workload's own namespace (netns=1)
+
+
+def wl_netns_add(ns):
+    """A network namespace of the test's own: lo up, a veth pair up (both
+    ends in it); the `ip netns exec` prefix that runs a program in it."""
+    inns = [shutil.which("ip") or "/usr/sbin/ip", "netns", "exec", ns]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for cmd in (["link", "set", "lo", "up"],
+                    ["link", "add", WL_VETH[0], "type", "veth", "peer", "name", WL_VETH[1]],
+                    ["link", "set", WL_VETH[0], "up"], ["link", "set", WL_VETH[1], "up"]):
+            subprocess.run(inns + ["ip"] + cmd, check=True, capture_output=True)
+    except Exception:
+        subprocess.run(["ip", "netns", "del", ns])
+        raise
+    return inns
+
+
 def workload_test(name, opts, mode):
+    """A workload in MODE; with netns=1 it and cryo run in a network namespace
+    of the test's own (wl_netns_add), removed on every path."""
+    if opts.get("netns") != "1":
+        return workload_test_in(name, opts, mode, ())
+
+    def fn(ctx):
+        ns = "cryo-wl-%d-%s-%s" % (os.getpid(), name.replace(":", "-"), mode)
+        inns = wl_netns_add(ns)
+        try:
+            workload_test_in(name, opts, mode, inns)(ctx)
+        finally:
+            subprocess.run(["ip", "netns", "del", ns])
+    return fn
+
+
+def workload_test_in(name, opts, mode, wrap):
     shell_job = opts.get("shell_job") == "1"
     binary = lib.SAN_CRYO if mode == "restore-san" else lib.CRYO
     jargs = ["--shell-job"] if shell_job else []
@@ -276,11 +312,12 @@ def workload_test(name, opts, mode):
         if not os.access(binary, os.X_OK):
             raise Fail("%s is not built" % binary)
         images = ctx.path("images")
-        pid = start_workload(ctx, argv, shell_job=shell_job, mode=mode)
+        pid = start_workload(ctx, list(wrap) + argv, shell_job=shell_job, mode=mode)
         wait_ready(ctx, pid)
         orig_cmd = lib.cmdline(pid)
+        run0, run1 = (wrap[0], list(wrap[1:]) + [binary]) if wrap else (binary, [])
         if mode == "leave-running":
-            r = ctx.cryo(binary, ["dump", "-t", pid, "-D", images, "-R"] + jargs +
+            r = ctx.cryo(run0, run1 + ["dump", "-t", pid, "-D", images, "-R"] + jargs +
                          ["-v4", "-o", ctx.path("dump.log")], "dump")
             ctx.expect_ok(r, "cryo dump -R")
             check_running(pid, "after dump -R")
@@ -292,7 +329,7 @@ def workload_test(name, opts, mode):
                     lib.describe_status(st), outlog_fail(ctx)))
         else:
             tree = lib.tree_of(pid)
-            r = ctx.cryo(binary, ["dump", "-t", pid, "-D", images] + jargs +
+            r = ctx.cryo(run0, run1 + ["dump", "-t", pid, "-D", images] + jargs +
                          ["-v4", "-o", ctx.path("dump.log")], "dump")
             ctx.expect_ok(r, "cryo dump")
             wait_killed(pid, "after dump", ctx)
@@ -300,7 +337,7 @@ def workload_test(name, opts, mode):
             lib.wait_until(lambda: all(lib.proc_state(p) is None for p in tree), 10,
                            "waiting for the dumped tree to end")
             run = restore_and_watch(ctx, binary, images, pid, orig_cmd, shell_job,
-                                    extra=rargs)
+                                    extra=rargs, wrap=wrap)
             touch(ctx.path("go"))
             run.status = lib.wait_pid(run.pid, 1e6, "waiting for cryo restore to end")
             if lib.exit_code(run.status) != 0:
@@ -513,6 +550,39 @@ def http_server_test(ctx):
         lib.wait_pid(pid, 10, "waiting for http.server to end")
         if cryo_tables(inns):
             raise Fail("nftables tables left behind: %s" % cryo_tables(inns))
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
+def ip_monitor_test(ctx):
+    """`ip monitor link address` (iproute2), in a network namespace of the
+    test's own: prints an event, is dumped (killed) and restored, and still
+    prints the events that follow (its NETLINK_ROUTE socket with its groups)."""
+    ns = "cryo-ipmon-%d" % os.getpid()
+    inns = [shutil.which("ip") or "/usr/sbin/ip", "netns", "exec", ns]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(inns + ["ip", "link", "set", "lo", "up"], check=True)
+        pid = start_workload(ctx, inns + ["ip", "monitor", "link", "address"])
+
+        def prints(what):
+            return what in lib.read_text(ctx.path("out.log"))
+        subprocess.run(inns + ["ip", "addr", "add", "127.0.0.5/8", "dev", "lo"], check=True)
+        lib.wait_until(lambda: prints("127.0.0.5"), 20, "ip monitor printing the first event")
+        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "dump", "-t", pid, "-D", ctx.path("images"),
+                                          "-v4", "-o", ctx.path("dump.log")], "dump")
+        ctx.expect_ok(r, "cryo dump")
+        wait_killed(pid, "after dump", ctx)
+        lib.tracked.add(pid)
+        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "restore", "-D", ctx.path("images"), "-d",
+                                          "-v4", "-o", ctx.path("restore.log")], "restore")
+        ctx.expect_ok(r, "cryo restore -d")
+        subprocess.run(inns + ["ip", "addr", "add", "127.0.0.6/8", "dev", "lo"], check=True)
+        subprocess.run(inns + ["ip", "link", "set", "lo", "mtu", "1234"], check=True)
+        lib.wait_until(lambda: prints("127.0.0.6") and prints("mtu 1234"), 20,
+                       "the restored ip monitor printing the events after restore")
+        os.kill(pid, signal.SIGTERM)
+        lib.wait_pid(pid, 10, "waiting for ip monitor to end")
     finally:
         subprocess.run(["ip", "netns", "del", ns])
 
@@ -988,6 +1058,30 @@ def bad_restore(damage, mention=None):
     return fn
 
 
+def netlink_port_taken(ctx, binary):
+    """A process whose netlink socket is bound to a port id of its own is
+    dumped (killed); another socket takes that port id before the restore:
+    the restore fails, naming the socket and the port id, and makes nothing."""
+    port = 0x60000000 | os.getpid()
+    setup = ("import socket\nk = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 2)\n"
+             "k.bind((%d, 0))\n" % port)
+    pid = start_workload(ctx, [sys.executable, "-c", setup + PYWL])
+    wait_ready(ctx, pid)
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("images")], "dump")
+    ctx.expect_ok(r, "cryo dump")
+    wait_killed(pid, "after dump", ctx)
+    taker = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 2)
+    try:
+        taker.bind((port, 0))
+        expect_error(ctx, binary, ["restore", "-D", ctx.path("images")],
+                     r"netlink socket:\[\d+\] \(usersock 2, port %d\): its port id %d is taken "
+                     r"by socket:\[%d\]" % (port, port, os.fstat(taker.fileno()).st_ino))
+    finally:
+        taker.close()
+    if lib.proc_state(pid) is not None:
+        raise Fail("pid %d exists after the failed restore" % pid)
+
+
 def bad_restore_dir(make_dir):
     def fn(ctx, binary):
         expect_error(ctx, binary, ["restore", "-D", make_dir(ctx)])
@@ -1034,6 +1128,13 @@ REFUSE_TCP = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\nl.l
 REFUSE_TCP_PENDING = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\n"
                       "l.listen()\nk = socket.create_connection(l.getsockname())\n")
 REFUSE_UDP = "import socket\nk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+# a packet socket (bound to no interface, receiving nothing) with a ring
+REFUSE_PACKET_RING = ("import socket, struct\nk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)\n"
+                      "k.setsockopt(263, 5, struct.pack('IIII', 4096, 1, 2048, 2))\n")
+# a netlink socket whose RTM_GETLINK dump reply is still queued, unread
+REFUSE_NETLINK = ("import socket, struct\nk = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
+                  "k.bind((0, 0))\nk.send(struct.pack('=IHHII', 32, 18, 0x301, 1, 0) + bytes(16))\n"
+                  "while not socket.socket.recv(k, 1, socket.MSG_PEEK):\n    pass\n")
 REFUSE_PEER = ("import socket\nk = socket.socket(socket.AF_UNIX)\n"
                "k.connect(b'\\0' + open('peer-name').read().encode())\n")
 REFUSE_SYSV_PART = """
@@ -1115,6 +1216,12 @@ BAD = [
      refused_dump(REFUSE_TCP_PENDING, r"TCP listener 127\.0\.0\.1:\d+ has 1 connection waiting "
                   r"to be accepted.*--skip-in-flight")),
     ("dump-refuses-udp-socket", refused_dump(REFUSE_UDP, r"socket.*not supported")),
+    ("dump-refuses-packet-ring",
+     refused_dump(REFUSE_PACKET_RING, r"fd \d+ of pid \d+: packet socket:\[\d+\] \(raw, any "
+                  r"interface, protocol 0x0000\): a mapped ring \(PACKET_RX_RING\): not supported")),
+    ("dump-refuses-netlink-queued",
+     refused_dump(REFUSE_NETLINK, r"fd \d+ of pid \d+: netlink socket:\[\d+\] \(route 0, port "
+                  r"\d+\): (\d+ bytes of messages are queued|a dump \(NLM_F_DUMP\) is running)")),
     ("dump-refuses-unix-peer-outside",
      refused_dump(REFUSE_PEER, r"peer .*outside the checkpoint", peer=True)),
     ("dump-refuses-sysv-part", refused_dump(REFUSE_SYSV_PART, r"part of System V")),
@@ -1132,6 +1239,7 @@ BAD = [
     ("dump-kthreadd", bad_dump_pid(lambda: 2)),
     ("dump-dir-under-file", bad_dump_dir(under_file)),
     ("dump-dir-in-proc", bad_dump_dir(lambda ctx: "/proc/cryo-test")),
+    ("restore-netlink-port-taken", netlink_port_taken),
     ("restore-missing-dir", bad_restore_dir(lambda ctx: ctx.path("missing"))),
     ("restore-empty-dir", bad_restore_dir(empty_dir)),
     ("restore-no-inventory",
@@ -1219,6 +1327,7 @@ def all_tests():
             tests.append(("%s/netns/%s" % (name, mode), netns_workload_test(name, mode), 30))
         tests.append(("%s/netns/restore-san" % name,
                       netns_workload_test(name, "restore", san=True), 30))
+    tests.append(("ip-monitor/restore", ip_monitor_test, 60))
     for family in ("4", "6"):
         for mode in ("restore", "leave-running", "failed"):
             tests.append(("tcp-game/v%s/%s" % (family, mode), game_test(family, mode), 90))
