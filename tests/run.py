@@ -587,6 +587,73 @@ def ip_monitor_test(ctx):
         subprocess.run(["ip", "netns", "del", ns])
 
 
+ECHO_SERVER = """
+import os, socket, time
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+open("port.tmp", "w").write(str(l.getsockname()[1]))
+os.rename("port.tmp", "port")
+c, _ = l.accept()
+while True:
+    d = c.recv(100)
+    if not d:
+        break
+    c.sendall(d.upper())
+"""
+
+
+def unlock_test(ctx):
+    """cryo killed (SIGKILL) in the middle of a dump with --tcp-established,
+    while it is blocked opening the pages image (a FIFO put in its place):
+    the lock it took is still there; `cryo unlock -D DIR` removes it, finds
+    the recorded sockets, and a second unlock finds nothing to remove."""
+    pid = start_workload(ctx, [sys.executable, "-c", ECHO_SERVER])
+    lib.wait_until(lambda: os.path.exists(ctx.path("port")), 20, "the server's port")
+    images = ctx.path("images")
+    dump = None
+    try:
+        client = socket.create_connection(("127.0.0.1", int(lib.read_text(ctx.path("port")))),
+                                          timeout=10)
+        client.sendall(b"a")
+        if client.recv(10) != b"A":
+            raise Fail("the echo server does not answer")
+        os.mkdir(images)
+        os.mkfifo(os.path.join(images, ".pages-%d.img.part" % pid))
+        dump = lib.spawn([lib.CRYO, "dump", "-t", str(pid), "-D", images, "--tcp-established",
+                          "-v4", "-o", ctx.path("dump.log")], cwd=ctx.dir,
+                         stdout=ctx.path("dump.out"), stderr=ctx.path("dump.err"))
+        lib.wait_until(lambda: "TCP connection in repair mode" in lib.read_text(
+            ctx.path("dump.log")), 20, "the dump taking the lock")
+        time.sleep(0.2)
+        if not lib.alive(dump):
+            raise Fail("the dump ended before it could be killed")
+        os.kill(dump, signal.SIGKILL)
+        lib.wait_pid(dump, 10, "waiting for the killed cryo")
+        dump = None
+        stale = [l for l in cryo_tables() if "cryo-%d-" % pid in l]
+        if len(stale) != 1:
+            raise Fail("the killed dump left %s, not its one table" % stale)
+        r = ctx.cryo(lib.CRYO, ["unlock", "-D", images], "unlock")
+        ctx.expect_ok(r, "cryo unlock")
+        if "network lock removed" not in lib.read_text(ctx.path("unlock.out")):
+            raise Fail("cryo unlock: %s" % lib.read_text(ctx.path("unlock.out")).strip())
+        if [l for l in cryo_tables() if "cryo-%d-" % pid in l]:
+            raise Fail("cryo unlock left the table: %s" % cryo_tables())
+        r = ctx.cryo(lib.CRYO, ["unlock", "-D", images], "unlock2")
+        ctx.expect_ok(r, "cryo unlock, again")
+        if "no lock left" not in lib.read_text(ctx.path("unlock2.out")):
+            raise Fail("cryo unlock, again: %s" % lib.read_text(ctx.path("unlock2.out")).strip())
+        client.close()
+    finally:
+        if dump:
+            os.kill(dump, signal.SIGKILL)
+            lib.wait_pid(dump, 10)
+        for line in cryo_tables():
+            if "cryo-%d-" % pid in line:
+                subprocess.run(["nft", "delete"] + line.split()[:3])
+
+
 # ---------------------------------------------------------------- demo & python
 
 def counter_test(binary):
@@ -1328,6 +1395,9 @@ def all_tests():
         tests.append(("%s/netns/restore-san" % name,
                       netns_workload_test(name, "restore", san=True), 30))
     tests.append(("ip-monitor/restore", ip_monitor_test, 60))
+
+
+    tests.append(("tcp-unlock/killed-dump", unlock_test, 60))
     for family in ("4", "6"):
         for mode in ("restore", "leave-running", "failed"):
             tests.append(("tcp-game/v%s/%s" % (family, mode), game_test(family, mode), 90))

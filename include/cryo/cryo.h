@@ -69,5 +69,7 @@ int cryo_dump(const struct cryo_opts *opts);
 int cryo_restore(const struct cryo_opts *opts);
 int cryo_show(const struct cryo_opts *opts);
 int cryo_check(const struct cryo_opts *opts);
+/* cryo unlock: the network lock and repair mode a killed dump left (unlock.c). */
+int cryo_unlock(const struct cryo_opts *opts);
 
 #endif

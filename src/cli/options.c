@@ -31,7 +31,7 @@
 #define DUMPS	 (CLI_DUMP | CLI_PRE_DUMP)
 #define DR	 (CLI_DUMP | CLI_RESTORE)
 #define DPR	 (CLI_DUMP | CLI_PRE_DUMP | CLI_RESTORE)
-#define LOGS	 (DPR | CLI_RUN | CLI_CHECKPOINT)
+#define LOGS	 (DPR | CLI_RUN | CLI_CHECKPOINT | CLI_UNLOCK)
 #define ALL	 (LOGS | CLI_SHOW | CLI_CHECK)
 #define NONE	 ARG_NONE
 #define REQ	 ARG_REQUIRED
@@ -56,6 +56,8 @@ static const struct cli_option cli_rows[] = {
     {"images-dir", 'D', CLI_RESTORE, REQ, "DIR", "the checkpoint to restore (required)",
      STR(images_dir)},
     {"images-dir", 'D', CLI_SHOW, REQ, "DIR", "the checkpoint (or give DIR as the argument)",
+     STR(images_dir)},
+    {"images-dir", 'D', CLI_UNLOCK, REQ, "DIR", "the checkpoint whose dump was killed (required)",
      STR(images_dir)},
     {"leave-running", 'R', CLI_DUMP, NONE, NULL,
      "leave the processes running (default: kill them once the checkpoint is committed)",
@@ -261,6 +263,11 @@ static const struct cli_command cli_commands[] = {
      "  cryo check\n"
      "  cryo check -v2\n",
      cryo_check, false, false, false},
+    {"unlock", CLI_UNLOCK, "cryo unlock -D DIR", "remove the network lock a killed dump left",
+     "For a cryo that was killed during a dump of DIR: delete the nftables table its\n"
+     "netlock.img names, if it is still there, and take every socket recorded there\n"
+     "that is still in TCP repair mode out of it. Not for a dump still running.\n",
+     "  cryo unlock -D /var/lib/ckpt/a\n", cryo_unlock, false, true, false},
 };
 
 const struct cli_table cli_cryo_table = {

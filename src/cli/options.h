@@ -28,6 +28,7 @@ enum cli_cmd {
 	CLI_CHECK = 1 << 4,
 	CLI_RUN = 1 << 5,	 /* to come */
 	CLI_CHECKPOINT = 1 << 6, /* to come */
+	CLI_UNLOCK = 1 << 7,
 };
 
 enum cli_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
