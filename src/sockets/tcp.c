@@ -157,6 +157,24 @@ static int read_int_opts(int fd, TcpSkEntry *t)
 }
 
 /* Buffers, reuse, linger, device, peek offset, owner. */
+/* What every inet kind has (inet.c): the timeouts and a classic BPF filter. */
+static int read_shared_opts(int fd, TcpSkEntry *t)
+{
+	bool locked;
+
+	if (inet_get_timeo(fd, SO_RCVTIMEO, &t->rcvtimeo_us) ||
+	    inet_get_timeo(fd, SO_SNDTIMEO, &t->sndtimeo_us))
+		return err_errno("SO_RCVTIMEO/SO_SNDTIMEO");
+	if (inet_read_filter(fd, &t->bpf_filter, &locked))
+		return -1;
+	t->has_rcvtimeo_us = t->rcvtimeo_us != 0;
+	t->has_sndtimeo_us = t->sndtimeo_us != 0;
+	t->has_bpf_filter = t->bpf_filter.len > 0;
+	t->has_filter_locked = locked;
+	t->filter_locked = locked;
+	return 0;
+}
+
 static int read_other_opts(int fd, TcpSkEntry *t)
 {
 	int v, lock;
@@ -181,6 +199,8 @@ static int read_other_opts(int fd, TcpSkEntry *t)
 	}
 	if (dev[0] && !(t->bind_dev = strdup(dev)))
 		return err_set("out of memory");
+	if (read_shared_opts(fd, t))
+		return -1;
 	v = fcntl(fd, F_GETOWN);
 	if (v) {
 		t->has_owner = true;
@@ -620,7 +640,10 @@ static int set_other_opts(int fd, const TcpSkEntry *t)
 		return err_errno("SO_BINDTODEVICE %s", t->bind_dev);
 	if (t->peek_off >= 0 && inet_set_int(fd, SOL_SOCKET, SO_PEEK_OFF, t->peek_off))
 		return err_errno("SO_PEEK_OFF");
-	return 0;
+	if (inet_set_timeo(fd, SO_RCVTIMEO, t->rcvtimeo_us) ||
+	    inet_set_timeo(fd, SO_SNDTIMEO, t->sndtimeo_us))
+		return err_errno("SO_RCVTIMEO/SO_SNDTIMEO");
+	return inet_set_filter(fd, &t->bpf_filter, t->filter_locked);
 }
 
 static int bind_src(int fd, const TcpSkEntry *t)

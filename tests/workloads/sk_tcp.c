@@ -3,7 +3,9 @@
  * client connected to it and the accepted end, with data queued unread both
  * ways; options on them (TCP_NODELAY, SO_KEEPALIVE with TCP_KEEPIDLE,
  * KEEPINTVL, KEEPCNT, TCP_USER_TIMEOUT, SO_PRIORITY, SO_MARK, IP_TOS, IP_TTL,
- * SO_LINGER, SO_SNDBUF set by the program, O_NONBLOCK, IPV6_V6ONLY); a bound
+ * SO_LINGER, SO_SNDBUF set by the program, O_NONBLOCK, IPV6_V6ONLY; on each
+ * client SO_RCVTIMEO, SO_SNDTIMEO and a classic BPF filter that passes
+ * everything, locked with SO_LOCK_FILTER); a bound
  * socket that never listened and an unbound one. After restore: the same
  * addresses and ports, state ESTABLISHED, the queued data arrives once and
  * in order, more data goes both ways, the options read back the same, and
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <linux/filter.h>
 
 #define N_CS 30000 /* client -> server, unread */
 #define N_SC 50000 /* server -> client, unread */
@@ -129,6 +132,51 @@ static void check_options(const char *name, int fd, int family)
 			 getint(fd, IPPROTO_IPV6, IPV6_TCLASS));
 }
 
+static struct sock_filter pass_all[] = {
+    {BPF_LD | BPF_W | BPF_LEN, 0, 0, 0},
+    {BPF_RET | BPF_K, 0, 0, 0xffffffff},
+};
+
+static void set_client_opts(int fd)
+{
+	struct timeval rt = {1, 500000}, st = {2, 248000};
+	struct sock_fprog prog = {2, pass_all};
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rt, sizeof(rt)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &st, sizeof(st)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)))
+		wl_die("client options: %s", strerror(errno));
+	setint(fd, SOL_SOCKET, SO_LOCK_FILTER, 1);
+}
+
+static long timeo_us(int fd, int name)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+
+	return getsockopt(fd, SOL_SOCKET, name, &tv, &len) ? -1 : tv.tv_sec * 1000000L + tv.tv_usec;
+}
+
+static void check_client_opts(const char *name, int fd)
+{
+	struct sock_filter got[8];
+	socklen_t n = 8;
+	char what[96];
+
+	snprintf(what, sizeof(what), "%s_cli_rcvtimeo", name);
+	wl_check(what, timeo_us(fd, SO_RCVTIMEO) == 1500000, "%ld us", timeo_us(fd, SO_RCVTIMEO));
+	snprintf(what, sizeof(what), "%s_cli_sndtimeo", name);
+	wl_check(what, timeo_us(fd, SO_SNDTIMEO) == 2248000, "%ld us", timeo_us(fd, SO_SNDTIMEO));
+	snprintf(what, sizeof(what), "%s_cli_filter", name);
+	wl_check(what,
+		 !getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, got, &n) && n == 2 &&
+		     !memcmp(got, pass_all, sizeof(pass_all)),
+		 "SO_GET_FILTER: %u instructions (%s)", n, strerror(errno));
+	snprintf(what, sizeof(what), "%s_cli_filter_locked", name);
+	wl_check(what, getint(fd, SOL_SOCKET, SO_LOCK_FILTER) == 1, "SO_LOCK_FILTER %d",
+		 getint(fd, SOL_SOCKET, SO_LOCK_FILTER));
+}
+
 static void setup(struct conn *c, int family)
 {
 	struct sockaddr_storage ss;
@@ -146,6 +194,7 @@ static void setup(struct conn *c, int family)
 		wl_die("bind/listen: %s", strerror(errno));
 	name_of(c->lsn, &c->lsn_addr);
 	setint(c->cli, SOL_SOCKET, SO_SNDBUF, 96 * 1024);
+	set_client_opts(c->cli);
 	if (connect(c->cli, (struct sockaddr *)&c->lsn_addr, addr_len(family)))
 		wl_die("connect: %s", strerror(errno));
 	c->srv = accept(c->lsn, NULL, NULL);
@@ -228,6 +277,7 @@ static void check_conn(const char *name, const struct conn *c)
 	check_name(n, c->cli, &c->cli_addr, c->family);
 	snprintf(n, sizeof(n), "%s_srv_addr", name);
 	check_name(n, c->srv, &c->srv_addr, c->family);
+	check_client_opts(name, c->cli);
 	snprintf(n, sizeof(n), "%s_cli_state", name);
 	check_established(n, c->cli);
 	snprintf(n, sizeof(n), "%s_srv_state", name);
