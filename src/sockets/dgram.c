@@ -45,6 +45,7 @@
 #include "fdkind.h"
 #include "infra/log.h"
 #include "sockets/inet.h"
+#include "sockets/sockopt.h"
 
 #ifndef SO_BUF_LOCK
 #define SO_BUF_LOCK 72
@@ -75,11 +76,10 @@ static bool inet_triple(const struct fd_probe *p, int *type, int *proto)
 {
 	int dom;
 
-	return S_ISSOCK(p->st->st_mode) &&
-	       !inet_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) &&
+	return S_ISSOCK(p->st->st_mode) && !sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) &&
 	       (dom == AF_INET || dom == AF_INET6) &&
-	       !inet_get_int(p->local_fd, SOL_SOCKET, SO_TYPE, type) &&
-	       !inet_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, proto);
+	       !sk_get_int(p->local_fd, SOL_SOCKET, SO_TYPE, type) &&
+	       !sk_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, proto);
 }
 
 static bool is_ping(int type, int proto)
@@ -176,10 +176,10 @@ static int read_other_opts(int fd, InetDgramEntry *u)
 	char dev[IFNAMSIZ + 1] = "";
 	socklen_t dlen = sizeof(dev) - 1;
 
-	if (inet_get_int(fd, SOL_SOCKET, SO_REUSEADDR, &v) ||
-	    inet_get_int(fd, SOL_SOCKET, SO_SNDBUF, (int *)&u->sndbuf) ||
-	    inet_get_int(fd, SOL_SOCKET, SO_RCVBUF, (int *)&u->rcvbuf) ||
-	    inet_get_int(fd, SOL_SOCKET, SO_BUF_LOCK, &lock) ||
+	if (sk_get_int(fd, SOL_SOCKET, SO_REUSEADDR, &v) ||
+	    sk_get_int(fd, SOL_SOCKET, SO_SNDBUF, (int *)&u->sndbuf) ||
+	    sk_get_int(fd, SOL_SOCKET, SO_RCVBUF, (int *)&u->rcvbuf) ||
+	    sk_get_int(fd, SOL_SOCKET, SO_BUF_LOCK, &lock) ||
 	    inet_get_timeo(fd, SO_RCVTIMEO, &u->rcvtimeo_us) ||
 	    inet_get_timeo(fd, SO_SNDTIMEO, &u->sndtimeo_us) ||
 	    getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dlen))
@@ -291,9 +291,9 @@ static int dgram_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd
 	u->ino = p->st->st_ino;
 	snprintf(what, sizeof(what), "fd %d of pid %d: socket:[%lu]", p->fd, p->pid,
 		 (unsigned long)u->ino);
-	if (inet_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) ||
-	    inet_get_int(p->local_fd, SOL_SOCKET, SO_TYPE, &type) ||
-	    inet_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto))
+	if (sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) ||
+	    sk_get_int(p->local_fd, SOL_SOCKET, SO_TYPE, &type) ||
+	    sk_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto))
 		return err_errno("%s", what);
 	u->family = dom;
 	u->type = type;
@@ -343,10 +343,10 @@ static int set_other_opts(int fd, const InetDgramEntry *u)
 {
 	int level = 0, name = 0;
 
-	if (inet_set_int(fd, SOL_SOCKET, SO_REUSEADDR, u->reuseaddr) ||
-	    inet_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, u->sndbuf / 2) ||
-	    inet_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, u->rcvbuf / 2) ||
-	    inet_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, u->buf_lock))
+	if (sk_set_int(fd, SOL_SOCKET, SO_REUSEADDR, u->reuseaddr) ||
+	    sk_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, u->sndbuf / 2) ||
+	    sk_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, u->rcvbuf / 2) ||
+	    sk_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, u->buf_lock))
 		return err_errno("cannot set the buffers");
 	if (inet_set_timeo(fd, SO_RCVTIMEO, u->rcvtimeo_us) ||
 	    inet_set_timeo(fd, SO_SNDTIMEO, u->sndtimeo_us))

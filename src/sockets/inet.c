@@ -17,6 +17,7 @@
 
 #include "infra/log.h"
 #include "sockets/inet.h"
+#include "sockets/sockopt.h"
 
 /* In the order they are set again: IP_TOS sets the priority too, so it
  * comes before SO_PRIORITY. */
@@ -45,18 +46,6 @@ const struct inet_int_opt inet_dgram_int_opts[] = {
     {IPPROTO_IPV6, IPV6_MULTICAST_LOOP, AF_INET6}, {IPPROTO_IPV6, IPV6_MULTICAST_ALL, AF_INET6},
 };
 const size_t inet_nr_dgram_int_opts = sizeof(inet_dgram_int_opts) / sizeof(inet_dgram_int_opts[0]);
-
-int inet_get_int(int fd, int level, int name, int *v)
-{
-	socklen_t len = sizeof(*v);
-
-	return getsockopt(fd, level, name, v, &len);
-}
-
-int inet_set_int(int fd, int level, int name, int v)
-{
-	return setsockopt(fd, level, name, &v, sizeof(v));
-}
 
 const char *inet_endpoint(uint32_t family, const ProtobufCBinaryData *a, uint32_t port, char *buf,
 			  size_t len)
@@ -137,7 +126,7 @@ int inet_read_int_opts(int fd, uint32_t family, const struct inet_int_opt *table
 
 		if (o->family && o->family != (int)family)
 			continue;
-		if (inet_get_int(fd, o->level, o->name, &v))
+		if (sk_get_int(fd, o->level, o->name, &v))
 			return err_errno("getsockopt(%d, %d)", o->level, o->name);
 		so = malloc(sizeof(*so));
 		if (!so)
@@ -158,9 +147,9 @@ int inet_set_int_opts(int fd, TcpSkOpt *const *opts, size_t n)
 		int now;
 		/* one the new socket already has is not set: some cannot be set
 		 * on some sockets at all (IPV6_V6ONLY on a raw socket) */
-		if (!inet_get_int(fd, o->level, o->name, &now) && now == o->value)
+		if (!sk_get_int(fd, o->level, o->name, &now) && now == o->value)
 			continue;
-		if (inet_set_int(fd, o->level, o->name, o->value))
+		if (sk_set_int(fd, o->level, o->name, o->value))
 			return err_errno("setsockopt(%u, %u, %d)", o->level, o->name, o->value);
 	}
 	return 0;
@@ -184,38 +173,20 @@ int inet_set_timeo(int fd, int name, uint64_t us)
 	return setsockopt(fd, SOL_SOCKET, name, &tv, sizeof(tv));
 }
 
+/* The filter as protobuf bytes: sockopt.c reads and attaches it. */
 int inet_read_filter(int fd, ProtobufCBinaryData *out, bool *locked)
 {
-	socklen_t n = 0; /* SO_GET_FILTER counts in instructions, not bytes */
+	size_t len;
 	int lock;
 
-	out->len = 0;
-	if (inet_get_int(fd, SOL_SOCKET, SO_LOCK_FILTER, &lock))
-		return err_errno("SO_LOCK_FILTER");
+	if (sk_read_filter(fd, &out->data, &len, &lock))
+		return -1;
+	out->len = len;
 	*locked = lock;
-	if (getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0)
-		return errno == EACCES ? err_set("its socket filter is an eBPF program "
-						 "(SO_ATTACH_BPF): not supported yet")
-				       : err_errno("SO_GET_FILTER");
-	if (!n)
-		return 0;
-	out->data = malloc(n * sizeof(struct sock_filter));
-	if (!out->data)
-		return err_set("out of memory");
-	if (getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, out->data, &n) < 0)
-		return err_errno("SO_GET_FILTER");
-	out->len = n * sizeof(struct sock_filter);
 	return 0;
 }
 
 int inet_set_filter(int fd, const ProtobufCBinaryData *f, bool locked)
 {
-	struct sock_fprog prog = {.len = f->len / sizeof(struct sock_filter),
-				  .filter = (struct sock_filter *)f->data};
-
-	if (f->len && setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)))
-		return err_errno("SO_ATTACH_FILTER");
-	if (locked && inet_set_int(fd, SOL_SOCKET, SO_LOCK_FILTER, 1))
-		return err_errno("SO_LOCK_FILTER");
-	return 0;
+	return sk_attach_filter(fd, f->data, f->len, locked);
 }

@@ -26,9 +26,6 @@ extern const size_t inet_nr_int_opts;
 extern const struct inet_int_opt inet_dgram_int_opts[];
 extern const size_t inet_nr_dgram_int_opts;
 
-int inet_get_int(int fd, int level, int name, int *v);
-int inet_set_int(int fd, int level, int name, int v);
-
 /* "127.0.0.1:80" or "[::1]:80" into buf. */
 const char *inet_endpoint(uint32_t family, const ProtobufCBinaryData *a, uint32_t port, char *buf,
 			  size_t len);

@@ -103,7 +103,9 @@ int sk_read_filter(int fd, uint8_t **prog, size_t *len, int *locked)
 	if (sk_get_int(fd, SOL_SOCKET, SO_LOCK_FILTER, locked))
 		return err_errno("getsockopt SO_LOCK_FILTER");
 	if (getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &n))
-		return err_errno("getsockopt SO_GET_FILTER");
+		return errno == EACCES ? err_set("its socket filter is an eBPF program "
+						 "(SO_ATTACH_BPF): not supported yet")
+				       : err_errno("getsockopt SO_GET_FILTER");
 	if (!n)
 		return 0;
 	if (n > MAX_FILTER)

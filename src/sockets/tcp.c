@@ -61,6 +61,7 @@
 #include "infra/log.h"
 #include "netlock.h"
 #include "sockets/inet.h"
+#include "sockets/sockopt.h"
 
 #include "netlock.pb-c.h"
 
@@ -140,10 +141,9 @@ static bool tcp_recognise(const struct fd_probe *p)
 {
 	int dom, proto;
 
-	return S_ISSOCK(p->st->st_mode) &&
-	       !inet_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) &&
+	return S_ISSOCK(p->st->st_mode) && !sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) &&
 	       (dom == AF_INET || dom == AF_INET6) &&
-	       !inet_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto) && proto == IPPROTO_TCP;
+	       !sk_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto) && proto == IPPROTO_TCP;
 }
 
 static int read_int_opts(int fd, TcpSkEntry *t)
@@ -183,11 +183,11 @@ static int read_other_opts(int fd, TcpSkEntry *t)
 	char dev[IFNAMSIZ + 1] = "";
 	socklen_t dlen = sizeof(dev) - 1;
 
-	if (inet_get_int(fd, SOL_SOCKET, SO_REUSEADDR, &v) ||
-	    inet_get_int(fd, SOL_SOCKET, SO_SNDBUF, (int *)&t->sndbuf) ||
-	    inet_get_int(fd, SOL_SOCKET, SO_RCVBUF, (int *)&t->rcvbuf) ||
-	    inet_get_int(fd, SOL_SOCKET, SO_BUF_LOCK, &lock) ||
-	    inet_get_int(fd, SOL_SOCKET, SO_PEEK_OFF, &t->peek_off) ||
+	if (sk_get_int(fd, SOL_SOCKET, SO_REUSEADDR, &v) ||
+	    sk_get_int(fd, SOL_SOCKET, SO_SNDBUF, (int *)&t->sndbuf) ||
+	    sk_get_int(fd, SOL_SOCKET, SO_RCVBUF, (int *)&t->rcvbuf) ||
+	    sk_get_int(fd, SOL_SOCKET, SO_BUF_LOCK, &lock) ||
+	    sk_get_int(fd, SOL_SOCKET, SO_PEEK_OFF, &t->peek_off) ||
 	    getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len) ||
 	    getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dlen))
 		return err_errno("getsockopt");
@@ -275,7 +275,7 @@ static int tcp_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_p
 	tcp_sk_entry__init(t);
 	f->entry.tcp_sk = t;
 	t->ino = p->st->st_ino;
-	if (inet_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) ||
+	if (sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) ||
 	    getsockopt(p->local_fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return err_errno("fd %d of pid %d: TCP socket:[%lu]", p->fd, p->pid,
 				 (unsigned long)t->ino);
@@ -297,7 +297,7 @@ static bool in_repair(const TcpSkEntry *t)
 
 static int set_queue(int fd, int q)
 {
-	return inet_set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, q)
+	return sk_set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, q)
 		   ? err_errno("TCP_REPAIR_QUEUE %d", q)
 		   : 0;
 }
@@ -314,10 +314,10 @@ static int peek_queue(int fd, uint32_t len, ProtobufCBinaryData *out, int peek_o
 	if (!len)
 		return 0;
 	/* a peek starts at the program's peek offset, if it set one */
-	if (peek_off >= 0 && inet_set_int(fd, SOL_SOCKET, SO_PEEK_OFF, 0))
+	if (peek_off >= 0 && sk_set_int(fd, SOL_SOCKET, SO_PEEK_OFF, 0))
 		return err_errno("SO_PEEK_OFF");
 	n = recv(fd, out->data, len, MSG_PEEK | MSG_DONTWAIT);
-	if (peek_off >= 0 && inet_set_int(fd, SOL_SOCKET, SO_PEEK_OFF, peek_off))
+	if (peek_off >= 0 && sk_set_int(fd, SOL_SOCKET, SO_PEEK_OFF, peek_off))
 		return err_errno("SO_PEEK_OFF");
 	if (n < 0)
 		return err_errno("cannot read a queue of %u bytes", len);
@@ -334,7 +334,7 @@ static int read_one_queue(int fd, int q, int ioc, uint32_t *seq, ProtobufCBinary
 
 	if (set_queue(fd, q))
 		return -1;
-	if (inet_get_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, (int *)seq))
+	if (sk_get_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, (int *)seq))
 		return err_errno("TCP_QUEUE_SEQ");
 	if (ioctl(fd, ioc, &len))
 		return err_errno("ioctl %#x", ioc);
@@ -367,8 +367,8 @@ static int read_handshake(int fd, TcpConnEntry *c)
 	socklen_t len = sizeof(ti), wlen = sizeof(w);
 
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ||
-	    inet_get_int(fd, IPPROTO_TCP, TCP_MAXSEG, (int *)&c->mss) ||
-	    inet_get_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int *)&c->timestamp) ||
+	    sk_get_int(fd, IPPROTO_TCP, TCP_MAXSEG, (int *)&c->mss) ||
+	    sk_get_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int *)&c->timestamp) ||
 	    getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &wlen))
 		return err_errno("getsockopt");
 	c->sack = ti.tcpi_options & TCPI_OPT_SACK;
@@ -397,7 +397,7 @@ static int repair_and_read(struct tcp_dump *td, struct dump_file *f)
 		return err_set("out of memory");
 	tcp_conn_entry__init(c);
 	t->conn = c;
-	if (inet_set_int(f->local_fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
+	if (sk_set_int(f->local_fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
 		return err_errno("fd %d of pid %d: TCP connection %s: cannot enter repair mode",
 				 f->first_fd, f->first_pid, endpoints(t, ep, sizeof(ep)));
 	td->repaired[td->nr_repaired++] = f->local_fd;
@@ -534,7 +534,7 @@ static void tcp_dump_end(struct dump_tree *tree, enum dump_end how)
 	if (!td || how == DUMP_END_KILL)
 		return;
 	for (size_t i = 0; i < td->nr_repaired; i++)
-		if (inet_set_int(td->repaired[i], IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
+		if (sk_set_int(td->repaired[i], IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
 			pr_warn("cannot take a TCP socket out of repair mode: %s", strerror(errno));
 	td->nr_repaired = 0;
 	if (td->locked && netlock_drop(td->table) < 0) {
@@ -629,16 +629,16 @@ static int set_other_opts(int fd, const TcpSkEntry *t)
 {
 	struct linger lg = {.l_onoff = t->has_linger, .l_linger = t->linger};
 
-	if (inet_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, t->sndbuf / 2) ||
-	    inet_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, t->rcvbuf / 2) ||
-	    inet_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, t->buf_lock))
+	if (sk_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, t->sndbuf / 2) ||
+	    sk_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, t->rcvbuf / 2) ||
+	    sk_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, t->buf_lock))
 		return err_errno("cannot set the buffers");
 	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
 		return err_errno("SO_LINGER");
 	if (t->bind_dev &&
 	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, t->bind_dev, strlen(t->bind_dev)))
 		return err_errno("SO_BINDTODEVICE %s", t->bind_dev);
-	if (t->peek_off >= 0 && inet_set_int(fd, SOL_SOCKET, SO_PEEK_OFF, t->peek_off))
+	if (t->peek_off >= 0 && sk_set_int(fd, SOL_SOCKET, SO_PEEK_OFF, t->peek_off))
 		return err_errno("SO_PEEK_OFF");
 	if (inet_set_timeo(fd, SO_RCVTIMEO, t->rcvtimeo_us) ||
 	    inet_set_timeo(fd, SO_SNDTIMEO, t->sndtimeo_us))
@@ -660,7 +660,7 @@ static int set_seq(int fd, int q, uint32_t seq)
 {
 	if (set_queue(fd, q))
 		return -1;
-	if (inet_set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, seq))
+	if (sk_set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, seq))
 		return err_errno("TCP_QUEUE_SEQ");
 	return 0;
 }
@@ -680,7 +680,7 @@ static int set_handshake(int fd, const TcpConnEntry *c)
 		o[n++] = (struct tcp_repair_opt){TCPOPT_TIMESTAMP, 0};
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, o, n * sizeof(o[0])))
 		return err_errno("TCP_REPAIR_OPTIONS");
-	if (c->timestamps && inet_set_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, c->timestamp))
+	if (c->timestamps && sk_set_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, c->timestamp))
 		return err_errno("TCP_TIMESTAMP");
 	return 0;
 }
@@ -741,11 +741,11 @@ static int make_conn(int fd, const TcpSkEntry *t)
  * the port already), listening with its backlog. */
 static int make_unconnected(int fd, const TcpSkEntry *t)
 {
-	if (t->src_port && (inet_set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) || bind_src(fd, t)))
+	if (t->src_port && (sk_set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) || bind_src(fd, t)))
 		return err_errno("cannot bind");
 	if (t->state == ST_LISTEN && listen(fd, t->backlog))
 		return err_errno("cannot listen (backlog %u)", t->backlog);
-	if (inet_set_int(fd, SOL_SOCKET, SO_REUSEADDR, t->reuseaddr))
+	if (sk_set_int(fd, SOL_SOCKET, SO_REUSEADDR, t->reuseaddr))
 		return err_errno("SO_REUSEADDR");
 	return 0;
 }
@@ -755,7 +755,7 @@ static int make_socket(const struct cryo_opts *o, const FileEntry *fe, int fd)
 	const TcpSkEntry *t = fe->tcp_sk;
 	bool repair = t->conn && !o->tcp_close;
 
-	if (repair && inet_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
+	if (repair && sk_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
 		return err_errno("cannot enter repair mode");
 	if (set_int_opts(fd, t) || set_other_opts(fd, t))
 		return -1;
@@ -787,7 +787,7 @@ static int finish_sk(const struct cryo_opts *o, int fd, const TcpSkEntry *t)
 	if (t->conn && !o->tcp_close) {
 		const TcpConnEntry *c = t->conn;
 		size_t sent = c->send_queue.len - c->unsent;
-		if (inet_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
+		if (sk_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
 			return err_errno("cannot leave repair mode");
 		for (size_t off = sent; off < c->send_queue.len;) {
 			ssize_t n = send(fd, c->send_queue.data + off, c->send_queue.len - off,
@@ -797,7 +797,7 @@ static int finish_sk(const struct cryo_opts *o, int fd, const TcpSkEntry *t)
 						 c->send_queue.len - off);
 			off += n;
 		}
-		if (inet_set_int(fd, SOL_SOCKET, SO_REUSEADDR, t->reuseaddr))
+		if (sk_set_int(fd, SOL_SOCKET, SO_REUSEADDR, t->reuseaddr))
 			return err_errno("SO_REUSEADDR");
 	}
 	if (t->has_owner && fcntl(fd, F_SETOWN, t->owner))
