@@ -35,6 +35,7 @@ import test_tmux  # noqa: E402
 import test_files  # noqa: E402
 import test_jvm  # noqa: E402
 import test_options  # noqa: E402
+import test_run  # noqa: E402
 from lib import Fail  # noqa: E402
 
 ROOT = lib.ROOT
@@ -1173,6 +1174,7 @@ def all_tests():
         tests.append(("sleep6/" + mode, sleep6_test(mode), 30))
     tests.append(("sqlite3/restore", sqlite_test, 60))
     tests += test_files.tests() + test_jvm.tests() + test_options.tests()
+    tests += test_run.tests()
     tests.append(("http-server/restore", http_server_test, 60))
     for family in ("4", "6"):
         for mode in ("restore", "leave-running", "failed"):

@@ -39,16 +39,22 @@ struct cryo_opts {
 	/* dump --ghost-limit: the most data of a deleted file (holes not
 	 * counted) whose contents are saved; 0: the default, 64 MiB */
 	unsigned long long ghost_limit;
-	bool link_remap;	  /* dump --link-remap: link files removed but still linked back */
-	const char *pidfile;	  /* restore --pidfile */
-	const char *work_dir;	  /* -W/--work-dir: resolved by the command line */
-	bool json;		  /* show --json */
-	bool no_uffd;		  /* restore --no-uffd: fill memory without userfaultfd */
-	bool tcp_established;	  /* dump, restore --tcp-established: live TCP connections */
-	bool tcp_close;		  /* dump, restore --tcp-close: connections restored closed */
-	bool skip_in_flight;	  /* dump --skip-in-flight: drop connections not accepted yet */
-	const char *manage_cgroups; /* --manage-cgroups: soft (NULL), full, strict, props, none, ignore */
+	bool link_remap;      /* dump --link-remap: link files removed but still linked back */
+	const char *pidfile;  /* restore --pidfile */
+	const char *work_dir; /* -W/--work-dir: resolved by the command line */
+	bool json;	      /* show --json */
+	bool no_uffd;	      /* restore --no-uffd: fill memory without userfaultfd */
+	bool tcp_established; /* dump, restore --tcp-established: live TCP connections */
+	bool tcp_close;	      /* dump, restore --tcp-close: connections restored closed */
+	bool skip_in_flight;  /* dump --skip-in-flight: drop connections not accepted yet */
+	const char
+	    *manage_cgroups; /* --manage-cgroups: soft (NULL), full, strict, props, none, ignore */
 	const char *network_lock; /* --network-lock: "nftables" (NULL: the default) or "skip" */
+	struct cryo_strv command; /* run: the command and its arguments (after --) */
+	unsigned every;		  /* run --every: seconds between checkpoints (0: 60) */
+	unsigned keep;		  /* run --keep: generations kept (0: 3) */
+	unsigned max_restores;	  /* run --max-restores: restores at most (0: 10) */
+	bool resume;		  /* run --resume: restore DIR's newest generation */
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much
@@ -65,5 +71,10 @@ int cryo_dump(const struct cryo_opts *opts);
 int cryo_restore(const struct cryo_opts *opts);
 int cryo_show(const struct cryo_opts *opts);
 int cryo_check(const struct cryo_opts *opts);
+/* Supervises opts->command (or, with resume, the newest generation under
+ * images_dir): checkpoints it every `every` seconds into generations
+ * images_dir/gen-NNNNNN, restores it when it dies by a signal; returns
+ * its exit status, 128+N when signal N ended it for good, or 1. */
+int cryo_run(const struct cryo_opts *opts);
 
 #endif

@@ -1,0 +1,23 @@
+"""The job of tests/test_run.py: counts from 1 to TARGET, a step every
+STEP seconds, and keeps a hash of the whole sequence in its own memory.
+After each step it rewrites OUT at offset 0 (pwrite, fsync) with
+"COUNT HASH\n" at a fixed width, so whatever the restores, the file ends
+holding exactly what an uninterrupted run writes last.
+
+    python3 run_job.py OUT TARGET STEP
+"""
+import os
+import sys
+import time
+
+out, target, step = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+fd = os.open(out, os.O_WRONLY | os.O_CREAT, 0o644)
+count, h = 0, 0
+while count < target:
+    count += 1
+    h = (h * 1000003 + count) & 0xFFFFFFFFFFFFFFFF
+    os.pwrite(fd, b"%012d %016x\n" % (count, h), 0)
+    os.fsync(fd)
+    time.sleep(step)
+os.close(fd)
+sys.exit(0)
