@@ -2,7 +2,8 @@
 STEP seconds, and keeps a hash of the whole sequence in its own memory.
 After each step it rewrites OUT at offset 0 (pwrite, fsync) with
 "COUNT HASH\n" at a fixed width, so whatever the restores, the file ends
-holding exactly what an uninterrupted run writes last.
+holding exactly what an uninterrupted run writes last. It appends one
+line to OUT.starts when it starts: a restored job does not start again.
 
     python3 run_job.py OUT TARGET STEP
 """
@@ -11,6 +12,8 @@ import sys
 import time
 
 out, target, step = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+with open(out + ".starts", "a") as f:
+    f.write("start %d\n" % os.getpid())
 fd = os.open(out, os.O_WRONLY | os.O_CREAT, 0o644)
 count, h = 0, 0
 while count < target:

@@ -114,6 +114,10 @@ def expect_result(sup, target):
     if got != expected(target):
         raise Fail("the job's output is %r, an uninterrupted run writes %r"
                    % (got, expected(target)))
+    starts = lib.read_text(sup.out + ".starts").splitlines()
+    if len(starts) != 1:
+        raise Fail("the job started %d times (%s), not once and restored"
+                   % (len(starts), starts))
 
 
 def checkpoint_lines(ctx, sup):
