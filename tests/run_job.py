@@ -5,13 +5,16 @@ After each step it rewrites OUT at offset 0 (pwrite, fsync) with
 holding exactly what an uninterrupted run writes last. It appends one
 line to OUT.starts when it starts: a restored job does not start again.
 
-    python3 run_job.py OUT TARGET STEP
+    python3 run_job.py OUT TARGET STEP [MIB]
+
+MIB: that much memory more, written (so that a checkpoint takes longer).
 """
 import os
 import sys
 import time
 
 out, target, step = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+ballast = bytearray(b"\x5a" * (int(sys.argv[4]) << 20 if len(sys.argv) > 4 else 0))
 with open(out + ".starts", "a") as f:
     f.write("start %d\n" % os.getpid())
 fd = os.open(out, os.O_WRONLY | os.O_CREAT, 0o644)

@@ -13,6 +13,10 @@ output file from it after each step).
                       while the job still runs; once the job is killed too
                       (a machine restart), --resume restores the newest
                       generation and the job ends right, exit 0.
+  run/killed-mid-checkpoint  cryo and the job SIGKILLed while a 256 MiB
+                      job's checkpoint is being written: the previous
+                      generation is intact, --resume drops the partial one
+                      and restores the previous; the job ends right.
   run/max-restores    --max-restores 1: the second SIGKILL is not restored;
                       cryo exits 137 with a line saying why.
   run/sigusr1         --every 60: SIGUSR1 to cryo takes a checkpoint now;
@@ -47,14 +51,14 @@ def expected(target):
 class Supervisor:
     """One `cryo run` started by the test: its pid, log and directory."""
 
-    def __init__(self, ctx, args, tag="run", target=None, step=0.01):
+    def __init__(self, ctx, args, tag="run", target=None, step=0.01, mib=0):
         self.ctx, self.tag = ctx, tag
         self.dir = ctx.path("gens")
         self.log = ctx.path(tag + ".err")
         self.out = ctx.path("count.txt")
         argv = [lib.CRYO, "run", "-D", self.dir] + args
         if target is not None:
-            argv += ["--", sys.executable, JOB, self.out, str(target), str(step)]
+            argv += ["--", sys.executable, JOB, self.out, str(target), str(step), str(mib)]
         self.pid = lib.spawn(argv, cwd=ctx.dir, stdout=ctx.path(tag + ".out"),
                              stderr=self.log)
         ctx.runs.append(" ".join(argv))
@@ -182,6 +186,43 @@ def resume_test(ctx):
     expect_result(again, target)
 
 
+def killed_mid_checkpoint_test(ctx):
+    """cryo and the job SIGKILLed while a checkpoint is being written (its
+    .tmp directory exists): the previous generation is intact, --resume
+    removes the partial one and restores the previous, the job ends right."""
+    target = 600
+    sup = Supervisor(ctx, ["--every", "1"], target=target, mib=256)
+    sup.wait_count("run: checkpoint gen-000001", 1, 60)
+    job = lib.wait_until(sup.job, 10, "the job as cryo's child")
+
+    def partial():
+        try:
+            return [n for n in os.listdir(sup.dir) if n.startswith(".gen-")]
+        except OSError:
+            return []
+    lib.wait_until(partial, 30, "a checkpoint being written")
+    os.kill(sup.pid, signal.SIGKILL)
+    sup.wait(10)
+    checkpoint_lines(ctx, sup)
+    # a machine restart: the job goes too
+    os.kill(job, signal.SIGKILL)
+    lib.wait_pid(job, 10, "the job")
+    left = partial()
+    if not left:
+        ctx.uncovered.append("the checkpoint ended before cryo was killed")
+    committed = sup.gens()
+    r = ctx.cryo(lib.CRYO, ["show", os.path.join(sup.dir, committed[-1])], "show", limit=60)
+    ctx.expect_ok(r, "cryo show of the newest committed generation")
+    again = Supervisor(ctx, ["--resume", "--every", "60"], tag="resume")
+    expect_exit(again, again.wait(), 0)
+    if again.count("from %s" % committed[-1]) != 1:
+        raise Fail("not resumed from %s: %s" % (committed[-1], " | ".join(again.lines())))
+    if partial():
+        raise Fail("the partial generation %s is still there" % partial())
+    expect_result(again, target)
+    ctx.notes.append("killed while writing %s; resumed from %s" % (left, committed[-1]))
+
+
 def max_restores_test(ctx):
     sup = Supervisor(ctx, ["--every", "1", "--max-restores", "1"], target=100000)
     sup.wait_count("run: checkpoint gen-", 1)
@@ -227,6 +268,7 @@ def exit_status_test(ctx):
 def tests():
     return [("run/restores", restores_test, 120),
             ("run/resume", resume_test, 90),
+            ("run/killed-mid-checkpoint", killed_mid_checkpoint_test, 120),
             ("run/max-restores", max_restores_test, 60),
             ("run/sigusr1", sigusr1_test, 60),
             ("run/no-checkpoint", no_checkpoint_test, 30),
