@@ -21,9 +21,12 @@
  * pid), and is supervised as before, up to max_restores times. When the
  * root exits by itself, cryo_run() returns its exit status.
  *
- * Signals are read from a signalfd (SIGCHLD and SIGUSR1 blocked), so
- * cryo needs no signal handler and no global state: poll() waits for a
- * signal or for the next checkpoint's time.
+ * SIGTERM, SIGINT and SIGHUP to cryo are passed on to the job's root,
+ * and a job that dies of one is not restored.
+ *
+ * Signals are read from a signalfd (SIGCHLD, SIGUSR1 and the three above
+ * blocked), so cryo needs no signal handler and no global state: poll()
+ * waits for a signal or for the next checkpoint's time.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -65,6 +68,7 @@ struct run_job {
 	unsigned restores;	/* restores done so far */
 	unsigned long long due; /* now_us() of the next checkpoint */
 	bool lost;		/* the root ended during a dump, which reaped it */
+	int stopping;		/* the SIGTERM, SIGINT or SIGHUP passed on to the job */
 };
 
 static unsigned or_default(unsigned v, unsigned def)
@@ -392,6 +396,12 @@ static int job_killed(struct run_job *job, int sig)
 	unsigned long long t = now_us();
 	unsigned from;
 
+	if (job->stopping) {
+		pr_note(
+		    "run: job pid %d ended by signal %d (%s), passed on from cryo: not restored",
+		    job->root, sig, strsignal(sig));
+		return 128 + sig;
+	}
 	if (!job->newest) {
 		pr_note("run: job pid %d killed by signal %d (%s), no checkpoint yet: exiting",
 			job->root, sig, strsignal(sig));
@@ -443,6 +453,15 @@ static int reap(struct run_job *job)
 
 /* ---- the loop ---- */
 
+/* SIGTERM, SIGINT, SIGHUP to cryo: passed on to the job's root, which is
+ * not restored if it dies of it (it was asked to stop). */
+static void pass_on(struct run_job *job, int sig)
+{
+	pr_note("run: signal %d (%s) passed on to pid %d", sig, strsignal(sig), job->root);
+	job->stopping = sig;
+	kill(job->root, sig);
+}
+
 /* Waits for a signal or the next checkpoint; true if SIGUSR1 came. */
 static bool wait_event(struct run_job *job)
 {
@@ -454,8 +473,11 @@ static bool wait_event(struct run_job *job)
 
 	if (poll(&pfd, 1, ms) <= 0)
 		return false;
-	while (read(job->sigfd, &si, sizeof(si)) == sizeof(si))
+	while (read(job->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		usr1 |= si.ssi_signo == SIGUSR1;
+		if (si.ssi_signo != SIGUSR1 && si.ssi_signo != SIGCHLD)
+			pass_on(job, si.ssi_signo);
+	}
 	return usr1;
 }
 
@@ -572,6 +594,9 @@ static int open_signals(struct run_job *job)
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &set, &job->old_mask))
 		return err_errno("cannot block signals");
 	job->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

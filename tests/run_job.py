@@ -14,9 +14,11 @@ import sys
 import time
 
 out, target, step = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+# first, unbuffered: a checkpoint taken before this line would write it again
+starts = os.open(out + ".starts", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+os.write(starts, b"start %d\n" % os.getpid())
+os.close(starts)
 ballast = bytearray(b"\x5a" * (int(sys.argv[4]) << 20 if len(sys.argv) > 4 else 0))
-with open(out + ".starts", "a") as f:
-    f.write("start %d\n" % os.getpid())
 fd = os.open(out, os.O_WRONLY | os.O_CREAT, 0o644)
 count, h = 0, 0
 while count < target:

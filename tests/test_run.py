@@ -21,6 +21,8 @@ output file from it after each step).
                       cryo exits 137 with a line saying why.
   run/sigusr1         --every 60: SIGUSR1 to cryo takes a checkpoint now;
                       the job killed is restored from it and ends right.
+  run/sigterm         SIGTERM to cryo is passed on to the job, which ends
+                      and is not restored: exit 143, a line says so.
   run/no-checkpoint   killed before any checkpoint: exit 137, a line says so.
   run/exit-status     the job's own exit status is cryo's; a command that
                       cannot be run is one line and exit 1.
@@ -205,8 +207,14 @@ def killed_mid_checkpoint_test(ctx):
     sup.wait(10)
     checkpoint_lines(ctx, sup)
     # a machine restart: the job goes too
-    os.kill(job, signal.SIGKILL)
-    lib.wait_pid(job, 10, "the job")
+    try:
+        os.kill(job, signal.SIGKILL)
+    except ProcessLookupError:  # already reaped by the harness
+        pass
+    st = lib.wait_pid(job, 10, "the job")
+    if not os.WIFSIGNALED(st) or os.WTERMSIG(st) != signal.SIGKILL:
+        ctx.notes.append("the job ended by itself when cryo died mid-dump: %s"
+                         % lib.describe_status(st))
     left = partial()
     if not left:
         ctx.uncovered.append("the checkpoint ended before cryo was killed")
@@ -247,6 +255,15 @@ def sigusr1_test(ctx):
     expect_result(sup, target)
 
 
+def sigterm_test(ctx):
+    sup = Supervisor(ctx, ["--every", "1"], target=100000)
+    sup.wait_count("run: checkpoint gen-", 1)
+    os.kill(sup.pid, signal.SIGTERM)
+    expect_exit(sup, sup.wait(20), 128 + signal.SIGTERM)
+    if sup.count("passed on from cryo: not restored") != 1 or sup.count("restored pid"):
+        raise Fail("the job stopped by SIGTERM: %s" % " | ".join(sup.lines()[-3:]))
+
+
 def no_checkpoint_test(ctx):
     sup = Supervisor(ctx, ["--every", "60"], target=100000)
     sup.kill_job()
@@ -272,4 +289,5 @@ def tests():
             ("run/max-restores", max_restores_test, 60),
             ("run/sigusr1", sigusr1_test, 60),
             ("run/no-checkpoint", no_checkpoint_test, 30),
+            ("run/sigterm", sigterm_test, 30),
             ("run/exit-status", exit_status_test, 30)]
