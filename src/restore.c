@@ -426,7 +426,6 @@ static int restore_steps(struct restore_tree *tree)
 	/* in their cgroups before any memory is filled or thread made */
 	if (create_all(tree) || cgroup_restore(tree) || rebuild_all(tree))
 		return -1;
-	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	tree->stats.restore_time_us = now_us() - tree->t_start;
 	pr_info("restored pid %d in %llu us", tree->procs[0]->child,
 		(unsigned long long)tree->stats.restore_time_us);
@@ -442,8 +441,11 @@ static int restore_steps(struct restore_tree *tree)
 int cryo_restore(const struct cryo_opts *opts)
 {
 	struct restore_tree tree;
-	int ret;
+	int ret, subreaper = 0;
 
+	/* cryo is a subreaper while it creates the tree (create_all); then
+	 * back to what its caller had (cryo run is one all along) */
+	prctl(PR_GET_CHILD_SUBREAPER, &subreaper);
 	checkpoint_init(&tree, opts);
 	ret = restore_steps(&tree);
 	if (ret) {
@@ -451,9 +453,10 @@ int cryo_restore(const struct cryo_opts *opts)
 		cgroup_restore_undo(&tree);
 		files_restore_undo(&tree);
 		sysvshm_restore_undo(&tree);
-		prctl(PR_SET_CHILD_SUBREAPER, 0);
 		ret = 1;
-	} else if (!opts->detach) {
+	}
+	prctl(PR_SET_CHILD_SUBREAPER, subreaper);
+	if (!ret && !opts->detach) {
 		ret = wait_restored(&tree);
 	}
 	checkpoint_free(&tree);

@@ -257,6 +257,9 @@ ERRORS = [
     (["show", "DIR", "DIR"], 2, r"unexpected argument"),
     (["show", "-D", "DIR", "DIR"], 2, r"either with -D or as the argument"),
     (["restore", "-D", "DIR", "extra"], 2, r"unexpected argument 'extra'"),
+    (["run", "-D", "DIR"], 2, r"^cryo: run: give the command to run after --"),
+    (["run", "-D", "DIR", "--resume", "--", "true"], 2, r"--resume takes no command"),
+    (["run", "--", "true"], 2, r"^cryo: run: -D DIR is required"),
     (["dump", "-t", "1", "-D", "DIR", "-vx"], 2, r"bad verbosity 'x'"),
     (["check", "--verbosity=10"], 2, r"bad verbosity '10'"),
     (["dump", "--leave-running=yes"], 2, r"--leave-running takes no argument"),
@@ -293,7 +296,7 @@ def accepted_test(cmd):
         os.makedirs(empty, exist_ok=True)
         pid = str(lib.free_pid())
         base = {"dump": ["-t", pid, "-D", ctx.path("images")], "restore": ["-D", empty],
-                "show": [empty], "check": []}.get(cmd)
+                "show": [empty], "check": [], "run": ["-D", ctx.path("gens")]}.get(cmd)
         if base is None:
             return
         sample = {"PID": pid, "DIR": empty, "FILE": ctx.path("file"), "N": "0", "SIZE": "1M",
@@ -308,6 +311,8 @@ def accepted_test(cmd):
                 args = list(base)
                 if o["name"] == "images-dir" and cmd == "show":
                     args = []
+                if cmd == "run" and o["name"] != "resume":  # the command comes last
+                    form = form + ["--", "true"]
                 r = cryo([cmd] + args + form)
                 if r.returncode == 2 or "option" in r.stderr or "usage" in r.stderr:
                     raise Fail("cryo %s %s: exit %d: %s" % (cmd, " ".join(form), r.returncode,
@@ -398,7 +403,7 @@ def readme_test(ctx):
     exactly the options the table implements for those commands."""
     text = open(README).read()
     problems = []
-    for cmd in ("dump", "restore"):
+    for cmd in ("dump", "restore", "run"):
         m = re.search(r"^`%s` options:(.*?)(?:\n\n|\Z)" % cmd, text, re.M | re.S)
         if not m:
             problems.append("no paragraph '`%s` options:'" % cmd)
@@ -416,13 +421,13 @@ def tests():
     """[(name, fn(ctx), timeout)] for run.py."""
     out = [("cli/table", table_test, 20), ("cli/help", top_help_test, 20),
            ("cli/verbosity", verbosity_test, 20)]
-    for cmd in ("dump", "pre-dump", "restore", "show", "check"):
+    for cmd in ("dump", "pre-dump", "restore", "show", "check", "run"):
         out.append(("cli/help/" + cmd, help_test(cmd), 20))
     for cmd in ("dump", "pre-dump", "restore", "check"):
         out.append(("cli/unsupported/" + cmd, unsupported_test(cmd), 60))
-    for cmd in ("dump", "pre-dump", "restore", "show", "check"):
+    for cmd in ("dump", "pre-dump", "restore", "show", "check", "run"):
         out.append(("cli/wrong-command/" + cmd, wrong_command_test(cmd), 60))
-    for cmd in ("dump", "restore", "show", "check"):
+    for cmd in ("dump", "restore", "show", "check", "run"):
         out.append(("cli/accepted/" + cmd, accepted_test(cmd), 30))
     for tag, binary in (("cryo", lib.CRYO), ("san", lib.SAN_CRYO)):
         out.append(("cli/errors/" + tag, errors_test(binary), 60))

@@ -39,20 +39,26 @@ struct cryo_opts {
 	/* dump --ghost-limit: the most data of a deleted file (holes not
 	 * counted) whose contents are saved; 0: the default, 64 MiB */
 	unsigned long long ghost_limit;
-	bool link_remap;	  /* dump --link-remap: link files removed but still linked back */
-	const char *pidfile;	  /* restore --pidfile */
-	const char *work_dir;	  /* -W/--work-dir: resolved by the command line */
-	bool json;		  /* show --json */
-	bool no_uffd;		  /* restore --no-uffd: fill memory without userfaultfd */
-	bool tcp_established;	  /* dump, restore --tcp-established: live TCP connections */
-	bool tcp_close;		  /* dump, restore --tcp-close: connections restored closed */
-	bool skip_in_flight;	  /* dump --skip-in-flight: drop connections not accepted yet */
-	const char *manage_cgroups; /* --manage-cgroups: soft (NULL), full, strict, props, none, ignore */
+	bool link_remap;      /* dump --link-remap: link files removed but still linked back */
+	const char *pidfile;  /* restore --pidfile */
+	const char *work_dir; /* -W/--work-dir: resolved by the command line */
+	bool json;	      /* show --json */
+	bool no_uffd;	      /* restore --no-uffd: fill memory without userfaultfd */
+	bool tcp_established; /* dump, restore --tcp-established: live TCP connections */
+	bool tcp_close;	      /* dump, restore --tcp-close: connections restored closed */
+	bool skip_in_flight;  /* dump --skip-in-flight: drop connections not accepted yet */
+	const char
+	    *manage_cgroups; /* --manage-cgroups: soft (NULL), full, strict, props, none, ignore */
 	const char *network_lock; /* --network-lock: "nftables" (NULL: the default) or "skip" */
 	/* restore --inherit-fd fd[N]:RES: endpoints outside given by cryo's fds */
 	struct cryo_strv inherit_fd;
 	struct cryo_strv external; /* dump --external unix[INO]: sockets connected outside */
 	bool ext_unix_sk; /* dump --ext-unix-sk: dgram sockets connected to a name outside */
+	struct cryo_strv command; /* run: the command and its arguments (after --) */
+	unsigned every;		  /* run --every: seconds between checkpoints (0: 60) */
+	unsigned keep;		  /* run --keep: generations kept (0: 3) */
+	unsigned max_restores;	  /* run --max-restores: restores at most (0: 10) */
+	bool resume;		  /* run --resume: restore DIR's newest generation */
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "cli/options.h"
+#include "cli/supervise.h"
 
 #define DUMPS	 (CLI_DUMP | CLI_PRE_DUMP)
 #define DR	 (CLI_DUMP | CLI_RESTORE)
@@ -59,6 +60,14 @@ static const struct cli_option cli_rows[] = {
      STR(images_dir)},
     {"images-dir", 'D', CLI_UNLOCK, REQ, "DIR", "the checkpoint whose dump was killed (required)",
      STR(images_dir)},
+    {"images-dir", 'D', CLI_RUN, REQ, "DIR",
+     "where the generations gen-NNNNNN are kept, created if missing (required)", STR(images_dir)},
+    {"every", 0, CLI_RUN, REQ, "SECONDS", "checkpoint every SECONDS (default 60)", UINT(every)},
+    {"keep", 0, CLI_RUN, REQ, "N", "keep the newest N generations (default 3)", UINT(keep)},
+    {"max-restores", 0, CLI_RUN, REQ, "N",
+     "restore the job at most N times, then exit with its status (default 10)", UINT(max_restores)},
+    {"resume", 0, CLI_RUN, NONE, NULL,
+     "restore the newest generation of DIR and supervise it (no command)", FLAG(resume)},
     {"leave-running", 'R', CLI_DUMP, NONE, NULL,
      "leave the processes running (default: kill them once the checkpoint is committed)",
      FLAG(leave_running)},
@@ -236,38 +245,49 @@ static const struct cli_command cli_commands[] = {
      "killed once the checkpoint is committed, unless -R.\n",
      "  cryo dump -t 4242 -D /var/lib/ckpt/a -R\n"
      "  cryo dump -t 12345 -D ckpt --shell-job -v4 -o dump.log\n",
-     cryo_dump, true, true, false},
+     cryo_dump, true, true, false, false},
     {"pre-dump", CLI_PRE_DUMP, "cryo pre-dump -t PID -D DIR [options]",
      "save memory ahead of a dump (not supported yet)",
      "Save the memory of the tree rooted at PID while it runs on, so that a later\n"
      "dump with --prev-images-dir writes only the pages changed since.\n",
      "  cryo pre-dump -t 4242 -D /var/lib/ckpt/1\n"
      "  cryo dump -t 4242 -D /var/lib/ckpt/2 --prev-images-dir ../1 --track-mem\n",
-     NULL, true, true, false},
+     NULL, true, true, false, false},
     {"restore", CLI_RESTORE, "cryo restore -D DIR [options]", "restore a checkpoint",
      "Restore the checkpoint in DIR with its original pids, which must be free.\n"
      "Without -d, cryo waits for the restored root and exits with its exit status\n"
      "(128+N if signal N killed it).\n",
      "  cryo restore -D /var/lib/ckpt/a -d --pidfile /run/a.pid\n"
      "  cryo restore -D ckpt --shell-job\n",
-     cryo_restore, false, true, false},
+     cryo_restore, false, true, false, false},
     {"show", CLI_SHOW, "cryo show [--json] DIR", "verify and print a checkpoint",
      "Verify every image of the checkpoint in DIR as restore would (sizes, checksums,\n"
      "headers, page checksums) and print its content, as text or as JSON.\n",
      "  cryo show ckpt\n"
      "  cryo show --json ckpt | python3 -m json.tool\n",
-     cryo_show, false, true, true},
+     cryo_show, false, true, true, false},
+    {"run", CLI_RUN, "cryo run -D DIR [options] -- COMMAND [ARGS...]",
+     "run a job, checkpoint it, restore it when it crashes",
+     "Start COMMAND as cryo's child, checkpoint its whole tree every --every seconds\n"
+     "into DIR/gen-NNNNNN (each generation committed whole, the newest --keep\n"
+     "kept), and restore it from the newest one when it dies by a signal, up to\n"
+     "--max-restores times. Exits with the job's status. SIGUSR1 to cryo takes a\n"
+     "checkpoint now. --resume restores DIR's newest generation (after cryo or the\n"
+     "machine stopped) and supervises it.\n",
+     "  cryo run -D /var/lib/ckpt/train --every 3600 -- python3 train.py\n"
+     "  cryo run -D /var/lib/ckpt/train --resume\n",
+     cryo_run, false, true, false, true},
     {"check", CLI_CHECK, "cryo check [-v[N]]", "check the kernel's features",
      "Check that this kernel has every feature cryo needs and list the optional ones\n"
      "it lacks. Prints \"Looks good.\" and exits 0 if every required one is there.\n",
      "  cryo check\n"
      "  cryo check -v2\n",
-     cryo_check, false, false, false},
+     cryo_check, false, false, false, false},
     {"unlock", CLI_UNLOCK, "cryo unlock -D DIR", "remove the network lock a killed dump left",
      "For a cryo that was killed during a dump of DIR: delete the nftables table its\n"
      "netlock.img names, if it is still there, and take every socket recorded there\n"
      "that is still in TCP repair mode out of it. Not for a dump still running.\n",
-     "  cryo unlock -D /var/lib/ckpt/a\n", cryo_unlock, false, true, false},
+     "  cryo unlock -D /var/lib/ckpt/a\n", cryo_unlock, false, true, false, false},
 };
 
 const struct cli_table cli_cryo_table = {
@@ -573,8 +593,24 @@ static int parse_short(struct parse *p, const char *word)
 	return 0;
 }
 
+/* run: the command is every word from here on, options included. */
+static bool take_command(struct parse *p)
+{
+	if (!p->cmd->command_arg)
+		return false;
+	p->o->command.v = (const char **)(p->argv + p->i);
+	p->o->command.n = p->argc - p->i;
+	p->i = p->argc;
+	return true;
+}
+
 static int parse_operand(struct parse *p, const char *word)
 {
+	if (p->cmd->command_arg) {
+		p->i--;
+		take_command(p);
+		return 0;
+	}
 	if (!p->cmd->dir_arg || p->operand)
 		return usage_error(p, "unexpected argument '%s'", word);
 	p->operand = word;
@@ -594,6 +630,10 @@ static int check_needed(struct parse *p)
 		return usage_error(p, "-t PID is required");
 	if (p->cmd->needs_dir && !p->o->images_dir)
 		return usage_error(p, "-D DIR is required");
+	if (p->cmd->command_arg && !p->o->resume && !p->o->command.n)
+		return usage_error(p, "give the command to run after --");
+	if (p->cmd->command_arg && p->o->resume && p->o->command.n)
+		return usage_error(p, "--resume takes no command: it resumes DIR's job");
 	return 0;
 }
 
@@ -607,9 +647,10 @@ int cli_parse(const struct cli_table *t, const struct cli_command *cmd, int argc
 	while (!ret && p.i < argc) {
 		const char *word = argv[p.i++];
 
-		if (options && !strcmp(word, "--"))
+		if (options && !strcmp(word, "--")) {
 			options = false;
-		else if (options && word[0] == '-' && word[1] == '-')
+			take_command(&p);
+		} else if (options && word[0] == '-' && word[1] == '-')
 			ret = parse_long(&p, word + 2);
 		else if (options && word[0] == '-' && word[1])
 			ret = parse_short(&p, word + 1);

@@ -26,7 +26,7 @@ enum cli_cmd {
 	CLI_RESTORE = 1 << 2,
 	CLI_SHOW = 1 << 3,
 	CLI_CHECK = 1 << 4,
-	CLI_RUN = 1 << 5,	 /* to come */
+	CLI_RUN = 1 << 5,
 	CLI_CHECKPOINT = 1 << 6, /* to come */
 	CLI_UNLOCK = 1 << 7,
 };
@@ -68,7 +68,8 @@ struct cli_command {
 	const char *example;			  /* one or more command lines */
 	int (*run)(const struct cryo_opts *opts); /* NULL: not supported yet */
 	bool needs_pid, needs_dir;
-	bool dir_arg; /* DIR may also be given as the only argument (show) */
+	bool dir_arg;	  /* DIR may also be given as the only argument (show) */
+	bool command_arg; /* the first operand (or what follows --) is a command (run) */
 };
 
 struct cli_table {

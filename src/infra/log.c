@@ -76,7 +76,7 @@ void log_msg(int level, const char *fmt, ...)
 		return;
 	FILE *out = log_sink();
 	fprintf(out, "(%02llu.%06llu) ", t / 1000000, t % 1000000);
-	if (level <= LOG_WARN)
+	if (level >= LOG_ERROR && level <= LOG_WARN)
 		fprintf(out, "%s: ", tags[level]);
 	va_start(ap, fmt);
 	vfprintf(out, fmt, ap);

@@ -1,0 +1,631 @@
+/*
+ * cryo run: the supervisor. It owns a job (a command and the tree it
+ * forks), its generations of checkpoints, and its restores.
+ *
+ * The job is started as cryo's child, with cryo's stdio, cwd and
+ * environment; cryo is a child subreaper, so every process of the job
+ * that loses its parent comes back to it. Every `every` seconds, or at
+ * once on SIGUSR1, the whole tree is checkpointed by cryo_dump() with
+ * leave_running into DIR/.gen-NNNNNN.tmp, which is renamed to
+ * DIR/gen-NNNNNN (and DIR synced) once the dump committed it: a
+ * generation is complete or absent, and a kill -9 of cryo during a
+ * checkpoint leaves only a .tmp directory, removed by the next run. The
+ * newest `keep` generations are kept; older ones are removed only after a
+ * newer one was committed. Each checkpoint logs one line, from the
+ * generation's own stats-dump image.
+ *
+ * When the job's root dies by a signal (a crash, SIGKILL, the OOM killer),
+ * what is left of its tree is killed and the newest generation restored
+ * by cryo_restore() with detach: the restored root is cryo's child again
+ * (restore.c creates it by clone3 from cryo itself, with its original
+ * pid), and is supervised as before, up to max_restores times. When the
+ * root exits by itself, cryo_run() returns its exit status.
+ *
+ * SIGTERM, SIGINT and SIGHUP to cryo are passed on to the job's root,
+ * and a job that dies of one is not restored.
+ *
+ * Signals are read from a signalfd (SIGCHLD, SIGUSR1 and the three above
+ * blocked), so cryo needs no signal handler and no global state: poll()
+ * waits for a signal or for the next checkpoint's time.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cryo/cryo.h"
+#include "images.h"
+#include "infra/image.h"
+#include "infra/log.h"
+#include "stats.pb-c.h"
+#include "cli/supervise.h"
+
+#define GEN_PREFIX "gen-"
+#define GEN_FORMAT "gen-%06u"
+#define TMP_FORMAT ".gen-%06u.tmp"
+
+/* One supervised job. */
+struct run_job {
+	const struct cryo_opts *opts;
+	unsigned every, keep, max_restores;
+	int dirfd;		/* DIR */
+	int sigfd;		/* SIGCHLD, SIGUSR1 */
+	sigset_t old_mask;	/* cryo's mask before, for the job */
+	pid_t root;		/* the job's root, cryo's child */
+	unsigned newest;	/* the newest committed generation, 0: none */
+	unsigned restores;	/* restores done so far */
+	unsigned long long due; /* now_us() of the next checkpoint */
+	bool lost;		/* the root ended during a dump, which reaped it */
+	int stopping;		/* the SIGTERM, SIGINT or SIGHUP passed on to the job */
+};
+
+static unsigned or_default(unsigned v, unsigned def)
+{
+	return v ? v : def;
+}
+
+/* ---- generations ---- */
+
+static int gen_number(const char *name)
+{
+	char *end;
+	unsigned long n;
+
+	if (strncmp(name, GEN_PREFIX, strlen(GEN_PREFIX)))
+		return 0;
+	n = strtoul(name + strlen(GEN_PREFIX), &end, 10);
+	return *end || n == 0 || n > 999999 ? 0 : (int)n;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path) && errno != ENOENT ? -1 : 0;
+}
+
+/* Removes DIR/name and everything in it. */
+static int remove_gen_dir(const struct run_job *job, const char *name)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", job->opts->images_dir, name);
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) && errno != ENOENT)
+		return err_errno("cannot remove %s", path);
+	return 0;
+}
+
+/* The committed generations' numbers, newest first; the count, or -1. */
+static int list_gens(const struct run_job *job, unsigned **out)
+{
+	int fd = dup(job->dirfd), n = 0, cap = 0;
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *e;
+	unsigned *v = NULL;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return err_errno("cannot read %s", job->opts->images_dir);
+	}
+	rewinddir(d);
+	while ((e = readdir(d))) {
+		int g = gen_number(e->d_name);
+		if (!g)
+			continue;
+		if (n == cap && !(v = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v)))) {
+			closedir(d);
+			return err_set("out of memory listing %s", job->opts->images_dir);
+		}
+		v[n++] = g;
+	}
+	closedir(d);
+	for (int i = 1; i < n; i++) /* insertion sort, newest first: a few entries */
+		for (int j = i; j > 0 && v[j] > v[j - 1]; j--) {
+			unsigned t = v[j];
+			v[j] = v[j - 1], v[j - 1] = t;
+		}
+	*out = v;
+	return n;
+}
+
+/* Leftovers of checkpoints cut short (cryo killed during one). */
+static void remove_partial_gens(struct run_job *job)
+{
+	int fd = dup(job->dirfd);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "." GEN_PREFIX, strlen(GEN_PREFIX) + 1) &&
+		    remove_gen_dir(job, e->d_name)) {
+			pr_warn("%s", err_text());
+			err_clear();
+		}
+	closedir(d);
+}
+
+/* Keeps the newest `keep`: called only once a newer one is committed. */
+static void prune_gens(struct run_job *job)
+{
+	unsigned *v = NULL;
+	int n = list_gens(job, &v);
+	char name[32];
+
+	for (int i = (int)job->keep; i < n; i++) {
+		snprintf(name, sizeof(name), GEN_FORMAT, v[i]);
+		if (remove_gen_dir(job, name)) {
+			pr_warn("%s", err_text());
+			err_clear();
+		}
+	}
+	if (n < 0)
+		err_clear();
+	free(v);
+}
+
+/* ---- checkpoints ---- */
+
+/* The generation's statistics and the bytes its inventory lists. */
+static int read_gen_stats(const char *path, DumpStats **stats, unsigned long long *bytes)
+{
+	struct img_dir d;
+	int r = img_dir_open(&d, path);
+
+	*bytes = 0;
+	if (!r)
+		r = image_load_one(&d, IMAGE_STATS_DUMP, 0, (ProtobufCMessage **)stats);
+	for (size_t i = 0; !r && i < d.inventory->n_files; i++)
+		*bytes += d.inventory->files[i]->size;
+	img_dir_close(&d);
+	return r;
+}
+
+static void log_checkpoint(const char *path, unsigned gen, unsigned long long took_us)
+{
+	DumpStats *s = NULL;
+	unsigned long long bytes;
+
+	if (read_gen_stats(path, &s, &bytes)) {
+		pr_warn("run: gen-%06u committed, its statistics unreadable: %s", gen, err_text());
+		err_clear();
+		return;
+	}
+	pr_note("run: checkpoint gen-%06u: %llu pages written, %llu bytes, frozen %.1f ms, took "
+		"%.1f ms",
+		gen, (unsigned long long)s->pages_written, bytes, s->frozen_time_us / 1000.0,
+		took_us / 1000.0);
+	dump_stats__free_unpacked(s, NULL);
+}
+
+/* Dumps into the temporary name, then commits by rename. */
+static int checkpoint_into(struct run_job *job, unsigned gen, const char *tmp, const char *final)
+{
+	char path[4096];
+	struct cryo_opts o = *job->opts;
+
+	snprintf(path, sizeof(path), "%s/%s", job->opts->images_dir, tmp);
+	o.images_dir = path;
+	o.pid = job->root;
+	o.leave_running = true;
+	o.leave_stopped = false;
+	o.display_stats = false;
+	if (cryo_dump(&o))
+		return err_wrap("checkpoint gen-%06u of pid %d", gen, job->root);
+	if (renameat(job->dirfd, tmp, job->dirfd, final))
+		return err_errno("cannot commit %s/%s", job->opts->images_dir, final);
+	if (!job->opts->no_sync && fsync(job->dirfd))
+		return err_errno("cannot sync %s", job->opts->images_dir);
+	return 0;
+}
+
+static void checkpoint(struct run_job *job)
+{
+	unsigned gen = job->newest + 1;
+	unsigned long long t = now_us();
+	char tmp[32], final[32], path[4096];
+
+	snprintf(tmp, sizeof(tmp), TMP_FORMAT, gen);
+	snprintf(final, sizeof(final), GEN_FORMAT, gen);
+	if (checkpoint_into(job, gen, tmp, final)) {
+		pr_warn("run: %s", err_text());
+		err_clear();
+		if (remove_gen_dir(job, tmp))
+			err_clear();
+		/* the dump waits for the root by pid: if it ended meanwhile, its
+		 * status went to the dump, and reap() would wait for ever */
+		job->lost = waitpid(job->root, NULL, __WALL | WNOHANG) < 0 && errno == ECHILD;
+	} else {
+		job->newest = gen;
+		snprintf(path, sizeof(path), "%s/%s", job->opts->images_dir, final);
+		log_checkpoint(path, gen, now_us() - t);
+		prune_gens(job);
+	}
+	job->due = now_us() + job->every * 1000000ULL;
+}
+
+/* ---- the job's processes ---- */
+
+/* Starts argv as cryo's child; an exec failure comes back through a pipe. */
+static int start_command(struct run_job *job, char **argv)
+{
+	int p[2], e = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC))
+		return err_errno("cannot create a pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]), close(p[1]);
+		return err_errno("cannot fork");
+	}
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &job->old_mask, NULL);
+		/* only the standard streams: what else cryo inherited would make
+		 * every checkpoint fail (a pipe to outside) */
+		for (int fd = 3; fd < p[1]; fd++)
+			close(fd);
+		syscall(SYS_close_range, p[1] + 1, ~0U, 0);
+		execvp(argv[0], argv);
+		e = errno;
+		if (write(p[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(p[1]);
+	if (read(p[0], &e, sizeof(e)) == sizeof(e)) {
+		close(p[0]);
+		waitpid(pid, NULL, 0);
+		errno = e;
+		return err_errno("cannot run %s", argv[0]);
+	}
+	close(p[0]);
+	job->root = pid;
+	pr_note("run: started pid %d: %s", pid, argv[0]);
+	return 0;
+}
+
+/* Each of cryo's children (the job's leftovers come back to cryo). */
+static int kill_children(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d))) {
+		char path[300];
+		FILE *f;
+		int pid;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);
+		if (e->d_name[0] == '.' || !(f = fopen(path, "re")))
+			continue;
+		while (fscanf(f, "%d", &pid) == 1)
+			n += !kill(pid, SIGKILL);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Before a restore: nothing of the dead job may keep a pid it needs. */
+static void kill_leftovers(void)
+{
+	struct timespec pause = {0, 5 * 1000 * 1000};
+
+	for (int i = 0; i < 1000; i++) {
+		int killed = kill_children(), w;
+		while ((w = waitpid(-1, NULL, __WALL | WNOHANG)) > 0)
+			;
+		if (!killed && w < 0 && errno == ECHILD)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	pr_warn("run: some processes of the job could not be removed");
+}
+
+/* Restores generation gen; the restored root is cryo's child. */
+static int restore_gen(struct run_job *job, unsigned gen)
+{
+	char path[4096];
+	struct cryo_opts o = *job->opts;
+	struct img_dir d;
+	pid_t root;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/" GEN_FORMAT, job->opts->images_dir, gen);
+	if (img_dir_open(&d, path))
+		return -1;
+	root = d.inventory->root_pid;
+	img_dir_close(&d);
+	o.images_dir = path;
+	o.detach = true;
+	o.pidfile = NULL;
+	o.display_stats = false;
+	o.leave_stopped = false;
+	r = cryo_restore(&o);
+	if (r)
+		return err_wrap("restoring %s", path);
+	job->root = root;
+	return 0;
+}
+
+/* The newest generation that restores, trying older ones if it fails. */
+static int restore_newest(struct run_job *job, unsigned *from)
+{
+	unsigned *v = NULL;
+	int n = list_gens(job, &v);
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (!restore_gen(job, v[i])) {
+			*from = v[i];
+			free(v);
+			return 0;
+		}
+		pr_warn("run: %s", err_text());
+		err_clear();
+	}
+	free(v);
+	return err_set("no generation of %s could be restored", job->opts->images_dir);
+}
+
+/* The job's root died by signal sig: restored, or the status to exit with. */
+static int job_killed(struct run_job *job, int sig)
+{
+	unsigned long long t = now_us();
+	unsigned from;
+
+	if (job->stopping) {
+		pr_note(
+		    "run: job pid %d ended by signal %d (%s), passed on from cryo: not restored",
+		    job->root, sig, strsignal(sig));
+		return 128 + sig;
+	}
+	if (!job->newest) {
+		pr_note("run: job pid %d killed by signal %d (%s), no checkpoint yet: exiting",
+			job->root, sig, strsignal(sig));
+		return 128 + sig;
+	}
+	if (job->restores >= job->max_restores) {
+		pr_note("run: job pid %d killed by signal %d (%s), restored %u times already "
+			"(--max-restores %u): giving up",
+			job->root, sig, strsignal(sig), job->restores, job->max_restores);
+		return 128 + sig;
+	}
+	kill_leftovers();
+	if (restore_newest(job, &from))
+		return err_wrap("job pid %d killed by signal %d", job->root, sig), 1;
+	job->restores++;
+	pr_note("run: job killed by signal %d (%s): restored pid %d from gen-%06u in %.1f ms "
+		"(restore %u of %u)",
+		sig, strsignal(sig), job->root, from, (now_us() - t) / 1000.0, job->restores,
+		job->max_restores);
+	return -1;
+}
+
+/* Reaps what ended; -1 while the job runs on, else the status to exit with. */
+static int reap(struct run_job *job)
+{
+	int status;
+	pid_t pid;
+
+	if (job->lost) {
+		job->lost = false;
+		pr_note("run: job pid %d ended during a checkpoint", job->root);
+		return job_killed(job, SIGKILL);
+	}
+	while ((pid = waitpid(-1, &status, __WALL | WNOHANG)) > 0) {
+		if (pid != job->root)
+			continue; /* an orphan of the job, come back to cryo */
+		if (WIFEXITED(status)) {
+			pr_info("run: job pid %d exited with status %d", pid, WEXITSTATUS(status));
+			return WEXITSTATUS(status);
+		}
+		if (WIFSIGNALED(status)) {
+			int r = job_killed(job, WTERMSIG(status));
+			if (r >= 0)
+				return r;
+		}
+	}
+	return -1;
+}
+
+/* ---- the loop ---- */
+
+/* SIGTERM, SIGINT, SIGHUP to cryo: passed on to the job's root, which is
+ * not restored if it dies of it (it was asked to stop). */
+static void pass_on(struct run_job *job, int sig)
+{
+	pr_note("run: signal %d (%s) passed on to pid %d", sig, strsignal(sig), job->root);
+	job->stopping = sig;
+	kill(job->root, sig);
+}
+
+/* Waits for a signal or the next checkpoint; true if SIGUSR1 came. */
+static bool wait_event(struct run_job *job)
+{
+	unsigned long long now = now_us();
+	int ms = job->due > now ? (int)((job->due - now + 999) / 1000) : 0;
+	struct pollfd pfd = {job->sigfd, POLLIN, 0};
+	struct signalfd_siginfo si;
+	bool usr1 = false;
+
+	if (poll(&pfd, 1, ms) <= 0)
+		return false;
+	while (read(job->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		usr1 |= si.ssi_signo == SIGUSR1;
+		if (si.ssi_signo != SIGUSR1 && si.ssi_signo != SIGCHLD)
+			pass_on(job, si.ssi_signo);
+	}
+	return usr1;
+}
+
+static int supervise(struct run_job *job)
+{
+	int r;
+
+	job->due = now_us() + job->every * 1000000ULL;
+	for (;;) {
+		bool now = wait_event(job);
+		if ((r = reap(job)) >= 0)
+			return r;
+		if (now || now_us() >= job->due)
+			checkpoint(job);
+	}
+}
+
+/* ---- --resume ---- */
+
+/* Seconds since the epoch when pid started, or 0. */
+static double start_time_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ticks = 0, btime = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* after "comm)": state is field 3, starttime field 22 */
+	if (!p || sscanf(p + 2,
+			 "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+			 "%*s %*s %*s %llu",
+			 &ticks) != 1)
+		return 0;
+	if (!(f = fopen("/proc/stat", "re")))
+		return 0;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "btime %llu", &btime) == 1)
+			break;
+	fclose(f);
+	return btime + (double)ticks / sysconf(_SC_CLK_TCK);
+}
+
+/* Refuses to restore a job whose root still runs (only cryo died): a
+ * process with its pid that started before the checkpoint is it. */
+static int check_not_running(struct run_job *job, unsigned gen)
+{
+	char path[4096];
+	struct img_dir d;
+	double started, dumped;
+	pid_t root;
+
+	snprintf(path, sizeof(path), "%s/" GEN_FORMAT, job->opts->images_dir, gen);
+	if (img_dir_open(&d, path))
+		return -1;
+	root = d.inventory->root_pid;
+	dumped = d.inventory->dump_time_unix_ns / 1e9;
+	img_dir_close(&d);
+	started = start_time_of(root);
+	if (started > 0 && started <= dumped)
+		return err_set("the job of %s (pid %d) is still running: not restoring a second "
+			       "copy (taking it over is not supported yet)",
+			       path, root);
+	return 0;
+}
+
+static int resume(struct run_job *job)
+{
+	unsigned from;
+
+	if (!job->newest)
+		return err_set("%s holds no generation to resume from", job->opts->images_dir);
+	if (check_not_running(job, job->newest))
+		return -1;
+	if (restore_newest(job, &from))
+		return -1;
+	pr_note("run: resumed pid %d from gen-%06u", job->root, from);
+	return 0;
+}
+
+/* ---- setup ---- */
+
+static int open_dir(struct run_job *job)
+{
+	const char *dir = job->opts->images_dir;
+	unsigned *v = NULL;
+	int n;
+
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return err_errno("cannot create %s", dir);
+	job->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (job->dirfd < 0)
+		return err_errno("cannot open %s", dir);
+	remove_partial_gens(job);
+	n = list_gens(job, &v);
+	if (n < 0)
+		return -1;
+	job->newest = n ? v[0] : 0;
+	free(v);
+	if (n && !job->opts->resume)
+		return err_set("%s holds generations already: resume them with --resume, or "
+			       "give another directory",
+			       dir);
+	return 0;
+}
+
+static int open_signals(struct run_job *job)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, &job->old_mask))
+		return err_errno("cannot block signals");
+	job->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (job->sigfd < 0)
+		return err_errno("cannot create a signalfd");
+	return 0;
+}
+
+int cryo_run(const struct cryo_opts *opts)
+{
+	struct run_job job = {.opts = opts, .dirfd = -1, .sigfd = -1};
+	int r = -1;
+
+	job.every = or_default(opts->every, RUN_DEFAULT_EVERY);
+	job.keep = or_default(opts->keep, RUN_DEFAULT_KEEP);
+	job.max_restores = or_default(opts->max_restores, RUN_DEFAULT_MAX_RESTORES);
+	if (!opts->images_dir)
+		return err_set("run: -D DIR is required"), 1;
+	if (!opts->resume && !opts->command.n)
+		return err_set("run: no command given"), 1;
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
+		return err_errno("cannot become a child subreaper"), 1;
+	if (!open_dir(&job) && !open_signals(&job) &&
+	    !(opts->resume ? resume(&job) : start_command(&job, (char **)opts->command.v)))
+		r = supervise(&job);
+	if (job.sigfd >= 0) {
+		close(job.sigfd);
+		sigprocmask(SIG_SETMASK, &job.old_mask, NULL);
+	}
+	if (job.dirfd >= 0)
+		close(job.dirfd);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	return r < 0 ? 1 : r;
+}

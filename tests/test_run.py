@@ -1,0 +1,293 @@
+"""Tests of `cryo run`, the supervisor, run by tests/run.py (`make test`) as
+the tests named run/...; the job is tests/run_job.py (a counter that keeps
+its state, and a hash of its whole sequence, in memory and rewrites its
+output file from it after each step).
+
+  run/restores        --every 1 --keep 2: the job SIGKILLed three times,
+                      each time after a new checkpoint; cryo restores it
+                      each time (one line each), the job ends with exactly
+                      the output of an uninterrupted run, cryo exits 0, one
+                      line per checkpoint (generation, pages, bytes, frozen
+                      time, duration), only the newest 2 generations kept.
+  run/resume          the supervisor SIGKILLed mid-run: --resume refuses
+                      while the job still runs; once the job is killed too
+                      (a machine restart), --resume restores the newest
+                      generation and the job ends right, exit 0.
+  run/killed-mid-checkpoint  cryo and the job SIGKILLed while a 256 MiB
+                      job's checkpoint is being written: the previous
+                      generation is intact, --resume drops the partial one
+                      and restores the previous; the job ends right.
+  run/max-restores    --max-restores 1: the second SIGKILL is not restored;
+                      cryo exits 137 with a line saying why.
+  run/sigusr1         --every 60: SIGUSR1 to cryo takes a checkpoint now;
+                      the job killed is restored from it and ends right.
+  run/sigterm         SIGTERM to cryo is passed on to the job, which ends
+                      and is not restored: exit 143, a line says so.
+  run/no-checkpoint   killed before any checkpoint: exit 137, a line says so.
+  run/exit-status     the job's own exit status is cryo's; a command that
+                      cannot be run is one line and exit 1.
+
+    python3 tests/run.py run/     only these
+"""
+import os
+import re
+import signal
+import sys
+import time
+
+import lib
+from lib import Fail
+
+JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_job.py")
+CKPT_LINE = re.compile(r"run: checkpoint gen-(\d{6}): (\d+) pages written, (\d+) bytes, "
+                       r"frozen ([\d.]+) ms, took ([\d.]+) ms")
+
+
+def expected(target):
+    h = 0
+    for c in range(1, target + 1):
+        h = (h * 1000003 + c) & 0xFFFFFFFFFFFFFFFF
+    return "%012d %016x\n" % (target, h)
+
+
+class Supervisor:
+    """One `cryo run` started by the test: its pid, log and directory."""
+
+    def __init__(self, ctx, args, tag="run", target=None, step=0.01, mib=0):
+        self.ctx, self.tag = ctx, tag
+        self.dir = ctx.path("gens")
+        self.log = ctx.path(tag + ".err")
+        self.out = ctx.path("count.txt")
+        argv = [lib.CRYO, "run", "-D", self.dir] + args
+        if target is not None:
+            argv += ["--", sys.executable, JOB, self.out, str(target), str(step), str(mib)]
+        self.pid = lib.spawn(argv, cwd=ctx.dir, stdout=ctx.path(tag + ".out"),
+                             stderr=self.log)
+        ctx.runs.append(" ".join(argv))
+
+    def lines(self):
+        return lib.read_text(self.log).splitlines()
+
+    def count(self, word):
+        return sum(word in line for line in self.lines())
+
+    def job(self):
+        """The job's root: cryo's only child."""
+        kids = lib.tree_of(self.pid)
+        kids = [k for k in kids if lib.alive(k) and k in children(self.pid)]
+        return kids[0] if len(kids) == 1 else None
+
+    def wait_count(self, word, n, limit=30):
+        lib.wait_until(lambda: self.count(word) >= n, limit,
+                       "%s: %d lines with %r (log: %s)" % (self.tag, n, word,
+                                                           " | ".join(self.lines()[-3:])))
+
+    def kill_job(self):
+        pid = lib.wait_until(self.job, 10, "the job as cryo's child")
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def wait(self, limit=90):
+        return lib.wait_pid(self.pid, limit, "cryo run")
+
+    def gens(self):
+        return sorted(n for n in os.listdir(self.dir) if n.startswith("gen-"))
+
+
+def children(pid):
+    out = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(k) for k in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def expect_exit(sup, st, code):
+    if lib.exit_code(st) != code:
+        raise Fail("cryo run: %s, expected exit %d; log: %s"
+                   % (lib.describe_status(st), code, " | ".join(sup.lines()[-4:])))
+
+
+def expect_result(sup, target):
+    got = lib.read_text(sup.out)
+    if got != expected(target):
+        raise Fail("the job's output is %r, an uninterrupted run writes %r"
+                   % (got, expected(target)))
+    starts = lib.read_text(sup.out + ".starts").splitlines()
+    if len(starts) != 1:
+        raise Fail("the job started %d times (%s), not once and restored"
+                   % (len(starts), starts))
+
+
+def checkpoint_lines(ctx, sup):
+    found = [CKPT_LINE.search(line) for line in sup.lines()]
+    found = [m for m in found if m]
+    if not found:
+        raise Fail("no checkpoint line in the log")
+    for m in found:
+        if int(m.group(2)) == 0 or int(m.group(3)) == 0:
+            raise Fail("a checkpoint line says nothing was written: %s" % m.group(0))
+    took = sorted(float(m.group(5)) for m in found)
+    frozen = sorted(float(m.group(4)) for m in found)
+    ctx.notes.append("%d checkpoints: took median %.1f ms, frozen median %.1f ms"
+                     % (len(found), took[len(took) // 2], frozen[len(frozen) // 2]))
+    return found
+
+
+def restores_test(ctx):
+    target = 900
+    sup = Supervisor(ctx, ["--every", "1", "--keep", "2"], target=target)
+    for k in range(3):
+        # a checkpoint taken after the last restore, then the kill
+        sup.wait_count("run: checkpoint gen-", 2 * k + 1)
+        sup.kill_job()
+        sup.wait_count("restored pid", k + 1)
+    expect_exit(sup, sup.wait(), 0)
+    expect_result(sup, target)
+    found = checkpoint_lines(ctx, sup)
+    newest = max(int(m.group(1)) for m in found)
+    want = ["gen-%06u" % g for g in (newest - 1, newest)]
+    if sup.gens() != want:
+        raise Fail("generations kept: %s, expected the newest two %s" % (sup.gens(), want))
+    leftovers = [n for n in os.listdir(sup.dir) if not n.startswith("gen-")]
+    if leftovers:
+        raise Fail("left in the directory: %s" % leftovers)
+    if sup.count("restored pid") != 3:
+        raise Fail("%d restore lines, expected 3" % sup.count("restored pid"))
+
+
+def resume_test(ctx):
+    target = 700
+    sup = Supervisor(ctx, ["--every", "1"], target=target)
+    sup.wait_count("run: checkpoint gen-", 2)
+    job = lib.wait_until(sup.job, 10, "the job as cryo's child")
+    os.kill(sup.pid, signal.SIGKILL)
+    sup.wait(10)
+    # only the supervisor died: the job (now the harness's) is still running
+    r = ctx.cryo(lib.CRYO, ["run", "--resume", "-D", sup.dir], "refused")
+    err = lib.read_text(r.err)
+    if lib.exit_code(r.status) != 1 or "still running" not in err:
+        raise Fail("--resume beside the running job: %s: %s"
+                   % (lib.describe_status(r.status), err.strip()))
+    if not lib.alive(job):
+        raise Fail("the job is gone after the refused --resume")
+    # then the job too (a machine restart): --resume restores it
+    os.kill(job, signal.SIGKILL)
+    lib.wait_pid(job, 10, "the job")
+    again = Supervisor(ctx, ["--resume"], tag="resume")
+    expect_exit(again, again.wait(), 0)
+    if again.count("run: resumed pid") != 1:
+        raise Fail("no 'resumed' line: %s" % " | ".join(again.lines()))
+    expect_result(again, target)
+
+
+def killed_mid_checkpoint_test(ctx):
+    """cryo and the job SIGKILLed while a checkpoint is being written (its
+    .tmp directory exists): the previous generation is intact, --resume
+    removes the partial one and restores the previous, the job ends right."""
+    target = 600
+    sup = Supervisor(ctx, ["--every", "1"], target=target, mib=256)
+    sup.wait_count("run: checkpoint gen-000001", 1, 60)
+    job = lib.wait_until(sup.job, 10, "the job as cryo's child")
+
+    def partial():
+        try:
+            return [n for n in os.listdir(sup.dir) if n.startswith(".gen-")]
+        except OSError:
+            return []
+    lib.wait_until(partial, 30, "a checkpoint being written")
+    os.kill(sup.pid, signal.SIGKILL)
+    sup.wait(10)
+    checkpoint_lines(ctx, sup)
+    # a machine restart: the job goes too
+    try:
+        os.kill(job, signal.SIGKILL)
+    except ProcessLookupError:  # already reaped by the harness
+        pass
+    st = lib.wait_pid(job, 10, "the job")
+    if not os.WIFSIGNALED(st) or os.WTERMSIG(st) != signal.SIGKILL:
+        ctx.notes.append("the job ended by itself when cryo died mid-dump: %s"
+                         % lib.describe_status(st))
+    left = partial()
+    if not left:
+        ctx.uncovered.append("the checkpoint ended before cryo was killed")
+    committed = sup.gens()
+    r = ctx.cryo(lib.CRYO, ["show", os.path.join(sup.dir, committed[-1])], "show", limit=60)
+    ctx.expect_ok(r, "cryo show of the newest committed generation")
+    again = Supervisor(ctx, ["--resume", "--every", "60"], tag="resume")
+    expect_exit(again, again.wait(), 0)
+    if again.count("from %s" % committed[-1]) != 1:
+        raise Fail("not resumed from %s: %s" % (committed[-1], " | ".join(again.lines())))
+    if partial():
+        raise Fail("the partial generation %s is still there" % partial())
+    expect_result(again, target)
+    ctx.notes.append("killed while writing %s; resumed from %s" % (left, committed[-1]))
+
+
+def max_restores_test(ctx):
+    sup = Supervisor(ctx, ["--every", "1", "--max-restores", "1"], target=100000)
+    sup.wait_count("run: checkpoint gen-", 1)
+    sup.kill_job()
+    sup.wait_count("restored pid", 1)
+    sup.kill_job()
+    expect_exit(sup, sup.wait(30), 128 + signal.SIGKILL)
+    if sup.count("giving up") != 1 or sup.count("--max-restores 1") != 1:
+        raise Fail("no line saying why: %s" % " | ".join(sup.lines()[-2:]))
+
+
+def sigusr1_test(ctx):
+    target = 500
+    sup = Supervisor(ctx, ["--every", "60"], target=target)
+    lib.wait_until(sup.job, 10, "the job as cryo's child")
+    time.sleep(0.5)
+    os.kill(sup.pid, signal.SIGUSR1)
+    sup.wait_count("run: checkpoint gen-000001", 1, 10)
+    sup.kill_job()
+    sup.wait_count("from gen-000001", 1)
+    expect_exit(sup, sup.wait(), 0)
+    expect_result(sup, target)
+
+
+def sigterm_test(ctx):
+    sup = Supervisor(ctx, ["--every", "1"], target=100000)
+    sup.wait_count("run: checkpoint gen-", 1)
+    os.kill(sup.pid, signal.SIGTERM)
+    expect_exit(sup, sup.wait(20), 128 + signal.SIGTERM)
+    if sup.count("passed on from cryo: not restored") != 1 or sup.count("restored pid"):
+        raise Fail("the job stopped by SIGTERM: %s" % " | ".join(sup.lines()[-3:]))
+
+
+def no_checkpoint_test(ctx):
+    sup = Supervisor(ctx, ["--every", "60"], target=100000)
+    sup.kill_job()
+    expect_exit(sup, sup.wait(10), 128 + signal.SIGKILL)
+    if sup.count("no checkpoint yet") != 1:
+        raise Fail("no line saying why: %s" % " | ".join(sup.lines()))
+
+
+def exit_status_test(ctx):
+    r = ctx.cryo(lib.CRYO, ["run", "-D", ctx.path("g1"), "--", "sh", "-c", "exit 7"], "seven")
+    if lib.exit_code(r.status) != 7:
+        raise Fail("a job exiting 7: cryo run %s" % lib.describe_status(r.status))
+    r = ctx.cryo(lib.CRYO, ["run", "-D", ctx.path("g2"), "--", ctx.path("nothing")], "enoent")
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or not err or "cannot run" not in err[-1]:
+        raise Fail("a command that does not exist: %s: %s" % (lib.describe_status(r.status), err))
+
+
+def tests():
+    return [("run/restores", restores_test, 120),
+            ("run/resume", resume_test, 90),
+            ("run/killed-mid-checkpoint", killed_mid_checkpoint_test, 120),
+            ("run/max-restores", max_restores_test, 60),
+            ("run/sigusr1", sigusr1_test, 60),
+            ("run/no-checkpoint", no_checkpoint_test, 30),
+            ("run/sigterm", sigterm_test, 30),
+            ("run/exit-status", exit_status_test, 30)]
