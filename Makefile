@@ -60,7 +60,7 @@ $(B)/tests/%: tests/workloads/%.c tests/workloads/wl.h tests/workloads/wl.c
 	@mkdir -p $(B)/tests
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $< tests/workloads/wl.c -lm
 
-$(B)/libcli.a: $(B)/src/cli/options.o
+$(B)/libcli.a: $(B)/src/cli/options.o $(B)/src/cli/supervise.o
 	ar rcs $@ $^
 
 $(B)/unit/%: tests/unit/%.c $(B)/libcli.a $(B)/libcryo.a

@@ -618,8 +618,10 @@ while True:
 def unlock_test(ctx):
     """cryo killed (SIGKILL) in the middle of a dump with --tcp-established,
     while it is blocked opening the pages image (a FIFO put in its place):
-    the lock it took is still there; `cryo unlock -D DIR` removes it, finds
-    the recorded sockets, and a second unlock finds nothing to remove."""
+    the server goes on (injection leaves it as it was between calls, and its
+    connection is out of repair mode once read), the lock it took is still
+    there; `cryo unlock -D DIR` removes it, the server answers on the same
+    connection again, and a second unlock finds nothing to remove."""
     pid = start_workload(ctx, [sys.executable, "-c", ECHO_SERVER])
     lib.wait_until(lambda: os.path.exists(ctx.path("port")), 20, "the server's port")
     images = ctx.path("images")
@@ -643,6 +645,10 @@ def unlock_test(ctx):
         os.kill(dump, signal.SIGKILL)
         lib.wait_pid(dump, 10, "waiting for the killed cryo")
         dump = None
+        time.sleep(0.3)
+        if not lib.alive(pid):
+            raise Fail("the echo server died with the cryo that was dumping it (%s)" %
+                       lib.describe_status(lib.wait_pid(pid, 5)))
         stale = [l for l in cryo_tables() if "cryo-%d-" % pid in l]
         if len(stale) != 1:
             raise Fail("the killed dump left %s, not its one table" % stale)
@@ -652,6 +658,16 @@ def unlock_test(ctx):
             raise Fail("cryo unlock: %s" % lib.read_text(ctx.path("unlock.out")).strip())
         if [l for l in cryo_tables() if "cryo-%d-" % pid in l]:
             raise Fail("cryo unlock left the table: %s" % cryo_tables())
+        client.settimeout(10)
+        client.sendall(b"after unlock")
+        got = b""
+        while len(got) < len(b"AFTER UNLOCK"):
+            part = client.recv(100)
+            if not part:
+                break
+            got += part
+        if got != b"AFTER UNLOCK":
+            raise Fail("after cryo unlock the server answered %r" % got)
         r = ctx.cryo(lib.CRYO, ["unlock", "-D", images], "unlock2")
         ctx.expect_ok(r, "cryo unlock, again")
         if "no lock left" not in lib.read_text(ctx.path("unlock2.out")):

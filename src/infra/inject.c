@@ -13,6 +13,15 @@
  * instruction pointer with PTRACE_POKEDATA, which writes even read-only
  * code, as a debugger's breakpoint does: just long enough to map cryo's
  * code page (two injected calls), then the word is put back, on every path.
+ *
+ * In a process being dumped (inject_setup) every call puts the task's own
+ * registers and signal mask back as soon as it is done, so that between
+ * two calls the task is exactly as it was stopped: if cryo dies then (a
+ * SIGKILL, a crash), the kernel detaches it and it goes on from its own
+ * instruction, instead of running into the injected code or dying of the
+ * step's SIGTRAP (each call ends parked in a PTRACE_EVENT_STOP). Only the
+ * microseconds of one call are left exposed (and the poke above). The
+ * processes of a restore die with cryo anyway (PTRACE_O_EXITKILL).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -88,7 +97,8 @@ int inject_begin_thread(struct inject *inj, pid_t tid, const struct inject *lead
 	/* one address space: the leader's instruction and scratch serve it, and
 	 * the leader's inject_end() unmaps them */
 	inject_use(inj, leader->syscall_ip, leader->scratch, leader->scratch_len);
-	return 0;
+	inj->between_as_is = leader->between_as_is;
+	return inj->between_as_is ? ptrace_set_sigmask(tid, inj->saved_mask) : 0;
 }
 
 /* The munmap runs from the code page it removes: the step's trap comes at
@@ -116,6 +126,52 @@ int inject_end(struct inject *inj)
 
 /* ---- one call ---- */
 
+/* Every signal blocked while the call runs, so that a pending one waits
+ * instead of stopping the step; then regs for the call. */
+static int enter_call(struct inject *inj, const struct user_regs_struct *regs)
+{
+	if (inj->between_as_is && ptrace_set_sigmask(inj->pid, ~0ULL))
+		return -1;
+	return ptrace_set_regs(inj->pid, regs);
+}
+
+/* A call ends in a SIGTRAP signal-delivery stop (the step's, or the
+ * batch's int3): a tracer that died there would leave that SIGTRAP to be
+ * delivered, and kill the task. PTRACE_INTERRUPT, then a resume that
+ * drops the signal, brings it to a PTRACE_EVENT_STOP before any of its
+ * code runs (the kernel handles the pending trap first), as the freeze
+ * left it: a stop the task simply leaves if cryo dies. */
+static int park(struct inject *inj)
+{
+	int status;
+
+	if (ptrace(PTRACE_INTERRUPT, inj->pid, 0, 0) || ptrace(PTRACE_CONT, inj->pid, 0, 0))
+		return err_errno("cannot park pid %d after an injected call", inj->pid);
+	for (int stops = 0; stops <= MAX_EVENT_STOPS; stops++) {
+		int sig = ptrace_wait_stop(inj->pid, &status);
+		if (sig < 0)
+			return err_wrap("parking pid %d after an injected call", inj->pid);
+		if (status >> 16 == PTRACE_EVENT_STOP)
+			return 0;
+		/* every signal is blocked: only a stray trap could come here */
+		if (ptrace(PTRACE_CONT, inj->pid, 0, 0))
+			return err_errno("cannot park pid %d after an injected call", inj->pid);
+	}
+	return err_set("pid %d does not come to a stop after an injected call", inj->pid);
+}
+
+/* The task's own registers and mask again, in a stop it can be left in
+ * (see the top of the file). */
+static int leave_call(struct inject *inj)
+{
+	if (!inj->between_as_is)
+		return 0;
+	return park(inj) || ptrace_set_regs(inj->pid, &inj->saved) ||
+		       ptrace_set_sigmask(inj->pid, inj->saved_mask)
+		   ? -1
+		   : 0;
+}
+
 int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 		   uint64_t a5, uint64_t a6, long *ret)
 {
@@ -135,7 +191,7 @@ int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64
 	regs.r8 = a5;
 	regs.r9 = a6;
 	regs.eflags &= ~(1UL << 8); /* TF: the kernel sets it for the step */
-	if (ptrace_set_regs(inj->pid, &regs))
+	if (enter_call(inj, &regs))
 		return -1;
 	/* Event stops may come before the step's trap: a traced clone, or the
 	 * group-stop of a stopped task, which re-traps once when resumed. */
@@ -160,7 +216,7 @@ int inject_syscall(struct inject *inj, long nr, uint64_t a1, uint64_t a2, uint64
 		    "0x%llx instead of a trap",
 		    nr, inj->pid, sig, si.si_code, si.si_addr, (unsigned long long)regs.rip);
 	}
-	if (ptrace_get_regs(inj->pid, &regs))
+	if (ptrace_get_regs(inj->pid, &regs) || leave_call(inj))
 		return -1;
 	if (regs.rip != inj->syscall_ip + 2)
 		return err_set("syscall %ld in pid %d ended at 0x%llx, not after the syscall", nr,
@@ -280,7 +336,7 @@ int inject_batch(struct inject *inj, uint64_t code_ip, const struct inject_call_
 	regs.r13 = n;
 	regs.orig_rax = -1;
 	regs.eflags &= ~(1UL << 8);
-	if (ptrace_set_regs(inj->pid, &regs) || run_to_trap(inj, &regs))
+	if (enter_call(inj, &regs) || run_to_trap(inj, &regs) || leave_call(inj))
 		goto out;
 	if (regs.rip != code_ip + sizeof(inject_batch_code)) {
 		err_set("a batch of calls in pid %d ended at 0x%llx", inj->pid,
@@ -466,6 +522,10 @@ int inject_setup(struct inject *inj, const struct proc_vmas *vmas, size_t scratc
 {
 	struct poke poke = {0};
 	const char *where = "written over the word at the instruction pointer";
+
+	inj->between_as_is = true;
+	if (ptrace_set_sigmask(inj->pid, inj->saved_mask))
+		return -1;
 
 	if (find_syscall(inj->pid, vmas, &inj->syscall_ip, &where) ||
 	    (!inj->syscall_ip && poke_syscall(inj, vmas, &poke)))

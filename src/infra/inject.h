@@ -23,6 +23,7 @@
 #define CRYO_INJECT_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/user.h>
@@ -40,6 +41,9 @@ struct inject {
 	/* what inject_setup() mapped, unmapped by inject_end(); 0: nothing */
 	uint64_t own;
 	size_t own_len;
+	/* a tracee cryo did not make (inject_setup): between two calls its
+	 * registers and mask are its own again (see inject.c) */
+	bool between_as_is;
 };
 
 /* Saves the registers and the signal mask of the stopped tracee pid and

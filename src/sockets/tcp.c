@@ -495,6 +495,19 @@ static int check_lock_method(const struct cryo_opts *o)
 	return 0;
 }
 
+/* Out of repair mode as soon as the queues are read (the lock keeps the
+ * peers silent meanwhile), without the window probe TCP_REPAIR_OFF sends:
+ * a cryo that dies while it writes the images leaves sockets the program
+ * can use (in repair mode a recv fails with EPERM). The kill puts them
+ * back in repair mode just before it (tcp_dump_end). */
+static int leave_repair(struct tcp_dump *td, int how)
+{
+	for (size_t i = 0; i < td->nr_repaired; i++)
+		if (sk_set_int(td->repaired[i], IPPROTO_TCP, TCP_REPAIR, how))
+			return err_errno("cannot take a TCP socket out of repair mode");
+	return 0;
+}
+
 static int tcp_dump_finish(struct dump_tree *tree)
 {
 	struct tcp_dump *td;
@@ -521,20 +534,30 @@ static int tcp_dump_finish(struct dump_tree *tree)
 		if (is_tcp(&tree->files[i]) && in_repair(tree->files[i].entry.tcp_sk) &&
 		    repair_and_read(td, &tree->files[i]))
 			return -1;
-	pr_info("%zu TCP connection%s in repair mode", nr_conns, nr_conns == 1 ? "" : "s");
-	return 0;
+	pr_info("%zu TCP connection%s in repair mode, read", nr_conns, nr_conns == 1 ? "" : "s");
+	return leave_repair(td, TCP_REPAIR_OFF_NO_WP);
 }
 
 static void tcp_dump_end(struct dump_tree *tree, enum dump_end how)
 {
 	struct tcp_dump *td = tree->tcp;
 
-	/* killed: closed in repair mode with cryo's duplicates, after the kill;
-	 * the lock stays until the restore */
-	if (!td || how == DUMP_END_KILL)
+	if (!td)
 		return;
+	/* killed: in repair mode again, closed so with cryo's duplicates after
+	 * the kill (no FIN, no RST); the lock stays until the restore */
+	if (how == DUMP_END_KILL) {
+		for (size_t i = 0; i < td->nr_repaired; i++)
+			if (sk_set_int(td->repaired[i], IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
+				pr_warn("a TCP socket could not go back to repair mode before the "
+					"kill, its peer may see it close: %s",
+					strerror(errno));
+		return;
+	}
+	/* released or failed: out already (leave_repair), but a dump that
+	 * failed while reading may have left some in */
 	for (size_t i = 0; i < td->nr_repaired; i++)
-		if (sk_set_int(td->repaired[i], IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
+		if (sk_set_int(td->repaired[i], IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP))
 			pr_warn("cannot take a TCP socket out of repair mode: %s", strerror(errno));
 	td->nr_repaired = 0;
 	if (td->locked && netlock_drop(td->table) < 0) {

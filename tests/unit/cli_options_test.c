@@ -44,8 +44,8 @@ static const struct cli_option rows[] = {
 };
 
 static const struct cli_command cmds[] = {
-    {"dump", CLI_DUMP, "dump", "", "", "", cryo_dump, true, true, false},
-    {"show", CLI_SHOW, "show", "", "", "", cryo_show, false, true, true},
+    {"dump", CLI_DUMP, "dump", "", "", "", cryo_dump, true, true, false, false},
+    {"show", CLI_SHOW, "show", "", "", "", cryo_show, false, true, true, false},
 };
 
 static const struct cli_table table = {rows, sizeof(rows) / sizeof(rows[0]), cmds, 2};
