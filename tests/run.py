@@ -537,14 +537,7 @@ def http_server_test(ctx):
                                text=True, timeout=20)
             return r.returncode == 0 and r.stdout == "hello from cryo\n\n"
         lib.wait_until(lambda: answers("before"), 20, "http.server answering")
-        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "dump", "-t", pid, "-D", ctx.path("images"),
-                                          "-v4", "-o", ctx.path("dump.log")], "dump")
-        ctx.expect_ok(r, "cryo dump")
-        wait_killed(pid, "after dump", ctx)
-        lib.tracked.add(pid)
-        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "restore", "-D", ctx.path("images"), "-d",
-                                          "-v4", "-o", ctx.path("restore.log")], "restore")
-        ctx.expect_ok(r, "cryo restore -d")
+        dump_and_restore_in(ctx, inns, pid)
         if not answers("after"):
             raise Fail("the restored http.server does not answer")
         os.kill(pid, signal.SIGTERM)
@@ -553,6 +546,19 @@ def http_server_test(ctx):
             raise Fail("nftables tables left behind: %s" % cryo_tables(inns))
     finally:
         subprocess.run(["ip", "netns", "del", ns])
+
+
+def dump_and_restore_in(ctx, inns, pid):
+    """cryo dump (which kills pid), then restore -d, both run by inns (a
+    network namespace's `ip netns exec`)."""
+    r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "dump", "-t", pid, "-D", ctx.path("images"),
+                                      "-v4", "-o", ctx.path("dump.log")], "dump")
+    ctx.expect_ok(r, "cryo dump")
+    wait_killed(pid, "after dump", ctx)
+    lib.tracked.add(pid)
+    r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "restore", "-D", ctx.path("images"), "-d",
+                                      "-v4", "-o", ctx.path("restore.log")], "restore")
+    ctx.expect_ok(r, "cryo restore -d")
 
 
 def ip_monitor_test(ctx):
@@ -570,25 +576,15 @@ def ip_monitor_test(ctx):
             return what in lib.read_text(ctx.path("out.log"))
         # ip monitor may not listen yet when it starts: an address added
         # before it joined its groups is never printed, so add more until one is
-        first = [4]
+        added = iter(range(105, 200))
 
         def first_event():
-            if prints("127.0.0."):
-                return True
-            first[0] += 1
-            subprocess.run(inns + ["ip", "addr", "add", "127.0.0.%d/8" % (first[0] + 100),
-                                   "dev", "lo"], check=True)
+            subprocess.run(inns + ["ip", "addr", "add", "127.0.0.%d/8" % next(added), "dev",
+                                   "lo"], check=True)
             time.sleep(0.2)
             return prints("127.0.0.")
         lib.wait_until(first_event, 20, "ip monitor printing the first event")
-        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "dump", "-t", pid, "-D", ctx.path("images"),
-                                          "-v4", "-o", ctx.path("dump.log")], "dump")
-        ctx.expect_ok(r, "cryo dump")
-        wait_killed(pid, "after dump", ctx)
-        lib.tracked.add(pid)
-        r = ctx.cryo(inns[0], inns[1:] + [lib.CRYO, "restore", "-D", ctx.path("images"), "-d",
-                                          "-v4", "-o", ctx.path("restore.log")], "restore")
-        ctx.expect_ok(r, "cryo restore -d")
+        dump_and_restore_in(ctx, inns, pid)
         subprocess.run(inns + ["ip", "addr", "add", "127.0.0.6/8", "dev", "lo"], check=True)
         subprocess.run(inns + ["ip", "link", "set", "lo", "mtu", "1234"], check=True)
         lib.wait_until(lambda: prints("127.0.0.6") and prints("mtu 1234"), 20,
