@@ -35,7 +35,6 @@
 
 #include "external.h"
 #include "fdkind.h"
-#include "files.h"
 #include "infra/log.h"
 
 #define RES_MAX 4200
@@ -262,32 +261,40 @@ static void add_missing(char *line, size_t size, const struct fd_use *use, const
 		 n ? "; " : "", use->fd, use->pid, res, use->fd, res);
 }
 
-/* Every description outside must be given, or none is made. */
-static int check_all_given(struct restore_tree *tree)
+/* Notes one description for the report: given (1), outside and not
+ * given (1, listed in m), or neither (0). */
+int external_check(struct restore_tree *tree, const FileEntry *fe, const struct fd_use *use,
+		   struct external_missing *m)
 {
-	char line[900] = "", res[RES_MAX];
-	size_t missing = 0, listed = 0;
+	const struct fd_kind *k = fd_kind_of(fe->kind);
+	struct inherit_spec *s = spec_of(tree, fe);
+	char res[RES_MAX];
 
-	for (size_t i = 0; i < tree->nr_files; i++) {
-		const FileEntry *fe = tree->files[i];
-		const struct fd_kind *k = fd_kind_of(fe->kind);
-		struct inherit_spec *s = spec_of(tree, fe);
-		if (s)
-			s->used = true;
-		if (s || !k->outside || !k->outside(tree, fe))
-			continue;
-		missing++;
-		if (strlen(line) + 120 + strlen(resource_of(fe, res, sizeof(res))) < sizeof(line)) {
-			add_missing(line, sizeof(line), files_first_use(tree, fe->id), res);
-			listed++;
-		}
+	if (s) {
+		s->used = true;
+		return 1;
 	}
-	if (missing)
-		return err_set("%zu endpoint%s outside the checkpoint must be given: %s%s%.0zu%s",
-			       missing, missing > 1 ? "s" : "", line,
-			       listed < missing ? "; and " : "", missing - listed,
-			       listed < missing ? " more" : "");
-	return 0;
+	if (!k->outside || !k->outside(tree, fe))
+		return 0;
+	m->missing++;
+	resource_of(fe, res, sizeof(res));
+	if (strlen(m->line) + 120 + strlen(res) < sizeof(m->line)) {
+		add_missing(m->line, sizeof(m->line), use, res);
+		m->listed++;
+	}
+	return 1;
+}
+
+/* Every description outside must be given, or none is made. */
+static int report_missing(const struct external_missing *m)
+{
+	size_t more = m->missing - m->listed;
+
+	if (!m->missing)
+		return 0;
+	return err_set("%zu endpoint%s outside the checkpoint must be given: %s%s%.0zu%s",
+		       m->missing, m->missing > 1 ? "s" : "", m->line, more ? "; and " : "", more,
+		       more ? " more" : "");
 }
 
 int external_parse(struct restore_tree *tree)
@@ -295,11 +302,11 @@ int external_parse(struct restore_tree *tree)
 	return parse_specs(tree);
 }
 
-int external_validate(struct restore_tree *tree)
+int external_check_end(struct restore_tree *tree, const struct external_missing *m)
 {
-	if ((!tree->external && parse_specs(tree)) || check_all_given(tree))
+	if (report_missing(m))
 		return -1;
-	for (size_t i = 0; i < tree->external->nr; i++)
+	for (size_t i = 0; tree->external && i < tree->external->nr; i++)
 		if (!tree->external->v[i].used)
 			pr_warn("--inherit-fd fd[%d]:%s names nothing of the checkpoint",
 				tree->external->v[i].fd, tree->external->v[i].resource);

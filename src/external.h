@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "context.h"
+struct fd_use;
 
 /* ---- dump ---- */
 
@@ -40,9 +41,17 @@ void external_dump_free(struct dump_tree *tree);
 /* Parses --inherit-fd (each fd must be open in cryo, of the kind its
  * resource says), before the checkpoint is read. */
 int external_parse(struct restore_tree *tree);
-/* Once files.img is read: every endpoint outside must be given (else one
- * line naming each fd and the option); parses first if not done. */
-int external_validate(struct restore_tree *tree);
+/* Once files.img is read, every endpoint outside must be given (else one
+ * line naming each fd and the option): external_check() notes each
+ * description (1: given or outside, so its kind has nothing to check), then
+ * external_check_end() reports those missing and warns of unused specs. */
+struct external_missing {
+	char line[900];
+	size_t missing, listed;
+};
+int external_check(struct restore_tree *tree, const FileEntry *fe, const struct fd_use *use,
+		   struct external_missing *m);
+int external_check_end(struct restore_tree *tree, const struct external_missing *m);
 /* cryo's fd that an --inherit-fd gives in place of fe, or -1. */
 int external_given(const struct restore_tree *tree, const FileEntry *fe);
 /* In the root, before it forks: a new fd of the one given for fe. */

@@ -412,11 +412,6 @@ static int index_uses(struct restore_tree *tree)
 	return 0;
 }
 
-const struct fd_use *files_first_use(const struct restore_tree *tree, uint32_t id)
-{
-	return &tree->file_uses[id - 1].first;
-}
-
 /* The dump numbers descriptions 1, 2, ... in order, each of a known kind. */
 static int validate_ids(const struct restore_tree *tree)
 {
@@ -438,16 +433,18 @@ int files_validate(struct restore_tree *tree)
 	for (size_t p = 0; p < tree->nr_procs; p++)
 		if (!tree->procs[p]->zombie && validate_fds(tree->procs[p]))
 			return -1;
-	if (index_uses(tree) || external_validate(tree))
+	if (index_uses(tree))
 		return -1;
+	struct external_missing outside = {0};
 	for (size_t i = 0; i < tree->nr_files; i++) {
 		const struct fd_kind *k = tree->file_uses[i].kind;
-		if (external_given(tree, tree->files[i]) >= 0)
-			continue; /* cryo's fd: nothing to check */
-		if (k->validate && k->validate(tree, tree->files[i], &tree->file_uses[i].first))
+		const struct fd_use *use = &tree->file_uses[i].first;
+		if (external_check(tree, tree->files[i], use, &outside))
+			continue; /* cryo's fd, or one missing: nothing to check */
+		if (k->validate && k->validate(tree, tree->files[i], use))
 			return -1;
 	}
-	return 0;
+	return external_check_end(tree, &outside);
 }
 
 int files_prepare(struct restore_tree *tree)

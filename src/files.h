@@ -26,8 +26,6 @@ int files_add_unheld(struct dump_ctx *ctx, int local, uint32_t *id);
 int files_load(struct restore_tree *tree);    /* files.img and the kinds' images */
 int files_load_proc(struct restore_ctx *ctx); /* fdinfo-PID.img */
 int files_validate(struct restore_tree *tree);
-/* The first fd holding description id, for messages (once validated). */
-const struct fd_use *files_first_use(const struct restore_tree *tree, uint32_t id);
 int files_prepare(struct restore_tree *tree);
 /* Which descriptions the root makes and every process inherits. */
 int files_plan(struct restore_tree *tree);
