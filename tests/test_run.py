@@ -9,10 +9,21 @@ output file from it after each step).
                       the output of an uninterrupted run, cryo exits 0, one
                       line per checkpoint (generation, pages, bytes, frozen
                       time, duration), only the newest 2 generations kept.
-  run/resume          the supervisor SIGKILLed mid-run: --resume refuses
-                      while the job still runs; once the job is killed too
-                      (a machine restart), --resume restores the newest
-                      generation and the job ends right, exit 0.
+  run/resume          the supervisor and the job both SIGKILLed (a machine
+                      restart): --resume restores the newest generation
+                      and the job ends right, exit 0.
+  run/take-over       only the supervisor SIGKILLed: --resume takes the
+                      running job over (one line, no second copy: the job
+                      started once), `cryo checkpoint` commits a new
+                      generation of it; the job SIGKILLed is restored from
+                      that one by the new supervisor and ends right, exit 0.
+  run/checkpoint-command  `cryo checkpoint -D DIR` prints the generation it
+                      made (committed, restorable: the job killed comes
+                      back from it); a second supervisor of the same DIR is
+                      refused naming the first; `cryo checkpoint` of a DIR
+                      nobody supervises is one line and exit 1; a failed
+                      checkpoint (the job stopped under a tracer) is
+                      reported as failed with its reason.
   run/killed-mid-checkpoint  cryo and the job SIGKILLed while a 256 MiB
                       job's checkpoint is being written: the previous
                       generation is intact, --resume drops the partial one
@@ -156,36 +167,114 @@ def restores_test(ctx):
     want = ["gen-%06u" % g for g in (newest - 1, newest)]
     if sup.gens() != want:
         raise Fail("generations kept: %s, expected the newest two %s" % (sup.gens(), want))
-    leftovers = [n for n in os.listdir(sup.dir) if not n.startswith("gen-")]
+    # the supervisor's record (its lock and last answer) stays; nothing else
+    leftovers = [n for n in os.listdir(sup.dir)
+                 if not n.startswith("gen-") and n not in ("supervisor", "checkpoint-status")]
     if leftovers:
         raise Fail("left in the directory: %s" % leftovers)
     if sup.count("restored pid") != 3:
         raise Fail("%d restore lines, expected 3" % sup.count("restored pid"))
 
 
-def resume_test(ctx):
-    target = 700
+def supervisor_killed(ctx, target, checkpoints):
+    """A supervisor checkpointing every second, SIGKILLed after that many
+    checkpoints; returns it and the pid of its job, still running."""
     sup = Supervisor(ctx, ["--every", "1"], target=target)
-    sup.wait_count("run: checkpoint gen-", 2)
+    sup.wait_count("run: checkpoint gen-", checkpoints)
     job = lib.wait_until(sup.job, 10, "the job as cryo's child")
     os.kill(sup.pid, signal.SIGKILL)
     sup.wait(10)
-    # only the supervisor died: the job (now the harness's) is still running
-    r = ctx.cryo(lib.CRYO, ["run", "--resume", "-D", sup.dir], "refused")
-    err = lib.read_text(r.err)
-    if lib.exit_code(r.status) != 1 or "still running" not in err:
-        raise Fail("--resume beside the running job: %s: %s"
-                   % (lib.describe_status(r.status), err.strip()))
     if not lib.alive(job):
-        raise Fail("the job is gone after the refused --resume")
-    # then the job too (a machine restart): --resume restores it
-    os.kill(job, signal.SIGKILL)
+        raise Fail("the job died with its supervisor")
+    return sup, job
+
+
+def resume_test(ctx):
+    target = 700
+    sup, job = supervisor_killed(ctx, target, 2)
+    os.kill(job, signal.SIGKILL)  # a machine restart: the job goes too
     lib.wait_pid(job, 10, "the job")
     again = Supervisor(ctx, ["--resume"], tag="resume")
     expect_exit(again, again.wait(), 0)
     if again.count("run: resumed pid") != 1:
         raise Fail("no 'resumed' line: %s" % " | ".join(again.lines()))
     expect_result(again, target)
+
+
+SEIZE_AND_SLEEP = ("import ctypes, sys, time\n"
+                   "libc = ctypes.CDLL(None, use_errno=True)\n"
+                   "if libc.ptrace(0x4206, int(sys.argv[1]), None, None):\n"  # PTRACE_SEIZE
+                   "    sys.exit('seize: errno %d' % ctypes.get_errno())\n"
+                   "time.sleep(float(sys.argv[2]))\n")
+
+
+def tracer_of(pid):
+    for line in lib.read_text("/proc/%d/status" % pid).splitlines():
+        if line.startswith("TracerPid:"):
+            return int(line.split()[1])
+    return None
+
+
+def checkpoint_now(ctx, sup, tag):
+    """`cryo checkpoint -D DIR`: the generation it printed, checked committed."""
+    r = ctx.cryo(lib.CRYO, ["checkpoint", "-D", sup.dir], tag, limit=60)
+    ctx.expect_ok(r, "cryo checkpoint")
+    made = lib.read_text(ctx.path(tag + ".out")).strip()
+    name = os.path.basename(made)
+    if os.path.dirname(made) != sup.dir or name not in sup.gens():
+        raise Fail("cryo checkpoint printed %r; generations: %s" % (made, sup.gens()))
+    return name
+
+
+def take_over_test(ctx):
+    target = 900
+    _, job = supervisor_killed(ctx, target, 1)
+    again = Supervisor(ctx, ["--resume", "--every", "3600"], tag="takeover")
+    again.wait_count("taken over", 1, 20)
+    if not lib.alive(job) or again.count("restored") or again.count("resumed"):
+        raise Fail("the running job was not taken over as it is: %s"
+                   % " | ".join(again.lines()))
+    made = checkpoint_now(ctx, again, "checkpoint")
+    os.kill(job, signal.SIGKILL)
+    again.wait_count("from %s" % made, 1, 30)
+    expect_exit(again, again.wait(), 0)
+    expect_result(again, target)
+
+
+def checkpoint_command_test(ctx):
+    target = 600
+    sup = Supervisor(ctx, ["--every", "3600"], target=target)
+    job = lib.wait_until(sup.job, 10, "the job as cryo's child")
+    time.sleep(0.3)
+    made = checkpoint_now(ctx, sup, "checkpoint")
+    if made != "gen-000001":
+        raise Fail("the first generation is %s" % made)
+    second = Supervisor(ctx, ["--resume"], tag="second")
+    st = second.wait(20)
+    err = " | ".join(second.lines())
+    if lib.exit_code(st) != 1 or ("supervised already, by cryo run pid %d" % sup.pid) not in err:
+        raise Fail("a second supervisor of the same DIR: %s: %s" % (lib.describe_status(st), err))
+    if sup.gens() != [made] or not lib.alive(job):
+        raise Fail("the refused supervisor touched the first one's job or generations")
+    r = ctx.cryo(lib.CRYO, ["checkpoint", "-D", ctx.dir], "nobody")
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or len(err) != 1 or "no cryo run supervises" not in err[0]:
+        raise Fail("cryo checkpoint of a DIR nobody supervises: %s: %s"
+                   % (lib.describe_status(r.status), err))
+    # a checkpoint that fails: the job is held by another tracer (seized, not stopped)
+    tracer = lib.spawn([sys.executable, "-c", SEIZE_AND_SLEEP, str(job), "5"],
+                       stdout=ctx.path("tracer.out"))
+    lib.wait_until(lambda: tracer_of(job) == tracer, 10, "the other tracer seizing the job")
+    r = ctx.cryo(lib.CRYO, ["checkpoint", "-D", sup.dir], "failing", limit=60)
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or len(err) != 1 or "failed" not in err[0]:
+        raise Fail("a checkpoint that cannot be taken: %s: %s"
+                   % (lib.describe_status(r.status), err))
+    lib.wait_pid(tracer, 30, "the other tracer")
+    sup.kill_job()
+    sup.wait_count("from %s" % made, 1)
+    expect_exit(sup, sup.wait(), 0)
+    expect_result(sup, target)
 
 
 def killed_mid_checkpoint_test(ctx):
@@ -285,6 +374,8 @@ def exit_status_test(ctx):
 def tests():
     return [("run/restores", restores_test, 120),
             ("run/resume", resume_test, 90),
+            ("run/take-over", take_over_test, 120),
+            ("run/checkpoint-command", checkpoint_command_test, 120),
             ("run/killed-mid-checkpoint", killed_mid_checkpoint_test, 120),
             ("run/max-restores", max_restores_test, 60),
             ("run/sigusr1", sigusr1_test, 60),

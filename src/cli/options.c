@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "cli/options.h"
+#include "cli/runlock.h"
 #include "cli/supervise.h"
 
 #define DUMPS	 (CLI_DUMP | CLI_PRE_DUMP)
@@ -62,6 +63,8 @@ static const struct cli_option cli_rows[] = {
      STR(images_dir)},
     {"images-dir", 'D', CLI_RUN, REQ, "DIR",
      "where the generations gen-NNNNNN are kept, created if missing (required)", STR(images_dir)},
+    {"images-dir", 'D', CLI_CHECKPOINT, REQ, "DIR",
+     "the directory a cryo run supervises (required)", STR(images_dir)},
     {"every", 0, CLI_RUN, REQ, "SECONDS", "checkpoint every SECONDS (default 60)", UINT(every)},
     {"keep", 0, CLI_RUN, REQ, "N", "keep the newest N generations (default 3)", UINT(keep)},
     {"max-restores", 0, CLI_RUN, REQ, "N",
@@ -277,6 +280,13 @@ static const struct cli_command cli_commands[] = {
      "  cryo run -D /var/lib/ckpt/train --every 3600 -- python3 train.py\n"
      "  cryo run -D /var/lib/ckpt/train --resume\n",
      cryo_run, false, true, false, true},
+    {"checkpoint", CLI_CHECKPOINT, "cryo checkpoint -D DIR",
+     "ask the cryo run of DIR for a checkpoint now",
+     "Ask the cryo run that supervises DIR for a checkpoint now (as SIGUSR1 to it\n"
+     "does), wait until it is committed and print the new generation's directory.\n"
+     "Fails, with the supervisor's reason, if the checkpoint failed, and if no\n"
+     "cryo run supervises DIR.\n",
+     "  cryo checkpoint -D /var/lib/ckpt/train\n", cryo_checkpoint, false, true, false, false},
     {"check", CLI_CHECK, "cryo check [-v[N]]", "check the kernel's features",
      "Check that this kernel has every feature cryo needs and list the optional ones\n"
      "it lacks. Prints \"Looks good.\" and exits 0 if every required one is there.\n",

@@ -27,7 +27,7 @@ enum cli_cmd {
 	CLI_SHOW = 1 << 3,
 	CLI_CHECK = 1 << 4,
 	CLI_RUN = 1 << 5,
-	CLI_CHECKPOINT = 1 << 6, /* to come */
+	CLI_CHECKPOINT = 1 << 6,
 	CLI_UNLOCK = 1 << 7,
 };
 

@@ -24,6 +24,15 @@
  * SIGTERM, SIGINT and SIGHUP to cryo are passed on to the job's root,
  * and a job that dies of one is not restored.
  *
+ * One supervisor per directory: DIR/supervisor stays locked while it runs
+ * (runlock.c), which `cryo checkpoint -D DIR` uses to ask it for a
+ * checkpoint now. `--resume` restores the newest generation, unless the
+ * job still runs (only its supervisor died): then it is taken over — a
+ * pidfd tells when its root ends, and PIDFD_GET_INFO how (its exit status
+ * is readable by any holder of a pidfd, not only its parent) — and its
+ * processes, no longer cryo's descendants, are found for a restore among
+ * the pids of the newest generation that started before that checkpoint.
+ *
  * Signals are read from a signalfd (SIGCHLD, SIGUSR1 and the three above
  * blocked), so cryo needs no signal handler and no global state: poll()
  * waits for a signal or for the next checkpoint's time.
@@ -37,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -49,7 +59,9 @@
 #include "images.h"
 #include "infra/image.h"
 #include "infra/log.h"
+#include "infra/uapi.h"
 #include "stats.pb-c.h"
+#include "cli/runlock.h"
 #include "cli/supervise.h"
 
 #define GEN_PREFIX "gen-"
@@ -62,6 +74,10 @@ struct run_job {
 	unsigned every, keep, max_restores;
 	int dirfd;		/* DIR */
 	int sigfd;		/* SIGCHLD, SIGUSR1 */
+	int lockfd;		/* DIR/supervisor, locked while cryo supervises */
+	int pidfd;		/* the root of a job taken over (not cryo's child), or -1 */
+	unsigned attempts;	/* checkpoints tried, for `cryo checkpoint` */
+	bool taken;		/* the root is not cryo's child: taken over by --resume */
 	sigset_t old_mask;	/* cryo's mask before, for the job */
 	pid_t root;		/* the job's root, cryo's child */
 	unsigned newest;	/* the newest committed generation, 0: none */
@@ -239,28 +255,101 @@ static void checkpoint(struct run_job *job)
 {
 	unsigned gen = job->newest + 1;
 	unsigned long long t = now_us();
-	char tmp[32], final[32], path[4096];
+	char tmp[32], final[32], path[4096], what[1100];
 
 	snprintf(tmp, sizeof(tmp), TMP_FORMAT, gen);
 	snprintf(final, sizeof(final), GEN_FORMAT, gen);
 	if (checkpoint_into(job, gen, tmp, final)) {
+		snprintf(what, sizeof(what), "failed: %s", err_text());
 		pr_warn("run: %s", err_text());
 		err_clear();
 		if (remove_gen_dir(job, tmp))
 			err_clear();
 		/* the dump waits for the root by pid: if it ended meanwhile, its
 		 * status went to the dump, and reap() would wait for ever */
-		job->lost = waitpid(job->root, NULL, __WALL | WNOHANG) < 0 && errno == ECHILD;
+		job->lost = job->pidfd < 0 && waitpid(job->root, NULL, __WALL | WNOHANG) < 0 &&
+			    errno == ECHILD;
 	} else {
 		job->newest = gen;
+		snprintf(what, sizeof(what), "committed %s", final);
 		snprintf(path, sizeof(path), "%s/%s", job->opts->images_dir, final);
 		log_checkpoint(path, gen, now_us() - t);
 		prune_gens(job);
 	}
+	runlock_report(job->dirfd, ++job->attempts, what);
 	job->due = now_us() + job->every * 1000000ULL;
 }
 
 /* ---- the job's processes ---- */
+
+/* Fields of /proc/PID/stat after "comm)": state (field 3), start time in
+ * clock ticks since boot (22) and exit code (52, a zombie's wait status). */
+static int read_proc_stat(pid_t pid, char *state, unsigned long long *ticks, int *exit_code)
+{
+	char path[64], buf[2048], *p;
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	if (!p++ || sscanf(p + 1, "%c", state) != 1)
+		return -1;
+	/* p: the space before each field */
+	for (int field = 4; field <= 52 && (p = strchr(p + 1, ' ')); field++) {
+		if (field == 22)
+			n += sscanf(p + 1, "%llu", ticks);
+		if (field == 52)
+			n += sscanf(p + 1, "%d", exit_code);
+	}
+	return n == 2 ? 0 : -1;
+}
+
+/* Seconds since the epoch when pid started, or 0. */
+static double start_time_of(pid_t pid)
+{
+	unsigned long long ticks, btime = 0;
+	char buf[256], state;
+	int code;
+	FILE *f;
+
+	if (read_proc_stat(pid, &state, &ticks, &code) || !(f = fopen("/proc/stat", "re")))
+		return 0;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "btime %llu", &btime) == 1)
+			break;
+	fclose(f);
+	return btime + (double)ticks / sysconf(_SC_CLK_TCK);
+}
+
+/* Whether the root of a job taken over ended, and its wait status: from
+ * PIDFD_GET_INFO once whoever is its parent now reaped it, from
+ * /proc/PID/stat while it is a zombie (its pid is not reused before). */
+static bool taken_root_ended(struct run_job *job, int *status)
+{
+	struct pollfd pfd = {job->pidfd, POLLIN, 0};
+	struct timespec pause = {0, 10 * 1000 * 1000};
+	unsigned long long ticks;
+	char state;
+
+	if (poll(&pfd, 1, 0) != 1)
+		return false;
+	for (int i = 0; i < 1000; i++, nanosleep(&pause, NULL)) {
+		struct pidfd_info info = {.mask = PIDFD_INFO_EXIT};
+		if (!ioctl(job->pidfd, PIDFD_GET_INFO, &info) && (info.mask & PIDFD_INFO_EXIT)) {
+			*status = info.exit_code;
+			break;
+		}
+		if (!read_proc_stat(job->root, &state, &ticks, status) && state == 'Z')
+			break;
+		*status = SIGKILL; /* unknown after 10 s: taken as killed */
+	}
+	close(job->pidfd);
+	job->pidfd = -1;
+	return true;
+}
 
 /* Starts argv as cryo's child; an exec failure comes back through a pipe. */
 static int start_command(struct run_job *job, char **argv)
@@ -325,11 +414,46 @@ static int kill_children(void)
 	return n;
 }
 
+/* The processes of a job taken over are not cryo's descendants: those of
+ * the newest generation still alive since before it are killed, and
+ * waited for until whoever is their parent now has reaped them. */
+static void kill_generation(struct run_job *job)
+{
+	struct timespec pause = {0, 10 * 1000 * 1000};
+	char path[4096];
+	struct img_dir d;
+	double dumped;
+	size_t left = 1;
+
+	snprintf(path, sizeof(path), "%s/" GEN_FORMAT, job->opts->images_dir, job->newest);
+	if (img_dir_open(&d, path)) {
+		pr_warn("run: %s", err_text());
+		err_clear();
+		return;
+	}
+	dumped = d.inventory->dump_time_unix_ns / 1e9;
+	for (int i = 0; i < 3000 && left; i++, nanosleep(&pause, NULL)) {
+		left = 0;
+		for (size_t k = 0; k < d.inventory->n_pids; k++) {
+			double started = start_time_of(d.inventory->pids[k]);
+			if (started > 0 && started <= dumped) {
+				kill(d.inventory->pids[k], SIGKILL);
+				left++;
+			}
+		}
+	}
+	if (left)
+		pr_warn("run: %zu processes of the job taken over are still there", left);
+	img_dir_close(&d);
+}
+
 /* Before a restore: nothing of the dead job may keep a pid it needs. */
-static void kill_leftovers(void)
+static void kill_leftovers(struct run_job *job)
 {
 	struct timespec pause = {0, 5 * 1000 * 1000};
 
+	if (job->taken)
+		kill_generation(job);
 	for (int i = 0; i < 1000; i++) {
 		int killed = kill_children(), w;
 		while ((w = waitpid(-1, NULL, __WALL | WNOHANG)) > 0)
@@ -411,14 +535,31 @@ static int job_killed(struct run_job *job, int sig)
 			job->root, sig, strsignal(sig), job->restores, job->max_restores);
 		return 128 + sig;
 	}
-	kill_leftovers();
+	kill_leftovers(job);
 	if (restore_newest(job, &from))
 		return err_wrap("job pid %d killed by signal %d", job->root, sig), 1;
+	job->taken = false;
 	job->restores++;
 	pr_note("run: job killed by signal %d (%s): restored pid %d from gen-%06u in %.1f ms "
 		"(restore %u of %u)",
 		sig, strsignal(sig), job->root, from, (now_us() - t) / 1000.0, job->restores,
 		job->max_restores);
+	return -1;
+}
+
+/* The root ended with wait status st: restored (-1: supervise on), or the
+ * status to exit with. */
+static int root_ended(struct run_job *job, int st)
+{
+	if (WIFEXITED(st)) {
+		pr_info("run: job pid %d exited with status %d", job->root, WEXITSTATUS(st));
+		return WEXITSTATUS(st);
+	}
+	if (WIFSIGNALED(st)) {
+		int r = job_killed(job, WTERMSIG(st));
+		if (r >= 0)
+			return r;
+	}
 	return -1;
 }
 
@@ -433,19 +574,11 @@ static int reap(struct run_job *job)
 		pr_note("run: job pid %d ended during a checkpoint", job->root);
 		return job_killed(job, SIGKILL);
 	}
-	while ((pid = waitpid(-1, &status, __WALL | WNOHANG)) > 0) {
-		if (pid != job->root)
-			continue; /* an orphan of the job, come back to cryo */
-		if (WIFEXITED(status)) {
-			pr_info("run: job pid %d exited with status %d", pid, WEXITSTATUS(status));
-			return WEXITSTATUS(status);
-		}
-		if (WIFSIGNALED(status)) {
-			int r = job_killed(job, WTERMSIG(status));
-			if (r >= 0)
-				return r;
-		}
-	}
+	if (job->pidfd >= 0)
+		return taken_root_ended(job, &status) ? root_ended(job, status) : -1;
+	while ((pid = waitpid(-1, &status, __WALL | WNOHANG)) > 0)
+		if (pid == job->root) /* else an orphan of the job, come back to cryo */
+			return root_ended(job, status);
 	return -1;
 }
 
@@ -465,11 +598,11 @@ static bool wait_event(struct run_job *job)
 {
 	unsigned long long now = now_us();
 	int ms = job->due > now ? (int)((job->due - now + 999) / 1000) : 0;
-	struct pollfd pfd = {job->sigfd, POLLIN, 0};
+	struct pollfd pfd[2] = {{job->sigfd, POLLIN, 0}, {job->pidfd, POLLIN, 0}};
 	struct signalfd_siginfo si;
 	bool usr1 = false;
 
-	if (poll(&pfd, 1, ms) <= 0)
+	if (poll(pfd, 2, ms) <= 0 || !pfd[0].revents)
 		return false;
 	while (read(job->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		usr1 |= si.ssi_signo == SIGUSR1;
@@ -495,64 +628,53 @@ static int supervise(struct run_job *job)
 
 /* ---- --resume ---- */
 
-/* Seconds since the epoch when pid started, or 0. */
-static double start_time_of(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ticks = 0, btime = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	/* after "comm)": state is field 3, starttime field 22 */
-	if (!p || sscanf(p + 2,
-			 "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-			 "%*s %*s %*s %llu",
-			 &ticks) != 1)
-		return 0;
-	if (!(f = fopen("/proc/stat", "re")))
-		return 0;
-	while (fgets(buf, sizeof(buf), f))
-		if (sscanf(buf, "btime %llu", &btime) == 1)
-			break;
-	fclose(f);
-	return btime + (double)ticks / sysconf(_SC_CLK_TCK);
-}
-
-/* Refuses to restore a job whose root still runs (only cryo died): a
- * process with its pid that started before the checkpoint is it. */
-static int check_not_running(struct run_job *job, unsigned gen)
+/* Whether the root of generation gen still runs: a process with its pid
+ * that started before that checkpoint is it. */
+static int still_running(struct run_job *job, unsigned gen, bool *running)
 {
 	char path[4096];
 	struct img_dir d;
-	double started, dumped;
-	pid_t root;
+	double started;
 
 	snprintf(path, sizeof(path), "%s/" GEN_FORMAT, job->opts->images_dir, gen);
 	if (img_dir_open(&d, path))
 		return -1;
-	root = d.inventory->root_pid;
-	dumped = d.inventory->dump_time_unix_ns / 1e9;
+	job->root = d.inventory->root_pid;
+	started = start_time_of(job->root);
+	*running = started > 0 && started <= d.inventory->dump_time_unix_ns / 1e9;
 	img_dir_close(&d);
-	started = start_time_of(root);
-	if (started > 0 && started <= dumped)
-		return err_set("the job of %s (pid %d) is still running: not restoring a second "
-			       "copy (taking it over is not supported yet)",
-			       path, root);
+	return 0;
+}
+
+/* Only the supervisor died: the job is watched through a pidfd, never
+ * restored a second time beside itself. */
+static int take_over(struct run_job *job, unsigned gen)
+{
+	bool running;
+
+	job->pidfd = syscall(SYS_pidfd_open, job->root, 0);
+	if (job->pidfd < 0)
+		return err_errno("cannot take over job pid %d", job->root);
+	/* the pid might have been reused between the two looks */
+	if (still_running(job, gen, &running) || !running)
+		return err_set("job pid %d of gen-%06u ended while being taken over", job->root,
+			       gen);
+	job->taken = true;
+	pr_note("run: job pid %d still runs (only its supervisor ended): taken over", job->root);
 	return 0;
 }
 
 static int resume(struct run_job *job)
 {
 	unsigned from;
+	bool running;
 
 	if (!job->newest)
 		return err_set("%s holds no generation to resume from", job->opts->images_dir);
-	if (check_not_running(job, job->newest))
+	if (still_running(job, job->newest, &running))
 		return -1;
+	if (running)
+		return take_over(job, job->newest);
 	if (restore_newest(job, &from))
 		return -1;
 	pr_note("run: resumed pid %d from gen-%06u", job->root, from);
@@ -572,6 +694,9 @@ static int open_dir(struct run_job *job)
 	job->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (job->dirfd < 0)
 		return err_errno("cannot open %s", dir);
+	/* before anything is removed: a .tmp may be another supervisor's */
+	if ((job->lockfd = runlock_claim(job->dirfd, dir)) < 0)
+		return -1;
 	remove_partial_gens(job);
 	n = list_gens(job, &v);
 	if (n < 0)
@@ -605,7 +730,7 @@ static int open_signals(struct run_job *job)
 
 int cryo_run(const struct cryo_opts *opts)
 {
-	struct run_job job = {.opts = opts, .dirfd = -1, .sigfd = -1};
+	struct run_job job = {.opts = opts, .dirfd = -1, .sigfd = -1, .lockfd = -1, .pidfd = -1};
 	int r = -1;
 
 	job.every = or_default(opts->every, RUN_DEFAULT_EVERY);
@@ -624,6 +749,10 @@ int cryo_run(const struct cryo_opts *opts)
 		close(job.sigfd);
 		sigprocmask(SIG_SETMASK, &job.old_mask, NULL);
 	}
+	if (job.pidfd >= 0)
+		close(job.pidfd);
+	if (job.lockfd >= 0)
+		close(job.lockfd);
 	if (job.dirfd >= 0)
 		close(job.dirfd);
 	prctl(PR_SET_CHILD_SUBREAPER, 0);

@@ -72,4 +72,19 @@ struct cryo_rseq_configuration {
 #define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
 #endif
 
+/* PIDFD_GET_INFO (6.13; exit status from 6.15): struct pidfd_info as of
+ * PIDFD_INFO_SIZE_VER0, whose last word became exit_code. */
+#ifndef PIDFD_GET_INFO
+struct pidfd_info {
+	__u64 mask;
+	__u64 cgroupid;
+	__u32 pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	__s32 exit_code;
+};
+#define PIDFD_GET_INFO _IOWR(0xFF, 11, struct pidfd_info)
+#endif
+#ifndef PIDFD_INFO_EXIT
+#define PIDFD_INFO_EXIT (1UL << 3) /* exit_code is the wait status of a process reaped */
+#endif
+
 #endif
