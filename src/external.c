@@ -123,9 +123,16 @@ void external_dump_report(const struct dump_tree *tree)
 {
 	const struct external_dump *d = tree->external;
 
-	for (size_t i = 0; d && i < d->nr; i++)
-		printf("fd %d of pid %d is %s: restore with --inherit-fd 'fd[%d]:%s'\n", d->v[i].fd,
-		       d->v[i].pid, d->v[i].what, d->v[i].fd, d->v[i].resource);
+	for (size_t i = 0; d && i < d->nr; i++) {
+#define ENDPOINT_LINE "fd %d of pid %d is %s: restore with --inherit-fd 'fd[%d]:%s'"
+		if (tree->opts->quiet_stdout)
+			pr_info(ENDPOINT_LINE, d->v[i].fd, d->v[i].pid, d->v[i].what, d->v[i].fd,
+				d->v[i].resource);
+		else
+			printf(ENDPOINT_LINE "\n", d->v[i].fd, d->v[i].pid, d->v[i].what,
+			       d->v[i].fd, d->v[i].resource);
+#undef ENDPOINT_LINE
+	}
 	fflush(stdout);
 }
 

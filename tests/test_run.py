@@ -28,6 +28,13 @@ output file from it after each step).
                       job's checkpoint is being written: the previous
                       generation is intact, --resume drops the partial one
                       and restores the previous; the job ends right.
+  run/stdout-pipe     cryo run's stdout a pipe to `cat`: after the job is
+                      SIGKILLed and restored it writes to the same pipe;
+                      the log has every line in order, no gap, only the
+                      lines after the newest generation twice.
+  run/terminal        cryo run on a terminal: the job is dumped and
+                      restored as a shell job, printing on the same
+                      terminal; the same checks as run/stdout-pipe.
   run/max-restores    --max-restores 1: the second SIGKILL is not restored;
                       cryo exits 137 with a line saying why.
   run/sigusr1         --every 60: SIGUSR1 to cryo takes a checkpoint now;
@@ -64,16 +71,20 @@ def expected(target):
 class Supervisor:
     """One `cryo run` started by the test: its pid, log and directory."""
 
-    def __init__(self, ctx, args, tag="run", target=None, step=0.01, mib=0):
+    def __init__(self, ctx, args, tag="run", target=None, step=0.01, mib=0, command=None,
+                 stdout=None, ctty=None):
         self.ctx, self.tag = ctx, tag
         self.dir = ctx.path("gens")
         self.log = ctx.path(tag + ".err")
         self.out = ctx.path("count.txt")
         argv = [lib.CRYO, "run", "-D", self.dir] + args
         if target is not None:
-            argv += ["--", sys.executable, JOB, self.out, str(target), str(step), str(mib)]
-        self.pid = lib.spawn(argv, cwd=ctx.dir, stdout=ctx.path(tag + ".out"),
-                             stderr=self.log)
+            command = [sys.executable, JOB, self.out, str(target), str(step), str(mib)]
+        if command:
+            argv += ["--"] + command
+        if stdout is None and ctty is None:
+            stdout = ctx.path(tag + ".out")
+        self.pid = lib.spawn(argv, cwd=ctx.dir, stderr=self.log, stdout=stdout, ctty=ctty)
         ctx.runs.append(" ".join(argv))
 
     def lines(self):
@@ -371,11 +382,79 @@ def exit_status_test(ctx):
         raise Fail("a command that does not exist: %s: %s" % (lib.describe_status(r.status), err))
 
 
+PRINTER = ("import sys, time\n"
+           "for i in range(int(sys.argv[1])):\n"
+           "    print(i, flush=True)\n"
+           "    time.sleep(0.01)\n")
+
+
+def printed_once_restored(ctx, sup, lines, n):
+    """The job printing 0..n-1, killed once and restored: every line in
+    order, no gap, going back only once (the lines after the newest
+    generation, printed again by the restored job)."""
+    sup.wait_count("run: checkpoint gen-", 1)
+    sup.kill_job()
+    sup.wait_count("restored pid", 1)
+    expect_exit(sup, sup.wait(), 0)
+    lines = lines()
+    if not all(x.isdigit() for x in lines):
+        raise Fail("not the job's output: %r" % [x for x in lines if not x.isdigit()][:3])
+    got = [int(x) for x in lines]
+    steps = [b - a for a, b in zip(got, got[1:])]
+    if not got or got[0] != 0 or got[-1] != n - 1 or any(d > 1 for d in steps):
+        raise Fail("the output does not run from 0 to %d without a gap: %s ... %s"
+                   % (n - 1, got[:3], got[-3:]))
+    if sum(d < 1 for d in steps) != 1:
+        raise Fail("%d places where the output goes back, expected 1 (the restore)"
+                   % sum(d < 1 for d in steps))
+    ctx.notes.append("%d lines for %d: %d printed again after the restore"
+                     % (len(got), n, len(got) - n))
+
+
+def stdout_pipe_test(ctx):
+    """cryo run's stdout a pipe to a reader outside (`cryo run ... | cat`):
+    the restored job is given the same pipe again (no new one nobody
+    reads), and the dump's endpoint lines stay out of the job's output."""
+    n = 400
+    r, w = os.pipe()
+    log = ctx.path("log")
+    cat = lib.spawn(["/bin/cat"], stdin=r, stdout=log)
+    sup = Supervisor(ctx, ["--every", "1"], command=[sys.executable, "-c", PRINTER, str(n)],
+                     stdout=w)
+    os.close(r)
+    os.close(w)
+
+    def lines():
+        lib.wait_pid(cat, 10, "cat")
+        return lib.read_text(log).split()
+    printed_once_restored(ctx, sup, lines, n)
+
+
+def terminal_test(ctx):
+    """cryo run on a terminal: the job is checkpointed and restored as a
+    shell job, back on cryo's terminal."""
+    n = 400
+    master, slave = lib.open_pty()
+    try:
+        sup = Supervisor(ctx, ["--every", "1"], command=[sys.executable, "-c", PRINTER, str(n)],
+                         ctty=slave)
+    finally:
+        os.close(slave)
+
+    def lines():
+        master.drain(1)
+        return [x.strip() for x in master.lines if x.strip()]
+    printed_once_restored(ctx, sup, lines, n)
+    master.close()
+
+
 def tests():
     return [("run/restores", restores_test, 120),
             ("run/resume", resume_test, 90),
             ("run/take-over", take_over_test, 120),
             ("run/checkpoint-command", checkpoint_command_test, 120),
+            ("run/stdout-pipe", stdout_pipe_test, 60),
+            ("run/terminal", terminal_test, 60),
             ("run/killed-mid-checkpoint", killed_mid_checkpoint_test, 120),
             ("run/max-restores", max_restores_test, 60),
             ("run/sigusr1", sigusr1_test, 60),

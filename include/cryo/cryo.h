@@ -33,6 +33,8 @@ struct cryo_opts {
 	bool leave_stopped;	/* -s/--leave-stopped: dump, restore */
 	unsigned timeout;	/* dump --timeout: seconds a task may take to stop (0: 10) */
 	bool display_stats;	/* --display-stats: dump, restore print their statistics */
+	bool quiet_stdout;	/* nothing on stdout: the endpoint lines of a dump go to the
+				 * log (cryo run: its stdout is the job's) */
 	bool detach;		/* restore -d/--restore-detached */
 	bool no_sync;		/* dump --no-sync: skip fsync (tmpfs, benchmarks) */
 	bool file_locks;	/* dump -l/--file-locks: save the file locks held */

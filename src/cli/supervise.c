@@ -230,6 +230,13 @@ static void log_checkpoint(const char *path, unsigned gen, unsigned long long to
 	dump_stats__free_unpacked(s, NULL);
 }
 
+/* A job started on cryo's terminal is a shell job: dumped and restored
+ * with --shell-job, so that it comes back on the terminal cryo has then. */
+static bool on_terminal(void)
+{
+	return isatty(0) || isatty(1) || isatty(2);
+}
+
 /* Dumps into the temporary name, then commits by rename. */
 static int checkpoint_into(struct run_job *job, unsigned gen, const char *tmp, const char *final)
 {
@@ -242,6 +249,8 @@ static int checkpoint_into(struct run_job *job, unsigned gen, const char *tmp, c
 	o.leave_running = true;
 	o.leave_stopped = false;
 	o.display_stats = false;
+	o.quiet_stdout = true;
+	o.shell_job |= on_terminal();
 	if (cryo_dump(&o))
 		return err_wrap("checkpoint gen-%06u of pid %d", gen, job->root);
 	if (renameat(job->dirfd, tmp, job->dirfd, final))
@@ -465,10 +474,35 @@ static void kill_leftovers(struct run_job *job)
 	pr_warn("run: some processes of the job could not be removed");
 }
 
+/* The job was started with cryo's standard streams: where one is a pipe or
+ * a socket from outside (`cryo run ... | tee log`), the restore is given
+ * cryo's own fd in its place, as --inherit-fd 'fd[N]:pipe:[INO]' would. */
+static size_t stdio_specs(char specs[3][80], const char *v[3])
+{
+	size_t n = 0;
+
+	for (int fd = 0; fd < 3; fd++) {
+		char link[64], path[32];
+		ssize_t len;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (strncmp(link, "pipe:[", 6) && strncmp(link, "socket:[", 8))
+			continue;
+		snprintf(specs[n], sizeof(specs[n]), "fd[%d]:%s", fd, link);
+		v[n] = specs[n];
+		n++;
+	}
+	return n;
+}
+
 /* Restores generation gen; the restored root is cryo's child. */
 static int restore_gen(struct run_job *job, unsigned gen)
 {
-	char path[4096];
+	char path[4096], specs[3][80];
+	const char *given[3];
 	struct cryo_opts o = *job->opts;
 	struct img_dir d;
 	pid_t root;
@@ -481,6 +515,8 @@ static int restore_gen(struct run_job *job, unsigned gen)
 	img_dir_close(&d);
 	o.images_dir = path;
 	o.detach = true;
+	o.inherit_fd = (struct cryo_strv){given, stdio_specs(specs, given)};
+	o.shell_job |= on_terminal();
 	o.pidfile = NULL;
 	o.display_stats = false;
 	o.leave_stopped = false;
