@@ -34,6 +34,7 @@
 #include "fs.h"
 #include "images.h"
 #include "infra/log.h"
+#include "infra/progress.h"
 #include "infra/pbprint.h"
 #include "infra/ptrace.h"
 #include "locks.h"
@@ -228,7 +229,9 @@ static int collect_memory(struct dump_ctx *ctx)
 
 static int dump_steps(struct dump_tree *tree)
 {
+	struct progress progress;
 	unsigned long long t;
+	int failed = 0;
 
 	/* 0 */
 	if (check_kernel(tree) || check_root(tree) || external_check_opts(tree->opts) ||
@@ -250,9 +253,12 @@ static int dump_steps(struct dump_tree *tree)
 	    cgroup_dump(tree) || files_dump_finish(tree))
 		return -1;
 	/* 3 */
-	for (int i = 0; i < tree->nr_procs; i++)
-		if (collect_memory(tree->procs[i]))
-			return -1;
+	progress_start(&progress, "dump", "written", &tree->stats.pages_written);
+	for (int i = 0; i < tree->nr_procs && !failed; i++)
+		failed = collect_memory(tree->procs[i]);
+	progress_stop(&progress);
+	if (failed)
+		return -1;
 	pr_info("dumped memory: %llu pages written, %llu zero, %llu absent, in %llu us",
 		(unsigned long long)tree->stats.pages_written,
 		(unsigned long long)tree->stats.pages_skipped_zero,

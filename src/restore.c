@@ -48,6 +48,7 @@
 #include "fs.h"
 #include "images.h"
 #include "infra/log.h"
+#include "infra/progress.h"
 #include "infra/pbprint.h"
 #include "infra/ptrace.h"
 #include "locks.h"
@@ -250,14 +251,25 @@ static int rebuild(struct restore_ctx *ctx)
 	return threads_restore_creds(ctx);
 }
 
+static int rebuild_each(struct restore_tree *tree)
+{
+	struct progress progress;
+	int failed = 0;
+
+	progress_start(&progress, "restore", "restored", &tree->stats.pages_restored);
+	for (size_t i = 0; i < tree->nr_procs && !failed; i++)
+		failed = !tree->procs[i]->zombie && rebuild(tree->procs[i]);
+	if (!failed)
+		failed = pages_verify_finish(tree);
+	progress_stop(&progress);
+	return failed ? -1 : 0;
+}
+
 static int rebuild_all(struct restore_tree *tree)
 {
 	unsigned long long t = now_us();
 
-	for (size_t i = 0; i < tree->nr_procs; i++)
-		if (!tree->procs[i]->zombie && rebuild(tree->procs[i]))
-			return -1;
-	if (pages_verify_finish(tree) || sysvshm_mark_removed(tree) || files_restore_release(tree))
+	if (rebuild_each(tree) || sysvshm_mark_removed(tree) || files_restore_release(tree))
 		return -1;
 	/* children first: a parent never runs before its children are complete */
 	for (size_t i = tree->nr_procs; i-- > 0;)

@@ -36,6 +36,7 @@ import test_external  # noqa: E402
 import test_files  # noqa: E402
 import test_jvm  # noqa: E402
 import test_options  # noqa: E402
+import test_progress  # noqa: E402
 import test_run  # noqa: E402
 from lib import Fail  # noqa: E402
 
@@ -1410,7 +1411,7 @@ def all_tests():
     tests.append(("sqlite3/restore", sqlite_test, 60))
     tests += (test_files.tests() + test_jvm.tests() + test_options.tests() +
               test_external.tests())
-    tests += test_run.tests()
+    tests += test_run.tests() + test_progress.tests()
     tests.append(("http-server/restore", http_server_test, 60))
     for name in ("sk_icmp", "sk_raw"):
         for mode in ("restore", "leave-running"):

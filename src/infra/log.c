@@ -8,11 +8,17 @@
  * This file holds the only process-wide state in cryo: the log sink, set up
  * once per command, and the pending error text, which is per thread (the
  * page writer's thread records its own; only errno crosses to the caller).
+ *
+ * A progress line (log_progress) is one line of stderr rewritten in place,
+ * only when the log goes to a terminal; a log line printed meanwhile first
+ * clears it. Both write under stderr's stdio lock, which also guards
+ * progress_shown.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "infra/log.h"
 
@@ -22,6 +28,7 @@ static struct {
 	int verbosity;
 	FILE *file; /* NULL: stderr */
 	unsigned long long start_us;
+	bool progress_shown; /* under stderr's lock */
 } log_state;
 
 static __thread char err_buf[ERR_MAX];
@@ -75,6 +82,11 @@ void log_msg(int level, const char *fmt, ...)
 	if (level > log_state.verbosity || !fmt)
 		return;
 	FILE *out = log_sink();
+	flockfile(out);
+	if (out == stderr && log_state.progress_shown) {
+		fputs("\r\033[K", out);
+		log_state.progress_shown = false;
+	}
 	fprintf(out, "(%02llu.%06llu) ", t / 1000000, t % 1000000);
 	if (level >= LOG_ERROR && level <= LOG_WARN)
 		fprintf(out, "%s: ", tags[level]);
@@ -82,6 +94,24 @@ void log_msg(int level, const char *fmt, ...)
 	vfprintf(out, fmt, ap);
 	va_end(ap);
 	fputc('\n', out);
+	funlockfile(out);
+}
+
+bool log_on_terminal(void)
+{
+	return !log_state.file && log_state.verbosity <= LOG_WARN && isatty(STDERR_FILENO);
+}
+
+void log_progress(const char *line)
+{
+	flockfile(stderr);
+	if (line)
+		fprintf(stderr, "\r\033[K%s", line);
+	else if (log_state.progress_shown)
+		fputs("\r\033[K", stderr);
+	log_state.progress_shown = line != NULL;
+	fflush(stderr);
+	funlockfile(stderr);
 }
 
 /* Copies src into the error buffer, cut to fit. */

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 
 /* LOG_NOTE: always printed, untagged (cryo run's own lines) */
 enum { LOG_NOTE = -1, LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
@@ -19,6 +20,12 @@ enum { LOG_NOTE = -1, LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 }
 int log_init(int verbosity, const char *log_file);
 void log_fini(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whether the log goes to a terminal, at most warnings: a progress line
+ * may be shown then. */
+bool log_on_terminal(void);
+/* Shows line as the progress line (rewritten in place), or clears it (NULL). */
+void log_progress(const char *line);
 
 #define pr_note(...)  log_msg(LOG_NOTE, __VA_ARGS__)
 #define pr_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
