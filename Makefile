@@ -83,6 +83,7 @@ demo: all
 
 bench: all workloads $(BENCH_BIN)
 	python3 bench/bench.py
+	python3 bench/run_overhead.py
 
 install: all
 	install -D -m 0755 $(B)/cryo $(DESTDIR)$(PREFIX)/sbin/cryo
