@@ -35,6 +35,7 @@
 #include "images.h"
 #include "infra/log.h"
 #include "infra/progress.h"
+#include "infra/testhook.h"
 #include "infra/pbprint.h"
 #include "infra/ptrace.h"
 #include "locks.h"
@@ -243,6 +244,7 @@ static int dump_steps(struct dump_tree *tree)
 		return -1;
 	tree->t_frozen = now_us();
 	tree->stats.freezing_time_us = tree->t_frozen - t;
+	test_kill_point("dump-frozen");
 	pr_info("froze %d process%s in %llu us", tree->nr_procs, tree->nr_procs > 1 ? "es" : "",
 		tree->t_frozen - t);
 	/* 2 */
@@ -252,6 +254,7 @@ static int dump_steps(struct dump_tree *tree)
 	if (locks_dump_tree(tree) || shmem_link_mapped(tree) || sysvshm_dump(tree) ||
 	    cgroup_dump(tree) || files_dump_finish(tree))
 		return -1;
+	test_kill_point("dump-collected");
 	/* 3 */
 	progress_start(&progress, "dump", "written", &tree->stats.pages_written);
 	for (int i = 0; i < tree->nr_procs && !failed; i++)
@@ -259,6 +262,7 @@ static int dump_steps(struct dump_tree *tree)
 	progress_stop(&progress);
 	if (failed)
 		return -1;
+	test_kill_point("dump-written");
 	pr_info("dumped memory: %llu pages written, %llu zero, %llu absent, in %llu us",
 		(unsigned long long)tree->stats.pages_written,
 		(unsigned long long)tree->stats.pages_skipped_zero,
@@ -269,6 +273,7 @@ static int dump_steps(struct dump_tree *tree)
 		return -1;
 	pr_info("checkpoint of pid %d committed to %s", tree->procs[0]->pid,
 		tree->opts->images_dir);
+	test_kill_point("dump-committed");
 	if (tree->opts->leave_running || tree->opts->leave_stopped) {
 		files_dump_end(tree, DUMP_END_RELEASE);
 		if (tree->opts->leave_stopped)

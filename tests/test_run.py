@@ -35,6 +35,12 @@ output file from it after each step).
   run/terminal        cryo run on a terminal: the job is dumped and
                       restored as a shell job, printing on the same
                       terminal; the same checks as run/stdout-pipe.
+  run/killed-at/POINT cryo SIGKILLed by its test hook (CRYO_TEST_KILL_AT)
+                      at each point of its second checkpoint (frozen, state
+                      collected, memory written, dump committed, generation
+                      renamed): the job counts on unharmed; after the job
+                      is killed too, --resume restores the newest committed
+                      generation and the job ends right.
   run/max-restores    --max-restores 1: the second SIGKILL is not restored;
                       cryo exits 137 with a line saying why.
   run/sigusr1         --every 60: SIGUSR1 to cryo takes a checkpoint now;
@@ -72,7 +78,7 @@ class Supervisor:
     """One `cryo run` started by the test: its pid, log and directory."""
 
     def __init__(self, ctx, args, tag="run", target=None, step=0.01, mib=0, command=None,
-                 stdout=None, ctty=None):
+                 stdout=None, ctty=None, env=None):
         self.ctx, self.tag = ctx, tag
         self.dir = ctx.path("gens")
         self.log = ctx.path(tag + ".err")
@@ -84,7 +90,8 @@ class Supervisor:
             argv += ["--"] + command
         if stdout is None and ctty is None:
             stdout = ctx.path(tag + ".out")
-        self.pid = lib.spawn(argv, cwd=ctx.dir, stderr=self.log, stdout=stdout, ctty=ctty)
+        self.pid = lib.spawn(argv, cwd=ctx.dir, stderr=self.log, stdout=stdout, ctty=ctty,
+                             env=env)
         ctx.runs.append(" ".join(argv))
 
     def lines(self):
@@ -448,6 +455,44 @@ def terminal_test(ctx):
     master.close()
 
 
+KILL_POINTS = ("dump-frozen", "dump-collected", "dump-written", "dump-committed", "run-renamed")
+
+
+def killed_at_test(point):
+    """cryo SIGKILLed by its test hook at one point of its second
+    checkpoint: the job goes on unharmed; after a machine restart (the job
+    killed too) --resume restores the newest committed generation — the
+    first, or the second once it was renamed — and the job ends right."""
+    def fn(ctx):
+        target = 600
+        arm = ctx.path("arm")
+        env = dict(os.environ, CRYO_TEST_KILL_AT=point, CRYO_TEST_ARM=arm)
+        sup = Supervisor(ctx, ["--every", "1"], target=target, env=env)
+        sup.wait_count("run: checkpoint gen-000001", 1)
+        job = lib.wait_until(sup.job, 10, "the job as cryo's child")
+        with open(arm, "w"):
+            pass
+        st = sup.wait(30)
+        if not os.WIFSIGNALED(st) or os.WTERMSIG(st) != signal.SIGKILL:
+            raise Fail("cryo run was not killed at %s: %s" % (point, lib.describe_status(st)))
+        before = int(lib.read_text(sup.out).split()[0])
+        lib.wait_until(lambda: int(lib.read_text(sup.out).split()[0]) > before + 20, 10,
+                       "the job counting on after cryo was killed at %s" % point)
+        os.kill(job, signal.SIGKILL)
+        lib.wait_pid(job, 10, "the job")
+        want = "gen-000002" if point == "run-renamed" else "gen-000001"
+        if sup.gens()[-1] != want:
+            raise Fail("killed at %s, the newest generation is %s, not %s"
+                       % (point, sup.gens(), want))
+        os.unlink(arm)
+        again = Supervisor(ctx, ["--resume", "--every", "60"], tag="resume")
+        expect_exit(again, again.wait(), 0)
+        if again.count("from %s" % want) != 1:
+            raise Fail("not resumed from %s: %s" % (want, " | ".join(again.lines())))
+        expect_result(again, target)
+    return fn
+
+
 def tests():
     return [("run/restores", restores_test, 120),
             ("run/resume", resume_test, 90),
@@ -456,6 +501,7 @@ def tests():
             ("run/stdout-pipe", stdout_pipe_test, 60),
             ("run/terminal", terminal_test, 60),
             ("run/killed-mid-checkpoint", killed_mid_checkpoint_test, 120),
+            ] + [("run/killed-at/" + p, killed_at_test(p), 60) for p in KILL_POINTS] + [
             ("run/max-restores", max_restores_test, 60),
             ("run/sigusr1", sigusr1_test, 60),
             ("run/no-checkpoint", no_checkpoint_test, 30),

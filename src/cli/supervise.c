@@ -59,6 +59,7 @@
 #include "images.h"
 #include "infra/image.h"
 #include "infra/log.h"
+#include "infra/testhook.h"
 #include "infra/uapi.h"
 #include "stats.pb-c.h"
 #include "cli/runlock.h"
@@ -255,6 +256,7 @@ static int checkpoint_into(struct run_job *job, unsigned gen, const char *tmp, c
 		return err_wrap("checkpoint gen-%06u of pid %d", gen, job->root);
 	if (renameat(job->dirfd, tmp, job->dirfd, final))
 		return err_errno("cannot commit %s/%s", job->opts->images_dir, final);
+	test_kill_point("run-renamed");
 	if (!job->opts->no_sync && fsync(job->dirfd))
 		return err_errno("cannot sync %s", job->opts->images_dir);
 	return 0;
