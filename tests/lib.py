@@ -174,6 +174,16 @@ def proc_state(pid):
     return data[data.rfind(")") + 2:].split()[0]
 
 
+def zombie_status(pid):
+    """How a zombie ended, from field 52 of /proc/PID/stat (its wait status)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+        return describe_status(int(data[data.rfind(")") + 2:].split()[49]))
+    except (OSError, IndexError, ValueError):
+        return "status unknown"
+
+
 def tree_of(pid):
     """Every process below pid (children of any of its threads), recursively."""
     found, todo = [], [pid]

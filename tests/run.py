@@ -168,7 +168,7 @@ def check_running(pid, what):
     st = lib.proc_state(pid)
     if st is None or st in ("Z", "X"):
         raise Fail("%s: pid %d is not running (%s)" % (
-            what, pid, "gone" if st is None else "zombie"))
+            what, pid, "gone" if st is None else "zombie: " + lib.zombie_status(pid)))
     if st in ("T", "t"):
         raise Fail("%s: pid %d is left stopped (state %s)" % (what, pid, st))
 

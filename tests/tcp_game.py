@@ -21,7 +21,7 @@ import struct
 import sys
 import time
 
-TOTAL = 400 * 1024
+TOTAL = 1024 * 1024  # about 7 s a connection: the game outlasts a slow dump
 TICK = 0.02
 READ_SERVER = 3 * 1024   # per connection and tick
 WRITE_CLIENT = 6 * 1024
