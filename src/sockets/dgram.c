@@ -74,12 +74,9 @@ static const char *endpoints(const InetDgramEntry *u, char *buf, size_t len)
 /* The socket's family, type and protocol, if it is an inet one. */
 static bool inet_triple(const struct fd_probe *p, int *type, int *proto)
 {
-	int dom;
-
-	return S_ISSOCK(p->st->st_mode) && !sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) &&
-	       (dom == AF_INET || dom == AF_INET6) &&
-	       !sk_get_int(p->local_fd, SOL_SOCKET, SO_TYPE, type) &&
-	       !sk_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, proto);
+	*type = p->sk_type;
+	*proto = p->sk_proto;
+	return p->sk_domain == AF_INET || p->sk_domain == AF_INET6;
 }
 
 static bool is_ping(int type, int proto)
@@ -291,10 +288,9 @@ static int dgram_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd
 	u->ino = p->st->st_ino;
 	snprintf(what, sizeof(what), "fd %d of pid %d: socket:[%lu]", p->fd, p->pid,
 		 (unsigned long)u->ino);
-	if (sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) ||
-	    sk_get_int(p->local_fd, SOL_SOCKET, SO_TYPE, &type) ||
-	    sk_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto))
-		return err_errno("%s", what);
+	dom = p->sk_domain;
+	type = p->sk_type;
+	proto = p->sk_proto;
 	u->family = dom;
 	u->type = type;
 	u->protocol = proto;
