@@ -611,6 +611,165 @@ while True:
 """
 
 
+NETNS_PEER = """
+import os, socket, sys, time
+# argv: server address, port; one connection, kept across the checkpoint
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+def echo(msg):
+    c.sendall(msg)
+    got = b""
+    while len(got) < len(msg):
+        part = c.recv(100)
+        if not part:
+            sys.exit("the server closed the connection after %r" % got)
+        got += part
+    if got != msg.upper():
+        sys.exit("the server answered %r to %r" % (got, msg))
+echo(b"before")
+open("peer-ready", "w").close()
+while not os.path.exists("peer-go"):
+    echo(b"during")  # into the lock while the tree is frozen: answered later
+    time.sleep(0.05)
+echo(b"after the checkpoint")
+print("peer: ok", flush=True)
+"""
+
+NETNS_ECHO = """
+import os, socket
+l = socket.socket()
+l.bind(("10.213.%d.1", 7000))
+l.listen(1)
+c, _ = l.accept()
+open("ready", "w").close()
+while True:
+    d = c.recv(100)
+    if not d:
+        break
+    c.sendall(d.upper())
+"""
+
+
+def netns_pair(tag):
+    """Two namespaces of the test's own, A (the tree's) and B (the peer's),
+    joined by a veth pair, 10.213.N.1 in A and .2 in B; their names and the
+    `ip netns exec` prefixes."""
+    names = ["cryo-nl-%d-%s-%s" % (os.getpid(), tag, side) for side in "ab"]
+    pre = [[shutil.which("ip") or "/usr/sbin/ip", "netns", "exec", n] for n in names]
+    net = os.getpid() % 250
+    for n in names:
+        subprocess.run(["ip", "netns", "add", n], check=True)
+    try:
+        for inns, ip in ((pre[0], 1), (pre[1], 2)):
+            subprocess.run(inns + ["ip", "link", "set", "lo", "up"], check=True)
+        subprocess.run(pre[0] + ["ip", "link", "add", "vnla", "type", "veth", "peer", "name",
+                                 "vnlb", "netns", names[1]], check=True)
+        for inns, dev, ip in ((pre[0], "vnla", 1), (pre[1], "vnlb", 2)):
+            subprocess.run(inns + ["ip", "addr", "add", "10.213.%d.%d/24" % (net, ip), "dev",
+                                   dev], check=True)
+            subprocess.run(inns + ["ip", "link", "set", dev, "up"], check=True)
+    except Exception:
+        for n in names:
+            subprocess.run(["ip", "netns", "del", n])
+        raise
+    return names, pre, net
+
+
+def killed_dump_then_unlock(ctx, pre, dump, pid):
+    """cryo SIGKILLed once it took the lock (blocked opening its pages
+    image, a FIFO): the table is left in the tree's namespace A alone, and
+    `cryo unlock -D DIR`, run in cryo's own namespace, finds A and removes
+    it."""
+    os.mkdir(ctx.path("images"))
+    os.mkfifo(os.path.join(ctx.path("images"), ".pages-%d.img.part" % pid))
+    d = lib.spawn(dump, cwd=ctx.dir, stdout=ctx.path("dump.out"), stderr=ctx.path("dump.err"))
+    try:
+        lib.wait_until(lambda: "in repair mode, read" in lib.read_text(ctx.path("dump.log")),
+                       20, "the dump taking the lock")
+        time.sleep(0.2)
+    finally:
+        os.kill(d, signal.SIGKILL)
+        lib.wait_pid(d, 10, "waiting for the killed cryo")
+    if len(cryo_tables(pre[0])) != 1 or cryo_tables(pre[1]) or cryo_tables():
+        raise Fail("the killed dump left %s in A, %s in B, %s here: expected one table in A" % (
+            cryo_tables(pre[0]), cryo_tables(pre[1]), cryo_tables()))
+    ctx.expect_ok(ctx.cryo(lib.CRYO, ["unlock", "-D", ctx.path("images")], "unlock"),
+                  "cryo unlock")
+    if "network lock removed" not in lib.read_text(ctx.path("unlock.out")):
+        raise Fail("cryo unlock: %s" % lib.read_text(ctx.path("unlock.out")).strip())
+    check_running(pid, "after the killed dump and cryo unlock")
+
+
+def netns_lock_test(mode):
+    """A server in a network namespace of its own (A), its one client in
+    another (B) across a veth pair, talking all through the checkpoint;
+    cryo runs in neither, so the dump locks namespace A whole (one table
+    there, dropping everything in and out), and the restore, run in A,
+    removes it (-R: the dump's end does; killed-dump: cryo dies after the
+    lock and `cryo unlock` removes it): no reset in either namespace, the
+    client gets every answer on its connection, no table left in A, B or
+    cryo's own namespace."""
+    def fn(ctx):
+        names, pre, net = netns_pair(mode)
+        peer = None
+        try:
+            pid = start_workload(ctx, pre[0] + [sys.executable, "-c", NETNS_ECHO % net])
+            lib.wait_until(lambda: subprocess.run(
+                pre[0] + ["ss", "-Htln", "sport", "= :7000"], capture_output=True,
+                text=True).stdout.strip(), 20, "the server listening")
+            peer = lib.spawn(pre[1] + [sys.executable, "-c", NETNS_PEER, "10.213.%d.1" % net,
+                                       "7000"], cwd=ctx.dir, stdout=ctx.path("peer.log"),
+                             stderr=ctx.path("peer.log"))
+            lib.wait_until(lambda: os.path.exists(ctx.path("peer-ready")), 20,
+                           "the client connected")
+            wait_ready(ctx, pid)
+            before = [netns_tcp_counters(p) for p in pre]
+            dump = [lib.CRYO, "dump", "-t", str(pid), "-D", ctx.path("images"),
+                    "--tcp-established", "-v4", "-o", ctx.path("dump.log")]
+            if mode == "killed-dump":
+                killed_dump_then_unlock(ctx, pre, dump, pid)
+            else:
+                ctx.expect_ok(ctx.cryo(dump[0], dump[1:] + (["-R"] if mode != "restore"
+                                                            else []), "dump"), "cryo dump")
+            if "in the tree's network namespace" not in lib.read_text(ctx.path("dump.log")):
+                raise Fail("the dump did not lock the tree's namespace whole (dump.log)")
+            if mode == "restore":
+                wait_killed(pid, "after dump", ctx)
+                lib.tracked.add(pid)
+                time.sleep(1)  # the client goes on sending into the lock
+                r = ctx.cryo(pre[0][0], pre[0][1:] + [lib.CRYO, "restore", "-D",
+                                                      ctx.path("images"), "-d",
+                                                      "--tcp-established", "-v4", "-o",
+                                                      ctx.path("restore.log")], "restore")
+                ctx.expect_ok(r, "cryo restore -d")
+            else:
+                check_running(pid, "after dump -R")
+            time.sleep(0.5)
+            touch(ctx.path("peer-go"))
+            st = lib.wait_pid(peer, 30, "waiting for the client")
+            peer = None
+            if lib.exit_code(st) != 0:
+                raise Fail("the client: %s: %s" % (lib.describe_status(st),
+                                                  lib.read_text(ctx.path("peer.log"))[-300:]))
+            after = [netns_tcp_counters(p) for p in pre]
+            for n, b, a in zip(names, before, after):
+                if a["OutRsts"] != b["OutRsts"]:
+                    raise Fail("%d resets were sent in %s" % (a["OutRsts"] - b["OutRsts"], n))
+            left = cryo_tables(pre[0]) + cryo_tables(pre[1]) + cryo_tables()
+            if left:
+                raise Fail("nftables tables left behind: %s" % left)
+            # the client is gone: the server ends on its connection's EOF
+            st = lib.wait_pid(pid, 10, "waiting for the server to end")
+            if lib.exit_code(st) != 0:
+                raise Fail("the server: %s%s" % (lib.describe_status(st), outlog_fail(ctx)))
+        finally:
+            if peer:
+                os.kill(peer, signal.SIGKILL)
+                lib.wait_pid(peer, 10)
+            for n in names:
+                subprocess.run(["ip", "netns", "del", n])
+    return fn
+
+
 def unlock_test(ctx):
     """cryo killed (SIGKILL) in the middle of a dump with --tcp-established,
     while it is blocked opening the pages image (a FIFO put in its place):
@@ -1421,6 +1580,8 @@ def all_tests():
 
 
     tests.append(("tcp-unlock/killed-dump", unlock_test, 60))
+    for mode in ("restore", "leave-running", "killed-dump"):
+        tests.append(("tcp-netns-lock/%s" % mode, netns_lock_test(mode), 60))
     for family in ("4", "6"):
         for mode in ("restore", "leave-running", "failed"):
             tests.append(("tcp-game/v%s/%s" % (family, mode), game_test(family, mode), 90))
