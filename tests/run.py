@@ -35,6 +35,7 @@ import test_tmux  # noqa: E402
 import test_external  # noqa: E402
 import test_files  # noqa: E402
 import test_jvm  # noqa: E402
+import test_netprogs  # noqa: E402
 import test_options  # noqa: E402
 import test_run  # noqa: E402
 from lib import Fail  # noqa: E402
@@ -370,18 +371,6 @@ GAME = os.path.join(ROOT, "tests", "tcp_game.py")
 GAME_CLIENTS = 100
 
 
-def netns_tcp_counters(inns):
-    """The Tcp: counters of /proc/net/snmp in the namespace."""
-    r = subprocess.run(list(inns) + ["cat", "/proc/net/snmp"], capture_output=True, text=True)
-    lines = [l.split() for l in r.stdout.splitlines() if l.startswith("Tcp:")]
-    return dict(zip(lines[0][1:], (int(v) for v in lines[1][1:])))
-
-
-def cryo_tables(inns=()):
-    r = subprocess.run(list(inns) + ["nft", "list", "tables"], capture_output=True, text=True)
-    return [l for l in r.stdout.splitlines() if "cryo-" in l]
-
-
 def check_game_queues(ctx, images):
     """At the dump, some connection of the server had data it never sent in
     its send queue, and some had data it had not read in its receive queue."""
@@ -446,14 +435,14 @@ def game_test(family, mode):
                                         str(GAME_CLIENTS)], cwd=ctx.dir,
                                 stdout=ctx.path("clients.log"), stderr=ctx.path("clients.log"))
             wait_ready(ctx, pid)
-            before = netns_tcp_counters(inns)
+            before = lib.netns_tcp_counters(inns)
             game_dump(ctx, inns, pid, ctx.path("images"), mode)
             # resets the checkpoint caused come with the next segments, which
             # the clients send every tick: counted over a second of traffic
             # after it, before any connection is closed (closing 100 busy
             # connections at the end may reset some, with no checkpoint at all)
             time.sleep(1)
-            after = netns_tcp_counters(inns)
+            after = lib.netns_tcp_counters(inns)
             st = lib.wait_pid(clients, 120, "waiting for the clients to finish")
             if lib.exit_code(st) != 0:
                 raise Fail("the clients: %s: %s" % (lib.describe_status(st),
@@ -465,7 +454,7 @@ def game_test(family, mode):
             if after["OutRsts"] != before["OutRsts"]:
                 raise Fail("%d resets were sent in the namespace" % (
                     after["OutRsts"] - before["OutRsts"]))
-            left = cryo_tables(inns) + cryo_tables()
+            left = lib.cryo_tables(inns) + lib.cryo_tables()
             if left:
                 raise Fail("nftables tables left behind: %s" % left)
         finally:
@@ -542,8 +531,8 @@ def http_server_test(ctx):
             raise Fail("the restored http.server does not answer")
         os.kill(pid, signal.SIGTERM)
         lib.wait_pid(pid, 10, "waiting for http.server to end")
-        if cryo_tables(inns):
-            raise Fail("nftables tables left behind: %s" % cryo_tables(inns))
+        if lib.cryo_tables(inns):
+            raise Fail("nftables tables left behind: %s" % lib.cryo_tables(inns))
     finally:
         subprocess.run(["ip", "netns", "del", ns])
 
@@ -689,9 +678,9 @@ def killed_dump_then_unlock(ctx, pre, dump, pid):
     finally:
         os.kill(d, signal.SIGKILL)
         lib.wait_pid(d, 10, "waiting for the killed cryo")
-    if len(cryo_tables(pre[0])) != 1 or cryo_tables(pre[1]) or cryo_tables():
+    if len(lib.cryo_tables(pre[0])) != 1 or lib.cryo_tables(pre[1]) or lib.cryo_tables():
         raise Fail("the killed dump left %s in A, %s in B, %s here: expected one table in A" % (
-            cryo_tables(pre[0]), cryo_tables(pre[1]), cryo_tables()))
+            lib.cryo_tables(pre[0]), lib.cryo_tables(pre[1]), lib.cryo_tables()))
     ctx.expect_ok(ctx.cryo(lib.CRYO, ["unlock", "-D", ctx.path("images")], "unlock"),
                   "cryo unlock")
     if "network lock removed" not in lib.read_text(ctx.path("unlock.out")):
@@ -722,7 +711,7 @@ def netns_lock_test(mode):
             lib.wait_until(lambda: os.path.exists(ctx.path("peer-ready")), 20,
                            "the client connected")
             wait_ready(ctx, pid)
-            before = [netns_tcp_counters(p) for p in pre]
+            before = [lib.netns_tcp_counters(p) for p in pre]
             dump = [lib.CRYO, "dump", "-t", str(pid), "-D", ctx.path("images"),
                     "--tcp-established", "-v4", "-o", ctx.path("dump.log")]
             if mode == "killed-dump":
@@ -750,11 +739,11 @@ def netns_lock_test(mode):
             if lib.exit_code(st) != 0:
                 raise Fail("the client: %s: %s" % (lib.describe_status(st),
                                                   lib.read_text(ctx.path("peer.log"))[-300:]))
-            after = [netns_tcp_counters(p) for p in pre]
+            after = [lib.netns_tcp_counters(p) for p in pre]
             for n, b, a in zip(names, before, after):
                 if a["OutRsts"] != b["OutRsts"]:
                     raise Fail("%d resets were sent in %s" % (a["OutRsts"] - b["OutRsts"], n))
-            left = cryo_tables(pre[0]) + cryo_tables(pre[1]) + cryo_tables()
+            left = lib.cryo_tables(pre[0]) + lib.cryo_tables(pre[1]) + lib.cryo_tables()
             if left:
                 raise Fail("nftables tables left behind: %s" % left)
             # the client is gone: the server ends on its connection's EOF
@@ -804,15 +793,15 @@ def unlock_test(ctx):
         if not lib.alive(pid):
             raise Fail("the echo server died with the cryo that was dumping it (%s)" %
                        lib.describe_status(lib.wait_pid(pid, 5)))
-        stale = [l for l in cryo_tables() if "cryo-%d-" % pid in l]
+        stale = [l for l in lib.cryo_tables() if "cryo-%d-" % pid in l]
         if len(stale) != 1:
             raise Fail("the killed dump left %s, not its one table" % stale)
         r = ctx.cryo(lib.CRYO, ["unlock", "-D", images], "unlock")
         ctx.expect_ok(r, "cryo unlock")
         if "network lock removed" not in lib.read_text(ctx.path("unlock.out")):
             raise Fail("cryo unlock: %s" % lib.read_text(ctx.path("unlock.out")).strip())
-        if [l for l in cryo_tables() if "cryo-%d-" % pid in l]:
-            raise Fail("cryo unlock left the table: %s" % cryo_tables())
+        if [l for l in lib.cryo_tables() if "cryo-%d-" % pid in l]:
+            raise Fail("cryo unlock left the table: %s" % lib.cryo_tables())
         client.settimeout(10)
         client.sendall(b"after unlock")
         got = b""
@@ -832,7 +821,7 @@ def unlock_test(ctx):
         if dump:
             os.kill(dump, signal.SIGKILL)
             lib.wait_pid(dump, 10)
-        for line in cryo_tables():
+        for line in lib.cryo_tables():
             if "cryo-%d-" % pid in line:
                 subprocess.run(["nft", "delete"] + line.split()[:3])
 
@@ -1567,8 +1556,8 @@ def all_tests():
         tests.append(("redis/" + mode, redis_test(mode), 60))
         tests.append(("sleep6/" + mode, sleep6_test(mode), 30))
     tests.append(("sqlite3/restore", sqlite_test, 60))
-    tests += (test_files.tests() + test_jvm.tests() + test_options.tests() +
-              test_external.tests())
+    tests += (test_files.tests() + test_jvm.tests() + test_netprogs.tests() +
+              test_options.tests() + test_external.tests())
     tests += test_run.tests()
     tests.append(("http-server/restore", http_server_test, 60))
     for name in ("sk_icmp", "sk_raw"):
