@@ -223,6 +223,12 @@ struct restore_ctx {
 	struct inject inj;
 	size_t nr_threads;
 	struct restore_thread *threads;
+	/* child side: the int options a new inet socket of each kind has
+	 * (sockets/inet.c, read once on a template socket) */
+	size_t nr_inet_defaults;
+	struct inet_default {
+		int family, type, proto, level, name, value;
+	} inet_defaults[64];
 	/* child side, while placing its fds: descriptions made ahead of their
 	 * turn, on temporary fds (pipes.c, sockets/unix.c, ghost.c) */
 	struct pipes_made *pipes_made;

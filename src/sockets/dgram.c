@@ -458,13 +458,12 @@ static int dgram_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 	const InetDgramEntry *u = fe->dgram_sk;
 	char ep[160];
 
-	(void)ctx;
 	*fd = socket(u->family, u->type | SOCK_CLOEXEC, u->protocol);
 	if (*fd < 0)
 		return err_errno("%s socket %s: socket", proto_name(u),
 				 endpoints(u, ep, sizeof(ep)));
-	if (inet_set_int_opts(*fd, u->opts, u->n_opts) || set_other_opts(*fd, u) ||
-	    bind_and_connect(*fd, u))
+	if (inet_set_int_opts(ctx, *fd, u->family, u->type, u->protocol, u->opts, u->n_opts) ||
+	    set_other_opts(*fd, u) || bind_and_connect(*fd, u))
 		return err_wrap("%s socket %s", proto_name(u), endpoints(u, ep, sizeof(ep)));
 	if (fcntl(*fd, F_SETFL, fe->flags & (O_NONBLOCK | O_ASYNC)) ||
 	    (u->has_owner && fcntl(*fd, F_SETOWN, u->owner)))

@@ -640,9 +640,9 @@ static int tcp_validate(const struct restore_tree *tree, const FileEntry *fe,
 
 /* ---- restore, in the new process ---- */
 
-static int set_int_opts(int fd, const TcpSkEntry *t)
+static int set_int_opts(struct restore_ctx *ctx, int fd, const TcpSkEntry *t)
 {
-	return inet_set_int_opts(fd, t->opts, t->n_opts);
+	return inet_set_int_opts(ctx, fd, t->family, SOCK_STREAM, IPPROTO_TCP, t->opts, t->n_opts);
 }
 
 /* The buffers as they were (even autotuned ones, so that the queues fit),
@@ -655,7 +655,7 @@ static int set_other_opts(int fd, const TcpSkEntry *t)
 	    sk_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, t->rcvbuf / 2) ||
 	    sk_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, t->buf_lock))
 		return err_errno("cannot set the buffers");
-	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
+	if (t->has_linger && setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
 		return err_errno("SO_LINGER");
 	if (t->bind_dev &&
 	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, t->bind_dev, strlen(t->bind_dev)))
@@ -772,14 +772,14 @@ static int make_unconnected(int fd, const TcpSkEntry *t)
 	return 0;
 }
 
-static int make_socket(const struct cryo_opts *o, const FileEntry *fe, int fd)
+static int make_socket(struct restore_ctx *ctx, const FileEntry *fe, int fd)
 {
 	const TcpSkEntry *t = fe->tcp_sk;
-	bool repair = t->conn && !o->tcp_close;
+	bool repair = t->conn && !ctx->opts->tcp_close;
 
 	if (repair && sk_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
 		return err_errno("cannot enter repair mode");
-	if (set_int_opts(fd, t) || set_other_opts(fd, t))
+	if (set_int_opts(ctx, fd, t) || set_other_opts(fd, t))
 		return -1;
 	/* closed (--tcp-close): a socket of the same options, not connected */
 	if (t->state == ST_ESTABLISHED)
@@ -795,8 +795,7 @@ static int tcp_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 	*fd = socket(t->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (*fd < 0)
 		return err_errno("TCP socket %s: socket", endpoints(t, ep, sizeof(ep)));
-	if (make_socket(ctx->opts, fe, *fd) ||
-	    fcntl(*fd, F_SETFL, fe->flags & (O_NONBLOCK | O_ASYNC)))
+	if (make_socket(ctx, fe, *fd) || fcntl(*fd, F_SETFL, fe->flags & (O_NONBLOCK | O_ASYNC)))
 		return err_wrap("TCP socket %s", endpoints(t, ep, sizeof(ep)));
 	return 0;
 }
