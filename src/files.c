@@ -170,10 +170,11 @@ static int find_ordered(const struct dump_tree *tree, int local_fd, const struct
 static int find_shared(const struct dump_tree *tree, int local_fd, const struct stat *st, int *at)
 {
 	int i = find_ordered(tree, local_fd, st, at);
-	pid_t self = getpid();
+	pid_t self;
 
 	if (i != -2)
 		return i;
+	self = getpid();
 	*at = tree->nr_files;
 	for (int k = 0; k < tree->nr_files; k++)
 		if (tree->files[k].dev == st->st_dev && tree->files[k].ino == st->st_ino &&
