@@ -688,13 +688,35 @@ def killed_dump_then_unlock(ctx, pre, dump, pid):
     check_running(pid, "after the killed dump and cryo unlock")
 
 
+def failed_restore_unlocks(ctx, pre, pid):
+    """The dumped (killed) tree restored in cryo's own namespace, where its
+    address is not: the restore fails, naming it, and its undo removes the
+    lock from namespace A, which it finds by the inode netlock.img
+    records."""
+    wait_killed(pid, "after dump", ctx)
+    lib.tracked.add(pid)
+    if len(lib.cryo_tables(pre[0])) != 1:
+        raise Fail("after the dump namespace A holds %s, not the lock" % lib.cryo_tables(pre[0]))
+    r = ctx.cryo(lib.CRYO, ["restore", "-D", ctx.path("images"), "-d", "--tcp-established",
+                            "-v4", "-o", ctx.path("restore.log")], "restore")
+    if lib.exit_code(r.status) == 0:
+        raise Fail("a restore outside the tree's namespace succeeded")
+    err = lib.read_text(r.err).strip()
+    if "bind" not in err:
+        raise Fail("the failed restore said: %s" % err[:200])
+    left = lib.cryo_tables(pre[0]) + lib.cryo_tables(pre[1]) + lib.cryo_tables()
+    if left:
+        raise Fail("the failed restore left %s" % left)
+
+
 def netns_lock_test(mode):
     """A server in a network namespace of its own (A), its one client in
     another (B) across a veth pair, talking all through the checkpoint;
     cryo runs in neither, so the dump locks namespace A whole (one table
     there, dropping everything in and out), and the restore, run in A,
     removes it (-R: the dump's end does; killed-dump: cryo dies after the
-    lock and `cryo unlock` removes it): no reset in either namespace, the
+    lock and `cryo unlock` removes it; failed-restore: see
+    failed_restore_unlocks): no reset in either namespace, the
     client gets every answer on its connection, no table left in A, B or
     cryo's own namespace."""
     def fn(ctx):
@@ -717,10 +739,13 @@ def netns_lock_test(mode):
             if mode == "killed-dump":
                 killed_dump_then_unlock(ctx, pre, dump, pid)
             else:
-                ctx.expect_ok(ctx.cryo(dump[0], dump[1:] + (["-R"] if mode != "restore"
+                ctx.expect_ok(ctx.cryo(dump[0], dump[1:] + (["-R"] if mode == "leave-running"
                                                             else []), "dump"), "cryo dump")
             if "in the tree's network namespace" not in lib.read_text(ctx.path("dump.log")):
                 raise Fail("the dump did not lock the tree's namespace whole (dump.log)")
+            if mode == "failed-restore":
+                failed_restore_unlocks(ctx, pre, pid)
+                return
             if mode == "restore":
                 wait_killed(pid, "after dump", ctx)
                 lib.tracked.add(pid)
@@ -1569,7 +1594,7 @@ def all_tests():
 
 
     tests.append(("tcp-unlock/killed-dump", unlock_test, 60))
-    for mode in ("restore", "leave-running", "killed-dump"):
+    for mode in ("restore", "leave-running", "killed-dump", "failed-restore"):
         tests.append(("tcp-netns-lock/%s" % mode, netns_lock_test(mode), 60))
     for family in ("4", "6"):
         for mode in ("restore", "leave-running", "failed"):
