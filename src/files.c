@@ -62,24 +62,16 @@ struct files_use {
 static int read_fdinfo(pid_t pid, int fd, uint64_t *pos, unsigned *flags)
 {
 	char name[64], buf[256], *p;
-	int f;
-	ssize_t n;
 
-	snprintf(name, sizeof(name), "/proc/%d/fdinfo/%d", pid, fd);
-	f = open(name, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
-		return err_errno("cannot open %s", name);
-	n = read(f, buf, sizeof(buf) - 1);
-	close(f);
-	if (n < 0)
-		return err_errno("cannot read %s", name);
-	buf[n] = 0;
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	if (proc_read_head(pid, name, buf, sizeof(buf)))
+		return -1;
 	p = strstr(buf, "pos:");
 	*pos = p ? strtoull(p + 4, NULL, 10) : 0;
 	p = strstr(buf, "flags:");
 	*flags = p ? strtoul(p + 6, NULL, 8) : 0;
 	if (!p)
-		return err_set("cannot parse %s", name);
+		return err_set("cannot parse /proc/%d/fdinfo/%d", pid, fd);
 	return 0;
 }
 

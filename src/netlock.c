@@ -233,21 +233,46 @@ static bool is_any(int family, const unsigned char *a)
 	return !memcmp(a, zero, family == AF_INET ? 4 : 16);
 }
 
-static void add_element(FILE *out, const char *table, const struct netlock_sock *s)
+static const char *const set_names[] = {"c4", "c6", "l4", "l6", "lp"};
+
+/* The set a socket goes in (an index of set_names), its element in buf. */
+static int element(const struct netlock_sock *s, char *buf, size_t len)
 {
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
 	bool v4, dst_v4;
 
 	addr_str(s->family, s->src, src, &v4);
-	if (s->listener && is_any(s->family, s->src))
-		fprintf(out, "add element inet %s lp { %u }\n", table, s->sport);
-	else if (s->listener)
-		fprintf(out, "add element inet %s l%c { %s . %u }\n", table, v4 ? '4' : '6', src,
-			s->sport);
-	else {
-		addr_str(s->family, s->dst, dst, &dst_v4);
-		fprintf(out, "add element inet %s c%c { %s . %u . %s . %u }\n", table,
-			v4 ? '4' : '6', src, s->sport, dst, s->dport);
+	if (s->listener && is_any(s->family, s->src)) {
+		snprintf(buf, len, "%u", s->sport);
+		return 4;
+	}
+	if (s->listener) {
+		snprintf(buf, len, "%s . %u", src, s->sport);
+		return v4 ? 2 : 3;
+	}
+	addr_str(s->family, s->dst, dst, &dst_v4);
+	snprintf(buf, len, "%s . %u . %s . %u", src, s->sport, dst, s->dport);
+	return v4 ? 0 : 1;
+}
+
+/* One command per set, with all its elements: nft parses and sends them
+ * as one list, not a command per socket. */
+static void add_elements(FILE *out, const char *table, const struct netlock_sock *s, size_t n)
+{
+	char e[2 * INET6_ADDRSTRLEN + 32];
+
+	for (int set = 0; set < (int)(sizeof(set_names) / sizeof(set_names[0])); set++) {
+		bool first = true;
+		for (size_t i = 0; i < n; i++) {
+			if (element(&s[i], e, sizeof(e)) != set)
+				continue;
+			if (first)
+				fprintf(out, "add element inet %s %s { ", table, set_names[set]);
+			fprintf(out, "%s%s", first ? "" : ", ", e);
+			first = false;
+		}
+		if (!first)
+			fprintf(out, " }\n");
 	}
 }
 
@@ -267,8 +292,8 @@ int netlock_take(const char *table, uint64_t netns, pid_t hint, const struct net
 	else
 		for (size_t i = 0; i < sizeof(skeleton) / sizeof(skeleton[0]); i++)
 			fprintf(out, skeleton[i], table);
-	for (size_t i = 0; !netns && i < n; i++)
-		add_element(out, table, &s[i]);
+	if (!netns)
+		add_elements(out, table, s, n);
 	if (fclose(out))
 		return free(cmds), err_errno("network lock: out of memory");
 	r = run_nft_in(netns, hint, cmds, nft_err, sizeof(nft_err));
