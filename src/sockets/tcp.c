@@ -554,8 +554,9 @@ static void tcp_dump_end(struct dump_tree *tree, enum dump_end how)
 		return;
 	}
 	/* released or failed: out already (leave_repair), but a dump that
-	 * failed while reading may have left some in */
-	for (size_t i = 0; i < td->nr_repaired; i++)
+	 * failed while reading may have left some in (a released one was
+	 * committed: every socket left) */
+	for (size_t i = 0; how == DUMP_END_FAILED && i < td->nr_repaired; i++)
 		if (sk_set_int(td->repaired[i], IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP))
 			pr_warn("cannot take a TCP socket out of repair mode: %s", strerror(errno));
 	td->nr_repaired = 0;
@@ -707,10 +708,11 @@ static int set_handshake(int fd, const TcpConnEntry *c)
 	return 0;
 }
 
-/* Into the queue TCP_REPAIR_QUEUE selected: len bytes of data. */
+/* Into the queue TCP_REPAIR_QUEUE selected: len bytes of data (none:
+ * nothing to select, the next step selects its own). */
 static int fill_queue(int fd, int q, const uint8_t *data, size_t len)
 {
-	if (set_queue(fd, q))
+	if (len && set_queue(fd, q))
 		return -1;
 	while (len) {
 		ssize_t n = send(fd, data, len, MSG_DONTWAIT);
