@@ -554,9 +554,8 @@ static void tcp_dump_end(struct dump_tree *tree, enum dump_end how)
 		return;
 	}
 	/* released or failed: out already (leave_repair), but a dump that
-	 * failed while reading may have left some in (a released one was
-	 * committed: every socket left) */
-	for (size_t i = 0; how == DUMP_END_FAILED && i < td->nr_repaired; i++)
+	 * failed while reading may have left some in */
+	for (size_t i = 0; i < td->nr_repaired; i++)
 		if (sk_set_int(td->repaired[i], IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP))
 			pr_warn("cannot take a TCP socket out of repair mode: %s", strerror(errno));
 	td->nr_repaired = 0;
