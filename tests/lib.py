@@ -388,10 +388,13 @@ def netns_tcp_counters(inns):
     return dict(zip(lines[0][1:], (int(v) for v in lines[1][1:])))
 
 
-def cryo_tables(inns=()):
-    """cryo's nftables tables (`nft list tables` lines) in the namespace."""
+def cryo_tables(inns=(), pid=None):
+    """cryo's nftables tables (`nft list tables` lines) in the namespace;
+    with pid, only those of a checkpoint of that pid (cryo-PID-...: in a
+    namespace others share, their tests' tables are not this one's)."""
     r = subprocess.run(list(inns) + ["nft", "list", "tables"], capture_output=True, text=True)
-    return [l for l in r.stdout.splitlines() if "cryo-" in l]
+    mark = "cryo-%d-" % pid if pid else "cryo-"
+    return [l for l in r.stdout.splitlines() if mark in l]
 
 
 def read_text(path):

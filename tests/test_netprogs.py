@@ -124,9 +124,9 @@ def netprog_test(kind, mode):
                     mode, lib.read_text(ctx.path("client.log")).strip()[-300:]))
             if lib.netns_tcp_counters(inns)["OutRsts"] != before["OutRsts"]:
                 raise Fail("resets were sent in the namespace")
-            if lib.cryo_tables(inns) or lib.cryo_tables():
-                raise Fail("nftables tables left: %s" % (lib.cryo_tables(inns) +
-                                                          lib.cryo_tables()))
+            left = lib.cryo_tables(inns) + lib.cryo_tables(pid=pid)
+            if left:
+                raise Fail("nftables tables left: %s" % left)
             if not lib.alive(pid) or not new_client_works(ctx, inns, kind):
                 raise Fail("the server does not answer a new client after the " + mode)
         finally:
