@@ -8,7 +8,8 @@ dumped with --tcp-established twice per run: once with --leave-running
 connection must answer an echo on the same socket. The same is done with
 no connection at all (the base); the cost per connection is
 (time with N - base) / N, for the dump's wall time, its frozen time
-(stats-dump) and the restore's wall time. Each figure is the best of the
+(stats-dump) and the restore's wall time, and the CPU time of cryo for
+each (its own, user + system). Each figure is the best of the
 runs (the machine is shared: the fastest run is the one least disturbed).
 Goal: under 50 us per connection. Reports and does not gate. Options:
 --conns N, --repeat R, -v; CRYO=path overrides build/cryo.
@@ -34,6 +35,20 @@ TIMEOUT = 120.0
 
 class StepFailed(Exception):
     pass
+
+
+def cpu_of_children():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_timed(cmd):
+    """run(cmd); its wall time and the CPU time cryo itself used (user +
+    system, less disturbed than wall time on a shared machine; a
+    restore's new processes are not counted)."""
+    c0, t0 = cpu_of_children(), time.monotonic()
+    run(cmd)
+    return time.monotonic() - t0, cpu_of_children() - c0
 
 
 def run(cmd):
@@ -107,23 +122,22 @@ class Run:
 
     def dump(self, name, *extra):
         img = os.path.join(self.work, name)
-        t0 = time.monotonic()
-        run([CRYO, "dump", "-t", str(self.proc.pid), "-D", img, "--tcp-established", *extra])
-        return time.monotonic() - t0, frozen_us(img) / 1e6
+        wall, cpu = run_timed([CRYO, "dump", "-t", str(self.proc.pid), "-D", img,
+                               "--tcp-established", *extra])
+        return wall, frozen_us(img) / 1e6, cpu
 
     def measure(self):
         self.start()
         res = {}
-        res["dump -R"], res["frozen -R"] = self.dump("ck-r", "-R")
+        res["dump -R"], res["frozen -R"], res["dump -R cpu"] = self.dump("ck-r", "-R")
         echo_all(self.clients, "after -R")
-        res["dump"], res["frozen"] = self.dump("ck")
+        res["dump"], res["frozen"], res["dump cpu"] = self.dump("ck")
         if self.proc.wait(timeout=10) != -signal.SIGKILL:
             raise StepFailed(f"server ended with {self.proc.returncode}, expected SIGKILL")
         pidfile = os.path.join(self.work, "pid")
-        t0 = time.monotonic()
-        run([CRYO, "restore", "-D", os.path.join(self.work, "ck"), "--tcp-established", "-d",
+        res["restore"], res["restore cpu"] = run_timed(
+            [CRYO, "restore", "-D", os.path.join(self.work, "ck"), "--tcp-established", "-d",
              "--pidfile", pidfile])
-        res["restore"] = time.monotonic() - t0
         with open(pidfile) as f:
             self.pids.add(int(f.read()))
         echo_all(self.clients, "after restore")
