@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -296,9 +297,22 @@ static int dump_fd(struct dump_ctx *ctx, int fd)
 
 /* Room for n more descriptions. A description's entry.path, when set,
  * points into its own path buffer, which moves with the array. */
+/* Each description, with its path buffer, fills a page of its own: for
+ * thousands of fds the array is megabytes and would take a page fault per
+ * fd. Huge pages for it (where the kernel gives them) make that a few. */
+static void advise_huge(void *p, size_t len)
+{
+	uintptr_t huge = 2u << 20, start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+	uintptr_t end = ((uintptr_t)p + len) & ~(huge - 1);
+
+	if (end > start)
+		madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
+
 static int grow_files(struct dump_tree *tree, int n)
 {
-	struct dump_file *grown = realloc(tree->files, (tree->nr_files + n + 1) * sizeof(*grown));
+	size_t bytes = (tree->nr_files + n + 1) * sizeof(struct dump_file);
+	struct dump_file *grown = realloc(tree->files, bytes);
 	int *order =
 	    grown ? realloc(tree->file_order, (tree->nr_files + n + 1) * sizeof(*order)) : NULL;
 
@@ -307,6 +321,7 @@ static int grow_files(struct dump_tree *tree, int n)
 	if (!order)
 		return err_set("out of memory");
 	tree->file_order = order;
+	advise_huge(grown, bytes);
 	for (int i = 0; i < tree->nr_files; i++)
 		if (grown[i].entry.path)
 			grown[i].entry.path = grown[i].path;
