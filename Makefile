@@ -84,6 +84,7 @@ demo: all
 bench: all workloads $(BENCH_BIN)
 	python3 bench/bench.py
 	python3 bench/run_overhead.py
+	python3 bench/tcpconns.py
 
 install: all
 	install -D -m 0755 $(B)/cryo $(DESTDIR)$(PREFIX)/sbin/cryo

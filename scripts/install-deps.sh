@@ -8,6 +8,8 @@ command -v protoc-c >/dev/null 2>&1 || need="$need protobuf-c-compiler"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 [ -x /usr/bin/python3 ] || need="$need python3"
 command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
+# tests/test_netprogs.py: a node http server
+command -v node >/dev/null 2>&1 || need="$need nodejs"
 command -v redis-cli >/dev/null 2>&1 || need="$need redis-tools"
 [ -f /usr/include/nftables/libnftables.h ] || need="$need libnftables-dev"
 command -v nft >/dev/null 2>&1 || need="$need nftables"

@@ -39,6 +39,8 @@ struct dump_file {
 	int local_fd;	 /* the description, duplicated into cryo with pidfd_getfd */
 	pid_t first_pid; /* the process it was first seen in */
 	int first_fd;	 /* and its fd there (-1: held by no fd) */
+	dev_t dev;	 /* its inode (fstat), the first key of file_order */
+	ino_t ino;
 	char path[4096];
 };
 
@@ -93,7 +95,7 @@ struct dump_tree {
 	/* files.c: the open file descriptions of the whole tree */
 	int nr_files;
 	struct dump_file *files;
-	int *file_order;	   /* indexes into files, in the kernel's order (kcmp) */
+	int *file_order;	   /* indexes into files, by inode, then kcmp */
 	struct pipes_dump *pipes;  /* pipes.c */
 	struct ghost_dump *ghosts; /* ghost.c: deleted files and memfds */
 	struct tcp_dump *tcp;	   /* sockets/tcp.c: repair mode, the network lock */
@@ -111,8 +113,8 @@ struct dump_ctx {
 	struct dump_tree *tree;
 	pid_t pid;
 	int pidfd;
-	bool zombie; /* nothing to seize: only its ids and exit status are saved */
-	char state;  /* from /proc/PID/stat before the freeze: R, S, D, T, Z... */
+	bool zombie;	 /* nothing to seize: only its ids and exit status are saved */
+	char state;	 /* from /proc/PID/stat before the freeze: R, S, D, T, Z... */
 	int stop_signal; /* state T: the signal that stopped it (threads.c) */
 	struct proc_stat stat;
 	struct proc_status status;
@@ -221,6 +223,12 @@ struct restore_ctx {
 	struct inject inj;
 	size_t nr_threads;
 	struct restore_thread *threads;
+	/* child side: the int options a new inet socket of each kind has
+	 * (sockets/inet.c, read once on a template socket) */
+	size_t nr_inet_defaults;
+	struct inet_default {
+		int family, type, proto, level, name, value;
+	} inet_defaults[64];
 	/* child side, while placing its fds: descriptions made ahead of their
 	 * turn, on temporary fds (pipes.c, sockets/unix.c, ghost.c) */
 	struct pipes_made *pipes_made;

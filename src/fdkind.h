@@ -46,6 +46,9 @@ struct fd_probe {
 	const struct stat *st; /* fstat of local_fd */
 	unsigned flags;	       /* its open flags (fdinfo) */
 	const char *link;      /* what /proc/PID/fd/N reads */
+	/* a socket's SO_DOMAIN, SO_TYPE, SO_PROTOCOL, read once for every
+	 * row that looks at them; -1 when not a socket */
+	int sk_domain, sk_type, sk_proto;
 };
 
 /* How a dump ends, for the kinds that changed something while dumping. */
@@ -124,7 +127,7 @@ extern const struct fd_kind pty_kind, devtty_kind;		       /* pty.c */
 extern const struct fd_kind ghost_kind, memfd_kind, opath_kind;	       /* ghost.c */
 extern const struct fd_kind eventfd_kind, signalfd_kind, timerfd_kind; /* eventfd.c ... */
 extern const struct fd_kind epoll_kind, inotify_kind;
-extern const struct fd_kind fanotify_kind; /* fanotify.c */
+extern const struct fd_kind fanotify_kind;		   /* fanotify.c */
 extern const struct fd_kind unix_kind;			   /* sockets/unix.c */
 extern const struct fd_kind linkremap_kind;		   /* linkremap.c */
 extern const struct fd_kind tcp_kind;			   /* sockets/tcp.c */
@@ -132,7 +135,7 @@ extern const struct fd_kind udp_kind, icmp_kind, raw_kind; /* sockets/dgram.c */
 extern const struct fd_kind ghostnode_kind;		   /* ghostnode.c */
 extern const struct fd_kind pidfd_kind;			   /* pidfd.c */
 extern const struct fd_kind procfile_kind;		   /* procfile.c */
-extern const struct fd_kind netlink_kind, packet_kind; /* sockets/netlink.c, packet.c */
+extern const struct fd_kind netlink_kind, packet_kind;	   /* sockets/netlink.c, packet.c */
 /* pathfile.c: a character device that holds no state (/dev/null...) */
 bool pathfile_safe_device(dev_t rdev);
 /* pathfile.c: opens fe->path again with its flags (less those that only

@@ -25,10 +25,13 @@
  * F_SETSIG: the owner may be any process of the tree).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -40,6 +43,7 @@
 #include "files.h"
 #include "images.h"
 #include "infra/log.h"
+#include "sockets/sockopt.h"
 
 /* flags that only matter at open time, or that fcntl() cannot set */
 #define OPEN_ONLY_FLAGS (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
@@ -54,18 +58,19 @@ struct files_use {
 	bool mapped; /* a mapping of some process maps it */
 };
 
+/* pos and flags, the first two lines of fdinfo (whatever follows, and
+ * some kinds print much, is read by the kinds that need it). */
 static int read_fdinfo(pid_t pid, int fd, uint64_t *pos, unsigned *flags)
 {
-	char name[64], *buf, *p;
+	char name[64], buf[256], *p;
 
 	snprintf(name, sizeof(name), "fdinfo/%d", fd);
-	if (proc_read(pid, name, &buf, NULL))
+	if (proc_read_head(pid, name, buf, sizeof(buf)))
 		return -1;
 	p = strstr(buf, "pos:");
 	*pos = p ? strtoull(p + 4, NULL, 10) : 0;
 	p = strstr(buf, "flags:");
 	*flags = p ? strtoul(p + 6, NULL, 8) : 0;
-	free(buf);
 	if (!p)
 		return err_set("cannot parse /proc/%d/fdinfo/%d", pid, fd);
 	return 0;
@@ -104,26 +109,48 @@ static int classify(struct dump_ctx *ctx, struct dump_file *f, const struct fd_p
 	return k->dump(ctx, f, p);
 }
 
-/* The tree's descriptions are kept in the kernel's order of their files
- * (kcmp orders them), so that finding whether an fd shares one takes a
- * binary search, not a kcmp per description: a process with thousands of
- * fds would otherwise make millions of calls. Returns the index of the
- * description local_fd shares, -1 if none (*at: where it would go), -2 if
- * kcmp gives no order. */
-static int find_ordered(const struct dump_tree *tree, int local_fd, int *at)
+/* The tree's descriptions are kept ordered by inode, then (two of one
+ * inode) in the kernel's order of their files (kcmp orders them), so that
+ * finding whether an fd shares one takes a binary search in which kcmp is
+ * called only between files of the same inode (one description is one
+ * inode): an fd of an inode not seen yet costs no system call, and a
+ * process with thousands of fds on one file still makes a few kcmp each,
+ * not millions. */
+static int compare_file(int local_fd, const struct stat *st, const struct dump_file *f)
 {
-	pid_t self = getpid();
+	pid_t self;
+
+	if (st->st_dev != f->dev)
+		return st->st_dev < f->dev ? -1 : 1;
+	if (st->st_ino != f->ino)
+		return st->st_ino < f->ino ? -1 : 1;
+	self = getpid();
+	switch (syscall(SYS_kcmp, self, self, KCMP_FILE, local_fd, f->local_fd)) {
+	case 0:
+		return 0;
+	case 1:
+		return -1;
+	case 2:
+		return 1;
+	default:
+		return -2;
+	}
+}
+
+/* The index of the description local_fd shares, -1 if none (*at: where
+ * it would go in file_order), -2 if kcmp gives no order. */
+static int find_ordered(const struct dump_tree *tree, int local_fd, const struct stat *st, int *at)
+{
 	int lo = 0, hi = tree->nr_files;
 
 	while (lo < hi) {
 		int mid = lo + (hi - lo) / 2;
-		const struct dump_file *f = &tree->files[tree->file_order[mid]];
-		long r = syscall(SYS_kcmp, self, self, KCMP_FILE, local_fd, f->local_fd);
+		int r = compare_file(local_fd, st, &tree->files[tree->file_order[mid]]);
 		if (r == 0)
 			return tree->file_order[mid];
-		if (r == 1)
+		if (r == -1)
 			hi = mid;
-		else if (r == 2)
+		else if (r == 1)
 			lo = mid + 1;
 		else
 			return -2;
@@ -132,46 +159,55 @@ static int find_ordered(const struct dump_tree *tree, int local_fd, int *at)
 	return -1;
 }
 
+/* The description local_fd shares, or -1 (*at: where a new one goes). */
+static int find_shared(const struct dump_tree *tree, int local_fd, const struct stat *st, int *at)
+{
+	int i = find_ordered(tree, local_fd, st, at);
+	pid_t self;
+
+	if (i != -2)
+		return i;
+	self = getpid();
+	*at = tree->nr_files;
+	for (int k = 0; k < tree->nr_files; k++)
+		if (tree->files[k].dev == st->st_dev && tree->files[k].ino == st->st_ino &&
+		    !syscall(SYS_kcmp, self, self, KCMP_FILE, local_fd, tree->files[k].local_fd))
+			return k;
+	return -1;
+}
+
 int files_find(const struct dump_tree *tree, int local_fd)
 {
-	pid_t self = getpid();
-	int at, i = find_ordered(tree, local_fd, &at);
+	struct stat st;
+	int at;
 
-	for (int k = 0; i == -2 && k < tree->nr_files; k++)
-		if (!syscall(SYS_kcmp, self, self, KCMP_FILE, local_fd, tree->files[k].local_fd))
-			i = k;
-	return i < 0 ? -1 : i;
+	if (fstat(local_fd, &st))
+		return -1;
+	return find_shared(tree, local_fd, &st, &at);
 }
 
-/* Counts the description just made at files[nr_files], in order. */
-static void add_description(struct dump_tree *tree)
-{
-	int at = tree->nr_files, n = tree->nr_files;
-
-	if (find_ordered(tree, tree->files[n].local_fd, &at) == -2)
-		at = n;
-	memmove(tree->file_order + at + 1, tree->file_order + at,
-		(n - at) * sizeof(*tree->file_order));
-	tree->file_order[at] = n;
-	tree->nr_files++;
-}
-
-/* A new description at files[nr_files], from cryo's fd local on it. */
+/* A new description at files[nr_files], from cryo's fd local on it; at
+ * is its place in file_order (find_shared). */
 static struct dump_file *new_description(struct dump_ctx *ctx, int local, int fd, unsigned flags,
-					 uint64_t pos, const struct stat *st)
+					 uint64_t pos, const struct stat *st, int at)
 {
-	struct dump_file *f = &ctx->tree->files[ctx->tree->nr_files];
+	struct dump_tree *tree = ctx->tree;
+	struct dump_file *f = &tree->files[tree->nr_files];
 
 	file_entry__init(&f->entry);
 	f->local_fd = local;
 	f->first_pid = ctx->pid;
 	f->first_fd = fd;
-	f->entry.id = ctx->tree->nr_files + 1;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->entry.id = tree->nr_files + 1;
 	f->entry.flags = flags & ~OPEN_ONLY_FLAGS;
 	f->entry.pos = pos;
 	f->entry.has_mode = true;
 	f->entry.mode = st->st_mode;
-	add_description(ctx->tree);
+	memmove(tree->file_order + at + 1, tree->file_order + at,
+		(tree->nr_files - at) * sizeof(*tree->file_order));
+	tree->file_order[at] = tree->nr_files++;
 	return f;
 }
 
@@ -193,21 +229,48 @@ static int dump_owner(struct dump_ctx *ctx, struct dump_file *f, int fd)
 	return 0;
 }
 
+/* A socket's domain, type and protocol, read once for every row. */
+static int probe_socket(int local, const struct stat *st, struct fd_probe *p)
+{
+	p->sk_domain = p->sk_type = p->sk_proto = -1;
+	if (!S_ISSOCK(st->st_mode))
+		return 0;
+	if (sk_get_int(local, SOL_SOCKET, SO_DOMAIN, &p->sk_domain) ||
+	    sk_get_int(local, SOL_SOCKET, SO_TYPE, &p->sk_type) ||
+	    sk_get_int(local, SOL_SOCKET, SO_PROTOCOL, &p->sk_proto))
+		return err_errno("socket:[%lu]: SO_DOMAIN/SO_TYPE/SO_PROTOCOL",
+				 (unsigned long)st->st_ino);
+	return 0;
+}
+
+/* What every row may look at: the link (a socket's is known from its
+ * inode, without a readlink) and a socket's domain, type and protocol. */
+static int probe_fd(pid_t pid, int fd, int local, const struct stat *st, char *link, size_t len,
+		    struct fd_probe *p)
+{
+	char name[32];
+
+	if (S_ISSOCK(st->st_mode))
+		snprintf(link, len, "socket:[%lu]", (unsigned long)st->st_ino);
+	else if (snprintf(name, sizeof(name), "fd/%d", fd), proc_readlink(pid, name, link, len))
+		return -1;
+	return probe_socket(local, st, p);
+}
+
 /* One fd: a description seen before is shared; a new one is classified. */
 static int dump_fd(struct dump_ctx *ctx, int fd)
 {
 	FdEntry *fe = &ctx->fds[ctx->nr_fds];
-	char link[4096], name[32];
-	unsigned flags;
-	uint64_t pos;
+	char link[4096];
+	unsigned flags = 0;
+	uint64_t pos = 0;
 	struct stat st;
-	int local = syscall(SYS_pidfd_getfd, ctx->pidfd, fd, 0);
+	struct fd_probe p = {.pid = ctx->pid, .fd = fd, .st = &st, .link = link};
+	int at, local = syscall(SYS_pidfd_getfd, ctx->pidfd, fd, 0);
 
 	if (local < 0)
 		return err_errno("cannot duplicate fd %d of pid %d", fd, ctx->pid);
-	snprintf(name, sizeof(name), "fd/%d", fd);
-	if (fstat(local, &st) || proc_readlink(ctx->pid, name, link, sizeof(link)) ||
-	    read_fdinfo(ctx->pid, fd, &pos, &flags)) {
+	if (fstat(local, &st) || read_fdinfo(ctx->pid, fd, &pos, &flags)) {
 		close(local);
 		return err_wrap("fd %d of pid %d", fd, ctx->pid);
 	}
@@ -215,24 +278,41 @@ static int dump_fd(struct dump_ctx *ctx, int fd)
 	fe->fd = fd;
 	fe->cloexec = flags & O_CLOEXEC;
 	ctx->nr_fds++;
-	int shared = files_find(ctx->tree, local);
+	int shared = find_shared(ctx->tree, local, &st, &at);
 	if (shared >= 0) {
 		fe->file_id = ctx->tree->files[shared].entry.id;
 		close(local);
 		return 0;
 	}
-	struct dump_file *f = new_description(ctx, local, fd, flags, pos, &st);
-	struct fd_probe p = {
-	    .pid = ctx->pid, .fd = fd, .local_fd = local, .st = &st, .flags = flags, .link = link};
+	if (probe_fd(ctx->pid, fd, local, &st, link, sizeof(link), &p)) {
+		close(local);
+		return err_wrap("fd %d of pid %d", fd, ctx->pid);
+	}
+	struct dump_file *f = new_description(ctx, local, fd, flags, pos, &st, at);
+	p.local_fd = local;
+	p.flags = flags;
 	fe->file_id = f->entry.id;
 	return classify(ctx, f, &p) || dump_owner(ctx, f, fd);
 }
 
 /* Room for n more descriptions. A description's entry.path, when set,
  * points into its own path buffer, which moves with the array. */
+/* Each description, with its path buffer, fills a page of its own: for
+ * thousands of fds the array is megabytes and would take a page fault per
+ * fd. Huge pages for it (where the kernel gives them) make that a few. */
+static void advise_huge(void *p, size_t len)
+{
+	uintptr_t huge = 2u << 20, start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+	uintptr_t end = ((uintptr_t)p + len) & ~(huge - 1);
+
+	if (end > start)
+		madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
+
 static int grow_files(struct dump_tree *tree, int n)
 {
-	struct dump_file *grown = realloc(tree->files, (tree->nr_files + n + 1) * sizeof(*grown));
+	size_t bytes = (tree->nr_files + n + 1) * sizeof(struct dump_file);
+	struct dump_file *grown = realloc(tree->files, bytes);
 	int *order =
 	    grown ? realloc(tree->file_order, (tree->nr_files + n + 1) * sizeof(*order)) : NULL;
 
@@ -241,10 +321,16 @@ static int grow_files(struct dump_tree *tree, int n)
 	if (!order)
 		return err_set("out of memory");
 	tree->file_order = order;
+	advise_huge(grown, bytes);
 	for (int i = 0; i < tree->nr_files; i++)
 		if (grown[i].entry.path)
 			grown[i].entry.path = grown[i].path;
-	memset(grown + tree->nr_files, 0, (n + 1) * sizeof(*grown));
+	/* all but the path buffers, which are written before they are read:
+	 * with thousands of fds, zeroing them costs megabytes of page faults */
+	for (int i = tree->nr_files; i <= tree->nr_files + n; i++) {
+		memset(&grown[i], 0, offsetof(struct dump_file, path));
+		grown[i].path[0] = 0;
+	}
 	return 0;
 }
 
@@ -265,9 +351,17 @@ int files_add_unheld(struct dump_ctx *ctx, int local, uint32_t *id)
 	dup = fcntl(local, F_DUPFD_CLOEXEC, 0);
 	if (dup < 0)
 		return err_errno("cannot keep a file pid %d holds without an fd", ctx->pid);
-	struct dump_file *f = new_description(ctx, dup, -1, flags, 0, &st);
 	struct fd_probe p = {
 	    .pid = ctx->pid, .fd = -1, .local_fd = dup, .st = &st, .flags = flags, .link = link};
+	int at, shared = find_shared(ctx->tree, dup, &st, &at);
+	if (shared >= 0 || probe_socket(dup, &st, &p)) {
+		close(dup);
+		if (shared < 0)
+			return -1;
+		*id = ctx->tree->files[shared].entry.id;
+		return 0;
+	}
+	struct dump_file *f = new_description(ctx, dup, -1, flags, 0, &st, at);
 	*id = f->entry.id;
 	return classify(ctx, f, &p);
 }

@@ -170,12 +170,59 @@ static int dump_file_locks(struct dump_ctx *ctx, const struct dump_file *f)
 	return ret ? -1 : 0;
 }
 
+/* Every inode number /proc/locks names, whatever the kind of lock (for a
+ * process of many fds: only their fdinfo is read for "lock:" lines). */
+static int locked_inodes(uint64_t **inos, size_t *n)
+{
+	char *buf, *line, *save = NULL;
+	size_t cap = 0;
+
+	*inos = NULL;
+	*n = 0;
+	if (proc_read(0, "../locks", &buf, NULL))
+		return err_wrap("reading /proc/locks");
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *p = strchr(line, ':');
+		unsigned long long ino;
+		/* "N: KIND ... MAJ:MIN:INO ...": the inode follows the third ':' */
+		if (!p || !(p = strchr(p + 1, ':')) || !(p = strchr(p + 1, ':')) ||
+		    sscanf(p + 1, "%llu", &ino) != 1)
+			continue;
+		if (*n == cap) {
+			uint64_t *grown = realloc(*inos, (cap = 2 * cap + 16) * sizeof(*grown));
+			if (!grown) {
+				free(buf);
+				return err_set("out of memory");
+			}
+			*inos = grown;
+		}
+		(*inos)[(*n)++] = ino;
+	}
+	free(buf);
+	return 0;
+}
+
+static bool in_list(const uint64_t *v, size_t n, uint64_t x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
 int locks_dump(struct dump_ctx *ctx)
 {
-	for (int i = 0; i < ctx->tree->nr_files; i++)
-		if (dump_file_locks(ctx, &ctx->tree->files[i]))
-			return -1;
-	return 0;
+	uint64_t *inos;
+	size_t n;
+	int ret = 0;
+
+	if (locked_inodes(&inos, &n))
+		return -1;
+	for (int i = 0; i < ctx->tree->nr_files && !ret; i++)
+		if (in_list(inos, n, ctx->tree->files[i].ino))
+			ret = dump_file_locks(ctx, &ctx->tree->files[i]);
+	free(inos);
+	return ret;
 }
 
 /* ---- dump: the tree's locks against /proc/locks ---- */

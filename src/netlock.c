@@ -15,12 +15,27 @@
  * the cost per connection is one set element. A v4-mapped IPv6 address
  * goes into the IPv4 sets, where its packets are. Removing the lock is
  * deleting the table.
+ *
+ * A tree in a network namespace that is not cryo's is locked whole: the
+ * table is made in that namespace (cryo enters it with setns for the
+ * transaction and comes back), its input and output chains dropping every
+ * packet, whatever the number of connections; no other namespace is
+ * touched. netlock.img records the namespace's inode, by which the restore,
+ * a failed dump and `cryo unlock` find it again (cryo's own, the process
+ * given as a hint, /run/netns, then every process's); a namespace no
+ * longer there took its tables with it.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <nftables/libnftables.h>
 
@@ -70,6 +85,114 @@ static int run_nft(const char *cmds, char *nft_err, size_t len)
 	return r ? -1 : 0;
 }
 
+/* ---- the tree's network namespace ---- */
+
+static int netns_ino(const char *path, uint64_t *ino)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return -1;
+	*ino = st.st_ino;
+	return 0;
+}
+
+int netlock_netns_of(pid_t pid, uint64_t *netns)
+{
+	char path[64];
+	uint64_t own, tree;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	if (netns_ino("/proc/thread-self/ns/net", &own) || netns_ino(path, &tree))
+		return err_errno("network lock: the network namespace of pid %d", (int)pid);
+	*netns = tree == own ? 0 : tree;
+	return 0;
+}
+
+/* An fd of the namespace whose inode is ino, if path is one. */
+static int open_if(const char *path, uint64_t ino)
+{
+	uint64_t found;
+
+	if (netns_ino(path, &found) || found != ino)
+		return -1;
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* path is dir/name, for each entry of dir (+ suffix), until one opens. */
+static int open_in_dir(const char *dir, const char *suffix, bool pids, uint64_t ino)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[320];
+	int fd = -1;
+
+	if (!d)
+		return -1;
+	while (fd < 0 && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || (pids && (de->d_name[0] < '0' || de->d_name[0] > '9')))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s%s", dir, de->d_name, suffix);
+		fd = open_if(path, ino);
+	}
+	closedir(d);
+	return fd;
+}
+
+/* The namespace of inode ino: through hint, /run/netns, every process. */
+static int open_netns(uint64_t ino, pid_t hint)
+{
+	char path[64];
+	int fd = -1;
+
+	if (hint > 0) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)hint);
+		fd = open_if(path, ino);
+	}
+	if (fd < 0)
+		fd = open_in_dir("/run/netns", "", false, ino);
+	if (fd < 0)
+		fd = open_in_dir("/proc", "/ns/net", true, ino);
+	return fd;
+}
+
+/* run_nft in the namespace ino (0 or cryo's own: here): 1 if it is gone. */
+static int run_nft_in(uint64_t ino, pid_t hint, const char *cmds, char *nft_err, size_t len)
+{
+	uint64_t own;
+	int self, target, r;
+
+	if (!ino || (!netns_ino("/proc/thread-self/ns/net", &own) && own == ino))
+		return run_nft(cmds, nft_err, len);
+	target = open_netns(ino, hint);
+	if (target < 0)
+		return 1;
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0 || setns(target, CLONE_NEWNET)) {
+		snprintf(nft_err, len, "cannot enter network namespace net:[%llu]: %s",
+			 (unsigned long long)ino, strerror(errno));
+		r = -1;
+	} else {
+		r = run_nft(cmds, nft_err, len);
+		if (setns(self, CLONE_NEWNET)) {
+			snprintf(nft_err, len, "cannot come back to cryo's network namespace: %s",
+				 strerror(errno));
+			r = -1;
+		}
+	}
+	if (self >= 0)
+		close(self);
+	close(target);
+	return r;
+}
+
+/* Every packet in and out of the namespace (no element: constant cost). */
+static const char *const whole_netns[] = {
+    "add table inet %s\n",
+    "add chain inet %s in { type filter hook input priority -300; policy drop; }\n",
+    "add chain inet %s out { type filter hook output priority -300; policy drop; }\n",
+};
+
 static const char *const skeleton[] = {
     "add table inet %s\n",
     "add chain inet %s in { type filter hook input priority -300; policy accept; }\n",
@@ -110,25 +233,51 @@ static bool is_any(int family, const unsigned char *a)
 	return !memcmp(a, zero, family == AF_INET ? 4 : 16);
 }
 
-static void add_element(FILE *out, const char *table, const struct netlock_sock *s)
+static const char *const set_names[] = {"c4", "c6", "l4", "l6", "lp"};
+
+/* The set a socket goes in (an index of set_names), its element in buf. */
+static int element(const struct netlock_sock *s, char *buf, size_t len)
 {
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
 	bool v4, dst_v4;
 
 	addr_str(s->family, s->src, src, &v4);
-	if (s->listener && is_any(s->family, s->src))
-		fprintf(out, "add element inet %s lp { %u }\n", table, s->sport);
-	else if (s->listener)
-		fprintf(out, "add element inet %s l%c { %s . %u }\n", table, v4 ? '4' : '6', src,
-			s->sport);
-	else {
-		addr_str(s->family, s->dst, dst, &dst_v4);
-		fprintf(out, "add element inet %s c%c { %s . %u . %s . %u }\n", table,
-			v4 ? '4' : '6', src, s->sport, dst, s->dport);
+	if (s->listener && is_any(s->family, s->src)) {
+		snprintf(buf, len, "%u", s->sport);
+		return 4;
+	}
+	if (s->listener) {
+		snprintf(buf, len, "%s . %u", src, s->sport);
+		return v4 ? 2 : 3;
+	}
+	addr_str(s->family, s->dst, dst, &dst_v4);
+	snprintf(buf, len, "%s . %u . %s . %u", src, s->sport, dst, s->dport);
+	return v4 ? 0 : 1;
+}
+
+/* One command per set, with all its elements: nft parses and sends them
+ * as one list, not a command per socket. */
+static void add_elements(FILE *out, const char *table, const struct netlock_sock *s, size_t n)
+{
+	char e[2 * INET6_ADDRSTRLEN + 32];
+
+	for (int set = 0; set < (int)(sizeof(set_names) / sizeof(set_names[0])); set++) {
+		bool first = true;
+		for (size_t i = 0; i < n; i++) {
+			if (element(&s[i], e, sizeof(e)) != set)
+				continue;
+			if (first)
+				fprintf(out, "add element inet %s %s { ", table, set_names[set]);
+			fprintf(out, "%s%s", first ? "" : ", ", e);
+			first = false;
+		}
+		if (!first)
+			fprintf(out, " }\n");
 	}
 }
 
-int netlock_take(const char *table, const struct netlock_sock *s, size_t n)
+int netlock_take(const char *table, uint64_t netns, pid_t hint, const struct netlock_sock *s,
+		 size_t n)
 {
 	char *cmds = NULL, nft_err[256];
 	size_t len = 0;
@@ -137,31 +286,46 @@ int netlock_take(const char *table, const struct netlock_sock *s, size_t n)
 
 	if (!out)
 		return err_errno("network lock: open_memstream");
-	for (size_t i = 0; i < sizeof(skeleton) / sizeof(skeleton[0]); i++)
-		fprintf(out, skeleton[i], table);
-	for (size_t i = 0; i < n; i++)
-		add_element(out, table, &s[i]);
+	if (netns)
+		for (size_t i = 0; i < sizeof(whole_netns) / sizeof(whole_netns[0]); i++)
+			fprintf(out, whole_netns[i], table);
+	else
+		for (size_t i = 0; i < sizeof(skeleton) / sizeof(skeleton[0]); i++)
+			fprintf(out, skeleton[i], table);
+	if (!netns)
+		add_elements(out, table, s, n);
 	if (fclose(out))
 		return free(cmds), err_errno("network lock: out of memory");
-	r = run_nft(cmds, nft_err, sizeof(nft_err));
+	r = run_nft_in(netns, hint, cmds, nft_err, sizeof(nft_err));
 	free(cmds);
+	if (r == 1)
+		return err_set("cannot lock the network: the tree's network namespace net:[%llu] "
+			       "is not found",
+			       (unsigned long long)netns);
 	if (r)
 		return err_set("cannot lock the network (nftables table inet %s): %s", table,
 			       nft_err);
-	pr_info("network locked: nftables table inet %s, %zu sockets", table, n);
+	if (netns)
+		pr_info("network locked: nftables table inet %s in the tree's network namespace "
+			"net:[%llu], all its traffic",
+			table, (unsigned long long)netns);
+	else
+		pr_info("network locked: nftables table inet %s, %zu sockets", table, n);
 	return 0;
 }
 
-int netlock_drop(const char *table)
+int netlock_drop(const char *table, uint64_t netns, pid_t hint)
 {
 	char cmd[128], nft_err[256];
+	int r;
 
 	snprintf(cmd, sizeof(cmd), "delete table inet %s\n", table);
-	if (!run_nft(cmd, nft_err, sizeof(nft_err))) {
+	r = run_nft_in(netns, hint, cmd, nft_err, sizeof(nft_err));
+	if (!r) {
 		pr_info("network unlocked: nftables table inet %s removed", table);
 		return 0;
 	}
-	if (strstr(nft_err, "No such file or directory"))
+	if (r == 1 || strstr(nft_err, "No such file or directory"))
 		return 1;
 	return err_set("cannot remove the network lock (nftables table inet %s): %s", table,
 		       nft_err);

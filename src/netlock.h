@@ -1,7 +1,9 @@
 /*
  * netlock: the network lock of a checkpoint (netlock.c), an nftables table
  * that drops every packet of the tree's TCP connections, both ways, and the
- * new connections its listeners would take, while the tree is frozen.
+ * new connections its listeners would take, while the tree is frozen; or,
+ * when the tree has a network namespace of its own, a table in that
+ * namespace that drops every packet in and out of it.
  */
 #ifndef CRYO_NETLOCK_H
 #define CRYO_NETLOCK_H
@@ -26,10 +28,17 @@ struct netlock_sock {
 
 /* A name recognisable as cryo's and unique to one checkpoint of root. */
 void netlock_name(char *buf, size_t len, pid_t root);
-/* One transaction: the table, its chains and rules, and the sockets. */
-int netlock_take(const char *table, const struct netlock_sock *s, size_t n);
-/* Removes the table: 0, 1 if there was none, -1 on error. */
-int netlock_drop(const char *table);
+/* The inode of pid's network namespace if it is not cryo's, else 0. */
+int netlock_netns_of(pid_t pid, uint64_t *netns);
+/* One transaction: the table, its chains and rules, and the sockets; with
+ * netns (an inode netlock_netns_of gave, hint a process in it), the table
+ * is made in that namespace and drops all of its traffic instead. */
+int netlock_take(const char *table, uint64_t netns, pid_t hint, const struct netlock_sock *s,
+		 size_t n);
+/* Removes the table (in namespace netns, if not 0: found through hint,
+ * else among /run/netns and the processes): 0, 1 if there was none (or the
+ * namespace is gone, and its tables with it), -1 on error. */
+int netlock_drop(const char *table, uint64_t netns, pid_t hint);
 /* Whether the name is one netlock_name makes (a table of cryo's). */
 bool netlock_is_ours(const char *table);
 

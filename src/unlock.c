@@ -98,7 +98,7 @@ static int unlock_record(const NetlockEntry *e)
 	}
 	if (r < 0)
 		return -1;
-	if (e->table[0] && (r = netlock_drop(e->table)) < 0)
+	if (e->table[0] && (r = netlock_drop(e->table, e->has_netns ? e->netns : 0, 0)) < 0)
 		return -1;
 	printf("%s; %d socket%s taken out of repair mode\n",
 	       !e->table[0] ? "no lock was taken"

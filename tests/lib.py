@@ -16,6 +16,7 @@ import os
 import re
 import select
 import signal
+import subprocess
 import sys
 import termios
 import time
@@ -387,6 +388,23 @@ def run(argv, limit, cwd=None, err=None, out=None, log=None, **kw):
         raise
     r.ms = (time.monotonic() - t0) * 1000
     return r
+
+
+def netns_tcp_counters(inns):
+    """The Tcp: counters of /proc/net/snmp in the namespace INNS (`ip netns
+    exec NS`; () for this one)."""
+    r = subprocess.run(list(inns) + ["cat", "/proc/net/snmp"], capture_output=True, text=True)
+    lines = [l.split() for l in r.stdout.splitlines() if l.startswith("Tcp:")]
+    return dict(zip(lines[0][1:], (int(v) for v in lines[1][1:])))
+
+
+def cryo_tables(inns=(), pid=None):
+    """cryo's nftables tables (`nft list tables` lines) in the namespace;
+    with pid, only those of a checkpoint of that pid (cryo-PID-...: in a
+    namespace others share, their tests' tables are not this one's)."""
+    r = subprocess.run(list(inns) + ["nft", "list", "tables"], capture_output=True, text=True)
+    mark = "cryo-%d-" % pid if pid else "cryo-"
+    return [l for l in r.stdout.splitlines() if mark in l]
 
 
 def read_text(path):

@@ -35,6 +35,7 @@ import test_tmux  # noqa: E402
 import test_external  # noqa: E402
 import test_files  # noqa: E402
 import test_jvm  # noqa: E402
+import test_netprogs  # noqa: E402
 import test_options  # noqa: E402
 import test_progress  # noqa: E402
 import test_run  # noqa: E402
@@ -371,18 +372,6 @@ GAME = os.path.join(ROOT, "tests", "tcp_game.py")
 GAME_CLIENTS = 100
 
 
-def netns_tcp_counters(inns):
-    """The Tcp: counters of /proc/net/snmp in the namespace."""
-    r = subprocess.run(list(inns) + ["cat", "/proc/net/snmp"], capture_output=True, text=True)
-    lines = [l.split() for l in r.stdout.splitlines() if l.startswith("Tcp:")]
-    return dict(zip(lines[0][1:], (int(v) for v in lines[1][1:])))
-
-
-def cryo_tables(inns=()):
-    r = subprocess.run(list(inns) + ["nft", "list", "tables"], capture_output=True, text=True)
-    return [l for l in r.stdout.splitlines() if "cryo-" in l]
-
-
 def check_game_queues(ctx, images):
     """At the dump, some connection of the server had data it never sent in
     its send queue, and some had data it had not read in its receive queue."""
@@ -415,7 +404,11 @@ def game_dump(ctx, inns, pid, images, mode):
     ctx.expect_ok(r, "cryo dump")
     check_game_queues(ctx, images)
     if mode == "leave-running":
-        check_running(pid, "after dump -R")
+        # the game may end as soon as it is released (on a loaded machine
+        # what is left of it can take less than cryo's own exit): an ended
+        # server's status and every byte are checked after
+        if lib.proc_state(pid) != "Z":
+            check_running(pid, "after dump -R")
         return
     wait_killed(pid, "after dump", ctx)
     time.sleep(1)  # the clients go on sending into the lock meanwhile
@@ -447,14 +440,14 @@ def game_test(family, mode):
                                         str(GAME_CLIENTS)], cwd=ctx.dir,
                                 stdout=ctx.path("clients.log"), stderr=ctx.path("clients.log"))
             wait_ready(ctx, pid)
-            before = netns_tcp_counters(inns)
+            before = lib.netns_tcp_counters(inns)
             game_dump(ctx, inns, pid, ctx.path("images"), mode)
             # resets the checkpoint caused come with the next segments, which
             # the clients send every tick: counted over a second of traffic
             # after it, before any connection is closed (closing 100 busy
             # connections at the end may reset some, with no checkpoint at all)
             time.sleep(1)
-            after = netns_tcp_counters(inns)
+            after = lib.netns_tcp_counters(inns)
             st = lib.wait_pid(clients, 120, "waiting for the clients to finish")
             if lib.exit_code(st) != 0:
                 raise Fail("the clients: %s: %s" % (lib.describe_status(st),
@@ -466,11 +459,11 @@ def game_test(family, mode):
             if after["OutRsts"] != before["OutRsts"]:
                 raise Fail("%d resets were sent in the namespace" % (
                     after["OutRsts"] - before["OutRsts"]))
-            left = cryo_tables(inns) + cryo_tables()
+            left = lib.cryo_tables(inns) + lib.cryo_tables(pid=pid)
             if left:
                 raise Fail("nftables tables left behind: %s" % left)
         finally:
-            if clients:
+            if clients and lib.poll_pid(clients) is None:
                 os.kill(clients, signal.SIGKILL)
                 lib.wait_pid(clients, 10)
             subprocess.run(["ip", "netns", "del", ns])
@@ -543,8 +536,8 @@ def http_server_test(ctx):
             raise Fail("the restored http.server does not answer")
         os.kill(pid, signal.SIGTERM)
         lib.wait_pid(pid, 10, "waiting for http.server to end")
-        if cryo_tables(inns):
-            raise Fail("nftables tables left behind: %s" % cryo_tables(inns))
+        if lib.cryo_tables(inns):
+            raise Fail("nftables tables left behind: %s" % lib.cryo_tables(inns))
     finally:
         subprocess.run(["ip", "netns", "del", ns])
 
@@ -612,6 +605,192 @@ while True:
 """
 
 
+NETNS_PEER = """
+import os, socket, sys, time
+# argv: server address, port; one connection, kept across the checkpoint
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+def echo(msg):
+    c.sendall(msg)
+    got = b""
+    while len(got) < len(msg):
+        part = c.recv(100)
+        if not part:
+            sys.exit("the server closed the connection after %r" % got)
+        got += part
+    if got != msg.upper():
+        sys.exit("the server answered %r to %r" % (got, msg))
+echo(b"before")
+open("peer-ready", "w").close()
+while not os.path.exists("peer-go"):
+    echo(b"during")  # into the lock while the tree is frozen: answered later
+    time.sleep(0.05)
+echo(b"after the checkpoint")
+print("peer: ok", flush=True)
+"""
+
+NETNS_ECHO = """
+import os, socket
+l = socket.socket()
+l.bind(("10.213.%d.1", 7000))
+l.listen(1)
+c, _ = l.accept()
+open("ready", "w").close()
+while True:
+    d = c.recv(100)
+    if not d:
+        break
+    c.sendall(d.upper())
+"""
+
+
+def netns_pair(tag):
+    """Two namespaces of the test's own, A (the tree's) and B (the peer's),
+    joined by a veth pair, 10.213.N.1 in A and .2 in B; their names and the
+    `ip netns exec` prefixes."""
+    names = ["cryo-nl-%d-%s-%s" % (os.getpid(), tag, side) for side in "ab"]
+    pre = [[shutil.which("ip") or "/usr/sbin/ip", "netns", "exec", n] for n in names]
+    net = os.getpid() % 250
+    for n in names:
+        subprocess.run(["ip", "netns", "add", n], check=True)
+    try:
+        for inns, ip in ((pre[0], 1), (pre[1], 2)):
+            subprocess.run(inns + ["ip", "link", "set", "lo", "up"], check=True)
+        subprocess.run(pre[0] + ["ip", "link", "add", "vnla", "type", "veth", "peer", "name",
+                                 "vnlb", "netns", names[1]], check=True)
+        for inns, dev, ip in ((pre[0], "vnla", 1), (pre[1], "vnlb", 2)):
+            subprocess.run(inns + ["ip", "addr", "add", "10.213.%d.%d/24" % (net, ip), "dev",
+                                   dev], check=True)
+            subprocess.run(inns + ["ip", "link", "set", dev, "up"], check=True)
+    except Exception:
+        for n in names:
+            subprocess.run(["ip", "netns", "del", n])
+        raise
+    return names, pre, net
+
+
+def killed_dump_then_unlock(ctx, pre, dump, pid):
+    """cryo SIGKILLed once it took the lock (blocked opening its pages
+    image, a FIFO): the table is left in the tree's namespace A alone, and
+    `cryo unlock -D DIR`, run in cryo's own namespace, finds A and removes
+    it."""
+    os.mkdir(ctx.path("images"))
+    os.mkfifo(os.path.join(ctx.path("images"), ".pages-%d.img.part" % pid))
+    d = lib.spawn(dump, cwd=ctx.dir, stdout=ctx.path("dump.out"), stderr=ctx.path("dump.err"))
+    try:
+        lib.wait_until(lambda: "in repair mode, read" in lib.read_text(ctx.path("dump.log")),
+                       20, "the dump taking the lock")
+        time.sleep(0.2)
+    finally:
+        os.kill(d, signal.SIGKILL)
+        lib.wait_pid(d, 10, "waiting for the killed cryo")
+    if (len(lib.cryo_tables(pre[0])) != 1 or lib.cryo_tables(pre[1]) or
+            lib.cryo_tables(pid=pid)):
+        raise Fail("the killed dump left %s in A, %s in B, %s here: expected one table in A" % (
+            lib.cryo_tables(pre[0]), lib.cryo_tables(pre[1]), lib.cryo_tables(pid=pid)))
+    ctx.expect_ok(ctx.cryo(lib.CRYO, ["unlock", "-D", ctx.path("images")], "unlock"),
+                  "cryo unlock")
+    if "network lock removed" not in lib.read_text(ctx.path("unlock.out")):
+        raise Fail("cryo unlock: %s" % lib.read_text(ctx.path("unlock.out")).strip())
+    check_running(pid, "after the killed dump and cryo unlock")
+
+
+def failed_restore_unlocks(ctx, pre, pid):
+    """The dumped (killed) tree restored in cryo's own namespace, where its
+    address is not: the restore fails, naming it, and its undo removes the
+    lock from namespace A, which it finds by the inode netlock.img
+    records."""
+    wait_killed(pid, "after dump", ctx)
+    lib.tracked.add(pid)
+    if len(lib.cryo_tables(pre[0])) != 1:
+        raise Fail("after the dump namespace A holds %s, not the lock" % lib.cryo_tables(pre[0]))
+    r = ctx.cryo(lib.CRYO, ["restore", "-D", ctx.path("images"), "-d", "--tcp-established",
+                            "-v4", "-o", ctx.path("restore.log")], "restore")
+    if lib.exit_code(r.status) == 0:
+        raise Fail("a restore outside the tree's namespace succeeded")
+    err = lib.read_text(r.err).strip()
+    if "bind" not in err:
+        raise Fail("the failed restore said: %s" % err[:200])
+    left = lib.cryo_tables(pre[0]) + lib.cryo_tables(pre[1]) + lib.cryo_tables(pid=pid)
+    if left:
+        raise Fail("the failed restore left %s" % left)
+
+
+def netns_lock_test(mode):
+    """A server in a network namespace of its own (A), its one client in
+    another (B) across a veth pair, talking all through the checkpoint;
+    cryo runs in neither, so the dump locks namespace A whole (one table
+    there, dropping everything in and out), and the restore, run in A,
+    removes it (-R: the dump's end does; killed-dump: cryo dies after the
+    lock and `cryo unlock` removes it; failed-restore: see
+    failed_restore_unlocks): no reset in either namespace, the
+    client gets every answer on its connection, no table left in A, B or
+    cryo's own namespace."""
+    def fn(ctx):
+        names, pre, net = netns_pair(mode)
+        peer = None
+        try:
+            pid = start_workload(ctx, pre[0] + [sys.executable, "-c", NETNS_ECHO % net])
+            lib.wait_until(lambda: subprocess.run(
+                pre[0] + ["ss", "-Htln", "sport", "= :7000"], capture_output=True,
+                text=True).stdout.strip(), 20, "the server listening")
+            peer = lib.spawn(pre[1] + [sys.executable, "-c", NETNS_PEER, "10.213.%d.1" % net,
+                                       "7000"], cwd=ctx.dir, stdout=ctx.path("peer.log"),
+                             stderr=ctx.path("peer.log"))
+            lib.wait_until(lambda: os.path.exists(ctx.path("peer-ready")), 20,
+                           "the client connected")
+            wait_ready(ctx, pid)
+            before = [lib.netns_tcp_counters(p) for p in pre]
+            dump = [lib.CRYO, "dump", "-t", str(pid), "-D", ctx.path("images"),
+                    "--tcp-established", "-v4", "-o", ctx.path("dump.log")]
+            if mode == "killed-dump":
+                killed_dump_then_unlock(ctx, pre, dump, pid)
+            else:
+                ctx.expect_ok(ctx.cryo(dump[0], dump[1:] + (["-R"] if mode == "leave-running"
+                                                            else []), "dump"), "cryo dump")
+            if "in the tree's network namespace" not in lib.read_text(ctx.path("dump.log")):
+                raise Fail("the dump did not lock the tree's namespace whole (dump.log)")
+            if mode == "failed-restore":
+                failed_restore_unlocks(ctx, pre, pid)
+                return
+            if mode == "restore":
+                wait_killed(pid, "after dump", ctx)
+                lib.tracked.add(pid)
+                time.sleep(1)  # the client goes on sending into the lock
+                r = ctx.cryo(pre[0][0], pre[0][1:] + [lib.CRYO, "restore", "-D",
+                                                      ctx.path("images"), "-d",
+                                                      "--tcp-established", "-v4", "-o",
+                                                      ctx.path("restore.log")], "restore")
+                ctx.expect_ok(r, "cryo restore -d")
+            else:
+                check_running(pid, "after dump -R")
+            time.sleep(0.5)
+            touch(ctx.path("peer-go"))
+            st = lib.wait_pid(peer, 30, "waiting for the client")
+            peer = None
+            if lib.exit_code(st) != 0:
+                raise Fail("the client: %s: %s" % (lib.describe_status(st),
+                                                  lib.read_text(ctx.path("peer.log"))[-300:]))
+            after = [lib.netns_tcp_counters(p) for p in pre]
+            for n, b, a in zip(names, before, after):
+                if a["OutRsts"] != b["OutRsts"]:
+                    raise Fail("%d resets were sent in %s" % (a["OutRsts"] - b["OutRsts"], n))
+            left = (lib.cryo_tables(pre[0]) + lib.cryo_tables(pre[1]) +
+                    lib.cryo_tables(pid=pid))
+            if left:
+                raise Fail("nftables tables left behind: %s" % left)
+            # the client is gone: the server ends on its connection's EOF
+            st = lib.wait_pid(pid, 10, "waiting for the server to end")
+            if lib.exit_code(st) != 0:
+                raise Fail("the server: %s%s" % (lib.describe_status(st), outlog_fail(ctx)))
+        finally:
+            if peer:
+                os.kill(peer, signal.SIGKILL)
+                lib.wait_pid(peer, 10)
+            for n in names:
+                subprocess.run(["ip", "netns", "del", n])
+    return fn
+
+
 def unlock_test(ctx):
     """cryo killed (SIGKILL) in the middle of a dump with --tcp-established,
     while it is blocked opening the pages image (a FIFO put in its place):
@@ -646,15 +825,15 @@ def unlock_test(ctx):
         if not lib.alive(pid):
             raise Fail("the echo server died with the cryo that was dumping it (%s)" %
                        lib.describe_status(lib.wait_pid(pid, 5)))
-        stale = [l for l in cryo_tables() if "cryo-%d-" % pid in l]
+        stale = [l for l in lib.cryo_tables() if "cryo-%d-" % pid in l]
         if len(stale) != 1:
             raise Fail("the killed dump left %s, not its one table" % stale)
         r = ctx.cryo(lib.CRYO, ["unlock", "-D", images], "unlock")
         ctx.expect_ok(r, "cryo unlock")
         if "network lock removed" not in lib.read_text(ctx.path("unlock.out")):
             raise Fail("cryo unlock: %s" % lib.read_text(ctx.path("unlock.out")).strip())
-        if [l for l in cryo_tables() if "cryo-%d-" % pid in l]:
-            raise Fail("cryo unlock left the table: %s" % cryo_tables())
+        if [l for l in lib.cryo_tables() if "cryo-%d-" % pid in l]:
+            raise Fail("cryo unlock left the table: %s" % lib.cryo_tables())
         client.settimeout(10)
         client.sendall(b"after unlock")
         got = b""
@@ -674,7 +853,7 @@ def unlock_test(ctx):
         if dump:
             os.kill(dump, signal.SIGKILL)
             lib.wait_pid(dump, 10)
-        for line in cryo_tables():
+        for line in lib.cryo_tables():
             if "cryo-%d-" % pid in line:
                 subprocess.run(["nft", "delete"] + line.split()[:3])
 
@@ -1409,8 +1588,8 @@ def all_tests():
         tests.append(("redis/" + mode, redis_test(mode), 60))
         tests.append(("sleep6/" + mode, sleep6_test(mode), 30))
     tests.append(("sqlite3/restore", sqlite_test, 60))
-    tests += (test_files.tests() + test_jvm.tests() + test_options.tests() +
-              test_external.tests())
+    tests += (test_files.tests() + test_jvm.tests() + test_netprogs.tests() +
+              test_options.tests() + test_external.tests())
     tests += test_run.tests() + test_progress.tests()
     tests.append(("http-server/restore", http_server_test, 60))
     for name in ("sk_icmp", "sk_raw"):
@@ -1422,6 +1601,8 @@ def all_tests():
 
 
     tests.append(("tcp-unlock/killed-dump", unlock_test, 60))
+    for mode in ("restore", "leave-running", "killed-dump", "failed-restore"):
+        tests.append(("tcp-netns-lock/%s" % mode, netns_lock_test(mode), 60))
     for family in ("4", "6"):
         for mode in ("restore", "leave-running", "failed"):
             tests.append(("tcp-game/v%s/%s" % (family, mode), game_test(family, mode), 90))

@@ -25,6 +25,24 @@ static void proc_path(char *buf, size_t len, pid_t pid, const char *name)
 		snprintf(buf, len, "/proc/self/%s", name);
 }
 
+int proc_read_head(pid_t pid, const char *name, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	int fd;
+	ssize_t n;
+
+	proc_path(path, sizeof(path), pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_errno("cannot open %s", path);
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return err_errno("cannot read %s", path);
+	buf[n] = 0;
+	return 0;
+}
+
 int proc_read(pid_t pid, const char *name, char **buf, size_t *len)
 {
 	char path[PATH_MAX];

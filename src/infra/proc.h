@@ -56,6 +56,9 @@ bool proc_vma_has_flag(const struct proc_vma *v, const char *flag);
 
 /* Reads /proc/PID/NAME (pid 0: self) into a malloc'd NUL-terminated buffer. */
 int proc_read(pid_t pid, const char *name, char **buf, size_t *len);
+/* Its first len - 1 bytes at most, in one read, NUL-terminated into buf
+ * (for files whose head is all one wants: an fd's pos and flags). */
+int proc_read_head(pid_t pid, const char *name, char *buf, size_t len);
 /* Opens what pid maps at [start, end) through /proc/PID/map_files with
  * open flags (close-on-exec; no attach, no pin): -1 with the error recorded. */
 int proc_open_map_file(pid_t pid, uint64_t start, uint64_t end, int flags);

@@ -26,21 +26,33 @@
  * family, type and protocol, the options in the order they were read, the
  * buffers (forced, then the program's locks), bind to the saved address
  * when it was bound, connect to the peer when it was connected, the flags
- * and the owner. The kernel does not say whether such a socket was shut
- * down (no getsockopt tells, and the diag answers of UDP carry no
- * shutdown state that a refusal could rely on): that state is not kept.
+ * and the owner, then shutdown(2) as it was shut down.
+ *
+ * Shut down (SHUT_RD, SHUT_WR, both) is the socket's sk_shutdown, which no
+ * getsockopt gives: for a bound UDP or UDP-Lite socket sock_diag does
+ * (INET_DIAG_SHUTDOWN, one query filtered on its port, matched by inode);
+ * for the others (unbound, ping, raw, or in a network namespace cryo's
+ * sock_diag does not see) poll tells receiving (POLLRDHUP) and both
+ * (POLLHUP), and sending alone cannot be seen (it is then not kept). A
+ * socket shut for receiving answers recv at once, so its queue is told
+ * empty by SO_MEMINFO instead. The restore shuts the new socket down the
+ * same way after connecting; on a socket never connected shutdown(2)
+ * answers ENOTCONN, having shut it down all the same.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <net/if.h>
 #include <linux/icmp.h>
 #include <linux/icmpv6.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
 
 #include "fdkind.h"
 #include "infra/log.h"
@@ -74,12 +86,9 @@ static const char *endpoints(const InetDgramEntry *u, char *buf, size_t len)
 /* The socket's family, type and protocol, if it is an inet one. */
 static bool inet_triple(const struct fd_probe *p, int *type, int *proto)
 {
-	int dom;
-
-	return S_ISSOCK(p->st->st_mode) && !sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) &&
-	       (dom == AF_INET || dom == AF_INET6) &&
-	       !sk_get_int(p->local_fd, SOL_SOCKET, SO_TYPE, type) &&
-	       !sk_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, proto);
+	*type = p->sk_type;
+	*proto = p->sk_proto;
+	return p->sk_domain == AF_INET || p->sk_domain == AF_INET6;
 }
 
 static bool is_ping(int type, int proto)
@@ -196,17 +205,78 @@ static int read_other_opts(int fd, InetDgramEntry *u)
 	return 0;
 }
 
-/* A datagram waiting to be read: peeking zero bytes consumes nothing. */
-static int check_queue(int fd, const char *what)
+/* ---- dump: shut down ---- */
+
+struct shut_query {
+	uint64_t ino;
+	bool found;
+	uint8_t how;
+};
+
+static int shut_one(const struct nlmsghdr *h, void *arg)
 {
+	const struct inet_diag_msg *m = NLMSG_DATA(h);
+	struct shut_query *q = arg;
+	const uint8_t *a;
+	size_t len;
+
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->idiag_inode != q->ino)
+		return 0;
+	a = sk_diag_attr(h, sizeof(*m), INET_DIAG_SHUTDOWN, &len);
+	q->found = true;
+	q->how = a && len >= 1 ? *a & 3 : 0;
+	return 1;
+}
+
+/* sk_shutdown: sock_diag for a bound UDP socket, else what poll shows. */
+static int read_shutdown(int fd, InetDgramEntry *u)
+{
+	struct shut_query q = {.ino = u->ino};
+	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+
+	if (u->type == SOCK_DGRAM && u->src_port &&
+	    (u->protocol == IPPROTO_UDP || u->protocol == IPPROTO_UDPLITE)) {
+		struct inet_diag_req_v2 r = {.sdiag_family = u->family,
+					     .sdiag_protocol = u->protocol,
+					     .idiag_states = ~0u,
+					     .id.idiag_sport = htons(u->src_port)};
+		if (sk_diag_walk(&r, sizeof(r), shut_one, &q))
+			return err_wrap("sock_diag");
+	}
+	if (!q.found) {
+		if (poll(&p, 1, 0) < 0)
+			return err_errno("poll");
+		q.how = p.revents & POLLHUP ? 3 : p.revents & POLLRDHUP ? 1 : 0;
+	}
+	u->has_shutdown = q.how != 0;
+	u->shutdown = q.how;
+	return 0;
+}
+
+/* A datagram waiting to be read: peeking zero bytes consumes nothing (on
+ * a socket shut for receiving it answers at once: SO_MEMINFO tells). */
+static int check_queue(int fd, const InetDgramEntry *u, const char *what)
+{
+	uint32_t mem[SK_MEMINFO_VARS] = {0};
+	socklen_t len = sizeof(mem);
+	bool queued;
 	char b;
 
-	if (recv(fd, &b, 0, MSG_PEEK | MSG_DONTWAIT) >= 0)
+	if (u->shutdown & 1) {
+		if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len))
+			return err_errno("%s: SO_MEMINFO", what);
+		queued = mem[SK_MEMINFO_RMEM_ALLOC] != 0;
+	} else if (recv(fd, &b, 0, MSG_PEEK | MSG_DONTWAIT) >= 0) {
+		queued = true;
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+		return err_errno("%s: recv(MSG_PEEK)", what);
+	} else {
+		queued = false;
+	}
+	if (queued)
 		return err_set("%s has datagrams waiting to be read: the kernel cannot queue "
 			       "them again with their senders' addresses",
 			       what);
-	if (errno != EAGAIN && errno != EWOULDBLOCK)
-		return err_errno("%s: recv(MSG_PEEK)", what);
 	return 0;
 }
 
@@ -291,18 +361,18 @@ static int dgram_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd
 	u->ino = p->st->st_ino;
 	snprintf(what, sizeof(what), "fd %d of pid %d: socket:[%lu]", p->fd, p->pid,
 		 (unsigned long)u->ino);
-	if (sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) ||
-	    sk_get_int(p->local_fd, SOL_SOCKET, SO_TYPE, &type) ||
-	    sk_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto))
-		return err_errno("%s", what);
+	dom = p->sk_domain;
+	type = p->sk_type;
+	proto = p->sk_proto;
 	u->family = dom;
 	u->type = type;
 	u->protocol = proto;
-	if (read_addrs(p->pid, p->local_fd, u) || read_opts(p->local_fd, u))
+	if (read_addrs(p->pid, p->local_fd, u) || read_opts(p->local_fd, u) ||
+	    read_shutdown(p->local_fd, u))
 		return err_wrap("%s socket %s", proto_name(u), what);
 	snprintf(what, sizeof(what), "fd %d of pid %d: %s socket %s", p->fd, p->pid, proto_name(u),
 		 endpoints(u, ep, sizeof(ep)));
-	return check_queue(p->local_fd, what);
+	return check_queue(p->local_fd, u, what);
 }
 
 static void dgram_free_entry(FileEntry *fe)
@@ -331,7 +401,7 @@ static int dgram_validate(const struct restore_tree *tree, const FileEntry *fe,
 	if (!u || (u->family != AF_INET && u->family != AF_INET6) ||
 	    (u->type != SOCK_DGRAM && u->type != SOCK_RAW) || u->protocol > 255 ||
 	    (u->has_icmp_filter && u->icmp_filter.len != filter_of(u, &level, &name)) ||
-	    u->bpf_filter.len % 8 || u->bpf_filter.len > 8 * 4096 ||
+	    u->bpf_filter.len % 8 || u->bpf_filter.len > 8 * 4096 || u->shutdown > 3 ||
 	    !addr_ok(u->family, &u->src_addr) || u->src_port > 65535 ||
 	    (u->has_dst_addr && (!addr_ok(u->family, &u->dst_addr) || u->dst_port > 65535)))
 		return err_set("file %u: malformed inet datagram or raw socket", fe->id);
@@ -377,6 +447,9 @@ static int bind_and_connect(int fd, const InetDgramEntry *u)
 		if (connect(fd, (struct sockaddr *)&ss, len))
 			return err_errno("cannot connect");
 	}
+	/* SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2: sk_shutdown's bits less one */
+	if (u->shutdown && shutdown(fd, (int)u->shutdown - 1) && errno != ENOTCONN)
+		return err_errno("cannot shut it down (%u)", u->shutdown);
 	return 0;
 }
 
@@ -385,13 +458,12 @@ static int dgram_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 	const InetDgramEntry *u = fe->dgram_sk;
 	char ep[160];
 
-	(void)ctx;
 	*fd = socket(u->family, u->type | SOCK_CLOEXEC, u->protocol);
 	if (*fd < 0)
 		return err_errno("%s socket %s: socket", proto_name(u),
 				 endpoints(u, ep, sizeof(ep)));
-	if (inet_set_int_opts(*fd, u->opts, u->n_opts) || set_other_opts(*fd, u) ||
-	    bind_and_connect(*fd, u))
+	if (inet_set_int_opts(ctx, *fd, u->family, u->type, u->protocol, u->opts, u->n_opts) ||
+	    set_other_opts(*fd, u) || bind_and_connect(*fd, u))
 		return err_wrap("%s socket %s", proto_name(u), endpoints(u, ep, sizeof(ep)));
 	if (fcntl(*fd, F_SETFL, fe->flags & (O_NONBLOCK | O_ASYNC)) ||
 	    (u->has_owner && fcntl(*fd, F_SETOWN, u->owner)))
@@ -411,8 +483,12 @@ static void dgram_describe(const FileEntry *fe, char *buf, size_t len)
 		snprintf(buf, len, "inet datagram socket");
 		return;
 	}
-	snprintf(buf, len, "%s %s%s", proto_name(u), endpoints(u, ep, sizeof(ep)),
-		 u->src_port ? "" : " (unbound)");
+	snprintf(buf, len, "%s %s%s%s", proto_name(u), endpoints(u, ep, sizeof(ep)),
+		 u->src_port ? "" : " (unbound)",
+		 u->shutdown == 3   ? " (shut down)"
+		 : u->shutdown == 2 ? " (shut for sending)"
+		 : u->shutdown == 1 ? " (shut for receiving)"
+				    : "");
 }
 
 #define DGRAM_ROW                                                                                  \

@@ -13,8 +13,10 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include <linux/filter.h>
 
+#include "context.h"
 #include "infra/log.h"
 #include "sockets/inet.h"
 #include "sockets/sockopt.h"
@@ -140,15 +142,73 @@ int inet_read_int_opts(int fd, uint32_t family, const struct inet_int_opt *table
 	return 0;
 }
 
-int inet_set_int_opts(int fd, TcpSkOpt *const *opts, size_t n)
+/* The entry of ctx->inet_defaults for this kind and option (level -1:
+ * the kind's mark, once its template was read), or NULL. */
+static const struct inet_default *find_default(const struct restore_ctx *ctx,
+					       const struct inet_default *key)
 {
+	for (size_t i = 0; i < ctx->nr_inet_defaults; i++) {
+		const struct inet_default *d = &ctx->inet_defaults[i];
+		if (d->family == key->family && d->type == key->type && d->proto == key->proto &&
+		    d->level == key->level && d->name == key->name)
+			return d;
+	}
+	return NULL;
+}
+
+static void add_default(struct restore_ctx *ctx, const struct inet_default *d)
+{
+	size_t max = sizeof(ctx->inet_defaults) / sizeof(ctx->inet_defaults[0]);
+
+	if (ctx->nr_inet_defaults < max)
+		ctx->inet_defaults[ctx->nr_inet_defaults++] = *d;
+}
+
+/* Once per kind: a template socket's values of the options in opts. A
+ * template that cannot be made leaves only the mark: each socket is then
+ * read itself. */
+static void learn_defaults(struct restore_ctx *ctx, struct inet_default key, TcpSkOpt *const *opts,
+			   size_t n)
+{
+	int t;
+
+	key.level = key.name = -1;
+	if (find_default(ctx, &key))
+		return;
+	add_default(ctx, &key);
+	t = socket(key.family, key.type | SOCK_CLOEXEC, key.proto);
+	if (t < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		key.level = opts[i]->level;
+		key.name = opts[i]->name;
+		if (!sk_get_int(t, key.level, key.name, &key.value))
+			add_default(ctx, &key);
+	}
+	close(t);
+}
+
+int inet_set_int_opts(struct restore_ctx *ctx, int fd, int family, int type, int proto,
+		      TcpSkOpt *const *opts, size_t n)
+{
+	struct inet_default key = {.family = family, .type = type, .proto = proto};
+
+	if (ctx)
+		learn_defaults(ctx, key, opts, n);
 	for (size_t i = 0; i < n; i++) {
 		const TcpSkOpt *o = opts[i];
+		const struct inet_default *d;
 		int now;
 		/* one the new socket already has is not set: some cannot be set
 		 * on some sockets at all (IPV6_V6ONLY on a raw socket) */
-		if (!sk_get_int(fd, o->level, o->name, &now) && now == o->value)
+		key.level = o->level;
+		key.name = o->name;
+		if (ctx && (d = find_default(ctx, &key))) {
+			if (d->value == o->value)
+				continue;
+		} else if (!sk_get_int(fd, o->level, o->name, &now) && now == o->value) {
 			continue;
+		}
 		if (sk_set_int(fd, o->level, o->name, o->value))
 			return err_errno("setsockopt(%u, %u, %d)", o->level, o->name, o->value);
 	}
@@ -170,7 +230,8 @@ int inet_set_timeo(int fd, int name, uint64_t us)
 {
 	struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
 
-	return setsockopt(fd, SOL_SOCKET, name, &tv, sizeof(tv));
+	/* none is what a new socket has */
+	return us ? setsockopt(fd, SOL_SOCKET, name, &tv, sizeof(tv)) : 0;
 }
 
 /* The filter as protobuf bytes: sockopt.c reads and attaches it. */

@@ -42,10 +42,16 @@ int inet_copy_addr(const struct sockaddr_storage *ss, ProtobufCBinaryData *a, ui
  * fd (*opts grows; *n counts them). */
 int inet_read_int_opts(int fd, uint32_t family, const struct inet_int_opt *table, size_t nr,
 		       TcpSkOpt ***opts, size_t *n);
-/* Sets the saved options again, in their order. */
-int inet_set_int_opts(int fd, TcpSkOpt *const *opts, size_t n);
+/* Sets the saved options again, in their order, on a new socket of the
+ * family, type and protocol given: one it already has is not set. What a
+ * new socket has is read once per process and kind on a template socket
+ * (ctx->inet_defaults), not on each socket (ctx NULL: on fd). */
+struct restore_ctx;
+int inet_set_int_opts(struct restore_ctx *ctx, int fd, int family, int type, int proto,
+		      TcpSkOpt *const *opts, size_t n);
 
-/* SO_RCVTIMEO or SO_SNDTIMEO in microseconds (0: none). */
+/* SO_RCVTIMEO or SO_SNDTIMEO in microseconds (0: none; on a new socket,
+ * which has none, setting 0 does nothing). */
 int inet_get_timeo(int fd, int name, uint64_t *us);
 int inet_set_timeo(int fd, int name, uint64_t us);
 

@@ -148,10 +148,7 @@ static int nl_diag(uint32_t proto, struct nl_diag *d)
 
 static bool netlink_recognise(const struct fd_probe *p)
 {
-	int dom;
-
-	return S_ISSOCK(p->st->st_mode) && !sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) &&
-	       dom == AF_NETLINK;
+	return p->sk_domain == AF_NETLINK;
 }
 
 static int read_groups(int fd, NetlinkSkEntry *n)

@@ -185,10 +185,7 @@ static int read_diag(PacketSkEntry *k)
 
 static bool packet_recognise(const struct fd_probe *p)
 {
-	int dom;
-
-	return S_ISSOCK(p->st->st_mode) && !sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) &&
-	       dom == AF_PACKET;
+	return p->sk_domain == AF_PACKET;
 }
 
 static int read_addr(int fd, PacketSkEntry *k)

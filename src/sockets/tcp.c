@@ -91,6 +91,7 @@ struct tcp_dump {
 	int *repaired; /* cryo's duplicates, in repair mode */
 	bool locked;
 	char table[NETLOCK_NAME_MAX];
+	uint64_t netns; /* the tree's network namespace, locked whole; 0: cryo's */
 };
 
 /* What the restore must undo or finish: the dump's lock. */
@@ -139,11 +140,7 @@ static const struct inet_int_opt tcp_int_opts[] = {
 
 static bool tcp_recognise(const struct fd_probe *p)
 {
-	int dom, proto;
-
-	return S_ISSOCK(p->st->st_mode) && !sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) &&
-	       (dom == AF_INET || dom == AF_INET6) &&
-	       !sk_get_int(p->local_fd, SOL_SOCKET, SO_PROTOCOL, &proto) && proto == IPPROTO_TCP;
+	return (p->sk_domain == AF_INET || p->sk_domain == AF_INET6) && p->sk_proto == IPPROTO_TCP;
 }
 
 static int read_int_opts(int fd, TcpSkEntry *t)
@@ -268,18 +265,16 @@ static int tcp_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_p
 	TcpSkEntry *t = calloc(1, sizeof(*t));
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
-	int dom;
 
 	if (!t)
 		return err_set("out of memory");
 	tcp_sk_entry__init(t);
 	f->entry.tcp_sk = t;
 	t->ino = p->st->st_ino;
-	if (sk_get_int(p->local_fd, SOL_SOCKET, SO_DOMAIN, &dom) ||
-	    getsockopt(p->local_fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+	if (getsockopt(p->local_fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return err_errno("fd %d of pid %d: TCP socket:[%lu]", p->fd, p->pid,
 				 (unsigned long)t->ino);
-	t->family = dom;
+	t->family = p->sk_domain;
 	t->state = ti.tcpi_state;
 	if (read_addrs(p->local_fd, t) || read_int_opts(p->local_fd, t) ||
 	    read_other_opts(p->local_fd, t))
@@ -433,7 +428,7 @@ static void lock_entry(const TcpSkEntry *t, struct netlock_sock *s)
 }
 
 /* netlock.img: the lock's name and every socket repair mode will touch. */
-static int write_record(struct dump_tree *tree, const char *table)
+static int write_record(struct dump_tree *tree, const char *table, uint64_t netns)
 {
 	NetlockEntry e = NETLOCK_ENTRY__INIT;
 	NetlockSock *socks = calloc(tree->nr_files + 1, sizeof(*socks));
@@ -445,6 +440,8 @@ static int write_record(struct dump_tree *tree, const char *table)
 		goto out;
 	}
 	e.table = (char *)table;
+	e.has_netns = netns != 0;
+	e.netns = netns;
 	for (int i = 0; i < tree->nr_files; i++) {
 		const struct dump_file *f = &tree->files[i];
 		if (!is_tcp(f) || !in_repair(f->entry.tcp_sk))
@@ -475,7 +472,7 @@ static int take_lock(struct dump_tree *tree, struct tcp_dump *td, size_t n)
 	for (int i = 0; i < tree->nr_files; i++)
 		if (is_tcp(&tree->files[i]) && lockable(tree->files[i].entry.tcp_sk))
 			lock_entry(tree->files[i].entry.tcp_sk, &s[k++]);
-	r = netlock_take(td->table, s, k);
+	r = netlock_take(td->table, td->netns, tree->procs[0]->pid, s, k);
 	free(s);
 	if (!r)
 		td->locked = true;
@@ -527,8 +524,10 @@ static int tcp_dump_finish(struct dump_tree *tree)
 		return err_set("out of memory");
 	if (!lock_skipped(tree->opts))
 		netlock_name(td->table, sizeof(td->table), tree->procs[0]->pid);
+	if (td->table[0] && netlock_netns_of(tree->procs[0]->pid, &td->netns))
+		return -1;
 	/* recorded before it is taken: a cryo that dies leaves nothing unnamed */
-	if (write_record(tree, td->table) || (td->table[0] && take_lock(tree, td, n)))
+	if (write_record(tree, td->table, td->netns) || (td->table[0] && take_lock(tree, td, n)))
 		return -1;
 	for (int i = 0; i < tree->nr_files; i++)
 		if (is_tcp(&tree->files[i]) && in_repair(tree->files[i].entry.tcp_sk) &&
@@ -560,7 +559,7 @@ static void tcp_dump_end(struct dump_tree *tree, enum dump_end how)
 		if (sk_set_int(td->repaired[i], IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP))
 			pr_warn("cannot take a TCP socket out of repair mode: %s", strerror(errno));
 	td->nr_repaired = 0;
-	if (td->locked && netlock_drop(td->table) < 0) {
+	if (td->locked && netlock_drop(td->table, td->netns, tree->procs[0]->pid) < 0) {
 		pr_warn("%s", err_text());
 		err_clear();
 	}
@@ -641,9 +640,9 @@ static int tcp_validate(const struct restore_tree *tree, const FileEntry *fe,
 
 /* ---- restore, in the new process ---- */
 
-static int set_int_opts(int fd, const TcpSkEntry *t)
+static int set_int_opts(struct restore_ctx *ctx, int fd, const TcpSkEntry *t)
 {
-	return inet_set_int_opts(fd, t->opts, t->n_opts);
+	return inet_set_int_opts(ctx, fd, t->family, SOCK_STREAM, IPPROTO_TCP, t->opts, t->n_opts);
 }
 
 /* The buffers as they were (even autotuned ones, so that the queues fit),
@@ -656,7 +655,7 @@ static int set_other_opts(int fd, const TcpSkEntry *t)
 	    sk_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, t->rcvbuf / 2) ||
 	    sk_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, t->buf_lock))
 		return err_errno("cannot set the buffers");
-	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
+	if (t->has_linger && setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
 		return err_errno("SO_LINGER");
 	if (t->bind_dev &&
 	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, t->bind_dev, strlen(t->bind_dev)))
@@ -708,10 +707,11 @@ static int set_handshake(int fd, const TcpConnEntry *c)
 	return 0;
 }
 
-/* Into the queue TCP_REPAIR_QUEUE selected: len bytes of data. */
+/* Into the queue TCP_REPAIR_QUEUE selected: len bytes of data (none:
+ * nothing to select, the next step selects its own). */
 static int fill_queue(int fd, int q, const uint8_t *data, size_t len)
 {
-	if (set_queue(fd, q))
+	if (len && set_queue(fd, q))
 		return -1;
 	while (len) {
 		ssize_t n = send(fd, data, len, MSG_DONTWAIT);
@@ -773,14 +773,14 @@ static int make_unconnected(int fd, const TcpSkEntry *t)
 	return 0;
 }
 
-static int make_socket(const struct cryo_opts *o, const FileEntry *fe, int fd)
+static int make_socket(struct restore_ctx *ctx, const FileEntry *fe, int fd)
 {
 	const TcpSkEntry *t = fe->tcp_sk;
-	bool repair = t->conn && !o->tcp_close;
+	bool repair = t->conn && !ctx->opts->tcp_close;
 
 	if (repair && sk_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
 		return err_errno("cannot enter repair mode");
-	if (set_int_opts(fd, t) || set_other_opts(fd, t))
+	if (set_int_opts(ctx, fd, t) || set_other_opts(fd, t))
 		return -1;
 	/* closed (--tcp-close): a socket of the same options, not connected */
 	if (t->state == ST_ESTABLISHED)
@@ -796,8 +796,7 @@ static int tcp_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 	*fd = socket(t->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (*fd < 0)
 		return err_errno("TCP socket %s: socket", endpoints(t, ep, sizeof(ep)));
-	if (make_socket(ctx->opts, fe, *fd) ||
-	    fcntl(*fd, F_SETFL, fe->flags & (O_NONBLOCK | O_ASYNC)))
+	if (make_socket(ctx, fe, *fd) || fcntl(*fd, F_SETFL, fe->flags & (O_NONBLOCK | O_ASYNC)))
 		return err_wrap("TCP socket %s", endpoints(t, ep, sizeof(ep)));
 	return 0;
 }
@@ -862,7 +861,7 @@ static void drop_lock(struct restore_tree *tree)
 
 	if (!l || !l->table[0])
 		return;
-	if (netlock_drop(l->table) < 0) {
+	if (netlock_drop(l->table, l->has_netns ? l->netns : 0, 0) < 0) {
 		pr_warn("%s", err_text());
 		err_clear();
 	}

@@ -244,7 +244,7 @@ static bool is_unix(int fd)
 
 static bool unix_recognise(const struct fd_probe *p)
 {
-	return S_ISSOCK(p->st->st_mode) && is_unix(p->local_fd);
+	return p->sk_domain == AF_UNIX;
 }
 
 /* ---- dump: one socket ---- */
