@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -52,18 +53,23 @@
 #include <unistd.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <linux/sockios.h>
 #include <linux/unix_diag.h>
 
 #include "external.h"
 #include "fdkind.h"
 #include "files.h"
 #include "infra/log.h"
+#include "sockets/unix_hidden.h"
 
 #ifndef SO_PASSPIDFD
 #define SO_PASSPIDFD 76
 #endif
 #ifndef SO_PASSRIGHTS
 #define SO_PASSRIGHTS 83
+#endif
+#ifndef SIOCUNIXFILE
+#define SIOCUNIXFILE (SIOCPROTOPRIVATE + 0)
 #endif
 #ifndef SCM_PIDFD
 #define SCM_PIDFD 0x04
@@ -303,28 +309,55 @@ static int read_options(int fd, UnixSkEntry *u)
 	       get_timeo(fd, SO_RCVTIMEO, &u->rcvtimeo_us);
 }
 
-/* A path name: find its socket file (relative names in the cwd) and keep its
- * identity and attributes, so that restore can recreate it. */
-static int dump_name_file(struct dump_ctx *ctx, UnixSkEntry *u, const struct diag *d, int fd)
+/* The socket file a path-named socket is bound to, by its inode (the path
+ * may lead elsewhere): an O_PATH fd, or -1. */
+static int socket_file(int fd)
 {
-	char path[PATH_MAX + SUN_PATH_MAX + 2], nbuf[SUN_PATH_MAX + 2], cwd[PATH_MAX];
-	struct stat st;
-	const char *name = name_str(u->name.data, u->name.len, nbuf, sizeof(nbuf));
+	return ioctl(fd, SIOCUNIXFILE);
+}
 
-	if (u->name.data[0] != '/') {
-		if (proc_readlink(ctx->pid, "cwd", cwd, sizeof(cwd)))
-			return -1;
-		u->name_dir = strdup(cwd);
-		if (!u->name_dir)
-			return err_set("out of memory");
-	}
+/* A relative name's directory: the process's cwd, maybe deleted since. */
+static int name_dir_of(struct dump_ctx *ctx, UnixSkEntry *u)
+{
+	char cwd[PATH_MAX];
+	size_t n;
+
+	if (proc_readlink(ctx->pid, "cwd", cwd, sizeof(cwd)))
+		return -1;
+	n = strlen(cwd);
+	if (n > 10 && !strcmp(cwd + n - 10, " (deleted)"))
+		cwd[n - 10] = 0;
+	u->name_dir = strdup(cwd);
+	return u->name_dir ? 0 : err_set("out of memory");
+}
+
+/* A path name: its socket file's identity and attributes, so that restore
+ * can make it again; when the path no longer leads to it (deleted,
+ * replaced, directory gone) the name is bound again out of sight. */
+static int dump_name_file(struct dump_ctx *ctx, UnixSkEntry *u, const struct diag *d, int fd,
+			  int local)
+{
+	char path[PATH_MAX + SUN_PATH_MAX + 2], nbuf[SUN_PATH_MAX + 2];
+	struct stat st, here;
+	int file;
+
+	if (u->name.data[0] != '/' && name_dir_of(ctx, u))
+		return -1;
 	if (file_path(u, path, sizeof(path)))
 		return -1;
-	if (!d->has_vfs || lstat(path, &st) || !S_ISSOCK(st.st_mode) || st.st_ino != d->vfs_ino ||
-	    major(st.st_dev) != (d->vfs_dev >> 20) || minor(st.st_dev) != (d->vfs_dev & 0xfffff))
-		return err_set("fd %d of pid %d is unix socket:[%llu] bound to %s, whose socket "
-			       "file %s is gone or was replaced: not supported",
-			       fd, ctx->pid, (unsigned long long)u->ino, name, path);
+	file = socket_file(local);
+	if (file < 0 || fstat(file, &st)) {
+		if (file >= 0)
+			close(file);
+		return err_errno("fd %d of pid %d is unix socket:[%llu] bound to %s: cannot reach "
+				 "its socket file",
+				 fd, ctx->pid, (unsigned long long)u->ino,
+				 name_str(u->name.data, u->name.len, nbuf, sizeof(nbuf)));
+	}
+	close(file);
+	u->has_name_gone = true;
+	u->name_gone = !d->has_vfs || lstat(path, &here) || here.st_ino != st.st_ino ||
+		       here.st_dev != st.st_dev;
 	u->has_vfs_ino = u->has_vfs_dev = u->has_file_mode = true;
 	u->has_file_uid = u->has_file_gid = true;
 	u->vfs_ino = st.st_ino;
@@ -424,7 +457,7 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_
 	}
 	if (check_state(ctx, fd, u, &d) || check_oob(ctx, f->local_fd, fd, u))
 		return -1;
-	if (u->has_name && is_path_name(&u->name) && dump_name_file(ctx, u, &d, fd))
+	if (u->has_name && is_path_name(&u->name) && dump_name_file(ctx, u, &d, fd, f->local_fd))
 		return -1;
 	if (read_options(f->local_fd, u))
 		return err_wrap("fd %d of pid %d, unix socket:[%llu]", fd, ctx->pid,
@@ -908,6 +941,8 @@ static int validate_name_file(const UnixSkEntry *u)
 	    (u->name_dir && u->name_dir[0] != '/') || !u->has_vfs_ino || !u->has_vfs_dev)
 		return err_set("files.img: unix socket:[%llu] has no valid socket file",
 			       (unsigned long long)u->ino);
+	if (u->name_gone)
+		return 0; /* bound out of sight: the path is left as it is */
 	if (file_path(u, path, sizeof(path)))
 		return -1;
 	if (lstat(path, &st) == 0) {
@@ -1103,12 +1138,33 @@ static int bind_path(const UnixSkEntry *u, int fd)
 	return 0;
 }
 
+/* A name whose socket file is gone: bound where only the socket sees it. */
+static int bind_gone(const UnixSkEntry *u, int fd)
+{
+	char path[PATH_MAX + SUN_PATH_MAX + 2];
+	struct sockaddr_un sa;
+	struct unix_hidden_name h = {.sa = &sa,
+				     .cwd = u->name_dir,
+				     .path = path,
+				     .mode = u->file_mode,
+				     .uid = u->file_uid,
+				     .gid = u->file_gid};
+
+	h.len = make_addr(u, &sa);
+	if (file_path(u, path, sizeof(path)))
+		return -1;
+	return unix_bind_hidden(fd, &h) ? err_wrap("unix socket:[%llu]", (unsigned long long)u->ino)
+					: 0;
+}
+
 static int bind_name(const UnixSkEntry *u, int fd)
 {
 	struct sockaddr_un sa;
 	char nbuf[SUN_PATH_MAX + 2];
 	int saved, r;
 
+	if (u->name_gone)
+		return bind_gone(u, fd);
 	if (!is_path_name(&u->name)) {
 		if (bind(fd, (struct sockaddr *)&sa, make_addr(u, &sa)))
 			return err_errno("cannot bind unix socket:[%llu] to %s",
@@ -1122,19 +1178,36 @@ static int bind_name(const UnixSkEntry *u, int fd)
 	return r;
 }
 
-/* connect() fd to the name of target. */
-static int connect_to(const UnixSkEntry *target, int fd, uint64_t ino)
+/* The address to reach a socket made here: a path name by its socket file
+ * (/proc/self/fd/N of SIOCUNIXFILE: it works whatever the path leads to
+ * now; *file gets that fd to close), an abstract name as it is. */
+static socklen_t addr_of_made(const UnixSkEntry *u, int made_fd, struct sockaddr_un *sa, int *file)
+{
+	*file = -1;
+	if (made_fd < 0 || !is_path_name(&u->name) || (*file = socket_file(made_fd)) < 0)
+		return make_addr(u, sa);
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d", *file);
+	return offsetof(struct sockaddr_un, sun_path) + strlen(sa->sun_path) + 1;
+}
+
+/* connect() fd to target (target_fd: the socket made for it, or -1). */
+static int connect_to(const UnixSkEntry *target, int target_fd, int fd, uint64_t ino)
 {
 	struct sockaddr_un sa;
 	char nbuf[SUN_PATH_MAX + 2];
-	int saved, r;
+	int saved, r, file;
 
 	if (enter_dir(target, &saved))
 		return -1;
-	r = connect(fd, (struct sockaddr *)&sa, make_addr(target, &sa));
+	socklen_t len = addr_of_made(target, target_fd, &sa, &file);
+	r = connect(fd, (struct sockaddr *)&sa, len);
 	if (r)
 		r = err_errno("cannot connect unix socket:[%llu] to %s", (unsigned long long)ino,
 			      u_name(target, nbuf, sizeof(nbuf)));
+	if (file >= 0)
+		close(file);
 	leave_dir(saved);
 	return r;
 }
@@ -1220,7 +1293,7 @@ static int connect_one(struct restore_ctx *ctx, struct made_sk *m)
 
 	if (u->has_accepted_from) {
 		struct made_sk *l = made_by_ino(ctx, u->accepted_from);
-		if (connect_to(l->u, p->fd, p->u->ino))
+		if (connect_to(l->u, l->fd, p->fd, p->u->ino))
 			return -1;
 		int s = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (s < 0)
@@ -1229,7 +1302,7 @@ static int connect_one(struct restore_ctx *ctx, struct made_sk *m)
 		return hold(ctx, m, s) || set_bufs(m) ? -1 : 0;
 	}
 	if (p && u->type == SOCK_DGRAM && !m->paired)
-		return connect_to(p->u, m->fd, u->ino);
+		return connect_to(p->u, p->fd, m->fd, u->ino);
 	return 0;
 }
 
@@ -1295,36 +1368,43 @@ static int inflight_fds(struct restore_ctx *ctx, const UnixSkMsg *m, int *fds, b
 	return 0;
 }
 
-/* Sends one message from sfd (to the name of u if to_name). */
+/* The SCM_RIGHTS of one message, in cbuf. */
+static void put_rights(struct msghdr *mh, char *cbuf, const int *fds, size_t n)
+{
+	struct cmsghdr *c = (struct cmsghdr *)cbuf;
+
+	mh->msg_control = cbuf;
+	mh->msg_controllen = CMSG_SPACE(n * sizeof(int));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+}
+
+/* Sends one message from sfd (to u, made as to_fd, unless to_fd is -1). */
 static int send_msg(struct restore_ctx *ctx, const UnixSkEntry *u, const UnixSkMsg *m, int sfd,
-		    bool to_name)
+		    int to_fd)
 {
 	static char cbuf[CMSG_SPACE(MAX_INFLIGHT * sizeof(int))] __attribute__((aligned(8)));
-	int fds[MAX_INFLIGHT], saved = -1, r = 0;
+	int fds[MAX_INFLIGHT], saved = -1, r = 0, file = -1;
 	bool opened[MAX_INFLIGHT];
 	struct sockaddr_un sa;
+	socklen_t salen = 0;
 	size_t done = 0;
 
 	if (inflight_fds(ctx, m, fds, opened))
 		r = -1;
-	if (!r && to_name)
-		r = enter_dir(u, &saved);
+	if (!r && to_fd >= 0 && !(r = enter_dir(u, &saved)))
+		salen = addr_of_made(u, to_fd, &sa, &file);
 	while (!r) {
 		struct iovec iov = {m->data.data + done, m->data.len - done};
 		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		if (to_name) {
+		if (salen) {
 			mh.msg_name = &sa;
-			mh.msg_namelen = make_addr(u, &sa);
+			mh.msg_namelen = salen;
 		}
-		if (m->n_fds && !done) {
-			struct cmsghdr *c = (struct cmsghdr *)cbuf;
-			mh.msg_control = cbuf;
-			mh.msg_controllen = CMSG_SPACE(m->n_fds * sizeof(int));
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(m->n_fds * sizeof(int));
-			memcpy(CMSG_DATA(c), fds, m->n_fds * sizeof(int));
-		}
+		if (m->n_fds && !done)
+			put_rights(&mh, cbuf, fds, m->n_fds);
 		ssize_t n = sendmsg(sfd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0) {
 			r = err_errno("cannot refill the queue of unix socket:[%llu]",
@@ -1335,6 +1415,8 @@ static int send_msg(struct restore_ctx *ctx, const UnixSkEntry *u, const UnixSkM
 		if (done >= m->data.len)
 			break;
 	}
+	if (file >= 0)
+		close(file);
 	leave_dir(saved);
 	for (size_t i = 0; i < m->n_fds; i++)
 		if (opened[i] && fds[i] >= 0)
@@ -1353,16 +1435,17 @@ static int fill_queue(struct restore_ctx *ctx, const struct made_sk *m)
 		int r, tmp;
 
 		if (u->peer_closed || u->has_peer_name) {
-			r = send_msg(ctx, u, msg, m->gone, false);
+			r = send_msg(ctx, u, msg, m->gone, -1);
 		} else if (u->type != SOCK_DGRAM || msg->has_sender_ino) {
 			s = made_by_ino(ctx, u->type != SOCK_DGRAM ? u->peer_ino : msg->sender_ino);
 			r = send_msg(ctx, u, msg, s->fd,
-				     u->type == SOCK_DGRAM && s->u->peer_ino != u->ino);
+				     u->type == SOCK_DGRAM && s->u->peer_ino != u->ino ? m->fd
+										       : -1);
 		} else {
 			tmp = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 			if (tmp < 0)
 				return err_errno("cannot create a socket");
-			r = send_msg(ctx, u, msg, tmp, true);
+			r = send_msg(ctx, u, msg, tmp, m->fd);
 			close(tmp);
 		}
 		if (r)
@@ -1388,7 +1471,7 @@ static int connect_to_name(const UnixSkEntry *u, int fd)
 
 	peer.has_name = true;
 	peer.name = u->peer_name;
-	return connect_to(&peer, fd, u->ino);
+	return connect_to(&peer, -1, fd, u->ino);
 }
 
 /* Step 4: what must come after the data. A socket whose peer was closed
