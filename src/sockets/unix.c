@@ -40,6 +40,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,6 +411,13 @@ static int check_state(struct dump_ctx *ctx, int fd, const UnixSkEntry *u, const
 	return 0;
 }
 
+static bool pending_error(int fd)
+{
+	struct pollfd pf = {.fd = fd};
+
+	return poll(&pf, 1, 0) == 1 && (pf.revents & POLLERR);
+}
+
 static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
 {
 	int fd = p->fd;
@@ -443,9 +451,14 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_
 		u->has_peer_ino = true;
 		u->peer_ino = d.peer;
 	}
-	/* a stream whose peer was closed: the close shut it down both ways */
-	if (d.state == ST_ESTABLISHED && d.type != SOCK_DGRAM && !d.peer)
+	/* a stream whose peer was closed: the close shut it down both ways,
+	 * and left ECONNRESET pending if data was lost (poll shows it without
+	 * taking it, as SO_ERROR would) */
+	if (d.state == ST_ESTABLISHED && d.type != SOCK_DGRAM && !d.peer) {
 		u->has_peer_closed = u->peer_closed = true;
+		u->has_reset = true;
+		u->reset = pending_error(f->local_fd);
+	}
 	if (u->state == ST_LISTEN) {
 		u->has_backlog = true;
 		u->backlog = d.wq;
@@ -779,7 +792,11 @@ static int peek_one(struct dump_ctx *owner, UnixSkEntry *u, int local, unsigned 
 	return 1;
 }
 
-static int peek_queue(struct dump_ctx *owner, UnixSkEntry *u, int local, const char *what)
+/* Peeks the queue; a stream or seqpacket one only up to the bytes
+ * sock_diag counts in it: one peek more would find it empty and take the
+ * pending error (ECONNRESET) with it. */
+static int peek_queue(struct dump_ctx *owner, UnixSkEntry *u, int local, uint64_t bytes,
+		      const char *what)
 {
 	size_t size = PEEK_CHUNK;
 	unsigned char *buf = malloc(size);
@@ -792,7 +809,7 @@ static int peek_queue(struct dump_ctx *owner, UnixSkEntry *u, int local, const c
 		free(buf);
 		return err_errno("%s: cannot set SO_PEEK_OFF", what);
 	}
-	while (total <= MAX_QUEUE &&
+	while (total <= MAX_QUEUE && total < bytes &&
 	       (r = peek_one(owner, u, local, &buf, &size, &total, what)) == 1)
 		;
 	/* the target's own peek offset, as it was */
@@ -836,6 +853,7 @@ static int copy_queue(struct dump_tree *tree, struct dump_file *f)
 {
 	UnixSkEntry *u = f->entry.unix_sk;
 	char what[128];
+	struct diag d;
 
 	if (u->state == ST_LISTEN || (u->state == ST_CLOSE && u->type != SOCK_DGRAM) || u->external)
 		return 0;
@@ -845,7 +863,16 @@ static int copy_queue(struct dump_tree *tree, struct dump_file *f)
 	else
 		snprintf(what, sizeof(what), "unix socket:[%llu] in flight in pid %d",
 			 (unsigned long long)u->ino, f->first_pid);
-	return peek_queue(owner_of(tree, f->first_pid), u, f->local_fd, what) ||
+	if (diag_query(u->ino, &d))
+		return err_wrap("%s", what);
+	if (u->reset && d.rq && u->type == SOCK_SEQPACKET)
+		return err_set(
+		    "%s is a seqpacket socket with ECONNRESET pending and %u bytes queued: "
+		    "not supported (the kernel reports the error first to any recv, "
+		    "MSG_PEEK too, so the queue cannot be read without taking it)",
+		    what, d.rq);
+	return peek_queue(owner_of(tree, f->first_pid), u, f->local_fd,
+			  u->type == SOCK_DGRAM ? UINT64_MAX : d.rq, what) ||
 		       check_queue(u, what)
 		   ? -1
 		   : 0;
@@ -1020,6 +1047,7 @@ static int validate_one(const struct restore_tree *tree, const FileEntry *fe)
 		return err_set("files.img: unix socket:[%llu] has a bad type, state or name", ino);
 	p = u->has_peer_ino ? sk_by_ino(tree, u->peer_ino) : NULL;
 	if ((u->peer_closed && (u->type == SOCK_DGRAM || u->state != ST_ESTABLISHED)) ||
+	    (u->reset && !u->peer_closed) ||
 	    (u->type != SOCK_DGRAM &&
 	     (u->state == ST_ESTABLISHED && !u->peer_closed) != u->has_peer_ino) ||
 	    (u->has_peer_ino && (!p || p->type != u->type)) ||
@@ -1483,6 +1511,10 @@ static int finish_sk(struct made_sk *m)
 
 	if (u->has_peer_name && connect_to_name(u, m->fd))
 		return -1;
+	/* the other end closed with data unread: ECONNRESET, as the original */
+	if (u->reset && send(m->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+		return err_errno("cannot give unix socket:[%llu] its pending error",
+				 (unsigned long long)u->ino);
 	if (u->peer_closed || u->has_peer_name) {
 		close(m->gone);
 		m->gone = -1;
