@@ -97,6 +97,8 @@ struct dump_tree {
 	struct pipes_dump *pipes;  /* pipes.c */
 	struct ghost_dump *ghosts; /* ghost.c: deleted files and memfds */
 	struct tcp_dump *tcp;	   /* sockets/tcp.c: repair mode, the network lock */
+	/* sockets/unix_backlog.c: connections taken from listeners' backlogs */
+	struct unix_backlog *unix_backlog;
 	/* external.c: endpoints outside the checkpoint, to print */
 	struct external_dump *external;
 	/* shmem.c: shmem objects already saved (id, range of the object) */
@@ -111,8 +113,8 @@ struct dump_ctx {
 	struct dump_tree *tree;
 	pid_t pid;
 	int pidfd;
-	bool zombie; /* nothing to seize: only its ids and exit status are saved */
-	char state;  /* from /proc/PID/stat before the freeze: R, S, D, T, Z... */
+	bool zombie;	 /* nothing to seize: only its ids and exit status are saved */
+	char state;	 /* from /proc/PID/stat before the freeze: R, S, D, T, Z... */
 	int stop_signal; /* state T: the signal that stopped it (threads.c) */
 	struct proc_stat stat;
 	struct proc_status status;

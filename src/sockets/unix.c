@@ -61,6 +61,7 @@
 #include "fdkind.h"
 #include "files.h"
 #include "infra/log.h"
+#include "sockets/unix_backlog.h"
 #include "sockets/unix_hidden.h"
 
 #ifndef SO_PASSPIDFD
@@ -89,6 +90,7 @@ struct diag {
 	uint32_t type, state, peer, rq, wq, vfs_ino, vfs_dev, nr_icons;
 	uint8_t shutdown;
 	bool has_vfs;
+	const uint32_t *icons; /* listener: its waiting clients (in the answer buffer) */
 	size_t name_len;
 	unsigned char name[SUN_PATH_MAX];
 };
@@ -179,6 +181,7 @@ static int diag_parse(const struct nlmsghdr *h, size_t len, struct diag *d)
 			break;
 		case UNIX_DIAG_ICONS:
 			d->nr_icons = plen / 4;
+			d->icons = p;
 			break;
 		case UNIX_DIAG_RQLEN:
 			if (plen >= sizeof(struct unix_diag_rqlen)) {
@@ -383,7 +386,7 @@ static int check_oob(struct dump_ctx *ctx, int local, int fd, const UnixSkEntry 
 	return 0;
 }
 
-static int check_state(struct dump_ctx *ctx, int fd, const UnixSkEntry *u, const struct diag *d)
+static int check_state(struct dump_ctx *ctx, int fd, const UnixSkEntry *u)
 {
 	char nbuf[SUN_PATH_MAX + 2];
 	const char *name = u_name(u, nbuf, sizeof(nbuf));
@@ -397,17 +400,8 @@ static int check_state(struct dump_ctx *ctx, int fd, const UnixSkEntry *u, const
 		    "fd %d of pid %d is unix socket:[%llu] (%s) in state %u (connecting?): "
 		    "not supported",
 		    fd, ctx->pid, ino, name, u->state);
-	if (u->state == ST_LISTEN && (d->rq || d->nr_icons))
-		return err_set("fd %d of pid %d is listening unix socket:[%llu] (%s) with %u "
-			       "connection(s) waiting to be accepted: not supported",
-			       fd, ctx->pid, ino, name, d->rq ? d->rq : d->nr_icons);
-	/* (a datagram socket that another one connected to is "established"
-	 * too, without a peer: only the peer tells them apart) */
-	if (u->state == ST_ESTABLISHED && u->type != SOCK_DGRAM && !d->peer &&
-	    d->shutdown != (SHUT_RCV_BIT | SHUT_SEND_BIT))
-		return err_set("fd %d of pid %d is connected unix socket:[%llu] (%s) whose peer "
-			       "is closed or not accepted yet: not supported",
-			       fd, ctx->pid, ino, name);
+	/* (a connected stream without a peer and not shut down waits in a
+	 * backlog: unix_dump_finish finds its listener) */
 	return 0;
 }
 
@@ -454,7 +448,8 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_
 	/* a stream whose peer was closed: the close shut it down both ways,
 	 * and left ECONNRESET pending if data was lost (poll shows it without
 	 * taking it, as SO_ERROR would) */
-	if (d.state == ST_ESTABLISHED && d.type != SOCK_DGRAM && !d.peer) {
+	if (d.state == ST_ESTABLISHED && d.type != SOCK_DGRAM && !d.peer &&
+	    d.shutdown == (SHUT_RCV_BIT | SHUT_SEND_BIT)) {
 		u->has_peer_closed = u->peer_closed = true;
 		u->has_reset = true;
 		u->reset = pending_error(f->local_fd);
@@ -468,7 +463,7 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_
 		u->has_external = u->external = true;
 		return 0;
 	}
-	if (check_state(ctx, fd, u, &d) || check_oob(ctx, f->local_fd, fd, u))
+	if (check_state(ctx, fd, u) || check_oob(ctx, f->local_fd, fd, u))
 		return -1;
 	if (u->has_name && is_path_name(&u->name) && dump_name_file(ctx, u, &d, fd, f->local_fd))
 		return -1;
@@ -878,10 +873,139 @@ static int copy_queue(struct dump_tree *tree, struct dump_file *f)
 		   : 0;
 }
 
+/* A connected stream socket with no peer that no backlog holds. */
+static int check_waiting(const struct dump_file *f)
+{
+	const UnixSkEntry *u = f->entry.unix_sk;
+	char nbuf[SUN_PATH_MAX + 2];
+
+	if (u->state != ST_ESTABLISHED || u->type == SOCK_DGRAM || u->has_peer_ino ||
+	    u->peer_closed || u->external)
+		return 0;
+	return err_set("fd %d of pid %d is connected unix socket:[%llu] (%s) whose peer is not "
+		       "accepted yet, in the backlog of a listener outside the checkpoint: not "
+		       "supported (cryo cannot make that listener accept it again)",
+		       f->first_fd, f->first_pid, (unsigned long long)u->ino,
+		       u_name(u, nbuf, sizeof(nbuf)));
+}
+
+/* The clients waiting in the backlog of listener l must be sockets of the
+ * tree held by an fd, unnamed, for the connections to be made again. */
+static int check_clients(struct dump_tree *tree, const struct dump_file *l, const uint32_t *icons,
+			 size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct dump_file *c = find_sk(tree, icons[i]);
+		const char *why = !c			       ? "outside the checkpoint"
+				  : c->first_fd < 0	       ? "held only in flight"
+				  : c->entry.unix_sk->has_name ? "bound to a name"
+							       : NULL;
+		if (why)
+			return err_set("fd %d of pid %d is listening unix socket:[%llu] with a "
+				       "connection waiting to be accepted from socket:[%u], %s: "
+				       "not supported",
+				       l->first_fd, l->first_pid,
+				       (unsigned long long)l->entry.unix_sk->ino, icons[i], why);
+	}
+	return 0;
+}
+
+/* Where to connect to listener fd again: its socket file, or its name. */
+static int listener_addr(int fd, struct sockaddr_un *sa, socklen_t *len, int *file)
+{
+	*len = sizeof(*sa);
+	*file = -1;
+	if (getsockname(fd, (struct sockaddr *)sa, len))
+		return err_errno("getsockname of a listening unix socket");
+	if (*len <= offsetof(struct sockaddr_un, sun_path) + 1 || !sa->sun_path[0])
+		return 0;
+	if ((*file = socket_file(fd)) < 0)
+		return err_errno("cannot reach the socket file of a listening unix socket");
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d", *file);
+	*len = offsetof(struct sockaddr_un, sun_path) + strlen(sa->sun_path) + 1;
+	return 0;
+}
+
+/* Takes one waiting connection of listener l (files[li]) whose client is
+ * the socket client: accepted, recorded, saved as an embryo. */
+static int take_one(struct dump_tree *tree, int li, uint32_t client)
+{
+	struct dump_file *l = &tree->files[li], *c = find_sk(tree, client);
+	struct sockaddr_un sa;
+	socklen_t len;
+	struct diag d;
+	struct stat st;
+	uint32_t id;
+	int file, a = accept4(l->local_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int cdup = fcntl(c->local_fd, F_DUPFD_CLOEXEC, 0);
+
+	if (a < 0 || cdup < 0 || listener_addr(l->local_fd, &sa, &len, &file) ||
+	    unix_backlog_record(tree, &sa, len, file, a, cdup, c->entry.id)) {
+		int e = errno;
+		if (a >= 0)
+			close(a);
+		if (cdup >= 0)
+			close(cdup);
+		errno = e;
+		return err_errno("cannot take a connection from the backlog of unix socket:[%llu]",
+				 (unsigned long long)l->entry.unix_sk->ino);
+	}
+	if (fstat(a, &st) || diag_query(st.st_ino, &d) || d.peer != client)
+		return err_set("the backlog of unix socket:[%llu] changed while it was read",
+			       (unsigned long long)l->entry.unix_sk->ino);
+	if (files_add_unheld(owner_of(tree, l->first_pid), a, &id))
+		return -1;
+	for (int i = 0; i < tree->nr_files; i++)
+		if (tree->files[i].entry.id == id)
+			tree->files[i].entry.unix_sk->has_embryo =
+			    tree->files[i].entry.unix_sk->embryo = true;
+	UnixSkEntry *cu = find_sk(tree, client)->entry.unix_sk; /* files may have moved */
+	cu->has_peer_ino = true;
+	cu->peer_ino = st.st_ino;
+	cu->has_peer_closed = cu->peer_closed = false;
+	cu->has_reset = cu->reset = false;
+	return 0;
+}
+
+/* A listener with connections waiting: each is accepted here, in backlog
+ * order, saved as an embryo and put back if the tree goes on
+ * (unix_backlog.c). */
+static int take_backlog(struct dump_tree *tree, int li)
+{
+	struct diag d;
+	uint32_t *icons;
+	size_t n;
+	int r = 0;
+
+	if (diag_query(tree->files[li].entry.unix_sk->ino, &d))
+		return err_wrap("fd %d of pid %d", tree->files[li].first_fd,
+				tree->files[li].first_pid);
+	n = d.nr_icons;
+	if (!n)
+		return 0;
+	icons = malloc(n * sizeof(*icons));
+	if (!icons)
+		return err_set("out of memory");
+	memcpy(icons, d.icons, n * sizeof(*icons));
+	r = check_clients(tree, &tree->files[li], icons, n);
+	for (size_t i = 0; !r && i < n; i++)
+		r = take_one(tree, li, icons[i]);
+	free(icons);
+	return r;
+}
+
 /* Once every process is seen: every queue is copied (which finds the
  * sockets held only in flight), then every peer must be in the tree. */
 static int unix_dump_finish(struct dump_tree *tree)
 {
+	for (int i = 0; i < tree->nr_files; i++) /* nr_files may grow */
+		if (tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
+		    tree->files[i].entry.unix_sk->state == ST_LISTEN && take_backlog(tree, i))
+			return -1;
+	for (int i = 0; i < tree->nr_files; i++)
+		if (tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
+		    check_waiting(&tree->files[i]))
+			return -1;
 	for (int i = 0; i < tree->nr_files; i++) /* nr_files may grow */
 		if (tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
 		    copy_queue(tree, &tree->files[i]))
@@ -897,8 +1021,14 @@ static int unix_dump_finish(struct dump_tree *tree)
 	return 0;
 }
 
+static void unix_dump_end(struct dump_tree *tree, enum dump_end how)
+{
+	unix_backlog_end(tree, how);
+}
+
 static void unix_dump_free(struct dump_tree *tree)
 {
+	unix_backlog_free(tree);
 	for (int i = 0; tree->files && i < tree->nr_files; i++) {
 		UnixSkEntry *u = tree->files[i].entry.unix_sk;
 		if (!u)
@@ -1059,6 +1189,8 @@ static int validate_one(const struct restore_tree *tree, const FileEntry *fe)
 		if (!l || l->state != ST_LISTEN || !l->has_name || !p || p->has_accepted_from)
 			return err_set("files.img: unix socket:[%llu] has a bad listener", ino);
 	}
+	if (u->embryo && (!u->has_accepted_from || u->type == SOCK_DGRAM))
+		return err_set("files.img: unix socket:[%llu] waits in no backlog", ino);
 	if (needs_bind(u) && is_path_name(&u->name) && validate_name_file(u))
 		return -1;
 	if (u->has_peer_name && validate_peer_name(u))
@@ -1319,6 +1451,8 @@ static int connect_one(struct restore_ctx *ctx, struct made_sk *m)
 	const UnixSkEntry *u = m->u;
 	struct made_sk *p = u->has_peer_ino ? made_by_ino(ctx, u->peer_ino) : NULL;
 
+	if (u->embryo)
+		return 0; /* after every accepted one: connect_waiting */
 	if (u->has_accepted_from) {
 		struct made_sk *l = made_by_ino(ctx, u->accepted_from);
 		if (connect_to(l->u, l->fd, p->fd, p->u->ino))
@@ -1334,9 +1468,26 @@ static int connect_one(struct restore_ctx *ctx, struct made_sk *m)
 	return 0;
 }
 
+/* Step 2b: the connections waiting in a backlog, in its order, once every
+ * accepted one is accepted: connected by their client, left there. */
+static int connect_waiting(struct restore_ctx *ctx, const struct made_sk *m)
+{
+	const UnixSkEntry *u = m->u;
+	const struct made_sk *l, *c;
+
+	if (!u->embryo)
+		return 0;
+	l = made_by_ino(ctx, u->accepted_from);
+	c = made_by_ino(ctx, u->peer_ino);
+	return connect_to(l->u, l->fd, c->fd, c->u->ino);
+}
+
 static int set_pass(const struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
+
+	if (u->embryo)
+		return 0; /* no fd: what it gets from its listener */
 
 	if (u->has_passcred && u->passcred && set_int(m->fd, SO_PASSCRED, 1, u, "SO_PASSCRED"))
 		return -1;
@@ -1509,6 +1660,9 @@ static int finish_sk(struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
 
+	if (u->embryo)
+		return 0;
+
 	if (u->has_peer_name && connect_to_name(u, m->fd))
 		return -1;
 	/* the other end closed with data unread: ECONNRESET, as the original */
@@ -1558,6 +1712,9 @@ static int make_all(struct restore_ctx *ctx)
 		if (connect_one(ctx, &ctx->unix_made->v[i]))
 			return -1;
 	for (size_t i = 0; i < n; i++)
+		if (connect_waiting(ctx, &ctx->unix_made->v[i]))
+			return -1;
+	for (size_t i = 0; i < n; i++)
 		if (!pass_late(ctx->unix_made->v[i].u) && set_pass(&ctx->unix_made->v[i]))
 			return -1;
 	for (size_t i = 0; i < n; i++)
@@ -1575,6 +1732,13 @@ static int unix_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 
 	if (!ctx->unix_made && make_all(ctx))
 		return -1;
+	/* the root keeps a slot for every description it makes; a connection
+	 * waiting in a backlog has no fd of its own (its listener's accept()
+	 * gives one), so its slot holds nothing of it */
+	if (fe->unix_sk->embryo) {
+		*fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return *fd < 0 ? err_errno("cannot open /dev/null") : 0;
+	}
 	m = made_by_ino(ctx, fe->unix_sk->ino);
 	*fd = m ? dup(m->fd) : -1;
 	if (*fd < 0)
@@ -1616,6 +1780,7 @@ const struct fd_kind unix_kind = {
     .recognise = unix_recognise,
     .dump = unix_dump,
     .dump_finish = unix_dump_finish,
+    .dump_end = unix_dump_end,
     .dump_free = unix_dump_free,
     .validate = unix_validate,
     .carries = unix_in_flight,
