@@ -681,9 +681,20 @@ static int set_peek_off(int fd, int off)
 	return setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
 }
 
+static int keep_sender_name(UnixSkMsg *m, const ProtobufCBinaryData *name)
+{
+	m->sender_name.data = malloc(name->len);
+	if (!m->sender_name.data)
+		return err_set("out of memory");
+	memcpy(m->sender_name.data, name->data, name->len);
+	m->sender_name.len = name->len;
+	m->has_sender_name = true;
+	return 0;
+}
+
 /* The dgram sender to restore a message from: the peer, or the socket of the
  * process named like the sender; none: an unnamed temporary socket. */
-static int pick_sender(struct dump_ctx *owner, const UnixSkEntry *u, UnixSkMsg *m,
+static int pick_sender(struct dump_ctx *owner, UnixSkEntry *u, UnixSkMsg *m,
 		       const struct sockaddr_un *from, socklen_t flen, const char *what)
 {
 	UnixSkEntry n = UNIX_SK_ENTRY__INIT;
@@ -704,6 +715,12 @@ static int pick_sender(struct dump_ctx *owner, const UnixSkEntry *u, UnixSkMsg *
 	}
 	if (!pf && !n.has_name && u->has_name)
 		return 0;
+	/* unnamed, no peer, and a datagram from an unnamed socket: the other
+	 * end of its pair, closed since */
+	if (!pf && !n.has_name && !u->has_name && !u->has_peer_ino) {
+		u->has_peer_closed = u->peer_closed = true;
+		return 0;
+	}
 	for (int i = 0; !pf && n.has_name && i < owner->tree->nr_files; i++) {
 		const UnixSkEntry *s = owner->tree->files[i].entry.unix_sk;
 		if (owner->tree->files[i].entry.kind != FILE_KIND__UNIX_SOCKET ||
@@ -714,6 +731,8 @@ static int pick_sender(struct dump_ctx *owner, const UnixSkEntry *u, UnixSkMsg *
 		m->sender_ino = s->ino;
 		return 0;
 	}
+	if (!pf && n.has_name && u->has_name) /* from a socket gone since */
+		return keep_sender_name(m, &n.name);
 	return err_set("%s holds a datagram from %s, which cannot be sent again from inside "
 		       "the checkpoint: not supported",
 		       what, name_str(n.name.data, n.name.len, nbuf, sizeof(nbuf)));
@@ -1039,6 +1058,7 @@ static void unix_dump_free(struct dump_tree *tree)
 				free(u->queue[j]->fds[k]);
 			}
 			free(u->queue[j]->fds);
+			free(u->queue[j]->sender_name.data);
 			free(u->queue[j]->data.data);
 			free(u->queue[j]);
 		}
@@ -1121,11 +1141,19 @@ static int validate_queue(const struct restore_tree *tree, const UnixSkEntry *u)
 	for (size_t i = 0; i < u->n_queue; i++) {
 		const UnixSkMsg *m = u->queue[i];
 		const UnixSkEntry *s = m->has_sender_ino ? sk_by_ino(tree, m->sender_ino) : NULL;
-		if (u->type == SOCK_DGRAM ? (m->has_sender_ino ? !s || s->type != SOCK_DGRAM
-							       : !u->has_name && !u->has_peer_name)
-					  : !u->has_peer_ino && !u->peer_closed)
+		if (u->type == SOCK_DGRAM
+			? (m->has_sender_ino ? !s || s->type != SOCK_DGRAM
+					     : !u->has_name && !u->has_peer_name && !u->peer_closed)
+			: !u->has_peer_ino && !u->peer_closed)
 			return err_set("files.img: unix socket:[%llu]: no sender for its queue",
 				       ino);
+		if (m->has_sender_name &&
+		    (m->has_sender_ino || !u->has_name || !m->sender_name.len ||
+		     m->sender_name.len > SUN_PATH_MAX ||
+		     (m->sender_name.data[0] &&
+		      strnlen((const char *)m->sender_name.data, m->sender_name.len) + 1 !=
+			  m->sender_name.len)))
+			return err_set("files.img: unix socket:[%llu]: bad sender name", ino);
 		if (m->n_fds > MAX_INFLIGHT)
 			return err_set("files.img: unix socket:[%llu]: too many fds in flight",
 				       ino);
@@ -1176,7 +1204,8 @@ static int validate_one(const struct restore_tree *tree, const FileEntry *fe)
 	    u->name.len > SUN_PATH_MAX)
 		return err_set("files.img: unix socket:[%llu] has a bad type, state or name", ino);
 	p = u->has_peer_ino ? sk_by_ino(tree, u->peer_ino) : NULL;
-	if ((u->peer_closed && (u->type == SOCK_DGRAM || u->state != ST_ESTABLISHED)) ||
+	if ((u->peer_closed && (u->type == SOCK_DGRAM ? u->has_name || u->has_peer_ino
+						      : u->state != ST_ESTABLISHED)) ||
 	    (u->reset && !u->peer_closed) ||
 	    (u->type != SOCK_DGRAM &&
 	     (u->state == ST_ESTABLISHED && !u->peer_closed) != u->has_peer_ino) ||
@@ -1603,6 +1632,32 @@ static int send_msg(struct restore_ctx *ctx, const UnixSkEntry *u, const UnixSkM
 	return r;
 }
 
+/* A datagram from a socket gone since: sent from a temporary socket of its
+ * name, bound out of sight (a relative path in a directory of its own). */
+static int bind_sender(const UnixSkEntry *u, const UnixSkMsg *msg, int tmp)
+{
+	UnixSkEntry n = UNIX_SK_ENTRY__INIT;
+	char nbuf[SUN_PATH_MAX + 2];
+
+	n.ino = u->ino;
+	n.has_name = true;
+	n.name = msg->sender_name;
+	if (!is_path_name(&n.name)) {
+		struct sockaddr_un sa;
+		if (bind(tmp, (struct sockaddr *)&sa, make_addr(&n, &sa)))
+			return err_errno("cannot bind a socket to %s, to send a datagram of unix "
+					 "socket:[%llu] from",
+					 u_name(&n, nbuf, sizeof(nbuf)),
+					 (unsigned long long)u->ino);
+		return 0;
+	}
+	n.name_gone = true;
+	n.file_mode = S_IFSOCK | 0755;
+	if (n.name.data[0] != '/')
+		n.name_dir = "/tmp";
+	return bind_gone(&n, tmp);
+}
+
 /* Step 3: the data queued for reading at u, sent again from its sender. */
 static int fill_queue(struct restore_ctx *ctx, const struct made_sk *m)
 {
@@ -1624,7 +1679,9 @@ static int fill_queue(struct restore_ctx *ctx, const struct made_sk *m)
 			tmp = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 			if (tmp < 0)
 				return err_errno("cannot create a socket");
-			r = send_msg(ctx, u, msg, tmp, m->fd);
+			r = msg->has_sender_name ? bind_sender(u, msg, tmp) : 0;
+			if (!r)
+				r = send_msg(ctx, u, msg, tmp, m->fd);
 			close(tmp);
 		}
 		if (r)
