@@ -589,6 +589,19 @@ static void find_listener(struct dump_tree *tree, UnixSkEntry *u)
 	}
 }
 
+/* Anon-inode kinds whose state fdinfo gives whole, so that an instance held
+ * only in flight is saved from cryo's duplicate. */
+static bool held_in_flight_anon(const char *link)
+{
+	static const char *const kinds[] = {"anon_inode:[eventpoll]", "anon_inode:[eventfd]",
+					    "anon_inode:[timerfd]", "anon_inode:[signalfd]"};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(link, kinds[i]))
+			return true;
+	return false;
+}
+
 /* Describes one fd found in flight. */
 static int describe_inflight(struct dump_ctx *owner, int nfd, UnixSkInflight *in, const char *what)
 {
@@ -610,7 +623,7 @@ static int describe_inflight(struct dump_ctx *owner, int nfd, UnixSkInflight *in
 		return err_errno("%s: cannot examine an fd in flight", what);
 	/* held only in flight: a description of the tree of its own */
 	if ((S_ISFIFO(st.st_mode) && !strncmp(path, "pipe:", 5)) ||
-	    (S_ISSOCK(st.st_mode) && is_unix(nfd))) {
+	    (S_ISSOCK(st.st_mode) && is_unix(nfd)) || held_in_flight_anon(path)) {
 		in->has_file_id = true;
 		return files_add_unheld(owner, nfd, &in->file_id);
 	}
