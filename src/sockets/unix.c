@@ -819,9 +819,8 @@ static int peek_one(struct dump_ctx *owner, UnixSkEntry *u, int local, unsigned 
 	return 1;
 }
 
-/* Peeks the queue; a stream or seqpacket one only up to the bytes
- * sock_diag counts in it: one peek more would find it empty and take the
- * pending error (ECONNRESET) with it. */
+/* Peeks the queue, at most bytes of it: a peek of an empty stream queue,
+ * or any of a seqpacket one, takes a pending error (ECONNRESET) with it. */
 static int peek_queue(struct dump_ctx *owner, UnixSkEntry *u, int local, uint64_t bytes,
 		      const char *what)
 {
@@ -898,8 +897,11 @@ static int copy_queue(struct dump_tree *tree, struct dump_file *f)
 		    "not supported (the kernel reports the error first to any recv, "
 		    "MSG_PEEK too, so the queue cannot be read without taking it)",
 		    what, d.rq);
-	return peek_queue(owner_of(tree, f->first_pid), u, f->local_fd,
-			  u->type == SOCK_DGRAM ? UINT64_MAX : d.rq, what) ||
+	/* a stream up to its byte count (zero-length writes queue nothing); a
+	 * seqpacket or datagram socket to its end (records may be empty), but
+	 * not at all with an error pending (any recv of it takes the error) */
+	uint64_t bytes = u->type == SOCK_STREAM ? d.rq : u->reset ? 0 : UINT64_MAX;
+	return peek_queue(owner_of(tree, f->first_pid), u, f->local_fd, bytes, what) ||
 		       check_queue(u, what)
 		   ? -1
 		   : 0;
