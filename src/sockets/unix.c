@@ -17,10 +17,15 @@
  * the target's own peek offset is put back. Messages keep their boundaries
  * and the fds passed with them (SCM_RIGHTS): an fd in flight is saved as
  * the description of the tree it is, a pipe end or unix socket held only in
- * flight becomes one, a regular file or directory is reopened by path;
- * anything else stops the dump. So does a listener with connections waiting to be accepted,
- * out-of-band data, or a socket file that is gone. Everything goes into
- * files.img as file_entry.unix_sk (sk-unix.proto).
+ * flight becomes one (so do epoll, eventfd, timerfd and signalfd
+ * instances), a regular file or directory is reopened by path; anything
+ * else stops the dump, and so does out-of-band data. A stream queue is
+ * peeked only up to what sock_diag counts and a seqpacket one not at all
+ * with an error pending: a recv that meets the error takes it. Connections
+ * waiting in a listener's backlog are accepted here and saved as embryos
+ * (unix_backlog.c puts them back if the tree goes on); a path name whose
+ * socket file is no longer the socket's is marked name_gone. Everything
+ * goes into files.img as file_entry.unix_sk (sk-unix.proto).
  *
  * Restore: the root makes every unix socket of the tree before it forks,
  * after the other descriptions it makes (so that fds in flight can be sent
@@ -28,15 +33,19 @@
  * sender in another process is then no different from one in the same.
  * SO_PEERCRED names the root, which made the connection. 1: socketpair()
  * for each connected pair (bound ends are bound after), socket()+bind() for
- * the others (a stale socket file of the same inode is unlinked first),
+ * the others (a stale socket file of the same inode is unlinked first; a
+ * name whose file is gone is bound out of sight, unix_hidden.c),
  * listen() for listeners. 2: accepted connections are made again with
- * connect() to their listener and accept(); one-way connected datagram
- * sockets connect(). 3: buffer sizes and SO_PASS* options, then every queue
- * is refilled by sending its messages from the peer (or from the saved
- * sender, or from an unnamed temporary socket; a stream whose peer was
- * closed is one end of a new pair, filled from the other, which is closed
- * then). 4: shutdown, peek offset,
- * low mark and timeouts.
+ * connect() to their listener and accept(), then the waiting ones with
+ * connect() alone, in backlog order; one-way connected datagram
+ * sockets connect(). A made socket is reached through its socket file
+ * (SIOCUNIXFILE), never its path. 3: buffer sizes and SO_PASS* options,
+ * then every queue is refilled by sending its messages from the peer (or
+ * from the saved sender, or from a temporary socket, unnamed or bound to a
+ * gone sender's name; a socket whose peer was closed is one end of a new
+ * pair, filled from the other, which is closed then, with a byte unread if
+ * ECONNRESET was pending). 4: shutdown, peek offset, low mark and
+ * timeouts.
  */
 #include <errno.h>
 #include <fcntl.h>
