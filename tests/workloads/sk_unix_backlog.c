@@ -6,13 +6,16 @@
  *      with a pipe's read end in flight, the pipe holding "piped") and one
  *      of the root itself (c4 sent "root's");
  *   Q: a seqpacket listener on an abstract name with two clients of C
- *      waiting (q1 sent "m1" and "m2", q2 sent "solo").
+ *      waiting (q1 sent "m1" and "m2", q2 sent "solo");
+ *   and last on L, c7, made by the root before the fork (so one
+ *      description held by both processes), which sent "shared".
  * After go, the root accepts: the connections come in backlog order, each
  * with what its client sent (record boundaries kept), then nothing more
  * waits; each connection then reads the "ping-N" its client sends after go
  * and answers "reply-N", which the client checks, so every client still
- * talks to its own server end. C checks its clients' peer names and
- * c2's O_NONBLOCK, and reports by its exit status. */
+ * talks to its own server end; c7's ping comes from C's fd and the reply
+ * is read on the root's fd (still one description). C checks its clients'
+ * peer names and c2's O_NONBLOCK, and reports by its exit status. */
 #include "wl.h"
 
 #include <errno.h>
@@ -61,7 +64,7 @@ static void talk(const char *name, int fd, int n)
 		 buf);
 }
 
-static void child_main(int sync)
+static void child_main(int sync, int c7)
 {
 	int c[4], q[3], p[2];
 
@@ -93,6 +96,7 @@ static void child_main(int sync)
 	talk("c3_talks", c[3], 3);
 	talk("q1_talks", q[1], 5);
 	talk("q2_talks", q[2], 6);
+	wl_check("c7_ping_sent", send(c7, "ping-7", 6, MSG_NOSIGNAL) == 6, "%s", strerror(errno));
 	_exit(wl_failures() ? 1 : 0);
 }
 
@@ -168,7 +172,7 @@ static void check_empty(const char *name, int l)
 int main(void)
 {
 	char path[4096], buf[8];
-	int l, q, a0, c0, c4, sync[2], a[7];
+	int l, q, a0, c0, c4, c7, sync[2], a[8];
 	pid_t kid;
 
 	wl_init();
@@ -185,16 +189,19 @@ int main(void)
 		wl_die("accept: %s", strerror(errno));
 	if (pipe(sync))
 		wl_die("pipe: %s", strerror(errno));
+	c7 = socket(AF_UNIX, SOCK_STREAM, 0);
 	kid = fork();
 	if (kid == 0) {
 		close(sync[0]);
-		child_main(sync[1]);
+		child_main(sync[1], c7);
 	}
 	close(sync[1]);
 	if (read(sync[0], buf, 1) != 1)
 		wl_die("the child did not connect");
 	close(sync[0]);
 	c4 = client(SOCK_STREAM, &sl, ll, "root's");
+	if (connect(c7, (struct sockaddr *)&sl, ll) || send(c7, "shared", 6, 0) != 6)
+		wl_die("c7: %s", strerror(errno));
 
 	wl_ready();
 	wl_wait_go();
@@ -215,6 +222,7 @@ int main(void)
 	if (a[3] >= 0)
 		check_c3(a[3]);
 	a[4] = take("c4", l, "root's");
+	a[7] = take("c7", l, "shared");
 	check_empty("stream_backlog_empty", l);
 	a[5] = take("q1", q, "m1");
 	if (a[5] >= 0) {
@@ -225,13 +233,18 @@ int main(void)
 	a[6] = take("q2", q, "solo");
 	check_empty("seqpacket_backlog_empty", q);
 	send(c4, "ping-4", 6, MSG_NOSIGNAL);
-	for (int i = 1; i <= 6; i++)
+	for (int i = 1; i <= 7; i++)
 		if (a[i] >= 0)
 			answer(a[i], i);
 	memset(got, 0, sizeof(got));
 	wl_check("c4_talks",
 		 recv(c4, got, sizeof(got), MSG_DONTWAIT) == 7 && !memcmp(got, "reply-4", 7),
 		 "got '%s'", got);
+	memset(got, 0, sizeof(got));
+	struct timeval tv = {5, 0};
+	setsockopt(c7, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	wl_check("c7_shared_reply",
+		 recv(c7, got, sizeof(got), 0) == 7 && !memcmp(got, "reply-7", 7), "got '%s'", got);
 	wl_check_child("child", kid);
 	wl_done();
 }
