@@ -99,6 +99,7 @@ struct diag {
 	uint32_t type, state, peer, rq, wq, vfs_ino, vfs_dev, nr_icons;
 	uint8_t shutdown;
 	bool has_vfs;
+	bool has_peer;	       /* a peer attribute, even of 0: a peer that is dead (or an embryo) */
 	const uint32_t *icons; /* listener: its waiting clients (in the answer buffer) */
 	size_t name_len;
 	unsigned char name[SUN_PATH_MAX];
@@ -187,6 +188,7 @@ static int diag_parse(const struct nlmsghdr *h, size_t len, struct diag *d)
 		case UNIX_DIAG_PEER:
 			if (plen >= 4)
 				memcpy(&d->peer, p, 4);
+			d->has_peer = plen >= 4;
 			break;
 		case UNIX_DIAG_ICONS:
 			d->nr_icons = plen / 4;
@@ -463,6 +465,9 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_
 		u->has_reset = true;
 		u->reset = pending_error(f->local_fd);
 	}
+	/* a datagram socket whose peer was closed: its sends are refused */
+	if (d.type == SOCK_DGRAM && d.has_peer && !d.peer)
+		u->has_peer_closed = u->peer_closed = true;
 	if (u->state == ST_LISTEN) {
 		u->has_backlog = true;
 		u->backlog = d.wq;
@@ -1228,8 +1233,8 @@ static int validate_one(const struct restore_tree *tree, const FileEntry *fe)
 	    u->name.len > SUN_PATH_MAX)
 		return err_set("files.img: unix socket:[%llu] has a bad type, state or name", ino);
 	p = u->has_peer_ino ? sk_by_ino(tree, u->peer_ino) : NULL;
-	if ((u->peer_closed && (u->type == SOCK_DGRAM ? u->has_name || u->has_peer_ino
-						      : u->state != ST_ESTABLISHED)) ||
+	if ((u->peer_closed &&
+	     (u->type == SOCK_DGRAM ? u->has_peer_ino : u->state != ST_ESTABLISHED)) ||
 	    (u->reset && !u->peer_closed) ||
 	    (u->type != SOCK_DGRAM &&
 	     (u->state == ST_ESTABLISHED && !u->peer_closed) != u->has_peer_ino) ||
@@ -1465,6 +1470,16 @@ static int setup_new(const struct made_sk *m)
 	return 0;
 }
 
+/* Made as one end of a new pair whose other end sends its queue and is
+ * closed then: a stream or unnamed datagram socket whose peer was closed,
+ * a datagram socket connected outside. (A named datagram socket whose peer
+ * was closed is reachable by its name: made alone, connected to a
+ * temporary partner that is closed once the queue is in.) */
+static bool pair_made(const UnixSkEntry *u)
+{
+	return u->has_peer_name || (u->peer_closed && !(u->type == SOCK_DGRAM && u->has_name));
+}
+
 /* Step 1: every socket but the accepted ones, with socketpair() for pairs. */
 static int make_one(struct restore_ctx *ctx, struct made_sk *m)
 {
@@ -1474,7 +1489,7 @@ static int make_one(struct restore_ctx *ctx, struct made_sk *m)
 
 	if (m->fd >= 0 || u->has_accepted_from)
 		return 0;
-	if (u->peer_closed || u->has_peer_name) {
+	if (pair_made(u)) {
 		/* a pair whose other end sends the queue, then is closed */
 		if (socketpair(AF_UNIX, u->type | SOCK_CLOEXEC, 0, sv))
 			return err_errno("cannot create unix socket:[%llu]",
@@ -1692,7 +1707,7 @@ static int fill_queue(struct restore_ctx *ctx, const struct made_sk *m)
 		const struct made_sk *s;
 		int r, tmp;
 
-		if (u->peer_closed || u->has_peer_name) {
+		if (pair_made(u) && !msg->has_sender_ino && !msg->has_sender_name) {
 			r = send_msg(ctx, u, msg, m->gone, -1);
 		} else if (u->type != SOCK_DGRAM || msg->has_sender_ino) {
 			s = made_by_ino(ctx, u->type != SOCK_DGRAM ? u->peer_ino : msg->sender_ino);
@@ -1734,6 +1749,24 @@ static int connect_to_name(const UnixSkEntry *u, int fd)
 	return connect_to(&peer, -1, fd, u->ino);
 }
 
+/* A named datagram socket whose peer was closed: connected to a temporary
+ * partner (autobound), closed at once, as the original's peer was. */
+static int connect_dead(const UnixSkEntry *u, int fd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	socklen_t len = sizeof(sa_family_t);
+	int partner = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int r = partner < 0 || bind(partner, (struct sockaddr *)&sa, len) ||
+		(len = sizeof(sa), getsockname(partner, (struct sockaddr *)&sa, &len)) ||
+		connect(fd, (struct sockaddr *)&sa, len);
+
+	if (partner >= 0)
+		close(partner);
+	return r ? err_errno("cannot give unix socket:[%llu] its closed peer",
+			     (unsigned long long)u->ino)
+		 : 0;
+}
+
 /* Step 4: what must come after the data. A socket whose peer was closed
  * loses its other end now, which shuts it down both ways as the original's
  * close did; the others are shut down as they were. */
@@ -1750,9 +1783,14 @@ static int finish_sk(struct made_sk *m)
 	if (u->reset && send(m->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
 		return err_errno("cannot give unix socket:[%llu] its pending error",
 				 (unsigned long long)u->ino);
-	if (u->peer_closed || u->has_peer_name) {
+	if (u->type == SOCK_DGRAM && u->peer_closed && !pair_made(u) && connect_dead(u, m->fd))
+		return -1;
+	if (pair_made(u)) {
 		close(m->gone);
 		m->gone = -1;
+	}
+	if (u->peer_closed && u->type != SOCK_DGRAM) {
+		/* shut down both ways by the close */
 	} else if (((u->shutdown & SHUT_SEND_BIT) && shutdown(m->fd, SHUT_WR)) ||
 		   ((u->shutdown & SHUT_RCV_BIT) && shutdown(m->fd, SHUT_RD))) {
 		return err_errno("cannot shut unix socket:[%llu] down", (unsigned long long)u->ino);

@@ -8,7 +8,12 @@
  * sender's address exactly as before (an unnamed sender: address length
  * 0), in order; s1.sock is still the old stale file, s2.sock and rel5.sock
  * do not exist (nor /tmp/rel5.sock); P0 gives its two datagrams (address
- * length 0), then a send fails with ECONNREFUSED, as the original's does. */
+ * length 0), then a send fails with ECONNREFUSED, as the original's does.
+ * Q0, the end of another pair whose other end was closed with nothing
+ * queued, refuses sends the same way. N, bound to n.sock, holds "early"
+ * from an unnamed socket, then was connected to M (bound to m.sock),
+ * which sent "m-data" and was closed: both come back with their
+ * addresses, then N's sends are refused with ECONNREFUSED. */
 #include "wl.h"
 
 #include <errno.h>
@@ -73,7 +78,7 @@ int main(void)
 {
 	struct sockaddr_un sr;
 	char path[4096], tmp[64];
-	int r, p[2];
+	int r, p[2], q[2], nn, mm, un;
 	struct stat st;
 
 	wl_init();
@@ -87,6 +92,23 @@ int main(void)
 	    send(p[1], "pair-2", 6, 0) != 6)
 		wl_die("socketpair: %s", strerror(errno));
 	close(p[1]);
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, q))
+		wl_die("socketpair: %s", strerror(errno));
+	close(q[1]);
+	struct sockaddr_un sn, sm;
+	char pn[4096], pm[4096];
+	unsigned ln = wl_unix_addr(&sn, wl_path("n.sock", pn, sizeof(pn)), false);
+	unsigned lm = wl_unix_addr(&sm, wl_path("m.sock", pm, sizeof(pm)), false);
+	nn = socket(AF_UNIX, SOCK_DGRAM, 0);
+	mm = socket(AF_UNIX, SOCK_DGRAM, 0);
+	un = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (bind(nn, (struct sockaddr *)&sn, ln) || bind(mm, (struct sockaddr *)&sm, lm) ||
+	    sendto(un, "early", 5, 0, (struct sockaddr *)&sn, ln) != 5 ||
+	    connect(nn, (struct sockaddr *)&sm, lm) ||
+	    sendto(mm, "m-data", 6, 0, (struct sockaddr *)&sn, ln) != 6)
+		wl_die("n/m: %s", strerror(errno));
+	close(un);
+	close(mm);
 	if (lstat(senders[0].sa.sun_path, &st))
 		wl_die("s1.sock: %s", strerror(errno));
 	ino_t stale = st.st_ino;
@@ -106,6 +128,15 @@ int main(void)
 	check_from("pair_second", p[0], "pair-2", NULL, 0);
 	ssize_t n = send(p[0], "x", 1, MSG_DONTWAIT);
 	wl_check("pair_send_refused", n < 0 && errno == ECONNREFUSED, "send gave %zd (%s)", n,
+		 strerror(errno));
+	n = send(q[0], "x", 1, MSG_DONTWAIT);
+	wl_check("empty_pair_send_refused", n < 0 && errno == ECONNREFUSED, "send gave %zd (%s)", n,
+		 strerror(errno));
+	wl_check_unix_name("n_name", nn, false, &sn, ln);
+	check_from("n_early", nn, "early", NULL, 0);
+	check_from("n_from_m", nn, "m-data", &sm, lm);
+	n = send(nn, "x", 1, MSG_DONTWAIT);
+	wl_check("n_send_refused", n < 0 && errno == ECONNREFUSED, "send gave %zd (%s)", n,
 		 strerror(errno));
 	wl_done();
 }
