@@ -21,7 +21,9 @@
  * the new socket over it (SCM_RIGHTS), the process receives it and dup3()s
  * it over the fd. To the program it is the same connection: the server's
  * accept() returns it with the bytes the client sent, the client talks on
- * the same fd. (Its inode number is new.) A restore makes them with
+ * the same fd, and the epoll watches the process had on that fd move to
+ * the new socket. (Its
+ * inode number is new.) A restore makes them with
  * connect() and leaves them in the backlog (unix.c).
  */
 #include <errno.h>
@@ -29,6 +31,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -195,6 +198,47 @@ static int install(struct dump_ctx *ctx, int fd, long *got)
 	       inject_call(inj, "close", SYS_close, sv[1], 0, 0, 0, 0, 0, &r);
 }
 
+/* The epoll watches of ctx on its fd number fd: taken off the old client
+ * before the new one takes its place (op EPOLL_CTL_DEL; else they would
+ * stay until cryo lets the old one go, and report its hangup), then added
+ * on the new one (EPOLL_CTL_ADD). */
+static int watch_again(struct dump_ctx *ctx, int fd, int op)
+{
+	const struct dump_tree *tree = ctx->tree;
+	long r;
+
+	for (int i = 0; i < tree->nr_files; i++) {
+		const EpollEntry *ep = tree->files[i].entry.epoll;
+		int efd = -1;
+		if (tree->files[i].entry.kind != FILE_KIND__EPOLL || !ep)
+			continue;
+		for (int j = 0; j < ctx->nr_fds && efd < 0; j++)
+			if (ctx->fds[j].file_id == tree->files[i].entry.id)
+				efd = ctx->fds[j].fd;
+		for (size_t k = 0; k < ep->n_tfds; k++) {
+			const EpollTfdEntry *t = ep->tfds[k];
+			struct epoll_event ev = {.events = t->events, .data.u64 = t->data};
+			uint64_t at;
+			if ((pid_t)t->pid != ctx->pid || (int)t->tfd != fd)
+				continue;
+			if (efd < 0) {
+				if (op == EPOLL_CTL_ADD)
+					pr_warn(
+					    "pid %d: an epoll instance it has no fd of watched fd "
+					    "%d, put back from a listener's backlog: that watch is "
+					    "lost",
+					    ctx->pid, fd);
+				continue;
+			}
+			if (inject_scratch_put(&ctx->inj, 512, &ev, sizeof(ev), &at) ||
+			    inject_call(&ctx->inj, "epoll_ctl", SYS_epoll_ctl, efd, op, fd, at, 0,
+					0, &r))
+				return -1;
+		}
+	}
+	return 0;
+}
+
 /* Every fd of ctx holding description id now holds fd. */
 static int replace_in(struct dump_ctx *ctx, uint32_t id, int fd)
 {
@@ -211,8 +255,10 @@ static int replace_in(struct dump_ctx *ctx, uint32_t id, int fd)
 	ret = install(ctx, fd, &got);
 	for (int i = 0; !ret && i < ctx->nr_fds; i++)
 		if (ctx->fds[i].file_id == id)
-			ret = inject_call(&ctx->inj, "dup3", SYS_dup3, got, ctx->fds[i].fd,
-					  ctx->fds[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0, &r);
+			ret = watch_again(ctx, ctx->fds[i].fd, EPOLL_CTL_DEL) ||
+			      inject_call(&ctx->inj, "dup3", SYS_dup3, got, ctx->fds[i].fd,
+					  ctx->fds[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0, &r) ||
+			      watch_again(ctx, ctx->fds[i].fd, EPOLL_CTL_ADD);
 	if (!ret)
 		ret = inject_call(&ctx->inj, "close", SYS_close, got, 0, 0, 0, 0, 0, &r);
 	if (inject_end(&ctx->inj))

@@ -13,7 +13,8 @@
  * with what its client sent (record boundaries kept), then nothing more
  * waits; each connection then reads the "ping-N" its client sends after go
  * and answers "reply-N", which the client checks, so every client still
- * talks to its own server end; c7's ping comes from C's fd and the reply
+ * talks to its own server end (c1's reply reported by an epoll of C that
+ * watches c1 with data 0x77); c7's ping comes from C's fd and the reply
  * is read on the root's fd (still one description). C checks its clients'
  * peer names and c2's O_NONBLOCK, and reports by its exit status. */
 #include "wl.h"
@@ -23,6 +24,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -48,7 +50,7 @@ static int client(int type, const struct sockaddr_un *sa, unsigned len, const ch
 }
 
 /* After go, in C: each client pings, then reads its own reply. */
-static void talk(const char *name, int fd, int n)
+static void talk(const char *name, int fd, int n, int ep)
 {
 	char want[16], buf[16] = {0};
 
@@ -59,18 +61,28 @@ static void talk(const char *name, int fd, int n)
 	}
 	snprintf(want, sizeof(want), "reply-%d", n);
 	struct pollfd pf = {fd, POLLIN, 0};
-	ssize_t got = poll(&pf, 1, 5000) == 1 ? recv(fd, buf, sizeof(buf) - 1, 0) : -1;
+	struct epoll_event ev = {0};
+	bool ready = ep >= 0 ? epoll_wait(ep, &ev, 1, 5000) == 1 : poll(&pf, 1, 5000) == 1;
+	if (ep >= 0)
+		wl_check("c1_epoll_reports", ready && ev.data.u64 == 0x77 && (ev.events & EPOLLIN),
+			 "ready %d data %#llx events %#x", ready, (unsigned long long)ev.data.u64,
+			 ev.events);
+	ssize_t got = ready ? recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT) : -1;
 	wl_check(name, got == (ssize_t)strlen(want) && !strcmp(buf, want), "got %zd '%s'", got,
 		 buf);
 }
 
 static void child_main(int sync, int c7)
 {
-	int c[4], q[3], p[2];
+	int c[4], q[3], p[2], ep;
+	struct epoll_event watch = {.events = EPOLLIN, .data.u64 = 0x77};
 
 	c[1] = client(SOCK_STREAM, &sl, ll, NULL);
 	if (!wl_write_pattern(c[1], C1_LEN, 11))
 		wl_die("write: %s", strerror(errno));
+	ep = epoll_create1(0);
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c[1], &watch))
+		wl_die("epoll: %s", strerror(errno));
 	c[2] = client(SOCK_STREAM, &sl, ll, NULL);
 	fcntl(c[2], F_SETFL, O_NONBLOCK);
 	c[3] = client(SOCK_STREAM, &sl, ll, NULL);
@@ -91,11 +103,11 @@ static void child_main(int sync, int c7)
 	wl_check_unix_name("q2_peer", q[2], true, &sq, lq);
 	wl_check_fl("c2_nonblock", c[2], O_NONBLOCK, O_NONBLOCK);
 	fcntl(c[2], F_SETFL, 0);
-	talk("c1_talks", c[1], 1);
-	talk("c2_talks", c[2], 2);
-	talk("c3_talks", c[3], 3);
-	talk("q1_talks", q[1], 5);
-	talk("q2_talks", q[2], 6);
+	talk("c1_talks", c[1], 1, ep);
+	talk("c2_talks", c[2], 2, -1);
+	talk("c3_talks", c[3], 3, -1);
+	talk("q1_talks", q[1], 5, -1);
+	talk("q2_talks", q[2], 6, -1);
 	wl_check("c7_ping_sent", send(c7, "ping-7", 6, MSG_NOSIGNAL) == 6, "%s", strerror(errno));
 	_exit(wl_failures() ? 1 : 0);
 }
