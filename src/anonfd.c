@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "anonfd.h"
 #include "infra/log.h"
@@ -36,8 +37,9 @@ int anonfd_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe
 		return err_set("fd %d of pid %d (%s) has open flags 0%o: only O_NONBLOCK can be "
 			       "restored",
 			       p->fd, p->pid, t->name, f->entry.flags);
-	snprintf(name, sizeof(name), "fdinfo/%d", p->fd);
-	if (proc_read(p->pid, name, &info, NULL))
+	/* held by no fd of the process (in flight): cryo's duplicate tells */
+	snprintf(name, sizeof(name), "fdinfo/%d", p->fd >= 0 ? p->fd : p->local_fd);
+	if (proc_read(p->fd >= 0 ? p->pid : getpid(), name, &info, NULL))
 		return err_wrap("fd %d of pid %d (%s)", p->fd, p->pid, t->name);
 	ret = dump(ctx, f, p->fd, info);
 	free(info);

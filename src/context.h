@@ -99,6 +99,8 @@ struct dump_tree {
 	struct pipes_dump *pipes;  /* pipes.c */
 	struct ghost_dump *ghosts; /* ghost.c: deleted files and memfds */
 	struct tcp_dump *tcp;	   /* sockets/tcp.c: repair mode, the network lock */
+	/* sockets/unix_backlog.c: connections taken from listeners' backlogs */
+	struct unix_backlog *unix_backlog;
 	/* external.c: endpoints outside the checkpoint, to print */
 	struct external_dump *external;
 	/* shmem.c: shmem objects already saved (id, range of the object) */

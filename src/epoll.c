@@ -68,9 +68,24 @@ static unsigned same_tfd_before(const EpollEntry *ep, size_t i)
 	return n;
 }
 
-/* Whether the target is fd tfd of process owner. */
-static long same_target(pid_t owner, pid_t holder, int fd, const EpollEntry *ep, size_t i)
+/* The instance as kcmp finds it: fd of the process, or cryo's duplicate of
+ * one the process holds only in flight (fd -1). */
+struct epoll_at {
+	pid_t holder;
+	int fd;
+};
+
+static struct epoll_at epoll_at(const struct dump_ctx *ctx, const struct dump_file *f, int fd)
 {
+	return fd >= 0 ? (struct epoll_at){ctx->pid, fd} : (struct epoll_at){getpid(), f->local_fd};
+}
+
+/* Whether the target is fd tfd of process owner. */
+static long same_target(pid_t owner, struct epoll_at at, const EpollEntry *ep, size_t i)
+{
+	pid_t holder = at.holder;
+	int fd = at.fd;
+
 	const EpollTfdEntry *t = ep->tfds[i];
 	struct kcmp_epoll_slot slot = {.efd = fd, .tfd = t->tfd, .toff = same_tfd_before(ep, i)};
 
@@ -80,15 +95,15 @@ static long same_target(pid_t owner, pid_t holder, int fd, const EpollEntry *ep,
 /* The target must still be fd tfd of the process, or of another process of
  * the tree (the instance may be shared, each adding its own fds): that
  * process adds it again. */
-static int find_owner(struct dump_ctx *ctx, int fd, const EpollEntry *ep, size_t i)
+static int find_owner(struct dump_ctx *ctx, int fd, struct epoll_at at, const EpollEntry *ep,
+		      size_t i)
 {
 	EpollTfdEntry *t = ep->tfds[i];
-	long r = same_target(ctx->pid, ctx->pid, fd, ep, i);
+	long r = same_target(ctx->pid, at, ep, i);
 
 	for (int k = 0; r && k < ctx->tree->nr_procs; k++) {
 		struct dump_ctx *other = ctx->tree->procs[k];
-		if (other != ctx && !other->zombie &&
-		    !same_target(other->pid, ctx->pid, fd, ep, i)) {
+		if (other != ctx && !other->zombie && !same_target(other->pid, at, ep, i)) {
 			t->pid = other->pid;
 			return 0;
 		}
@@ -108,11 +123,12 @@ static int find_owner(struct dump_ctx *ctx, int fd, const EpollEntry *ep, size_t
 	return 0;
 }
 
-static int check_target(struct dump_ctx *ctx, int fd, const EpollEntry *ep, size_t i)
+static int check_target(struct dump_ctx *ctx, int fd, struct epoll_at at, const EpollEntry *ep,
+			size_t i)
 {
 	const EpollTfdEntry *t = ep->tfds[i];
 
-	if (find_owner(ctx, fd, ep, i))
+	if (find_owner(ctx, fd, at, ep, i))
 		return -1;
 	if ((t->events & EPOLLONESHOT) && !(t->events & ~EP_FLAG_BITS))
 		return err_set("fd %d of pid %d (epoll): its EPOLLONESHOT target fd %u has fired "
@@ -161,7 +177,7 @@ static int dump_state(struct dump_ctx *ctx, struct dump_file *f, int fd, const c
 			return -1;
 	}
 	for (size_t i = 0; i < ep->n_tfds; i++) {
-		if (check_target(ctx, fd, ep, i))
+		if (check_target(ctx, fd, epoll_at(ctx, f, fd), ep, i))
 			return -1;
 		warn_edge(ctx, fd, ep->tfds[i]);
 	}

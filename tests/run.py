@@ -1407,6 +1407,45 @@ REFUSE_NETLINK = ("import socket, struct\nk = socket.socket(socket.AF_NETLINK, s
                   "while not socket.socket.recv(k, 1, socket.MSG_PEEK):\n    pass\n")
 REFUSE_PEER = ("import socket\nk = socket.socket(socket.AF_UNIX)\n"
                "k.connect(b'\\0' + open('peer-name').read().encode())\n")
+# A dump that fails after it took the connections waiting in a listener's
+# backlog (a seqpacket end with ECONNRESET pending and a record queued is
+# refused later): they are put back, in order, with their data, and each
+# client still talks to its own server end (checked when the workload ends).
+REFUSE_AFTER_BACKLOG = """
+import atexit, os, socket
+_name = b"\\0cryo-test-backlog-%d" % os.getpid()
+_l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+_l.bind(_name)
+_l.listen(4)
+_clients = []
+for _want in (b"first", b"second"):
+    _c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    _c.connect(_name)
+    _c.send(_want)
+    _clients.append((_want, _c))
+_a, _b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+_a.send(b"unread")
+_b.send(b"kept")
+_b.close()
+
+def _check_backlog():
+    _l.settimeout(3)
+    for want, c in _clients:
+        try:
+            c.settimeout(3)
+            s = _l.accept()[0]
+            got = s.recv(16)
+            s.send(b"re-" + want)
+            back = c.recv(16)
+        except OSError as e:
+            got = back = e
+        ok = got == want and back == b"re-" + want
+        print("wl: check backlog_%s ok" % want.decode() if ok else
+              "wl: FAIL backlog_%s: got %r, reply %r" % (want.decode(), got, back))
+        if not ok:
+            os._exit(1)
+atexit.register(_check_backlog)
+"""
 REFUSE_SYSV_PART = """
 import ctypes, mmap
 libc = ctypes.CDLL(None, use_errno=True)
@@ -1494,6 +1533,9 @@ BAD = [
     ("dump-refuses-unix-peer-outside",
      refused_dump(REFUSE_PEER, r"peer .*outside the checkpoint", peer=True)),
     ("dump-refuses-sysv-part", refused_dump(REFUSE_SYSV_PART, r"part of System V")),
+    ("dump-refused-puts-backlog-back",
+     refused_dump(REFUSE_AFTER_BACKLOG, r"seqpacket socket with ECONNRESET pending and \d+ "
+                  r"bytes queued: not supported")),
     ("dump-refuses-in-child", refused_dump("import os\n" + REFUSE_IN_CHILD,
                                            r"pid \d+ is a socket.*not supported")),
     ("dump-refuses-clone-files",

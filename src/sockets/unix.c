@@ -17,10 +17,15 @@
  * the target's own peek offset is put back. Messages keep their boundaries
  * and the fds passed with them (SCM_RIGHTS): an fd in flight is saved as
  * the description of the tree it is, a pipe end or unix socket held only in
- * flight becomes one, a regular file or directory is reopened by path;
- * anything else stops the dump. So does a listener with connections waiting to be accepted,
- * out-of-band data, or a socket file that is gone. Everything goes into
- * files.img as file_entry.unix_sk (sk-unix.proto).
+ * flight becomes one (so do epoll, eventfd, timerfd and signalfd
+ * instances), a regular file or directory is reopened by path; anything
+ * else stops the dump, and so does out-of-band data. A stream queue is
+ * peeked only up to what sock_diag counts and a seqpacket one not at all
+ * with an error pending: a recv that meets the error takes it. Connections
+ * waiting in a listener's backlog are accepted here and saved as embryos
+ * (unix_backlog.c puts them back if the tree goes on); a path name whose
+ * socket file is no longer the socket's is marked name_gone. Everything
+ * goes into files.img as file_entry.unix_sk (sk-unix.proto).
  *
  * Restore: the root makes every unix socket of the tree before it forks,
  * after the other descriptions it makes (so that fds in flight can be sent
@@ -28,22 +33,28 @@
  * sender in another process is then no different from one in the same.
  * SO_PEERCRED names the root, which made the connection. 1: socketpair()
  * for each connected pair (bound ends are bound after), socket()+bind() for
- * the others (a stale socket file of the same inode is unlinked first),
+ * the others (a stale socket file of the same inode is unlinked first; a
+ * name whose file is gone is bound out of sight, unix_hidden.c),
  * listen() for listeners. 2: accepted connections are made again with
- * connect() to their listener and accept(); one-way connected datagram
- * sockets connect(). 3: buffer sizes and SO_PASS* options, then every queue
- * is refilled by sending its messages from the peer (or from the saved
- * sender, or from an unnamed temporary socket; a stream whose peer was
- * closed is one end of a new pair, filled from the other, which is closed
- * then). 4: shutdown, peek offset,
- * low mark and timeouts.
+ * connect() to their listener and accept(), then the waiting ones with
+ * connect() alone, in backlog order; one-way connected datagram
+ * sockets connect(). A made socket is reached through its socket file
+ * (SIOCUNIXFILE), never its path. 3: buffer sizes and SO_PASS* options,
+ * then every queue is refilled by sending its messages from the peer (or
+ * from the saved sender, or from a temporary socket, unnamed or bound to a
+ * gone sender's name; a socket whose peer was closed is one end of a new
+ * pair, filled from the other, which is closed then, with a byte unread if
+ * ECONNRESET was pending). 4: shutdown, peek offset, low mark and
+ * timeouts.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -52,18 +63,24 @@
 #include <unistd.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <linux/sockios.h>
 #include <linux/unix_diag.h>
 
 #include "external.h"
 #include "fdkind.h"
 #include "files.h"
 #include "infra/log.h"
+#include "sockets/unix_backlog.h"
+#include "sockets/unix_hidden.h"
 
 #ifndef SO_PASSPIDFD
 #define SO_PASSPIDFD 76
 #endif
 #ifndef SO_PASSRIGHTS
 #define SO_PASSRIGHTS 83
+#endif
+#ifndef SIOCUNIXFILE
+#define SIOCUNIXFILE (SIOCPROTOPRIVATE + 0)
 #endif
 #ifndef SCM_PIDFD
 #define SCM_PIDFD 0x04
@@ -82,6 +99,8 @@ struct diag {
 	uint32_t type, state, peer, rq, wq, vfs_ino, vfs_dev, nr_icons;
 	uint8_t shutdown;
 	bool has_vfs;
+	bool has_peer;	       /* a peer attribute, even of 0: a peer that is dead (or an embryo) */
+	const uint32_t *icons; /* listener: its waiting clients (in the answer buffer) */
 	size_t name_len;
 	unsigned char name[SUN_PATH_MAX];
 };
@@ -169,9 +188,11 @@ static int diag_parse(const struct nlmsghdr *h, size_t len, struct diag *d)
 		case UNIX_DIAG_PEER:
 			if (plen >= 4)
 				memcpy(&d->peer, p, 4);
+			d->has_peer = plen >= 4;
 			break;
 		case UNIX_DIAG_ICONS:
 			d->nr_icons = plen / 4;
+			d->icons = p;
 			break;
 		case UNIX_DIAG_RQLEN:
 			if (plen >= sizeof(struct unix_diag_rqlen)) {
@@ -303,28 +324,55 @@ static int read_options(int fd, UnixSkEntry *u)
 	       get_timeo(fd, SO_RCVTIMEO, &u->rcvtimeo_us);
 }
 
-/* A path name: find its socket file (relative names in the cwd) and keep its
- * identity and attributes, so that restore can recreate it. */
-static int dump_name_file(struct dump_ctx *ctx, UnixSkEntry *u, const struct diag *d, int fd)
+/* The socket file a path-named socket is bound to, by its inode (the path
+ * may lead elsewhere): an O_PATH fd, or -1. */
+static int socket_file(int fd)
 {
-	char path[PATH_MAX + SUN_PATH_MAX + 2], nbuf[SUN_PATH_MAX + 2], cwd[PATH_MAX];
-	struct stat st;
-	const char *name = name_str(u->name.data, u->name.len, nbuf, sizeof(nbuf));
+	return ioctl(fd, SIOCUNIXFILE);
+}
 
-	if (u->name.data[0] != '/') {
-		if (proc_readlink(ctx->pid, "cwd", cwd, sizeof(cwd)))
-			return -1;
-		u->name_dir = strdup(cwd);
-		if (!u->name_dir)
-			return err_set("out of memory");
-	}
+/* A relative name's directory: the process's cwd, maybe deleted since. */
+static int name_dir_of(struct dump_ctx *ctx, UnixSkEntry *u)
+{
+	char cwd[PATH_MAX];
+	size_t n;
+
+	if (proc_readlink(ctx->pid, "cwd", cwd, sizeof(cwd)))
+		return -1;
+	n = strlen(cwd);
+	if (n > 10 && !strcmp(cwd + n - 10, " (deleted)"))
+		cwd[n - 10] = 0;
+	u->name_dir = strdup(cwd);
+	return u->name_dir ? 0 : err_set("out of memory");
+}
+
+/* A path name: its socket file's identity and attributes, so that restore
+ * can make it again; when the path no longer leads to it (deleted,
+ * replaced, directory gone) the name is bound again out of sight. */
+static int dump_name_file(struct dump_ctx *ctx, UnixSkEntry *u, const struct diag *d, int fd,
+			  int local)
+{
+	char path[PATH_MAX + SUN_PATH_MAX + 2], nbuf[SUN_PATH_MAX + 2];
+	struct stat st, here;
+	int file;
+
+	if (u->name.data[0] != '/' && name_dir_of(ctx, u))
+		return -1;
 	if (file_path(u, path, sizeof(path)))
 		return -1;
-	if (!d->has_vfs || lstat(path, &st) || !S_ISSOCK(st.st_mode) || st.st_ino != d->vfs_ino ||
-	    major(st.st_dev) != (d->vfs_dev >> 20) || minor(st.st_dev) != (d->vfs_dev & 0xfffff))
-		return err_set("fd %d of pid %d is unix socket:[%llu] bound to %s, whose socket "
-			       "file %s is gone or was replaced: not supported",
-			       fd, ctx->pid, (unsigned long long)u->ino, name, path);
+	file = socket_file(local);
+	if (file < 0 || fstat(file, &st)) {
+		if (file >= 0)
+			close(file);
+		return err_errno("fd %d of pid %d is unix socket:[%llu] bound to %s: cannot reach "
+				 "its socket file",
+				 fd, ctx->pid, (unsigned long long)u->ino,
+				 name_str(u->name.data, u->name.len, nbuf, sizeof(nbuf)));
+	}
+	close(file);
+	u->has_name_gone = true;
+	u->name_gone = !d->has_vfs || lstat(path, &here) || here.st_ino != st.st_ino ||
+		       here.st_dev != st.st_dev;
 	u->has_vfs_ino = u->has_vfs_dev = u->has_file_mode = true;
 	u->has_file_uid = u->has_file_gid = true;
 	u->vfs_ino = st.st_ino;
@@ -349,7 +397,7 @@ static int check_oob(struct dump_ctx *ctx, int local, int fd, const UnixSkEntry 
 	return 0;
 }
 
-static int check_state(struct dump_ctx *ctx, int fd, const UnixSkEntry *u, const struct diag *d)
+static int check_state(struct dump_ctx *ctx, int fd, const UnixSkEntry *u)
 {
 	char nbuf[SUN_PATH_MAX + 2];
 	const char *name = u_name(u, nbuf, sizeof(nbuf));
@@ -363,18 +411,16 @@ static int check_state(struct dump_ctx *ctx, int fd, const UnixSkEntry *u, const
 		    "fd %d of pid %d is unix socket:[%llu] (%s) in state %u (connecting?): "
 		    "not supported",
 		    fd, ctx->pid, ino, name, u->state);
-	if (u->state == ST_LISTEN && (d->rq || d->nr_icons))
-		return err_set("fd %d of pid %d is listening unix socket:[%llu] (%s) with %u "
-			       "connection(s) waiting to be accepted: not supported",
-			       fd, ctx->pid, ino, name, d->rq ? d->rq : d->nr_icons);
-	/* (a datagram socket that another one connected to is "established"
-	 * too, without a peer: only the peer tells them apart) */
-	if (u->state == ST_ESTABLISHED && u->type != SOCK_DGRAM && !d->peer &&
-	    d->shutdown != (SHUT_RCV_BIT | SHUT_SEND_BIT))
-		return err_set("fd %d of pid %d is connected unix socket:[%llu] (%s) whose peer "
-			       "is closed or not accepted yet: not supported",
-			       fd, ctx->pid, ino, name);
+	/* (a connected stream without a peer and not shut down waits in a
+	 * backlog: unix_dump_finish finds its listener) */
 	return 0;
+}
+
+static bool pending_error(int fd)
+{
+	struct pollfd pf = {.fd = fd};
+
+	return poll(&pf, 1, 0) == 1 && (pf.revents & POLLERR);
 }
 
 static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
@@ -410,8 +456,17 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_
 		u->has_peer_ino = true;
 		u->peer_ino = d.peer;
 	}
-	/* a stream whose peer was closed: the close shut it down both ways */
-	if (d.state == ST_ESTABLISHED && d.type != SOCK_DGRAM && !d.peer)
+	/* a stream whose peer was closed: the close shut it down both ways,
+	 * and left ECONNRESET pending if data was lost (poll shows it without
+	 * taking it, as SO_ERROR would) */
+	if (d.state == ST_ESTABLISHED && d.type != SOCK_DGRAM && !d.peer &&
+	    d.shutdown == (SHUT_RCV_BIT | SHUT_SEND_BIT)) {
+		u->has_peer_closed = u->peer_closed = true;
+		u->has_reset = true;
+		u->reset = pending_error(f->local_fd);
+	}
+	/* a datagram socket whose peer was closed: its sends are refused */
+	if (d.type == SOCK_DGRAM && d.has_peer && !d.peer)
 		u->has_peer_closed = u->peer_closed = true;
 	if (u->state == ST_LISTEN) {
 		u->has_backlog = true;
@@ -422,9 +477,9 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_
 		u->has_external = u->external = true;
 		return 0;
 	}
-	if (check_state(ctx, fd, u, &d) || check_oob(ctx, f->local_fd, fd, u))
+	if (check_state(ctx, fd, u) || check_oob(ctx, f->local_fd, fd, u))
 		return -1;
-	if (u->has_name && is_path_name(&u->name) && dump_name_file(ctx, u, &d, fd))
+	if (u->has_name && is_path_name(&u->name) && dump_name_file(ctx, u, &d, fd, f->local_fd))
 		return -1;
 	if (read_options(f->local_fd, u))
 		return err_wrap("fd %d of pid %d, unix socket:[%llu]", fd, ctx->pid,
@@ -548,6 +603,19 @@ static void find_listener(struct dump_tree *tree, UnixSkEntry *u)
 	}
 }
 
+/* Anon-inode kinds whose state fdinfo gives whole, so that an instance held
+ * only in flight is saved from cryo's duplicate. */
+static bool held_in_flight_anon(const char *link)
+{
+	static const char *const kinds[] = {"anon_inode:[eventpoll]", "anon_inode:[eventfd]",
+					    "anon_inode:[timerfd]", "anon_inode:[signalfd]"};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(link, kinds[i]))
+			return true;
+	return false;
+}
+
 /* Describes one fd found in flight. */
 static int describe_inflight(struct dump_ctx *owner, int nfd, UnixSkInflight *in, const char *what)
 {
@@ -569,7 +637,7 @@ static int describe_inflight(struct dump_ctx *owner, int nfd, UnixSkInflight *in
 		return err_errno("%s: cannot examine an fd in flight", what);
 	/* held only in flight: a description of the tree of its own */
 	if ((S_ISFIFO(st.st_mode) && !strncmp(path, "pipe:", 5)) ||
-	    (S_ISSOCK(st.st_mode) && is_unix(nfd))) {
+	    (S_ISSOCK(st.st_mode) && is_unix(nfd)) || held_in_flight_anon(path)) {
 		in->has_file_id = true;
 		return files_add_unheld(owner, nfd, &in->file_id);
 	}
@@ -640,9 +708,20 @@ static int set_peek_off(int fd, int off)
 	return setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
 }
 
+static int keep_sender_name(UnixSkMsg *m, const ProtobufCBinaryData *name)
+{
+	m->sender_name.data = malloc(name->len);
+	if (!m->sender_name.data)
+		return err_set("out of memory");
+	memcpy(m->sender_name.data, name->data, name->len);
+	m->sender_name.len = name->len;
+	m->has_sender_name = true;
+	return 0;
+}
+
 /* The dgram sender to restore a message from: the peer, or the socket of the
  * process named like the sender; none: an unnamed temporary socket. */
-static int pick_sender(struct dump_ctx *owner, const UnixSkEntry *u, UnixSkMsg *m,
+static int pick_sender(struct dump_ctx *owner, UnixSkEntry *u, UnixSkMsg *m,
 		       const struct sockaddr_un *from, socklen_t flen, const char *what)
 {
 	UnixSkEntry n = UNIX_SK_ENTRY__INIT;
@@ -663,6 +742,12 @@ static int pick_sender(struct dump_ctx *owner, const UnixSkEntry *u, UnixSkMsg *
 	}
 	if (!pf && !n.has_name && u->has_name)
 		return 0;
+	/* unnamed, no peer, and a datagram from an unnamed socket: the other
+	 * end of its pair, closed since */
+	if (!pf && !n.has_name && !u->has_name && !u->has_peer_ino) {
+		u->has_peer_closed = u->peer_closed = true;
+		return 0;
+	}
 	for (int i = 0; !pf && n.has_name && i < owner->tree->nr_files; i++) {
 		const UnixSkEntry *s = owner->tree->files[i].entry.unix_sk;
 		if (owner->tree->files[i].entry.kind != FILE_KIND__UNIX_SOCKET ||
@@ -673,6 +758,8 @@ static int pick_sender(struct dump_ctx *owner, const UnixSkEntry *u, UnixSkMsg *
 		m->sender_ino = s->ino;
 		return 0;
 	}
+	if (!pf && n.has_name && u->has_name) /* from a socket gone since */
+		return keep_sender_name(m, &n.name);
 	return err_set("%s holds a datagram from %s, which cannot be sent again from inside "
 		       "the checkpoint: not supported",
 		       what, name_str(n.name.data, n.name.len, nbuf, sizeof(nbuf)));
@@ -746,7 +833,10 @@ static int peek_one(struct dump_ctx *owner, UnixSkEntry *u, int local, unsigned 
 	return 1;
 }
 
-static int peek_queue(struct dump_ctx *owner, UnixSkEntry *u, int local, const char *what)
+/* Peeks the queue, at most bytes of it: a peek of an empty stream queue,
+ * or any of a seqpacket one, takes a pending error (ECONNRESET) with it. */
+static int peek_queue(struct dump_ctx *owner, UnixSkEntry *u, int local, uint64_t bytes,
+		      const char *what)
 {
 	size_t size = PEEK_CHUNK;
 	unsigned char *buf = malloc(size);
@@ -759,7 +849,7 @@ static int peek_queue(struct dump_ctx *owner, UnixSkEntry *u, int local, const c
 		free(buf);
 		return err_errno("%s: cannot set SO_PEEK_OFF", what);
 	}
-	while (total <= MAX_QUEUE &&
+	while (total <= MAX_QUEUE && total < bytes &&
 	       (r = peek_one(owner, u, local, &buf, &size, &total, what)) == 1)
 		;
 	/* the target's own peek offset, as it was */
@@ -803,6 +893,7 @@ static int copy_queue(struct dump_tree *tree, struct dump_file *f)
 {
 	UnixSkEntry *u = f->entry.unix_sk;
 	char what[128];
+	struct diag d;
 
 	if (u->state == ST_LISTEN || (u->state == ST_CLOSE && u->type != SOCK_DGRAM) || u->external)
 		return 0;
@@ -812,16 +903,157 @@ static int copy_queue(struct dump_tree *tree, struct dump_file *f)
 	else
 		snprintf(what, sizeof(what), "unix socket:[%llu] in flight in pid %d",
 			 (unsigned long long)u->ino, f->first_pid);
-	return peek_queue(owner_of(tree, f->first_pid), u, f->local_fd, what) ||
+	if (diag_query(u->ino, &d))
+		return err_wrap("%s", what);
+	if (u->reset && d.rq && u->type == SOCK_SEQPACKET)
+		return err_set(
+		    "%s is a seqpacket socket with ECONNRESET pending and %u bytes queued: "
+		    "not supported (the kernel reports the error first to any recv, "
+		    "MSG_PEEK too, so the queue cannot be read without taking it)",
+		    what, d.rq);
+	/* a stream up to its byte count (zero-length writes queue nothing); a
+	 * seqpacket or datagram socket to its end (records may be empty), but
+	 * not at all with an error pending (any recv of it takes the error) */
+	uint64_t bytes = u->type == SOCK_STREAM ? d.rq : u->reset ? 0 : UINT64_MAX;
+	return peek_queue(owner_of(tree, f->first_pid), u, f->local_fd, bytes, what) ||
 		       check_queue(u, what)
 		   ? -1
 		   : 0;
+}
+
+/* A connected stream socket with no peer that no backlog holds. */
+static int check_waiting(const struct dump_file *f)
+{
+	const UnixSkEntry *u = f->entry.unix_sk;
+	char nbuf[SUN_PATH_MAX + 2];
+
+	if (u->state != ST_ESTABLISHED || u->type == SOCK_DGRAM || u->has_peer_ino ||
+	    u->peer_closed || u->external)
+		return 0;
+	return err_set("fd %d of pid %d is connected unix socket:[%llu] (%s) whose peer is not "
+		       "accepted yet, in the backlog of a listener outside the checkpoint: not "
+		       "supported (cryo cannot make that listener accept it again)",
+		       f->first_fd, f->first_pid, (unsigned long long)u->ino,
+		       u_name(u, nbuf, sizeof(nbuf)));
+}
+
+/* The clients waiting in the backlog of listener l must be sockets of the
+ * tree held by an fd, unnamed, for the connections to be made again. */
+static int check_clients(struct dump_tree *tree, const struct dump_file *l, const uint32_t *icons,
+			 size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct dump_file *c = find_sk(tree, icons[i]);
+		const char *why = !c			       ? "outside the checkpoint"
+				  : c->first_fd < 0	       ? "held only in flight"
+				  : c->entry.unix_sk->has_name ? "bound to a name"
+							       : NULL;
+		if (why)
+			return err_set("fd %d of pid %d is listening unix socket:[%llu] with a "
+				       "connection waiting to be accepted from socket:[%u], %s: "
+				       "not supported",
+				       l->first_fd, l->first_pid,
+				       (unsigned long long)l->entry.unix_sk->ino, icons[i], why);
+	}
+	return 0;
+}
+
+/* Where to connect to listener fd again: its socket file, or its name. */
+static int listener_addr(int fd, struct sockaddr_un *sa, socklen_t *len, int *file)
+{
+	*len = sizeof(*sa);
+	*file = -1;
+	if (getsockname(fd, (struct sockaddr *)sa, len))
+		return err_errno("getsockname of a listening unix socket");
+	if (*len <= offsetof(struct sockaddr_un, sun_path) + 1 || !sa->sun_path[0])
+		return 0;
+	if ((*file = socket_file(fd)) < 0)
+		return err_errno("cannot reach the socket file of a listening unix socket");
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d", *file);
+	*len = offsetof(struct sockaddr_un, sun_path) + strlen(sa->sun_path) + 1;
+	return 0;
+}
+
+/* Takes one waiting connection of listener l (files[li]) whose client is
+ * the socket client: accepted, recorded, saved as an embryo. */
+static int take_one(struct dump_tree *tree, int li, uint32_t client)
+{
+	struct dump_file *l = &tree->files[li], *c = find_sk(tree, client);
+	struct sockaddr_un sa;
+	socklen_t len;
+	struct diag d;
+	struct stat st;
+	uint32_t id;
+	int file, a = accept4(l->local_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int cdup = fcntl(c->local_fd, F_DUPFD_CLOEXEC, 0);
+
+	if (a < 0 || cdup < 0 || listener_addr(l->local_fd, &sa, &len, &file) ||
+	    unix_backlog_record(tree, &sa, len, file, a, cdup, c->entry.id)) {
+		int e = errno;
+		if (a >= 0)
+			close(a);
+		if (cdup >= 0)
+			close(cdup);
+		errno = e;
+		return err_errno("cannot take a connection from the backlog of unix socket:[%llu]",
+				 (unsigned long long)l->entry.unix_sk->ino);
+	}
+	if (fstat(a, &st) || diag_query(st.st_ino, &d) || d.peer != client)
+		return err_set("the backlog of unix socket:[%llu] changed while it was read",
+			       (unsigned long long)l->entry.unix_sk->ino);
+	if (files_add_unheld(owner_of(tree, l->first_pid), a, &id))
+		return -1;
+	for (int i = 0; i < tree->nr_files; i++)
+		if (tree->files[i].entry.id == id)
+			tree->files[i].entry.unix_sk->has_embryo =
+			    tree->files[i].entry.unix_sk->embryo = true;
+	UnixSkEntry *cu = find_sk(tree, client)->entry.unix_sk; /* files may have moved */
+	cu->has_peer_ino = true;
+	cu->peer_ino = st.st_ino;
+	cu->has_peer_closed = cu->peer_closed = false;
+	cu->has_reset = cu->reset = false;
+	return 0;
+}
+
+/* A listener with connections waiting: each is accepted here, in backlog
+ * order, saved as an embryo and put back if the tree goes on
+ * (unix_backlog.c). */
+static int take_backlog(struct dump_tree *tree, int li)
+{
+	struct diag d;
+	uint32_t *icons;
+	size_t n;
+	int r = 0;
+
+	if (diag_query(tree->files[li].entry.unix_sk->ino, &d))
+		return err_wrap("fd %d of pid %d", tree->files[li].first_fd,
+				tree->files[li].first_pid);
+	n = d.nr_icons;
+	if (!n)
+		return 0;
+	icons = malloc(n * sizeof(*icons));
+	if (!icons)
+		return err_set("out of memory");
+	memcpy(icons, d.icons, n * sizeof(*icons));
+	r = check_clients(tree, &tree->files[li], icons, n);
+	for (size_t i = 0; !r && i < n; i++)
+		r = take_one(tree, li, icons[i]);
+	free(icons);
+	return r;
 }
 
 /* Once every process is seen: every queue is copied (which finds the
  * sockets held only in flight), then every peer must be in the tree. */
 static int unix_dump_finish(struct dump_tree *tree)
 {
+	for (int i = 0; i < tree->nr_files; i++) /* nr_files may grow */
+		if (tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
+		    tree->files[i].entry.unix_sk->state == ST_LISTEN && take_backlog(tree, i))
+			return -1;
+	for (int i = 0; i < tree->nr_files; i++)
+		if (tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
+		    check_waiting(&tree->files[i]))
+			return -1;
 	for (int i = 0; i < tree->nr_files; i++) /* nr_files may grow */
 		if (tree->files[i].entry.kind == FILE_KIND__UNIX_SOCKET &&
 		    copy_queue(tree, &tree->files[i]))
@@ -837,8 +1069,14 @@ static int unix_dump_finish(struct dump_tree *tree)
 	return 0;
 }
 
+static void unix_dump_end(struct dump_tree *tree, enum dump_end how)
+{
+	unix_backlog_end(tree, how);
+}
+
 static void unix_dump_free(struct dump_tree *tree)
 {
+	unix_backlog_free(tree);
 	for (int i = 0; tree->files && i < tree->nr_files; i++) {
 		UnixSkEntry *u = tree->files[i].entry.unix_sk;
 		if (!u)
@@ -849,6 +1087,7 @@ static void unix_dump_free(struct dump_tree *tree)
 				free(u->queue[j]->fds[k]);
 			}
 			free(u->queue[j]->fds);
+			free(u->queue[j]->sender_name.data);
 			free(u->queue[j]->data.data);
 			free(u->queue[j]);
 		}
@@ -908,6 +1147,8 @@ static int validate_name_file(const UnixSkEntry *u)
 	    (u->name_dir && u->name_dir[0] != '/') || !u->has_vfs_ino || !u->has_vfs_dev)
 		return err_set("files.img: unix socket:[%llu] has no valid socket file",
 			       (unsigned long long)u->ino);
+	if (u->name_gone)
+		return 0; /* bound out of sight: the path is left as it is */
 	if (file_path(u, path, sizeof(path)))
 		return -1;
 	if (lstat(path, &st) == 0) {
@@ -929,11 +1170,19 @@ static int validate_queue(const struct restore_tree *tree, const UnixSkEntry *u)
 	for (size_t i = 0; i < u->n_queue; i++) {
 		const UnixSkMsg *m = u->queue[i];
 		const UnixSkEntry *s = m->has_sender_ino ? sk_by_ino(tree, m->sender_ino) : NULL;
-		if (u->type == SOCK_DGRAM ? (m->has_sender_ino ? !s || s->type != SOCK_DGRAM
-							       : !u->has_name && !u->has_peer_name)
-					  : !u->has_peer_ino && !u->peer_closed)
+		if (u->type == SOCK_DGRAM
+			? (m->has_sender_ino ? !s || s->type != SOCK_DGRAM
+					     : !u->has_name && !u->has_peer_name && !u->peer_closed)
+			: !u->has_peer_ino && !u->peer_closed)
 			return err_set("files.img: unix socket:[%llu]: no sender for its queue",
 				       ino);
+		if (m->has_sender_name &&
+		    (m->has_sender_ino || !u->has_name || !m->sender_name.len ||
+		     m->sender_name.len > SUN_PATH_MAX ||
+		     (m->sender_name.data[0] &&
+		      strnlen((const char *)m->sender_name.data, m->sender_name.len) + 1 !=
+			  m->sender_name.len)))
+			return err_set("files.img: unix socket:[%llu]: bad sender name", ino);
 		if (m->n_fds > MAX_INFLIGHT)
 			return err_set("files.img: unix socket:[%llu]: too many fds in flight",
 				       ino);
@@ -984,7 +1233,9 @@ static int validate_one(const struct restore_tree *tree, const FileEntry *fe)
 	    u->name.len > SUN_PATH_MAX)
 		return err_set("files.img: unix socket:[%llu] has a bad type, state or name", ino);
 	p = u->has_peer_ino ? sk_by_ino(tree, u->peer_ino) : NULL;
-	if ((u->peer_closed && (u->type == SOCK_DGRAM || u->state != ST_ESTABLISHED)) ||
+	if ((u->peer_closed &&
+	     (u->type == SOCK_DGRAM ? u->has_peer_ino : u->state != ST_ESTABLISHED)) ||
+	    (u->reset && !u->peer_closed) ||
 	    (u->type != SOCK_DGRAM &&
 	     (u->state == ST_ESTABLISHED && !u->peer_closed) != u->has_peer_ino) ||
 	    (u->has_peer_ino && (!p || p->type != u->type)) ||
@@ -996,6 +1247,8 @@ static int validate_one(const struct restore_tree *tree, const FileEntry *fe)
 		if (!l || l->state != ST_LISTEN || !l->has_name || !p || p->has_accepted_from)
 			return err_set("files.img: unix socket:[%llu] has a bad listener", ino);
 	}
+	if (u->embryo && (!u->has_accepted_from || u->type == SOCK_DGRAM))
+		return err_set("files.img: unix socket:[%llu] waits in no backlog", ino);
 	if (needs_bind(u) && is_path_name(&u->name) && validate_name_file(u))
 		return -1;
 	if (u->has_peer_name && validate_peer_name(u))
@@ -1103,12 +1356,33 @@ static int bind_path(const UnixSkEntry *u, int fd)
 	return 0;
 }
 
+/* A name whose socket file is gone: bound where only the socket sees it. */
+static int bind_gone(const UnixSkEntry *u, int fd)
+{
+	char path[PATH_MAX + SUN_PATH_MAX + 2];
+	struct sockaddr_un sa;
+	struct unix_hidden_name h = {.sa = &sa,
+				     .cwd = u->name_dir,
+				     .path = path,
+				     .mode = u->file_mode,
+				     .uid = u->file_uid,
+				     .gid = u->file_gid};
+
+	h.len = make_addr(u, &sa);
+	if (file_path(u, path, sizeof(path)))
+		return -1;
+	return unix_bind_hidden(fd, &h) ? err_wrap("unix socket:[%llu]", (unsigned long long)u->ino)
+					: 0;
+}
+
 static int bind_name(const UnixSkEntry *u, int fd)
 {
 	struct sockaddr_un sa;
 	char nbuf[SUN_PATH_MAX + 2];
 	int saved, r;
 
+	if (u->name_gone)
+		return bind_gone(u, fd);
 	if (!is_path_name(&u->name)) {
 		if (bind(fd, (struct sockaddr *)&sa, make_addr(u, &sa)))
 			return err_errno("cannot bind unix socket:[%llu] to %s",
@@ -1122,19 +1396,36 @@ static int bind_name(const UnixSkEntry *u, int fd)
 	return r;
 }
 
-/* connect() fd to the name of target. */
-static int connect_to(const UnixSkEntry *target, int fd, uint64_t ino)
+/* The address to reach a socket made here: a path name by its socket file
+ * (/proc/self/fd/N of SIOCUNIXFILE: it works whatever the path leads to
+ * now; *file gets that fd to close), an abstract name as it is. */
+static socklen_t addr_of_made(const UnixSkEntry *u, int made_fd, struct sockaddr_un *sa, int *file)
+{
+	*file = -1;
+	if (made_fd < 0 || !is_path_name(&u->name) || (*file = socket_file(made_fd)) < 0)
+		return make_addr(u, sa);
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d", *file);
+	return offsetof(struct sockaddr_un, sun_path) + strlen(sa->sun_path) + 1;
+}
+
+/* connect() fd to target (target_fd: the socket made for it, or -1). */
+static int connect_to(const UnixSkEntry *target, int target_fd, int fd, uint64_t ino)
 {
 	struct sockaddr_un sa;
 	char nbuf[SUN_PATH_MAX + 2];
-	int saved, r;
+	int saved, r, file;
 
 	if (enter_dir(target, &saved))
 		return -1;
-	r = connect(fd, (struct sockaddr *)&sa, make_addr(target, &sa));
+	socklen_t len = addr_of_made(target, target_fd, &sa, &file);
+	r = connect(fd, (struct sockaddr *)&sa, len);
 	if (r)
 		r = err_errno("cannot connect unix socket:[%llu] to %s", (unsigned long long)ino,
 			      u_name(target, nbuf, sizeof(nbuf)));
+	if (file >= 0)
+		close(file);
 	leave_dir(saved);
 	return r;
 }
@@ -1179,6 +1470,16 @@ static int setup_new(const struct made_sk *m)
 	return 0;
 }
 
+/* Made as one end of a new pair whose other end sends its queue and is
+ * closed then: a stream or unnamed datagram socket whose peer was closed,
+ * a datagram socket connected outside. (A named datagram socket whose peer
+ * was closed is reachable by its name: made alone, connected to a
+ * temporary partner that is closed once the queue is in.) */
+static bool pair_made(const UnixSkEntry *u)
+{
+	return u->has_peer_name || (u->peer_closed && !(u->type == SOCK_DGRAM && u->has_name));
+}
+
 /* Step 1: every socket but the accepted ones, with socketpair() for pairs. */
 static int make_one(struct restore_ctx *ctx, struct made_sk *m)
 {
@@ -1188,7 +1489,7 @@ static int make_one(struct restore_ctx *ctx, struct made_sk *m)
 
 	if (m->fd >= 0 || u->has_accepted_from)
 		return 0;
-	if (u->peer_closed || u->has_peer_name) {
+	if (pair_made(u)) {
 		/* a pair whose other end sends the queue, then is closed */
 		if (socketpair(AF_UNIX, u->type | SOCK_CLOEXEC, 0, sv))
 			return err_errno("cannot create unix socket:[%llu]",
@@ -1218,9 +1519,11 @@ static int connect_one(struct restore_ctx *ctx, struct made_sk *m)
 	const UnixSkEntry *u = m->u;
 	struct made_sk *p = u->has_peer_ino ? made_by_ino(ctx, u->peer_ino) : NULL;
 
+	if (u->embryo)
+		return 0; /* after every accepted one: connect_waiting */
 	if (u->has_accepted_from) {
 		struct made_sk *l = made_by_ino(ctx, u->accepted_from);
-		if (connect_to(l->u, p->fd, p->u->ino))
+		if (connect_to(l->u, l->fd, p->fd, p->u->ino))
 			return -1;
 		int s = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (s < 0)
@@ -1229,13 +1532,30 @@ static int connect_one(struct restore_ctx *ctx, struct made_sk *m)
 		return hold(ctx, m, s) || set_bufs(m) ? -1 : 0;
 	}
 	if (p && u->type == SOCK_DGRAM && !m->paired)
-		return connect_to(p->u, m->fd, u->ino);
+		return connect_to(p->u, p->fd, m->fd, u->ino);
 	return 0;
+}
+
+/* Step 2b: the connections waiting in a backlog, in its order, once every
+ * accepted one is accepted: connected by their client, left there. */
+static int connect_waiting(struct restore_ctx *ctx, const struct made_sk *m)
+{
+	const UnixSkEntry *u = m->u;
+	const struct made_sk *l, *c;
+
+	if (!u->embryo)
+		return 0;
+	l = made_by_ino(ctx, u->accepted_from);
+	c = made_by_ino(ctx, u->peer_ino);
+	return connect_to(l->u, l->fd, c->fd, c->u->ino);
 }
 
 static int set_pass(const struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
+
+	if (u->embryo)
+		return 0; /* no fd: what it gets from its listener */
 
 	if (u->has_passcred && u->passcred && set_int(m->fd, SO_PASSCRED, 1, u, "SO_PASSCRED"))
 		return -1;
@@ -1295,36 +1615,43 @@ static int inflight_fds(struct restore_ctx *ctx, const UnixSkMsg *m, int *fds, b
 	return 0;
 }
 
-/* Sends one message from sfd (to the name of u if to_name). */
+/* The SCM_RIGHTS of one message, in cbuf. */
+static void put_rights(struct msghdr *mh, char *cbuf, const int *fds, size_t n)
+{
+	struct cmsghdr *c = (struct cmsghdr *)cbuf;
+
+	mh->msg_control = cbuf;
+	mh->msg_controllen = CMSG_SPACE(n * sizeof(int));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+}
+
+/* Sends one message from sfd (to u, made as to_fd, unless to_fd is -1). */
 static int send_msg(struct restore_ctx *ctx, const UnixSkEntry *u, const UnixSkMsg *m, int sfd,
-		    bool to_name)
+		    int to_fd)
 {
 	static char cbuf[CMSG_SPACE(MAX_INFLIGHT * sizeof(int))] __attribute__((aligned(8)));
-	int fds[MAX_INFLIGHT], saved = -1, r = 0;
+	int fds[MAX_INFLIGHT], saved = -1, r = 0, file = -1;
 	bool opened[MAX_INFLIGHT];
 	struct sockaddr_un sa;
+	socklen_t salen = 0;
 	size_t done = 0;
 
 	if (inflight_fds(ctx, m, fds, opened))
 		r = -1;
-	if (!r && to_name)
-		r = enter_dir(u, &saved);
+	if (!r && to_fd >= 0 && !(r = enter_dir(u, &saved)))
+		salen = addr_of_made(u, to_fd, &sa, &file);
 	while (!r) {
 		struct iovec iov = {m->data.data + done, m->data.len - done};
 		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		if (to_name) {
+		if (salen) {
 			mh.msg_name = &sa;
-			mh.msg_namelen = make_addr(u, &sa);
+			mh.msg_namelen = salen;
 		}
-		if (m->n_fds && !done) {
-			struct cmsghdr *c = (struct cmsghdr *)cbuf;
-			mh.msg_control = cbuf;
-			mh.msg_controllen = CMSG_SPACE(m->n_fds * sizeof(int));
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(m->n_fds * sizeof(int));
-			memcpy(CMSG_DATA(c), fds, m->n_fds * sizeof(int));
-		}
+		if (m->n_fds && !done)
+			put_rights(&mh, cbuf, fds, m->n_fds);
 		ssize_t n = sendmsg(sfd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0) {
 			r = err_errno("cannot refill the queue of unix socket:[%llu]",
@@ -1335,11 +1662,39 @@ static int send_msg(struct restore_ctx *ctx, const UnixSkEntry *u, const UnixSkM
 		if (done >= m->data.len)
 			break;
 	}
+	if (file >= 0)
+		close(file);
 	leave_dir(saved);
 	for (size_t i = 0; i < m->n_fds; i++)
 		if (opened[i] && fds[i] >= 0)
 			close(fds[i]);
 	return r;
+}
+
+/* A datagram from a socket gone since: sent from a temporary socket of its
+ * name, bound out of sight (a relative path in a directory of its own). */
+static int bind_sender(const UnixSkEntry *u, const UnixSkMsg *msg, int tmp)
+{
+	UnixSkEntry n = UNIX_SK_ENTRY__INIT;
+	char nbuf[SUN_PATH_MAX + 2];
+
+	n.ino = u->ino;
+	n.has_name = true;
+	n.name = msg->sender_name;
+	if (!is_path_name(&n.name)) {
+		struct sockaddr_un sa;
+		if (bind(tmp, (struct sockaddr *)&sa, make_addr(&n, &sa)))
+			return err_errno("cannot bind a socket to %s, to send a datagram of unix "
+					 "socket:[%llu] from",
+					 u_name(&n, nbuf, sizeof(nbuf)),
+					 (unsigned long long)u->ino);
+		return 0;
+	}
+	n.name_gone = true;
+	n.file_mode = S_IFSOCK | 0755;
+	if (n.name.data[0] != '/')
+		n.name_dir = "/tmp";
+	return bind_gone(&n, tmp);
 }
 
 /* Step 3: the data queued for reading at u, sent again from its sender. */
@@ -1352,17 +1707,20 @@ static int fill_queue(struct restore_ctx *ctx, const struct made_sk *m)
 		const struct made_sk *s;
 		int r, tmp;
 
-		if (u->peer_closed || u->has_peer_name) {
-			r = send_msg(ctx, u, msg, m->gone, false);
+		if (pair_made(u) && !msg->has_sender_ino && !msg->has_sender_name) {
+			r = send_msg(ctx, u, msg, m->gone, -1);
 		} else if (u->type != SOCK_DGRAM || msg->has_sender_ino) {
 			s = made_by_ino(ctx, u->type != SOCK_DGRAM ? u->peer_ino : msg->sender_ino);
 			r = send_msg(ctx, u, msg, s->fd,
-				     u->type == SOCK_DGRAM && s->u->peer_ino != u->ino);
+				     u->type == SOCK_DGRAM && s->u->peer_ino != u->ino ? m->fd
+										       : -1);
 		} else {
 			tmp = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 			if (tmp < 0)
 				return err_errno("cannot create a socket");
-			r = send_msg(ctx, u, msg, tmp, true);
+			r = msg->has_sender_name ? bind_sender(u, msg, tmp) : 0;
+			if (!r)
+				r = send_msg(ctx, u, msg, tmp, m->fd);
 			close(tmp);
 		}
 		if (r)
@@ -1388,7 +1746,25 @@ static int connect_to_name(const UnixSkEntry *u, int fd)
 
 	peer.has_name = true;
 	peer.name = u->peer_name;
-	return connect_to(&peer, fd, u->ino);
+	return connect_to(&peer, -1, fd, u->ino);
+}
+
+/* A named datagram socket whose peer was closed: connected to a temporary
+ * partner (autobound), closed at once, as the original's peer was. */
+static int connect_dead(const UnixSkEntry *u, int fd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	socklen_t len = sizeof(sa_family_t);
+	int partner = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int r = partner < 0 || bind(partner, (struct sockaddr *)&sa, len) ||
+		(len = sizeof(sa), getsockname(partner, (struct sockaddr *)&sa, &len)) ||
+		connect(fd, (struct sockaddr *)&sa, len);
+
+	if (partner >= 0)
+		close(partner);
+	return r ? err_errno("cannot give unix socket:[%llu] its closed peer",
+			     (unsigned long long)u->ino)
+		 : 0;
 }
 
 /* Step 4: what must come after the data. A socket whose peer was closed
@@ -1398,11 +1774,23 @@ static int finish_sk(struct made_sk *m)
 {
 	const UnixSkEntry *u = m->u;
 
+	if (u->embryo)
+		return 0;
+
 	if (u->has_peer_name && connect_to_name(u, m->fd))
 		return -1;
-	if (u->peer_closed || u->has_peer_name) {
+	/* the other end closed with data unread: ECONNRESET, as the original */
+	if (u->reset && send(m->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+		return err_errno("cannot give unix socket:[%llu] its pending error",
+				 (unsigned long long)u->ino);
+	if (u->type == SOCK_DGRAM && u->peer_closed && !pair_made(u) && connect_dead(u, m->fd))
+		return -1;
+	if (pair_made(u)) {
 		close(m->gone);
 		m->gone = -1;
+	}
+	if (u->peer_closed && u->type != SOCK_DGRAM) {
+		/* shut down both ways by the close */
 	} else if (((u->shutdown & SHUT_SEND_BIT) && shutdown(m->fd, SHUT_WR)) ||
 		   ((u->shutdown & SHUT_RCV_BIT) && shutdown(m->fd, SHUT_RD))) {
 		return err_errno("cannot shut unix socket:[%llu] down", (unsigned long long)u->ino);
@@ -1443,6 +1831,9 @@ static int make_all(struct restore_ctx *ctx)
 		if (connect_one(ctx, &ctx->unix_made->v[i]))
 			return -1;
 	for (size_t i = 0; i < n; i++)
+		if (connect_waiting(ctx, &ctx->unix_made->v[i]))
+			return -1;
+	for (size_t i = 0; i < n; i++)
 		if (!pass_late(ctx->unix_made->v[i].u) && set_pass(&ctx->unix_made->v[i]))
 			return -1;
 	for (size_t i = 0; i < n; i++)
@@ -1460,6 +1851,13 @@ static int unix_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 
 	if (!ctx->unix_made && make_all(ctx))
 		return -1;
+	/* the root keeps a slot for every description it makes; a connection
+	 * waiting in a backlog has no fd of its own (its listener's accept()
+	 * gives one), so its slot holds nothing of it */
+	if (fe->unix_sk->embryo) {
+		*fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return *fd < 0 ? err_errno("cannot open /dev/null") : 0;
+	}
 	m = made_by_ino(ctx, fe->unix_sk->ino);
 	*fd = m ? dup(m->fd) : -1;
 	if (*fd < 0)
@@ -1501,6 +1899,7 @@ const struct fd_kind unix_kind = {
     .recognise = unix_recognise,
     .dump = unix_dump,
     .dump_finish = unix_dump_finish,
+    .dump_end = unix_dump_end,
     .dump_free = unix_dump_free,
     .validate = unix_validate,
     .carries = unix_in_flight,

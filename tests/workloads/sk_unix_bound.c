@@ -27,21 +27,6 @@ static int mksock(int type, const struct sockaddr_un *sa, socklen_t len)
 	return fd;
 }
 
-/* getsockname (or getpeername) of fd equals the address sa/len */
-static void check_name(const char *name, int fd, bool peer, const struct sockaddr_un *sa,
-		       socklen_t len)
-{
-	struct sockaddr_un got;
-	socklen_t glen = sizeof(got);
-	int r = peer ? getpeername(fd, (struct sockaddr *)&got, &glen)
-		     : getsockname(fd, (struct sockaddr *)&got, &glen);
-
-	wl_check(name, r == 0 && glen == len && !memcmp(&got, sa, len),
-		 "r %d len %u (want %u) path '%s'%s", r, glen, len,
-		 got.sun_path[0] ? got.sun_path : got.sun_path + 1,
-		 got.sun_path[0] ? "" : " (abstract)");
-}
-
 /* A new connection to listener l: connect, accept, talk both ways. */
 static void check_accepts(const char *name, int l, int type, const struct sockaddr_un *sa,
 			  socklen_t len)
@@ -110,7 +95,7 @@ int main(void)
 	wl_wait_go();
 
 	/* the listener */
-	check_name("l_name", l, false, &sl, ll);
+	wl_check_unix_name("l_name", l, false, &sl, ll);
 	n = wl_sockopt(l, SO_ACCEPTCONN);
 	wl_check("l_listening", n == 1, "SO_ACCEPTCONN %d", n);
 	n = fcntl(l, F_GETFL);
@@ -122,8 +107,8 @@ int main(void)
 	n = accept(l, NULL, NULL);
 	wl_check("l_no_pending", n < 0 && errno == EAGAIN, "accept %d errno %d", n, errno);
 	/* the accepted connection */
-	check_name("a1_name", a1, false, &sl, ll);
-	check_name("c1_peer", c1, true, &sl, ll);
+	wl_check_unix_name("a1_name", a1, false, &sl, ll);
+	wl_check_unix_name("c1_peer", c1, true, &sl, ll);
 	memset(buf, 0, sizeof(buf));
 	n = recv(a1, buf, sizeof(buf), MSG_DONTWAIT);
 	wl_check("a1_data", n == 9 && !memcmp(buf, "to-server", 9), "got %d '%.*s'", n,
@@ -139,14 +124,14 @@ int main(void)
 	check_accepts("l_accepts", l, SOCK_STREAM, &sl, ll);
 
 	/* the abstract seqpacket listener */
-	check_name("q_name", q, false, &sq, lq);
+	wl_check_unix_name("q_name", q, false, &sq, lq);
 	n = wl_sockopt(q, SO_TYPE);
 	wl_check("q_type", n == SOCK_SEQPACKET, "SO_TYPE %d", n);
 	check_accepts("q_accepts", q, SOCK_SEQPACKET, &sq, lq);
 
 	/* the bound datagram socket and its queue */
-	check_name("d_name", d, false, &sd, ld);
-	check_name("snd_name", snd, false, &ss, ls);
+	wl_check_unix_name("d_name", d, false, &sd, ld);
+	wl_check_unix_name("snd_name", snd, false, &ss, ls);
 	{
 		static const char *want[] = {"anon-1", "named", "anon-three"};
 		for (int i = 0; i < 3; i++) {
@@ -166,7 +151,7 @@ int main(void)
 		wl_check("d_empty", wl_revents(d, POLLIN) == 0, "extra datagram at dsock");
 	}
 	/* the one-way connected socket */
-	check_name("e_peer", e, true, &sd, ld);
+	wl_check_unix_name("e_peer", e, true, &sd, ld);
 	n = send(e, "via-e", 5, MSG_DONTWAIT);
 	m = recv(d, buf, sizeof(buf), MSG_DONTWAIT);
 	wl_check("e_to_d", n == 5 && m == 5 && !memcmp(buf, "via-e", 5), "sent %d got %d", n, m);

@@ -4,7 +4,14 @@
  * messages queued, and a SOCK_STREAM end with nothing queued. After go:
  * the queued bytes and messages (with their boundaries) come first, then
  * end of file; a send fails with EPIPE; poll reports POLLIN|POLLHUP|POLLRDHUP;
- * the type and O_NONBLOCK flag are kept. */
+ * the type and O_NONBLOCK flag are kept. Four more whose peer closed
+ * with data unread, so that ECONNRESET is pending: a stream end (twice,
+ * once with bytes queued to it) and a seqpacket end whose peer did not read
+ * what they sent, and a client whose connection waited in a listener's
+ * backlog when the listener was closed. Each shows POLLERR, gives its
+ * queued bytes, then one read gives ECONNRESET, the next end of file. (A
+ * seqpacket end with both an error and messages is refused: any recv,
+ * MSG_PEEK too, takes the error first.) */
 #include "wl.h"
 
 #include <errno.h>
@@ -13,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define STREAM_LEN 3000
@@ -30,6 +38,52 @@ static int pair_closed(int type, int nonblock)
 		wl_die("send: %s", strerror(errno));
 	close(sv[1]);
 	return sv[0];
+}
+
+/* A closed peer that had data unread (queued: a message sent to fd first). */
+static int pair_reset(int type, const char *queued)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, type, 0, sv) || send(sv[0], "unread", 6, 0) != 6 ||
+	    (queued && send(sv[1], queued, strlen(queued), 0) != (ssize_t)strlen(queued)))
+		wl_die("socketpair/send: %s", strerror(errno));
+	close(sv[1]);
+	return sv[0];
+}
+
+/* A client whose listener was closed before accepting it. */
+static int backlog_dropped(void)
+{
+	struct sockaddr_un sa;
+	unsigned len = wl_unix_addr(&sa, "sk_unix_peer_closed.backlog", true);
+	int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (bind(l, (struct sockaddr *)&sa, len) || listen(l, 2) ||
+	    connect(c, (struct sockaddr *)&sa, len) || send(c, "request", 7, 0) != 7)
+		wl_die("listen/connect: %s", strerror(errno));
+	close(l);
+	return c;
+}
+
+static void check_reset(const char *name, int fd, const char *queued)
+{
+	char tag[64], buf[16] = {0};
+	int r = wl_revents(fd, POLLIN);
+	ssize_t n;
+
+	snprintf(tag, sizeof(tag), "%s_pollerr", name);
+	wl_check(tag, r & POLLERR, "revents %#x", r);
+	if (queued) {
+		snprintf(tag, sizeof(tag), "%s_queued", name);
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		wl_check(tag, n == (ssize_t)strlen(queued) && !memcmp(buf, queued, n),
+			 "got %zd (%s)", n, n < 0 ? strerror(errno) : buf);
+	}
+	snprintf(tag, sizeof(tag), "%s_econnreset", name);
+	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	wl_check(tag, n < 0 && errno == ECONNRESET, "recv gave %zd (%s)", n,
+		 n < 0 ? strerror(errno) : "data");
 }
 
 static void check_closed(const char *name, int fd, int type)
@@ -56,7 +110,7 @@ static void check_closed(const char *name, int fd, int type)
 
 int main(void)
 {
-	int st, sp, empty;
+	int st, sp, empty, rst, rstq, rsp, dropped;
 	char buf[16];
 	ssize_t n;
 
@@ -64,6 +118,10 @@ int main(void)
 	st = pair_closed(SOCK_STREAM, SOCK_NONBLOCK);
 	sp = pair_closed(SOCK_SEQPACKET, 0);
 	empty = pair_closed(SOCK_STREAM, 0);
+	rst = pair_reset(SOCK_STREAM, NULL);
+	rstq = pair_reset(SOCK_STREAM, "kept");
+	rsp = pair_reset(SOCK_SEQPACKET, NULL);
+	dropped = backlog_dropped();
 
 	wl_ready();
 	wl_wait_go();
@@ -81,5 +139,13 @@ int main(void)
 	check_closed("stream", st, SOCK_STREAM);
 	check_closed("seqpacket", sp, SOCK_SEQPACKET);
 	check_closed("empty", empty, SOCK_STREAM);
+	check_reset("reset_stream", rst, NULL);
+	check_closed("reset_stream", rst, SOCK_STREAM);
+	check_reset("reset_stream_queued", rstq, "kept");
+	check_closed("reset_stream_queued", rstq, SOCK_STREAM);
+	check_reset("reset_seqpacket", rsp, NULL);
+	check_closed("reset_seqpacket", rsp, SOCK_SEQPACKET);
+	check_reset("backlog_dropped", dropped, NULL);
+	check_closed("backlog_dropped", dropped, SOCK_STREAM);
 	wl_done();
 }

@@ -620,6 +620,20 @@ unsigned wl_unix_addr(struct sockaddr_un *sa, const char *name, bool abstract)
 	return offsetof(struct sockaddr_un, sun_path) + strlen(name) + 1;
 }
 
+bool wl_check_unix_name(const char *name, int fd, bool peer, const struct sockaddr_un *sa,
+			unsigned len)
+{
+	struct sockaddr_un got;
+	socklen_t glen = sizeof(got);
+	int r = peer ? getpeername(fd, (struct sockaddr *)&got, &glen)
+		     : getsockname(fd, (struct sockaddr *)&got, &glen);
+
+	return wl_check(name, r == 0 && glen == len && !memcmp(&got, sa, len),
+			"r %d len %u (want %u) path '%s'%s", r, glen, len,
+			got.sun_path[0] ? got.sun_path : got.sun_path + 1,
+			got.sun_path[0] ? "" : " (abstract)");
+}
+
 void wl_send_fd(int sk, const void *data, size_t len, int fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))] = {0};

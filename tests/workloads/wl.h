@@ -170,6 +170,10 @@ struct sockaddr_un;
 /* Fills SA with the path NAME, or the abstract name NAME if ABSTRACT: the
  * address length to pass to bind or connect. */
 unsigned wl_unix_addr(struct sockaddr_un *sa, const char *name, bool abstract);
+/* Checks NAME: getsockname (getpeername if PEER) of FD is the address SA of
+ * length LEN. */
+bool wl_check_unix_name(const char *name, int fd, bool peer, const struct sockaddr_un *sa,
+			unsigned len);
 /* Sends the LEN bytes at DATA on SK with FD attached (SCM_RIGHTS); dies on
  * failure. */
 void wl_send_fd(int sk, const void *data, size_t len, int fd);
