@@ -251,6 +251,12 @@ static int read_pages(struct page_src s, uint64_t dst, uint64_t len)
 	if (len > PAGE_SIZE_4K)
 		madvise((void *)dst, len, MADV_POPULATE_WRITE);
 	n = pread(s.owner->pages_fd, (void *)dst, len, s.off);
+	if (n < 0 && errno == EBADF) {
+		/* a kid sharing its parent's fd table is made after the parent
+		 * closed cryo's fds (share.c): it copies from the mapped image */
+		memcpy((void *)dst, s.owner->pages_map + s.off, len);
+		n = len;
+	}
 
 	if (n != (ssize_t)len)
 		return n < 0 ? err_errno("cannot read the pages of pid %d", s.owner->pid)

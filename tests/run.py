@@ -1254,16 +1254,6 @@ while not os.path.exists('child-ready'):
 
 # a child made by a raw clone(2) sharing FLAG with the workload (SIGCHLD as
 # its exit signal); it runs this python on, as after fork
-REFUSE_CLONE = """
-import ctypes, time
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.syscall(56, %s | 17, 0, 0, 0, 0) == 0:
-    while not os.path.exists('go'):
-        time.sleep(0.01)
-    os._exit(0)
-"""
-
-
 def refused_dump(setup, mention, peer=False):
     """The workload holds something cryo cannot checkpoint yet: dump fails
     with one line naming it, and the workload goes on and passes its checks."""
@@ -1316,13 +1306,6 @@ BAD = [
     ("dump-refuses-sysv-part", refused_dump(REFUSE_SYSV_PART, r"part of System V")),
     ("dump-refuses-in-child", refused_dump("import os\n" + REFUSE_IN_CHILD,
                                            r"pid \d+ is a socket.*not supported")),
-    ("dump-refuses-clone-files",
-     refused_dump("import os\n" + REFUSE_CLONE % "0x400",
-                  r"pid \d+ shares its file descriptor table with its parent \d+ \(clone "
-                  "CLONE_FILES\)")),
-    ("dump-refuses-clone-fs",
-     refused_dump("import os\n" + REFUSE_CLONE % "0x200",
-                  r"pid \d+ shares its filesystem information .* \(clone CLONE_FS\)")),
     ("dump-nonexistent-pid", bad_dump_pid(lib.free_pid)),
     ("dump-pid-1", bad_dump_pid(lambda: 1)),
     ("dump-kthreadd", bad_dump_pid(lambda: 2)),
