@@ -780,13 +780,12 @@ static int map_vma(struct restore_ctx *ctx, size_t i, struct mm_batch *b)
 	const VmaEntry *v = ctx->mm->vmas[i];
 	int flags = MAP_FIXED, fd = -1;
 
+	if (ctx->cow[i].staged) /* filled, and shared with the parent or kids */
+		return batch_add(b, "moving the staged copy to", v->start, v->end, SYS_mremap,
+				 ctx->cow[i].at, v->end - v->start, v->end - v->start,
+				 MREMAP_MAYMOVE | MREMAP_FIXED, v->start, 0);
 	switch (v->kind) {
 	case VMA_KIND__ANON_PRIVATE:
-		if (ctx->cow[i].staged) /* filled, and shared with the parent or kids */
-			return batch_add(b, "moving the staged copy to", v->start, v->end,
-					 SYS_mremap, ctx->cow[i].at, v->end - v->start,
-					 v->end - v->start, MREMAP_MAYMOVE | MREMAP_FIXED, v->start,
-					 0);
 		flags |= (v->droppable ? MAP_DROPPABLE : MAP_PRIVATE) | MAP_ANONYMOUS;
 		break;
 	case VMA_KIND__ANON_SHARED:
