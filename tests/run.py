@@ -1252,8 +1252,16 @@ while not os.path.exists('child-ready'):
     time.sleep(0.01)
 """
 
-# a child made by a raw clone(2) sharing FLAG with the workload (SIGCHLD as
-# its exit signal); it runs this python on, as after fork
+# a child of the workload, itself with a kid made by clone(CLONE_VM) without
+# CLONE_THREAD (tests/workloads/clone_vm.c)
+REFUSE_CLONE_VM = """
+import subprocess, time
+subprocess.Popen([%r])
+while not os.path.exists('child-ready'):
+    time.sleep(0.01)
+""" % os.path.join(WL_BIN, "clone_vm")
+
+
 def refused_dump(setup, mention, peer=False):
     """The workload holds something cryo cannot checkpoint yet: dump fails
     with one line naming it, and the workload goes on and passes its checks."""
@@ -1306,6 +1314,10 @@ BAD = [
     ("dump-refuses-sysv-part", refused_dump(REFUSE_SYSV_PART, r"part of System V")),
     ("dump-refuses-in-child", refused_dump("import os\n" + REFUSE_IN_CHILD,
                                            r"pid \d+ is a socket.*not supported")),
+    ("dump-refuses-clone-vm",
+     refused_dump("import os\n" + REFUSE_CLONE_VM,
+                  r"pid \d+ shares its address space with pid \d+ \(clone CLONE_VM without "
+                  r"CLONE_THREAD\): not supported")),
     ("dump-nonexistent-pid", bad_dump_pid(lib.free_pid)),
     ("dump-pid-1", bad_dump_pid(lambda: 1)),
     ("dump-kthreadd", bad_dump_pid(lambda: 2)),
