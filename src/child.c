@@ -121,7 +121,7 @@ static int own_steps(struct restore_ctx *ctx)
 	 * and opens its own before the fds are placed (share.c); it places
 	 * none, and leaves shared cwd/root/umask to its parent */
 	return (own_fds && setup_service_fds(ctx)) || mm_restore_child(ctx) || share_ready(ctx) ||
-		       share_make_sharers(ctx) ||
+		       tree_restore_sharers(ctx) ||
 		       (own_fds && (files_restore_child(ctx) || locks_restore_child(ctx))) ||
 		       (!share_fs(ctx) && fs_restore_child(ctx)) || task_restore_child(ctx) ||
 		       creds_restore_loginuid(ctx)

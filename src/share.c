@@ -22,14 +22,14 @@
  * The parent sets up its service fds and opens its mapped files first;
  * only then does it create the kid (clone3 with CLONE_FILES), which opens
  * its own mapped files on slots planned after the parent's (share_slots)
- * and tells the parent so over a pipe; the parent then places the fds,
+ * and tells the parent so over a pipe (tree_restore_sharers); the parent
+ * then places the fds,
  * and the kid places none. The service fds of the table are closed once,
  * by the last process of the table cryo rebuilds. A sharer with kids of
  * its own is refused at dump (they would need the descriptions its parent
  * has closed by then).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,7 +39,6 @@
 
 #include "infra/log.h"
 #include "share.h"
-#include "tree.h"
 
 /* ---- dump ---- */
 
@@ -195,51 +194,6 @@ void share_reserve(struct restore_ctx *ctx)
 {
 	if (share_files(ctx) && ctx->parent->stage_base < ctx->stage_base)
 		ctx->parent->stage_base = ctx->stage_base;
-}
-
-/* Whether ctx's kid shares its fd table (and is created late). */
-static bool files_sharer_of(const struct restore_ctx *ctx, size_t k)
-{
-	return share_files(ctx->kids[k]) && !ctx->kids[k]->zombie;
-}
-
-bool share_created_late(const struct restore_ctx *kid)
-{
-	return share_files(kid) && !kid->zombie;
-}
-
-int share_make_sharers(struct restore_ctx *ctx)
-{
-	size_t n = 0;
-	int ready[2];
-	char byte;
-
-	for (size_t k = 0; k < ctx->nr_kids; k++)
-		n += files_sharer_of(ctx, k);
-	if (!n)
-		return 0;
-	if (pipe2(ready, O_CLOEXEC))
-		return err_errno("pid %d: cannot make the pipe its fd-sharing kids report on",
-				 ctx->pid);
-	for (size_t k = 0; k < ctx->nr_kids; k++) {
-		if (!files_sharer_of(ctx, k))
-			continue;
-		ctx->kids[k]->share_ready_fd = ready[1];
-		if (tree_create_kid(ctx, ctx->kids[k]))
-			return -1;
-	}
-	/* a kid that fails reports it to cryo, which kills the tree */
-	while (n) {
-		ssize_t r = read(ready[0], &byte, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r != 1)
-			return err_errno("pid %d: waiting for its fd-sharing kids", ctx->pid);
-		n--;
-	}
-	close(ready[0]);
-	close(ready[1]);
-	return 0;
 }
 
 int share_ready(struct restore_ctx *ctx)

@@ -19,11 +19,6 @@ bool share_fs(const struct restore_ctx *ctx);
  * parent's temporaries above them. */
 int share_slots(struct restore_ctx *ctx, int *next);
 void share_reserve(struct restore_ctx *ctx);
-/* A kid its parent creates only in share_make_sharers, not with the others. */
-bool share_created_late(const struct restore_ctx *kid);
-/* In the parent, once its service fds are set and its mapped files open:
- * creates its fd-sharing kids and waits until each has opened its own. */
-int share_make_sharers(struct restore_ctx *ctx);
 /* In such a kid, once its mapped files are open: tells its parent. */
 int share_ready(struct restore_ctx *ctx);
 /* Whether cryo closes the service fds in ctx: only in the last process of

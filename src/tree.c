@@ -23,6 +23,7 @@
  * originals once did.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -513,6 +514,43 @@ int tree_restore_kids(struct restore_ctx *ctx)
 		if (make_session(ctx, ctx->sessions[i]))
 			return -1;
 	return stop_helpers(ctx) || settle_zombies(ctx) ? -1 : 0;
+}
+
+/* In the parent, once its service fds are set and its mapped files open:
+ * the kids sharing its fd table (share.c), each of which says on a pipe
+ * when it has opened its own mapped files; the fds are placed after. */
+int tree_restore_sharers(struct restore_ctx *ctx)
+{
+	size_t n = 0;
+	int ready[2];
+	char byte;
+
+	for (size_t k = 0; k < ctx->nr_kids; k++)
+		n += ctx->kids[k]->core->has_files_shared_with;
+	if (!n)
+		return 0;
+	if (pipe2(ready, O_CLOEXEC))
+		return err_errno("pid %d: cannot make the pipe its fd-sharing kids report on",
+				 ctx->pid);
+	for (size_t k = 0; k < ctx->nr_kids; k++) {
+		if (!ctx->kids[k]->core->has_files_shared_with)
+			continue;
+		ctx->kids[k]->share_ready_fd = ready[1];
+		if (tree_create_kid(ctx, ctx->kids[k]))
+			return -1;
+	}
+	/* a kid that fails reports it to cryo, which kills the tree */
+	while (n) {
+		ssize_t r = read(ready[0], &byte, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 1)
+			return err_errno("pid %d: waiting for its fd-sharing kids", ctx->pid);
+		n--;
+	}
+	close(ready[0]);
+	close(ready[1]);
+	return 0;
 }
 
 /* A kid made by its session's helper (which has the session's pid) waits
