@@ -23,8 +23,9 @@
  * only then does it create the kid (clone3 with CLONE_FILES), which opens
  * its own mapped files on slots planned after the parent's (share_slots)
  * and tells the parent so over a pipe (tree_restore_sharers); the parent
- * then places the fds, and the kid places none (nor takes locks: the table
- * owns them). The service fds of the table are closed once, by the last
+ * then places the fds, and the kid places none, nor takes locks: the
+ * table owns POSIX locks, which fdinfo shows in both and the parent takes
+ * (/proc/locks then names the parent). The service fds of the table are closed once, by the last
  * process of the table cryo rebuilds. A sharer with kids of its own is
  * refused at dump (they would need the descriptions its parent has closed
  * by then).

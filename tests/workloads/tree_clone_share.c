@@ -7,8 +7,9 @@
  * After `go`, over sequencing pipes (shared descriptions), each side proves
  * the sharing to the other: an fd F opens is seen by the root (same inode),
  * an fd the root closes is gone in F and B; an fd B opens is seen by F; a
- * chdir by S moves the root and B; a umask set by the root is S's. Kids
- * report through their exit status. */
+ * chdir by S moves the root and B; a umask set by the root is S's; the
+ * write lock F took on lock.dat is still held (another process's F_GETLK
+ * sees it). Kids report through their exit status. */
 #include "wl.h"
 
 #include <errno.h>
@@ -122,10 +123,29 @@ static void open_chan(struct chan *c)
 
 /* ---- the kids ---- */
 
+/* The kind of lock another process finds on [0, 100) of lock.dat. */
+static int lock_seen(void)
+{
+	char p[PATH_MAX];
+	int fd = open(wl_path("lock.dat", p, sizeof(p)), O_RDWR);
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 100};
+
+	if (fd < 0 || fcntl(fd, F_GETLK, &fl))
+		wl_die("F_GETLK: %s", strerror(errno));
+	close(fd);
+	return fl.l_type;
+}
+
 static void kid_files(void)
 {
 	int pre = open_file("f-pre.dat"), gone, post, from_b;
+	char p[PATH_MAX];
+	int lk = open(wl_path("lock.dat", p, sizeof(p)), O_RDWR);
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 100};
 
+	/* a POSIX lock of the shared table, taken by this kid */
+	if (lk < 0 || fcntl(lk, F_SETLK, &fl))
+		wl_die("F_SETLK: %s", strerror(errno));
 	send_int(cf.from[1], pre);
 	/* after go */
 	gone = recv_int("f_go", cf.to[0]);
@@ -185,6 +205,7 @@ int main(void)
 	make_file("f-post.dat", "post");
 	make_file("b-post.dat", "b");
 	make_file("gone.dat", "gone");
+	make_file("lock.dat", "lock");
 	open_chan(&cf);
 	open_chan(&cs);
 	open_chan(&cb);
@@ -200,6 +221,11 @@ int main(void)
 	wl_wait_go();
 
 	check_fd_is("root_sees_f_pre_open", pre, "f-pre.dat");
+	/* asked from another process (a fork: its own table) */
+	pid_t asker = fork();
+	if (asker == 0)
+		_exit(lock_seen() == F_WRLCK ? 0 : 1);
+	wl_check_child("lock_of_shared_table_held", asker);
 	check_cwd("root_cwd_moved_by_s", sub);
 	send_int(cf.to[1], gone);
 	send_int(cb.to[1], gone);
