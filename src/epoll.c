@@ -82,6 +82,16 @@ static long same_target(pid_t owner, pid_t holder, int fd, const EpollEntry *ep,
 	return syscall(SYS_kcmp, owner, holder, KCMP_EPOLL_TFD, t->tfd, &slot);
 }
 
+/* The fd through which the process of core adds target i of instance id
+ * again (add_moved), or -1. */
+static int moved_fd(const CoreEntry *core, uint32_t id, size_t i)
+{
+	for (size_t k = 0; k < core->n_epoll_moved; k++)
+		if (core->epoll_moved[k]->epoll_id == id && core->epoll_moved[k]->index == i)
+			return core->epoll_moved[k]->fd;
+	return -1;
+}
+
 /* Records that owner adds target i of instance f again through its fd
  * `via`, the target's fd number being closed or another file's now. */
 static int add_moved(struct dump_ctx *owner, const struct dump_file *f, size_t i, int via)
@@ -183,16 +193,21 @@ static int check_target(struct dump_ctx *ctx, struct dump_file *f, int fd, const
 }
 
 /* An edge-triggered target that is ready now will be reported again. */
-static void warn_edge(struct dump_ctx *ctx, int fd, const EpollTfdEntry *t)
+static void warn_edge(struct dump_ctx *ctx, const struct dump_file *f, int fd, size_t i)
 {
-	int tfd, owner_pidfd = ctx->pidfd;
+	const EpollTfdEntry *t = f->entry.epoll->tfds[i];
+	const struct dump_ctx *owner = ctx;
+	int tfd, moved, via = t->tfd;
 
 	if (!(t->events & EPOLLET))
 		return;
 	for (int k = 0; k < ctx->tree->nr_procs; k++)
 		if (ctx->tree->procs[k]->pid == (pid_t)t->pid)
-			owner_pidfd = ctx->tree->procs[k]->pidfd;
-	tfd = syscall(SYS_pidfd_getfd, owner_pidfd, t->tfd, 0);
+			owner = ctx->tree->procs[k];
+	moved = moved_fd(owner->core, f->entry.id, i); /* the fd holding it now */
+	if (moved >= 0)
+		via = moved;
+	tfd = syscall(SYS_pidfd_getfd, owner->pidfd, via, 0);
 	if (tfd < 0)
 		return;
 	struct pollfd p = {.fd = tfd, .events = t->events & ~EP_FLAG_BITS};
@@ -224,7 +239,7 @@ static int dump_state(struct dump_ctx *ctx, struct dump_file *f, int fd, const c
 	for (size_t i = 0; i < ep->n_tfds; i++) {
 		if (check_target(ctx, f, fd, ep, i))
 			return -1;
-		warn_edge(ctx, fd, ep->tfds[i]);
+		warn_edge(ctx, f, fd, i);
 	}
 	return 0;
 }
@@ -254,12 +269,7 @@ static bool fd_in_table(const struct restore_ctx *ctx, uint32_t fd)
  * another file's (find_moved); -1 if none. */
 static int moved_via(const struct restore_ctx *ctx, const FileEntry *fe, size_t i)
 {
-	for (size_t k = 0; ctx && k < ctx->core->n_epoll_moved; k++) {
-		const EpollMovedTarget *m = ctx->core->epoll_moved[k];
-		if (m->epoll_id == fe->id && m->index == i)
-			return m->fd;
-	}
-	return -1;
+	return ctx ? moved_fd(ctx->core, fe->id, i) : -1;
 }
 
 static int check_state(const struct restore_tree *tree, const FileEntry *fe)
