@@ -96,7 +96,7 @@ static int prime_tail(struct restore_ctx *ctx, uint64_t id, uint32_t tail)
 	memset(cbs, 0, sizeof(cbs));
 	for (int i = 0; i < PRIME_CHUNK; i++) {
 		cbs[i].aio_lio_opcode = IOCB_CMD_PREAD;
-		cbs[i].aio_fildes = ctx->svc_base + SVC_EXE;
+		cbs[i].aio_fildes = ctx->exe_fd;
 	}
 	if (inject_scratch_put(&ctx->inj, 0, cbs, sizeof(cbs), &cb_at))
 		return -1;

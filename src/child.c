@@ -35,6 +35,7 @@
 #include "infra/log.h"
 #include "locks.h"
 #include "mm.h"
+#include "share.h"
 #include "shmem.h"
 #include "task.h"
 #include "tree.h"
@@ -114,8 +115,15 @@ static int own_steps(struct restore_ctx *ctx)
 	/* mm first: the shared memory it maps sits with the inherited fds,
 	 * which placing the fds closes; locks once the temporary fds are
 	 * closed: a close drops POSIX locks */
-	return setup_service_fds(ctx) || mm_restore_child(ctx) || files_restore_child(ctx) ||
-		       locks_restore_child(ctx) || fs_restore_child(ctx) || task_restore_child(ctx) ||
+	bool own_fds = !share_files(ctx);
+
+	/* a kid sharing this fd table is made once its mapped files are open,
+	 * and opens its own before the fds are placed (share.c); it places
+	 * none, and leaves shared cwd/root/umask to its parent */
+	return (own_fds && setup_service_fds(ctx)) || mm_restore_child(ctx) || share_ready(ctx) ||
+		       tree_restore_sharers(ctx) ||
+		       (own_fds && (files_restore_child(ctx) || locks_restore_child(ctx))) ||
+		       (!share_fs(ctx) && fs_restore_child(ctx)) || task_restore_child(ctx) ||
 		       creds_restore_loginuid(ctx)
 		   ? -1
 		   : 0;
@@ -135,7 +143,7 @@ static void open_late(struct restore_ctx *ctx)
 	if (!ctx->tree->has_late)
 		return;
 	wait_on(ctx->svc_base + SVC_LATE);
-	if (files_restore_late(ctx))
+	if (!share_files(ctx) && files_restore_late(ctx))
 		child_fail(ctx);
 	child_report(ctx->tree, ctx->pid, "");
 }

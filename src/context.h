@@ -237,6 +237,7 @@ struct restore_ctx {
 	struct unix_made *unix_made;
 	struct ghost_made *ghost_made;
 	struct pty_made *pty_made; /* pty.c: pairs the root made */
+	int share_ready_fd;	   /* share.c: a fd-sharing kid tells its parent here */
 	/* locks.c: locks-PID.img */
 	bool file_locks;
 	size_t nr_locks;

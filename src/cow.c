@@ -7,9 +7,11 @@
  *
  * Restore: only fork makes copy-on-write sharing, so the memory must be in
  * the parent before the kid is created, at an address the kid inherits.
- * Before any process exists, cow_plan() picks the anonymous private VMAs
- * worth it: a parent "stages" a VMA when one of its kids has the same VMA
- * (same range) and shares saved pages of it with it; the kid takes the
+ * Before any process exists, cow_plan() picks the private VMAs worth it
+ * (anonymous, or of a file: then staged as a private mapping of the same
+ * file at the same offset, so that the pages nobody wrote stay the page
+ * cache's and only the written ones, anonymous, are shared): a parent "stages" a VMA when one of
+ * its kids has the same VMA (same range) and shares saved pages of it with it; the kid takes the
  * staged copy over when it shares pages with its parent in turn, and may
  * hand it on to its own kids. Staged copies live in a staging region that
  * is free in cryo's layout (which every new process starts from) and in
@@ -26,6 +28,7 @@
  * (mm.c) instead of mapping it, and pages.c leaves its pages alone.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -73,9 +76,20 @@ static struct page_src src_at(const struct restore_ctx *ctx, uint64_t addr)
 	return s;
 }
 
+/* A private file mapping is staged as a private mapping of the same file
+ * at the same offset: the pages nobody wrote stay the file's. One of a
+ * deleted file or a memfd (mapped through its description) is not. */
 static bool stageable(const VmaEntry *v)
 {
+	if (v->kind == VMA_KIND__FILE_PRIVATE)
+		return v->path && !v->has_deleted_ino && !v->has_file_id;
 	return v->kind == VMA_KIND__ANON_PRIVATE && !v->growsdown;
+}
+
+static bool same_file(const VmaEntry *a, const VmaEntry *b)
+{
+	return a->kind == b->kind && (a->kind != VMA_KIND__FILE_PRIVATE ||
+				      (!strcmp(a->path, b->path) && a->pgoff == b->pgoff));
 }
 
 /* The index of ctx's VMA with v's range, if it can be staged; -1 if none. */
@@ -84,7 +98,7 @@ static int same_vma(const struct restore_ctx *ctx, const VmaEntry *v)
 	long i = ctx->zombie ? -1 : ctx_vma_index(ctx->mm, v->start);
 
 	if (i < 0 || ctx->mm->vmas[i]->start != v->start || ctx->mm->vmas[i]->end != v->end ||
-	    !stageable(ctx->mm->vmas[i]))
+	    !stageable(ctx->mm->vmas[i]) || !same_file(ctx->mm->vmas[i], v))
 		return -1;
 	return i;
 }
@@ -251,6 +265,12 @@ static int read_pages(struct page_src s, uint64_t dst, uint64_t len)
 	if (len > PAGE_SIZE_4K)
 		madvise((void *)dst, len, MADV_POPULATE_WRITE);
 	n = pread(s.owner->pages_fd, (void *)dst, len, s.off);
+	if (n < 0 && errno == EBADF) {
+		/* a kid sharing its parent's fd table is made after the parent
+		 * closed cryo's fds (share.c): it copies from the mapped image */
+		memcpy((void *)dst, s.owner->pages_map + s.off, len);
+		n = len;
+	}
 
 	if (n != (ssize_t)len)
 		return n < 0 ? err_errno("cannot read the pages of pid %d", s.owner->pid)
@@ -281,10 +301,29 @@ static int drop_unused(const struct restore_ctx *ctx)
 	return 0;
 }
 
+/* A new mapping at `at` for v: anonymous, or the file's, private. */
+static void *map_stage(const VmaEntry *v, uint64_t at)
+{
+	int fd = -1, flags = MAP_PRIVATE | MAP_FIXED_NOREPLACE;
+	void *p;
+
+	if (v->kind == VMA_KIND__FILE_PRIVATE) {
+		fd = open(v->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return MAP_FAILED;
+	} else {
+		flags |= MAP_ANONYMOUS;
+	}
+	p = mmap((void *)at, v->end - v->start, PROT_READ | PROT_WRITE, flags, fd,
+		 fd >= 0 ? v->pgoff : 0);
+	if (fd >= 0)
+		close(fd);
+	return p;
+}
+
 static int stage_fresh(const struct restore_ctx *ctx, const VmaEntry *v, uint64_t at)
 {
-	void *p = mmap((void *)at, v->end - v->start, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	void *p = map_stage(v, at);
 
 	if (p != (void *)at)
 		return err_errno("cannot stage 0x%llx-0x%llx of pid %d",

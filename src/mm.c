@@ -32,6 +32,7 @@
 #include "images.h"
 #include "mm.h"
 #include "infra/inject.h"
+#include "share.h"
 #include "shmem.h"
 #include "sysvshm.h"
 #include "infra/log.h"
@@ -496,8 +497,10 @@ static int plan_trampoline(struct restore_ctx *ctx)
  * and where the trampoline goes; the new process carries the plan out. */
 int mm_restore_plan(struct restore_ctx *ctx)
 {
-	int next = ctx->svc_base + SVC_VMA_FIRST;
+	int next;
 
+	if (share_slots(ctx, &next))
+		return -1;
 	ctx->vma_fd = calloc(ctx->mm->n_vmas + 1, sizeof(int));
 	if (!ctx->vma_fd)
 		return err_set("out of memory");
@@ -516,6 +519,7 @@ int mm_restore_plan(struct restore_ctx *ctx)
 	/* temporary fds go above: one slot per mapped file, not per VMA (a
 	 * process may have tens of thousands of VMAs, and fds are limited) */
 	ctx->stage_base = next + 1;
+	share_reserve(ctx);
 	return plan_trampoline(ctx);
 }
 
@@ -560,6 +564,8 @@ static int map_trampoline(struct restore_ctx *ctx)
 	unsigned char *p = mmap((void *)ctx->tramp, ctx->tramp_len, PROT_READ | PROT_WRITE,
 				MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 
+	if (p == MAP_FAILED && errno == EEXIST && share_same_trampoline(ctx))
+		return 0; /* its parent's, the same */
 	if (p == MAP_FAILED)
 		return err_errno("cannot map the restorer's trampoline at 0x%llx",
 				 (unsigned long long)ctx->tramp);
@@ -575,7 +581,7 @@ int mm_restore_child(struct restore_ctx *ctx)
 {
 	if (open_vma_files(ctx))
 		return -1;
-	if (open_on(ctx->mm->exe_path, O_RDONLY, ctx->svc_base + SVC_EXE))
+	if (open_on(ctx->mm->exe_path, O_RDONLY, ctx->exe_fd))
 		return err_errno("cannot open executable %s", ctx->mm->exe_path);
 	return map_trampoline(ctx);
 }
@@ -774,13 +780,12 @@ static int map_vma(struct restore_ctx *ctx, size_t i, struct mm_batch *b)
 	const VmaEntry *v = ctx->mm->vmas[i];
 	int flags = MAP_FIXED, fd = -1;
 
+	if (ctx->cow[i].staged) /* filled, and shared with the parent or kids */
+		return batch_add(b, "moving the staged copy to", v->start, v->end, SYS_mremap,
+				 ctx->cow[i].at, v->end - v->start, v->end - v->start,
+				 MREMAP_MAYMOVE | MREMAP_FIXED, v->start, 0);
 	switch (v->kind) {
 	case VMA_KIND__ANON_PRIVATE:
-		if (ctx->cow[i].staged) /* filled, and shared with the parent or kids */
-			return batch_add(b, "moving the staged copy to", v->start, v->end,
-					 SYS_mremap, ctx->cow[i].at, v->end - v->start,
-					 v->end - v->start, MREMAP_MAYMOVE | MREMAP_FIXED, v->start,
-					 0);
 		flags |= (v->droppable ? MAP_DROPPABLE : MAP_PRIVATE) | MAP_ANONYMOUS;
 		break;
 	case VMA_KIND__ANON_SHARED:
@@ -880,7 +885,7 @@ static int set_mm_map(struct restore_ctx *ctx)
 	    .env_start = mm->env_start,
 	    .env_end = mm->env_end,
 	    .auxv_size = mm->n_auxv * sizeof(uint64_t),
-	    .exe_fd = ctx->svc_base + SVC_EXE,
+	    .exe_fd = ctx->exe_fd,
 	};
 	uint64_t auxv, addr;
 

@@ -558,7 +558,9 @@ static int dump_region(struct page_writer *pw, const VmaEntry *v, struct region 
 		       int pm_fd)
 {
 	bool private = v->kind != VMA_KIND__ANON_SHARED;
-	bool shareable = pw->share && v->kind == VMA_KIND__ANON_PRIVATE;
+	/* private file mappings too: their written pages are anonymous (cow.c) */
+	bool shareable =
+	    pw->share && (v->kind == VMA_KIND__ANON_PRIVATE || v->kind == VMA_KIND__FILE_PRIVATE);
 
 	for (uint64_t addr = r.start; addr < r.end;) {
 		size_t room = CHUNK_SIZE - pw->used;
@@ -719,9 +721,10 @@ static int validate_foreign_run(const struct restore_ctx *ctx, const PagemapEntr
 		return err_set("run at 0x%llx refers to the pages of pid %u, which the checkpoint "
 			       "does not hold before pid %d",
 			       (unsigned long long)pe->vaddr, pe->pages_id, ctx->pid);
-	if (!v || v->kind != VMA_KIND__ANON_PRIVATE || pe->vaddr + len > v->end ||
-	    pe->offset % PAGE_SIZE_4K || pe->offset < IMG_PAGES_DATA_OFF ||
-	    pe->offset + len > owner->pages_size || pe->offset + len < pe->offset)
+	if (!v || (v->kind != VMA_KIND__ANON_PRIVATE && v->kind != VMA_KIND__FILE_PRIVATE) ||
+	    pe->vaddr + len > v->end || pe->offset % PAGE_SIZE_4K ||
+	    pe->offset < IMG_PAGES_DATA_OFF || pe->offset + len > owner->pages_size ||
+	    pe->offset + len < pe->offset)
 		return err_set("shared run at 0x%llx (pages of pid %u) is out of bounds",
 			       (unsigned long long)pe->vaddr, pe->pages_id);
 	/* every byte of the owner's image is covered by its own verified runs */

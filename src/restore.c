@@ -56,6 +56,7 @@
 #include "pages.h"
 #include "infra/inject.h"
 #include "posix_timers.h"
+#include "share.h"
 #include "shmem.h"
 #include "signals.h"
 #include "sysvshm.h"
@@ -243,8 +244,9 @@ static int rebuild(struct restore_ctx *ctx)
 	if (threads_restore_create(ctx) || task_restore(ctx) || signals_restore(ctx) ||
 	    timers_restore(ctx) || threads_restore(ctx))
 		return -1;
-	if (inject_call(&ctx->inj, "closing the restorer's fds", SYS_close_range, ctx->svc_base,
-			~0U, 0, 0, 0, 0, NULL) ||
+	if ((share_closes_service_fds(ctx) &&
+	     inject_call(&ctx->inj, "closing the restorer's fds", SYS_close_range, ctx->svc_base,
+			 ~0U, 0, 0, 0, 0, NULL)) ||
 	    sched_restore(ctx) || seccomp_restore(ctx))
 		return -1;
 	pr_debug("pid %d: threads, signals, timers and registrations restored", ctx->pid);

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
-#include <linux/kcmp.h>
 #include <linux/membarrier.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -28,6 +27,7 @@
 
 #include "images.h"
 #include "infra/inject.h"
+#include "share.h"
 #include "task.h"
 #include "pty.h"
 #include "tty.h"
@@ -169,32 +169,6 @@ static int dump_membarrier(struct dump_ctx *ctx)
 	return 0;
 }
 
-/* What a process made by clone(2) without CLONE_THREAD may share with its
- * parent: each would come back unshared, so it is refused by name. */
-static int check_sharing(struct dump_ctx *ctx)
-{
-	static const struct {
-		int type;
-		const char *what, *flag;
-	} shared[] = {
-	    {KCMP_VM, "its address space", "CLONE_VM"},
-	    {KCMP_FILES, "its file descriptor table", "CLONE_FILES"},
-	    {KCMP_FS, "its filesystem information (cwd, root, umask)", "CLONE_FS"},
-	    {KCMP_SIGHAND, "its signal handlers", "CLONE_SIGHAND"},
-	    /* not KCMP_SYSVSEM: two processes without an undo list compare equal */
-	};
-	pid_t parent = ctx->stat.ppid;
-
-	if (ctx == ctx->tree->procs[0])
-		return 0; /* its parent is not checkpointed */
-	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
-		if (syscall(SYS_kcmp, ctx->pid, parent, shared[i].type, 0, 0) == 0)
-			return err_set("pid %d shares %s with its parent %d (clone %s): processes "
-				       "sharing it are not supported yet",
-				       ctx->pid, shared[i].what, parent, shared[i].flag);
-	return 0;
-}
-
 int task_dump(struct dump_ctx *ctx)
 {
 	CoreEntry *core = ctx->core;
@@ -216,8 +190,7 @@ int task_dump(struct dump_ctx *ctx)
 	}
 	if (read_personality(ctx->pid, &core->personality))
 		return -1;
-	return check_sharing(ctx) || dump_rlimits(ctx) || dump_pdeathsig(ctx) ||
-		       dump_membarrier(ctx)
+	return share_dump(ctx) || dump_rlimits(ctx) || dump_pdeathsig(ctx) || dump_membarrier(ctx)
 		   ? -1
 		   : 0;
 }

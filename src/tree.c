@@ -11,20 +11,19 @@
  * Restore: every process is created by its own parent, with clone3 and
  * set_tid, so parent links and exit signals are the original ones (the
  * root is created by cryo); each new process runs the tree's child_main
- * (child.c), which calls back here to create its own kids. Before creating its children a process takes
- * its session and process group, so that children inherit them as they
- * did; a process whose group is led by a sibling joins it after the leader
- * exists (leaders are created first). A group whose leader has exited is
- * made by a helper: the parent creates a process with the leader's pid that
- * makes the group, puts the members in it, then kills and reaps the helper.
- * A zombie is re-created as a child that exits at once with the saved
- * status, and its parent swallows the SIGCHLD these cause. A session whose
- * leader has exited is made by a helper too: the parent (a subreaper, or
- * the kids would not be its own) creates a process with the leader's pid
- * that calls setsid(), creates the kids of that session and exits; the
- * kids come back to the parent as the originals once did.
+ * (child.c), which calls back here to create its own kids. Before creating its children a process
+ * takes its session and process group, so that children inherit them as they did; a process whose
+ * group is led by a sibling joins it after the leader exists (leaders are created first). A group
+ * whose leader has exited is made by a helper: the parent creates a process with the leader's pid
+ * that makes the group, puts the members in it, then kills and reaps the helper. A zombie is
+ * re-created as a child that exits at once with the saved status, and its parent swallows the
+ * SIGCHLD these cause. A session whose leader has exited is made by a helper too: the parent (a
+ * subreaper, or the kids would not be its own) creates a process with the leader's pid that calls
+ * setsid(), creates the kids of that session and exits; the kids come back to the parent as the
+ * originals once did.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,10 +368,14 @@ static int place_in_group(struct restore_ctx *ctx, struct restore_ctx *kid)
 	return 0;
 }
 
-static int create_kid(struct restore_ctx *ctx, struct restore_ctx *kid)
+int tree_create_kid(struct restore_ctx *ctx, struct restore_ctx *kid)
 {
+	const CoreEntry *core = kid->core;
 	pid_t tid = kid->pid;
 	struct clone_args args = {
+	    /* what it shared with this process at the dump (share.c) */
+	    .flags = (core->has_files_shared_with ? CLONE_FILES : 0) |
+		     (core->has_fs_shared_with ? CLONE_FS : 0),
 	    .exit_signal = kid->core->exit_signal,
 	    .set_tid = (uintptr_t)&tid,
 	    .set_tid_size = 1,
@@ -482,7 +485,7 @@ static int make_session(struct restore_ctx *ctx, pid_t sid)
 		if (setsid() < 0)
 			ctx->tree->child_fail(ctx);
 		for (size_t i = 0; i < ctx->nr_kids; i++)
-			if (ctx->kids[i]->core->sid == sid && create_kid(ctx, ctx->kids[i]))
+			if (ctx->kids[i]->core->sid == sid && tree_create_kid(ctx, ctx->kids[i]))
 				ctx->tree->child_fail(ctx->kids[i]);
 		_exit(0);
 	}
@@ -502,12 +505,52 @@ int tree_restore_kids(struct restore_ctx *ctx)
 		if (start_helper(ctx->helpers[i]))
 			return -1;
 	for (size_t i = 0; i < ctx->nr_kids; i++)
-		if (!in_gone_session(ctx, ctx->kids[i]) && create_kid(ctx, ctx->kids[i]))
+		/* one sharing this fd table is made later (share.c) */
+		if (!in_gone_session(ctx, ctx->kids[i]) &&
+		    !ctx->kids[i]->core->has_files_shared_with &&
+		    tree_create_kid(ctx, ctx->kids[i]))
 			return -1;
 	for (size_t i = 0; i < ctx->nr_sessions; i++)
 		if (make_session(ctx, ctx->sessions[i]))
 			return -1;
 	return stop_helpers(ctx) || settle_zombies(ctx) ? -1 : 0;
+}
+
+/* In the parent, once its service fds are set and its mapped files open:
+ * the kids sharing its fd table (share.c), each of which says on a pipe
+ * when it has opened its own mapped files; the fds are placed after. */
+int tree_restore_sharers(struct restore_ctx *ctx)
+{
+	size_t n = 0;
+	int ready[2];
+	char byte;
+
+	for (size_t k = 0; k < ctx->nr_kids; k++)
+		n += ctx->kids[k]->core->has_files_shared_with;
+	if (!n)
+		return 0;
+	if (pipe2(ready, O_CLOEXEC))
+		return err_errno("pid %d: cannot make the pipe its fd-sharing kids report on",
+				 ctx->pid);
+	for (size_t k = 0; k < ctx->nr_kids; k++) {
+		if (!ctx->kids[k]->core->has_files_shared_with)
+			continue;
+		ctx->kids[k]->share_ready_fd = ready[1];
+		if (tree_create_kid(ctx, ctx->kids[k]))
+			return -1;
+	}
+	/* a kid that fails reports it to cryo, which kills the tree */
+	while (n) {
+		ssize_t r = read(ready[0], &byte, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 1)
+			return err_errno("pid %d: waiting for its fd-sharing kids", ctx->pid);
+		n--;
+	}
+	close(ready[0]);
+	close(ready[1]);
+	return 0;
 }
 
 /* A kid made by its session's helper (which has the session's pid) waits

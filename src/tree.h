@@ -19,6 +19,12 @@ int tree_restore_plan(struct restore_tree *tree);
 /* In a new process: creates its kids (each entered through
  * tree->child_main), with their groups and sessions. */
 int tree_restore_kids(struct restore_ctx *ctx);
+/* Creates one kid (clone3 with its pid and the clone flags it was made
+ * with, CLONE_FILES/CLONE_FS); the kid runs the tree's child_main. */
+int tree_create_kid(struct restore_ctx *ctx, struct restore_ctx *kid);
+/* In the parent, once its service fds and mapped files are set: creates
+ * the kids sharing its fd table and waits until each opened its own. */
+int tree_restore_sharers(struct restore_ctx *ctx);
 /* A kid made by its session's helper waits until its parent took it in. */
 void tree_wait_adopted(const struct restore_ctx *ctx, pid_t parent);
 

@@ -1471,16 +1471,14 @@ while not os.path.exists('child-ready'):
     time.sleep(0.01)
 """
 
-# a child made by a raw clone(2) sharing FLAG with the workload (SIGCHLD as
-# its exit signal); it runs this python on, as after fork
-REFUSE_CLONE = """
-import ctypes, time
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.syscall(56, %s | 17, 0, 0, 0, 0) == 0:
-    while not os.path.exists('go'):
-        time.sleep(0.01)
-    os._exit(0)
-"""
+# a child of the workload, itself with a kid made by clone(CLONE_VM) without
+# CLONE_THREAD (tests/workloads/clone_vm.c)
+REFUSE_CLONE_VM = """
+import subprocess, time
+subprocess.Popen([%r])
+while not os.path.exists('child-ready'):
+    time.sleep(0.01)
+""" % os.path.join(WL_BIN, "clone_vm")
 
 
 def refused_dump(setup, mention, peer=False):
@@ -1538,13 +1536,10 @@ BAD = [
                   r"bytes queued: not supported")),
     ("dump-refuses-in-child", refused_dump("import os\n" + REFUSE_IN_CHILD,
                                            r"pid \d+ is a socket.*not supported")),
-    ("dump-refuses-clone-files",
-     refused_dump("import os\n" + REFUSE_CLONE % "0x400",
-                  r"pid \d+ shares its file descriptor table with its parent \d+ \(clone "
-                  "CLONE_FILES\)")),
-    ("dump-refuses-clone-fs",
-     refused_dump("import os\n" + REFUSE_CLONE % "0x200",
-                  r"pid \d+ shares its filesystem information .* \(clone CLONE_FS\)")),
+    ("dump-refuses-clone-vm",
+     refused_dump("import os\n" + REFUSE_CLONE_VM,
+                  r"pid \d+ shares its address space with pid \d+ \(clone CLONE_VM without "
+                  r"CLONE_THREAD\): not supported")),
     ("dump-nonexistent-pid", bad_dump_pid(lib.free_pid)),
     ("dump-pid-1", bad_dump_pid(lambda: 1)),
     ("dump-kthreadd", bad_dump_pid(lambda: 2)),
