@@ -101,6 +101,9 @@ struct fd_kind {
 	/* ---- restore, in the new process ---- */
 	int (*open)(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
 	int (*open_late)(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
+	/* a kind with both open and open_late: this description opens late
+	 * (NULL: every description of a kind with open_late does) */
+	bool (*late_if)(const FileEntry *fe);
 	int (*placed)(struct restore_ctx *ctx);
 	void (*drop_made)(struct restore_ctx *ctx);
 
@@ -124,7 +127,7 @@ extern const struct fd_kind pty_kind, devtty_kind;		       /* pty.c */
 extern const struct fd_kind ghost_kind, memfd_kind, opath_kind;	       /* ghost.c */
 extern const struct fd_kind eventfd_kind, signalfd_kind, timerfd_kind; /* eventfd.c ... */
 extern const struct fd_kind epoll_kind, inotify_kind;
-extern const struct fd_kind fanotify_kind; /* fanotify.c */
+extern const struct fd_kind fanotify_kind;		   /* fanotify.c */
 extern const struct fd_kind unix_kind;			   /* sockets/unix.c */
 extern const struct fd_kind linkremap_kind;		   /* linkremap.c */
 extern const struct fd_kind tcp_kind;			   /* sockets/tcp.c */
@@ -132,7 +135,7 @@ extern const struct fd_kind udp_kind, icmp_kind, raw_kind; /* sockets/dgram.c */
 extern const struct fd_kind ghostnode_kind;		   /* ghostnode.c */
 extern const struct fd_kind pidfd_kind;			   /* pidfd.c */
 extern const struct fd_kind procfile_kind;		   /* procfile.c */
-extern const struct fd_kind netlink_kind, packet_kind; /* sockets/netlink.c, packet.c */
+extern const struct fd_kind netlink_kind, packet_kind;	   /* sockets/netlink.c, packet.c */
 /* pathfile.c: a character device that holds no state (/dev/null...) */
 bool pathfile_safe_device(dev_t rdev);
 /* pathfile.c: opens fe->path again with its flags (less those that only
