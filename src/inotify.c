@@ -407,7 +407,7 @@ static int make(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 	return add_watches(*fd, fe->inotify);
 }
 
-static const struct anonfd_type type = {"anon_inode:inotify", "inotify", O_RDONLY};
+static const struct anonfd_type type = {"anon_inode:inotify", "inotify", O_RDONLY, 0};
 
 ANONFD_OPS(type, dump_state, check_state, make)
 
