@@ -115,8 +115,8 @@ static int own_steps(struct restore_ctx *ctx)
 	 * which placing the fds closes; locks once the temporary fds are
 	 * closed: a close drops POSIX locks */
 	return setup_service_fds(ctx) || mm_restore_child(ctx) || files_restore_child(ctx) ||
-		       locks_restore_child(ctx) || fs_restore_child(ctx) || task_restore_child(ctx) ||
-		       creds_restore_loginuid(ctx)
+		       locks_restore_child(ctx) || fs_restore_child(ctx) ||
+		       task_restore_child(ctx) || creds_restore_loginuid(ctx)
 		   ? -1
 		   : 0;
 }
@@ -151,7 +151,7 @@ static void child_main(struct restore_ctx *ctx, pid_t parent)
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	reset_dispositions();
-	log_fini();
+	log_child(ctx->opts->log_pid ? ctx->pid : 0);
 	if (make_inherited(ctx) || task_restore_session(ctx) || cow_stage(ctx) ||
 	    tree_restore_kids(ctx) || own_steps(ctx))
 		child_fail(ctx);

@@ -76,6 +76,13 @@ static int run(const struct cli_command *cmd, const struct cryo_opts *given)
 	    in_work_dir(given->work_dir, &resolved.pidfile, pid_path, sizeof(pid_path)))
 		return 1;
 
+	if (given->log_pid && (!given->log_file || !strcmp(given->log_file, "-"))) {
+		fprintf(stderr,
+			"cryo: %s: --log-pid needs --log-file (-o FILE): process N logs to "
+			"FILE.N\n",
+			cmd->name);
+		return 1;
+	}
 	if (!cmd->run) {
 		fprintf(stderr, "cryo: %s is not supported yet\n", cmd->name);
 		return 1;
