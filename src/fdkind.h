@@ -134,6 +134,7 @@ extern const struct fd_kind tcp_kind;			   /* sockets/tcp.c */
 extern const struct fd_kind udp_kind, icmp_kind, raw_kind; /* sockets/dgram.c */
 extern const struct fd_kind ghostnode_kind;		   /* ghostnode.c */
 extern const struct fd_kind pidfd_kind;			   /* pidfd.c */
+extern const struct fd_kind seccomp_notify_kind;	   /* seccomp_notify.c */
 extern const struct fd_kind procfile_kind;		   /* procfile.c */
 extern const struct fd_kind netlink_kind, packet_kind;	   /* sockets/netlink.c, packet.c */
 /* pathfile.c: a character device that holds no state (/dev/null...) */
