@@ -300,7 +300,8 @@ def accepted_test(cmd):
         if base is None:
             return
         sample = {"PID": pid, "DIR": empty, "FILE": ctx.path("file"), "N": "0", "SIZE": "1M",
-                  "METHOD": "skip", "MODE": "soft", "SECONDS": "5"}
+                  "METHOD": "skip", "MODE": "soft", "SECONDS": "5",
+                  "CHECK": "filesize"}
         for o in options(cmd, ("yes",)):
             arg = sample.get(o["metavar"], "x")
             forms = [["--%s=%s" % (o["name"], arg)] if o["arg"] == "optional" else

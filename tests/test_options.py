@@ -34,6 +34,11 @@ tests named options/...: each option's effect, not only its parsing.
                                   and the restored fd reads /dev/null and
                                   takes writes; without it, the node is
                                   made again (fs_removed's case).
+  options/file-validation         restore --file-validation=filesize of a
+                                  process reading a file: refused, naming
+                                  it, once the file is shorter; restored
+                                  once it is whole again; =buildid is
+                                  refused with one line.
 
     python3 tests/run.py options/     only these
 """
@@ -167,7 +172,8 @@ def tests():
             ("options/display-stats", display_stats_test, 40),
             ("options/work-dir", work_dir_test, 40),
             ("options/log-pid", log_pid_test, 40),
-            ("options/evasive-devices", evasive_devices_test, 40)]
+            ("options/evasive-devices", evasive_devices_test, 40),
+            ("options/file-validation", file_validation_test, 40)]
     return out + cgroup_tests()
 
 
@@ -535,12 +541,7 @@ sys.exit(0 if ok else 1)
 
 
 def evasive_devices_test(ctx):
-    with open(ctx.path("wl.py"), "w") as f:
-        f.write(EVASIVE_WL)
-    pid = lib.spawn([sys.executable, ctx.path("wl.py")], cwd=ctx.dir,
-                    stdout=ctx.path("out.log"), stderr="stdout", session="setsid")
-    lib.wait_until(lambda: os.path.exists(ctx.path("ready")) or lib.poll_pid(pid) is not None,
-                   20, "waiting for the workload to be ready")
+    pid = start_script(ctx, EVASIVE_WL)
     r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("ck"), "--evasive-devices"],
                  "dump")
     ctx.expect_ok(r, "dump --evasive-devices")
@@ -552,3 +553,57 @@ def evasive_devices_test(ctx):
     run = restore(ctx, [], pid)
     finish_restored(ctx, run, pid)
     ctx.notes.append(lib.read_text(ctx.path("out.log")).strip().splitlines()[-1])
+
+
+# ---- --file-validation ----
+
+READER_WL = r"""
+import os, sys, time
+f = open("data", "rb")
+first = f.read(10)
+open("ready", "w").close()
+while not os.path.exists("go"):
+    time.sleep(0.01)
+rest = f.read()
+ok = first + rest == bytes(range(100))
+print("wl: %s data: %d bytes read" % ("check" if ok else "FAIL", len(first + rest)))
+sys.exit(0 if ok else 1)
+"""
+
+
+def start_script(ctx, text):
+    with open(ctx.path("wl.py"), "w") as f:
+        f.write(text)
+    pid = lib.spawn([sys.executable, ctx.path("wl.py")], cwd=ctx.dir,
+                    stdout=ctx.path("out.log"), stderr="stdout", session="setsid")
+    lib.wait_until(lambda: os.path.exists(ctx.path("ready")) or lib.poll_pid(pid) is not None,
+                   20, "waiting for the workload to be ready")
+    return pid
+
+
+def refused(ctx, args, tag, mention, pid):
+    r = ctx.cryo(lib.CRYO, ["restore", "-D", ctx.path("ck")] + args, tag)
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or len(err) != 1 or mention not in err[0]:
+        raise Fail("restore %s: %s, %r" % (" ".join(args), lib.describe_status(r.status), err))
+    if lib.alive(pid):
+        raise Fail("restore %s was refused but pid %d exists" % (" ".join(args), pid))
+    return err[0]
+
+
+def file_validation_test(ctx):
+    with open(ctx.path("data"), "wb") as f:
+        f.write(bytes(range(100)))
+    pid = start_script(ctx, READER_WL)
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("ck"),
+                            "--file-validation=filesize"], "dump")
+    ctx.expect_ok(r, "dump --file-validation=filesize")
+    lib.wait_pid(pid, 10, "waiting for the dumped workload to end")
+    refused(ctx, ["--file-validation=buildid"], "buildid", "buildid", pid)
+    os.truncate(ctx.path("data"), 50)
+    line = refused(ctx, ["--file-validation=filesize"], "short", "shrank", pid)
+    with open(ctx.path("data"), "wb") as f:
+        f.write(bytes(range(100)))
+    run = restore(ctx, ["--file-validation=filesize"], pid)
+    finish_restored(ctx, run, pid)
+    ctx.notes.append(line)

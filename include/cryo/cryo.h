@@ -66,6 +66,9 @@ struct cryo_opts {
 	struct cryo_strv irmap_scan_path;
 	bool evasive_devices; /* dump --evasive-devices: a removed device by another path */
 	bool ghost_fiemap;    /* dump --ghost-fiemap: accepted; holes are always skipped */
+	/* dump, restore --file-validation: "filesize" (NULL: the same); buildid
+	 * is refused by the command line */
+	const char *file_validation;
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much

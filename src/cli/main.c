@@ -83,6 +83,13 @@ static int run(const struct cli_command *cmd, const struct cryo_opts *given)
 			cmd->name);
 		return 1;
 	}
+	if (given->file_validation && strcmp(given->file_validation, "filesize")) {
+		fprintf(stderr,
+			"cryo: %s: --file-validation=%s is not supported: files are "
+			"checked by their size (filesize)\n",
+			cmd->name, given->file_validation);
+		return 1;
+	}
 	if (!cmd->run) {
 		fprintf(stderr, "cryo: %s is not supported yet\n", cmd->name);
 		return 1;

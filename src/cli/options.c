@@ -157,6 +157,10 @@ static const struct cli_option cli_rows[] = {
      "a device whose node was removed is reopened by another path to the same device "
      "(under /dev) instead of making the node again",
      FLAG(evasive_devices)},
+    {"file-validation", 0, DR, REQ, "CHECK",
+     "how the files a checkpoint opens by path are checked at restore: filesize (cryo's: a "
+     "file shorter than at the dump is refused); buildid is refused",
+     STR(file_validation), .choices = "filesize,buildid"},
     {"ghost-fiemap", 0, CLI_DUMP, NONE, NULL,
      "accepted as by CRIU: deleted files are always saved by their runs of data, holes "
      "skipped",
@@ -214,8 +218,6 @@ static const struct cli_option cli_rows[] = {
      TODO},
     {"cpu-cap", 0, DR, OPT, "CAPS", "CPU features to save or check: fpu,ins,cpu,all,none", TODO},
     {"lazy-pages", 0, DR, NONE, NULL, "serve or fill memory on demand (post-copy migration)", TODO},
-    {"file-validation", 0, DR, REQ, "METHOD", "how files are checked: filesize or buildid", TODO,
-     .choices = "filesize,buildid"},
     {"skip-mnt", 0, CLI_DUMP, REQ, "PATH", "ignore this mount point", TODO},
     {"enable-external-sharing", 0, CLI_DUMP, NONE, NULL, "allow shared external mounts", TODO},
     {"enable-external-masters", 0, CLI_DUMP, NONE, NULL, "allow external mounts with masters",
