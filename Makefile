@@ -15,7 +15,7 @@ PB_C     := $(patsubst images/%.proto,$(B)/images/%.pb-c.c,$(PROTOS))
 PB_H     := $(PB_C:.c=.h)
 LIB_SRC  := $(wildcard src/*.c src/infra/*.c src/sockets/*.c)
 LIB_OBJ  := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(PB_C:.c=.o)
-CLI_OBJ  := $(B)/src/cli/main.o $(B)/src/cli/options.o $(B)/src/cli/supervise.o
+CLI_OBJ  := $(B)/src/cli/main.o $(B)/src/cli/options.o $(B)/src/cli/supervise.o $(B)/src/cli/config.o
 WL_SRC   := $(filter-out tests/workloads/wl.c,$(wildcard tests/workloads/*.c))
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/%,$(WL_SRC))
 UNIT_SRC := $(wildcard tests/unit/*.c)

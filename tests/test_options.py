@@ -39,6 +39,14 @@ tests named options/...: each option's effect, not only its parsing.
                                   it, once the file is shorter; restored
                                   once it is whole again; =buildid is
                                   refused with one line.
+  options/config                  dump --config FILE (CRIU's syntax: a
+                                  comment, leave-running, a quoted log
+                                  file name, verbosity 4): the tree goes on
+                                  running and the log is at that name, in
+                                  debug; --no-leave-running on the command
+                                  line overrides the file (the tree is
+                                  killed); a line with an unclosed quote or
+                                  a missing file is refused with one line.
 
     python3 tests/run.py options/     only these
 """
@@ -173,7 +181,8 @@ def tests():
             ("options/work-dir", work_dir_test, 40),
             ("options/log-pid", log_pid_test, 40),
             ("options/evasive-devices", evasive_devices_test, 40),
-            ("options/file-validation", file_validation_test, 40)]
+            ("options/file-validation", file_validation_test, 40),
+            ("options/config", config_test, 40)]
     return out + cgroup_tests()
 
 
@@ -607,3 +616,33 @@ def file_validation_test(ctx):
     run = restore(ctx, ["--file-validation=filesize"], pid)
     finish_restored(ctx, run, pid)
     ctx.notes.append(line)
+
+
+# ---- --config ----
+
+def config_test(ctx):
+    with open(ctx.path("good.conf"), "w") as f:
+        f.write("# options for cryo, as for criu\nleave-running   # keep it\n"
+                "log-file \"my dump.log\"\nverbosity 4\n")
+    with open(ctx.path("bad.conf"), "w") as f:
+        f.write("tcp-established\nlog-file \"unclosed\n")
+    pid = test_files.start(ctx, "threads")
+    for conf, mention in (("bad.conf", "bad.conf:2"), ("missing.conf", "missing.conf")):
+        r = ctx.cryo(lib.CRYO, ["dump", "--config", ctx.path(conf), "-t", pid, "-D",
+                                ctx.path("ck0")], "refused")
+        err = lib.read_text(r.err).strip().splitlines()
+        if lib.exit_code(r.status) != 1 or len(err) != 1 or mention not in err[0]:
+            raise Fail("dump --config %s: %s, %r" % (conf, lib.describe_status(r.status), err))
+    r = ctx.cryo(lib.CRYO, ["dump", "--config", ctx.path("good.conf"), "-t", pid, "-D",
+                            ctx.path("ck")], "dump")
+    ctx.expect_ok(r, "dump --config good.conf")
+    log = lib.read_text(ctx.path("my dump.log"))
+    if not lib.alive(pid) or "collected the state of pid %d" % pid not in log:
+        raise Fail("dump --config: leave-running or the log file (%d bytes) not taken" % (
+            len(log)))
+    r = ctx.cryo(lib.CRYO, ["dump", "--config=" + ctx.path("good.conf"), "--no-leave-running",
+                            "-t", pid, "-D", ctx.path("ck2")], "dump2")
+    ctx.expect_ok(r, "dump --config good.conf --no-leave-running")
+    lib.wait_pid(pid, 10, "waiting for the tree the second dump kills")
+    run = restore(ctx, [], pid)
+    finish_restored(ctx, run, pid)

@@ -69,6 +69,7 @@ struct cryo_opts {
 	/* dump, restore --file-validation: "filesize" (NULL: the same); buildid
 	 * is refused by the command line */
 	const char *file_validation;
+	const char *config; /* --config FILE: read by the command line, before the rest */
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much

@@ -144,6 +144,10 @@ static const struct cli_option cli_rows[] = {
     {"log-file", 'o', LOGS | CLI_CHECK, REQ, "FILE", "write the log to FILE instead of stderr",
      STR(log_file)},
     {"help", 'h', ALL, NONE, NULL, "print this help and exit", HELP},
+    {"config", 0, DPR | CLI_CHECK, REQ, "CONF",
+     "read options from CONF first (CRIU's syntax: one a line, NAME [ARG], # comments); "
+     "the command line's own override them",
+     STR(config)},
     {"log-pid", 0, CLI_RESTORE, NONE, NULL,
      "each restored process logs what it does itself to LOG.PID (LOG: -o, needed)", FLAG(log_pid)},
     {"force-irmap", 0, CLI_DUMP, NONE, NULL,
@@ -168,7 +172,7 @@ static const struct cli_option cli_rows[] = {
 
     /* CRIU's common options, not yet. */
     {"log-pid", 0, DUMPS, NONE, NULL, "one log file per process", TODO},
-    {"config", 0, DPR | CLI_CHECK, REQ, "FILE", "read options from a configuration file", TODO},
+
     {"no-default-config", 0, DPR | CLI_CHECK, NONE, NULL, "read no default configuration file",
      TODO},
     {"stream", 0, DPR, NONE, NULL, "pass the images through criu-image-streamer", TODO},
