@@ -27,46 +27,9 @@
 #define FILE_MASK (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF)
 #define DIR_MASK  (IN_CREATE | IN_DELETE_SELF)
 
-struct seen {
-	int n;
-	struct {
-		int wd;
-		unsigned mask;
-	} ev[64];
-};
-
-static int watch(int in, const char *name, unsigned mask)
-{
-	char p[PATH_MAX];
-	int wd = inotify_add_watch(in, wl_path(name, p, sizeof(p)), mask);
-
-	if (wd < 0)
-		wl_die("inotify_add_watch %s: %s", name, strerror(errno));
-	return wd;
-}
-
-static void collect(int fd, struct seen *s)
-{
-	char buf[4096] __attribute__((aligned(8)));
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	ssize_t len;
-
-	s->n = 0;
-	while (poll(&p, 1, 100) == 1 && (len = read(fd, buf, sizeof(buf))) > 0)
-		for (char *c = buf; c < buf + len;) {
-			struct inotify_event *e = (struct inotify_event *)c;
-			if (s->n < 64) {
-				s->ev[s->n].wd = e->wd;
-				s->ev[s->n].mask = e->mask;
-				s->n++;
-			}
-			c += sizeof(*e) + e->len;
-		}
-}
-
 /* The events seen are exactly these masks on wd, in order. */
-static void check_events(const char *name, const struct seen *s, int wd, const unsigned *want,
-			 int n)
+static void check_events(const char *name, const struct wl_inotify_events *s, int wd,
+			 const unsigned *want, int n)
 {
 	bool ok = s->n == n;
 
@@ -76,51 +39,34 @@ static void check_events(const char *name, const struct seen *s, int wd, const u
 		 s->n ? s->ev[0].wd : -1, s->n ? s->ev[0].mask : 0, n, wd, want[0]);
 }
 
-/* A child whose working directory is cwdgone; it waits to be killed. */
-static pid_t start_child(void)
+/* The child's setup: its working directory is cwdgone. */
+static int enter_cwdgone(void *arg)
 {
-	int sync[2];
-	char c;
-	pid_t pid;
+	char p[PATH_MAX];
 
-	if (pipe(sync))
-		wl_die("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		wl_die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		char p[PATH_MAX];
-		if (chdir(wl_path("cwdgone", p, sizeof(p))) || write(sync[1], "x", 1) != 1)
-			_exit(2);
-		for (;;)
-			pause();
-	}
-	close(sync[1]);
-	if (read(sync[0], &c, 1) != 1)
-		wl_die("the child did not start");
-	close(sync[0]);
-	return pid;
+	(void)arg;
+	return chdir(wl_path("cwdgone", p, sizeof(p)));
 }
 
 static void drain(int in)
 {
-	struct seen s;
+	struct wl_inotify_events s;
 
-	collect(in, &s);
+	wl_inotify_collect(in, &s);
 }
 
 int main(void)
 {
 	char p[PATH_MAX], b[1024], data[16] = {0};
 	int in, fd, dfd, n, st;
-	struct seen s;
+	struct wl_inotify_events s;
 	pid_t kid;
 
 	wl_init();
 	if (mkdir("live", 0755) || mkdir("dirgone", 0755) || mkdir("cwdgone", 0755) ||
 	    mkdir("later", 0755))
 		wl_die("mkdir: %s", strerror(errno));
-	kid = start_child(); /* first: it must not hold the other two */
+	kid = wl_fork_ready(enter_cwdgone, NULL, NULL); /* first: it must not hold the others */
 	fd = open(wl_path("gone", p, sizeof(p)), O_RDWR | O_CREAT, 0644);
 	dfd = open(wl_path("dirgone", p, sizeof(p)), O_RDONLY | O_DIRECTORY);
 	if (fd < 0 || dfd < 0 || write(fd, "before", 6) != 6)
@@ -128,8 +74,10 @@ int main(void)
 	in = inotify_init1(IN_NONBLOCK);
 	if (in < 0)
 		wl_die("inotify_init1: %s", strerror(errno));
-	if (watch(in, "gone", FILE_MASK) != 1 || watch(in, "live", DIR_MASK) != 2 ||
-	    watch(in, "dirgone", DIR_MASK) != 3 || watch(in, "cwdgone", DIR_MASK) != 4)
+	if (wl_inotify_watch(in, "gone", FILE_MASK) != 1 ||
+	    wl_inotify_watch(in, "live", DIR_MASK) != 2 ||
+	    wl_inotify_watch(in, "dirgone", DIR_MASK) != 3 ||
+	    wl_inotify_watch(in, "cwdgone", DIR_MASK) != 4)
 		wl_die("unexpected wds");
 	if (unlink("gone") || rmdir("dirgone") || rmdir("cwdgone"))
 		wl_die("remove: %s", strerror(errno));
@@ -146,27 +94,28 @@ int main(void)
 		wl_die("pwrite: %s", strerror(errno));
 	wl_check("file_data", !memcmp(data, "beforeafter", 11), "the deleted file holds %.11s",
 		 data);
-	collect(in, &s);
+	wl_inotify_collect(in, &s);
 	check_events("file_modify", &s, 1, (const unsigned[]){IN_MODIFY}, 1);
 	if (fchmod(fd, 0600))
 		wl_die("fchmod: %s", strerror(errno));
-	collect(in, &s);
+	wl_inotify_collect(in, &s);
 	check_events("file_attrib", &s, 1, (const unsigned[]){IN_ATTRIB}, 1);
 	close(open(wl_path("live/new", p, sizeof(p)), O_CREAT | O_WRONLY, 0644));
-	collect(in, &s);
+	wl_inotify_collect(in, &s);
 	wl_check("live_create", s.n == 1 && s.ev[0].wd == 2 && s.ev[0].mask == IN_CREATE,
 		 "%d events on the live directory", s.n);
 	close(fd);
-	collect(in, &s);
+	wl_inotify_collect(in, &s);
 	check_events("file_close", &s, 1,
 		     (const unsigned[]){IN_CLOSE_WRITE, IN_DELETE_SELF, IN_IGNORED}, 3);
 	close(dfd);
-	collect(in, &s);
+	wl_inotify_collect(in, &s);
 	check_events("dir_close", &s, 3, (const unsigned[]){IN_DELETE_SELF, IN_IGNORED}, 2);
 	kill(kid, SIGKILL);
 	wl_check("child_reaped", waitpid(kid, &st, 0) == kid, "waitpid: %s", strerror(errno));
-	collect(in, &s);
+	wl_inotify_collect(in, &s);
 	check_events("cwd_gone", &s, 4, (const unsigned[]){IN_DELETE_SELF, IN_IGNORED}, 2);
-	wl_check("next_wd", watch(in, "later", IN_DELETE) == 5, "a new watch did not get wd 5");
+	wl_check("next_wd", wl_inotify_watch(in, "later", IN_DELETE) == 5,
+		 "a new watch did not get wd 5");
 	wl_done();
 }
