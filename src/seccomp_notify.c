@@ -16,8 +16,9 @@
  * supervisor's answer to the old id gets ENOENT, as after a signal).
  * A listener of another process's filter (passed with SCM_RIGHTS, or held
  * across a fork) is refused: only the thread that installs a filter gets
- * its listener, and the kernel has no call that puts an fd into another
- * process.
+ * its listener, while it is rebuilt, and the restorer has no channel left
+ * then to pass it into another process (its service fds are closed, and a
+ * parent is rebuilt before its children).
  *
  * Restore: the process opens a placeholder (/dev/null) on the fd; when
  * seccomp.c installs the filter it asks seccomp_notify_wanted(), adds
@@ -79,9 +80,9 @@ static int find_filter(const struct dump_ctx *ctx, int fd, SeccompNotifyEntry *e
 	}
 	if (!found)
 		return err_set("fd %d of pid %d is the seccomp listener of another process's "
-			       "filter: not supported (the kernel gives a listener only to the "
-			       "thread that installs the filter, and cannot pass it to another "
-			       "process)",
+			       "filter: not supported yet (a listener is made only by the thread "
+			       "that installs the filter, and cryo has no channel to hand it to "
+			       "another process once the tree is being rebuilt)",
 			       fd, ctx->pid);
 	return 0;
 }
