@@ -148,7 +148,8 @@ static int with_config(int argc, char **argv, struct cli_config *conf, char ***o
 		return 1;
 	}
 	all[0] = v[0];
-	memcpy(all + 1, conf->words, conf->n * sizeof(*all));
+	if (conf->n) /* words is NULL without a --config */
+		memcpy(all + 1, conf->words, conf->n * sizeof(*all));
 	memcpy(all + 1 + conf->n, v + 1, (k - 1) * sizeof(*all));
 	all[k + conf->n] = NULL;
 	free(v);
