@@ -16,7 +16,7 @@ PB_H     := $(PB_C:.c=.h)
 LIB_SRC  := $(wildcard src/*.c src/infra/*.c src/sockets/*.c)
 LIB_OBJ  := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(PB_C:.c=.o)
 CLI_OBJ  := $(B)/src/cli/main.o $(B)/src/cli/options.o $(B)/src/cli/supervise.o \
-	    $(B)/src/cli/runlock.o
+	    $(B)/src/cli/runlock.o $(B)/src/cli/config.o
 WL_SRC   := $(filter-out tests/workloads/wl.c,$(wildcard tests/workloads/*.c))
 WL_BIN   := $(patsubst tests/workloads/%.c,$(B)/tests/%,$(WL_SRC))
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -61,7 +61,8 @@ $(B)/tests/%: tests/workloads/%.c tests/workloads/wl.h tests/workloads/wl.c
 	@mkdir -p $(B)/tests
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $< tests/workloads/wl.c -lm
 
-$(B)/libcli.a: $(B)/src/cli/options.o $(B)/src/cli/supervise.o $(B)/src/cli/runlock.o
+$(B)/libcli.a: $(B)/src/cli/options.o $(B)/src/cli/supervise.o $(B)/src/cli/runlock.o \
+		$(B)/src/cli/config.o
 	ar rcs $@ $^
 
 $(B)/unit/%: tests/unit/%.c $(B)/libcli.a $(B)/libcryo.a

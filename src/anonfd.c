@@ -23,7 +23,7 @@ bool anonfd_recognise(const struct fd_probe *p, const struct anonfd_type *t)
 
 static bool flags_ok(unsigned flags, const struct anonfd_type *t)
 {
-	return !(flags & ~ANON_FLAGS) && (int)(flags & O_ACCMODE) == t->accmode;
+	return !(flags & ~(ANON_FLAGS | t->own_flags)) && (int)(flags & O_ACCMODE) == t->accmode;
 }
 
 int anonfd_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p,

@@ -17,7 +17,8 @@
 struct anonfd_type {
 	const char *link; /* what /proc/PID/fd/N reads */
 	const char *name;
-	int accmode; /* the access mode the kernel gives the description */
+	int accmode;	    /* the access mode the kernel gives the description */
+	unsigned own_flags; /* more open flags the kind's own make gives back */
 };
 
 bool anonfd_recognise(const struct fd_probe *p, const struct anonfd_type *t);

@@ -159,7 +159,7 @@ static void child_main(struct restore_ctx *ctx, pid_t parent)
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	reset_dispositions();
-	log_fini();
+	log_child(ctx->opts->log_pid ? ctx->pid : 0);
 	if (make_inherited(ctx) || task_restore_session(ctx) || cow_stage(ctx) ||
 	    tree_restore_kids(ctx) || own_steps(ctx))
 		child_fail(ctx);

@@ -374,7 +374,7 @@ static int add_all_targets(struct restore_ctx *ctx)
 	return 0;
 }
 
-static const struct anonfd_type type = {"anon_inode:[eventpoll]", "epoll", O_RDWR};
+static const struct anonfd_type type = {"anon_inode:[eventpoll]", "epoll", O_RDWR, 0};
 
 ANONFD_OPS(type, dump_state, check_state, make)
 

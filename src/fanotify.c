@@ -272,7 +272,7 @@ static int make(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 	return drain(*fd);
 }
 
-static const struct anonfd_type type = {"anon_inode:[fanotify]", "fanotify", O_RDWR};
+static const struct anonfd_type type = {"anon_inode:[fanotify]", "fanotify", O_RDWR, 0};
 
 ANONFD_OPS(type, dump_state, check_state, make)
 

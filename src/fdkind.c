@@ -24,6 +24,7 @@ const struct fd_kind *const fd_kinds[] = {
     &inotify_kind,
     &fanotify_kind,
     &pidfd_kind,
+    &seccomp_notify_kind,
     &unix_kind,
     &tcp_kind,
     &udp_kind,

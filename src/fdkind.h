@@ -104,6 +104,9 @@ struct fd_kind {
 	/* ---- restore, in the new process ---- */
 	int (*open)(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
 	int (*open_late)(struct restore_ctx *ctx, const FileEntry *fe, int *fd);
+	/* a kind with both open and open_late: this description opens late
+	 * (NULL: every description of a kind with open_late does) */
+	bool (*late_if)(const FileEntry *fe);
 	int (*placed)(struct restore_ctx *ctx);
 	void (*drop_made)(struct restore_ctx *ctx);
 
@@ -134,6 +137,7 @@ extern const struct fd_kind tcp_kind;			   /* sockets/tcp.c */
 extern const struct fd_kind udp_kind, icmp_kind, raw_kind; /* sockets/dgram.c */
 extern const struct fd_kind ghostnode_kind;		   /* ghostnode.c */
 extern const struct fd_kind pidfd_kind;			   /* pidfd.c */
+extern const struct fd_kind seccomp_notify_kind;	   /* seccomp_notify.c */
 extern const struct fd_kind procfile_kind;		   /* procfile.c */
 extern const struct fd_kind netlink_kind, packet_kind;	   /* sockets/netlink.c, packet.c */
 /* pathfile.c: a character device that holds no state (/dev/null...) */

@@ -3,7 +3,10 @@
  * fanotify) to a path that leads to it. The handle is opened with
  * open_by_handle_at() through each mount of its device (cryo's mountinfo)
  * until one works; the path is read back from /proc/self/fd and must lead
- * to the same inode (a deleted or moved-away inode has none).
+ * to the same inode (a deleted or moved-away inode has none). A deleted
+ * inode that is still open somewhere (nlink 0, the link reads
+ * "PATH (deleted)") is told apart for inotify, which watches it through
+ * the process of the tree that holds it.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,6 +19,8 @@
 #include "fhandle.h"
 #include "infra/log.h"
 #include "infra/proc.h"
+
+#define DELETED " (deleted)"
 
 int fhandle_parse(const char *p, struct fhandle_info *h)
 {
@@ -71,7 +76,7 @@ static int open_by_mounts(dev_t dev, struct file_handle *h)
 	return fd;
 }
 
-int fhandle_path(const struct fhandle_info *w, char *path, size_t len)
+int fhandle_path_or_deleted(const struct fhandle_info *w, char *path, size_t len)
 {
 	struct file_handle *h = make_handle(w);
 	dev_t dev = fhandle_dev(w->sdev);
@@ -91,8 +96,22 @@ int fhandle_path(const struct fhandle_info *w, char *path, size_t len)
 	close(ofd);
 	if (bad)
 		return -1;
-	if (st.st_ino != w->ino || path[0] != '/' || strstr(path, " (deleted)") ||
-	    stat(path, &st2) || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev)
+	char *deleted = strstr(path, DELETED);
+	if (st.st_ino == w->ino && !st.st_nlink && deleted && !deleted[strlen(DELETED)]) {
+		*deleted = 0; /* removed, held open somewhere: the name it had */
+		return 1;
+	}
+	if (st.st_ino != w->ino || path[0] != '/' || deleted || stat(path, &st2) ||
+	    st2.st_ino != st.st_ino || st2.st_dev != st.st_dev)
 		return err_set("inode %llu (%s) has no path that leads to it", w->ino, path);
 	return 0;
+}
+
+int fhandle_path(const struct fhandle_info *w, char *path, size_t len)
+{
+	int r = fhandle_path_or_deleted(w, path, len);
+
+	if (r == 1)
+		return err_set("inode %llu (%s) was deleted: no path leads to it", w->ino, path);
+	return r;
 }

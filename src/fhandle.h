@@ -24,5 +24,8 @@ dev_t fhandle_dev(unsigned sdev);
 /* A path (absolute, not deleted) that leads to the inode, checked: -1 with
  * the error recorded ("cannot open ... by its handle", "no path"). */
 int fhandle_path(const struct fhandle_info *h, char *path, size_t len);
+/* The same, except for an inode that was deleted but is still open
+ * somewhere: 1, with the path it had (without " (deleted)") in path. */
+int fhandle_path_or_deleted(const struct fhandle_info *h, char *path, size_t len);
 
 #endif

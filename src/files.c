@@ -594,6 +594,11 @@ static bool object_shared(const struct restore_tree *tree, const FileEntry *fe)
 	return false;
 }
 
+static bool opens_late(const struct fd_kind *k, const FileEntry *fe)
+{
+	return k->open_late && (!k->late_if || k->late_if(fe));
+}
+
 /* Made by the root and inherited: what its kind wants so, what more than
  * one process uses, what a mapping maps, what is in flight, and what an
  * --inherit-fd gives (cryo's fd, which only the root still holds). */
@@ -603,7 +608,7 @@ static bool made_by_root(const struct restore_tree *tree, const FileEntry *fe)
 
 	if (external_given(tree, fe) >= 0)
 		return true;
-	if (k->never_shared || k->open_late)
+	if (k->never_shared || opens_late(k, fe))
 		return false;
 	return k->by_root || tree->file_uses[fe->id - 1].mapped || object_shared(tree, fe) ||
 	       (k->needs_root && k->needs_root(tree, fe));
@@ -621,7 +626,8 @@ int files_plan(struct restore_tree *tree)
 				tree->inherit_ids[tree->nr_inherit++] = fe->id;
 		}
 	for (size_t i = 0; i < tree->nr_files; i++)
-		if ((kind_of(tree, tree->files[i])->open_late || tree->files[i]->has_owner_type) &&
+		if ((opens_late(kind_of(tree, tree->files[i]), tree->files[i]) ||
+		     tree->files[i]->has_owner_type) &&
 		    tree->file_uses[i].users)
 			tree->has_late = true;
 	return 0;
@@ -769,11 +775,11 @@ static int place_pass(struct restore_ctx *ctx, const FdEntry **v, int pass, bool
 		const FileEntry *fe = ctx_file(ctx->tree, v[i]->file_id);
 		const struct fd_kind *k = kind_of(ctx->tree, fe);
 		/* one the root made (an --inherit-fd's) is never opened late */
-		bool opens_late = k->open_late && ctx_inherited_fd(ctx->tree, fe->id) < 0;
+		bool late_here = opens_late(k, fe) && ctx_inherited_fd(ctx->tree, fe->id) < 0;
 		int tmp;
 		for (j = i; j < ctx->nr_fds && v[j]->file_id == v[i]->file_id; j++)
 			;
-		if (k->pass != pass || opens_late != late)
+		if (k->pass != pass || late_here != late)
 			continue;
 		if ((late ? k->open_late(ctx, fe, &tmp) : open_or_inherit(ctx, fe, &tmp)) ||
 		    place(v + i, j - i, tmp))

@@ -14,7 +14,14 @@
  * opened with the saved flags, and removed again with the parents made for
  * it: the fd reads "PATH (deleted)", a directory is empty and has no link,
  * as before.
+ *
+ * With dump --evasive-devices (CRIU's meaning: any path to the device will
+ * do when its own is gone), a removed device node is saved instead as the
+ * character device at another path to the same device number under /dev
+ * (pathfile.c opens it again there); the node is made again only when no
+ * such path exists.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -140,9 +147,52 @@ static bool node_recognise(const struct fd_probe *p)
 		(S_ISCHR(st->st_mode) && pathfile_safe_device(st->st_rdev)));
 }
 
+/* A character device node for rdev in dir or one level below, into path. */
+static bool find_device(const char *dir, dev_t rdev, int depth, char *path, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+
+	while (d && !found && (e = readdir(d))) {
+		struct stat st;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, len, "%s/%s", dir, e->d_name);
+		if (lstat(path, &st))
+			continue;
+		if (S_ISCHR(st.st_mode) && st.st_rdev == rdev)
+			found = true;
+		else if (S_ISDIR(st.st_mode) && depth > 0) {
+			char sub[4096];
+			snprintf(sub, sizeof(sub), "%s", path);
+			found = find_device(sub, rdev, depth - 1, path, len);
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* --evasive-devices: the removed device as another path to it (a CHR). */
+static bool evade(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
+{
+	if (!ctx->opts->evasive_devices || !S_ISCHR(p->st->st_mode) ||
+	    !find_device("/dev", p->st->st_rdev, 1, f->path, sizeof(f->path)))
+		return false;
+	pr_info("fd %d of pid %d: %s is gone; %s, the same device, is used instead", p->fd,
+		ctx->pid, p->link, f->path);
+	f->entry.kind = FILE_KIND__CHR;
+	f->entry.path = f->path;
+	f->entry.has_rdev = true;
+	f->entry.rdev = p->st->st_rdev;
+	return true;
+}
+
 static int node_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
 {
-	(void)ctx;
+	if (evade(ctx, f, p))
+		return 0;
 	snprintf(f->path, sizeof(f->path), "%.*s", (int)(strlen(p->link) - strlen(DELETED)),
 		 p->link);
 	f->entry.path = f->path;

@@ -18,7 +18,10 @@
  * installed once, from the leader, with SECCOMP_FILTER_FLAG_TSYNC: the
  * threads then share that chain as they did, and a later TSYNC of the
  * program still works. Each thread adds the rest of its own; strict mode
- * comes last of all.
+ * comes last of all. A filter whose user-notification listener the process
+ * holds is installed with SECCOMP_FILTER_FLAG_NEW_LISTENER (with TSYNC, also
+ * TSYNC_ESRCH, which the kernel requires) and its listener placed on its fd
+ * (seccomp_notify.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +40,9 @@
 
 #define FILTER_FLAGS (SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW)
 #define PROG_OFF     64 /* where the instructions go in the scratch */
+#ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+#define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)
+#endif
 
 /* ---- dump ---- */
 
@@ -143,8 +149,13 @@ static size_t shared_filters(const struct restore_ctx *ctx)
 	return n;
 }
 
-static int install_filter(struct restore_thread *t, const SeccompFilter *f, unsigned long flags)
+/* Installs filter k of thread t's entry (tid_key: the thread it is filter k
+ * of, 0 for a chain the threads share). */
+static int install_filter(struct restore_ctx *ctx, struct restore_thread *t, size_t k,
+			  pid_t tid_key, unsigned long flags)
 {
+	const SeccompFilter *f = t->e->seccomp_filters[k];
+	bool listen = seccomp_notify_wanted(ctx, tid_key, k);
 	struct sock_fprog prog = {.len = f->insns.len / sizeof(struct sock_filter)};
 	uint64_t insns, addr;
 	long ret;
@@ -154,22 +165,27 @@ static int install_filter(struct restore_thread *t, const SeccompFilter *f, unsi
 	if (inject_scratch_put(t->inj, PROG_OFF, f->insns.data, f->insns.len, &insns))
 		return -1;
 	prog.filter = (struct sock_filter *)(uintptr_t)insns;
+	if (listen)
+		flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER |
+			 (flags & SECCOMP_FILTER_FLAG_TSYNC ? SECCOMP_FILTER_FLAG_TSYNC_ESRCH : 0);
 	if (inject_scratch_put(t->inj, 0, &prog, sizeof(prog), &addr) ||
 	    inject_call(t->inj, "installing a seccomp filter", SYS_seccomp, SECCOMP_SET_MODE_FILTER,
 			flags | (f->flags & FILTER_FLAGS), addr, 0, 0, 0, &ret))
 		return -1;
+	if (listen)
+		return seccomp_notify_place(ctx, t->inj, tid_key, k, ret);
 	/* with TSYNC, a positive result names a thread that could not follow */
 	if (ret > 0)
 		return err_set("thread %ld could not take the shared seccomp filters", ret);
 	return 0;
 }
 
-static int install_own(struct restore_thread *t, size_t from)
+static int install_own(struct restore_ctx *ctx, struct restore_thread *t, size_t from)
 {
 	const ThreadEntry *e = t->e;
 
 	for (size_t k = from; k < e->n_seccomp_filters; k++)
-		if (install_filter(t, e->seccomp_filters[k], 0))
+		if (install_filter(ctx, t, k, t->tid, 0))
 			return err_wrap("thread %d", t->tid);
 	return 0;
 }
@@ -207,11 +223,11 @@ int seccomp_restore(struct restore_ctx *ctx)
 		return -1;
 	shared = shared_filters(ctx);
 	for (size_t k = 0; k < shared; k++)
-		if (install_filter(&ctx->threads[0], ctx->threads[0].e->seccomp_filters[k],
+		if (install_filter(ctx, &ctx->threads[0], k, 0,
 				   ctx->nr_threads > 1 ? SECCOMP_FILTER_FLAG_TSYNC : 0))
 			return -1;
 	for (size_t i = 0; i < ctx->nr_threads; i++)
-		if (install_own(&ctx->threads[i], shared))
+		if (install_own(ctx, &ctx->threads[i], shared))
 			return -1;
 	for (size_t i = 0; i < ctx->nr_threads; i++) {
 		struct restore_thread *t = &ctx->threads[i];

@@ -60,7 +60,7 @@ static int make(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 	return 0;
 }
 
-static const struct anonfd_type type = {"anon_inode:[signalfd]", "signalfd", O_RDWR};
+static const struct anonfd_type type = {"anon_inode:[signalfd]", "signalfd", O_RDWR, 0};
 
 ANONFD_OPS(type, dump_state, check_state, make)
 

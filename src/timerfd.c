@@ -267,7 +267,7 @@ static int make(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 	return arm(*fd, e, &due);
 }
 
-static const struct anonfd_type type = {"anon_inode:[timerfd]", "timerfd", O_RDWR};
+static const struct anonfd_type type = {"anon_inode:[timerfd]", "timerfd", O_RDWR, 0};
 
 ANONFD_OPS(type, dump_state, check_state, make)
 

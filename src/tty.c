@@ -7,8 +7,16 @@
  * terminal (path and flags), and the restore hands them the terminal of
  * whoever runs `cryo restore`: the restored process joins that session in
  * a process group of its own, which becomes the terminal's foreground group,
- * as a shell would do for a job. Without --shell-job a terminal fd stops
- * the dump with an error naming it.
+ * as a shell would do for a job. Without --shell-job the process's
+ * controlling terminal stops the dump with an error naming it.
+ *
+ * A terminal device of the machine that is not the process's controlling
+ * terminal (a virtual console, a serial line, /dev/console, held open
+ * without --shell-job) is the machine's, not the process's: its settings and
+ * queues live in the device and outlast the process. It is saved as its
+ * path and device number (file_entry.rdev) and opened again by that path
+ * (O_NOCTTY; O_NONBLOCK only as it was, so that a serial line without
+ * carrier does not block the open), which must still be that device.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,13 +58,35 @@ int tty_dump_shell_job(const struct cryo_opts *opts, struct dump_file *f, pid_t 
 static int tty_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_probe *p)
 {
 	snprintf(f->path, sizeof(f->path), "%s", p->link);
-	return tty_dump_shell_job(ctx->opts, f, p->pid, p->fd);
+	if (ctx->opts->shell_job || (dev_t)ctx->stat.tty_nr == p->st->st_rdev)
+		return tty_dump_shell_job(ctx->opts, f, p->pid, p->fd);
+	f->entry.path = f->path; /* a device terminal, opened again by its path */
+	f->entry.has_rdev = true;
+	f->entry.rdev = p->st->st_rdev;
+	return 0;
+}
+
+static int device_validate(const FileEntry *fe, const struct fd_use *use)
+{
+	struct stat st;
+
+	if (!fe->path || fe->path[0] != '/' || !is_terminal(fe->rdev))
+		return err_set("files.img: the terminal of fd %d of pid %d is malformed", use->fd,
+			       use->pid);
+	if (stat(fe->path, &st))
+		return err_errno("terminal %s (fd %d of pid %d) is not available", fe->path,
+				 use->fd, use->pid);
+	if (!S_ISCHR(st.st_mode) || st.st_rdev != fe->rdev)
+		return err_set("%s (fd %d of pid %d) is no longer the terminal %u:%u", fe->path,
+			       use->fd, use->pid, major(fe->rdev), minor(fe->rdev));
+	return 0;
 }
 
 static int tty_validate(const struct restore_tree *tree, const FileEntry *fe,
 			const struct fd_use *use)
 {
-	(void)fe;
+	if (fe->has_rdev)
+		return device_validate(fe, use);
 	if (!tree->opts->shell_job)
 		return err_set("fd %d of pid %d was a terminal: restore with --shell-job", use->fd,
 			       use->pid);
@@ -66,7 +96,7 @@ static int tty_validate(const struct restore_tree *tree, const FileEntry *fe,
 static bool needs_terminal(const struct restore_tree *tree)
 {
 	for (size_t i = 0; i < tree->nr_files; i++)
-		if (tree->files[i]->kind == FILE_KIND__TTY)
+		if (tree->files[i]->kind == FILE_KIND__TTY && !tree->files[i]->has_rdev)
 			return true;
 	return false;
 }
@@ -93,11 +123,24 @@ static void tty_restore_free(struct restore_tree *tree)
 	tree->tty_fd = -1;
 }
 
+/* A device terminal: by its path, without waiting for a carrier. */
+static int open_device(const FileEntry *fe, int *fd)
+{
+	*fd = open(fe->path, (fe->flags & (O_ACCMODE | O_APPEND)) | O_NOCTTY | O_NONBLOCK);
+	if (*fd < 0)
+		return err_errno("cannot open the terminal %s", fe->path);
+	if (!(fe->flags & O_NONBLOCK) && fcntl(*fd, F_SETFL, fe->flags & O_APPEND))
+		return err_errno("cannot set the flags of %s", fe->path);
+	return 0;
+}
+
 /* In the new process: a fresh open of the same terminal, with the old flags. */
 static int tty_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 {
 	char path[64];
 
+	if (fe->has_rdev)
+		return open_device(fe, fd);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", ctx->svc_base + SVC_TTY);
 	*fd = open(path, (fe->flags & (O_ACCMODE | O_APPEND | O_NONBLOCK)) | O_NOCTTY);
 	if (*fd < 0)

@@ -1480,10 +1480,43 @@ while not os.path.exists('child-ready'):
     time.sleep(0.01)
 """ % os.path.join(WL_BIN, "clone_vm")
 
+# an inotify watch on a file deleted while only a process outside the tree
+# holds it: an orphan (the harness, a subreaper, adopts it) keeps it open
+REFUSE_INOTIFY_HELD_OUTSIDE = """
+import ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+open('held', 'w').close()
+if os.fork() == 0:
+    if os.fork() == 0:
+        f = open('held')
+        with open('holder-pid', 'w') as p:
+            p.write(str(os.getpid()))
+        os.rename('holder-pid', 'holder-ready')
+        while not os.path.exists('go'):
+            time.sleep(0.01)
+        os._exit(0)
+    os._exit(0)
+os.wait()
+while not os.path.exists('holder-ready'):
+    time.sleep(0.01)
+ino = libc.inotify_init1(0o4000)
+if libc.inotify_add_watch(ino, b'held', 0xfff) != 1:
+    raise SystemExit('inotify_add_watch failed')
+os.unlink('held')
+time.sleep(0.05)
+try:
+    while os.read(ino, 4096):
+        pass
+except BlockingIOError:
+    pass
+"""
 
-def refused_dump(setup, mention, peer=False):
+
+def refused_dump(setup, mention, peer=False, outside=None):
     """The workload holds something cryo cannot checkpoint yet: dump fails
-    with one line naming it, and the workload goes on and passes its checks."""
+    with one line naming it, and the workload goes on and passes its checks.
+    outside: a file where the workload wrote the pid of a process of its own
+    that is outside its tree (an orphan), which may live on meanwhile."""
     def fn(ctx, binary):
         listener = conn = None
         if peer:  # a unix socket of the harness: a peer outside the checkpoint
@@ -1500,8 +1533,9 @@ def refused_dump(setup, mention, peer=False):
                 listener.settimeout(10)
                 conn = listener.accept()[0]
             tree = [pid] + lib.tree_of(pid)
+            orphan = [int(lib.read_text(ctx.path(outside)))] if outside else []
             expect_error(ctx, binary, ["dump", "-t", pid, "-D", ctx.path("images")],
-                         mention, allowed=tree)
+                         mention, allowed=tree + orphan)
             for p in tree:
                 check_running(p, "after the refused dump")
             if os.path.exists(ctx.path("images")) and os.listdir(ctx.path("images")):
@@ -1540,6 +1574,10 @@ BAD = [
      refused_dump("import os\n" + REFUSE_CLONE_VM,
                   r"pid \d+ shares its address space with pid \d+ \(clone CLONE_VM without "
                   r"CLONE_THREAD\): not supported")),
+    ("dump-refuses-inotify-held-outside",
+     refused_dump("import os\n" + REFUSE_INOTIFY_HELD_OUTSIDE,
+                  r"fd \d+ of pid \d+ \(inotify\): wd 1 watches .*/held, which was deleted and "
+                  r"no process of the checkpoint holds", outside="holder-ready")),
     ("dump-nonexistent-pid", bad_dump_pid(lib.free_pid)),
     ("dump-pid-1", bad_dump_pid(lambda: 1)),
     ("dump-kthreadd", bad_dump_pid(lambda: 2)),

@@ -300,7 +300,9 @@ def accepted_test(cmd):
         if base is None:
             return
         sample = {"PID": pid, "DIR": empty, "FILE": ctx.path("file"), "N": "0", "SIZE": "1M",
-                  "METHOD": "skip", "MODE": "soft", "SECONDS": "5"}
+                  "METHOD": "skip", "MODE": "soft", "SECONDS": "5",
+                  "CHECK": "filesize", "CONF": ctx.path("empty.conf")}
+        open(ctx.path("empty.conf"), "w").close()
         for o in options(cmd, ("yes",)):
             arg = sample.get(o["metavar"], "x")
             forms = [["--%s=%s" % (o["name"], arg)] if o["arg"] == "optional" else
@@ -314,7 +316,7 @@ def accepted_test(cmd):
                 if cmd == "run" and o["name"] != "resume":  # the command comes last
                     form = form + ["--", "true"]
                 r = cryo([cmd] + args + form)
-                if r.returncode == 2 or "option" in r.stderr or "usage" in r.stderr:
+                if r.returncode == 2 or "option --" in r.stderr or "usage" in r.stderr:
                     raise Fail("cryo %s %s: exit %d: %s" % (cmd, " ".join(form), r.returncode,
                                                             r.stderr.strip()[:200]))
     return fn

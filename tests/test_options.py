@@ -25,12 +25,35 @@ tests named options/...: each option's effect, not only its parsing.
                                   nothing left; dump --manage-cgroups=ignore
                                   records none; a thread alone in a v1
                                   cgroup of its own is refused by name.
+  options/log-pid                 restore --log-pid -o restore.log of a
+                                  tree: each restored process wrote its own
+                                  restore.log.PID; without -o it is refused.
+  options/evasive-devices         a process holding a /dev/null node it
+                                  made and removed: dump --evasive-devices
+                                  saves it as /dev/null (cryo show says so)
+                                  and the restored fd reads /dev/null and
+                                  takes writes; without it, the node is
+                                  made again (fs_removed's case).
+  options/file-validation         restore --file-validation=filesize of a
+                                  process reading a file: refused, naming
+                                  it, once the file is shorter; restored
+                                  once it is whole again; =buildid is
+                                  refused with one line.
+  options/config                  dump --config FILE (CRIU's syntax: a
+                                  comment, leave-running, a quoted log
+                                  file name, verbosity 4): the tree goes on
+                                  running and the log is at that name, in
+                                  debug; --no-leave-running on the command
+                                  line overrides the file (the tree is
+                                  killed); a line with an unclosed quote or
+                                  a missing file is refused with one line.
 
     python3 tests/run.py options/     only these
 """
 import json
 import os
 import signal
+import sys
 import time
 
 import lib
@@ -155,7 +178,11 @@ def tests():
                     lambda ctx, w=w: leave_stopped_restore_test(ctx, w), 40))
     out += [("options/timeout", timeout_test, 40),
             ("options/display-stats", display_stats_test, 40),
-            ("options/work-dir", work_dir_test, 40)]
+            ("options/work-dir", work_dir_test, 40),
+            ("options/log-pid", log_pid_test, 40),
+            ("options/evasive-devices", evasive_devices_test, 40),
+            ("options/file-validation", file_validation_test, 40),
+            ("options/config", config_test, 40)]
     return out + cgroup_tests()
 
 
@@ -479,3 +506,143 @@ def timeout_test(ctx):
     if lib.exit_code(st) != 0 or not os.path.exists(ctx.path("resumed")):
         raise Fail("the vfork parent ended with %s after the refused dump" % (
             lib.describe_status(st)))
+
+
+# ---- --log-pid ----
+
+def log_pid_test(ctx):
+    pid = test_files.start(ctx, "tree_fdshare")
+    pids = [pid] + lib.tree_of(pid)
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("ck")], "dump")
+    ctx.expect_ok(r, "dump")
+    lib.wait_pid(pid, 10, "waiting for the dumped tree to end")
+    r = ctx.cryo(lib.CRYO, ["restore", "-D", ctx.path("ck"), "--log-pid"], "refused")
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or len(err) != 1 or "--log-file" not in err[0]:
+        raise Fail("restore --log-pid without -o: %s, %r" % (lib.describe_status(r.status), err))
+    run = restore(ctx, ["--log-pid"], pid)
+    finish_restored(ctx, run, pid)
+    for p in pids:
+        text = lib.read_text(ctx.path("restore.log.%d" % p))
+        if "pid %d: its own part of the restore logs here" % p not in text:
+            raise Fail("restore.log.%d does not hold pid %d's log: %r" % (p, p, text[:200]))
+    if "its own part" in lib.read_text(ctx.path("restore.log")):
+        raise Fail("a restored process logged into cryo's own restore.log")
+    ctx.notes.append("%d per-process logs" % len(pids))
+
+
+# ---- --evasive-devices ----
+
+EVASIVE_WL = r"""
+import os, sys, time
+os.mknod("mynull", 0o20640, os.makedev(1, 3))
+fd = os.open("mynull", os.O_RDWR)
+os.unlink("mynull")
+open("ready", "w").close()
+while not os.path.exists("go"):
+    time.sleep(0.01)
+link = os.readlink("/proc/self/fd/%d" % fd)
+n = os.write(fd, b"abc")
+ok = link == "/dev/null" and n == 3 and os.read(fd, 8) == b""
+print("wl: %s evasive: fd reads %s, wrote %d" % ("check" if ok else "FAIL", link, n))
+sys.exit(0 if ok else 1)
+"""
+
+
+def evasive_devices_test(ctx):
+    pid = start_script(ctx, EVASIVE_WL)
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("ck"), "--evasive-devices"],
+                 "dump")
+    ctx.expect_ok(r, "dump --evasive-devices")
+    lib.wait_pid(pid, 10, "waiting for the dumped workload to end")
+    r = ctx.cryo(lib.CRYO, ["show", ctx.path("ck")], "show")
+    shown = lib.read_text(ctx.path("show.out"))
+    if "/dev/null" not in shown or "removed device node" in shown:
+        raise Fail("the checkpoint does not hold the device as /dev/null: %s" % shown[-300:])
+    run = restore(ctx, [], pid)
+    finish_restored(ctx, run, pid)
+    ctx.notes.append(lib.read_text(ctx.path("out.log")).strip().splitlines()[-1])
+
+
+# ---- --file-validation ----
+
+READER_WL = r"""
+import os, sys, time
+f = open("data", "rb")
+first = f.read(10)
+open("ready", "w").close()
+while not os.path.exists("go"):
+    time.sleep(0.01)
+rest = f.read()
+ok = first + rest == bytes(range(100))
+print("wl: %s data: %d bytes read" % ("check" if ok else "FAIL", len(first + rest)))
+sys.exit(0 if ok else 1)
+"""
+
+
+def start_script(ctx, text):
+    with open(ctx.path("wl.py"), "w") as f:
+        f.write(text)
+    pid = lib.spawn([sys.executable, ctx.path("wl.py")], cwd=ctx.dir,
+                    stdout=ctx.path("out.log"), stderr="stdout", session="setsid")
+    lib.wait_until(lambda: os.path.exists(ctx.path("ready")) or lib.poll_pid(pid) is not None,
+                   20, "waiting for the workload to be ready")
+    return pid
+
+
+def refused(ctx, args, tag, mention, pid):
+    r = ctx.cryo(lib.CRYO, ["restore", "-D", ctx.path("ck")] + args, tag)
+    err = lib.read_text(r.err).strip().splitlines()
+    if lib.exit_code(r.status) != 1 or len(err) != 1 or mention not in err[0]:
+        raise Fail("restore %s: %s, %r" % (" ".join(args), lib.describe_status(r.status), err))
+    if lib.alive(pid):
+        raise Fail("restore %s was refused but pid %d exists" % (" ".join(args), pid))
+    return err[0]
+
+
+def file_validation_test(ctx):
+    with open(ctx.path("data"), "wb") as f:
+        f.write(bytes(range(100)))
+    pid = start_script(ctx, READER_WL)
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", ctx.path("ck"),
+                            "--file-validation=filesize"], "dump")
+    ctx.expect_ok(r, "dump --file-validation=filesize")
+    lib.wait_pid(pid, 10, "waiting for the dumped workload to end")
+    refused(ctx, ["--file-validation=buildid"], "buildid", "buildid", pid)
+    os.truncate(ctx.path("data"), 50)
+    line = refused(ctx, ["--file-validation=filesize"], "short", "shrank", pid)
+    with open(ctx.path("data"), "wb") as f:
+        f.write(bytes(range(100)))
+    run = restore(ctx, ["--file-validation=filesize"], pid)
+    finish_restored(ctx, run, pid)
+    ctx.notes.append(line)
+
+
+# ---- --config ----
+
+def config_test(ctx):
+    with open(ctx.path("good.conf"), "w") as f:
+        f.write("# options for cryo, as for criu\nleave-running   # keep it\n"
+                "log-file \"my dump.log\"\nverbosity 4\n")
+    with open(ctx.path("bad.conf"), "w") as f:
+        f.write("tcp-established\nlog-file \"unclosed\n")
+    pid = test_files.start(ctx, "threads")
+    for conf, mention in (("bad.conf", "bad.conf:2"), ("missing.conf", "missing.conf")):
+        r = ctx.cryo(lib.CRYO, ["dump", "--config", ctx.path(conf), "-t", pid, "-D",
+                                ctx.path("ck0")], "refused")
+        err = lib.read_text(r.err).strip().splitlines()
+        if lib.exit_code(r.status) != 1 or len(err) != 1 or mention not in err[0]:
+            raise Fail("dump --config %s: %s, %r" % (conf, lib.describe_status(r.status), err))
+    r = ctx.cryo(lib.CRYO, ["dump", "--config", ctx.path("good.conf"), "-t", pid, "-D",
+                            ctx.path("ck")], "dump")
+    ctx.expect_ok(r, "dump --config good.conf")
+    log = lib.read_text(ctx.path("my dump.log"))
+    if not lib.alive(pid) or "collected the state of pid %d" % pid not in log:
+        raise Fail("dump --config: leave-running or the log file (%d bytes) not taken" % (
+            len(log)))
+    r = ctx.cryo(lib.CRYO, ["dump", "--config=" + ctx.path("good.conf"), "--no-leave-running",
+                            "-t", pid, "-D", ctx.path("ck2")], "dump2")
+    ctx.expect_ok(r, "dump --config good.conf --no-leave-running")
+    lib.wait_pid(pid, 10, "waiting for the tree the second dump kills")
+    run = restore(ctx, [], pid)
+    finish_restored(ctx, run, pid)

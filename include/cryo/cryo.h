@@ -61,6 +61,17 @@ struct cryo_opts {
 	unsigned keep;		  /* run --keep: generations kept (0: 3) */
 	unsigned max_restores;	  /* run --max-restores: restores at most (0: 10) */
 	bool resume;		  /* run --resume: restore DIR's newest generation */
+	bool log_pid;		  /* restore --log-pid: each new process logs to LOG.PID */
+	/* dump --force-irmap, --irmap-scan-path: accepted; watch paths are
+	 * always found by file handle (fhandle.c), which needs no scan */
+	bool force_irmap;
+	struct cryo_strv irmap_scan_path;
+	bool evasive_devices; /* dump --evasive-devices: a removed device by another path */
+	bool ghost_fiemap;    /* dump --ghost-fiemap: accepted; holes are always skipped */
+	/* dump, restore --file-validation: "filesize" (NULL: the same); buildid
+	 * is refused by the command line */
+	const char *file_validation;
+	const char *config; /* --config FILE: read by the command line, before the rest */
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much

@@ -11,9 +11,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli/config.h"
 #include "cli/options.h"
 #include "cryo/cryo.h"
 #include "infra/log.h"
@@ -76,6 +78,20 @@ static int run(const struct cli_command *cmd, const struct cryo_opts *given)
 	    in_work_dir(given->work_dir, &resolved.pidfile, pid_path, sizeof(pid_path)))
 		return 1;
 
+	if (given->log_pid && (!given->log_file || !strcmp(given->log_file, "-"))) {
+		fprintf(stderr,
+			"cryo: %s: --log-pid needs --log-file (-o FILE): process N logs to "
+			"FILE.N\n",
+			cmd->name);
+		return 1;
+	}
+	if (given->file_validation && strcmp(given->file_validation, "filesize")) {
+		fprintf(stderr,
+			"cryo: %s: --file-validation=%s is not supported: files are "
+			"checked by their size (filesize)\n",
+			cmd->name, given->file_validation);
+		return 1;
+	}
 	if (!cmd->run) {
 		fprintf(stderr, "cryo: %s is not supported yet\n", cmd->name);
 		return 1;
@@ -89,6 +105,57 @@ static int run(const struct cli_command *cmd, const struct cryo_opts *given)
 		err_report();
 	log_fini();
 	return r < 0 || r > 255 ? 1 : r;
+}
+
+/* The path a --config word names (argv[*i], its argument maybe next), or NULL. */
+static const char *config_path(int argc, char **argv, int *i)
+{
+	if (!strncmp(argv[*i], "--config=", 9))
+		return argv[*i] + 9;
+	if (strcmp(argv[*i], "--config") || *i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
+/* The command's words (argv[0]: its name) with the options of each --config
+ * file first and the --config words left out; the parser then lets the
+ * command line's own options override the file's. */
+static int with_config(int argc, char **argv, struct cli_config *conf, char ***out, int *n)
+{
+	char **v = malloc((argc + 1) * sizeof(*v));
+	int k = 1;
+
+	if (!v)
+		return 1;
+	v[0] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *path = strcmp(argv[i], "--") ? config_path(argc, argv, &i) : NULL;
+		if (!strcmp(argv[i], "--")) {
+			while (i < argc)
+				v[k++] = argv[i++];
+			break;
+		}
+		if (!path)
+			v[k++] = argv[i];
+		else if (cli_config_read(path, conf)) {
+			free(v);
+			return 1;
+		}
+	}
+	char **all = malloc((k + conf->n + 1) * sizeof(*all));
+	if (!all) {
+		free(v);
+		return 1;
+	}
+	all[0] = v[0];
+	if (conf->n) /* words is NULL without a --config */
+		memcpy(all + 1, conf->words, conf->n * sizeof(*all));
+	memcpy(all + 1 + conf->n, v + 1, (k - 1) * sizeof(*all));
+	all[k + conf->n] = NULL;
+	free(v);
+	*out = all;
+	*n = k + conf->n;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -117,9 +184,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cryo: unknown command '%s' (see cryo --help)\n", argv[1]);
 		return 2;
 	}
-	r = cli_parse(t, cmd, argc - 1, argv + 1, &opts);
+	struct cli_config conf = {0};
+	char **args = NULL;
+	int nargs = 0;
+	if (with_config(argc - 1, argv + 1, &conf, &args, &nargs)) {
+		cli_config_free(&conf);
+		return 1;
+	}
+	r = cli_parse(t, cmd, nargs, args, &opts);
 	if (!r)
 		r = run(cmd, &opts);
 	cli_release(t, &opts);
+	free(args);
+	cli_config_free(&conf);
 	return r == CLI_HELP_SHOWN ? 0 : r;
 }

@@ -29,6 +29,7 @@ static struct {
 	FILE *file; /* NULL: stderr */
 	unsigned long long start_us;
 	bool progress_shown; /* under stderr's lock */
+	char path[4096]; /* the log file's, for log_child */
 } log_state;
 
 static __thread char err_buf[ERR_MAX];
@@ -52,7 +53,9 @@ int log_init(int verbosity, const char *log_file)
 	log_state.start_us = monotonic_us();
 	err_buf[0] = '\0';
 	log_state.file = NULL;
+	log_state.path[0] = 0;
 	if (log_file && strcmp(log_file, "-") != 0) {
+		snprintf(log_state.path, sizeof(log_state.path), "%s", log_file);
 		log_state.file = fopen(log_file, "we");
 		if (!log_state.file)
 			return err_errno("cannot open log file %s", log_file);
@@ -66,6 +69,20 @@ void log_fini(void)
 	if (log_state.file)
 		fclose(log_state.file);
 	log_state.file = NULL;
+}
+
+void log_child(int pid)
+{
+	char name[sizeof(log_state.path) + 16];
+
+	log_fini();
+	if (!pid || !log_state.path[0])
+		return;
+	snprintf(name, sizeof(name), "%s.%d", log_state.path, pid);
+	log_state.file = fopen(name, "we");
+	if (log_state.file)
+		setvbuf(log_state.file, NULL, _IOLBF, 0);
+	pr_info("pid %d: its own part of the restore logs here", pid);
 }
 
 static FILE *log_sink(void)

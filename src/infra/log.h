@@ -19,6 +19,9 @@ enum { LOG_NOTE = -1, LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 }
 
 int log_init(int verbosity, const char *log_file);
 void log_fini(void);
+/* In a process forked by cryo: lets go of cryo's log; with pid (restore
+ * --log-pid) logs to LOG_FILE.PID from then on (nothing without a file). */
+void log_child(int pid);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Whether the log goes to a terminal, at most warnings: a progress line

@@ -19,16 +19,6 @@
 /* The fdinfo lines of an inotify fd's watches: wd, mask. */
 #define WATCH_FMT "inotify wd:%llx ino:%*x sdev:%*x mask:%llx"
 
-static int watch(int in, const char *name, unsigned mask)
-{
-	char p[PATH_MAX];
-	int wd = inotify_add_watch(in, wl_path(name, p, sizeof(p)), mask);
-
-	if (wd < 0)
-		wl_die("inotify_add_watch %s: %s", name, strerror(errno));
-	return wd;
-}
-
 static void touch(const char *name)
 {
 	char p[PATH_MAX];
@@ -39,37 +29,8 @@ static void touch(const char *name)
 	close(fd);
 }
 
-/* Does the queue of fd hold an event (wd, mask bit, name)? Reads everything queued. */
-struct seen {
-	int n;
-	struct {
-		int wd;
-		unsigned mask;
-		char name[32];
-	} ev[64];
-};
-
-static void collect(int fd, struct seen *s)
-{
-	char buf[8192] __attribute__((aligned(8)));
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	ssize_t len;
-
-	s->n = 0;
-	while (poll(&p, 1, 100) == 1 && (len = read(fd, buf, sizeof(buf))) > 0)
-		for (char *c = buf; c < buf + len;) {
-			struct inotify_event *e = (struct inotify_event *)c;
-			if (s->n < 64) {
-				s->ev[s->n].wd = e->wd;
-				s->ev[s->n].mask = e->mask;
-				snprintf(s->ev[s->n].name, 32, "%s", e->len ? e->name : "");
-				s->n++;
-			}
-			c += sizeof(*e) + e->len;
-		}
-}
-
-static bool has(const struct seen *s, int wd, unsigned bit, const char *name)
+/* Does s hold an event (wd, mask bit, name)? */
+static bool has(const struct wl_inotify_events *s, int wd, unsigned bit, const char *name)
 {
 	for (int i = 0; i < s->n; i++)
 		if (s->ev[i].wd == wd && (s->ev[i].mask & bit) && !strcmp(s->ev[i].name, name))
@@ -81,7 +42,7 @@ int main(void)
 {
 	int in1, in2, w1, w2, w3, w4, w5, v1, n1, n2;
 	char b1[1024], b2[1024];
-	struct seen s;
+	struct wl_inotify_events s;
 	char buf[256];
 
 	wl_init();
@@ -93,15 +54,15 @@ int main(void)
 	in2 = inotify_init1(IN_CLOEXEC);
 	if (in1 < 0 || in2 < 0)
 		wl_die("inotify_init1: %s", strerror(errno));
-	w1 = watch(in1, "d1", IN_CREATE);
-	w2 = watch(in1, "d2", IN_CREATE | IN_DELETE);
-	w3 = watch(in1, "gap", IN_CREATE);
+	w1 = wl_inotify_watch(in1, "d1", IN_CREATE);
+	w2 = wl_inotify_watch(in1, "d2", IN_CREATE | IN_DELETE);
+	w3 = wl_inotify_watch(in1, "gap", IN_CREATE);
 	inotify_rm_watch(in1, w3);
 	while (read(in1, buf, sizeof(buf)) > 0) /* the IN_IGNORED of the removal */
 		;
-	w4 = watch(in1, "d3", IN_CREATE | IN_ONESHOT);
-	w5 = watch(in1, "f1", IN_MODIFY);
-	v1 = watch(in2, "d1", IN_ALL_EVENTS | IN_EXCL_UNLINK);
+	w4 = wl_inotify_watch(in1, "d3", IN_CREATE | IN_ONESHOT);
+	w5 = wl_inotify_watch(in1, "f1", IN_MODIFY);
+	v1 = wl_inotify_watch(in2, "d1", IN_ALL_EVENTS | IN_EXCL_UNLINK);
 	n1 = wl_fdinfo_table(in1, WATCH_FMT, 2, b1, sizeof(b1));
 	n2 = wl_fdinfo_table(in2, WATCH_FMT, 2, b2, sizeof(b2));
 	if (w1 != 1 || w2 != 2 || w3 != 3 || w4 != 4 || w5 != 5 || v1 != 1)
@@ -124,7 +85,7 @@ int main(void)
 	touch("d3/x3");
 	touch("d3/x4"); /* one-shot: no event for this one */
 	touch("f1");
-	collect(in1, &s);
+	wl_inotify_collect(in1, &s);
 	wl_check("in1_d1", has(&s, w1, IN_CREATE, "x1"), "no IN_CREATE x1 on wd %d (%d events)", w1,
 		 s.n);
 	wl_check("in1_d2", has(&s, w2, IN_CREATE, "x2"), "no IN_CREATE x2 on wd %d", w2);
@@ -133,16 +94,16 @@ int main(void)
 		 "one-shot wd %d went on", w4);
 	wl_check("in1_f1", has(&s, w5, IN_MODIFY, ""), "no IN_MODIFY on wd %d", w5);
 	wl_check("in1_count", s.n == 5, "%d events, want 5", s.n);
-	collect(in2, &s);
+	wl_inotify_collect(in2, &s);
 	wl_check("in2_d1", has(&s, v1, IN_CREATE, "x1") && has(&s, v1, IN_CLOSE_WRITE, "x1"),
 		 "no IN_CREATE/IN_CLOSE_WRITE x1 on wd %d (%d events)", v1, s.n);
 	{
-		int w6 = watch(in1, "later", IN_CREATE);
+		int w6 = wl_inotify_watch(in1, "later", IN_CREATE);
 		wl_check("in1_next_wd", w6 == 6, "new watch got wd %d, want 6", w6);
 	}
 	if (unlink("d2/x2"))
 		wl_die("unlink: %s", strerror(errno));
-	collect(in1, &s);
+	wl_inotify_collect(in1, &s);
 	wl_check("in1_delete", s.n == 1 && has(&s, w2, IN_DELETE, "x2"), "%d events", s.n);
 	wl_done();
 }

@@ -41,36 +41,24 @@ static int pidfd_open(pid_t pid, unsigned flags)
 
 /* The child: a memfd on CHILD_FD holding "child data", then pause until
  * SIGUSR1, then exit 7. */
-static pid_t start_child(void)
+static int child_setup(void *arg)
 {
-	int sync[2];
-	char c;
-	pid_t pid;
+	int m = memfd_create("child-file", 0);
 
-	if (pipe(sync))
-		wl_die("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		wl_die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		int m = memfd_create("child-file", 0);
-		wl_on_signal(SIGUSR1, on_usr1);
-		if (m < 0 || write(m, "child data", 10) != 10 || dup2(m, CHILD_FD) < 0)
-			_exit(2);
-		close(m);
-		close(sync[0]);
-		if (write(sync[1], "x", 1) != 1)
-			_exit(2);
-		close(sync[1]);
-		while (!got_usr1)
-			pause();
-		_exit(7);
-	}
-	close(sync[1]);
-	if (read(sync[0], &c, 1) != 1)
-		wl_die("the child did not start");
-	close(sync[0]);
-	return pid;
+	(void)arg;
+	wl_on_signal(SIGUSR1, on_usr1);
+	if (m < 0 || write(m, "child data", 10) != 10 || dup2(m, CHILD_FD) < 0)
+		return -1;
+	close(m);
+	return 0;
+}
+
+static void child_body(void *arg)
+{
+	(void)arg;
+	while (!got_usr1)
+		pause();
+	_exit(7);
 }
 
 static long fdinfo_pid(int fd)
@@ -86,7 +74,7 @@ int main(void)
 	char buf[16] = {0};
 
 	wl_init();
-	kid = start_child();
+	kid = wl_fork_ready(child_setup, child_body, NULL);
 	pa = pidfd_open(kid, PIDFD_NONBLOCK);
 	self = pidfd_open(getpid(), 0);
 	gone = fork();

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -648,4 +649,63 @@ void wl_send_fd(int sk, const void *data, size_t len, int fd)
 	memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	if (sendmsg(sk, &mh, 0) != (ssize_t)len)
 		wl_die("sendmsg SCM_RIGHTS: %s", strerror(errno));
+}
+
+pid_t wl_fork_ready(int (*setup)(void *), void (*body)(void *), void *arg)
+{
+	int sync[2];
+	char c;
+	pid_t pid;
+
+	if (pipe(sync))
+		wl_die("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		wl_die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(sync[0]);
+		if ((setup && setup(arg)) || write(sync[1], "x", 1) != 1)
+			_exit(2);
+		close(sync[1]);
+		if (body)
+			body(arg);
+		for (;;)
+			pause();
+	}
+	close(sync[1]);
+	if (read(sync[0], &c, 1) != 1)
+		wl_die("the child did not start");
+	close(sync[0]);
+	return pid;
+}
+
+void wl_inotify_collect(int fd, struct wl_inotify_events *s)
+{
+	char buf[8192] __attribute__((aligned(8)));
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ssize_t len;
+
+	s->n = 0;
+	while (poll(&p, 1, 100) == 1 && (len = read(fd, buf, sizeof(buf))) > 0)
+		for (char *c = buf; c < buf + len;) {
+			struct inotify_event *e = (struct inotify_event *)c;
+			if (s->n < 64) {
+				s->ev[s->n].wd = e->wd;
+				s->ev[s->n].mask = e->mask;
+				snprintf(s->ev[s->n].name, sizeof(s->ev[0].name), "%s",
+					 e->len ? e->name : "");
+				s->n++;
+			}
+			c += sizeof(*e) + e->len;
+		}
+}
+
+int wl_inotify_watch(int in, const char *name, unsigned mask)
+{
+	char p[PATH_MAX];
+	int wd = inotify_add_watch(in, wl_path(name, p, sizeof(p)), mask);
+
+	if (wd < 0)
+		wl_die("inotify_add_watch %s: %s", name, strerror(errno));
+	return wd;
 }

@@ -164,6 +164,28 @@ bool wl_wait_u32(volatile uint32_t *word, uint32_t want);
 pid_t wl_share_start(unsigned char *mem, size_t size);
 void wl_share_check(const unsigned char *mem, const unsigned char *view, size_t size, pid_t kid);
 
+/* Forks a child that runs setup(arg) (nonzero: it failed, the child exits
+ * 2), tells the parent it is set up, then runs body(arg), which must not
+ * return (NULL: it pauses until killed). Returns its pid once it is set up;
+ * dies if the child could not be made or set up. */
+pid_t wl_fork_ready(int (*setup)(void *), void (*body)(void *), void *arg);
+
+/* ---- inotify ---- */
+
+struct wl_inotify_events {
+	int n;
+	struct {
+		int wd;
+		unsigned mask;
+		char name[32];
+	} ev[64];
+};
+/* inotify_add_watch of NAME in the initial work dir; dies on failure. */
+int wl_inotify_watch(int in, const char *name, unsigned mask);
+/* Reads every event queued on the inotify fd, waiting up to 100 ms for each
+ * read (the first 64 kept). */
+void wl_inotify_collect(int fd, struct wl_inotify_events *s);
+
 /* ---- unix sockets ---- */
 
 struct sockaddr_un;
