@@ -1,6 +1,10 @@
 /* sk_tcp_states.c: TCP connections in every state a connection can be
- * frozen in, IPv4 (127.0.0.1) and IPv6 (::1), both ends of each in the tree,
- * in a network namespace of the test's own (netns=1). Segments are held
+ * frozen in, IPv4 (127.0.0.1) and IPv6 (::1), in a network namespace of the
+ * test's own (netns=1), three times: both ends of each connection in the
+ * tree; the "b" ends (and the listener) in a process outside the tree (a
+ * grandchild that was let go to the harness, the subreaper, before the
+ * dump); the "a" ends outside. The process outside runs the same checks on
+ * the ends it holds; the reads order the two. Segments are held
  * back by an nftables table of the workload's own (drop sets of
  * "sport . dport", and a set where only FINs are dropped) to keep the
  * states that are passed through in a blink:
@@ -32,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define WAIT_S 20.0 /* for a held-back segment to be sent again and taken */
@@ -44,6 +49,7 @@ struct pair {
 struct fam {
 	int family;
 	const char *tag;
+	char outside; /* 0, 'a' or 'b': which ends live outside the tree */
 	int lsn, plsn;
 	struct pair fw1, fw2, lack, cling;
 	int syn, psyn;
@@ -141,7 +147,7 @@ static void wait_state(int fd, int want, const char *what)
 {
 	double end = wl_now() + WAIT_S;
 
-	while (tcp_state(fd) != want)
+	while (fd >= 0 && tcp_state(fd) != want)
 		if (wl_now() > end)
 			wl_die("%s: state %d, waited for %d", what, tcp_state(fd), want);
 		else
@@ -165,7 +171,7 @@ static void make_pair(int family, int lsn, int plsn, struct pair *p)
 
 static void send_text(int fd, const char *s)
 {
-	if (wl_write_full(fd, s, strlen(s)) != (ssize_t)strlen(s))
+	if (fd >= 0 && wl_write_full(fd, s, strlen(s)) != (ssize_t)strlen(s))
 		wl_die("write: %s", strerror(errno));
 }
 
@@ -285,12 +291,18 @@ static void check_states(struct fam *f)
 
 /* ---- after: the segments let through ---- */
 
+static void timeouts(int fd);
+
 static void check_read(const char *tag, const char *name, int fd, const char *want, bool eof)
 {
 	char buf[256] = "", n[64];
 	size_t len = strlen(want);
-	ssize_t got = len ? wl_read_full(fd, buf, len) : 0;
-	ssize_t end = eof ? read(fd, buf + len, 1) : 0;
+	ssize_t got, end;
+
+	if (fd < 0)
+		return;
+	got = len ? wl_read_full(fd, buf, len) : 0;
+	end = eof ? read(fd, buf + len, 1) : 0;
 
 	snprintf(n, sizeof(n), "%s_%s", tag, name);
 	wl_check(n, got == (ssize_t)len && !memcmp(buf, want, len) && end == 0,
@@ -314,14 +326,16 @@ static void check_fins(struct fam *f)
 	check_read(t, "fw1_b_reads", f->fw1.b, "fw1 data from a", true);
 	send_text(f->fw1.b, "fw1 answer");
 	check_read(t, "fw1_a_reads", f->fw1.a, "fw1 answer", false);
-	shutdown(f->fw1.b, SHUT_WR);
+	if (f->fw1.b >= 0)
+		shutdown(f->fw1.b, SHUT_WR);
 	check_read(t, "fw1_a_eof", f->fw1.a, "", true);
 	/* fw2: b had a's data and FIN unread; a had b's data unread */
 	check_read(t, "fw2_b_reads", f->fw2.b, "fw2 data from a", true);
 	check_read(t, "fw2_a_reads", f->fw2.a, "fw2 data from b", false);
 	send_text(f->fw2.b, "fw2 more");
 	check_read(t, "fw2_a_more", f->fw2.a, "fw2 more", false);
-	shutdown(f->fw2.b, SHUT_WR);
+	if (f->fw2.b >= 0)
+		shutdown(f->fw2.b, SHUT_WR);
 	check_read(t, "fw2_a_eof", f->fw2.a, "", true);
 	/* lack: b's FIN comes; both end closed */
 	check_read(t, "lack_b_eof", f->lack.b, "", true);
@@ -337,24 +351,29 @@ static void check_fins(struct fam *f)
 static void check_syn(struct fam *f)
 {
 	struct pollfd p = {.fd = f->syn, .events = POLLOUT};
-	int srv, n;
+	int srv = -1, n;
 	char name[64];
 
-	n = poll(&p, 1, (int)(WAIT_S * 1000));
-	snprintf(name, sizeof(name), "%s_syn_connects", f->tag);
-	wl_check(
-	    name,
-	    n == 1 && wl_sockopt(f->syn, SO_ERROR) == 0 && tcp_state(f->syn) == TCP_ESTABLISHED,
-	    "poll %d, SO_ERROR %d, state %d", n, wl_sockopt(f->syn, SO_ERROR), tcp_state(f->syn));
-	srv = accept(f->lsn, NULL, NULL);
-	if (srv < 0)
+	if (f->syn >= 0) {
+		n = poll(&p, 1, (int)(WAIT_S * 1000));
+		snprintf(name, sizeof(name), "%s_syn_connects", f->tag);
+		wl_check(name,
+			 n == 1 && wl_sockopt(f->syn, SO_ERROR) == 0 &&
+			     tcp_state(f->syn) == TCP_ESTABLISHED,
+			 "poll %d, SO_ERROR %d, state %d", n, wl_sockopt(f->syn, SO_ERROR),
+			 tcp_state(f->syn));
+		fcntl(f->syn, F_SETFL, 0);
+	}
+	if (f->lsn >= 0 && (srv = accept(f->lsn, NULL, NULL)) < 0)
 		wl_die("accept after SYN_SENT: %s", strerror(errno));
-	fcntl(f->syn, F_SETFL, 0);
+	timeouts(srv);
+	timeouts(f->syn);
 	send_text(f->syn, "syn data");
 	send_text(srv, "syn answer");
 	check_read(f->tag, "syn_srv_reads", srv, "syn data", false);
 	check_read(f->tag, "syn_cli_reads", f->syn, "syn answer", false);
-	close(srv);
+	if (srv >= 0)
+		close(srv);
 }
 
 static void check_reset(const char *tag, const char *name, int fd, int ev,
@@ -366,6 +385,8 @@ static void check_reset(const char *tag, const char *name, int fd, int ev,
 	int got_ev = wl_revents(fd, POLLIN | POLLOUT | POLLRDHUP), e1, e2;
 	ssize_t r1, r2 = 0, r3;
 
+	if (fd < 0)
+		return;
 	snprintf(n, sizeof(n), "%s_%s_state", tag, name);
 	memset(&now, 0, sizeof(now));
 	getsockname(fd, (struct sockaddr *)&now, &len);
@@ -414,9 +435,140 @@ static int out_rsts(void)
 	return v;
 }
 
+/* The ends the process keeps: the others are closed (their other fd, in
+ * the other process, keeps them open). side: 'a' or 'b'; outside: whether
+ * this is the process outside the tree. */
+static void keep(int *fd, char side, const struct fam *f, bool outside)
+{
+	if ((f->outside == side) != outside) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+static void split(struct fam *f, bool outside)
+{
+	struct pair *ps[] = {&f->fw1, &f->fw2, &f->lack, &f->cling};
+
+	for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++) {
+		keep(&ps[i]->a, 'a', f, outside);
+		keep(&ps[i]->b, 'b', f, outside);
+	}
+	keep(&f->lsn, 'b', f, outside);
+	keep(&f->syn, 'a', f, outside);
+	keep(&f->rst1, 'a', f, outside);
+	keep(&f->rst2, 'a', f, outside);
+}
+
+static void timeouts(int fd)
+{
+	struct timeval tv = {(int)WAIT_S, 0};
+
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+static void set_timeouts(struct fam *f)
+{
+	struct pair *ps[] = {&f->fw1, &f->fw2, &f->lack, &f->cling};
+
+	for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++) {
+		timeouts(ps[i]->a);
+		timeouts(ps[i]->b);
+	}
+}
+
+static void check_after(struct fam *f)
+{
+	set_timeouts(f);
+	check_reset(f->tag, "rst_pending", f->rst1, f->rst1_ev, &f->rst1_name, true);
+	check_reset(f->tag, "rst_read", f->rst2, f->rst2_ev, &f->rst2_name, false);
+	check_fins(f);
+	check_syn(f);
+}
+
+static void wait_file(const char *name)
+{
+	char p[4096];
+	double end = wl_now() + 120;
+
+	wl_path(name, p, sizeof(p));
+	while (access(p, F_OK))
+		if (wl_now() > end)
+			wl_die("no %s file after 120 s", name);
+		else
+			usleep(5000);
+}
+
+static void make_file(const char *name, int value)
+{
+	char p[4096];
+	FILE *f;
+
+	wl_path(name, p, sizeof(p));
+	f = fopen(p, "w");
+	if (!f)
+		wl_die("%s: %s", p, strerror(errno));
+	fprintf(f, "%d\n", value);
+	fclose(f);
+}
+
+/* The process outside the tree: a grandchild, let go to the harness. */
+static pid_t outside_peer(struct fam *fams, int n)
+{
+	pid_t kid = fork();
+
+	if (kid < 0)
+		wl_die("fork: %s", strerror(errno));
+	if (kid > 0) {
+		waitpid(kid, NULL, 0);
+		for (int i = 0; i < n; i++)
+			split(&fams[i], false);
+		return kid;
+	}
+	if (fork())
+		_exit(0);
+	/* its own session: the tree's pid stays free for the restore (a
+	 * process group keeps its leader's pid in use) */
+	setsid();
+	alarm(150);
+	for (int i = 0; i < n; i++)
+		split(&fams[i], true);
+	wait_file("checked");
+	for (int i = 0; i < n; i++)
+		check_after(&fams[i]);
+	fflush(stdout);
+	make_file("outside-done", wl_failures());
+	_exit(0);
+}
+
+static int read_file_int(const char *name)
+{
+	char p[4096];
+	int v = -1;
+	FILE *f;
+
+	wl_path(name, p, sizeof(p));
+	f = fopen(p, "r");
+	if (f && fscanf(f, "%d", &v) != 1)
+		v = -1;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+#define NFAMS 6
+
 int main(void)
 {
-	struct fam fams[2] = {{.family = AF_INET, .tag = "v4"}, {.family = AF_INET6, .tag = "v6"}};
+	struct fam fams[NFAMS] = {
+	    {.family = AF_INET, .tag = "v4"},
+	    {.family = AF_INET6, .tag = "v6"},
+	    {.family = AF_INET, .tag = "v4_b_outside", .outside = 'b'},
+	    {.family = AF_INET6, .tag = "v6_b_outside", .outside = 'b'},
+	    {.family = AF_INET, .tag = "v4_a_outside", .outside = 'a'},
+	    {.family = AF_INET6, .tag = "v6_a_outside", .outside = 'a'},
+	};
 	int rsts;
 
 	wl_init();
@@ -426,24 +578,27 @@ int main(void)
 	sh("nft add set inet wl f '{ type inet_service . inet_service; }'");
 	sh("nft add rule inet wl out tcp sport . tcp dport @d drop");
 	sh("nft add rule inet wl out tcp flags \\& fin == fin tcp sport . tcp dport @f drop");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < NFAMS; i++)
 		set_up(&fams[i]);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < NFAMS; i++)
 		check_states(&fams[i]);
+	fflush(stdout);
+	outside_peer(fams, NFAMS);
 	rsts = out_rsts();
 	wl_ready();
 	wl_wait_go();
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < NFAMS; i++)
 		check_states(&fams[i]);
-	for (int i = 0; i < 2; i++)
+	fflush(stdout);
+	make_file("checked", 1);
+	for (int i = 0; i < NFAMS; i++)
 		unhold(&fams[i]);
-	for (int i = 0; i < 2; i++) {
-		struct fam *f = &fams[i];
-		check_reset(f->tag, "rst_pending", f->rst1, f->rst1_ev, &f->rst1_name, true);
-		check_reset(f->tag, "rst_read", f->rst2, f->rst2_ev, &f->rst2_name, false);
-		check_fins(f);
-		check_syn(f);
-	}
+	for (int i = 0; i < NFAMS; i++)
+		check_after(&fams[i]);
+	wait_file("outside-done");
+	wl_check("outside_peer", read_file_int("outside-done") == 0,
+		 "the process outside the tree counted %d failure(s)",
+		 read_file_int("outside-done"));
 	wl_check("no_rst", out_rsts() == rsts, "OutRsts went from %d to %d", rsts, out_rsts());
 	wl_done();
 }
