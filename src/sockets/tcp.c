@@ -210,7 +210,9 @@ static int check_state(struct dump_ctx *ctx, int fd, int fd_local, TcpSkEntry *t
 	endpoints(t, ep, sizeof(ep));
 	switch (t->state) {
 	case ST_CLOSE:
-		return tcp_read_ended(fd_local, t) || (t->ended && read_ended_queue(fd_local, t));
+		if (tcp_read_ended(fd_local, t) || (t->ended && read_ended_queue(fd_local, t)))
+			return err_wrap("fd %d of pid %d: TCP socket %s", fd, ctx->pid, ep);
+		return 0;
 	case ST_LISTEN:
 		t->has_backlog = true;
 		t->backlog = ti->tcpi_sacked;

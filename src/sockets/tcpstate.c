@@ -130,6 +130,37 @@ int tcp_diag_peer(TcpSkEntry *t)
 
 /* ---- dump: a connection that ended ---- */
 
+/* The kernel's struct tcp_info goes on past glibc's (which ends with
+ * tcpi_total_retrans, 8-aligned): the fields up to tcpi_segs_in. */
+struct tcp_info_more {
+	struct tcp_info base;
+	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+	uint32_t segs_out, segs_in;
+};
+
+/* An error pending is taken to be the ECONNRESET of an RST, the one case
+ * TCP_INFO tells apart: a connect() refused got one segment at most (the
+ * RST: ECONNREFUSED), a connection that timed out had retransmitted or
+ * probed (ETIMEDOUT; an RST may have come then too). */
+static int pending_error(int fd, TcpSkEntry *t)
+{
+	struct tcp_info_more ti = {0};
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return err_errno("TCP_INFO");
+	if (len < sizeof(ti) || ti.segs_in <= 1 || ti.base.tcpi_retransmits || ti.base.tcpi_probes)
+		return err_set("a TCP connection that failed (%s) with its error pending: the "
+			       "kernel gives no way to read which error without taking it from "
+			       "the program",
+			       len < sizeof(ti) || ti.segs_in <= 1
+				   ? "connect() refused or unreachable"
+				   : "timed out or reset while retransmitting");
+	t->has_pending_error = true;
+	t->pending_error = ECONNRESET;
+	return 0;
+}
+
 int tcp_read_ended(int fd, TcpSkEntry *t)
 {
 	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
@@ -140,11 +171,7 @@ int tcp_read_ended(int fd, TcpSkEntry *t)
 	if (!(p.revents & POLLRDHUP))
 		return 0;
 	t->has_ended = t->ended = true;
-	if (p.revents & POLLERR) {
-		t->has_pending_error = true;
-		t->pending_error = ECONNRESET;
-	}
-	return 0;
+	return p.revents & POLLERR ? pending_error(fd, t) : 0;
 }
 
 /* ---- restore: segments from the peer ---- */

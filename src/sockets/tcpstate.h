@@ -56,7 +56,8 @@ int tcp_diag_peer(TcpSkEntry *t);
 
 /* A connection of the dump that ended (state CLOSE after being connected:
  * reads give EOF, maybe an error first): whether it did, and its error
- * pending (poll tells, without taking it). */
+ * pending (poll tells, without taking it), refused unless TCP_INFO shows
+ * it is an RST's. */
 int tcp_read_ended(int fd, TcpSkEntry *t);
 
 /* Release, on cryo's duplicate of a restored connection still in repair
