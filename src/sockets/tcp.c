@@ -96,12 +96,12 @@ static const char *endpoints(const TcpSkEntry *t, char *buf, size_t len)
 
 /* ---- the TCP options a program may set (after inet.c's) ---- */
 
-static const struct inet_int_opt tcp_int_opts[] = {
-    {IPPROTO_TCP, TCP_NODELAY, 0},	 {IPPROTO_TCP, TCP_CORK, 0},
-    {IPPROTO_TCP, TCP_KEEPIDLE, 0},	 {IPPROTO_TCP, TCP_KEEPINTVL, 0},
-    {IPPROTO_TCP, TCP_KEEPCNT, 0},	 {IPPROTO_TCP, TCP_USER_TIMEOUT, 0},
-    {IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0}, {IPPROTO_TCP, TCP_SYNCNT, 0},
-    {IPPROTO_TCP, TCP_DEFER_ACCEPT, 0},
+static const struct sk_int_opt_def tcp_int_opts[] = {
+    SK_OPT(IPPROTO_TCP, TCP_NODELAY, 0),       SK_OPT(IPPROTO_TCP, TCP_CORK, 0),
+    SK_OPT(IPPROTO_TCP, TCP_KEEPIDLE, 0),      SK_OPT(IPPROTO_TCP, TCP_KEEPINTVL, 0),
+    SK_OPT(IPPROTO_TCP, TCP_KEEPCNT, 0),       SK_OPT(IPPROTO_TCP, TCP_USER_TIMEOUT, 0),
+    SK_OPT(IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0), SK_OPT(IPPROTO_TCP, TCP_SYNCNT, 0),
+    SK_OPT(IPPROTO_TCP, TCP_DEFER_ACCEPT, 0),
 };
 
 /* ---- dump: one socket ---- */
@@ -117,12 +117,11 @@ static bool tcp_recognise(const struct fd_probe *p)
 
 static int read_int_opts(int fd, TcpSkEntry *t)
 {
-	if (inet_read_int_opts(fd, t->family, inet_int_opts, inet_nr_int_opts, &t->opts,
-			       &t->n_opts))
+	if (sk_read_int_opts(fd, t->family, inet_int_opts, inet_nr_int_opts, &t->opts, &t->n_opts))
 		return -1;
-	return inet_read_int_opts(fd, t->family, tcp_int_opts,
-				  sizeof(tcp_int_opts) / sizeof(tcp_int_opts[0]), &t->opts,
-				  &t->n_opts);
+	return sk_read_int_opts(fd, t->family, tcp_int_opts,
+				sizeof(tcp_int_opts) / sizeof(tcp_int_opts[0]), &t->opts,
+				&t->n_opts);
 }
 
 /* Buffers, reuse, linger, device, peek offset, owner. */
@@ -682,7 +681,7 @@ static int tcp_validate(const struct restore_tree *tree, const FileEntry *fe,
 
 static int set_int_opts(int fd, const TcpSkEntry *t)
 {
-	return inet_set_int_opts(fd, t->opts, t->n_opts);
+	return sk_set_int_opts(fd, t->opts, t->n_opts);
 }
 
 /* The buffers as they were (even autotuned ones, so that the queues fit),
