@@ -1,5 +1,6 @@
 /* sk_tcp_states.c: TCP connections in every state a connection can be
- * frozen in, IPv4 (127.0.0.1) and IPv6 (::1), in a network namespace of the
+ * frozen in, IPv4 (127.0.0.1), IPv6 (::1) and v4-mapped on IPv6 sockets
+ * (::ffff:127.0.0.1), in a network namespace of the
  * test's own (netns=1), three times: both ends of each connection in the
  * tree; the "b" ends (and the listener) in a process outside the tree (a
  * grandchild that was let go to the harness, the subreaper, before the
@@ -87,10 +88,27 @@ static int port_of(int fd)
 					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
+/* An IPv6 socket on a v4-mapped address (::ffff:127.0.0.1): the packets
+ * are IPv4. */
+#define AF_MAPPED (AF_INET6 | 0x100)
+
+static int sock_family(int family)
+{
+	return family == AF_MAPPED ? AF_INET6 : family;
+}
+
 static socklen_t loopback(int family, int port, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
-	ss->ss_family = family;
+	ss->ss_family = sock_family(family);
+	if (family == AF_MAPPED) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+		in6->sin6_addr.s6_addr[10] = in6->sin6_addr.s6_addr[11] = 0xff;
+		in6->sin6_addr.s6_addr[12] = 127;
+		in6->sin6_addr.s6_addr[15] = 1;
+		in6->sin6_port = htons(port);
+		return sizeof(*in6);
+	}
 	if (family == AF_INET) {
 		((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		((struct sockaddr_in *)ss)->sin_port = htons(port);
@@ -159,7 +177,7 @@ static void make_pair(int family, int lsn, int plsn, struct pair *p)
 	struct sockaddr_storage ss;
 	socklen_t len = loopback(family, plsn, &ss);
 
-	p->a = socket(family, SOCK_STREAM, 0);
+	p->a = socket(sock_family(family), SOCK_STREAM, 0);
 	if (p->a < 0 || connect(p->a, (struct sockaddr *)&ss, len))
 		wl_die("connect: %s", strerror(errno));
 	p->b = accept(lsn, NULL, NULL);
@@ -214,7 +232,7 @@ static void set_up_syn(struct fam *f)
 	struct sockaddr_storage ss;
 	socklen_t len = loopback(f->family, 0, &ss);
 
-	f->syn = socket(f->family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	f->syn = socket(sock_family(f->family), SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (f->syn < 0 || bind(f->syn, (struct sockaddr *)&ss, len))
 		wl_die("bind: %s", strerror(errno));
 	f->psyn = port_of(f->syn);
@@ -262,7 +280,7 @@ static void set_up(struct fam *f)
 	socklen_t len = loopback(f->family, 0, &ss);
 	int one = 1;
 
-	f->lsn = socket(f->family, SOCK_STREAM, 0);
+	f->lsn = socket(sock_family(f->family), SOCK_STREAM, 0);
 	if (f->family == AF_INET6)
 		setsockopt(f->lsn, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (f->lsn < 0 || bind(f->lsn, (struct sockaddr *)&ss, len) || listen(f->lsn, 16))
@@ -557,7 +575,7 @@ static int read_file_int(const char *name)
 	return v;
 }
 
-#define NFAMS 6
+#define NFAMS 8
 
 int main(void)
 {
@@ -568,6 +586,8 @@ int main(void)
 	    {.family = AF_INET6, .tag = "v6_b_outside", .outside = 'b'},
 	    {.family = AF_INET, .tag = "v4_a_outside", .outside = 'a'},
 	    {.family = AF_INET6, .tag = "v6_a_outside", .outside = 'a'},
+	    {.family = AF_MAPPED, .tag = "v4mapped"},
+	    {.family = AF_MAPPED, .tag = "v4mapped_b_outside", .outside = 'b'},
 	};
 	int rsts;
 
