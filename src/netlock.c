@@ -12,7 +12,9 @@
  * IPv6) and of listeners. Output drops what a connection of the tree sends,
  * input what is addressed to it, and connection requests (SYN without ACK)
  * to a listener of the tree; nothing else on the machine is touched, and
- * the cost per connection is one set element. A v4-mapped IPv6 address
+ * the cost per connection is one set element. Packets marked
+ * NETLOCK_PASS_MARK pass both ways: the segments a restore makes to put a
+ * connection back in its state (sockets/tcpstate.c). A v4-mapped IPv6 address
  * goes into the IPv4 sets, where its packets are. Removing the lock is
  * deleting the table.
  *
@@ -202,6 +204,8 @@ static const char *const skeleton[] = {
     "add set inet %s l4 { type ipv4_addr . inet_service; }\n",
     "add set inet %s l6 { type ipv6_addr . inet_service; }\n",
     "add set inet %s lp { type inet_service; }\n",
+    "add rule inet %s in meta mark " NETLOCK_PASS_MARK_STR " accept\n",
+    "add rule inet %s out meta mark " NETLOCK_PASS_MARK_STR " accept\n",
     "add rule inet %s out ip saddr . tcp sport . ip daddr . tcp dport @c4 drop\n",
     "add rule inet %s in ip daddr . tcp dport . ip saddr . tcp sport @c4 drop\n",
     "add rule inet %s out ip6 saddr . tcp sport . ip6 daddr . tcp dport @c6 drop\n",

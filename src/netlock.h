@@ -14,6 +14,10 @@
 #include <sys/types.h>
 
 #define NETLOCK_NAME_MAX 64
+/* The mark (SO_MARK) of the packets the lock lets through: the segments a
+ * restore sends to its own sockets as their peers' (sockets/tcpstate.c). */
+#define NETLOCK_PASS_MARK     0x6372796f /* "cryo" */
+#define NETLOCK_PASS_MARK_STR "0x6372796f"
 
 /* One TCP socket the lock covers: a connection (both ends), or a listener
  * (its address, or any address when it is the wildcard). */

@@ -1398,6 +1398,11 @@ REFUSE_TCP = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\nl.l
 # a listener with a connection it has not accepted, without --skip-in-flight
 REFUSE_TCP_PENDING = ("import socket\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\n"
                       "l.listen()\nk = socket.create_connection(l.getsockname())\n")
+# a connect() refused (the RST of a closed port), its ECONNREFUSED pending
+REFUSE_TCP_REFUSED = ("import socket, select\nc = socket.socket()\nc.bind(('127.0.0.1', 0))\n"
+                      "p = c.getsockname()[1]\nc.close()\nk = socket.socket()\n"
+                      "k.setblocking(False)\nk.connect_ex(('127.0.0.1', p))\n"
+                      "select.select([], [k], [], 10)\n")
 # a packet socket (bound to no interface, receiving nothing) with a ring
 REFUSE_PACKET_RING = ("import socket, struct\nk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)\n"
                       "k.setsockopt(263, 5, struct.pack('IIII', 4096, 1, 2048, 2))\n")
@@ -1556,6 +1561,10 @@ BAD = [
     ("dump-refuses-tcp-pending",
      refused_dump(REFUSE_TCP_PENDING, r"TCP listener 127\.0\.0\.1:\d+ has 1 connection waiting "
                   r"to be accepted.*--skip-in-flight")),
+    ("dump-refuses-tcp-refused-pending",
+     refused_dump(REFUSE_TCP_REFUSED, r"fd \d+ of pid \d+: TCP socket 127\.0\.0\.1:\d+: a TCP "
+                  r"connection that failed \(connect\(\) refused or unreachable\) with its error "
+                  r"pending")),
     ("dump-refuses-packet-ring",
      refused_dump(REFUSE_PACKET_RING, r"fd \d+ of pid \d+: packet socket:\[\d+\] \(raw, any "
                   r"interface, protocol 0x0000\): a mapped ring \(PACKET_RX_RING\): not supported")),

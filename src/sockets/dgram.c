@@ -298,9 +298,9 @@ static socklen_t filter_of(const InetDgramEntry *u, int *level, int *name)
 	return 0;
 }
 
-static const struct inet_int_opt raw_int_opts[] = {
-    {IPPROTO_IP, IP_HDRINCL, AF_INET},
-    {IPPROTO_IPV6, IPV6_HDRINCL, AF_INET6},
+static const struct sk_int_opt_def raw_int_opts[] = {
+    SK_OPT(IPPROTO_IP, IP_HDRINCL, AF_INET),
+    SK_OPT(IPPROTO_IPV6, IPV6_HDRINCL, AF_INET6),
 };
 
 /* A raw socket's header option and ICMP filter. */
@@ -311,9 +311,8 @@ static int read_raw_opts(int fd, InetDgramEntry *u)
 
 	if (u->type != SOCK_RAW)
 		return 0;
-	if (inet_read_int_opts(fd, u->family, raw_int_opts,
-			       sizeof(raw_int_opts) / sizeof(raw_int_opts[0]), &u->opts,
-			       &u->n_opts))
+	if (sk_read_int_opts(fd, u->family, raw_int_opts,
+			     sizeof(raw_int_opts) / sizeof(raw_int_opts[0]), &u->opts, &u->n_opts))
 		return -1;
 	if (!len)
 		return 0;
@@ -340,10 +339,10 @@ static int read_filter(int fd, InetDgramEntry *u)
 
 static int read_opts(int fd, InetDgramEntry *u)
 {
-	return inet_read_int_opts(fd, u->family, inet_int_opts, inet_nr_int_opts, &u->opts,
-				  &u->n_opts) ||
-	       inet_read_int_opts(fd, u->family, inet_dgram_int_opts, inet_nr_dgram_int_opts,
-				  &u->opts, &u->n_opts) ||
+	return sk_read_int_opts(fd, u->family, inet_int_opts, inet_nr_int_opts, &u->opts,
+				&u->n_opts) ||
+	       sk_read_int_opts(fd, u->family, inet_dgram_int_opts, inet_nr_dgram_int_opts,
+				&u->opts, &u->n_opts) ||
 	       read_other_opts(fd, u) || read_raw_opts(fd, u) || read_filter(fd, u);
 }
 

@@ -2,9 +2,9 @@
  * sockets/inet: addresses and int options shared by the inet socket kinds
  * (inet.h). The table holds the options of the socket and IP levels; each
  * kind reads it, then its own protocol's table, into the same repeated
- * message (tcp_sk_opt: level, name, value) and sets them again in order,
- * those whose value differs from the new socket's; and the options of
- * other shapes every socket has: timeouts, a classic BPF filter.
+ * message (sk_int_opt: level, name, value; sockopt.c reads and sets
+ * them); and the options of other shapes every socket has: timeouts, a
+ * classic BPF filter.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -23,29 +23,32 @@
 
 /* In the order they are set again: IP_TOS sets the priority too, so it
  * comes before SO_PRIORITY. */
-const struct inet_int_opt inet_int_opts[] = {
-    {IPPROTO_IP, IP_TOS, AF_INET},
-    {SOL_SOCKET, SO_REUSEPORT, 0},
-    {SOL_SOCKET, SO_KEEPALIVE, 0},
-    {SOL_SOCKET, SO_PRIORITY, 0},
-    {SOL_SOCKET, SO_MARK, 0},
-    {SOL_SOCKET, SO_RCVLOWAT, 0},
-    {SOL_SOCKET, SO_OOBINLINE, 0},
-    {SOL_SOCKET, SO_BROADCAST, 0},
-    {IPPROTO_IP, IP_TTL, AF_INET},
-    {IPPROTO_IP, IP_FREEBIND, AF_INET},
-    {IPPROTO_IPV6, IPV6_V6ONLY, AF_INET6},
-    {IPPROTO_IPV6, IPV6_TCLASS, AF_INET6},
-    {IPPROTO_IPV6, IPV6_UNICAST_HOPS, AF_INET6},
-    {IPPROTO_IPV6, IPV6_FREEBIND, AF_INET6},
+const struct sk_int_opt_def inet_int_opts[] = {
+    SK_OPT(IPPROTO_IP, IP_TOS, AF_INET),
+    SK_OPT(SOL_SOCKET, SO_REUSEPORT, 0),
+    SK_OPT(SOL_SOCKET, SO_KEEPALIVE, 0),
+    SK_OPT(SOL_SOCKET, SO_PRIORITY, 0),
+    SK_OPT(SOL_SOCKET, SO_MARK, 0),
+    SK_OPT(SOL_SOCKET, SO_RCVLOWAT, 0),
+    SK_OPT(SOL_SOCKET, SO_OOBINLINE, 0),
+    SK_OPT(SOL_SOCKET, SO_BROADCAST, 0),
+    SK_OPT(IPPROTO_IP, IP_TTL, AF_INET),
+    SK_OPT(IPPROTO_IP, IP_FREEBIND, AF_INET),
+    SK_OPT(IPPROTO_IPV6, IPV6_V6ONLY, AF_INET6),
+    SK_OPT(IPPROTO_IPV6, IPV6_TCLASS, AF_INET6),
+    SK_OPT(IPPROTO_IPV6, IPV6_UNICAST_HOPS, AF_INET6),
+    SK_OPT(IPPROTO_IPV6, IPV6_FREEBIND, AF_INET6),
 };
 const size_t inet_nr_int_opts = sizeof(inet_int_opts) / sizeof(inet_int_opts[0]);
 
 /* Multicast: the kernel refuses them on stream sockets. */
-const struct inet_int_opt inet_dgram_int_opts[] = {
-    {IPPROTO_IP, IP_MULTICAST_TTL, AF_INET},	   {IPPROTO_IP, IP_MULTICAST_LOOP, AF_INET},
-    {IPPROTO_IP, IP_MULTICAST_ALL, AF_INET},	   {IPPROTO_IPV6, IPV6_MULTICAST_HOPS, AF_INET6},
-    {IPPROTO_IPV6, IPV6_MULTICAST_LOOP, AF_INET6}, {IPPROTO_IPV6, IPV6_MULTICAST_ALL, AF_INET6},
+const struct sk_int_opt_def inet_dgram_int_opts[] = {
+    SK_OPT(IPPROTO_IP, IP_MULTICAST_TTL, AF_INET),
+    SK_OPT(IPPROTO_IP, IP_MULTICAST_LOOP, AF_INET),
+    SK_OPT(IPPROTO_IP, IP_MULTICAST_ALL, AF_INET),
+    SK_OPT(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, AF_INET6),
+    SK_OPT(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, AF_INET6),
+    SK_OPT(IPPROTO_IPV6, IPV6_MULTICAST_ALL, AF_INET6),
 };
 const size_t inet_nr_dgram_int_opts = sizeof(inet_dgram_int_opts) / sizeof(inet_dgram_int_opts[0]);
 
@@ -113,35 +116,6 @@ int inet_copy_addr(const struct sockaddr_storage *ss, ProtobufCBinaryData *a, ui
 	return 0;
 }
 
-int inet_read_int_opts(int fd, uint32_t family, const struct inet_int_opt *table, size_t nr,
-		       TcpSkOpt ***opts, size_t *n)
-{
-	TcpSkOpt **grown = realloc(*opts, (*n + nr) * sizeof(**opts));
-
-	if (!grown)
-		return err_set("out of memory");
-	*opts = grown;
-	for (size_t i = 0; i < nr; i++) {
-		const struct inet_int_opt *o = &table[i];
-		TcpSkOpt *so;
-		int v;
-
-		if (o->family && o->family != (int)family)
-			continue;
-		if (sk_get_int(fd, o->level, o->name, &v))
-			return err_errno("getsockopt(%d, %d)", o->level, o->name);
-		so = malloc(sizeof(*so));
-		if (!so)
-			return err_set("out of memory");
-		tcp_sk_opt__init(so);
-		so->level = o->level;
-		so->name = o->name;
-		so->value = v;
-		(*opts)[(*n)++] = so;
-	}
-	return 0;
-}
-
 /* The entry of ctx->inet_defaults for this kind and option (level -1:
  * the kind's mark, once its template was read), or NULL. */
 static const struct inet_default *find_default(const struct restore_ctx *ctx,
@@ -167,7 +141,7 @@ static void add_default(struct restore_ctx *ctx, const struct inet_default *d)
 /* Once per kind: a template socket's values of the options in opts. A
  * template that cannot be made leaves only the mark: each socket is then
  * read itself. */
-static void learn_defaults(struct restore_ctx *ctx, struct inet_default key, TcpSkOpt *const *opts,
+static void learn_defaults(struct restore_ctx *ctx, struct inet_default key, SkIntOpt *const *opts,
 			   size_t n)
 {
 	int t;
@@ -189,28 +163,23 @@ static void learn_defaults(struct restore_ctx *ctx, struct inet_default key, Tcp
 }
 
 int inet_set_int_opts(struct restore_ctx *ctx, int fd, int family, int type, int proto,
-		      TcpSkOpt *const *opts, size_t n)
+		      SkIntOpt *const *opts, size_t n)
 {
 	struct inet_default key = {.family = family, .type = type, .proto = proto};
 
 	if (ctx)
 		learn_defaults(ctx, key, opts, n);
 	for (size_t i = 0; i < n; i++) {
-		const TcpSkOpt *o = opts[i];
+		const SkIntOpt *o = opts[i];
 		const struct inet_default *d;
-		int now;
 		/* one the new socket already has is not set: some cannot be set
 		 * on some sockets at all (IPV6_V6ONLY on a raw socket) */
 		key.level = o->level;
 		key.name = o->name;
-		if (ctx && (d = find_default(ctx, &key))) {
-			if (d->value == o->value)
-				continue;
-		} else if (!sk_get_int(fd, o->level, o->name, &now) && now == o->value) {
+		if (ctx && (d = find_default(ctx, &key)) && d->value == o->value)
 			continue;
-		}
-		if (sk_set_int(fd, o->level, o->name, o->value))
-			return err_errno("setsockopt(%u, %u, %d)", o->level, o->name, o->value);
+		if (sk_set_int_opts(fd, &opts[i], 1)) /* reads it first: no default known */
+			return -1;
 	}
 	return 0;
 }

@@ -13,17 +13,14 @@
 
 #include "sk-tcp.pb-c.h"
 
-/* One int option: level and name; family 0: both families. */
-struct inet_int_opt {
-	int level, name;
-	int family;
-};
+#include "sockets/sockopt.h"
 
-/* The options of the socket and IP levels every inet socket has. */
-extern const struct inet_int_opt inet_int_opts[];
+/* The options of the socket and IP levels every inet socket has (read and
+ * set with sockopt.h's sk_read_int_opts, sk_set_int_opts). */
+extern const struct sk_int_opt_def inet_int_opts[];
 extern const size_t inet_nr_int_opts;
 /* Those of datagram and raw sockets only (multicast). */
-extern const struct inet_int_opt inet_dgram_int_opts[];
+extern const struct sk_int_opt_def inet_dgram_int_opts[];
 extern const size_t inet_nr_dgram_int_opts;
 
 /* "127.0.0.1:80" or "[::1]:80" into buf. */
@@ -38,17 +35,13 @@ socklen_t inet_make_addr(uint32_t family, const ProtobufCBinaryData *a, uint32_t
 /* The address and port of a sockaddr, into a (allocated). */
 int inet_copy_addr(const struct sockaddr_storage *ss, ProtobufCBinaryData *a, uint32_t *port);
 
-/* Appends to *opts the options of table that apply to family, as read on
- * fd (*opts grows; *n counts them). */
-int inet_read_int_opts(int fd, uint32_t family, const struct inet_int_opt *table, size_t nr,
-		       TcpSkOpt ***opts, size_t *n);
 /* Sets the saved options again, in their order, on a new socket of the
  * family, type and protocol given: one it already has is not set. What a
  * new socket has is read once per process and kind on a template socket
  * (ctx->inet_defaults), not on each socket (ctx NULL: on fd). */
 struct restore_ctx;
 int inet_set_int_opts(struct restore_ctx *ctx, int fd, int family, int type, int proto,
-		      TcpSkOpt *const *opts, size_t n);
+		      SkIntOpt *const *opts, size_t n);
 
 /* SO_RCVTIMEO or SO_SNDTIMEO in microseconds (0: none; on a new socket,
  * which has none, setting 0 does nothing). */

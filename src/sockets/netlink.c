@@ -46,16 +46,16 @@
 #define MAX_GROUP_WORDS 1024 /* 32768 groups: more than any protocol has */
 
 static const struct sk_int_opt_def nl_opts[] = {
-    {SOL_NETLINK, NETLINK_PKTINFO, "NETLINK_PKTINFO"},
-    {SOL_NETLINK, NETLINK_BROADCAST_ERROR, "NETLINK_BROADCAST_ERROR"},
-    {SOL_NETLINK, NETLINK_NO_ENOBUFS, "NETLINK_NO_ENOBUFS"},
-    {SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, "NETLINK_LISTEN_ALL_NSID"},
-    {SOL_NETLINK, NETLINK_CAP_ACK, "NETLINK_CAP_ACK"},
-    {SOL_NETLINK, NETLINK_EXT_ACK, "NETLINK_EXT_ACK"},
-    {SOL_NETLINK, NETLINK_GET_STRICT_CHK, "NETLINK_GET_STRICT_CHK"},
-    {SOL_SOCKET, SO_PASSCRED, "SO_PASSCRED"},
-    {SOL_SOCKET, SO_PRIORITY, "SO_PRIORITY"},
-    {SOL_SOCKET, SO_MARK, "SO_MARK"},
+    SK_OPT(SOL_NETLINK, NETLINK_PKTINFO, 0),
+    SK_OPT(SOL_NETLINK, NETLINK_BROADCAST_ERROR, 0),
+    SK_OPT(SOL_NETLINK, NETLINK_NO_ENOBUFS, 0),
+    SK_OPT(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 0),
+    SK_OPT(SOL_NETLINK, NETLINK_CAP_ACK, 0),
+    SK_OPT(SOL_NETLINK, NETLINK_EXT_ACK, 0),
+    SK_OPT(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 0),
+    SK_OPT(SOL_SOCKET, SO_PASSCRED, 0),
+    SK_OPT(SOL_SOCKET, SO_PRIORITY, 0),
+    SK_OPT(SOL_SOCKET, SO_MARK, 0),
 };
 
 /* ---- names ---- */
@@ -239,8 +239,8 @@ static int netlink_dump(struct dump_ctx *ctx, struct dump_file *f, const struct 
 	n->protocol = v;
 	snprintf(what, sizeof(what), "fd %d of pid %d: %s", p->fd, p->pid, nl_name(n, name, 96));
 	if (read_addrs(p->local_fd, n) || read_groups(p->local_fd, n) ||
-	    sk_read_int_opts(p->local_fd, nl_opts, sizeof(nl_opts) / sizeof(nl_opts[0]), &n->opts,
-			     &n->n_opts) ||
+	    sk_read_int_opts(p->local_fd, 0, nl_opts, sizeof(nl_opts) / sizeof(nl_opts[0]),
+			     &n->opts, &n->n_opts) ||
 	    sk_read_bufs(p->local_fd, &n->sndbuf, &n->rcvbuf, &n->buf_lock))
 		return err_wrap("fd %d of pid %d: %s", p->fd, p->pid, nl_name(n, name, 96));
 	snprintf(what, sizeof(what), "fd %d of pid %d: %s", p->fd, p->pid, nl_name(n, name, 96));

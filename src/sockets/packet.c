@@ -54,21 +54,14 @@
 
 /* In the order they are set again: the version first. */
 static const struct sk_int_opt_def pk_opts[] = {
-    {SOL_PACKET, PACKET_VERSION, "PACKET_VERSION"},
-    {SOL_PACKET, PACKET_RESERVE, "PACKET_RESERVE"},
-    {SOL_PACKET, PACKET_AUXDATA, "PACKET_AUXDATA"},
-    {SOL_PACKET, PACKET_ORIGDEV, "PACKET_ORIGDEV"},
-    {SOL_PACKET, PACKET_VNET_HDR, "PACKET_VNET_HDR"},
-    {SOL_PACKET, PACKET_TIMESTAMP, "PACKET_TIMESTAMP"},
-    {SOL_PACKET, PACKET_QDISC_BYPASS, "PACKET_QDISC_BYPASS"},
-    {SOL_PACKET, PACKET_LOSS, "PACKET_LOSS"},
-    {SOL_PACKET, PACKET_TX_HAS_OFF, "PACKET_TX_HAS_OFF"},
-    {SOL_PACKET, PACKET_IGNORE_OUTGOING, "PACKET_IGNORE_OUTGOING"},
-    {SOL_SOCKET, SO_PRIORITY, "SO_PRIORITY"},
-    {SOL_SOCKET, SO_MARK, "SO_MARK"},
-    {SOL_SOCKET, SO_RCVLOWAT, "SO_RCVLOWAT"},
-    {SOL_SOCKET, SO_TIMESTAMP, "SO_TIMESTAMP"},
-    {SOL_SOCKET, SO_TIMESTAMPNS, "SO_TIMESTAMPNS"},
+    SK_OPT(SOL_PACKET, PACKET_VERSION, 0),	SK_OPT(SOL_PACKET, PACKET_RESERVE, 0),
+    SK_OPT(SOL_PACKET, PACKET_AUXDATA, 0),	SK_OPT(SOL_PACKET, PACKET_ORIGDEV, 0),
+    SK_OPT(SOL_PACKET, PACKET_VNET_HDR, 0),	SK_OPT(SOL_PACKET, PACKET_TIMESTAMP, 0),
+    SK_OPT(SOL_PACKET, PACKET_QDISC_BYPASS, 0), SK_OPT(SOL_PACKET, PACKET_LOSS, 0),
+    SK_OPT(SOL_PACKET, PACKET_TX_HAS_OFF, 0),	SK_OPT(SOL_PACKET, PACKET_IGNORE_OUTGOING, 0),
+    SK_OPT(SOL_SOCKET, SO_PRIORITY, 0),		SK_OPT(SOL_SOCKET, SO_MARK, 0),
+    SK_OPT(SOL_SOCKET, SO_RCVLOWAT, 0),		SK_OPT(SOL_SOCKET, SO_TIMESTAMP, 0),
+    SK_OPT(SOL_SOCKET, SO_TIMESTAMPNS, 0),
 };
 
 /* "packet socket:[INO] (raw, eth0, protocol 0x0003)" */
@@ -258,8 +251,8 @@ static int packet_dump(struct dump_ctx *ctx, struct dump_file *f, const struct f
 	f->entry.packet_sk = k;
 	k->ino = p->st->st_ino;
 	if (read_addr(p->local_fd, k) ||
-	    sk_read_int_opts(p->local_fd, pk_opts, sizeof(pk_opts) / sizeof(pk_opts[0]), &k->opts,
-			     &k->n_opts) ||
+	    sk_read_int_opts(p->local_fd, 0, pk_opts, sizeof(pk_opts) / sizeof(pk_opts[0]),
+			     &k->opts, &k->n_opts) ||
 	    sk_read_bufs(p->local_fd, &k->sndbuf, &k->rcvbuf, &k->buf_lock) ||
 	    read_fanout_filter(p->local_fd, k) || read_diag(k) || check_packet(k))
 		return err_wrap("fd %d of pid %d: %s", p->fd, p->pid,

@@ -33,19 +33,24 @@ int sk_set_int(int fd, int level, int name, int v)
 	return setsockopt(fd, level, name, &v, sizeof(v));
 }
 
-int sk_read_int_opts(int fd, const struct sk_int_opt_def *defs, size_t n, SkIntOpt ***opts,
-		     size_t *nr)
+int sk_read_int_opts(int fd, int family, const struct sk_int_opt_def *defs, size_t n,
+		     SkIntOpt ***opts, size_t *nr)
 {
-	*opts = calloc(n, sizeof(**opts));
-	*nr = 0;
-	if (!*opts)
+	SkIntOpt **grown = realloc(*opts, (*nr + n + 1) * sizeof(**opts));
+
+	if (!grown)
 		return err_set("out of memory");
+	*opts = grown;
 	for (size_t i = 0; i < n; i++) {
 		SkIntOpt *o;
 		int v;
 
+		if (defs[i].family && defs[i].family != family)
+			continue;
 		if (sk_get_int(fd, defs[i].level, defs[i].name, &v))
-			return err_errno("getsockopt %s", defs[i].what);
+			return defs[i].what
+				   ? err_errno("getsockopt %s", defs[i].what)
+				   : err_errno("getsockopt(%d, %d)", defs[i].level, defs[i].name);
 		o = malloc(sizeof(*o));
 		if (!o)
 			return err_set("out of memory");
@@ -59,7 +64,8 @@ int sk_read_int_opts(int fd, const struct sk_int_opt_def *defs, size_t n, SkIntO
 }
 
 /* Only what differs from the new socket's own: some options cannot be set
- * on every socket, even to their default (PACKET_VNET_HDR on SOCK_DGRAM). */
+ * on every socket, even to their default (PACKET_VNET_HDR on SOCK_DGRAM,
+ * IPV6_V6ONLY on a raw socket). */
 int sk_set_int_opts(int fd, SkIntOpt *const *opts, size_t nr)
 {
 	for (size_t i = 0; i < nr; i++) {

@@ -1,8 +1,7 @@
 /*
- * sockets/sockopt: what the socket kinds without a connection share
- * (netlink.c, packet.c): tables of int options read and set again, the
- * buffers, a classic BPF filter, and a sock_diag dump walked answer by
- * answer.
+ * sockets/sockopt: what the socket kinds share: tables of int options
+ * read and set again (every kind: one message, sk_int_opt), the buffers,
+ * a classic BPF filter, and a sock_diag dump walked answer by answer.
  */
 #ifndef CRYO_SOCKOPT_H
 #define CRYO_SOCKOPT_H
@@ -11,17 +10,25 @@
 #include <stdint.h>
 #include <linux/netlink.h>
 
-#include "sk-netlink.pb-c.h"
+#include "sk-opt.pb-c.h"
 
 /* An int option a program may set, read and set again as it was. */
 struct sk_int_opt_def {
 	int level, name;
-	const char *what; /* for messages: "NETLINK_PKTINFO" */
+	int family;	  /* 0: every socket; AF_INET, AF_INET6: that family's only */
+	const char *what; /* for messages ("NETLINK_PKTINFO"); NULL: the numbers */
 };
+/* A row of such a table: the option's name is what messages say. */
+#define SK_OPT(level, name, family)                                                                \
+	{                                                                                          \
+		level, name, family, #name                                                         \
+	}
 
-/* Reads every option of defs (n of them) into *opts (SkIntOpt records). */
-int sk_read_int_opts(int fd, const struct sk_int_opt_def *defs, size_t n, SkIntOpt ***opts,
-		     size_t *nr);
+/* Appends to *opts (SkIntOpt records, *nr of them: *opts grows) every
+ * option of defs (n of them) that applies to family, as read on fd. */
+int sk_read_int_opts(int fd, int family, const struct sk_int_opt_def *defs, size_t n,
+		     SkIntOpt ***opts, size_t *nr);
+/* Sets the saved options again, in their order. */
 int sk_set_int_opts(int fd, SkIntOpt *const *opts, size_t nr);
 int sk_get_int(int fd, int level, int name, int *v);
 int sk_set_int(int fd, int level, int name, int v);

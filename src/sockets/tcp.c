@@ -62,26 +62,13 @@
 #include "netlock.h"
 #include "sockets/inet.h"
 #include "sockets/sockopt.h"
+#include "sockets/tcpstate.h"
 
 #include "netlock.pb-c.h"
 
 #ifndef SO_BUF_LOCK
 #define SO_BUF_LOCK 72
 #endif
-
-enum {
-	ST_ESTABLISHED = 1,
-	ST_SYN_SENT,
-	ST_SYN_RECV,
-	ST_FIN_WAIT1,
-	ST_FIN_WAIT2,
-	ST_TIME_WAIT,
-	ST_CLOSE,
-	ST_CLOSE_WAIT,
-	ST_LAST_ACK,
-	ST_LISTEN,
-	ST_CLOSING,
-};
 
 #define MAX_QUEUE (256u << 20) /* bytes of one queue, at most */
 
@@ -101,24 +88,6 @@ struct tcp_restore {
 
 /* ---- names ---- */
 
-static const char *state_name(uint32_t st)
-{
-	static const char *const names[] = {
-	    [ST_ESTABLISHED] = "ESTABLISHED",
-	    [ST_SYN_SENT] = "SYN_SENT",
-	    [ST_SYN_RECV] = "SYN_RECV",
-	    [ST_FIN_WAIT1] = "FIN_WAIT1",
-	    [ST_FIN_WAIT2] = "FIN_WAIT2",
-	    [ST_TIME_WAIT] = "TIME_WAIT",
-	    [ST_CLOSE] = "CLOSE",
-	    [ST_CLOSE_WAIT] = "CLOSE_WAIT",
-	    [ST_LAST_ACK] = "LAST_ACK",
-	    [ST_LISTEN] = "LISTEN",
-	    [ST_CLOSING] = "CLOSING",
-	};
-	return st < sizeof(names) / sizeof(names[0]) && names[st] ? names[st] : "unknown";
-}
-
 /* "A:p -> B:q" of a socket. */
 static const char *endpoints(const TcpSkEntry *t, char *buf, size_t len)
 {
@@ -128,12 +97,12 @@ static const char *endpoints(const TcpSkEntry *t, char *buf, size_t len)
 
 /* ---- the TCP options a program may set (after inet.c's) ---- */
 
-static const struct inet_int_opt tcp_int_opts[] = {
-    {IPPROTO_TCP, TCP_NODELAY, 0},	 {IPPROTO_TCP, TCP_CORK, 0},
-    {IPPROTO_TCP, TCP_KEEPIDLE, 0},	 {IPPROTO_TCP, TCP_KEEPINTVL, 0},
-    {IPPROTO_TCP, TCP_KEEPCNT, 0},	 {IPPROTO_TCP, TCP_USER_TIMEOUT, 0},
-    {IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0}, {IPPROTO_TCP, TCP_SYNCNT, 0},
-    {IPPROTO_TCP, TCP_DEFER_ACCEPT, 0},
+static const struct sk_int_opt_def tcp_int_opts[] = {
+    SK_OPT(IPPROTO_TCP, TCP_NODELAY, 0),       SK_OPT(IPPROTO_TCP, TCP_CORK, 0),
+    SK_OPT(IPPROTO_TCP, TCP_KEEPIDLE, 0),      SK_OPT(IPPROTO_TCP, TCP_KEEPINTVL, 0),
+    SK_OPT(IPPROTO_TCP, TCP_KEEPCNT, 0),       SK_OPT(IPPROTO_TCP, TCP_USER_TIMEOUT, 0),
+    SK_OPT(IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0), SK_OPT(IPPROTO_TCP, TCP_SYNCNT, 0),
+    SK_OPT(IPPROTO_TCP, TCP_DEFER_ACCEPT, 0),
 };
 
 /* ---- dump: one socket ---- */
@@ -145,12 +114,11 @@ static bool tcp_recognise(const struct fd_probe *p)
 
 static int read_int_opts(int fd, TcpSkEntry *t)
 {
-	if (inet_read_int_opts(fd, t->family, inet_int_opts, inet_nr_int_opts, &t->opts,
-			       &t->n_opts))
+	if (sk_read_int_opts(fd, t->family, inet_int_opts, inet_nr_int_opts, &t->opts, &t->n_opts))
 		return -1;
-	return inet_read_int_opts(fd, t->family, tcp_int_opts,
-				  sizeof(tcp_int_opts) / sizeof(tcp_int_opts[0]), &t->opts,
-				  &t->n_opts);
+	return sk_read_int_opts(fd, t->family, tcp_int_opts,
+				sizeof(tcp_int_opts) / sizeof(tcp_int_opts[0]), &t->opts,
+				&t->n_opts);
 }
 
 /* Buffers, reuse, linger, device, peek offset, owner. */
@@ -217,6 +185,8 @@ static int read_addrs(int fd, TcpSkEntry *t)
 		return -1;
 	if (t->state == ST_LISTEN || t->state == ST_CLOSE)
 		return 0;
+	if (t->state == ST_SYN_SENT) /* getpeername: ENOTCONN */
+		return tcp_diag_peer(t);
 	len = sizeof(ss);
 	if (getpeername(fd, (struct sockaddr *)&ss, &len))
 		return err_errno("getpeername");
@@ -224,8 +194,11 @@ static int read_addrs(int fd, TcpSkEntry *t)
 	return inet_copy_addr(&ss, &t->dst_addr, &t->dst_port);
 }
 
+static int read_ended_queue(int fd, TcpSkEntry *t);
+
 /* Whether the dump can take the socket in the state it is in. */
-static int check_state(struct dump_ctx *ctx, int fd, TcpSkEntry *t, const struct tcp_info *ti)
+static int check_state(struct dump_ctx *ctx, int fd, int fd_local, TcpSkEntry *t,
+		       const struct tcp_info *ti)
 {
 	const struct cryo_opts *o = ctx->opts;
 	char ep[160];
@@ -233,6 +206,8 @@ static int check_state(struct dump_ctx *ctx, int fd, TcpSkEntry *t, const struct
 	endpoints(t, ep, sizeof(ep));
 	switch (t->state) {
 	case ST_CLOSE:
+		if (tcp_read_ended(fd_local, t) || (t->ended && read_ended_queue(fd_local, t)))
+			return err_wrap("fd %d of pid %d: TCP socket %s", fd, ctx->pid, ep);
 		return 0;
 	case ST_LISTEN:
 		t->has_backlog = true;
@@ -245,18 +220,27 @@ static int check_state(struct dump_ctx *ctx, int fd, TcpSkEntry *t, const struct
 			    fd, ctx->pid, ep, ti->tcpi_unacked, ti->tcpi_unacked > 1 ? "s" : "");
 		return 0;
 	case ST_ESTABLISHED:
+	case ST_SYN_SENT:
+	case ST_FIN_WAIT1:
+	case ST_FIN_WAIT2:
+	case ST_CLOSE_WAIT:
+	case ST_LAST_ACK:
+	case ST_CLOSING:
 		if (o->tcp_close) {
 			t->has_closed = t->closed = true;
 			return 0;
 		}
 		if (!o->tcp_established)
-			return err_set("fd %d of pid %d: established TCP connection %s "
+			return err_set("fd %d of pid %d: %s TCP connection %s "
 				       "(dump with --tcp-established to save it)",
-				       fd, ctx->pid, ep);
+				       fd, ctx->pid,
+				       t->state == ST_ESTABLISHED ? "established"
+								  : tcp_state_name(t->state),
+				       ep);
 		return 0;
 	default:
 		return err_set("fd %d of pid %d: TCP socket %s in state %s: not supported yet", fd,
-			       ctx->pid, ep, state_name(t->state));
+			       ctx->pid, ep, tcp_state_name(t->state));
 	}
 }
 
@@ -280,14 +264,14 @@ static int tcp_dump(struct dump_ctx *ctx, struct dump_file *f, const struct fd_p
 	    read_other_opts(p->local_fd, t))
 		return err_wrap("fd %d of pid %d: TCP socket:[%lu]", p->fd, p->pid,
 				(unsigned long)t->ino);
-	return check_state(ctx, p->fd, t, &ti);
+	return check_state(ctx, p->fd, p->local_fd, t, &ti);
 }
 
 /* ---- dump: a connection in repair mode ---- */
 
 static bool in_repair(const TcpSkEntry *t)
 {
-	return t->state == ST_ESTABLISHED && !t->closed;
+	return tcp_in(t->state, TCPF_CONNECTED) && !t->closed;
 }
 
 static int set_queue(int fd, int q)
@@ -322,8 +306,10 @@ static int peek_queue(int fd, uint32_t len, ProtobufCBinaryData *out, int peek_o
 	return 0;
 }
 
-static int read_one_queue(int fd, int q, int ioc, uint32_t *seq, ProtobufCBinaryData *data,
-			  int peek_off)
+/* less: the bytes of the queue that are a FIN, not data (ours, sent or
+ * not, while it is not acknowledged: SIOCOUTQ counts it, a peek does not). */
+static int read_one_queue(int fd, int q, int ioc, int less, uint32_t *seq,
+			  ProtobufCBinaryData *data, int peek_off)
 {
 	int len;
 
@@ -333,26 +319,59 @@ static int read_one_queue(int fd, int q, int ioc, uint32_t *seq, ProtobufCBinary
 		return err_errno("TCP_QUEUE_SEQ");
 	if (ioctl(fd, ioc, &len))
 		return err_errno("ioctl %#x", ioc);
+	len -= less;
 	if (len < 0 || (uint32_t)len > MAX_QUEUE)
 		return err_set("a queue of %d bytes", len);
 	return peek_queue(fd, len, data, peek_off);
 }
 
-static int read_queues(int fd, TcpConnEntry *c, int peek_off)
+/* The sequence numbers count the FINs (tcpstate.h), the queues hold data
+ * only; a FIN not sent yet is the last of what SIOCOUTQNSD counts. */
+static int read_queues(int fd, uint32_t state, TcpConnEntry *c, int peek_off)
 {
-	int unsent;
+	int fin = tcp_in(state, TCPF_OUR_FIN_UNACKED), unsent;
 
-	if (read_one_queue(fd, TCP_SEND_QUEUE, SIOCOUTQ, &c->snd_seq, &c->send_queue, peek_off) ||
-	    read_one_queue(fd, TCP_RECV_QUEUE, SIOCINQ, &c->rcv_seq, &c->recv_queue, peek_off) ||
+	if (read_one_queue(fd, TCP_SEND_QUEUE, SIOCOUTQ, fin, &c->snd_seq, &c->send_queue,
+			   peek_off) ||
+	    read_one_queue(fd, TCP_RECV_QUEUE, SIOCINQ, 0, &c->rcv_seq, &c->recv_queue, peek_off) ||
 	    set_queue(fd, TCP_NO_QUEUE))
 		return -1;
 	if (ioctl(fd, SIOCOUTQNSD, &unsent))
 		return err_errno("SIOCOUTQNSD");
+	if (unsent > 0 && tcp_in(state, TCPF_OUR_FIN))
+		unsent--;
 	if (unsent < 0 || (size_t)unsent > c->send_queue.len)
 		return err_set("%d bytes not sent of a send queue of %zu", unsent,
 			       c->send_queue.len);
 	c->unsent = unsent;
 	return 0;
+}
+
+/* SYN_SENT: the initial sequence number (+ 1) and the timestamp clock. */
+static int read_syn_sent(int fd, TcpConnEntry *c)
+{
+	if (set_queue(fd, TCP_SEND_QUEUE) ||
+	    sk_get_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, (int *)&c->snd_seq) ||
+	    set_queue(fd, TCP_NO_QUEUE) ||
+	    sk_get_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int *)&c->timestamp))
+		return err_errno("SYN_SENT: TCP_QUEUE_SEQ/TCP_TIMESTAMP");
+	return 0;
+}
+
+/* An ended connection's unread data (no repair mode: nothing is sent). */
+static int read_ended_queue(int fd, TcpSkEntry *t)
+{
+	int len;
+
+	if (!(t->conn = calloc(1, sizeof(*t->conn))))
+		return err_set("out of memory");
+	tcp_conn_entry__init(t->conn);
+	if (ioctl(fd, SIOCINQ, &len))
+		return err_errno("SIOCINQ");
+	if (len < 0 || (uint32_t)len > MAX_QUEUE)
+		return err_set("a queue of %d bytes", len);
+	t->conn->rcv_seq = len; /* any numbers do: it has no peer any more */
+	return peek_queue(fd, len, &t->conn->recv_queue, t->peek_off);
 }
 
 static int read_handshake(int fd, TcpConnEntry *c)
@@ -380,6 +399,23 @@ static int read_handshake(int fd, TcpConnEntry *c)
 	return 0;
 }
 
+/* The state again, now that the lock holds (a segment may have come since
+ * the socket was first seen), then the queues and the handshake. */
+static int read_conn(int fd, TcpSkEntry *t)
+{
+	int st = tcp_state_of(fd);
+
+	if (st < 0)
+		return err_errno("TCP_INFO");
+	if (!tcp_in(st, TCPF_CONNECTED))
+		return err_set("went from %s to %s during the dump", tcp_state_name(t->state),
+			       tcp_state_name(st));
+	t->state = st;
+	if (st == ST_SYN_SENT)
+		return read_syn_sent(fd, t->conn);
+	return read_queues(fd, st, t->conn, t->peek_off) || read_handshake(fd, t->conn);
+}
+
 /* Puts the connection into repair mode (recorded, so that dump_end takes
  * it out) and reads it. */
 static int repair_and_read(struct tcp_dump *td, struct dump_file *f)
@@ -396,7 +432,7 @@ static int repair_and_read(struct tcp_dump *td, struct dump_file *f)
 		return err_errno("fd %d of pid %d: TCP connection %s: cannot enter repair mode",
 				 f->first_fd, f->first_pid, endpoints(t, ep, sizeof(ep)));
 	td->repaired[td->nr_repaired++] = f->local_fd;
-	if (read_queues(f->local_fd, c, t->peek_off) || read_handshake(f->local_fd, c))
+	if (read_conn(f->local_fd, t))
 		return err_wrap("fd %d of pid %d: TCP connection %s", f->first_fd, f->first_pid,
 				endpoints(t, ep, sizeof(ep)));
 	return 0;
@@ -612,7 +648,7 @@ static int validate_conn(const struct restore_tree *tree, const TcpSkEntry *t, c
 	    c->unsent > c->send_queue.len || c->snd_wscale > 14 || c->rcv_wscale > 14)
 		return err_set("%s: malformed connection", what);
 	if (!tree->opts->tcp_established && !tree->opts->tcp_close)
-		return err_set("%s: established TCP connection: restore with --tcp-established "
+		return err_set("%s: TCP connection: restore with --tcp-established "
 			       "(or --tcp-close to restore it closed)",
 			       what);
 	return 0;
@@ -629,10 +665,12 @@ static int tcp_validate(const struct restore_tree *tree, const FileEntry *fe,
 		return err_set("file %u: malformed TCP socket", fe->id);
 	snprintf(what, sizeof(what), "fd %d of pid %d: TCP socket %s", use->fd, use->pid,
 		 endpoints(t, ep, sizeof(ep)));
-	if (t->state == ST_LISTEN || t->state == ST_CLOSE)
+	if (t->state == ST_LISTEN || (t->state == ST_CLOSE && !t->ended))
 		return 0;
-	if (t->state != ST_ESTABLISHED)
-		return err_set("%s: state %s cannot be restored", what, state_name(t->state));
+	if (t->state == ST_CLOSE)
+		return t->conn ? 0 : err_set("%s: malformed ended connection", what);
+	if (!tcp_in(t->state, TCPF_CONNECTED))
+		return err_set("%s: state %s cannot be restored", what, tcp_state_name(t->state));
 	return t->conn	   ? validate_conn(tree, t, what)
 	       : t->closed ? 0
 			   : err_set("%s: no state", what);
@@ -723,14 +761,16 @@ static int fill_queue(int fd, int q, const uint8_t *data, size_t len)
 	return 0;
 }
 
-static int set_window(int fd, const TcpConnEntry *c)
+/* rcv_nxt: where the receive queue ends now (the peer's FIN not counted
+ * yet: the last window update may have been after it). */
+static int set_window(int fd, const TcpConnEntry *c, uint32_t rcv_nxt)
 {
 	struct tcp_repair_window w = {
 	    .snd_wl1 = c->snd_wl1,
 	    .snd_wnd = c->snd_wnd,
 	    .max_window = c->max_window,
 	    .rcv_wnd = c->rcv_wnd,
-	    .rcv_wup = c->rcv_wup,
+	    .rcv_wup = (int32_t)(c->rcv_wup - rcv_nxt) > 0 ? rcv_nxt : c->rcv_wup,
 	};
 
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
@@ -739,17 +779,23 @@ static int set_window(int fd, const TcpConnEntry *c)
 }
 
 /* In repair mode: bound, sequence numbers, connected without a packet,
- * the handshake's options, the queues (what was sent of the send queue:
- * the rest is sent once out of repair mode), the window. */
+ * the handshake's options, the queues, the window; neither FIN counted
+ * yet (tcp_finish_state puts them back). ESTABLISHED or CLOSE_WAIT: what
+ * was sent of the send queue (the rest is sent once out of repair mode);
+ * after our FIN, all of it counts as sent (the FIN must come after it: what
+ * was never sent is sent again when the timer fires). */
 static int make_conn(int fd, const TcpSkEntry *t)
 {
 	const TcpConnEntry *c = t->conn;
 	struct sockaddr_storage ss;
 	socklen_t len = inet_make_addr(t->family, &t->dst_addr, t->dst_port, &ss);
-	size_t sent = c->send_queue.len - c->unsent;
+	bool our_fin = tcp_in(t->state, TCPF_OUR_FIN);
+	size_t sent = our_fin ? c->send_queue.len : c->send_queue.len - c->unsent;
 
-	if (bind_src(fd, t) || set_seq(fd, TCP_SEND_QUEUE, c->snd_seq - c->send_queue.len) ||
-	    set_seq(fd, TCP_RECV_QUEUE, c->rcv_seq - c->recv_queue.len))
+	if (bind_src(fd, t) ||
+	    set_seq(fd, TCP_SEND_QUEUE, c->snd_seq - our_fin - c->send_queue.len) ||
+	    set_seq(fd, TCP_RECV_QUEUE,
+		    c->rcv_seq - tcp_in(t->state, TCPF_PEER_FIN) - c->recv_queue.len))
 		return -1;
 	if (connect(fd, (struct sockaddr *)&ss, len))
 		return err_errno("cannot connect in repair mode");
@@ -757,7 +803,50 @@ static int make_conn(int fd, const TcpSkEntry *t)
 	    fill_queue(fd, TCP_RECV_QUEUE, c->recv_queue.data, c->recv_queue.len) ||
 	    fill_queue(fd, TCP_SEND_QUEUE, c->send_queue.data, sent) || set_queue(fd, TCP_NO_QUEUE))
 		return -1;
-	return set_window(fd, c);
+	return set_window(fd, c, c->rcv_seq - tcp_in(t->state, TCPF_PEER_FIN));
+}
+
+/* SYN_SENT: its initial sequence number set in repair mode, then a real
+ * connect() (whose SYN the lock drops: the timer sends it again), then the
+ * timestamp clock put back in repair mode for that SYN and what follows. */
+static int make_syn_sent(int fd, const TcpSkEntry *t)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = inet_make_addr(t->family, &t->dst_addr, t->dst_port, &ss);
+
+	if (bind_src(fd, t) || set_seq(fd, TCP_SEND_QUEUE, t->conn->snd_seq - 1) ||
+	    set_queue(fd, TCP_NO_QUEUE))
+		return -1;
+	if (sk_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP) ||
+	    fcntl(fd, F_SETFL, O_NONBLOCK))
+		return err_errno("cannot leave repair mode");
+	if (connect(fd, (struct sockaddr *)&ss, len) == 0 || errno != EINPROGRESS)
+		return err_errno("connect gave no SYN_SENT");
+	if (sk_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) ||
+	    sk_set_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, t->conn->timestamp) ||
+	    sk_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP))
+		return err_errno("cannot set the timestamp clock");
+	return 0;
+}
+
+/* An ended connection: connected in repair mode to itself (its own
+ * address and port: no other socket has that pair), its unread data
+ * queued; tcp_finish_state resets it. */
+static int make_ended(int fd, const TcpSkEntry *t)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = inet_make_addr(t->family, &t->src_addr, t->src_port, &ss);
+	const TcpConnEntry *c = t->conn;
+
+	if (!t->src_port)
+		return err_set("an ended connection with no port");
+	if (bind_src(fd, t) || set_seq(fd, TCP_SEND_QUEUE, c->snd_seq) ||
+	    set_seq(fd, TCP_RECV_QUEUE, c->rcv_seq - c->recv_queue.len))
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len))
+		return err_errno("cannot connect in repair mode");
+	return fill_queue(fd, TCP_RECV_QUEUE, c->recv_queue.data, c->recv_queue.len) ||
+	       set_queue(fd, TCP_NO_QUEUE);
 }
 
 /* Bound (SO_REUSEADDR forced meanwhile: a connection of the tree may hold
@@ -773,18 +862,28 @@ static int make_unconnected(int fd, const TcpSkEntry *t)
 	return 0;
 }
 
+/* A connection (not restored closed by --tcp-close) or an ended one. */
+static bool in_repair_at_restore(const struct cryo_opts *o, const TcpSkEntry *t)
+{
+	return t->conn && (t->ended || !o->tcp_close);
+}
+
 static int make_socket(struct restore_ctx *ctx, const FileEntry *fe, int fd)
 {
 	const TcpSkEntry *t = fe->tcp_sk;
-	bool repair = t->conn && !ctx->opts->tcp_close;
+	bool repair = in_repair_at_restore(ctx->opts, t);
 
 	if (repair && sk_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
 		return err_errno("cannot enter repair mode");
 	if (set_int_opts(ctx, fd, t) || set_other_opts(fd, t))
 		return -1;
+	if (t->state == ST_CLOSE && t->ended)
+		return make_ended(fd, t);
 	/* closed (--tcp-close): a socket of the same options, not connected */
-	if (t->state == ST_ESTABLISHED)
-		return repair ? make_conn(fd, t) : 0;
+	if (tcp_in(t->state, TCPF_CONNECTED))
+		return !repair			 ? 0
+		       : t->state == ST_SYN_SENT ? make_syn_sent(fd, t)
+						 : make_conn(fd, t);
 	return make_unconnected(fd, t);
 }
 
@@ -803,22 +902,38 @@ static int tcp_open(struct restore_ctx *ctx, const FileEntry *fe, int *fd)
 
 /* ---- restore: release, in cryo ---- */
 
-/* Out of repair mode, the never-sent tail, what repair mode overrode. */
+/* Its state put back (tcpstate.c), out of repair mode, the never-sent
+ * tail (states where we sent no FIN: make_conn), what repair mode
+ * overrode. A SYN_SENT one left repair mode for its connect(). */
+static int finish_conn(int fd, const TcpSkEntry *t)
+{
+	const TcpConnEntry *c = t->conn;
+	size_t sent = c->send_queue.len - c->unsent;
+
+	if (t->state == ST_SYN_SENT)
+		return 0;
+	if (tcp_finish_state(fd, t))
+		return -1;
+	if (sk_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
+		return err_errno("cannot leave repair mode");
+	if (tcp_in(t->state, TCPF_OUR_FIN) || t->state == ST_CLOSE)
+		return 0;
+	for (size_t off = sent; off < c->send_queue.len;) {
+		ssize_t n = send(fd, c->send_queue.data + off, c->send_queue.len - off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n <= 0)
+			return err_errno("cannot send the %zu bytes never sent",
+					 c->send_queue.len - off);
+		off += n;
+	}
+	return 0;
+}
+
 static int finish_sk(const struct cryo_opts *o, int fd, const TcpSkEntry *t)
 {
-	if (t->conn && !o->tcp_close) {
-		const TcpConnEntry *c = t->conn;
-		size_t sent = c->send_queue.len - c->unsent;
-		if (sk_set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
-			return err_errno("cannot leave repair mode");
-		for (size_t off = sent; off < c->send_queue.len;) {
-			ssize_t n = send(fd, c->send_queue.data + off, c->send_queue.len - off,
-					 MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (n <= 0)
-				return err_errno("cannot send the %zu bytes never sent",
-						 c->send_queue.len - off);
-			off += n;
-		}
+	if (in_repair_at_restore(o, t)) {
+		if (finish_conn(fd, t))
+			return -1;
 		if (sk_set_int(fd, SOL_SOCKET, SO_REUSEADDR, t->reuseaddr))
 			return err_errno("SO_REUSEADDR");
 	}
@@ -913,11 +1028,11 @@ static void tcp_describe(const FileEntry *fe, char *buf, size_t len)
 	endpoints(t, ep, sizeof(ep));
 	if (t->conn)
 		snprintf(buf, len, "TCP%s %s %s, send queue %zu (%u not sent), receive queue %zu",
-			 t->family == AF_INET6 ? "v6" : "", ep, state_name(t->state),
+			 t->family == AF_INET6 ? "v6" : "", ep, tcp_state_name(t->state),
 			 t->conn->send_queue.len, t->conn->unsent, t->conn->recv_queue.len);
 	else
 		snprintf(buf, len, "TCP%s %s %s%s", t->family == AF_INET6 ? "v6" : "", ep,
-			 state_name(t->state), t->closed ? " (restored closed)" : "");
+			 tcp_state_name(t->state), t->closed ? " (restored closed)" : "");
 }
 
 const struct fd_kind tcp_kind = {
