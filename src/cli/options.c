@@ -161,7 +161,8 @@ static const struct cli_option cli_rows[] = {
     {"allow-uprobes", 0, DR, NONE, NULL, "allow processes with a uprobes area", TODO},
 
     /* CRIU's dump (and pre-dump) options, not yet. */
-    {"display-stats", 0, CLI_PRE_DUMP, NONE, NULL, "print the statistics at the end", TODO},
+    {"display-stats", 0, CLI_PRE_DUMP, NONE, NULL, "print the statistics at the end",
+     FLAG(display_stats)},
     {"work-dir", 'W', CLI_PRE_DUMP, REQ, "DIR", "where to put logs and the pidfile", TODO},
     {"external", 0, CLI_RESTORE, REQ, "RES", "an external resource: tty[RDEV:DEV], mnt[...]...",
      TODO},
@@ -209,8 +210,12 @@ static const struct cli_option cli_rows[] = {
     {"address", 0, DUMPS, REQ, "ADDR", "the page server's address", TODO},
     {"port", 0, DUMPS, REQ, "PORT", "the page server's port", TODO},
     {"auto-dedup", 0, DR, NONE, NULL, "drop pages of older images a dump or restore used", TODO},
-    {"track-mem", 0, DUMPS, NONE, NULL, "track memory changes for an incremental dump", TODO},
-    {"prev-images-dir", 0, DUMPS, REQ, "DIR", "the previous images, for an incremental dump", TODO},
+    {"track-mem", 0, DUMPS, NONE, NULL,
+     "track memory changes for the next, incremental checkpoint (pre-dump always does)",
+     FLAG(track_mem)},
+    {"prev-images-dir", 0, DUMPS, REQ, "DIR",
+     "the parent checkpoint (relative to -D, as CRIU): write only the pages changed since",
+     STR(prev_images_dir)},
     {"pre-dump-mode", 0, CLI_PRE_DUMP, REQ, "MODE", "how memory is read: splice or read", TODO,
      .choices = "splice,read"},
 
@@ -247,12 +252,13 @@ static const struct cli_command cli_commands[] = {
      "  cryo dump -t 12345 -D ckpt --shell-job -v4 -o dump.log\n",
      cryo_dump, true, true, false, false},
     {"pre-dump", CLI_PRE_DUMP, "cryo pre-dump -t PID -D DIR [options]",
-     "save memory ahead of a dump (not supported yet)",
-     "Save the memory of the tree rooted at PID while it runs on, so that a later\n"
-     "dump with --prev-images-dir writes only the pages changed since.\n",
+     "checkpoint a tree that runs on, and track its memory",
+     "Checkpoint the tree rooted at PID and let it run on (as dump -R), tracking\n"
+     "its memory so that a later pre-dump or dump with --prev-images-dir writes\n"
+     "only the pages changed since and refers to the rest in the parent.\n",
      "  cryo pre-dump -t 4242 -D /var/lib/ckpt/1\n"
      "  cryo dump -t 4242 -D /var/lib/ckpt/2 --prev-images-dir ../1 --track-mem\n",
-     NULL, true, true, false, false},
+     cryo_pre_dump, true, true, false, false},
     {"restore", CLI_RESTORE, "cryo restore -D DIR [options]", "restore a checkpoint",
      "Restore the checkpoint in DIR with its original pids, which must be free.\n"
      "Without -d, cryo waits for the restored root and exits with its exit status\n"
