@@ -683,10 +683,15 @@ static int dump_vma_pages(struct page_writer *pw, const VmaEntry *v, int pm_fd, 
 		ret = scan_anon_pagemap_read(pm_fd, v, &rs);
 	for (size_t i = 0; i < rs.nr; i++)
 		present += (rs.r[i].end - rs.r[i].start) / PAGE_SIZE_4K;
-	if (!ret && chain_dump_incremental(ctx))
+	if (!ret && chain_dump_incremental(ctx)) {
 		ret = dump_changed(pw, v, &rs, mem_fd, pm_fd);
-	else
-		ret = ret ? ret : dump_regions(pw, v, &rs, mem_fd, pm_fd);
+	} else if (!ret) {
+		/* in a chain, a process not tracked since the parent (forked
+		 * since, or its tracking gone) is saved in full */
+		if (ctx->tree->chain)
+			ctx->tree->stats.pages_untracked += present;
+		ret = dump_regions(pw, v, &rs, mem_fd, pm_fd);
+	}
 	ctx->tree->stats.pages_scanned += (v->end - v->start) / PAGE_SIZE_4K;
 	ctx->tree->stats.pages_skipped_absent += (v->end - v->start) / PAGE_SIZE_4K - present;
 	free(rs.r);
