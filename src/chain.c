@@ -148,8 +148,7 @@ bool chain_dump_incremental(struct dump_ctx *ctx)
 	if (!ctx->tree->chain || !memtrack_tracked(ctx))
 		return false;
 	if (!ctx->chain && !(ctx->chain = load_cover(ctx))) {
-		close(ctx->track_uffd); /* no use: arm afresh */
-		ctx->track_uffd = -1;
+		/* saved in full; the uffd stays, armed again for the next */
 		ctx->track_taken = false;
 		return false;
 	}
@@ -303,7 +302,8 @@ static int verify_level(const struct chain_level *lv, const struct level_pages *
 	for (size_t i = 0; i < lp->nr; i++) {
 		const PagemapEntry *pe = lp->runs[i];
 		uint64_t len = pe->nr_pages * PAGE_SIZE_4K;
-		if (i && pe->vaddr < lp->runs[i - 1]->vaddr + lp->runs[i - 1]->nr_pages * PAGE_SIZE_4K)
+		if (i &&
+		    pe->vaddr < lp->runs[i - 1]->vaddr + lp->runs[i - 1]->nr_pages * PAGE_SIZE_4K)
 			return err_set("%s/pagemap-%d.img: runs out of order", lv->path, lp->pid);
 		if (pe->in_parent || (pe->has_pages_id && pe->pages_id != (uint32_t)lp->pid))
 			continue;

@@ -117,8 +117,8 @@ struct dump_ctx {
 	struct dump_tree *tree;
 	pid_t pid;
 	int pidfd;
-	bool zombie; /* nothing to seize: only its ids and exit status are saved */
-	char state;  /* from /proc/PID/stat before the freeze: R, S, D, T, Z... */
+	bool zombie;	 /* nothing to seize: only its ids and exit status are saved */
+	char state;	 /* from /proc/PID/stat before the freeze: R, S, D, T, Z... */
 	int stop_signal; /* state T: the signal that stopped it (threads.c) */
 	struct proc_stat stat;
 	struct proc_status status;

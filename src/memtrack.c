@@ -70,8 +70,9 @@ uint64_t memtrack_start_time(pid_t pid)
 	buf[n] = 0;
 	/* after the comm, which may hold spaces and ')': field 3 on */
 	char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-				"%*s %*s %*s %*s %llu",
+	if (!p || sscanf(p + 2,
+			 "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+			 "%*s %*s %*s %*s %llu",
 			 &start) != 1)
 		return 0;
 	return start;

@@ -642,7 +642,8 @@ static int dump_changed(struct page_writer *pw, const VmaEntry *v, const struct 
 			int mem_fd, int pm_fd)
 {
 	struct regions w = {0};
-	int t = v->kind == VMA_KIND__ANON_SHARED ? 0 : memtrack_written(pw->ctx, v, add_written, &w);
+	int t =
+	    v->kind == VMA_KIND__ANON_SHARED ? 0 : memtrack_written(pw->ctx, v, add_written, &w);
 	int ret = 0;
 	size_t k = 0;
 

@@ -15,6 +15,7 @@
                         the final checkpoint restores with every page
                         right, and so does a pre-dump in the middle of the
                         chain; no cryo-track holder outlives the tree.
+  incr/chain/san        the same with cryo built with ASan and UBSan.
   incr/refused          a chain whose parent is corrupted (a byte of its
                         pages), missing, or replaced since: the restore is
                         refused with one line naming it, and nothing is
@@ -47,13 +48,13 @@ def stats_of(out_path):
     return {k: int(v) for k, v in STAT.findall(lib.read_text(out_path))}
 
 
-def checkpoint(ctx, cmd, pid, ck, parent=None, extra=()):
+def checkpoint(ctx, cmd, pid, ck, parent=None, extra=(), binary=lib.CRYO):
     """cryo CMD -t PID -D CK [--prev-images-dir ../PARENT]: its statistics."""
     args = [cmd, "-t", pid, "-D", ctx.path(ck), "--display-stats", "-v2", "-o",
             ctx.path(ck + ".log")] + list(extra)
     if parent:
         args += ["--prev-images-dir", "../" + parent]
-    r = ctx.cryo(lib.CRYO, args, ck, limit=60)
+    r = ctx.cryo(binary, args, ck, limit=60)
     ctx.expect_ok(r, "%s %s" % (cmd, ck))
     return stats_of(ctx.path(ck + ".out"))
 
@@ -92,11 +93,11 @@ def expect_small(ctx, name, st, full):
         st.get("pages_untracked", 0)))
 
 
-def restore_and_check(ctx, ck, pid):
+def restore_and_check(ctx, ck, pid, binary=lib.CRYO):
     for name in os.listdir(ctx.dir):
         if name == "go":
             os.unlink(ctx.path(name))
-    run = test_options.restore(ctx, [], pid, ck=ck)
+    run = test_options.restore(ctx, [], pid, ck=ck, binary=binary)
     test_options.finish_restored(ctx, run, pid)
 
 
@@ -104,9 +105,9 @@ def no_holder_left(what):
     lib.wait_until(lambda: not holders(), 10, "cryo-track holders to exit " + what)
 
 
-def chain_test(ctx):
+def chain_test(ctx, binary=lib.CRYO):
     pid = test_files.start(ctx, "mem_incr")
-    full = checkpoint(ctx, "pre-dump", pid, "c0")["pages_written"]
+    full = checkpoint(ctx, "pre-dump", pid, "c0", binary=binary)["pages_written"]
     if len(holders()) != 1:
         raise Fail("pre-dump: %d cryo-track holders, expected 1" % len(holders()))
     roles = ["main", "kid1"]
@@ -114,14 +115,14 @@ def chain_test(ctx):
         if s == 2:
             roles.append("kid2")
         step(ctx, s, roles)
-        st = checkpoint(ctx, "pre-dump", pid, "c%d" % s, "c%d" % (s - 1))
+        st = checkpoint(ctx, "pre-dump", pid, "c%d" % s, "c%d" % (s - 1), binary=binary)
         expect_small(ctx, "pre-dump c%d" % s, st, full)
         if s == 2 and st.get("pages_untracked", 0) < 2048:
             raise Fail("c2: the kid forked since c1 was not saved in full: %s" % st)
         if len(holders()) != 1:
             raise Fail("c%d: %d cryo-track holders, expected 1" % (s, len(holders())))
     step(ctx, 4, roles)
-    st = checkpoint(ctx, "dump", pid, "c4", "c3")
+    st = checkpoint(ctx, "dump", pid, "c4", "c3", binary=binary)
     expect_small(ctx, "dump c4", st, full)
     lib.wait_pid(pid, 10, "the dumped tree to end")
     no_holder_left("after the tree was killed")
@@ -131,9 +132,9 @@ def chain_test(ctx):
     ctx.expect_ok(r, "cryo show c4")
     if "in_parent: true" not in lib.read_text(ctx.path("show.out")) or "parent_dir" not in lib.read_text(ctx.path("show.out")):
         raise Fail("cryo show c4 shows no chain")
-    restore_and_check(ctx, "c4", pid)
+    restore_and_check(ctx, "c4", pid, binary)
     # any checkpoint of the chain restores, at its own moment
-    restore_and_check(ctx, "c2", pid)
+    restore_and_check(ctx, "c2", pid, binary)
 
 
 def corrupt_page(path):
@@ -275,6 +276,7 @@ def measure_test(ctx):
 
 def tests():
     return [("incr/chain", chain_test, 120),
+            ("incr/chain/san", lambda ctx: chain_test(ctx, lib.SAN_CRYO), 180),
             ("incr/refused", refused_test, 60),
             ("incr/tracking-gone", tracking_gone_test, 90),
             ("incr/measure", measure_test, 120)]

@@ -112,8 +112,8 @@ def leave_stopped_dump_test(ctx, workload):
     finish_restored(ctx, run, pid)
 
 
-def restore(ctx, extra, pid, ck="ck"):
-    args = [lib.CRYO, "restore", "-D", ctx.path(ck), "-v4", "-o",
+def restore(ctx, extra, pid, ck="ck", binary=lib.CRYO):
+    args = [binary, "restore", "-D", ctx.path(ck), "-v4", "-o",
             ctx.path("restore.log")] + extra
     rpid = lib.spawn(args, cwd=ctx.dir, stdout=ctx.path("restore.out"),
                      stderr=ctx.path("restore.err"))

@@ -26,10 +26,8 @@ static const char *const kind_names[] = {
     [IMG_PAGEMAP] = "pagemap",	   [IMG_PAGES] = "pages",     [IMG_FILES] = "files",
     [IMG_FDINFO] = "fdinfo",	   [IMG_FS] = "fs",	      [IMG_PIPES] = "pipes",
     [IMG_STATS] = "stats",	   [IMG_GHOST] = "ghost",     [IMG_GHOST_DATA] = "ghost data",
-    [IMG_LOCKS] = "locks",	   [IMG_SYSVSHM] = "sysvshm",
-    [IMG_NETLOCK] = "netlock",
-    [IMG_CGROUP] = "cgroup",
-    [IMG_CHAIN] = "chain",
+    [IMG_LOCKS] = "locks",	   [IMG_SYSVSHM] = "sysvshm", [IMG_NETLOCK] = "netlock",
+    [IMG_CGROUP] = "cgroup",	   [IMG_CHAIN] = "chain",
 };
 
 const char *img_kind_name(enum img_kind kind)

@@ -33,21 +33,21 @@
 
 #include "wl.h"
 
-#define PG	   4096UL
-#define MAIN_A	   (24UL << 20)
-#define KID_A	   (8UL << 20)
-#define THR_R	   (4UL << 20)
-#define THP_LEN	   (4UL << 20)
-#define S_LEN	   (256UL << 10)
-#define PIPE_PAGE  300
-#define DROP_FIRST 100
-#define DROP_END   116
+#define PG	    4096UL
+#define MAIN_A	    (24UL << 20)
+#define KID_A	    (8UL << 20)
+#define THR_R	    (4UL << 20)
+#define THP_LEN	    (4UL << 20)
+#define S_LEN	    (256UL << 10)
+#define PIPE_PAGE   300
+#define DROP_FIRST  100
+#define DROP_END    116
 #define UNMAP_FIRST 200
-#define UNMAP_END  208
-#define C_LEN1	   (1UL << 20)
-#define C_LEN2	   (3UL << 20)
-#define D_LEN	   (2UL << 20)
-#define MAX_STEPS  16
+#define UNMAP_END   208
+#define C_LEN1	    (1UL << 20)
+#define C_LEN2	    (3UL << 20)
+#define D_LEN	    (2UL << 20)
+#define MAX_STEPS   16
 
 struct region {
 	unsigned char *p;
@@ -139,8 +139,8 @@ static void check_region(const char *name, const struct region *r)
 		} else if (pipe_page(r, i)) {
 			ok = wl_first_bad(pg, PG, 3000 + step) == PG;
 		} else {
-			ok = wl_first_bad(pg, PG, seed_of(i, last_stamp(r, i, step), r->salt)) ==
-			     PG;
+			ok =
+			    wl_first_bad(pg, PG, seed_of(i, last_stamp(r, i, step), r->salt)) == PG;
 		}
 		if (!ok && !bad++)
 			first = i;
@@ -195,7 +195,8 @@ static void vma_changes(int s)
 		munmap(A.p + UNMAP_FIRST * PG, (UNMAP_END - UNMAP_FIRST) * PG);
 	} else if (s == 3) {
 		unsigned char *to = map_anon(C.len + (1UL << 20), MAP_PRIVATE);
-		void *p = mremap(C.p, C.len, C.len, MREMAP_MAYMOVE | MREMAP_FIXED, to + (1UL << 20));
+		void *p =
+		    mremap(C.p, C.len, C.len, MREMAP_MAYMOVE | MREMAP_FIXED, to + (1UL << 20));
 		if (p == MAP_FAILED)
 			wl_die("mremap move: %s", strerror(errno));
 		munmap(to, 1UL << 20);
