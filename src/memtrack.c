@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "infra/log.h"
+#include "infra/proc.h"
 #include "infra/uapi.h"
 #include "memtrack.h"
 
@@ -54,28 +55,13 @@ struct memtrack {
 
 uint64_t memtrack_start_time(pid_t pid)
 {
-	char path[64], buf[1024];
-	unsigned long long start = 0;
-	int fd;
-	ssize_t n;
+	struct proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (proc_read_stat(pid, &st)) {
+		err_clear(); /* gone: 0 matches no record */
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* after the comm, which may hold spaces and ')': field 3 on */
-	char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2,
-			 "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-			 "%*s %*s %*s %*s %llu",
-			 &start) != 1)
-		return 0;
-	return start;
+	}
+	return st.start_time;
 }
 
 static struct dump_ctx *proc_of(struct dump_tree *tree, pid_t pid)

@@ -11,16 +11,18 @@
  * Restore: every process is created by its own parent, with clone3 and
  * set_tid, so parent links and exit signals are the original ones (the
  * root is created by cryo); each new process runs the tree's child_main
- * (child.c), which calls back here to create its own kids. Before creating its children a process
- * takes its session and process group, so that children inherit them as they did; a process whose
- * group is led by a sibling joins it after the leader exists (leaders are created first). A group
- * whose leader has exited is made by a helper: the parent creates a process with the leader's pid
- * that makes the group, puts the members in it, then kills and reaps the helper. A zombie is
- * re-created as a child that exits at once with the saved status, and its parent swallows the
- * SIGCHLD these cause. A session whose leader has exited is made by a helper too: the parent (a
- * subreaper, or the kids would not be its own) creates a process with the leader's pid that calls
- * setsid(), creates the kids of that session and exits; the kids come back to the parent as the
- * originals once did.
+ * (child.c), which calls back here to create its own kids. Before creating its children a process takes
+ * its session and process group, so that children inherit them as they
+ * did; a process whose group is led by a sibling joins it after the leader
+ * exists (leaders are created first). A group whose leader has exited is
+ * made by a helper: the parent creates a process with the leader's pid that
+ * makes the group, puts the members in it, then kills and reaps the helper.
+ * A zombie is re-created as a child that exits at once with the saved
+ * status, and its parent swallows the SIGCHLD these cause. A session whose
+ * leader has exited is made by a helper too: the parent (a subreaper, or
+ * the kids would not be its own) creates a process with the leader's pid
+ * that calls setsid(), creates the kids of that session and exits; the
+ * kids come back to the parent as the originals once did.
  */
 #include <errno.h>
 #include <signal.h>

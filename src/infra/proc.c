@@ -98,13 +98,14 @@ int proc_read_stat(pid_t pid, struct proc_stat *st)
 	/* fields from 3 on; see proc(5) */
 	int n = sscanf(close_paren + 2,
 		       "%c %d %d %d %d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
-		       "%*u %*u %*d %*u %llu %llu %llu %*u %*u %*u %*u %*u %*u %*u %*u %*u "
+		       "%llu %*u %*d %*u %llu %llu %llu %*u %*u %*u %*u %*u %*u %*u %*u %*u "
 		       "%d %*d %*u %*u %*u %*u %*d %llu %llu %llu %llu %llu %llu %llu %d",
-		       &st->state, &st->ppid, &st->pgrp, &st->session, &st->tty_nr, &st->start_code,
+		       &st->state, &st->ppid, &st->pgrp, &st->session, &st->tty_nr, &st->start_time,
+		       &st->start_code,
 		       &st->end_code, &st->start_stack, &st->exit_signal, &st->start_data,
 		       &st->end_data, &st->start_brk, &st->arg_start, &st->arg_end, &st->env_start,
 		       &st->env_end, &st->exit_code);
-	if (n < 16) {
+	if (n < 17) {
 		err_set("cannot parse /proc/%d/stat (%d fields)", pid, n);
 		goto out;
 	}

@@ -28,6 +28,7 @@ struct proc_stat {
 	char state;
 	pid_t ppid, pgrp, session;
 	int tty_nr;
+	unsigned long long start_time; /* field 22: clock ticks after boot; tells pid reuse */
 	unsigned long long start_code, end_code, start_stack;
 	int exit_signal;
 	unsigned long long start_data, end_data, start_brk, arg_start, arg_end, env_start, env_end;
