@@ -185,18 +185,6 @@ int memtrack_inject(struct dump_ctx *ctx)
 	return 0;
 }
 
-static int pm_open(pid_t pid)
-{
-	char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_errno("cannot open %s", path);
-	return fd;
-}
-
 /* Present (or swapped) anonymous pages written since the last arm, armed
  * again; -2 when the VMA is not registered for async write-protect. */
 static int scan_written(int pm_fd, uint64_t start, uint64_t end, memtrack_range_fn fn, void *arg)
@@ -236,7 +224,7 @@ int memtrack_written(struct dump_ctx *ctx, const VmaEntry *v, memtrack_range_fn 
 
 	if (!memtrack_tracked(ctx))
 		return 0;
-	pm_fd = pm_open(ctx->pid);
+	pm_fd = proc_open_file(ctx->pid, "pagemap", O_RDONLY);
 	if (pm_fd < 0)
 		return -1;
 	r = scan_written(pm_fd, v->start, v->end, fn, arg);
@@ -291,7 +279,7 @@ int memtrack_arm(struct dump_ctx *ctx)
 		untrack(ctx); /* consumed, not armed again: the registration goes */
 		return 0;
 	}
-	pm_fd = pm_open(ctx->pid);
+	pm_fd = proc_open_file(ctx->pid, "pagemap", O_RDONLY);
 	if (pm_fd < 0)
 		return -1;
 	for (size_t i = 0; !r && i < ctx->mm->n_vmas; i++)

@@ -48,6 +48,7 @@
 #include "cow.h"
 #include "images.h"
 #include "infra/log.h"
+#include "infra/proc.h"
 #include "infra/uapi.h"
 #include "memtrack.h"
 #include "pages.h"
@@ -699,18 +700,6 @@ static int dump_vma_pages(struct page_writer *pw, const VmaEntry *v, int pm_fd, 
 	return ret ? ret : shmem_mark_saved(ctx->tree, v);
 }
 
-static int open_proc_fd(pid_t pid, const char *name)
-{
-	char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_errno("cannot open %s", path);
-	return fd;
-}
-
 /* Pages saved by an earlier process are looked for only in a tree. */
 static int share_setup(struct page_writer *pw)
 {
@@ -736,8 +725,8 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 	int pm_fd, mem_fd, ret = -1;
 	unsigned long long t = now_us();
 
-	pm_fd = open_proc_fd(ctx->pid, "pagemap");
-	mem_fd = open_proc_fd(ctx->pid, "mem");
+	pm_fd = proc_open_file(ctx->pid, "pagemap", O_RDONLY);
+	mem_fd = proc_open_file(ctx->pid, "mem", O_RDONLY);
 	if (pm_fd < 0 || mem_fd < 0)
 		goto out;
 	if (image_out_open(&ctx->tree->dir, &pw.map, IMAGE_PAGEMAP, ctx->pid) ||
