@@ -19,10 +19,13 @@
  *   - S (256 KiB MAP_SHARED anonymous) is written by kid1 through its own
  *     mapping, page s with (s, 2000); main checks it;
  *   - page 300 of A is filled by read(2) from a pipe (the kernel writes it);
+ *   - F: 1 MiB of a file mapped MAP_PRIVATE (its written pages are the
+ *     process's own), stamped as A;
  *   - step 2: main forks kid2 (no tracking yet: saved in full).
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +61,7 @@ struct region {
 
 static int step;
 static const char *role = "main";
-static struct region A, T[2], H, S, C, D;
+static struct region A, T[2], H, S, C, D, F;
 static atomic_int thr_step;
 static atomic_int thr_done;
 
@@ -160,6 +163,41 @@ static void fill_pipe_page(void)
 	close(fds[1]);
 }
 
+/* A file of pattern pages, mapped private: only the pages stamped later
+ * are the process's own. */
+static void map_file_private(void)
+{
+	char buf[512];
+	int fd = open(wl_path("fpriv.dat", buf, sizeof(buf)), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	static unsigned char pg[PG];
+
+	F = (struct region){NULL, 1UL << 20, 8, 0};
+	for (size_t i = 0; fd >= 0 && i < F.len / PG; i++) {
+		wl_fill(pg, PG, seed_of(i, 0, F.salt));
+		if (write(fd, pg, PG) != (ssize_t)PG)
+			wl_die("write fpriv.dat: %s", strerror(errno));
+	}
+	F.p = fd < 0 ? MAP_FAILED : mmap(NULL, F.len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (F.p == MAP_FAILED)
+		wl_die("fpriv.dat: %s", strerror(errno));
+	close(fd);
+}
+
+/* Whether the THP region got huge pages (the kernel may give none). */
+static bool has_thp(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	unsigned long kb = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %lu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb > 0;
+}
+
 static void *thread_main(void *arg)
 {
 	struct region *r = arg;
@@ -218,6 +256,7 @@ static void do_step(int s, pid_t *kid2)
 		atomic_store(&thr_step, s);
 		stamp(&H, s);
 		stamp(&D, s);
+		stamp(&F, s);
 		fill_pipe_page();
 		vma_changes(s);
 		if (C.p)
@@ -243,6 +282,7 @@ static void check_all(pid_t kid1, pid_t kid2)
 	check_region("thread1", &T[1]);
 	check_region("thp", &H);
 	check_region("shrunk", &D);
+	check_region("file_private", &F);
 	if (step >= 1)
 		check_region("grown_moved", &C);
 	size_t bad = 0;
@@ -288,6 +328,9 @@ int main(void)
 	H.p = (unsigned char *)(((uintptr_t)h + THP_LEN - 1) & ~(THP_LEN - 1));
 	madvise(H.p, THP_LEN, MADV_HUGEPAGE);
 	stamp(&H, 0);
+	if (!has_thp())
+		wl_not_covered("thp", "the kernel gave no transparent huge page");
+	map_file_private();
 	D = (struct region){map_anon(D_LEN, MAP_PRIVATE), D_LEN, 6, 0};
 	stamp(&D, 0);
 	kid1 = fork();
