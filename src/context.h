@@ -83,6 +83,7 @@ struct chain_dump;
 struct chain_cover;
 struct chain_restore;
 struct memtrack;
+struct memtrack_scan;
 struct files_use;
 
 /* What all processes of one dump share. */
@@ -139,6 +140,7 @@ struct dump_ctx {
 	 * the memory since the parent checkpoint */
 	int track_uffd;
 	bool track_taken;
+	struct memtrack_scan *track_scan; /* memtrack.c: what the freeze point read */
 	struct chain_cover *chain; /* chain.c: what the parent has of its pages */
 };
 

@@ -225,7 +225,8 @@ static int collect_memory(struct dump_ctx *ctx)
 {
 	if (ctx->zombie)
 		return task_write(ctx);
-	if (pages_dump(ctx, ctx->mm) || memtrack_arm(ctx))
+	/* tracking read and re-armed while frozen, before any page is read */
+	if (memtrack_freeze_point(ctx) || pages_dump(ctx, ctx->mm))
 		return -1;
 	return task_write(ctx) || mm_write(ctx);
 }

@@ -147,7 +147,7 @@ static bool wanted(const struct cryo_opts *opts)
 
 bool memtrack_tracked(const struct dump_ctx *ctx)
 {
-	return ctx->track_taken && ctx->track_uffd >= 0;
+	return ctx->track_taken;
 }
 
 /* A userfaultfd made by the process itself (it belongs to its mm), taken
@@ -218,21 +218,103 @@ static int scan_written(int pm_fd, uint64_t start, uint64_t end, memtrack_range_
 	return 0;
 }
 
-int memtrack_written(struct dump_ctx *ctx, const VmaEntry *v, memtrack_range_fn fn, void *arg)
-{
-	int pm_fd, r;
+/* What one VMA's scan said, kept from the freeze until its pages are read. */
+struct written_vma {
+	uint64_t start;
+	bool tracked;
+	size_t nr, cap;
+	uint64_t (*r)[2];
+};
 
-	if (!memtrack_tracked(ctx))
+struct memtrack_scan {
+	size_t nr;
+	struct written_vma *v; /* in the order of the VMAs */
+};
+
+static int keep_range(void *arg, uint64_t start, uint64_t end)
+{
+	struct written_vma *w = arg;
+
+	if (w->nr && w->r[w->nr - 1][1] == start) {
+		w->r[w->nr - 1][1] = end;
 		return 0;
-	pm_fd = proc_open_file(ctx->pid, "pagemap", O_RDONLY);
-	if (pm_fd < 0)
-		return -1;
-	r = scan_written(pm_fd, v->start, v->end, fn, arg);
-	close(pm_fd);
+	}
+	if (w->nr == w->cap) {
+		void *grown = realloc(w->r, (w->cap = w->cap ? 2 * w->cap : 16) * sizeof(*w->r));
+		if (!grown)
+			return err_set("out of memory keeping the pages written");
+		w->r = grown;
+	}
+	w->r[w->nr][0] = start;
+	w->r[w->nr++][1] = end;
+	return 0;
+}
+
+static int scan_vma(struct dump_ctx *ctx, int pm_fd, const VmaEntry *v, struct written_vma *w)
+{
+	int r = scan_written(pm_fd, v->start, v->end, keep_range, w);
+
+	w->start = v->start;
+	w->tracked = r == 0;
 	if (r == -2)
 		pr_debug("pid %d: 0x%llx-0x%llx is new since the parent: saved in full", ctx->pid,
 			 (unsigned long long)v->start, (unsigned long long)v->end);
-	return r == -2 ? 0 : r < 0 ? -1 : 1;
+	return r == -1 ? -1 : 0;
+}
+
+/* While frozen: the pages each private VMA wrote since the parent, read
+ * and re-armed in one scan per VMA, kept for pages.c. */
+static int collect_written(struct dump_ctx *ctx)
+{
+	struct memtrack_scan *ms;
+	int pm_fd, ret = 0;
+
+	if (!memtrack_tracked(ctx))
+		return 0;
+	ms = calloc(1, sizeof(*ms));
+	if (!ms || !(ms->v = calloc(ctx->mm->n_vmas + 1, sizeof(*ms->v)))) {
+		free(ms);
+		return err_set("out of memory");
+	}
+	ctx->track_scan = ms;
+	pm_fd = proc_open_file(ctx->pid, "pagemap", O_RDONLY);
+	if (pm_fd < 0)
+		return -1;
+	for (size_t i = 0; !ret && i < ctx->mm->n_vmas; i++) {
+		const VmaEntry *v = ctx->mm->vmas[i];
+		if (v->kind == VMA_KIND__ANON_PRIVATE || v->kind == VMA_KIND__FILE_PRIVATE)
+			ret = scan_vma(ctx, pm_fd, v, &ms->v[ms->nr++]);
+	}
+	close(pm_fd);
+	return ret;
+}
+
+int memtrack_written(struct dump_ctx *ctx, const VmaEntry *v, memtrack_range_fn fn, void *arg)
+{
+	const struct memtrack_scan *ms = ctx->track_scan;
+
+	for (size_t i = 0; ms && memtrack_tracked(ctx) && i < ms->nr; i++) {
+		const struct written_vma *w = &ms->v[i];
+		if (w->start != v->start)
+			continue;
+		for (size_t k = 0; w->tracked && k < w->nr; k++)
+			if (fn(arg, w->r[k][0], w->r[k][1]))
+				return -1;
+		return w->tracked ? 1 : 0;
+	}
+	return 0;
+}
+
+static void scan_free(struct dump_ctx *ctx)
+{
+	struct memtrack_scan *ms = ctx->track_scan;
+
+	for (size_t i = 0; ms && i < ms->nr; i++)
+		free(ms->v[i].r);
+	if (ms)
+		free(ms->v);
+	free(ms);
+	ctx->track_scan = NULL;
 }
 
 static bool trackable(const VmaEntry *v)
@@ -269,14 +351,17 @@ static void untrack(struct dump_ctx *ctx)
 	ctx->track_taken = false;
 }
 
-int memtrack_arm(struct dump_ctx *ctx)
+static int arm(struct dump_ctx *ctx)
 {
 	int pm_fd, r = 0;
 
 	if (ctx->track_uffd < 0)
 		return 0;
 	if (!wanted(ctx->opts)) {
-		untrack(ctx); /* consumed, not armed again: the registration goes */
+		/* consumed, not armed again: the registration goes (what the
+		 * freeze point read stays usable) */
+		close(ctx->track_uffd);
+		ctx->track_uffd = -1;
 		return 0;
 	}
 	pm_fd = proc_open_file(ctx->pid, "pagemap", O_RDONLY);
@@ -295,6 +380,11 @@ int memtrack_arm(struct dump_ctx *ctx)
 		r = 0;
 	}
 	return r;
+}
+
+int memtrack_freeze_point(struct dump_ctx *ctx)
+{
+	return collect_written(ctx) || arm(ctx) ? -1 : 0;
 }
 
 /* ---- the holder ---- */
@@ -466,6 +556,8 @@ void memtrack_abort(struct dump_tree *tree)
 
 void memtrack_free(struct dump_tree *tree)
 {
+	for (int i = 0; i < tree->nr_procs; i++)
+		scan_free(tree->procs[i]);
 	for (int i = 0; i < tree->nr_procs; i++)
 		if (tree->procs[i]->track_uffd >= 0) {
 			close(tree->procs[i]->track_uffd);

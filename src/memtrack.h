@@ -18,13 +18,17 @@ int memtrack_take(struct dump_tree *tree, const ChainEntry *parent);
 int memtrack_inject(struct dump_ctx *ctx);
 /* Is ctx's memory tracked since the parent (its uffd was taken)? */
 bool memtrack_tracked(const struct dump_ctx *ctx);
-/* The pages of v written since the last arm, re-armed as they are read:
+/* While the process is frozen, before it is let go (with a copy-on-write
+ * snapshot: when the snapshot is taken): the pages each VMA wrote since the
+ * parent are read and re-armed in one PAGEMAP_SCAN, and kept; then every
+ * private VMA is registered and its present pages armed for the next
+ * checkpoint (with --track-mem). A write after this point is the next
+ * checkpoint's. */
+int memtrack_freeze_point(struct dump_ctx *ctx);
+/* The pages of v written since the parent, as the freeze point read them:
  * 1 when v is tracked, 0 when it is not (a new, moved or forked-into VMA:
  * all of it is to be saved), -1 on error. */
 int memtrack_written(struct dump_ctx *ctx, const VmaEntry *v, memtrack_range_fn fn, void *arg);
-/* After the memory is saved, still frozen: every private VMA registered and
- * its present pages armed, for the next checkpoint. */
-int memtrack_arm(struct dump_ctx *ctx);
 /* Before the commit: the armed userfaultfds go to a new holder process,
  * recorded in ce. */
 int memtrack_hand_over(struct dump_tree *tree, ChainEntry *ce);
