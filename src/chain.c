@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chain.h"
@@ -93,6 +94,13 @@ struct chain_cover {
 	PagemapEntry **runs; /* the parent's pagemap of this process */
 };
 
+static bool same_dir(int a, int b)
+{
+	struct stat sa, sb;
+
+	return !fstat(a, &sa) && !fstat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 int chain_dump_open(struct dump_tree *tree)
 {
 	const char *rel = tree->opts->prev_images_dir;
@@ -109,6 +117,8 @@ int chain_dump_open(struct dump_tree *tree)
 	cd->pdir.dirfd = -1;
 	if (img_dir_open(&cd->pdir, cd->parent_path))
 		return err_wrap("--prev-images-dir %s", rel);
+	if (same_dir(cd->pdir.dirfd, tree->dir.dirfd))
+		return err_set("--prev-images-dir %s is the images directory itself", rel);
 	cd->pchain = load_chain(&cd->pdir);
 	if (cd->pchain == (ChainEntry *)-1) {
 		cd->pchain = NULL;

@@ -126,8 +126,8 @@ def restore(ctx, extra, pid, ck="ck", binary=lib.CRYO):
         return done in lib.read_text(ctx.path("restore.log")) or lib.poll_pid(rpid) is not None
     lib.wait_until(restored, 20, "waiting for pid %d to be restored" % pid)
     if done not in lib.read_text(ctx.path("restore.log")):
-        raise Fail("cryo restore ended before pid %d was back: %s" % (
-            pid, " ".join(lib.tail(run.err, 2)).strip()))
+        raise Fail("cryo restore ended before pid %d was back (%s): %s" % (
+            pid, lib.describe_status(lib.poll_pid(rpid)), " ".join(lib.tail(run.err, 2)).strip()))
     return run
 
 
