@@ -24,6 +24,11 @@
                         says so and writes a full image, which restores;
                         a dump -R without --track-mem armed nothing: its
                         child checkpoint says so and is full.
+  incr/other-userfaultfd  a process holding a userfaultfd of its own is
+                        refused by name and goes on; a second pre-dump
+                        without parent (the first one's tracking still
+                        held) warns, arms nothing, and its child dump is
+                        full (and restores).
   incr/measure          a 256 MiB job, 1% of its pages written: bytes,
                         time and pages read of the incremental dump
                         against a full one (notes; the incremental must
@@ -209,6 +214,52 @@ def tracking_gone_test(ctx):
     restore_and_check(ctx, "c3", pid)
 
 
+OWN_UFFD_JOB = r"""
+import ctypes, os, time
+fd = ctypes.CDLL(None).syscall(323, os.O_CLOEXEC)  # userfaultfd(2), x86-64
+assert fd >= 0
+open("ready", "w").close()
+while not os.path.exists("go"):
+    time.sleep(0.01)
+print("wl: check still running ok")
+"""
+
+
+def other_uffd_test(ctx):
+    """A process holding a userfaultfd of its own is refused by name (and
+    goes on); memory registered with another userfaultfd (an earlier
+    pre-dump's, never taken) is saved in full with a warning."""
+    with open(ctx.path("job.py"), "w") as f:
+        f.write(OWN_UFFD_JOB)
+    pid = lib.spawn([sys.executable, ctx.path("job.py")], cwd=ctx.dir,
+                    stdout=ctx.path("out.log"), stderr="stdout", session="setsid")
+    lib.wait_until(lambda: os.path.exists(ctx.path("ready")), 20, "the job")
+    r = ctx.cryo(lib.CRYO, ["pre-dump", "-t", pid, "-D", ctx.path("u0")], "u0")
+    err = lib.read_text(r.err).strip()
+    if lib.exit_code(r.status) != 1 or "userfaultfd" not in err or not lib.alive(pid):
+        raise Fail("a process with its own userfaultfd: %s: %s" % (
+            lib.describe_status(r.status), err))
+    ctx.notes.append(err)
+    test_files.finish(ctx, pid)
+    for name in ("go", "ready"):
+        os.unlink(ctx.path(name))
+    pid = test_files.start(ctx, "mem_incr")
+    checkpoint(ctx, "pre-dump", pid, "c0")
+    st = checkpoint(ctx, "pre-dump", pid, "c1")
+    log = lib.read_text(ctx.path("c1.log"))
+    if "registered with another userfaultfd" not in log:
+        raise Fail("a second pre-dump without parent did not warn: %r" % log[-300:])
+    show = ctx.cryo(lib.CRYO, ["show", ctx.path("c1")], "show1", limit=60)
+    ctx.expect_ok(show, "cryo show c1")
+    if "tracked {" in lib.read_text(ctx.path("show1.out")).split("chain.img:")[1].split("\n\n")[0]:
+        raise Fail("c1 records tracking it could not arm")
+    checkpoint(ctx, "dump", pid, "c2", "c1")
+    lib.wait_pid(pid, 10, "the dumped tree to end")
+    no_holder_left("after the tree was killed")
+    restore_and_check(ctx, "c2", pid)
+    ctx.notes.append("c1: %d pages written" % st["pages_written"])
+
+
 MEASURE_JOB = r"""
 import mmap, os, sys, time
 n = 256 << 20
@@ -279,4 +330,5 @@ def tests():
             ("incr/chain/san", lambda ctx: chain_test(ctx, lib.SAN_CRYO), 180),
             ("incr/refused", refused_test, 60),
             ("incr/tracking-gone", tracking_gone_test, 90),
+            ("incr/other-userfaultfd", other_uffd_test, 60),
             ("incr/measure", measure_test, 120)]
