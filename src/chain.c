@@ -17,7 +17,8 @@
  * each process's in_parent runs are resolved to the level whose image has
  * the bytes; every run of a parent level used is verified by its checksum
  * first. The process's pages image then becomes one memfd holding its own
- * runs and the resolved ones, in address order, each with its checksum:
+ * runs and the resolved ones, in address order (the resolved ones keep
+ * in_parent set: the verification threads skip them, checked already):
  * the rest of the restore (verification threads, userfaultfd, the
  * copy-on-write staging of cow.c) reads it as an ordinary image. It costs
  * one copy of the memory into the memfd (whose pages the read-only mapping
@@ -348,7 +349,8 @@ static int open_level_pages(struct chain_level *lv, struct level_pages *lp)
 	fd = image_raw_open(&lv->dir, IMAGE_PAGES, lp->pid, &lp->size);
 	if (fd < 0)
 		return err_wrap("parent checkpoint %s", lv->path);
-	lp->map = mmap(NULL, lp->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	/* read whole by the checksums at once: populated in bulk */
+	lp->map = mmap(NULL, lp->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 	close(fd);
 	if (lp->map == MAP_FAILED) {
 		lp->map = NULL;
@@ -450,9 +452,9 @@ static int merge_run(struct restore_ctx *ctx, PagemapEntry *pe, unsigned char *m
 		return err_set("pagemap-%d.img: a shared run in an incremental checkpoint",
 			       ctx->pid);
 	if (pe->in_parent) {
+		/* from runs verified in their own level; the memfd is cryo's only */
 		if (fill(ctx->tree->chain, 0, ctx->pid, pe->vaddr, len, map + off))
 			return -1;
-		pe->xxh3 = img_hash(map + off, len);
 	} else if (pe->offset % PAGE_SIZE_4K || pe->offset + len > ctx->pages_size ||
 		   pread(ctx->pages_fd, map + off, len, pe->offset) != (ssize_t)len) {
 		return err_set("%s/%s: the run at 0x%llx points outside it", ctx->tree->dir.path,
@@ -474,6 +476,8 @@ static int merge(struct restore_ctx *ctx, int mfd, uint64_t size)
 	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 	if (map == MAP_FAILED)
 		return err_errno("cannot map the merged pages of pid %d", ctx->pid);
+	/* allocated in bulk: several times faster than a fault per page */
+	madvise(map, size, MADV_POPULATE_WRITE);
 	if (pread(ctx->pages_fd, map, IMG_PAGES_DATA_OFF, 0) != IMG_PAGES_DATA_OFF)
 		ret = err_errno("cannot read %s", image_name(IMAGE_PAGES, ctx->pid).s);
 	for (size_t i = 0; !ret && i < ctx->nr_runs; i++) {

@@ -27,8 +27,9 @@ void chain_dump_free(struct dump_tree *tree);
 /* In pages_validate, once ctx's pages image is open: runs that are the
  * parent's are resolved level by level, every parent run used verified
  * by its checksum, and ctx's pages image becomes one memfd holding its own
- * runs and the parents' (in address order, each run checksummed), so that
- * the rest of the restore sees an ordinary image. Nothing for a checkpoint
+ * runs and the parents' (in address order; the resolved runs keep in_parent
+ * and are not checked again), so that the rest of the restore sees an
+ * ordinary image. Nothing for a checkpoint
  * without a parent. */
 int chain_resolve(struct restore_ctx *ctx);
 void chain_restore_free(struct restore_tree *tree);

@@ -322,6 +322,9 @@ def measure_test(ctx):
         if os.path.exists(ctx.path(name)):
             os.unlink(ctx.path(name))
     run = test_options.restore(ctx, [], pid, ck="incr")
+    m = re.search(r"restored pid \d+ in (\d+) us", lib.read_text(ctx.path("restore.log")))
+    ctx.notes.append("restore of the incremental checkpoint (its 256 MiB merged from the "
+                     "parent): %.0f ms" % (int(m.group(1)) / 1000 if m else -1))
     test_options.finish_restored(ctx, run, pid)
 
 
