@@ -324,7 +324,8 @@ static bool trackable(const VmaEntry *v)
 }
 
 /* Registers v (again: the same uffd and mode is a no-op) and arms its
- * present pages; 1 if the VMA is the program's own userfaultfd's. */
+ * present pages; 1 if the VMA is another userfaultfd's, 2 if the uffd is of
+ * an mm the process left (it called execve since the parent). */
 static int arm_vma(struct dump_ctx *ctx, int pm_fd, const VmaEntry *v)
 {
 	struct uffdio_register reg = {
@@ -333,8 +334,9 @@ static int arm_vma(struct dump_ctx *ctx, int pm_fd, const VmaEntry *v)
 	};
 
 	if (ioctl(ctx->track_uffd, UFFDIO_REGISTER, &reg)) {
-		if (errno == EBUSY)
-			return 1;
+		/* ESRCH, ENOMEM (no such VMA): the uffd's mm is not this one */
+		if (errno == EBUSY || errno == ESRCH || errno == ENOMEM)
+			return errno == EBUSY ? 1 : 2;
 		pr_debug("pid %d: 0x%llx-0x%llx cannot be tracked (%s): saved in full next time",
 			 ctx->pid, (unsigned long long)v->start, (unsigned long long)v->end,
 			 strerror(errno));
@@ -377,6 +379,14 @@ static int arm(struct dump_ctx *ctx)
 			"process): its memory is not tracked, and saved in full",
 			ctx->pid);
 		untrack(ctx);
+		r = 0;
+	} else if (r == 2) {
+		/* dropped, not handed over: the next dump makes a new one */
+		pr_info("pid %d has a new address space since the parent (execve): tracked "
+			"from the next checkpoint on",
+			ctx->pid);
+		close(ctx->track_uffd);
+		ctx->track_uffd = -1;
 		r = 0;
 	}
 	return r;
