@@ -29,6 +29,9 @@
                         without parent (the first one's tracking still
                         held) warns, arms nothing, and its child dump is
                         full (and restores).
+  incr/exec             a process calling execve between checkpoints: the
+                        next one is full and says tracking starts again;
+                        two later it is incremental again, and restores.
   incr/measure          a 256 MiB job, 1% of its pages written: bytes,
                         time and pages read of the incremental dump
                         against a full one (notes; the incremental must
@@ -260,6 +263,51 @@ def other_uffd_test(ctx):
     ctx.notes.append("c1: %d pages written" % st["pages_written"])
 
 
+EXEC_JOB = r"""
+import mmap, os, sys, time
+stage = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+n = 32 << 20
+m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+for i in range(0, n, 4096):
+    m[i:i + 8] = (i + stage).to_bytes(8, "little")
+open("ready" if stage == 1 else "stage2", "w").close()
+while not os.path.exists("go"):
+    if stage == 1 and os.path.exists("exec"):
+        os.execv(sys.executable, [sys.executable, sys.argv[0], "2"])
+    time.sleep(0.01)
+bad = [i for i in range(0, n, 4096) if m[i:i + 8] != (i + stage).to_bytes(8, "little")]
+print("wl: check pages ok" if not bad and stage == 2 else "wl: FAIL %d pages, stage %d"
+      % (len(bad), stage))
+"""
+
+
+def exec_test(ctx):
+    """A process that calls execve between two checkpoints: the next one is
+    full and says the tracking starts again; the one after is incremental
+    again and restores right."""
+    with open(ctx.path("job.py"), "w") as f:
+        f.write(EXEC_JOB)
+    pid = lib.spawn([sys.executable, ctx.path("job.py")], cwd=ctx.dir,
+                    stdout=ctx.path("out.log"), stderr="stdout", session="setsid")
+    lib.wait_until(lambda: os.path.exists(ctx.path("ready")), 20, "the job")
+    checkpoint(ctx, "pre-dump", pid, "c0")
+    with open(ctx.path("exec"), "w"):
+        pass
+    lib.wait_until(lambda: os.path.exists(ctx.path("stage2")), 20, "the job's execve")
+    st = checkpoint(ctx, "pre-dump", pid, "c1", "c0")
+    if "new address space" not in lib.read_text(ctx.path("c1.log")) or st["pages_in_parent"]:
+        raise Fail("after execve: %s, %r" % (st, lib.read_text(ctx.path("c1.log"))[-300:]))
+    checkpoint(ctx, "pre-dump", pid, "c2", "c1")
+    st = checkpoint(ctx, "dump", pid, "c3", "c2")
+    if st["pages_in_parent"] < 8000:
+        raise Fail("tracked again after execve: c3 has only %d pages in the parent: %s"
+                   % (st["pages_in_parent"], st))
+    lib.wait_pid(pid, 10, "the dumped job")
+    no_holder_left("after the job was killed")
+    run = test_options.restore(ctx, [], pid, ck="c3")
+    test_options.finish_restored(ctx, run, pid)
+
+
 MEASURE_JOB = r"""
 import mmap, os, sys, time
 n = 256 << 20
@@ -334,4 +382,5 @@ def tests():
             ("incr/refused", refused_test, 60),
             ("incr/tracking-gone", tracking_gone_test, 90),
             ("incr/other-userfaultfd", other_uffd_test, 60),
+            ("incr/exec", exec_test, 60),
             ("incr/measure", measure_test, 120)]
