@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "chain.h"
 #include "creds.h"
 #include "external.h"
 #include "files.h"
@@ -39,6 +40,7 @@
 #include "infra/pbprint.h"
 #include "infra/ptrace.h"
 #include "locks.h"
+#include "memtrack.h"
 #include "mm.h"
 #include "pages.h"
 #include "shmem.h"
@@ -122,7 +124,7 @@ static int collect_by_injection(struct dump_ctx *ctx)
 	if (begin_injection(ctx) || threads_dump(ctx) || seccomp_dump(ctx))
 		return -1;
 	if (task_dump(ctx) || creds_dump(ctx) || signals_dump(ctx) || timers_dump(ctx) ||
-	    sched_dump(ctx) || mm_dump(ctx, mm))
+	    sched_dump(ctx) || mm_dump(ctx, mm) || memtrack_inject(ctx))
 		return -1;
 	return end_injection(ctx);
 }
@@ -155,6 +157,8 @@ static int commit(struct dump_tree *tree)
 	inv.xcr0 = tree->kd.xcr0;
 	inv.xsave_size = tree->kd.xsave_size;
 	tree->stats.has_pages_skipped_shared = true;
+	tree->stats.has_pages_read = true;
+	tree->stats.has_pages_in_parent = tree->stats.has_pages_untracked = tree->chain != NULL;
 	tree->stats.total_time_us = now_us() - tree->t_start;
 	tree->stats.frozen_time_us = now_us() - tree->t_frozen;
 	ret = image_write_one(&tree->dir, IMAGE_STATS_DUMP, 0, &tree->stats.base);
@@ -223,7 +227,8 @@ static int collect_memory(struct dump_ctx *ctx)
 {
 	if (ctx->zombie)
 		return task_write(ctx);
-	if (pages_dump(ctx, ctx->mm))
+	/* tracking read and re-armed while frozen, before any page is read */
+	if (memtrack_freeze_point(ctx) || pages_dump(ctx, ctx->mm))
 		return -1;
 	return task_write(ctx) || mm_write(ctx);
 }
@@ -236,7 +241,8 @@ static int dump_steps(struct dump_tree *tree)
 
 	/* 0 */
 	if (check_kernel(tree) || check_root(tree) || external_check_opts(tree->opts) ||
-	    img_dir_create(&tree->dir, tree->opts->images_dir, !tree->opts->no_sync))
+	    img_dir_create(&tree->dir, tree->opts->images_dir, !tree->opts->no_sync) ||
+	    chain_dump_open(tree))
 		return -1;
 	/* 1 */
 	t = now_us();
@@ -245,6 +251,8 @@ static int dump_steps(struct dump_tree *tree)
 	tree->t_frozen = now_us();
 	tree->stats.freezing_time_us = tree->t_frozen - t;
 	test_kill_point("dump-frozen");
+	if (chain_dump_take(tree))
+		return -1;
 	pr_info("froze %d process%s in %llu us", tree->nr_procs, tree->nr_procs > 1 ? "es" : "",
 		tree->t_frozen - t);
 	/* 2 */
@@ -269,7 +277,7 @@ static int dump_steps(struct dump_tree *tree)
 		(unsigned long long)tree->stats.pages_skipped_absent,
 		(unsigned long long)tree->stats.memdump_time_us);
 	/* 4 */
-	if (commit(tree))
+	if (chain_dump_write(tree) || commit(tree))
 		return -1;
 	pr_info("checkpoint of pid %d committed to %s", tree->procs[0]->pid,
 		tree->opts->images_dir);
@@ -296,6 +304,7 @@ int cryo_dump(const struct cryo_opts *opts)
 	ret = dump_steps(&tree);
 	if (ret) {
 		files_dump_end(&tree, DUMP_END_FAILED);
+		memtrack_abort(&tree);
 		release_all(&tree);
 		img_dir_abort(&tree.dir);
 	} else {
@@ -310,7 +319,19 @@ int cryo_dump(const struct cryo_opts *opts)
 		locks_dump_free(tree.procs[i]);
 	files_dump_free(&tree);
 	pages_dump_free(&tree);
+	memtrack_free(&tree);
+	chain_dump_free(&tree);
 	shmem_dump_free(&tree);
 	tree_dump_free(&tree);
 	return ret ? 1 : 0;
+}
+
+int cryo_pre_dump(const struct cryo_opts *opts)
+{
+	struct cryo_opts pre = *opts;
+
+	pre.leave_running = true;
+	pre.track_mem = true;
+	pre.pre_dump = true;
+	return cryo_dump(&pre);
 }

@@ -44,10 +44,13 @@
 #include <linux/userfaultfd.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "cow.h"
 #include "images.h"
 #include "infra/log.h"
+#include "infra/proc.h"
 #include "infra/uapi.h"
+#include "memtrack.h"
 #include "pages.h"
 #include "shmem.h"
 
@@ -545,6 +548,7 @@ static int keep_pages(struct page_writer *pw, const VmaEntry *v, uint64_t addr, 
 	if (foreign_close(pw) || read_memory(pw->ctx, v, addr + i * PAGE_SIZE_4K, src,
 					     (j - i) * PAGE_SIZE_4K, mem_fd, shared))
 		return -1;
+	pw->ctx->tree->stats.pages_read += j - i;
 	for (size_t k = i; k < j; k++)
 		if (place_page(pw, addr + k * PAGE_SIZE_4K, src + (k - i) * PAGE_SIZE_4K, skip_zero,
 			       pfns ? pw->pfns[k] : 0))
@@ -588,6 +592,86 @@ static int dump_region(struct page_writer *pw, const VmaEntry *v, struct region 
 	return run_close(pw) || foreign_close(pw) ? -1 : 0;
 }
 
+static int dump_regions(struct page_writer *pw, const VmaEntry *v, const struct regions *rs,
+			int mem_fd, int pm_fd)
+{
+	for (size_t i = 0; i < rs->nr; i++)
+		if (dump_region(pw, v, rs->r[i], mem_fd, pm_fd))
+			return -1;
+	return 0;
+}
+
+/* ---- dump: incremental (chain.c, memtrack.c) ---- */
+
+/* Pages unchanged since the parent checkpoint: a run without data. */
+static int in_parent_run(struct page_writer *pw, uint64_t start, uint64_t end)
+{
+	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
+
+	if (run_close(pw) || foreign_close(pw))
+		return -1;
+	pe.vaddr = start;
+	pe.nr_pages = (end - start) / PAGE_SIZE_4K;
+	pe.has_in_parent = pe.in_parent = true;
+	pw->ctx->tree->stats.pages_in_parent += pe.nr_pages;
+	return img_out_msg(&pw->map, &pe.base);
+}
+
+static int add_written(void *arg, uint64_t start, uint64_t end)
+{
+	return regions_add(arg, start, end);
+}
+
+/* [addr, end) not written since the parent: the parent's where it has
+ * data, read where it has none (it was all zeros, or never saved). */
+static int dump_unwritten(struct page_writer *pw, const VmaEntry *v, uint64_t addr, uint64_t end,
+			  int mem_fd, int pm_fd)
+{
+	while (addr < end) {
+		bool covered;
+		uint64_t to = chain_dump_cover(pw->ctx, addr, end, &covered);
+		if (covered ? in_parent_run(pw, addr, to)
+			    : dump_region(pw, v, (struct region){addr, to}, mem_fd, pm_fd))
+			return -1;
+		addr = to;
+	}
+	return 0;
+}
+
+/* The present pages of v in an incremental dump: those written since the
+ * parent are read, the rest refer to the parent; a VMA not tracked since
+ * (new, moved, shared memory) is read whole. */
+static int dump_changed(struct page_writer *pw, const VmaEntry *v, const struct regions *present,
+			int mem_fd, int pm_fd)
+{
+	struct regions w = {0};
+	int t =
+	    v->kind == VMA_KIND__ANON_SHARED ? 0 : memtrack_written(pw->ctx, v, add_written, &w);
+	int ret = 0;
+	size_t k = 0;
+
+	if (t <= 0) {
+		free(w.r);
+		for (size_t i = 0; i < present->nr; i++)
+			pw->ctx->tree->stats.pages_untracked +=
+			    (present->r[i].end - present->r[i].start) / PAGE_SIZE_4K;
+		return t < 0 ? -1 : dump_regions(pw, v, present, mem_fd, pm_fd);
+	}
+	for (size_t i = 0; !ret && i < present->nr; i++)
+		for (uint64_t a = present->r[i].start, e = present->r[i].end, to; !ret && a < e;
+		     a = to) {
+			while (k < w.nr && w.r[k].end <= a)
+				k++;
+			bool written = k < w.nr && w.r[k].start <= a;
+			to = k < w.nr ? (written ? w.r[k].end : w.r[k].start) : e;
+			to = to < e ? to : e;
+			ret = written ? dump_region(pw, v, (struct region){a, to}, mem_fd, pm_fd)
+				      : dump_unwritten(pw, v, a, to, mem_fd, pm_fd);
+		}
+	free(w.r);
+	return ret;
+}
+
 static int dump_vma_pages(struct page_writer *pw, const VmaEntry *v, int pm_fd, int mem_fd)
 {
 	struct dump_ctx *ctx = pw->ctx;
@@ -601,26 +685,21 @@ static int dump_vma_pages(struct page_writer *pw, const VmaEntry *v, int pm_fd, 
 		ret = scan_anon_pagemap_scan(pm_fd, v, &rs);
 	else
 		ret = scan_anon_pagemap_read(pm_fd, v, &rs);
-	for (size_t i = 0; !ret && i < rs.nr; i++) {
+	for (size_t i = 0; i < rs.nr; i++)
 		present += (rs.r[i].end - rs.r[i].start) / PAGE_SIZE_4K;
-		ret = dump_region(pw, v, rs.r[i], mem_fd, pm_fd);
+	if (!ret && chain_dump_incremental(ctx)) {
+		ret = dump_changed(pw, v, &rs, mem_fd, pm_fd);
+	} else if (!ret) {
+		/* in a chain, a process not tracked since the parent (forked
+		 * since, or its tracking gone) is saved in full */
+		if (ctx->tree->chain)
+			ctx->tree->stats.pages_untracked += present;
+		ret = dump_regions(pw, v, &rs, mem_fd, pm_fd);
 	}
 	ctx->tree->stats.pages_scanned += (v->end - v->start) / PAGE_SIZE_4K;
 	ctx->tree->stats.pages_skipped_absent += (v->end - v->start) / PAGE_SIZE_4K - present;
 	free(rs.r);
 	return ret ? ret : shmem_mark_saved(ctx->tree, v);
-}
-
-static int open_proc_fd(pid_t pid, const char *name)
-{
-	char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_errno("cannot open %s", path);
-	return fd;
 }
 
 /* Pages saved by an earlier process are looked for only in a tree. */
@@ -631,7 +710,9 @@ static int share_setup(struct page_writer *pw)
 	pw->pfns = malloc(CHUNK_SIZE / PAGE_SIZE_4K * sizeof(*pw->pfns));
 	if (!pw->pfns)
 		return err_set("out of memory");
-	if (tree->nr_procs < 2)
+	/* not in an incremental dump: its images are merged on restore
+	 * (chain.c), which would move the pages another process points to */
+	if (tree->nr_procs < 2 || tree->chain)
 		return 0;
 	if (!tree->saved_pfns && !(tree->saved_pfns = calloc(1, sizeof(*tree->saved_pfns))))
 		return err_set("out of memory");
@@ -646,8 +727,8 @@ int pages_dump(struct dump_ctx *ctx, const MmEntry *mm)
 	int pm_fd, mem_fd, ret = -1;
 	unsigned long long t = now_us();
 
-	pm_fd = open_proc_fd(ctx->pid, "pagemap");
-	mem_fd = open_proc_fd(ctx->pid, "mem");
+	pm_fd = proc_open_file(ctx->pid, "pagemap", O_RDONLY);
+	mem_fd = proc_open_file(ctx->pid, "mem", O_RDONLY);
 	if (pm_fd < 0 || mem_fd < 0)
 		goto out;
 	if (image_out_open(&ctx->tree->dir, &pw.map, IMAGE_PAGEMAP, ctx->pid) ||
@@ -785,8 +866,10 @@ static void check_chunk(struct verify_chunk *c)
 {
 	for (size_t i = c->first; i < c->end && c->bad < 0; i++) {
 		const PagemapEntry *pe = c->ctx->runs[i];
-		if (!is_foreign(c->ctx, pe) && img_hash(c->ctx->pages_map + pe->offset,
-							pe->nr_pages * PAGE_SIZE_4K) != pe->xxh3)
+		/* a run resolved in the parent chain was verified there (chain.c) */
+		if (!is_foreign(c->ctx, pe) && !pe->in_parent &&
+		    img_hash(c->ctx->pages_map + pe->offset, pe->nr_pages * PAGE_SIZE_4K) !=
+			pe->xxh3)
 			c->bad = i;
 	}
 }
@@ -903,7 +986,7 @@ int pages_validate(struct restore_ctx *ctx)
 	uint64_t off = IMG_PAGES_DATA_OFF;
 
 	ctx->pages_fd = image_raw_open(&ctx->tree->dir, IMAGE_PAGES, ctx->pid, &ctx->pages_size);
-	if (ctx->pages_fd < 0)
+	if (ctx->pages_fd < 0 || chain_resolve(ctx))
 		return -1;
 	for (size_t i = 0; i < ctx->nr_runs; i++) {
 		const PagemapEntry *prev = i ? ctx->runs[i - 1] : NULL;
