@@ -103,6 +103,12 @@ struct dump_tree {
 	int nr_shmem_saved;
 	struct shmem_range *shmem_saved;
 	struct pfn_map *saved_pfns; /* pages.c: pages already saved, by frame */
+	/* snapshot.c: the guardian holding the snapshots (0: none), the pipe
+	 * whose closing tells it to end them, its pidfd */
+	pid_t snap_guard;
+	int snap_guard_fd, snap_guard_pidfd;
+	bool released;			/* let go before the memory was written */
+	unsigned long long t_released;
 };
 
 /* One process of the tree being dumped. */
@@ -123,6 +129,7 @@ struct dump_ctx {
 	struct dump_thread *threads;
 	CoreEntry *core; /* filled by cpu, signals, timers, task, creds, threads */
 	MmEntry *mm;
+	struct snapshot *snap; /* snapshot.c: its memory as frozen, or NULL */
 	/* files.c: this process's fd table */
 	int nr_fds;
 	FdEntry *fds;

@@ -13,6 +13,10 @@
  *   4. write every image, sync, commit the inventory last; then kill the
  *      tree, or release it untouched with --leave-running, or stopped with
  *      --leave-stopped.
+ * With --leave-running each process's memory is a copy-on-write snapshot
+ * taken in step 2 (snapshot.c): the tree is released right after it, and
+ * steps 3 and 4 read the snapshots while it runs; the inventory is still
+ * written only once every image is synced.
  * If any step fails every task is released exactly as it was and the
  * partial images are removed: a failed dump never harms its target.
  */
@@ -41,6 +45,7 @@
 #include "pages.h"
 #include "shmem.h"
 #include "signals.h"
+#include "snapshot.h"
 #include "sysvshm.h"
 #include "task.h"
 #include "schedule.h"
@@ -122,6 +127,8 @@ static int collect_by_injection(struct dump_ctx *ctx)
 	if (task_dump(ctx) || creds_dump(ctx) || signals_dump(ctx) || timers_dump(ctx) ||
 	    sched_dump(ctx) || mm_dump(ctx, mm))
 		return -1;
+	if (ctx->opts->leave_running && snapshot_take(ctx))
+		return -1;
 	return end_injection(ctx);
 }
 
@@ -154,7 +161,13 @@ static int commit(struct dump_tree *tree)
 	inv.xsave_size = tree->kd.xsave_size;
 	tree->stats.has_pages_skipped_shared = true;
 	tree->stats.total_time_us = now_us() - tree->t_start;
-	tree->stats.frozen_time_us = now_us() - tree->t_frozen;
+	tree->stats.frozen_time_us =
+	    (tree->released ? tree->t_released : now_us()) - tree->t_frozen;
+	if (tree->released) {
+		tree->stats.has_snapshot_time_us = tree->stats.has_pages_copied_frozen = true;
+		tree->stats.has_written_after_release_us = true;
+		tree->stats.written_after_release_us = now_us() - tree->t_released;
+	}
 	ret = image_write_one(&tree->dir, IMAGE_STATS_DUMP, 0, &tree->stats.base);
 	if (!ret)
 		ret = img_dir_commit(&tree->dir, &inv);
@@ -172,6 +185,8 @@ static void release_all(struct dump_tree *tree)
 	struct err_stash failure;
 
 	err_stash(&failure);
+	if (tree->released)
+		return;
 	for (int i = tree->nr_procs - 1; i >= 0; i--) {
 		struct dump_ctx *ctx = tree->procs[i];
 		if (ctx->injecting && end_injection(ctx))
@@ -210,7 +225,8 @@ static int collect_state(struct dump_ctx *ctx)
 	/* stat was read again once the tree was frozen (tree_check_ids); status
 	 * is read again here for the credentials, which may have changed */
 	if (proc_read_status(ctx->pid, &ctx->status) || proc_read_vmas(ctx->pid, &ctx->vmas) ||
-	    collect_by_injection(ctx) || files_dump(ctx) || locks_dump(ctx) || fs_dump(ctx))
+	    collect_by_injection(ctx) || pages_copy_frozen(ctx, ctx->mm) || files_dump(ctx) ||
+	    locks_dump(ctx) || fs_dump(ctx))
 		return -1;
 	pr_info("collected the state of pid %d (%d threads, %d VMAs, %d fds)", ctx->pid,
 		ctx->nr_threads, ctx->vmas.nr, ctx->nr_fds);
@@ -224,6 +240,34 @@ static int collect_memory(struct dump_ctx *ctx)
 	if (pages_dump(ctx, ctx->mm))
 		return -1;
 	return task_write(ctx) || mm_write(ctx);
+}
+
+/* --leave-running: every process with a snapshot is let go before its
+ * memory is written; those without one are written first, still frozen. */
+static int release_early(struct dump_tree *tree)
+{
+	bool any = false;
+
+	for (int i = 0; i < tree->nr_procs; i++) {
+		if (!tree->procs[i]->snap && collect_memory(tree->procs[i]))
+			return -1;
+		any |= tree->procs[i]->snap != NULL;
+	}
+	if (!any)
+		return 0;
+	if (snapshot_guard(tree))
+		return -1;
+	files_dump_end(tree, DUMP_END_RELEASE);
+	release_all(tree);
+	tree->released = true;
+	tree->t_released = now_us();
+	pr_info("released the tree after %llu us frozen; its memory is written from snapshots",
+		tree->t_released - tree->t_frozen);
+	for (int i = 0; i < tree->nr_procs; i++)
+		if (tree->procs[i]->snap && collect_memory(tree->procs[i]))
+			return -1;
+	snapshot_release_all(tree);
+	return 0;
 }
 
 static int dump_steps(struct dump_tree *tree)
@@ -250,8 +294,10 @@ static int dump_steps(struct dump_tree *tree)
 	    cgroup_dump(tree) || files_dump_finish(tree))
 		return -1;
 	/* 3 */
+	if (tree->opts->leave_running && release_early(tree))
+		return -1;
 	for (int i = 0; i < tree->nr_procs; i++)
-		if (collect_memory(tree->procs[i]))
+		if (!tree->opts->leave_running && collect_memory(tree->procs[i]))
 			return -1;
 	pr_info("dumped memory: %llu pages written, %llu zero, %llu absent, in %llu us",
 		(unsigned long long)tree->stats.pages_written,
@@ -263,6 +309,8 @@ static int dump_steps(struct dump_tree *tree)
 		return -1;
 	pr_info("checkpoint of pid %d committed to %s", tree->procs[0]->pid,
 		tree->opts->images_dir);
+	if (tree->released)
+		return 0;
 	if (tree->opts->leave_running || tree->opts->leave_stopped) {
 		files_dump_end(tree, DUMP_END_RELEASE);
 		if (tree->opts->leave_stopped)
@@ -284,8 +332,10 @@ int cryo_dump(const struct cryo_opts *opts)
 	dump_stats__init(&tree.stats);
 	ret = dump_steps(&tree);
 	if (ret) {
-		files_dump_end(&tree, DUMP_END_FAILED);
+		if (!tree.released)
+			files_dump_end(&tree, DUMP_END_FAILED);
 		release_all(&tree);
+		snapshot_release_all(&tree); /* once the tree is not traced any more */
 		img_dir_abort(&tree.dir);
 	} else {
 		img_dir_close(&tree.dir);
