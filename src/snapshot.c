@@ -195,8 +195,11 @@ static int fork_snapshot(struct dump_ctx *ctx, struct snapshot *s)
 	long child = -1;
 	int ret = make_pipe(ctx, tfds, &s->hold_fd);
 
+	unsigned long long t = now_us();
+
 	if (!ret)
 		ret = run_fork(ctx, tfds[0], &child);
+	pr_debug("pid %d: the fork itself took %llu us", ctx->pid, now_us() - t);
 	if (!ret && child < 0) {
 		errno = -child;
 		ret = err_errno("pid %d cannot fork its snapshot", ctx->pid);

@@ -37,6 +37,7 @@ import test_files  # noqa: E402
 import test_jvm  # noqa: E402
 import test_options  # noqa: E402
 import test_run  # noqa: E402
+import test_snapshot  # noqa: E402
 from lib import Fail  # noqa: E402
 
 ROOT = lib.ROOT
@@ -1411,6 +1412,7 @@ def all_tests():
     tests += (test_files.tests() + test_jvm.tests() + test_options.tests() +
               test_external.tests())
     tests += test_run.tests()
+    tests += test_snapshot.tests()
     tests.append(("http-server/restore", http_server_test, 60))
     for name in ("sk_icmp", "sk_raw"):
         for mode in ("restore", "leave-running"):
