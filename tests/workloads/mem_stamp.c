@@ -1,7 +1,7 @@
 /* mem_stamp.c: memory that can be checked at every instant, written while it
  * is checkpointed (dump -R takes a copy-on-write snapshot, snapshot.c).
  *
- * A root process of two writer threads and a child process of one: each
+ * A root process of five writer threads and a child process of one: each
  * writer owns a region of pages and stamps them in order, page i of pass g
  * getting (g << 32 | i), about half a million pages a second. Before it
  * writes a page it checks that the page holds the stamp of the pass before:
@@ -17,7 +17,8 @@
  * `gap-bound-ms` exists in the work dir, the gap must be below the number it
  * holds (the harness writes it for the run left running; a restored run's
  * gap is the whole time it was not running). argv[1]: MiB of the root
- * (default 256); the child has a quarter of it. */
+ * (default 256) of two private regions; three more of 2 MiB each are
+ * MAP_SHARED, MADV_DONTFORK and MADV_WIPEONFORK; the child has a quarter. */
 #include "wl.h"
 
 #include <errno.h>
@@ -85,13 +86,15 @@ static void *write_loop(void *arg)
 	return NULL;
 }
 
-static void start_writer(struct writer *w, size_t pages)
+/* flags: MAP_PRIVATE or MAP_SHARED; advice: an madvise() or -1. */
+static void start_writer(struct writer *w, size_t pages, int flags, int advice)
 {
 	w->pages = pages;
-	w->base = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	w->base = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
 	if (w->base == MAP_FAILED)
 		wl_die("mmap of %zu pages: %s", pages, strerror(errno));
+	if (advice >= 0 && madvise((void *)w->base, pages * PAGE, advice))
+		wl_die("madvise %d: %s", advice, strerror(errno));
 	for (size_t i = 0; i < pages; i++)
 		*page_word(w, i) = stamp(1, i);
 	if (pthread_create(&w->t, NULL, write_loop, w))
@@ -146,7 +149,7 @@ int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 256;
 	size_t pages = (mib << 20) / PAGE;
-	struct writer root[2] = {0}, child[1] = {0};
+	struct writer root[5] = {0}, child[1] = {0};
 	pid_t kid;
 
 	wl_init();
@@ -154,21 +157,25 @@ int main(int argc, char **argv)
 	if (kid < 0)
 		wl_die("fork: %s", strerror(errno));
 	if (!kid) {
-		start_writer(&child[0], pages / 4);
+		start_writer(&child[0], pages / 4, MAP_PRIVATE, -1);
 		wl_wait_go();
 		check_writers("child", child, 1);
 		_exit(wl_failures() ? 1 : 0);
 	}
-	start_writer(&root[0], pages / 2);
-	start_writer(&root[1], pages / 2);
+	start_writer(&root[0], pages / 2, MAP_PRIVATE, -1);
+	start_writer(&root[1], pages / 2, MAP_PRIVATE, -1);
+	/* memory a fork does not carry: copied while frozen (snapshot.c) */
+	start_writer(&root[2], 512, MAP_SHARED, -1);
+	start_writer(&root[3], 512, MAP_PRIVATE, MADV_DONTFORK);
+	start_writer(&root[4], 512, MAP_PRIVATE, MADV_WIPEONFORK);
 	wl_gap_watch();
-	while (!root[0].passes || !root[1].passes) {
+	while (!root[0].passes || !root[1].passes || !root[4].passes) {
 		struct timespec ts = {0, 5000000};
 		nanosleep(&ts, NULL);
 	}
 	wl_ready();
 	wl_wait_go();
-	check_writers("root", root, 2);
+	check_writers("root", root, 5);
 	check_gap();
 	wl_check_child("child", kid);
 	wl_done();
