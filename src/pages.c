@@ -15,6 +15,12 @@
  * /proc/PID/pagemap) is saved once: the later process's entry points into
  * the earlier one's image (pages_id).
  *
+ * With dump -R the pages are read from the process's copy-on-write
+ * snapshot (snapshot.c) after it was let go: its child's /proc/PID/mem and
+ * pagemap, and, for memory a fork does not carry, the copy made while frozen
+ * (pages_copy_frozen). struct page_source and the few functions that use
+ * it (read_memory, read_pfns, scan_vma) are all that know where from.
+ *
  * Pages mapped by more than one process are read through /proc/PID/mem,
  * never process_vm_readv: the latter pins them, and the kernel breaks the
  * copy-on-write sharing of every anonymous page pinned (one copy per page
@@ -713,9 +719,11 @@ static int copy_vma(const struct dump_ctx *ctx, struct page_source *src, const V
 
 	for (size_t i = 0; !ret && i < rs.nr; i++) {
 		unsigned char *dst = snapshot_copy_range(c, rs.r[i].start, rs.r[i].end);
-		ret =
-		    dst ? read_memory(src, v, rs.r[i].start, dst, rs.r[i].end - rs.r[i].start, true)
-			: -1;
+		/* shmem is never shared copy-on-write: a pin copies nothing, and
+		 * process_vm_readv is the fast way; private pages might be */
+		ret = dst ? read_memory(src, v, rs.r[i].start, dst, rs.r[i].end - rs.r[i].start,
+					v->kind != VMA_KIND__ANON_SHARED)
+			  : -1;
 		ctx->tree->stats.pages_copied_frozen +=
 		    (rs.r[i].end - rs.r[i].start) / PAGE_SIZE_4K;
 	}

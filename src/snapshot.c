@@ -57,22 +57,28 @@
 #define AT_NAME	 256
 #define AT_BUF	 512
 
-/* Entered with rax = clone3, rdi/rsi its arguments, r12 = the pipe's read
- * end, r13 = a byte of scratch, r14 = the name (source: docs/design.md).
- *   syscall; test rax,rax; jnz parent
+/* Entered with rbx = the pipe's write end, r12 = its read end, r13 = a
+ * byte of scratch, r14 = the name, r15 = clone3's arguments (hand
+ * assembled; the source is in docs/design.md's words):
+ *   close(rbx); rax = clone3(r15, 88); if rax != 0 goto parent
  *   prctl(PR_SET_NAME, r14); setpgid(0, 0)
  *   if r12: close_range(0, r12 - 1, 0); close_range(r12 + 1, ~0U, 0)
  *   again: read(r12, r13, 1); if -EINTR goto again; exit_group(0)
- *   parent: int3 */
+ *   parent: r15 = rax; close(r12); rax = r15; int3 */
 static const unsigned char snapshot_code[] = {
-    0x0f, 0x05, 0x48, 0x85, 0xc0, 0x75, 0x62, 0xb8, 0x9d, 0x00, 0x00, 0x00, 0xbf, 0x0f, 0x00, 0x00,
-    0x00, 0x4c, 0x89, 0xf6, 0x0f, 0x05, 0xb8, 0x6d, 0x00, 0x00, 0x00, 0x31, 0xff, 0x31, 0xf6, 0x0f,
-    0x05, 0x4d, 0x85, 0xe4, 0x74, 0x10, 0xb8, 0xb4, 0x01, 0x00, 0x00, 0x31, 0xff, 0x49, 0x8d, 0x74,
-    0x24, 0xff, 0x31, 0xd2, 0x0f, 0x05, 0xb8, 0xb4, 0x01, 0x00, 0x00, 0x49, 0x8d, 0x7c, 0x24, 0x01,
-    0xbe, 0xff, 0xff, 0xff, 0xff, 0x31, 0xd2, 0x0f, 0x05, 0x31, 0xc0, 0x4c, 0x89, 0xe7, 0x4c, 0x89,
-    0xee, 0xba, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x83, 0xf8, 0xfc, 0x74, 0xeb, 0xb8, 0xe7,
-    0x00, 0x00, 0x00, 0x31, 0xff, 0x0f, 0x05, 0xeb, 0xe0, 0xcc,
+    0xb8, 0x03, 0x00, 0x00, 0x00, 0x48, 0x89, 0xdf, 0x0f, 0x05, 0xb8, 0xb3, 0x01, 0x00, 0x00,
+    0x4c, 0x89, 0xff, 0xbe, 0x58, 0x00, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x85, 0xc0, 0x75, 0x62,
+    0xb8, 0x9d, 0x00, 0x00, 0x00, 0xbf, 0x0f, 0x00, 0x00, 0x00, 0x4c, 0x89, 0xf6, 0x0f, 0x05,
+    0xb8, 0x6d, 0x00, 0x00, 0x00, 0x31, 0xff, 0x31, 0xf6, 0x0f, 0x05, 0x4d, 0x85, 0xe4, 0x74,
+    0x10, 0xb8, 0xb4, 0x01, 0x00, 0x00, 0x31, 0xff, 0x49, 0x8d, 0x74, 0x24, 0xff, 0x31, 0xd2,
+    0x0f, 0x05, 0xb8, 0xb4, 0x01, 0x00, 0x00, 0x49, 0x8d, 0x7c, 0x24, 0x01, 0xbe, 0xff, 0xff,
+    0xff, 0xff, 0x31, 0xd2, 0x0f, 0x05, 0x31, 0xc0, 0x4c, 0x89, 0xe7, 0x4c, 0x89, 0xee, 0xba,
+    0x01, 0x00, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x83, 0xf8, 0xfc, 0x74, 0xeb, 0xb8, 0xe7, 0x00,
+    0x00, 0x00, 0x31, 0xff, 0x0f, 0x05, 0xeb, 0xe0, 0x49, 0x89, 0xc7, 0xb8, 0x03, 0x00, 0x00,
+    0x00, 0x4c, 0x89, 0xe7, 0x0f, 0x05, 0x4c, 0x89, 0xf8, 0xcc,
 };
+
+_Static_assert(sizeof(struct clone_args) == 88, "clone3's argument size in snapshot_code");
 
 /* ---- the fork ---- */
 
@@ -109,8 +115,8 @@ static pid_t pidfd_pid(int pidfd)
 	return pid;
 }
 
-/* The pipe in the target; cryo keeps its write end, the target only the
- * read end (for the child to inherit). */
+/* The pipe in the target; cryo takes its write end (closed in the target
+ * by snapshot_code before it forks: the child inherits only the read end). */
 static int make_pipe(struct dump_ctx *ctx, int tfds[2], int *hold)
 {
 	uint64_t at;
@@ -122,13 +128,11 @@ static int make_pipe(struct dump_ctx *ctx, int tfds[2], int *hold)
 	    inject_scratch_get(&ctx->inj, AT_PIPE, tfds, 2 * sizeof(int)))
 		return -1;
 	*hold = take_fd(ctx, tfds[1]);
-	close_in_target(ctx, tfds[1]);
-	tfds[1] = -1;
 	return *hold < 0 ? -1 : 0;
 }
 
 /* Runs the fork; *child: clone3's result as the target sees it. */
-static int run_fork(struct dump_ctx *ctx, int rfd, long *child)
+static int run_fork(struct dump_ctx *ctx, const int tfds[2], long *child)
 {
 	struct inject *inj = &ctx->inj;
 	struct clone_args args = {.flags = CLONE_PIDFD, .exit_signal = 0};
@@ -143,10 +147,9 @@ static int run_fork(struct dump_ctx *ctx, int rfd, long *child)
 	    inject_put_code(inj, snapshot_code, sizeof(snapshot_code), &code))
 		return -1;
 	regs.rip = code;
-	regs.rax = SYS_clone3;
-	regs.rdi = a_args;
-	regs.rsi = sizeof(args);
-	regs.r12 = rfd;
+	regs.rbx = tfds[1];
+	regs.r15 = a_args;
+	regs.r12 = tfds[0];
 	regs.r13 = inj->scratch + AT_BUF;
 	regs.r14 = a_name;
 	if (inject_run(inj, &regs))
@@ -193,14 +196,16 @@ static int fork_snapshot(struct dump_ctx *ctx, struct snapshot *s)
 {
 	int tfds[2] = {-1, -1};
 	long child = -1;
+	bool ran = false; /* snapshot_code ran to its end: it closed the pipe's fds */
+	unsigned long long t = now_us();
 	int ret = make_pipe(ctx, tfds, &s->hold_fd);
 
-	unsigned long long t = now_us();
-
-	if (!ret)
-		ret = run_fork(ctx, tfds[0], &child);
-	pr_debug("pid %d: the fork itself took %llu us", ctx->pid, now_us() - t);
-	if (!ret && child < 0) {
+	if (!ret) {
+		ret = run_fork(ctx, tfds, &child);
+		ran = !ret;
+	}
+	pr_debug("pid %d: pipe and fork took %llu us", ctx->pid, now_us() - t);
+	if (ran && child < 0) {
 		errno = -child;
 		ret = err_errno("pid %d cannot fork its snapshot", ctx->pid);
 	}
@@ -209,7 +214,8 @@ static int fork_snapshot(struct dump_ctx *ctx, struct snapshot *s)
 		if (take_child(ctx, s) && !ret)
 			ret = -1;
 	}
-	close_in_target(ctx, tfds[0]);
+	for (int i = 0; i < 2 && !ran; i++)
+		close_in_target(ctx, tfds[i]);
 	return ret;
 }
 
