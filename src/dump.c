@@ -184,9 +184,9 @@ static void release_all(struct dump_tree *tree)
 {
 	struct err_stash failure;
 
-	err_stash(&failure);
 	if (tree->released)
 		return;
+	err_stash(&failure);
 	for (int i = tree->nr_procs - 1; i >= 0; i--) {
 		struct dump_ctx *ctx = tree->procs[i];
 		if (ctx->injecting && end_injection(ctx))

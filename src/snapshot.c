@@ -458,6 +458,9 @@ int snapshot_guard(struct dump_tree *tree)
 void snapshot_release_all(struct dump_tree *tree)
 {
 	bool guarded = tree->snap_guard != 0;
+	struct err_stash failure; /* a dump's error stays the one reported */
+
+	err_stash(&failure);
 
 	if (guarded) {
 		close(tree->snap_guard_fd);
@@ -482,4 +485,5 @@ void snapshot_release_all(struct dump_tree *tree)
 		snapshot_free(s);
 		tree->procs[i]->snap = NULL;
 	}
+	err_unstash(&failure);
 }

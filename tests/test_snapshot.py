@@ -15,6 +15,11 @@ pages a second, each checking the page holds the stamp of the pass before).
                         the tree was released): the job goes on unharmed,
                         no snapshot child is left (running or zombie), and
                         nothing was committed.
+  snapshot/failed-after-release  the root's pages image cannot be created
+                        (a directory in its place): the dump fails with
+                        one line after the release, the job goes on
+                        unharmed, no snapshot child is left, nothing
+                        committed.
 
     python3 tests/run.py snapshot/     only these
 """
@@ -166,6 +171,32 @@ def cryo_killed_test(ctx):
     check_out(ctx)
 
 
+def failed_after_release_test(ctx):
+    pid = start(ctx)
+    kid = [p for p in lib.tree_of(pid) if p != pid]
+    images = ctx.path("images")
+    os.mkdir(images)
+    os.mkdir(os.path.join(images, ".pages-%d.img.part" % pid))
+    r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", images, "-R", "-v4", "-o",
+                            ctx.path("dump.log")], "dump", limit=120)
+    if lib.exit_code(r.status) == 0:
+        raise Fail("the dump succeeded without its pages image")
+    err = lib.read_text(ctx.path("dump.err")).strip().splitlines()
+    if len(err) != 1 or "pages-%d.img" % pid not in err[0]:
+        raise Fail("the failed dump said %r, not one line naming the pages image" % err)
+    if "released the tree" not in lib.read_text(ctx.path("dump.log")):
+        raise Fail("the dump failed before the release: %s" % lib.tail(ctx.path("dump.log")))
+    no_snapshot_left(ctx, set([pid] + kid), "after the failed dump")
+    for p in [pid] + kid:
+        if lib.proc_state(p) in (None, "Z", "X", "T", "t"):
+            raise Fail("pid %d is not running after the failed dump" % p)
+    if os.path.exists(os.path.join(images, "inventory.img")):
+        raise Fail("a failed dump committed a checkpoint")
+    finish(ctx, pid, "mem_stamp")
+    check_out(ctx)
+
+
 def tests():
     return [("snapshot/consistent", consistent_test, 180),
-            ("snapshot/cryo-killed", cryo_killed_test, 120)]
+            ("snapshot/cryo-killed", cryo_killed_test, 120),
+            ("snapshot/failed-after-release", failed_after_release_test, 120)]
