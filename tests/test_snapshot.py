@@ -136,12 +136,33 @@ def consistent_test(ctx):
                    "down): %s" % lib.tail(ctx.path("out.log")))
 
 
-def cryo_killed_test(ctx):
+def unharmed_uncommitted(ctx, tree, images, what):
+    """After a dump that did not end well: no snapshot child left, every
+    process of the tree running, nothing committed, and the job then passes
+    all its checks."""
+    no_snapshot_left(ctx, set(tree), what)
+    for p in tree:
+        if lib.proc_state(p) in (None, "Z", "X", "T", "t"):
+            raise Fail("pid %d is not running %s" % (p, what))
+    if os.path.exists(os.path.join(images, "inventory.img")):
+        raise Fail("a checkpoint was committed %s" % what)
+    finish(ctx, tree[0], "mem_stamp")
+    check_out(ctx)
+
+
+def start_blocked(ctx, block):
+    """mem_stamp, and an images directory where the root's pages image is
+    taken by block(path) (a FIFO, a directory): (pid, its child, images)."""
     pid = start(ctx)
     kid = [p for p in lib.tree_of(pid) if p != pid]
     images = ctx.path("images")
     os.mkdir(images)
-    os.mkfifo(os.path.join(images, ".pages-%d.img.part" % pid))
+    block(os.path.join(images, ".pages-%d.img.part" % pid))
+    return pid, kid, images
+
+
+def cryo_killed_test(ctx):
+    pid, kid, images = start_blocked(ctx, os.mkfifo)
     dump = lib.spawn([lib.CRYO, "dump", "-t", str(pid), "-D", images, "-R", "-v4", "-o",
                       ctx.path("dump.log")], cwd=ctx.dir, stdout=ctx.path("dump.out"),
                      stderr=ctx.path("dump.err"))
@@ -161,22 +182,11 @@ def cryo_killed_test(ctx):
         if dump:
             os.kill(dump, signal.SIGKILL)
             lib.wait_pid(dump, 10)
-    no_snapshot_left(ctx, set([pid] + kid), "after cryo was killed")
-    for p in [pid] + kid:
-        if lib.proc_state(p) in (None, "Z", "X", "T", "t"):
-            raise Fail("pid %d is not running after cryo was killed" % p)
-    if os.path.exists(os.path.join(images, "inventory.img")):
-        raise Fail("a killed dump committed a checkpoint")
-    finish(ctx, pid, "mem_stamp")
-    check_out(ctx)
+    unharmed_uncommitted(ctx, [pid] + kid, images, "after cryo was killed")
 
 
 def failed_after_release_test(ctx):
-    pid = start(ctx)
-    kid = [p for p in lib.tree_of(pid) if p != pid]
-    images = ctx.path("images")
-    os.mkdir(images)
-    os.mkdir(os.path.join(images, ".pages-%d.img.part" % pid))
+    pid, kid, images = start_blocked(ctx, os.mkdir)
     r = ctx.cryo(lib.CRYO, ["dump", "-t", pid, "-D", images, "-R", "-v4", "-o",
                             ctx.path("dump.log")], "dump", limit=120)
     if lib.exit_code(r.status) == 0:
@@ -186,14 +196,7 @@ def failed_after_release_test(ctx):
         raise Fail("the failed dump said %r, not one line naming the pages image" % err)
     if "released the tree" not in lib.read_text(ctx.path("dump.log")):
         raise Fail("the dump failed before the release: %s" % lib.tail(ctx.path("dump.log")))
-    no_snapshot_left(ctx, set([pid] + kid), "after the failed dump")
-    for p in [pid] + kid:
-        if lib.proc_state(p) in (None, "Z", "X", "T", "t"):
-            raise Fail("pid %d is not running after the failed dump" % p)
-    if os.path.exists(os.path.join(images, "inventory.img")):
-        raise Fail("a failed dump committed a checkpoint")
-    finish(ctx, pid, "mem_stamp")
-    check_out(ctx)
+    unharmed_uncommitted(ctx, [pid] + kid, images, "after the failed dump")
 
 
 def tests():
