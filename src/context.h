@@ -114,6 +114,12 @@ struct dump_tree {
 	struct pfn_map *saved_pfns; /* pages.c: pages already saved, by frame */
 	struct chain_dump *chain;   /* chain.c: the parent checkpoint, or NULL */
 	struct memtrack *track;	    /* memtrack.c: the holder handed the tracking */
+	/* snapshot.c: the guardian holding the snapshots (0: none), the pipe
+	 * whose closing tells it to end them, its pidfd */
+	pid_t snap_guard;
+	int snap_guard_fd, snap_guard_pidfd;
+	bool released; /* let go before the memory was written */
+	unsigned long long t_released;
 };
 
 /* One process of the tree being dumped. */
@@ -134,6 +140,7 @@ struct dump_ctx {
 	struct dump_thread *threads;
 	CoreEntry *core; /* filled by cpu, signals, timers, task, creds, threads */
 	MmEntry *mm;
+	struct snapshot *snap; /* snapshot.c: its memory as frozen, or NULL */
 	/* files.c: this process's fd table */
 	int nr_fds;
 	FdEntry *fds;
@@ -145,7 +152,7 @@ struct dump_ctx {
 	int track_uffd;
 	bool track_taken;
 	struct memtrack_scan *track_scan; /* memtrack.c: what the freeze point read */
-	struct chain_cover *chain; /* chain.c: what the parent has of its pages */
+	struct chain_cover *chain;	  /* chain.c: what the parent has of its pages */
 };
 
 /* cow.c: a VMA staged so that it is shared copy-on-write after fork. */

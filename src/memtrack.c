@@ -399,25 +399,6 @@ int memtrack_freeze_point(struct dump_ctx *ctx)
 
 /* ---- the holder ---- */
 
-static int cmp_int(const void *a, const void *b)
-{
-	return *(const int *)a - *(const int *)b;
-}
-
-/* In the holder: every fd but the kept ones closed (syscalls only). */
-static void close_others(int *keep, int n)
-{
-	int lo = 0;
-
-	qsort(keep, n, sizeof(*keep), cmp_int);
-	for (int i = 0; i < n; i++) {
-		if (keep[i] > lo)
-			syscall(SYS_close_range, lo, keep[i] - 1, 0);
-		lo = keep[i] + 1;
-	}
-	syscall(SYS_close_range, lo, ~0U, 0);
-}
-
 /* Holds the uffds until every tracked process has exited. */
 static void holder_main(int *uffds, int *pidfds, int n, int *keep)
 {
@@ -426,7 +407,7 @@ static void holder_main(int *uffds, int *pidfds, int n, int *keep)
 
 	memcpy(keep, uffds, n * sizeof(int));
 	memcpy(keep + n, pidfds, n * sizeof(int));
-	close_others(keep, 2 * n);
+	proc_close_all_but(keep, 2 * n);
 	null = open("/dev/null", O_RDWR);
 	for (int i = 0; null >= 0 && i < 3; i++)
 		dup2(null, i);

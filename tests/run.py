@@ -40,6 +40,7 @@ import test_options  # noqa: E402
 import test_progress  # noqa: E402
 import test_run  # noqa: E402
 import test_incr  # noqa: E402
+import test_snapshot  # noqa: E402
 from lib import Fail  # noqa: E402
 
 ROOT = lib.ROOT
@@ -1668,6 +1669,7 @@ def all_tests():
               test_options.tests() + test_external.tests())
     tests += test_run.tests() + test_progress.tests()
     tests += test_incr.tests()
+    tests += test_snapshot.tests()
     tests.append(("http-server/restore", http_server_test, 60))
     for name in ("sk_icmp", "sk_raw"):
         for mode in ("restore", "leave-running"):

@@ -101,6 +101,13 @@ def expect_small(ctx, name, st, full):
         st.get("pages_untracked", 0)))
 
 
+def expect_snapshot(name, st):
+    """pre-dump (a dump -R) writes its pages from a copy-on-write snapshot
+    once the tree runs again, incremental or not (snapshot.c)."""
+    if "snapshot_time_us" not in st or "written_after_release_us" not in st:
+        raise Fail("%s took no snapshot: its pages were written frozen: %s" % (name, st))
+
+
 def restore_and_check(ctx, ck, pid, binary=lib.CRYO):
     for name in os.listdir(ctx.dir):
         if name == "go":
@@ -115,7 +122,9 @@ def no_holder_left(what):
 
 def chain_test(ctx, binary=lib.CRYO):
     pid = test_files.start(ctx, "mem_incr")
-    full = checkpoint(ctx, "pre-dump", pid, "c0", binary=binary)["pages_written"]
+    st = checkpoint(ctx, "pre-dump", pid, "c0", binary=binary)
+    expect_snapshot("pre-dump c0", st)
+    full = st["pages_written"]
     if len(holders()) != 1:
         raise Fail("pre-dump: %d cryo-track holders, expected 1" % len(holders()))
     roles = ["main", "kid1"]
@@ -125,6 +134,7 @@ def chain_test(ctx, binary=lib.CRYO):
         step(ctx, s, roles)
         st = checkpoint(ctx, "pre-dump", pid, "c%d" % s, "c%d" % (s - 1), binary=binary)
         expect_small(ctx, "pre-dump c%d" % s, st, full)
+        expect_snapshot("pre-dump c%d" % s, st)
         if s == 2 and st.get("pages_untracked", 0) < 2048:
             raise Fail("c2: the kid forked since c1 was not saved in full: %s" % st)
         if len(holders()) != 1:
@@ -354,11 +364,12 @@ def measure_test(ctx):
         return sum(os.path.getsize(ctx.path(ck, f)) for f in os.listdir(ctx.path(ck))
                    if f.startswith("pages-"))
     b_full, b_inc = size("full"), size("incr")
-    ctx.notes.append("256 MiB, 1%% dirty: full %d bytes of pages in %.0f ms (memdump %.1f ms, "
-                     "%d pages read); incremental %d bytes in %.0f ms (memdump %.1f ms, %d "
-                     "pages read, %d in parent)" % (
-                         b_full, t_full * 1000, full["memdump_time_us"] / 1000,
-                         full["pages_read"], b_inc, t_inc * 1000,
+    ctx.notes.append("256 MiB, 1%% dirty: full pre-dump %d bytes of pages in %.0f ms (frozen "
+                     "%.1f ms, memdump %.1f ms, %d pages read); incremental dump %d bytes in "
+                     "%.0f ms (frozen %.1f ms, memdump %.1f ms, %d pages read, %d in parent)" % (
+                         b_full, t_full * 1000, full["frozen_time_us"] / 1000,
+                         full["memdump_time_us"] / 1000, full["pages_read"], b_inc,
+                         t_inc * 1000, inc["frozen_time_us"] / 1000,
                          inc["memdump_time_us"] / 1000, inc["pages_read"],
                          inc["pages_in_parent"]))
     if b_inc * 20 > b_full or inc["pages_read"] * 20 > full["pages_read"]:

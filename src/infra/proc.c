@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "infra/log.h"
@@ -93,6 +94,24 @@ int proc_open_file(pid_t pid, const char *name, int flags)
 	if (fd < 0)
 		return err_errno("cannot open %s", path);
 	return fd;
+}
+
+void proc_close_all_but(int *keep, int n)
+{
+	int from = 0;
+
+	for (int i = 1; i < n; i++) /* insertion sort: no malloc after a fork */
+		for (int j = i; j > 0 && keep[j] < keep[j - 1]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	for (int i = 0; i < n; i++) {
+		if (keep[i] > from)
+			syscall(SYS_close_range, from, keep[i] - 1, 0);
+		from = keep[i] + 1;
+	}
+	syscall(SYS_close_range, from, ~0U, 0);
 }
 
 int proc_readlink(pid_t pid, const char *name, char *buf, size_t len)
