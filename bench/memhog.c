@@ -1,6 +1,7 @@
 /*
  * memhog: a benchmark workload for cryo. Allocates N MiB (argv[1], default
- * 1024) of anonymous private memory, writes a non-zero pattern into every
+ * 1024) of anonymous private memory (with argv[2] "thp": in transparent huge
+ * pages), writes a non-zero pattern into every
  * page (so that no page is skipped as absent or all-zero), creates the file
  * `ready` in its cwd and then sleeps forever in nanosleep. Its stdout and
  * stderr should be regular files or /dev/null (cryo refuses outside pipes).
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +38,9 @@ int main(int argc, char **argv)
 		perror("memhog: mmap");
 		return 1;
 	}
+	/* argv[2] "thp": transparent huge pages (a fork copies one entry per 2 MiB) */
+	if (argc > 2 && !strcmp(argv[2], "thp") && madvise(mem, len, MADV_HUGEPAGE))
+		perror("memhog: madvise(MADV_HUGEPAGE)");
 
 	/* A pattern that differs per page and is never all zero. */
 	for (size_t off = 0; off < len; off += page) {

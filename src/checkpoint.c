@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "checkpoint.h"
 #include "cow.h"
 #include "files.h"
@@ -132,6 +133,7 @@ void checkpoint_free(struct restore_tree *tree)
 	sysvshm_restore_free(tree);
 	cgroup_restore_free(tree);
 	shmem_restore_free(tree);
+	chain_restore_free(tree);
 	close_pair(tree->report);
 	close_pair(tree->hold);
 	close_pair(tree->late);

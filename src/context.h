@@ -81,6 +81,11 @@ struct sysvshm_restore;
 struct cgroup_restore;
 struct pfn_map;
 struct pages_verify;
+struct chain_dump;
+struct chain_cover;
+struct chain_restore;
+struct memtrack;
+struct memtrack_scan;
 struct files_use;
 
 /* What all processes of one dump share. */
@@ -107,6 +112,14 @@ struct dump_tree {
 	int nr_shmem_saved;
 	struct shmem_range *shmem_saved;
 	struct pfn_map *saved_pfns; /* pages.c: pages already saved, by frame */
+	struct chain_dump *chain;   /* chain.c: the parent checkpoint, or NULL */
+	struct memtrack *track;	    /* memtrack.c: the holder handed the tracking */
+	/* snapshot.c: the guardian holding the snapshots (0: none), the pipe
+	 * whose closing tells it to end them, its pidfd */
+	pid_t snap_guard;
+	int snap_guard_fd, snap_guard_pidfd;
+	bool released; /* let go before the memory was written */
+	unsigned long long t_released;
 };
 
 /* One process of the tree being dumped. */
@@ -127,12 +140,19 @@ struct dump_ctx {
 	struct dump_thread *threads;
 	CoreEntry *core; /* filled by cpu, signals, timers, task, creds, threads */
 	MmEntry *mm;
+	struct snapshot *snap; /* snapshot.c: its memory as frozen, or NULL */
 	/* files.c: this process's fd table */
 	int nr_fds;
 	FdEntry *fds;
 	/* locks.c */
 	int nr_locks;
 	LockEntry *locks;
+	/* memtrack.c: this process's userfaultfd (-1: none); taken: it tracked
+	 * the memory since the parent checkpoint */
+	int track_uffd;
+	bool track_taken;
+	struct memtrack_scan *track_scan; /* memtrack.c: what the freeze point read */
+	struct chain_cover *chain;	  /* chain.c: what the parent has of its pages */
 };
 
 /* cow.c: a VMA staged so that it is shared copy-on-write after fork. */
@@ -184,6 +204,7 @@ struct restore_tree {
 	uint64_t cow_base, cow_len;
 	struct sysvshm_restore *sysvshm; /* sysvshm.c: the segments */
 	struct cgroup_restore *cgroup;	 /* cgroup.c: cgroup.img, what was made */
+	struct chain_restore *chain;	 /* chain.c: the parent checkpoints */
 };
 
 /* One process of the tree being restored. */

@@ -13,6 +13,10 @@
  *   4. write every image, sync, commit the inventory last; then kill the
  *      tree, or release it untouched with --leave-running, or stopped with
  *      --leave-stopped.
+ * With --leave-running each process's memory is a copy-on-write snapshot
+ * taken in step 2 (snapshot.c): the tree is released right after it, and
+ * steps 3 and 4 read the snapshots while it runs; the inventory is still
+ * written only once every image is synced.
  * If any step fails every task is released exactly as it was and the
  * partial images are removed: a failed dump never harms its target.
  */
@@ -28,6 +32,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "chain.h"
 #include "creds.h"
 #include "external.h"
 #include "files.h"
@@ -39,10 +44,12 @@
 #include "infra/pbprint.h"
 #include "infra/ptrace.h"
 #include "locks.h"
+#include "memtrack.h"
 #include "mm.h"
 #include "pages.h"
 #include "shmem.h"
 #include "signals.h"
+#include "snapshot.h"
 #include "sysvshm.h"
 #include "task.h"
 #include "schedule.h"
@@ -114,6 +121,13 @@ static int end_injection(struct dump_ctx *ctx)
 	return ret;
 }
 
+/* dump -R and pre-dump: the tree goes on running, its memory is written
+ * from copy-on-write snapshots (snapshot.c) once it is let go. */
+static bool runs_on(const struct cryo_opts *opts)
+{
+	return opts->leave_running || opts->pre_dump;
+}
+
 /* What needs syscalls run inside the task: done in one stretch. */
 static int collect_by_injection(struct dump_ctx *ctx)
 {
@@ -122,7 +136,9 @@ static int collect_by_injection(struct dump_ctx *ctx)
 	if (begin_injection(ctx) || threads_dump(ctx) || seccomp_dump(ctx))
 		return -1;
 	if (task_dump(ctx) || creds_dump(ctx) || signals_dump(ctx) || timers_dump(ctx) ||
-	    sched_dump(ctx) || mm_dump(ctx, mm))
+	    sched_dump(ctx) || mm_dump(ctx, mm) || memtrack_inject(ctx))
+		return -1;
+	if (runs_on(ctx->opts) && snapshot_take(ctx))
 		return -1;
 	return end_injection(ctx);
 }
@@ -155,8 +171,16 @@ static int commit(struct dump_tree *tree)
 	inv.xcr0 = tree->kd.xcr0;
 	inv.xsave_size = tree->kd.xsave_size;
 	tree->stats.has_pages_skipped_shared = true;
+	tree->stats.has_pages_read = true;
+	tree->stats.has_pages_in_parent = tree->stats.has_pages_untracked = tree->chain != NULL;
 	tree->stats.total_time_us = now_us() - tree->t_start;
-	tree->stats.frozen_time_us = now_us() - tree->t_frozen;
+	tree->stats.frozen_time_us =
+	    (tree->released ? tree->t_released : now_us()) - tree->t_frozen;
+	if (tree->released) {
+		tree->stats.has_snapshot_time_us = tree->stats.has_pages_copied_frozen = true;
+		tree->stats.has_written_after_release_us = true;
+		tree->stats.written_after_release_us = now_us() - tree->t_released;
+	}
 	ret = image_write_one(&tree->dir, IMAGE_STATS_DUMP, 0, &tree->stats.base);
 	if (!ret)
 		ret = img_dir_commit(&tree->dir, &inv);
@@ -173,6 +197,8 @@ static void release_all(struct dump_tree *tree)
 {
 	struct err_stash failure;
 
+	if (tree->released)
+		return;
 	err_stash(&failure);
 	for (int i = tree->nr_procs - 1; i >= 0; i--) {
 		struct dump_ctx *ctx = tree->procs[i];
@@ -210,9 +236,13 @@ static int collect_state(struct dump_ctx *ctx)
 	if (ctx->zombie)
 		return tree_dump_zombie(ctx);
 	/* stat was read again once the tree was frozen (tree_check_ids); status
-	 * is read again here for the credentials, which may have changed */
+	 * is read again here for the credentials, which may have changed; the
+	 * pages written since the parent are read and re-armed as the snapshot
+	 * is taken, while frozen (a write after it is the next checkpoint's),
+	 * so that they can be read from the snapshot once the tree runs on */
 	if (proc_read_status(ctx->pid, &ctx->status) || proc_read_vmas(ctx->pid, &ctx->vmas) ||
-	    collect_by_injection(ctx) || files_dump(ctx) || locks_dump(ctx) || fs_dump(ctx))
+	    collect_by_injection(ctx) || memtrack_freeze_point(ctx) ||
+	    pages_copy_frozen(ctx, ctx->mm) || files_dump(ctx) || locks_dump(ctx) || fs_dump(ctx))
 		return -1;
 	pr_info("collected the state of pid %d (%d threads, %d VMAs, %d fds)", ctx->pid,
 		ctx->nr_threads, ctx->vmas.nr, ctx->nr_fds);
@@ -228,6 +258,46 @@ static int collect_memory(struct dump_ctx *ctx)
 	return task_write(ctx) || mm_write(ctx);
 }
 
+/* --leave-running: every process with a snapshot is let go before its
+ * memory is written; those without one are written first, still frozen. */
+static int release_early(struct dump_tree *tree)
+{
+	bool any = false;
+
+	for (int i = 0; i < tree->nr_procs; i++) {
+		if (!tree->procs[i]->snap && collect_memory(tree->procs[i]))
+			return -1;
+		any |= tree->procs[i]->snap != NULL;
+	}
+	if (!any)
+		return 0;
+	if (snapshot_guard(tree))
+		return -1;
+	files_dump_end(tree, DUMP_END_RELEASE);
+	release_all(tree);
+	tree->released = true;
+	tree->t_released = now_us();
+	pr_info("released the tree after %llu us frozen; its memory is written from snapshots",
+		tree->t_released - tree->t_frozen);
+	for (int i = 0; i < tree->nr_procs; i++)
+		if (tree->procs[i]->snap && collect_memory(tree->procs[i]))
+			return -1;
+	snapshot_release_all(tree);
+	return 0;
+}
+
+/* Step 3: every process's pages, from its snapshot once the tree runs on
+ * again (dump -R, pre-dump), else from the frozen tree. */
+static int write_memory(struct dump_tree *tree)
+{
+	if (runs_on(tree->opts))
+		return release_early(tree);
+	for (int i = 0; i < tree->nr_procs; i++)
+		if (collect_memory(tree->procs[i]))
+			return -1;
+	return 0;
+}
+
 static int dump_steps(struct dump_tree *tree)
 {
 	struct progress progress;
@@ -236,7 +306,8 @@ static int dump_steps(struct dump_tree *tree)
 
 	/* 0 */
 	if (check_kernel(tree) || check_root(tree) || external_check_opts(tree->opts) ||
-	    img_dir_create(&tree->dir, tree->opts->images_dir, !tree->opts->no_sync))
+	    img_dir_create(&tree->dir, tree->opts->images_dir, !tree->opts->no_sync) ||
+	    chain_dump_open(tree))
 		return -1;
 	/* 1 */
 	t = now_us();
@@ -245,6 +316,8 @@ static int dump_steps(struct dump_tree *tree)
 	tree->t_frozen = now_us();
 	tree->stats.freezing_time_us = tree->t_frozen - t;
 	test_kill_point("dump-frozen");
+	if (chain_dump_take(tree))
+		return -1;
 	pr_info("froze %d process%s in %llu us", tree->nr_procs, tree->nr_procs > 1 ? "es" : "",
 		tree->t_frozen - t);
 	/* 2 */
@@ -257,8 +330,7 @@ static int dump_steps(struct dump_tree *tree)
 	test_kill_point("dump-collected");
 	/* 3 */
 	progress_start(&progress, "dump", "written", &tree->stats.pages_written);
-	for (int i = 0; i < tree->nr_procs && !failed; i++)
-		failed = collect_memory(tree->procs[i]);
+	failed = write_memory(tree);
 	progress_stop(&progress);
 	if (failed)
 		return -1;
@@ -269,11 +341,13 @@ static int dump_steps(struct dump_tree *tree)
 		(unsigned long long)tree->stats.pages_skipped_absent,
 		(unsigned long long)tree->stats.memdump_time_us);
 	/* 4 */
-	if (commit(tree))
+	if (chain_dump_write(tree) || commit(tree))
 		return -1;
 	pr_info("checkpoint of pid %d committed to %s", tree->procs[0]->pid,
 		tree->opts->images_dir);
 	test_kill_point("dump-committed");
+	if (tree->released)
+		return 0;
 	if (tree->opts->leave_running || tree->opts->leave_stopped) {
 		files_dump_end(tree, DUMP_END_RELEASE);
 		if (tree->opts->leave_stopped)
@@ -295,8 +369,11 @@ int cryo_dump(const struct cryo_opts *opts)
 	dump_stats__init(&tree.stats);
 	ret = dump_steps(&tree);
 	if (ret) {
-		files_dump_end(&tree, DUMP_END_FAILED);
+		if (!tree.released)
+			files_dump_end(&tree, DUMP_END_FAILED);
+		memtrack_abort(&tree);
 		release_all(&tree);
+		snapshot_release_all(&tree); /* once the tree is not traced any more */
 		img_dir_abort(&tree.dir);
 	} else {
 		img_dir_close(&tree.dir);
@@ -310,7 +387,19 @@ int cryo_dump(const struct cryo_opts *opts)
 		locks_dump_free(tree.procs[i]);
 	files_dump_free(&tree);
 	pages_dump_free(&tree);
+	memtrack_free(&tree);
+	chain_dump_free(&tree);
 	shmem_dump_free(&tree);
 	tree_dump_free(&tree);
 	return ret ? 1 : 0;
+}
+
+int cryo_pre_dump(const struct cryo_opts *opts)
+{
+	struct cryo_opts pre = *opts;
+
+	pre.leave_running = true;
+	pre.track_mem = true;
+	pre.pre_dump = true;
+	return cryo_dump(&pre);
 }

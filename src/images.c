@@ -9,6 +9,7 @@
 #include "infra/log.h"
 
 #include "cgroup.pb-c.h"
+#include "chain.pb-c.h"
 #include "core.pb-c.h"
 #include "files.pb-c.h"
 #include "fs.pb-c.h"
@@ -39,6 +40,7 @@ static const struct image_type types[IMAGE_NR] = {
     [IMAGE_SYSVSHM] = {"sysvshm.img", "sysvshm.img", IMG_SYSVSHM, NULL, &sysvshm_entry__descriptor},
     [IMAGE_NETLOCK] = {"netlock.img", "netlock.img", IMG_NETLOCK, NULL, &netlock_entry__descriptor},
     [IMAGE_CGROUP] = {"cgroup.img", "cgroup.img", IMG_CGROUP, NULL, &cgroup_entry__descriptor},
+    [IMAGE_CHAIN] = {"chain.img", "chain.img", IMG_CHAIN, NULL, &chain_entry__descriptor},
     [IMAGE_STATS_DUMP] = {"stats-dump", "stats-dump", IMG_STATS, NULL, &dump_stats__descriptor},
     [IMAGE_STATS_RESTORE] = {"stats-restore", "stats-restore", IMG_STATS, NULL,
 			     &restore_stats__descriptor},

@@ -30,6 +30,7 @@ enum image {
 	IMAGE_SYSVSHM,	     /* sysvshm.img: sysvshm.c */
 	IMAGE_NETLOCK,	     /* netlock.img: sockets/tcp.c (netlock.c) */
 	IMAGE_CGROUP,	     /* cgroup.img: cgroup.c */
+	IMAGE_CHAIN,	     /* chain.img: chain.c, memtrack.c */
 	IMAGE_STATS_DUMP,    /* stats-dump: dump.c */
 	IMAGE_STATS_RESTORE, /* stats-restore: restore.c, written after the inventory */
 	IMAGE_NR

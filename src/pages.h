@@ -4,7 +4,11 @@
 
 #include "context.h"
 
+/* Writes ctx's pages: from its snapshot if it has one (snapshot.c), else
+ * from the frozen process. */
 int pages_dump(struct dump_ctx *ctx, const MmEntry *mm);
+/* While frozen: copies what ctx's snapshot child lacks (snapshot_lacks). */
+int pages_copy_frozen(struct dump_ctx *ctx, const MmEntry *mm);
 void pages_dump_free(struct dump_tree *tree);
 int pages_load(struct restore_ctx *ctx);
 int pages_validate(struct restore_ctx *ctx);

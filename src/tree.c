@@ -69,6 +69,7 @@ static struct dump_ctx *new_proc(struct dump_tree *tree, pid_t pid)
 	ctx->tree = tree;
 	ctx->pid = pid;
 	ctx->pidfd = -1;
+	ctx->track_uffd = -1;
 	tree->procs[tree->nr_procs++] = ctx;
 	return ctx;
 }

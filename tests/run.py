@@ -39,6 +39,8 @@ import test_netprogs  # noqa: E402
 import test_options  # noqa: E402
 import test_progress  # noqa: E402
 import test_run  # noqa: E402
+import test_incr  # noqa: E402
+import test_snapshot  # noqa: E402
 from lib import Fail  # noqa: E402
 
 ROOT = lib.ROOT
@@ -1675,6 +1677,8 @@ def all_tests():
     tests += (test_files.tests() + test_jvm.tests() + test_netprogs.tests() +
               test_options.tests() + test_external.tests())
     tests += test_run.tests() + test_progress.tests()
+    tests += test_incr.tests()
+    tests += test_snapshot.tests()
     tests.append(("http-server/restore", http_server_test, 60))
     for name in ("sk_icmp", "sk_raw"):
         for mode in ("restore", "leave-running"):

@@ -135,8 +135,8 @@ def leave_stopped_dump_test(ctx, workload):
     finish_restored(ctx, run, pid)
 
 
-def restore(ctx, extra, pid):
-    args = [lib.CRYO, "restore", "-D", ctx.path("ck"), "-v4", "-o",
+def restore(ctx, extra, pid, ck="ck", binary=lib.CRYO):
+    args = [binary, "restore", "-D", ctx.path(ck), "-v4", "-o",
             ctx.path("restore.log")] + extra
     rpid = lib.spawn(args, cwd=ctx.dir, stdout=ctx.path("restore.out"),
                      stderr=ctx.path("restore.err"))
@@ -149,8 +149,8 @@ def restore(ctx, extra, pid):
         return done in lib.read_text(ctx.path("restore.log")) or lib.poll_pid(rpid) is not None
     lib.wait_until(restored, 20, "waiting for pid %d to be restored" % pid)
     if done not in lib.read_text(ctx.path("restore.log")):
-        raise Fail("cryo restore ended before pid %d was back: %s" % (
-            pid, " ".join(lib.tail(run.err, 2)).strip()))
+        raise Fail("cryo restore ended before pid %d was back (%s): %s" % (
+            pid, lib.describe_status(lib.poll_pid(rpid)), " ".join(lib.tail(run.err, 2)).strip()))
     return run
 
 

@@ -72,6 +72,11 @@ struct cryo_opts {
 	 * is refused by the command line */
 	const char *file_validation;
 	const char *config; /* --config FILE: read by the command line, before the rest */
+	/* dump, pre-dump --prev-images-dir: the parent checkpoint, relative to
+	 * images_dir (or absolute); --track-mem: arm tracking for the next */
+	const char *prev_images_dir;
+	bool track_mem;
+	bool pre_dump; /* set by cryo_pre_dump */
 };
 
 /* Where the commands log (log_file NULL or "-": stderr) and how much
@@ -85,6 +90,8 @@ const char *cryo_strerror(void);
 void cryo_clear_error(void);
 
 int cryo_dump(const struct cryo_opts *opts);
+/* cryo pre-dump: a dump that leaves the tree running and tracks its memory. */
+int cryo_pre_dump(const struct cryo_opts *opts);
 int cryo_restore(const struct cryo_opts *opts);
 int cryo_show(const struct cryo_opts *opts);
 int cryo_check(const struct cryo_opts *opts);

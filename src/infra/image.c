@@ -26,9 +26,8 @@ static const char *const kind_names[] = {
     [IMG_PAGEMAP] = "pagemap",	   [IMG_PAGES] = "pages",     [IMG_FILES] = "files",
     [IMG_FDINFO] = "fdinfo",	   [IMG_FS] = "fs",	      [IMG_PIPES] = "pipes",
     [IMG_STATS] = "stats",	   [IMG_GHOST] = "ghost",     [IMG_GHOST_DATA] = "ghost data",
-    [IMG_LOCKS] = "locks",	   [IMG_SYSVSHM] = "sysvshm",
-    [IMG_NETLOCK] = "netlock",
-    [IMG_CGROUP] = "cgroup",
+    [IMG_LOCKS] = "locks",	   [IMG_SYSVSHM] = "sysvshm", [IMG_NETLOCK] = "netlock",
+    [IMG_CGROUP] = "cgroup",	   [IMG_CHAIN] = "chain",
 };
 
 const char *img_kind_name(enum img_kind kind)
@@ -145,6 +144,7 @@ static int check_own_checksum(struct img_in *in, const char *dirpath)
 			       in->size);
 	in->size -= sizeof(want);
 	memcpy(&want, in->data + in->size, sizeof(want));
+	in->own_xxh3 = want;
 	if (XXH3_64bits(in->data, in->size) != want)
 		return err_set("image %s/inventory.img is truncated or corrupted (checksum "
 			       "mismatch)",
@@ -467,6 +467,7 @@ static int load_inventory(struct img_dir *d)
 	}
 	img_in_free(&in);
 	d->inventory = (InventoryEntry *)msg;
+	d->inventory_xxh3 = in.own_xxh3;
 	if (d->inventory->format_version != IMG_VERSION)
 		return err_set("checkpoint %s has format version %u; this cryo reads version %u",
 			       d->path, d->inventory->format_version, IMG_VERSION);

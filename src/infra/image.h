@@ -42,6 +42,7 @@ enum img_kind {
 	IMG_SYSVSHM,
 	IMG_NETLOCK,
 	IMG_CGROUP,
+	IMG_CHAIN,
 	IMG_NR_KINDS /* keep last */
 };
 
@@ -60,6 +61,7 @@ struct img_dir {
 	int nr_files, cap_files;
 	struct img_file_rec *files; /* dump: the images written so far */
 	InventoryEntry *inventory;  /* restore: the parsed inventory */
+	uint64_t inventory_xxh3;    /* restore: the checksum inventory.img ends with */
 };
 
 /* One image being written. */
@@ -80,6 +82,7 @@ struct img_in {
 	unsigned char *data;
 	size_t size;
 	size_t pos;
+	uint64_t own_xxh3; /* inventory.img: the checksum it ends with */
 };
 
 int img_dir_create(struct img_dir *d, const char *path, bool sync);

@@ -310,6 +310,13 @@ static int run_to_trap(struct inject *inj, struct user_regs_struct *regs)
 	return err_set("a batch of calls in pid %d keeps stopping", inj->pid);
 }
 
+int inject_run(struct inject *inj, struct user_regs_struct *regs)
+{
+	regs->orig_rax = -1;
+	regs->eflags &= ~(1UL << 8);
+	return enter_call(inj, regs) || run_to_trap(inj, regs) || leave_call(inj) ? -1 : 0;
+}
+
 size_t inject_batch_max(const struct inject *inj)
 {
 	return inj->scratch_len / sizeof(struct batch_entry);
@@ -498,6 +505,40 @@ static int map_own(struct inject *inj, size_t scratch_len)
 	if (ptrace(PTRACE_POKEDATA, inj->pid, code, SYSCALL_WORD))
 		return err_errno("cannot write the code page at 0x%lx in pid %d", code, inj->pid);
 	inj->syscall_ip = code;
+	return 0;
+}
+
+int inject_put_code(struct inject *inj, const void *code, size_t len, uint64_t *ip)
+{
+	uint64_t at = inj->own + PAGE + sizeof(uint64_t);
+
+	if (!inj->own || inj->syscall_ip != inj->own + PAGE)
+		return err_set("pid %d has no code page of cryo's (executable memory refused)",
+			       inj->pid);
+	if (len > PAGE - sizeof(uint64_t))
+		return err_set("%zu bytes of code do not fit cryo's code page", len);
+	for (size_t off = 0; off < len; off += sizeof(long)) {
+		long word = (long)0xccccccccccccccccULL; /* int3 after the end */
+		memcpy(&word, (const char *)code + off,
+		       len - off < sizeof(long) ? len - off : sizeof(long));
+		if (ptrace(PTRACE_POKEDATA, inj->pid, at + off, word))
+			return err_errno("cannot write code at 0x%llx in pid %d",
+					 (unsigned long long)(at + off), inj->pid);
+	}
+	*ip = at;
+	return 0;
+}
+
+int inject_setup_borrowed(struct inject *inj, const struct proc_vmas *vmas)
+{
+	const char *where = NULL;
+
+	inj->between_as_is = true;
+	if (ptrace_set_sigmask(inj->pid, inj->saved_mask) ||
+	    find_syscall(inj->pid, vmas, &inj->syscall_ip, &where))
+		return -1;
+	if (!inj->syscall_ip)
+		return err_set("pid %d has no syscall instruction to borrow", inj->pid);
 	return 0;
 }
 

@@ -55,6 +55,9 @@ void inject_use(struct inject *inj, uint64_t syscall_ip, uint64_t scratch, size_
 /* For a tracee cryo did not make: finds or writes a `syscall` (vmas: its
  * mappings), and maps cryo's code page and scratch_len bytes of scratch. */
 int inject_setup(struct inject *inj, const struct proc_vmas *vmas, size_t scratch_len);
+/* For a short visit (a tracee cryo seized again, not dumped): borrows the
+ * first `syscall` the process has and maps nothing; no scratch memory. */
+int inject_setup_borrowed(struct inject *inj, const struct proc_vmas *vmas);
 /* inject_begin for another thread of the address space leader injects into:
  * it shares the leader's instruction and scratch. */
 int inject_begin_thread(struct inject *inj, pid_t tid, const struct inject *leader);
@@ -96,6 +99,15 @@ size_t inject_batch_max(const struct inject *inj);
  * call's -errno. Returns -1 only if the injection itself failed. */
 int inject_batch(struct inject *inj, uint64_t code_ip, const struct inject_call_desc *calls,
 		 size_t n, size_t *done, long *err);
+
+/* Writes len bytes of machine code into cryo's code page (after its
+ * `syscall`, at most a page); *ip gets their address. -1 if inject_setup
+ * could map no code page (a process denied executable memory). */
+int inject_put_code(struct inject *inj, const void *code, size_t len, uint64_t *ip);
+/* Runs the tracee from regs (regs->rip: code put with inject_put_code) until
+ * an int3; regs gets the registers there. The task's own registers and mask
+ * are back afterwards, as after inject_syscall. */
+int inject_run(struct inject *inj, struct user_regs_struct *regs);
 
 /* Copy to / from tracee memory (where the tracee may write / read). */
 int inject_write(pid_t pid, uint64_t addr, const void *buf, size_t len);

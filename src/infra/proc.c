@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "infra/log.h"
@@ -83,6 +84,36 @@ int proc_read(pid_t pid, const char *name, char **buf, size_t *len)
 	return 0;
 }
 
+int proc_open_file(pid_t pid, const char *name, int flags)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0)
+		return err_errno("cannot open %s", path);
+	return fd;
+}
+
+void proc_close_all_but(int *keep, int n)
+{
+	int from = 0;
+
+	for (int i = 1; i < n; i++) /* insertion sort: no malloc after a fork */
+		for (int j = i; j > 0 && keep[j] < keep[j - 1]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	for (int i = 0; i < n; i++) {
+		if (keep[i] > from)
+			syscall(SYS_close_range, from, keep[i] - 1, 0);
+		from = keep[i] + 1;
+	}
+	syscall(SYS_close_range, from, ~0U, 0);
+}
+
 int proc_readlink(pid_t pid, const char *name, char *buf, size_t len)
 {
 	char path[PATH_MAX];
@@ -116,13 +147,13 @@ int proc_read_stat(pid_t pid, struct proc_stat *st)
 	/* fields from 3 on; see proc(5) */
 	int n = sscanf(close_paren + 2,
 		       "%c %d %d %d %d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
-		       "%*u %*u %*d %*u %llu %llu %llu %*u %*u %*u %*u %*u %*u %*u %*u %*u "
+		       "%llu %*u %*d %*u %llu %llu %llu %*u %*u %*u %*u %*u %*u %*u %*u %*u "
 		       "%d %*d %*u %*u %*u %*u %*d %llu %llu %llu %llu %llu %llu %llu %d",
-		       &st->state, &st->ppid, &st->pgrp, &st->session, &st->tty_nr, &st->start_code,
-		       &st->end_code, &st->start_stack, &st->exit_signal, &st->start_data,
-		       &st->end_data, &st->start_brk, &st->arg_start, &st->arg_end, &st->env_start,
-		       &st->env_end, &st->exit_code);
-	if (n < 16) {
+		       &st->state, &st->ppid, &st->pgrp, &st->session, &st->tty_nr, &st->start_time,
+		       &st->start_code, &st->end_code, &st->start_stack, &st->exit_signal,
+		       &st->start_data, &st->end_data, &st->start_brk, &st->arg_start, &st->arg_end,
+		       &st->env_start, &st->env_end, &st->exit_code);
+	if (n < 17) {
 		err_set("cannot parse /proc/%d/stat (%d fields)", pid, n);
 		goto out;
 	}

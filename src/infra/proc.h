@@ -28,6 +28,7 @@ struct proc_stat {
 	char state;
 	pid_t ppid, pgrp, session;
 	int tty_nr;
+	unsigned long long start_time; /* field 22: clock ticks after boot; tells pid reuse */
 	unsigned long long start_code, end_code, start_stack;
 	int exit_signal;
 	unsigned long long start_data, end_data, start_brk, arg_start, arg_end, env_start, env_end;
@@ -63,6 +64,11 @@ int proc_read_head(pid_t pid, const char *name, char *buf, size_t len);
  * open flags (close-on-exec; no attach, no pin): -1 with the error recorded. */
 int proc_open_map_file(pid_t pid, uint64_t start, uint64_t end, int flags);
 /* readlink /proc/PID/NAME into buf. */
+/* /proc/PID/NAME opened (O_CLOEXEC added); -1 with the error recorded. */
+int proc_open_file(pid_t pid, const char *name, int flags);
+/* In a process just forked (a holder, a guardian): closes every fd but the
+ * n in keep, which it sorts; syscalls only. */
+void proc_close_all_but(int *keep, int n);
 int proc_readlink(pid_t pid, const char *name, char *buf, size_t len);
 /* The sorted fd numbers in /proc/PID/fd; returns the count or -1. */
 int proc_list_fds(pid_t pid, int **fds);
