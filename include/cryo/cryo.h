@@ -60,6 +60,7 @@ struct cryo_opts {
 	unsigned every;		  /* run --every: seconds between checkpoints (0: 60) */
 	unsigned keep;		  /* run --keep: generations kept (0: 3) */
 	unsigned max_restores;	  /* run --max-restores: restores at most (0: 10) */
+	unsigned full_every;	  /* run --full-every: a full checkpoint every N (0: 10) */
 	bool resume;		  /* run --resume: restore DIR's newest generation */
 	bool log_pid;		  /* restore --log-pid: each new process logs to LOG.PID */
 	/* dump --force-irmap, --irmap-scan-path: accepted; watch paths are

@@ -11,8 +11,15 @@
  * generation is complete or absent, and a kill -9 of cryo during a
  * checkpoint leaves only a .tmp directory, removed by the next run. The
  * newest `keep` generations are kept; older ones are removed only after a
- * newer one was committed. Each checkpoint logs one line, from the
- * generation's own stats-dump image.
+ * newer one was committed, and never while a kept one's chain needs them.
+ * Each checkpoint logs one line, from the generation's own stats-dump image.
+ *
+ * Checkpoints are incremental: each arms memory tracking (--track-mem) and
+ * the next one holds only the pages written since, with the previous
+ * generation as its parent (DIR/gen-N/parent -> ../gen-N-1); every
+ * `full_every`-th one, and the first after a restore (the restored
+ * processes are not tracked), is full, so a chain is at most full_every
+ * long and the disk holds at most keep + full_every - 1 generations.
  *
  * When the job's root dies by a signal (a crash, SIGKILL, the OOM killer),
  * what is left of its tree is killed and the newest generation restored
@@ -72,7 +79,8 @@
 /* One supervised job. */
 struct run_job {
 	const struct cryo_opts *opts;
-	unsigned every, keep, max_restores;
+	unsigned every, keep, max_restores, full_every;
+	unsigned since_full;	/* generations since the last full one; 0: next is full */
 	int dirfd;		/* DIR */
 	int sigfd;		/* SIGCHLD, SIGUSR1 */
 	int lockfd;		/* DIR/supervisor, locked while cryo supervises */
@@ -179,6 +187,43 @@ static void remove_partial_gens(struct run_job *job)
 }
 
 /* Keeps the newest `keep`: called only once a newer one is committed. */
+/* The generation gen's parent (its DIR/gen-N/parent link), or 0. */
+static unsigned parent_of(const struct run_job *job, unsigned gen)
+{
+	char link[64], target[64];
+	ssize_t n;
+	int g;
+
+	snprintf(link, sizeof(link), GEN_FORMAT "/parent", gen);
+	n = readlinkat(job->dirfd, link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = '\0';
+	if (strncmp(target, "../", 3) || (g = gen_number(target + 3)) <= 0)
+		return 0;
+	return g;
+}
+
+/* How many generations gen's chain holds, gen included. */
+static unsigned chain_length(const struct run_job *job, unsigned gen)
+{
+	unsigned n = 0;
+
+	for (; gen && n < 1000000; gen = parent_of(job, gen))
+		n++;
+	return n;
+}
+
+/* Whether gen is one of the newest `keep` or in the chain of one of them. */
+static bool needed(const struct run_job *job, const unsigned *v, int n, unsigned gen)
+{
+	for (int i = 0; i < n && i < (int)job->keep; i++)
+		for (unsigned g = v[i]; g; g = parent_of(job, g))
+			if (g == gen)
+				return true;
+	return false;
+}
+
 static void prune_gens(struct run_job *job)
 {
 	unsigned *v = NULL;
@@ -186,6 +231,8 @@ static void prune_gens(struct run_job *job)
 	char name[32];
 
 	for (int i = (int)job->keep; i < n; i++) {
+		if (needed(job, v, n, v[i]))
+			continue;
 		snprintf(name, sizeof(name), GEN_FORMAT, v[i]);
 		if (remove_gen_dir(job, name)) {
 			pr_warn("%s", err_text());
@@ -214,20 +261,24 @@ static int read_gen_stats(const char *path, DumpStats **stats, unsigned long lon
 	return r;
 }
 
-static void log_checkpoint(const char *path, unsigned gen, unsigned long long took_us)
+static void log_checkpoint(const char *path, unsigned gen, unsigned parent,
+			   unsigned long long took_us)
 {
 	DumpStats *s = NULL;
 	unsigned long long bytes;
+	char on[48] = "";
 
 	if (read_gen_stats(path, &s, &bytes)) {
 		pr_warn("run: gen-%06u committed, its statistics unreadable: %s", gen, err_text());
 		err_clear();
 		return;
 	}
+	if (parent)
+		snprintf(on, sizeof(on), ", incremental on gen-%06u", parent);
 	pr_note("run: checkpoint gen-%06u: %llu pages written, %llu bytes, frozen %.1f ms, took "
-		"%.1f ms",
+		"%.1f ms%s",
 		gen, (unsigned long long)s->pages_written, bytes, s->frozen_time_us / 1000.0,
-		took_us / 1000.0);
+		took_us / 1000.0, on);
 	dump_stats__free_unpacked(s, NULL);
 }
 
@@ -238,15 +289,26 @@ static bool on_terminal(void)
 	return isatty(0) || isatty(1) || isatty(2);
 }
 
+/* Whether the next checkpoint holds only what changed since the newest. */
+static bool incremental(const struct run_job *job)
+{
+	return job->newest && job->since_full && job->since_full < job->full_every;
+}
+
 /* Dumps into the temporary name, then commits by rename. */
 static int checkpoint_into(struct run_job *job, unsigned gen, const char *tmp, const char *final)
 {
-	char path[4096];
+	char path[4096], parent[32];
 	struct cryo_opts o = *job->opts;
 
 	snprintf(path, sizeof(path), "%s/%s", job->opts->images_dir, tmp);
+	snprintf(parent, sizeof(parent), "../" GEN_FORMAT, job->newest);
 	o.images_dir = path;
 	o.pid = job->root;
+	/* no tracking armed for a next one that will be full: a holder nobody
+	 * takes would keep the memory registered */
+	o.track_mem = (incremental(job) ? job->since_full + 1 : 1) < job->full_every;
+	o.prev_images_dir = incremental(job) ? parent : NULL;
 	o.leave_running = true;
 	o.leave_stopped = false;
 	o.display_stats = false;
@@ -264,7 +326,7 @@ static int checkpoint_into(struct run_job *job, unsigned gen, const char *tmp, c
 
 static void checkpoint(struct run_job *job)
 {
-	unsigned gen = job->newest + 1;
+	unsigned gen = job->newest + 1, parent = incremental(job) ? job->newest : 0;
 	unsigned long long t = now_us();
 	char tmp[32], final[32], path[4096], what[1100];
 
@@ -281,10 +343,11 @@ static void checkpoint(struct run_job *job)
 		job->lost = job->pidfd < 0 && waitpid(job->root, NULL, __WALL | WNOHANG) < 0 &&
 			    errno == ECHILD;
 	} else {
+		job->since_full = incremental(job) ? job->since_full + 1 : 1;
 		job->newest = gen;
 		snprintf(what, sizeof(what), "committed %s", final);
 		snprintf(path, sizeof(path), "%s/%s", job->opts->images_dir, final);
-		log_checkpoint(path, gen, now_us() - t);
+		log_checkpoint(path, gen, parent, now_us() - t);
 		prune_gens(job);
 	}
 	runlock_report(job->dirfd, ++job->attempts, what);
@@ -578,6 +641,7 @@ static int job_killed(struct run_job *job, int sig)
 		return err_wrap("job pid %d killed by signal %d", job->root, sig), 1;
 	job->taken = false;
 	job->restores++;
+	job->since_full = 0; /* the restored processes are not tracked */
 	pr_note("run: job killed by signal %d (%s): restored pid %d from gen-%06u in %.1f ms "
 		"(restore %u of %u)",
 		sig, strsignal(sig), job->root, from, (now_us() - t) / 1000.0, job->restores,
@@ -698,6 +762,7 @@ static int take_over(struct run_job *job, unsigned gen)
 		return err_set("job pid %d of gen-%06u ended while being taken over", job->root,
 			       gen);
 	job->taken = true;
+	job->since_full = chain_length(job, gen); /* its tracking goes on */
 	pr_note("run: job pid %d still runs (only its supervisor ended): taken over", job->root);
 	return 0;
 }
@@ -774,6 +839,7 @@ int cryo_run(const struct cryo_opts *opts)
 	job.every = or_default(opts->every, RUN_DEFAULT_EVERY);
 	job.keep = or_default(opts->keep, RUN_DEFAULT_KEEP);
 	job.max_restores = or_default(opts->max_restores, RUN_DEFAULT_MAX_RESTORES);
+	job.full_every = or_default(opts->full_every, RUN_DEFAULT_FULL_EVERY);
 	if (!opts->images_dir)
 		return err_set("run: -D DIR is required"), 1;
 	if (!opts->resume && !opts->command.n)

@@ -13,6 +13,7 @@ enum {
 	RUN_DEFAULT_EVERY = 60,
 	RUN_DEFAULT_KEEP = 3,
 	RUN_DEFAULT_MAX_RESTORES = 10,
+	RUN_DEFAULT_FULL_EVERY = 10,
 };
 
 #include "cryo/cryo.h"
