@@ -123,8 +123,8 @@ static int own_steps(struct restore_ctx *ctx)
 	return (own_fds && setup_service_fds(ctx)) || mm_restore_child(ctx) || share_ready(ctx) ||
 		       tree_restore_sharers(ctx) ||
 		       (own_fds && (files_restore_child(ctx) || locks_restore_child(ctx))) ||
-		       (!share_fs(ctx) && fs_restore_child(ctx)) || task_restore_child(ctx) ||
-		       creds_restore_loginuid(ctx)
+		       share_placed(ctx) || (!share_fs(ctx) && fs_restore_child(ctx)) ||
+		       task_restore_child(ctx) || creds_restore_loginuid(ctx)
 		   ? -1
 		   : 0;
 }

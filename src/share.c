@@ -32,6 +32,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -197,15 +198,37 @@ void share_reserve(struct restore_ctx *ctx)
 		ctx->parent->stage_base = ctx->stage_base;
 }
 
+/* The kid then waits until its parent has placed the table's fds
+ * (share_placed): any open of its own meanwhile would take the lowest free
+ * slot of the shared table, one the parent is about to place (dup2 gives
+ * EBUSY, or closes the kid's file under it). The parent's word is a
+ * SIGUSR2, blocked in every new process: no fd of the table is involved. */
 int share_ready(struct restore_ctx *ctx)
 {
+	struct timespec limit = {60, 0};
 	char byte = 'r';
+	sigset_t s;
 
 	if (!share_files(ctx))
 		return 0;
 	if (write(ctx->share_ready_fd, &byte, 1) != 1)
 		return err_errno("pid %d cannot tell its parent its mapped files are open",
 				 ctx->pid);
+	sigemptyset(&s);
+	sigaddset(&s, SIGUSR2);
+	if (sigtimedwait(&s, NULL, &limit) != SIGUSR2)
+		return err_errno("pid %d: waiting for its parent to place the fds it shares",
+				 ctx->pid);
+	return 0;
+}
+
+int share_placed(struct restore_ctx *ctx)
+{
+	for (size_t k = 0; k < ctx->nr_kids; k++)
+		if (!ctx->kids[k]->zombie && share_files(ctx->kids[k]) &&
+		    kill(ctx->kids[k]->pid, SIGUSR2))
+			return err_errno("pid %d cannot tell kid %d its fds are placed", ctx->pid,
+					 ctx->kids[k]->pid);
 	return 0;
 }
 

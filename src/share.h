@@ -21,6 +21,8 @@ int share_slots(struct restore_ctx *ctx, int *next);
 void share_reserve(struct restore_ctx *ctx);
 /* In such a kid, once its mapped files are open: tells its parent. */
 int share_ready(struct restore_ctx *ctx);
+/* In the parent, once the shared table's fds are placed: tells the kids. */
+int share_placed(struct restore_ctx *ctx);
 /* Whether cryo closes the service fds in ctx: only in the last process of
  * a shared table that it rebuilds. */
 bool share_closes_service_fds(const struct restore_ctx *ctx);
