@@ -66,6 +66,7 @@
 #include "images.h"
 #include "infra/image.h"
 #include "infra/log.h"
+#include "infra/proc.h"
 #include "infra/testhook.h"
 #include "infra/uapi.h"
 #include "stats.pb-c.h"
@@ -356,46 +357,31 @@ static void checkpoint(struct run_job *job)
 
 /* ---- the job's processes ---- */
 
-/* Fields of /proc/PID/stat after "comm)": state (field 3), start time in
- * clock ticks since boot (22) and exit code (52, a zombie's wait status). */
-static int read_proc_stat(pid_t pid, char *state, unsigned long long *ticks, int *exit_code)
+/* /proc/PID/stat (infra/proc.c) or false: a process that is gone is no
+ * error here. */
+static bool stat_of(pid_t pid, struct proc_stat *st)
 {
-	char path[64], buf[2048], *p;
-	int n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "re")))
-		return -1;
-	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	if (!p++ || sscanf(p + 1, "%c", state) != 1)
-		return -1;
-	/* p: the space before each field */
-	for (int field = 4; field <= 52 && (p = strchr(p + 1, ' ')); field++) {
-		if (field == 22)
-			n += sscanf(p + 1, "%llu", ticks);
-		if (field == 52)
-			n += sscanf(p + 1, "%d", exit_code);
-	}
-	return n == 2 ? 0 : -1;
+	if (!proc_read_stat(pid, st))
+		return true;
+	err_clear();
+	return false;
 }
 
 /* Seconds since the epoch when pid started, or 0. */
 static double start_time_of(pid_t pid)
 {
-	unsigned long long ticks, btime = 0;
-	char buf[256], state;
-	int code;
+	unsigned long long btime = 0;
+	struct proc_stat st;
+	char buf[256];
 	FILE *f;
 
-	if (read_proc_stat(pid, &state, &ticks, &code) || !(f = fopen("/proc/stat", "re")))
+	if (!stat_of(pid, &st) || !(f = fopen("/proc/stat", "re")))
 		return 0;
 	while (fgets(buf, sizeof(buf), f))
 		if (sscanf(buf, "btime %llu", &btime) == 1)
 			break;
 	fclose(f);
-	return btime + (double)ticks / sysconf(_SC_CLK_TCK);
+	return btime + (double)st.start_time / sysconf(_SC_CLK_TCK);
 }
 
 /* Whether the root of a job taken over ended, and its wait status: from
@@ -405,8 +391,7 @@ static bool taken_root_ended(struct run_job *job, int *status)
 {
 	struct pollfd pfd = {job->pidfd, POLLIN, 0};
 	struct timespec pause = {0, 10 * 1000 * 1000};
-	unsigned long long ticks;
-	char state;
+	struct proc_stat st;
 
 	if (poll(&pfd, 1, 0) != 1)
 		return false;
@@ -416,8 +401,10 @@ static bool taken_root_ended(struct run_job *job, int *status)
 			*status = info.exit_code;
 			break;
 		}
-		if (!read_proc_stat(job->root, &state, &ticks, status) && state == 'Z')
+		if (stat_of(job->root, &st) && st.state == 'Z') {
+			*status = st.exit_code;
 			break;
+		}
 		*status = SIGKILL; /* unknown after 10 s: taken as killed */
 	}
 	close(job->pidfd);
