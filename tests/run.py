@@ -444,6 +444,7 @@ def game_test(family, mode):
             wait_ready(ctx, pid)
             before = lib.netns_tcp_counters(inns)
             game_dump(ctx, inns, pid, ctx.path("images"), mode)
+            touch(ctx.path("dumped"))  # the game may end now
             # resets the checkpoint caused come with the next segments, which
             # the clients send every tick: counted over a second of traffic
             # after it, before any connection is closed (closing 100 busy

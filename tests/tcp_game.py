@@ -6,6 +6,10 @@ clients, the clients in one process outside the server's tree.
                                      all are connected and data flows
   tcp_game.py clients FAMILY PORT N  connects N clients
 
+Each side holds back the last HOLD bytes of every connection until the
+harness has created `dumped` in the working directory, so the game cannot
+end before the checkpoint however slowly the harness gets to it.
+
 Each side sends TOTAL bytes on every connection (pattern seeded by the
 connection's number and the direction) and checks every byte it receives,
 in order. The server reads slower than the clients send, and the clients
@@ -27,6 +31,7 @@ READ_SERVER = 3 * 1024   # per connection and tick
 WRITE_CLIENT = 6 * 1024
 READ_CLIENT = 3 * 1024
 WRITE_SERVER = 16 * 1024
+HOLD = 4096
 PERIOD = 251
 BASE = bytes(range(PERIOD)) * (2 + 64 * 1024 // PERIOD)
 
@@ -42,6 +47,10 @@ def pattern(seed, off, n):
     return bytes(out)
 
 
+def may_finish():
+    return os.path.exists("dumped")
+
+
 class Conn:
     def __init__(self, sk, idx, send_seed, recv_seed):
         self.sk, self.idx = sk, idx
@@ -53,7 +62,8 @@ class Conn:
         return self.sent == TOTAL and self.got == TOTAL
 
     def send_some(self, limit):
-        n = min(limit, TOTAL - self.sent)
+        end = TOTAL if may_finish() else TOTAL - HOLD
+        n = min(limit, end - self.sent)
         if n <= 0 or self.error:
             return
         try:
