@@ -101,6 +101,7 @@ struct dump_tree {
 	int nr_files;
 	struct dump_file *files;
 	int *file_order;	   /* indexes into files, by inode, then kcmp */
+	char *proc_locks;	   /* locks.c: /proc/locks, read once the tree is frozen */
 	struct pipes_dump *pipes;  /* pipes.c */
 	struct ghost_dump *ghosts; /* ghost.c: deleted files and memfds */
 	struct tcp_dump *tcp;	   /* sockets/tcp.c: repair mode, the network lock */

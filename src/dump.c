@@ -310,13 +310,14 @@ static int dump_steps(struct dump_tree *tree)
 	    chain_dump_open(tree))
 		return -1;
 	/* 1 */
+	locks_dump_warm();
 	t = now_us();
 	if (tree_freeze(tree))
 		return -1;
 	tree->t_frozen = now_us();
 	tree->stats.freezing_time_us = tree->t_frozen - t;
 	test_kill_point("dump-frozen");
-	if (chain_dump_take(tree))
+	if (chain_dump_take(tree) || locks_dump_begin(tree))
 		return -1;
 	pr_info("froze %d process%s in %llu us", tree->nr_procs, tree->nr_procs > 1 ? "es" : "",
 		tree->t_frozen - t);
@@ -385,6 +386,7 @@ int cryo_dump(const struct cryo_opts *opts)
 	}
 	for (int i = 0; i < tree.nr_procs; i++)
 		locks_dump_free(tree.procs[i]);
+	locks_dump_end(&tree);
 	files_dump_free(&tree);
 	pages_dump_free(&tree);
 	memtrack_free(&tree);

@@ -7,7 +7,8 @@
  * description, POSIX ones to the process, listed under the description
  * they were taken through). They are saved only with `dump --file-locks`;
  * without it a process holding any lock makes the dump fail and says so.
- * Once every process was seen, /proc/locks is read: each of its locks on a
+ * Once every process was seen, /proc/locks (read once, as the tree was
+ * frozen) is gone through: each of its locks on a
  * file some fd of the tree shows is ticked off (by inode, kind, range, and
  * for POSIX the pid). A flock or OFD lock left on a file a process of the
  * tree maps is held through the mapping alone, its fd closed (a JVM's
@@ -170,17 +171,46 @@ static int dump_file_locks(struct dump_ctx *ctx, const struct dump_file *f)
 	return ret ? -1 : 0;
 }
 
+/* /proc/locks is read once a dump, as soon as the tree is frozen (no lock
+ * of a stopped process changes). The kernel lists it with its file-lock
+ * rwsem taken for writing, a percpu one: the first reader after a quiet
+ * while waits a grace period of RCU (10-20 ms measured here). That wait is
+ * paid by a first read before the freeze, so that the one made frozen
+ * finds the semaphore still in its writer-ready state. */
+void locks_dump_warm(void)
+{
+	char *buf;
+
+	if (proc_read(0, "../locks", &buf, NULL))
+		err_clear(); /* only a warm-up: the read that counts reports */
+	else
+		free(buf);
+}
+
+int locks_dump_begin(struct dump_tree *tree)
+{
+	if (proc_read(0, "../locks", &tree->proc_locks, NULL))
+		return err_wrap("reading /proc/locks");
+	return 0;
+}
+
+void locks_dump_end(struct dump_tree *tree)
+{
+	free(tree->proc_locks);
+	tree->proc_locks = NULL;
+}
+
 /* Every inode number /proc/locks names, whatever the kind of lock (for a
  * process of many fds: only their fdinfo is read for "lock:" lines). */
-static int locked_inodes(uint64_t **inos, size_t *n)
+static int locked_inodes(const char *proc_locks, uint64_t **inos, size_t *n)
 {
 	char *buf, *line, *save = NULL;
 	size_t cap = 0;
 
 	*inos = NULL;
 	*n = 0;
-	if (proc_read(0, "../locks", &buf, NULL))
-		return err_wrap("reading /proc/locks");
+	if (!(buf = strdup(proc_locks)))
+		return err_set("out of memory");
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *p = strchr(line, ':');
 		unsigned long long ino;
@@ -216,7 +246,7 @@ int locks_dump(struct dump_ctx *ctx)
 	size_t n;
 	int ret = 0;
 
-	if (locked_inodes(&inos, &n))
+	if (locked_inodes(ctx->tree->proc_locks, &inos, &n))
 		return -1;
 	for (int i = 0; i < ctx->tree->nr_files && !ret; i++)
 		if (in_list(inos, n, ctx->tree->files[i].ino))
@@ -265,15 +295,15 @@ static int parse_sys_lock(const char *line, struct sys_lock *s)
 	return 1;
 }
 
-static int read_sys_locks(struct sys_locks *sl)
+static int parse_sys_locks(const char *proc_locks, struct sys_locks *sl)
 {
 	char *buf, *line, *save = NULL;
 	int cap = 0;
 
 	sl->nr = 0;
 	sl->v = NULL;
-	if (proc_read(0, "../locks", &buf, NULL))
-		return err_wrap("reading /proc/locks");
+	if (!(buf = strdup(proc_locks)))
+		return err_set("out of memory");
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (sl->nr == cap) {
 			struct sys_lock *grown =
@@ -465,7 +495,7 @@ int locks_dump_tree(struct dump_tree *tree)
 	struct sys_locks sl;
 	int ret;
 
-	if (read_sys_locks(&sl))
+	if (parse_sys_locks(tree->proc_locks, &sl))
 		return -1;
 	ret = mark_all_seen(tree, &sl);
 	for (int i = 0; i < sl.nr && !ret; i++)

@@ -852,6 +852,10 @@ def unlock_test(ctx):
         if "no lock left" not in lib.read_text(ctx.path("unlock2.out")):
             raise Fail("cryo unlock, again: %s" % lib.read_text(ctx.path("unlock2.out")).strip())
         client.close()
+        # the server ends on its connection's EOF
+        st = lib.wait_pid(pid, 10, "waiting for the echo server to end")
+        if lib.exit_code(st) != 0:
+            raise Fail("the echo server: %s%s" % (lib.describe_status(st), outlog_fail(ctx)))
     finally:
         if dump:
             os.kill(dump, signal.SIGKILL)

@@ -152,6 +152,28 @@ static int check_own_checksum(struct img_in *in, const char *dirpath)
 	return 0;
 }
 
+/* Images are made durable together, at commit, not one by one as they are
+ * closed: most are written while the tree is frozen, and a sync there would
+ * keep it frozen for the disk's latency once per image. */
+static int sync_images(struct img_dir *d, int from)
+{
+	char part[96];
+	int fd, ret = 0;
+
+	for (int i = from; i < d->nr_files && !ret; i++) {
+		if (!d->files[i].unsynced)
+			continue;
+		part_name(part, sizeof(part), d->files[i].name);
+		fd = openat(d->dirfd, part, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fdatasync(fd))
+			ret = err_errno("cannot sync image %s/%s", d->path, d->files[i].name);
+		if (fd >= 0)
+			close(fd);
+		d->files[i].unsynced = false;
+	}
+	return ret;
+}
+
 static int write_inventory(struct img_dir *d, InventoryEntry *inv)
 {
 	struct img_out o;
@@ -178,7 +200,7 @@ static int write_inventory(struct img_dir *d, InventoryEntry *inv)
 	if (img_out_msg(&o, &inv->base) || append_own_checksum(&o) || img_out_close(&o))
 		img_out_discard(&o);
 	else
-		ret = 0;
+		ret = sync_images(d, d->nr_files - 1);
 	d->nr_files--; /* the inventory does not list itself */
 out:
 	inv->n_files = 0;
@@ -206,13 +228,15 @@ static int sync_dir(struct img_dir *d)
 }
 
 /*
- * Commit: drop any older inventory first (an older checkpoint in the same
- * directory becomes incomplete rather than a mix of two), move every image
- * into place, then write the inventory. Only a directory whose inventory
+ * Commit: make every image durable, then drop any older inventory (an older
+ * checkpoint in the same directory becomes incomplete rather than a mix of
+ * two), move every image into place, then write the inventory. Only a directory whose inventory
  * exists is a checkpoint.
  */
 int img_dir_commit(struct img_dir *d, InventoryEntry *inv)
 {
+	if (sync_images(d, 0))
+		return -1;
 	if (unlinkat(d->dirfd, "inventory.img", 0) && errno != ENOENT)
 		return err_errno("cannot replace %s/inventory.img", d->path);
 	for (int i = 0; i < d->nr_files; i++)
@@ -339,8 +363,7 @@ int img_out_close(struct img_out *o)
 		return err_set("image %s closed twice", o->name);
 	if (out_flush(o))
 		ret = -1;
-	else if (o->dir->sync && fdatasync(o->fd))
-		ret = err_errno("cannot sync image %s/%s", o->dir->path, o->name);
+	rec->unsynced = o->dir->sync;
 	rec->size = o->size;
 	rec->has_xxh3 = o->hashed;
 	if (o->hashed)

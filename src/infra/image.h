@@ -51,6 +51,7 @@ struct img_file_rec {
 	uint64_t size;
 	uint64_t xxh3;
 	bool has_xxh3;
+	bool unsynced; /* closed, its data not yet made durable (img_dir_commit does) */
 };
 
 /* A checkpoint directory, open for writing (dump) or reading (restore). */
