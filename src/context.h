@@ -69,6 +69,7 @@ struct pipes_dump;
 struct pipes_restore;
 struct pipes_made;
 struct ghost_dump;
+struct vmaflags_cache;
 struct ghost_restore;
 struct ghost_made;
 struct unix_made;
@@ -100,11 +101,12 @@ struct dump_tree {
 	/* files.c: the open file descriptions of the whole tree */
 	int nr_files;
 	struct dump_file *files;
-	int *file_order;	   /* indexes into files, by inode, then kcmp */
-	char *proc_locks;	   /* locks.c: /proc/locks, read once the tree is frozen */
-	struct pipes_dump *pipes;  /* pipes.c */
-	struct ghost_dump *ghosts; /* ghost.c: deleted files and memfds */
-	struct tcp_dump *tcp;	   /* sockets/tcp.c: repair mode, the network lock */
+	int *file_order;		 /* indexes into files, by inode, then kcmp */
+	struct vmaflags_cache *vmaflags; /* vmaflags.c: smaps read before the freeze */
+	char *proc_locks;		 /* locks.c: /proc/locks, read once the tree is frozen */
+	struct pipes_dump *pipes;	 /* pipes.c */
+	struct ghost_dump *ghosts;	 /* ghost.c: deleted files and memfds */
+	struct tcp_dump *tcp;		 /* sockets/tcp.c: repair mode, the network lock */
 	/* sockets/unix_backlog.c: connections taken from listeners' backlogs */
 	struct unix_backlog *unix_backlog;
 	/* external.c: endpoints outside the checkpoint, to print */
@@ -135,6 +137,7 @@ struct dump_ctx {
 	struct proc_stat stat;
 	struct proc_status status;
 	struct proc_vmas vmas;
+	bool vmaflags_early; /* vmas' flags were read before the freeze (vmaflags.c) */
 	struct inject inj;
 	bool injecting;
 	int nr_threads;

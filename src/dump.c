@@ -57,6 +57,7 @@
 #include "threads.h"
 #include "timers.h"
 #include "tree.h"
+#include "vmaflags.h"
 
 #define SCRATCH_LEN 4096
 
@@ -240,7 +241,7 @@ static int collect_state(struct dump_ctx *ctx)
 	 * pages written since the parent are read and re-armed as the snapshot
 	 * is taken, while frozen (a write after it is the next checkpoint's),
 	 * so that they can be read from the snapshot once the tree runs on */
-	if (proc_read_status(ctx->pid, &ctx->status) || proc_read_vmas(ctx->pid, &ctx->vmas) ||
+	if (proc_read_status(ctx->pid, &ctx->status) || vmaflags_read(ctx) ||
 	    collect_by_injection(ctx) || memtrack_freeze_point(ctx) ||
 	    pages_copy_frozen(ctx, ctx->mm) || files_dump(ctx) || locks_dump(ctx) || fs_dump(ctx))
 		return -1;
@@ -253,7 +254,8 @@ static int collect_memory(struct dump_ctx *ctx)
 {
 	if (ctx->zombie)
 		return task_write(ctx);
-	if (pages_dump(ctx, ctx->mm))
+	if ((ctx->snap && vmaflags_check(ctx, snapshot_source_pid(ctx))) ||
+	    pages_dump(ctx, ctx->mm))
 		return -1;
 	return task_write(ctx) || mm_write(ctx);
 }
@@ -311,6 +313,10 @@ static int dump_steps(struct dump_tree *tree)
 		return -1;
 	/* 1 */
 	locks_dump_warm();
+	if (runs_on(tree->opts)) {
+		vmaflags_preread(tree);
+		test_wait_point("dump-preread");
+	}
 	t = now_us();
 	if (tree_freeze(tree))
 		return -1;
@@ -387,6 +393,7 @@ int cryo_dump(const struct cryo_opts *opts)
 	for (int i = 0; i < tree.nr_procs; i++)
 		locks_dump_free(tree.procs[i]);
 	locks_dump_end(&tree);
+	vmaflags_free(&tree);
 	files_dump_free(&tree);
 	pages_dump_free(&tree);
 	memtrack_free(&tree);

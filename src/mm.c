@@ -213,6 +213,8 @@ static int vma_dump(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 		if (proc_vma_has_flag(pv, vma_advice[i].flag))
 			v->advice[v->n_advice++] = strdup(vma_advice[i].flag);
 	vma_dump_lock_flags(pv, v);
+	v->has_pkey = pv->pkey != 0;
+	v->pkey = pv->pkey;
 	return 0;
 }
 
@@ -235,19 +237,6 @@ static int read_brk(struct dump_ctx *ctx, uint64_t *brk)
 	if (inject_syscall(&ctx->inj, SYS_brk, 0, 0, 0, 0, 0, 0, &ret))
 		return -1;
 	*brk = ret;
-	return 0;
-}
-
-static int status_vmlck(pid_t pid, long *kib)
-{
-	char *buf, *p;
-	size_t len;
-
-	if (proc_read(pid, "status", &buf, &len))
-		return -1;
-	p = strstr(buf, "\nVmLck:");
-	*kib = p ? strtol(p + 8, NULL, 10) : 0;
-	free(buf);
 	return 0;
 }
 
@@ -279,11 +268,11 @@ static int probe_mlockall(struct dump_ctx *ctx, uint32_t *mcl)
 	int ret;
 
 	*mcl = 0;
-	if (status_vmlck(ctx->pid, &before) ||
+	if (proc_read_vmlck(ctx->pid, &before) ||
 	    inject_call(&ctx->inj, "mapping a probe page", SYS_mmap, 0, PAGE_SIZE_4K,
 			PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &addr))
 		return -1;
-	ret = status_vmlck(ctx->pid, &after);
+	ret = proc_read_vmlck(ctx->pid, &after);
 	if (!ret && after > before)
 		ret = page_present(ctx->pid, addr, &present);
 	if (!ret && after > before)
@@ -838,16 +827,40 @@ int mm_restore(struct restore_ctx *ctx)
 	return batch_run(ctx, &b);
 }
 
+/* The kernel's own key for execute-only memory: mprotect(PROT_EXEC) gives
+ * such a VMA a key it allocates itself (and denies reading through it in
+ * PKRU); a later mprotect that adds PROT_READ takes that key away again,
+ * which a key given by pkey_mprotect would not. -1 if none. */
+static int exec_only_vma(const struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++)
+		if (ctx->mm->vmas[i]->pkey && ctx->mm->vmas[i]->prot == PROT_EXEC)
+			return (int)i;
+	return -1;
+}
+
+static bool is_exec_only_key(const struct restore_ctx *ctx, const VmaEntry *v)
+{
+	int x = exec_only_vma(ctx);
+
+	return x >= 0 && v->prot == PROT_EXEC && v->pkey == ctx->mm->vmas[x]->pkey;
+}
+
 static int finish_vma(struct restore_ctx *ctx, const VmaEntry *v, struct mm_batch *b)
 {
 	uint64_t len = v->end - v->start;
 
 	if (v->kind == VMA_KIND__VSYSCALL || is_vdso_family(v->kind))
 		return 0;
-	if (map_prot(ctx, v) != v->prot &&
-	    batch_add(b, "setting the protection of", v->start, v->end, SYS_mprotect, v->start, len,
-		      v->prot, 0, 0, 0))
+	if (v->pkey && !is_exec_only_key(ctx, v)) {
+		if (batch_add(b, "setting the protection key of", v->start, v->end,
+			      SYS_pkey_mprotect, v->start, len, v->prot, v->pkey, 0, 0))
+			return -1;
+	} else if (map_prot(ctx, v) != v->prot &&
+		   batch_add(b, "setting the protection of", v->start, v->end, SYS_mprotect,
+			     v->start, len, v->prot, 0, 0, 0)) {
 		return -1;
+	}
 	for (size_t a = 0; a < v->n_advice; a++)
 		for (size_t k = 0; k < sizeof(vma_advice) / sizeof(vma_advice[0]); k++)
 			if (!strcmp(v->advice[a], vma_advice[k].flag) &&
@@ -914,10 +927,54 @@ static int seal_and_lock_future(struct restore_ctx *ctx, struct mm_batch *b)
 	return batch_run(ctx, b);
 }
 
+/* Keys are handed out lowest first: the restored process asks for keys
+ * until it holds every one its VMAs carry, lets the kernel take the
+ * execute-only one at its number, and gives back the others. (A key
+ * allocated and never used on a VMA is not seen at dump.) What each thread
+ * may do through a key is its PKRU, restored with the rest of its xsave
+ * state. */
+static int alloc_pkeys(struct restore_ctx *ctx)
+{
+	int x = exec_only_vma(ctx);
+	uint32_t want = 0, got = 0, spare = 0;
+	long key;
+
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++)
+		if (ctx->mm->vmas[i]->pkey && ctx->mm->vmas[i]->pkey < 32)
+			want |= 1u << ctx->mm->vmas[i]->pkey;
+	while ((got & want) != want) {
+		if (inject_call(&ctx->inj, "allocating a protection key", SYS_pkey_alloc, 0, 0, 0,
+				0, 0, 0, &key))
+			return -1;
+		if (key <= 0 || key >= 32)
+			return err_set(
+			    "pid %d: protection key %ld given where one of %#x was wanted",
+			    ctx->pid, key, want);
+		got |= 1u << key;
+		if (!(want & (1u << key)))
+			spare |= 1u << key;
+		if (x >= 0 && key == ctx->mm->vmas[x]->pkey) {
+			const VmaEntry *v = ctx->mm->vmas[x];
+			if (inject_call(&ctx->inj, "freeing a protection key", SYS_pkey_free, key,
+					0, 0, 0, 0, 0, NULL) ||
+			    inject_call(&ctx->inj, "making memory execute-only", SYS_mprotect,
+					v->start, v->end - v->start, PROT_EXEC, 0, 0, 0, NULL))
+				return -1;
+		}
+	}
+	for (int k = 1; k < 32; k++)
+		if ((spare & (1u << k)) && inject_call(&ctx->inj, "freeing a protection key",
+						       SYS_pkey_free, k, 0, 0, 0, 0, 0, NULL))
+			return -1;
+	return 0;
+}
+
 int mm_restore_finish(struct restore_ctx *ctx)
 {
 	struct mm_batch b = {0};
 
+	if (alloc_pkeys(ctx))
+		return -1;
 	for (size_t i = 0; i < ctx->mm->n_vmas; i++)
 		if (finish_vma(ctx, ctx->mm->vmas[i], &b)) {
 			batch_free(&b);

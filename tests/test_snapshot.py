@@ -21,6 +21,14 @@ pages a second, each checking the page holds the stamp of the pass before).
                         the tree was released): the job goes on unharmed,
                         no snapshot child is left (running or zombie), and
                         nothing was committed.
+  snapshot/flags-changed/ADVICE  a process madvises (DONTFORK, HUGEPAGE,
+                        WIPEONFORK) a whole private mapping of its own in
+                        the instant after cryo read its VMA flags and before
+                        the freeze (a wait point of cryo's): the flags read
+                        early were taken (the layout did not change), the
+                        snapshot child shows otherwise, so the dump fails
+                        with one line naming the pid and the mapping,
+                        commits nothing, and the process goes on unharmed.
   snapshot/failed-after-release  the root's pages image cannot be created
                         (a directory in its place): the dump fails with
                         one line after the release, the job goes on
@@ -32,6 +40,7 @@ pages a second, each checking the page holds the stamp of the pass before).
 import os
 import re
 import signal
+import sys
 import time
 
 import lib
@@ -247,8 +256,94 @@ def failed_after_release_test(ctx):
     unharmed_uncommitted(ctx, [pid] + kid, images, "after the failed dump")
 
 
+FLIPPER = r"""
+import mmap, os, sys, time
+PROT = mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC  # neighbours never merge with it
+m = mmap.mmap(-1, 64 << 12, flags=mmap.MAP_PRIVATE, prot=PROT)
+m.write(b"cryo" * (16 << 12))
+import ctypes
+base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+with open("addr.tmp", "w") as f:
+    f.write("%x" % base)
+os.rename("addr.tmp", "addr")
+while not os.path.exists("flip"):
+    time.sleep(0.005)
+m.madvise(getattr(mmap, sys.argv[1], None) or {"MADV_WIPEONFORK": 18}[sys.argv[1]])
+open("flipped", "w").close()
+while not os.path.exists("done"):
+    time.sleep(0.01)
+ok = m[:4] == b"cryo" and m[-4:] == b"cryo"
+print("mapping intact" if ok else "mapping changed")
+sys.exit(0 if ok else 1)
+"""
+
+
+def vma_of(pid, addr):
+    """The maps line of pid's VMA that starts at addr, or None."""
+    for line in lib.read_text("/proc/%d/maps" % pid).splitlines():
+        if int(line.split("-")[0], 16) == addr:
+            return line
+    return None
+
+
+def flags_changed_test(advice):
+    def fn(ctx):
+        pid = lib.spawn([sys.executable, "-c", FLIPPER, advice], cwd=ctx.dir,
+                        stdout=ctx.path("out.log"), stderr="stdout", session="setsid")
+        ctx.runs.append(lib.Run([sys.executable, "-c", "FLIPPER", advice], pid))
+        lib.wait_until(lambda: os.path.exists(ctx.path("addr")), 20, "the mapping's address")
+        addr = int(lib.read_text(ctx.path("addr")), 16)
+        if not vma_of(pid, addr) or not vma_of(pid, addr).split()[0].endswith(
+                "%x" % (addr + (64 << 12))):
+            raise Fail("the test mapping is not a VMA of its own: %s" % vma_of(pid, addr))
+        images, go = ctx.path("images"), ctx.path("go")
+        env = dict(os.environ, CRYO_TEST_WAIT_AT="dump-preread", CRYO_TEST_GO=go)
+        dump = lib.spawn([lib.CRYO, "dump", "-t", str(pid), "-D", images, "-R", "-v4", "-o",
+                          ctx.path("dump.log")], cwd=ctx.dir, stdout=ctx.path("dump.out"),
+                         stderr=ctx.path("dump.err"), env=env)
+        lib.wait_until(lambda: os.path.exists(go + ".waiting"), 20, "cryo at its wait point")
+        touch(ctx.path("flip"))
+        def flipped():
+            if lib.poll_pid(pid) is not None:
+                raise Fail("the process ended: %s" % lib.tail(ctx.path("out.log")))
+            return os.path.exists(ctx.path("flipped"))
+        lib.wait_until(flipped, 20, "the madvise")
+        if advice != "MADV_DONTFORK" and vma_of(pid, addr) is None:
+            raise Fail("the madvise changed the layout: the test cannot check the flags")
+        touch(go)
+        st = lib.wait_pid(dump, 60, "waiting for cryo dump")
+        err = lib.read_text(ctx.path("dump.err")).strip().splitlines()
+        log = lib.read_text(ctx.path("dump.log"))
+        if "VMA flags as read before the freeze" not in log:
+            raise Fail("the dump did not use the flags read before the freeze: %s" %
+                       lib.tail(ctx.path("dump.log")))
+        if lib.exit_code(st) == 0:
+            raise Fail("the dump succeeded with flags read before %s" % advice)
+        want = "pid %d changed the flags of its mapping at 0x%x" % (pid, addr)
+        if len(err) != 1 or want not in err[0]:
+            raise Fail("the failed dump said %r, not one line with %r" % (err, want))
+        if os.path.exists(os.path.join(images, "inventory.img")):
+            raise Fail("a checkpoint was committed")
+        no_snapshot_left(ctx, {pid}, "after the failed dump")
+        all_running([pid], "after the failed dump")
+        touch(ctx.path("done"))
+        st = lib.wait_pid(pid, 20, "waiting for the process to end")
+        if lib.exit_code(st) != 0:
+            raise Fail("the process: %s: %s" % (lib.describe_status(st),
+                                                lib.tail(ctx.path("out.log"))))
+    return fn
+
+
+def touch(path):
+    with open(path, "w"):
+        pass
+
+
 def tests():
     return [("snapshot/consistent", consistent_test, 180),
+            ("snapshot/flags-changed/dontfork", flags_changed_test("MADV_DONTFORK"), 60),
+            ("snapshot/flags-changed/hugepage", flags_changed_test("MADV_HUGEPAGE"), 60),
+            ("snapshot/flags-changed/wipeonfork", flags_changed_test("MADV_WIPEONFORK"), 60),
             ("snapshot/incremental", incremental_test, 180),
             ("snapshot/cryo-killed", cryo_killed_test, 120),
             ("snapshot/failed-after-release", failed_after_release_test, 120)]

@@ -328,7 +328,7 @@ static int checkpoint_into(struct run_job *job, unsigned gen, const char *tmp, c
 static void checkpoint(struct run_job *job)
 {
 	unsigned gen = job->newest + 1, parent = incremental(job) ? job->newest : 0;
-	unsigned long long t = now_us();
+	unsigned long long t = now_us(), took;
 	char tmp[32], final[32], path[4096], what[1100];
 
 	snprintf(tmp, sizeof(tmp), TMP_FORMAT, gen);
@@ -348,8 +348,11 @@ static void checkpoint(struct run_job *job)
 		job->newest = gen;
 		snprintf(what, sizeof(what), "committed %s", final);
 		snprintf(path, sizeof(path), "%s/%s", job->opts->images_dir, final);
-		log_checkpoint(path, gen, parent, now_us() - t);
+		took = now_us() - t;
+		/* pruned before its line is logged: a reader of the log sees the
+		 * directory as the line says */
 		prune_gens(job);
+		log_checkpoint(path, gen, parent, took);
 	}
 	runlock_report(job->dirfd, ++job->attempts, what);
 	job->due = now_us() + job->every * 1000000ULL;

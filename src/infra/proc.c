@@ -234,6 +234,19 @@ int proc_read_status(pid_t pid, struct proc_status *st)
 	return 0;
 }
 
+int proc_read_vmlck(pid_t pid, long *kib)
+{
+	char *buf, *p;
+	size_t len;
+
+	if (proc_read(pid, "status", &buf, &len))
+		return -1;
+	p = strstr(buf, "\nVmLck:");
+	*kib = p ? strtol(p + 8, NULL, 10) : 0;
+	free(buf);
+	return 0;
+}
+
 static int parse_maps_line(char *line, struct proc_vma *v)
 {
 	char perms[8] = "";
@@ -266,14 +279,16 @@ static bool is_maps_line(const char *line)
 	       strchr(line, '-') < strchr(line, ' ');
 }
 
-int proc_read_vmas(pid_t pid, struct proc_vmas *vmas)
+/* name: "smaps" (with VmFlags; the kernel walks every page table entry to
+ * count Rss) or "maps" (the layout only, vmflags left empty; cheap). */
+static int read_vma_file(pid_t pid, const char *name, struct proc_vmas *vmas)
 {
 	char *buf, *line, *save = NULL;
 	int cap = 64;
 
 	vmas->nr = 0;
 	vmas->v = NULL;
-	if (proc_read(pid, "smaps", &buf, NULL))
+	if (proc_read(pid, name, &buf, NULL))
 		return -1;
 	vmas->v = calloc(cap, sizeof(*vmas->v));
 	for (line = strtok_r(buf, "\n", &save); line && vmas->v;
@@ -288,9 +303,12 @@ int proc_read_vmas(pid_t pid, struct proc_vmas *vmas)
 			if (parse_maps_line(line, &vmas->v[vmas->nr])) {
 				free(buf);
 				proc_vmas_free(vmas);
-				return err_set("cannot parse /proc/%d/smaps line '%s'", pid, line);
+				return err_set("cannot parse /proc/%d/%s line '%s'", pid, name,
+					       line);
 			}
 			vmas->nr++;
+		} else if (!strncmp(line, "ProtectionKey:", 14) && vmas->nr) {
+			vmas->v[vmas->nr - 1].pkey = atoi(line + 14);
 		} else if (!strncmp(line, "VmFlags:", 8) && vmas->nr) {
 			snprintf(vmas->v[vmas->nr - 1].vmflags, sizeof(vmas->v[0].vmflags), " %s ",
 				 line + 9);
@@ -298,8 +316,53 @@ int proc_read_vmas(pid_t pid, struct proc_vmas *vmas)
 	}
 	free(buf);
 	if (!vmas->v)
-		return err_set("out of memory reading /proc/%d/smaps", pid);
+		return err_set("out of memory reading /proc/%d/%s", pid, name);
 	return 0;
+}
+
+int proc_read_vmas(pid_t pid, struct proc_vmas *vmas)
+{
+	return read_vma_file(pid, "smaps", vmas);
+}
+
+int proc_read_maps(pid_t pid, struct proc_vmas *vmas)
+{
+	return read_vma_file(pid, "maps", vmas);
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+bool proc_vmas_same_layout(const struct proc_vmas *a, const struct proc_vmas *b)
+{
+	if (a->nr != b->nr)
+		return false;
+	for (int i = 0; i < a->nr; i++) {
+		const struct proc_vma *x = &a->v[i], *y = &b->v[i];
+		if (x->start != y->start || x->end != y->end || x->pgoff != y->pgoff ||
+		    x->prot != y->prot || x->shared != y->shared || x->dev_major != y->dev_major ||
+		    x->dev_minor != y->dev_minor || x->ino != y->ino || !same_str(x->path, y->path))
+			return false;
+	}
+	return true;
+}
+
+const struct proc_vma *proc_vma_at(const struct proc_vmas *vmas, uint64_t addr)
+{
+	int lo = 0, hi = vmas->nr;
+
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (addr < vmas->v[mid].start)
+			hi = mid;
+		else if (addr >= vmas->v[mid].end)
+			lo = mid + 1;
+		else
+			return &vmas->v[mid];
+	}
+	return NULL;
 }
 
 void proc_vmas_free(struct proc_vmas *vmas)

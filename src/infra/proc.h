@@ -1,5 +1,5 @@
 /*
- * /proc parsers: stat, status, smaps (VMAs with their VmFlags), fd lists.
+ * /proc parsers: stat, status, smaps (VMAs with their VmFlags) and maps, fd lists.
  * Each reads its file in one go and fills a plain struct.
  */
 #ifndef CRYO_PROC_H
@@ -17,6 +17,7 @@ struct proc_vma {
 	uint64_t ino;
 	char *path;	   /* NULL for an anonymous VMA without a name */
 	char vmflags[128]; /* the smaps VmFlags line, space separated */
+	int pkey;	   /* smaps ProtectionKey (0: the default key, or no pku) */
 };
 
 struct proc_vmas {
@@ -51,7 +52,16 @@ struct proc_status {
 
 int proc_read_stat(pid_t pid, struct proc_stat *st);
 int proc_read_status(pid_t pid, struct proc_status *st);
+/* VmLck of /proc/PID/status: KiB of the VMAs locked in memory. */
+int proc_read_vmlck(pid_t pid, long *kib);
+/* From smaps, with each VMA's VmFlags; proc_read_maps: from maps, the
+ * layout alone (no page-table walk: cheap for a large process). */
 int proc_read_vmas(pid_t pid, struct proc_vmas *vmas);
+int proc_read_maps(pid_t pid, struct proc_vmas *vmas);
+/* Same VMAs, same ranges, protections, offsets and files (flags not compared). */
+bool proc_vmas_same_layout(const struct proc_vmas *a, const struct proc_vmas *b);
+/* The VMA holding addr, or NULL (vmas sorted, as /proc lists them). */
+const struct proc_vma *proc_vma_at(const struct proc_vmas *vmas, uint64_t addr);
 void proc_vmas_free(struct proc_vmas *vmas);
 bool proc_vma_has_flag(const struct proc_vma *v, const char *flag);
 

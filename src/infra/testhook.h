@@ -1,5 +1,5 @@
 /*
- * testhook: kill points for tests (testhook.c).
+ * testhook: kill and wait points for tests (testhook.c).
  */
 #ifndef CRYO_TESTHOOK_H
 #define CRYO_TESTHOOK_H
@@ -8,5 +8,9 @@
  * CRYO_TEST_ARM names exists. Points: dump-frozen, dump-collected,
  * dump-written, dump-committed, run-renamed. */
 void test_kill_point(const char *point);
+/* Waits here until the file CRYO_TEST_GO names exists (having created
+ * it with ".waiting" appended) if CRYO_TEST_WAIT_AT names point. Points:
+ * dump-preread (dump -R, pre-dump: VMA flags read, tree not yet frozen). */
+void test_wait_point(const char *point);
 
 #endif
