@@ -254,7 +254,7 @@ static int collect_memory(struct dump_ctx *ctx)
 {
 	if (ctx->zombie)
 		return task_write(ctx);
-	if ((ctx->snap && vmaflags_check(ctx, snapshot_source_pid(ctx))) ||
+	if (vmaflags_check(ctx, snapshot_source_pid(ctx), ctx->snap != NULL) ||
 	    pages_dump(ctx, ctx->mm))
 		return -1;
 	return task_write(ctx) || mm_write(ctx);

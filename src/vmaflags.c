@@ -12,9 +12,10 @@
  *    the flags read before only if the layout, the start time and VmLck are
  *    all unchanged; otherwise it reads smaps again, frozen;
  *  - after the release, vmaflags_check compares them with the snapshot
- *    child's smaps (the child never changes): a fork copies every flag but
- *    the lock and userfaultfd ones (the protection key too), drops
- *    DONTCOPY VMAs and keeps the rest.
+ *    child's smaps (the child never changes; a process that got no
+ *    snapshot is still frozen then and is compared with itself): a fork
+ *    copies every flag but the lock and userfaultfd ones (the protection
+ *    key too), drops DONTCOPY VMAs and keeps the rest.
  *    A flag changed in place in the instant between the read and the freeze
  *    (madvise or prctl on a whole VMA: no layout change) fails the dump, with
  *    nothing committed, rather than write it wrong.
@@ -176,19 +177,21 @@ static int changed(const struct dump_ctx *ctx, const struct proc_vma *v)
 		       ctx->pid, (unsigned long long)v->start);
 }
 
-int vmaflags_check(const struct dump_ctx *ctx, pid_t snapshot)
+int vmaflags_check(const struct dump_ctx *ctx, pid_t source, bool snapshot)
 {
 	struct proc_vmas child;
 	int ret = 0;
 
 	if (!ctx->vmaflags_early)
 		return 0;
-	if (proc_read_vmas(snapshot, &child))
-		return err_wrap("reading the VMA flags of pid %d's snapshot", ctx->pid);
+	if (proc_read_vmas(source, &child))
+		return err_wrap("reading the VMA flags of pid %d%s", ctx->pid,
+				snapshot ? "'s snapshot" : "");
 	for (int i = 0; i < ctx->vmas.nr && !ret; i++) {
 		const struct proc_vma *v = &ctx->vmas.v[i];
 		const struct proc_vma *c = proc_vma_at(&child, v->start);
-		bool dontcopy = proc_vma_has_flag(v, "dc");
+		/* a snapshot has no DONTCOPY VMA; the process itself has them all */
+		bool dontcopy = snapshot && proc_vma_has_flag(v, "dc");
 		/* cryo's own injected pages exist only in the child: not looked at */
 		if (dontcopy == (c != NULL) ||
 		    (c && (c->pkey != v->pkey || !flags_within(v, c) || !flags_within(c, v))))

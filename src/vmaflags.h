@@ -9,8 +9,10 @@
 void vmaflags_preread(struct dump_tree *tree);
 /* Frozen: ctx->vmas from maps with the early flags, or from smaps. */
 int vmaflags_read(struct dump_ctx *ctx);
-/* After the release: the early flags against those of the snapshot child. */
-int vmaflags_check(const struct dump_ctx *ctx, pid_t snapshot);
+/* Before the pages are read: the early flags against those of the snapshot
+ * child source (snapshot true; the tree runs on) or of the process itself,
+ * still frozen (no snapshot). */
+int vmaflags_check(const struct dump_ctx *ctx, pid_t source, bool snapshot);
 void vmaflags_free(struct dump_tree *tree);
 
 #endif
