@@ -59,7 +59,7 @@
 #include "tree.h"
 #include "vmaflags.h"
 
-#define SCRATCH_LEN 4096
+#define SCRATCH_LEN 8192
 
 /* ---- 0. checks before touching the target ---- */
 

@@ -2,8 +2,8 @@
  * schedule: how each thread is scheduled and what the process told the kernel
  * about itself: per thread its policy (SCHED_OTHER, BATCH, IDLE, FIFO, RR,
  * DEADLINE) with priority, SCHED_FLAG_RESET_ON_FORK and nice, its CPU
- * affinity and its no_new_privs bit; per process oom_score_adj and
- * PR_SET_THP_DISABLE.
+ * affinity and its no_new_privs bit; per process oom_score_adj,
+ * PR_SET_THP_DISABLE and memory-deny-write-execute (PR_SET_MDWE).
  *
  * Dump: cryo reads the policy (sched_getattr), nice (getpriority) and
  * affinity of any tid from outside; no_new_privs and the THP flag only the
@@ -100,6 +100,26 @@ int sched_dump_thread(struct dump_ctx *ctx, struct dump_thread *t)
 	return 0;
 }
 
+#ifndef PR_SET_MDWE
+#define PR_SET_MDWE 65
+#define PR_GET_MDWE 66
+#endif
+
+/* A kernel without MDWE (EINVAL) has nothing to keep. */
+static int read_mdwe(struct dump_ctx *ctx)
+{
+	long mdwe;
+
+	if (inject_syscall(&ctx->inj, SYS_prctl, PR_GET_MDWE, 0, 0, 0, 0, 0, &mdwe))
+		return -1;
+	if (mdwe < 0 && mdwe != -EINVAL)
+		return err_set("cannot read the MDWE flags of pid %d: %s", ctx->pid,
+			       strerror((int)-mdwe));
+	ctx->core->has_mdwe = mdwe > 0;
+	ctx->core->mdwe = mdwe > 0 ? (uint32_t)mdwe : 0;
+	return 0;
+}
+
 int sched_dump(struct dump_ctx *ctx)
 {
 	char *buf;
@@ -115,7 +135,7 @@ int sched_dump(struct dump_ctx *ctx)
 		return -1;
 	ctx->core->has_thp_disable = true;
 	ctx->core->thp_disable = (uint32_t)thp;
-	return 0;
+	return read_mdwe(ctx);
 }
 
 /* ---- restore ---- */
@@ -254,5 +274,10 @@ int sched_restore(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->nr_threads; i++)
 		if (restore_thread(&ctx->threads[i], online))
 			return err_wrap("thread %d", ctx->threads[i].tid);
+	/* last: once set, no mapping of this process may become executable */
+	if (ctx->core->mdwe &&
+	    inject_call(&ctx->inj, "setting memory-deny-write-execute", SYS_prctl, PR_SET_MDWE,
+			ctx->core->mdwe, 0, 0, 0, 0, NULL))
+		return -1;
 	return 0;
 }
