@@ -312,11 +312,11 @@ static int dump_steps(struct dump_tree *tree)
 	    chain_dump_open(tree))
 		return -1;
 	/* 1 */
-	locks_dump_warm();
 	if (runs_on(tree->opts)) {
 		vmaflags_preread(tree);
 		test_wait_point("dump-preread");
 	}
+	locks_dump_warm(); /* last before the freeze: its effect lasts a grace period */
 	t = now_us();
 	if (tree_freeze(tree))
 		return -1;

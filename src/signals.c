@@ -7,7 +7,7 @@
  * PTRACE_PEEKSIGINFO), so queued signals stay queued in the original. The
  * dispositions and sigaltstack are not exposed anywhere else and are read
  * by injected rt_sigaction/sigaltstack calls (the 62 rt_sigaction in one
- * batch run from cryo's code page: one stop instead of 62). On restore the dispositions
+ * batch, inject_calls: one stop instead of 62). On restore the dispositions
  * and the stack are set by injection, the queued signals are re-queued by
  * the process to itself (rt_tgsigqueueinfo keeps every siginfo field), and
  * the mask is set last, so nothing is delivered before the task runs.
@@ -39,61 +39,28 @@ struct kernel_stack {
 	uint64_t size;
 };
 
-/* Where the batch leaves the old actions: after its call table. */
-#define SIGACTIONS_OFF 4096
-
 static bool reads_action(int sig)
 {
 	return sig != SIGKILL && sig != SIGSTOP;
 }
 
-/* Every handler in one stop of the tracee: one rt_sigaction(sig, NULL,
- * &old) a signal, run by the batch code from cryo's code page (one ptrace
- * round trip instead of 62). 1 if there is no code page to run it from. */
-static int read_actions_batched(struct dump_ctx *ctx, struct kernel_sigaction *ka)
+/* Every handler in one stop of the tracee where it can be: one
+ * rt_sigaction(sig, NULL, &old) a signal, the old actions into ka[sig]. */
+static int read_actions(struct dump_ctx *ctx, struct kernel_sigaction *ka)
 {
 	struct inject_call_desc calls[NSIG_KERNEL];
-	uint64_t out = ctx->inj.scratch + SIGACTIONS_OFF, ip;
-	size_t n = 0, done;
-	long err;
+	size_t off = inject_calls_out(NSIG_KERNEL), len = (NSIG_KERNEL + 1) * sizeof(*ka), n = 0;
+	uint64_t out = ctx->inj.scratch + off;
 
+	if (off + len > ctx->inj.scratch_len)
+		return err_set("pid %d: no scratch room to read its signal handlers", ctx->pid);
 	for (int sig = 1; sig <= NSIG_KERNEL; sig++)
 		if (reads_action(sig))
 			calls[n++] = (struct inject_call_desc){
 			    SYS_rt_sigaction, {sig, 0, out + sig * sizeof(*ka), 8, 0, 0}};
-	if (n > inject_batch_max(&ctx->inj) ||
-	    SIGACTIONS_OFF + (NSIG_KERNEL + 1) * sizeof(*ka) > ctx->inj.scratch_len)
-		return 1;
-	if (inject_put_code(&ctx->inj, inject_batch_code, sizeof(inject_batch_code), &ip)) {
-		err_clear();
-		return 1;
-	}
-	if (inject_batch(&ctx->inj, ip, calls, n, &done, &err))
+	if (inject_calls(&ctx->inj, "reading the signal handlers", calls, n))
 		return -1;
-	if (done < n)
-		return err_set("cannot read the handler of signal %ld of pid %d: %s",
-			       (long)calls[done].a[0], ctx->pid, strerror((int)-err));
-	return inject_read(ctx->pid, out, ka, (NSIG_KERNEL + 1) * sizeof(*ka));
-}
-
-static int read_action(struct dump_ctx *ctx, int sig, struct kernel_sigaction *ka)
-{
-	if (inject_call(&ctx->inj, "reading a signal handler", SYS_rt_sigaction, sig, 0,
-			ctx->inj.scratch, 8, 0, 0, NULL))
-		return -1;
-	return inject_read(ctx->pid, ctx->inj.scratch, ka, sizeof(*ka));
-}
-
-static int read_actions(struct dump_ctx *ctx, struct kernel_sigaction *ka)
-{
-	int ret = read_actions_batched(ctx, ka);
-
-	if (ret != 1)
-		return ret;
-	for (int sig = 1; sig <= NSIG_KERNEL; sig++)
-		if (reads_action(sig) && read_action(ctx, sig, &ka[sig]))
-			return -1;
-	return 0;
+	return inject_read(ctx->pid, out, ka, len);
 }
 
 static int dump_sigaction(struct dump_ctx *ctx, int sig, const struct kernel_sigaction *ka)

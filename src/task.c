@@ -39,27 +39,32 @@
 static int dump_rlimits(struct dump_ctx *ctx)
 {
 	CoreEntry *core = ctx->core;
+	struct inject_call_desc calls[RLIM_NLIMITS];
+	struct rlimit rl[RLIM_NLIMITS];
+	size_t off = inject_calls_out(RLIM_NLIMITS);
+	uint64_t out = ctx->inj.scratch + off;
 
+	if (off + sizeof(rl) > ctx->inj.scratch_len)
+		return err_set("pid %d: no scratch room to read its resource limits", ctx->pid);
+	/* asked by the task itself: prlimit from outside needs its uids or
+	 * CAP_SYS_RESOURCE; all in one stop (inject_calls) */
+	for (int r = 0; r < RLIM_NLIMITS; r++)
+		calls[r] = (struct inject_call_desc){SYS_prlimit64,
+						     {0, r, 0, out + r * sizeof(rl[0]), 0, 0}};
+	if (inject_calls(&ctx->inj, "reading the resource limits", calls, RLIM_NLIMITS) ||
+	    inject_read(ctx->pid, out, rl, sizeof(rl)))
+		return -1;
 	core->rlimits = calloc(RLIM_NLIMITS, sizeof(*core->rlimits));
 	if (!core->rlimits)
 		return err_set("out of memory");
 	for (int r = 0; r < RLIM_NLIMITS; r++) {
-		struct rlimit rl;
 		RlimitEntry *e = malloc(sizeof(*e));
 		if (!e)
 			return err_set("out of memory");
-		/* asked by the task itself: prlimit from outside needs its uids or
-		 * CAP_SYS_RESOURCE */
-		if (inject_call(&ctx->inj, "reading a resource limit", SYS_prlimit64, 0, r, 0,
-				ctx->inj.scratch, 0, 0, NULL) ||
-		    inject_read(ctx->pid, ctx->inj.scratch, &rl, sizeof(rl))) {
-			free(e);
-			return -1;
-		}
 		rlimit_entry__init(e);
 		e->resource = r;
-		e->cur = rl.rlim_cur;
-		e->max = rl.rlim_max;
+		e->cur = rl[r].rlim_cur;
+		e->max = rl[r].rlim_max;
 		core->rlimits[core->n_rlimits++] = e;
 	}
 	return 0;

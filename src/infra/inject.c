@@ -359,6 +359,35 @@ out:
 	return ret;
 }
 
+size_t inject_calls_out(size_t n)
+{
+	return (n * sizeof(struct batch_entry) + 63) & ~(size_t)63;
+}
+
+int inject_calls(struct inject *inj, const char *what, const struct inject_call_desc *calls,
+		 size_t n)
+{
+	uint64_t ip;
+	size_t done;
+	long err;
+
+	if (n <= inject_batch_max(inj) &&
+	    !inject_put_code(inj, inject_batch_code, sizeof(inject_batch_code), &ip)) {
+		if (inject_batch(inj, ip, calls, n, &done, &err))
+			return -1;
+		if (done == n)
+			return 0;
+		errno = (int)-err;
+		return err_errno("%s in pid %d", what, inj->pid);
+	}
+	err_clear(); /* no code page: one call at a time */
+	for (size_t i = 0; i < n; i++)
+		if (inject_call(inj, what, calls[i].nr, calls[i].a[0], calls[i].a[1], calls[i].a[2],
+				calls[i].a[3], calls[i].a[4], calls[i].a[5], NULL))
+			return -1;
+	return 0;
+}
+
 /* ---- a process cryo did not make: a syscall instruction of its own ---- */
 
 static bool executable(const struct proc_vma *v)
