@@ -117,13 +117,24 @@ def exit_code(st):
     return -1
 
 
+def _ended(pid):
+    """The status reap() collected for pid, unless the pid was reused since
+    (a live process holds it again: pid_max is 32768 and a whole run of the
+    suite wraps it), or None."""
+    st = _status.get(pid)
+    if st is not None and os.path.exists("/proc/%d" % pid):
+        del _status[pid]
+        st = None
+    return st
+
+
 def wait_pid(pid, limit, what=None):
     """Wait up to limit seconds for child pid to end; return its wait status.
     Raises Fail on timeout (Timeout if the test's deadline passed)."""
     end = time.monotonic() + limit
     while True:
         reap()
-        if pid in _status:
+        if _ended(pid) is not None:
             return _status.pop(pid)
         check_deadline(what or "waiting for pid %d" % pid)
         if time.monotonic() > end:
@@ -134,7 +145,7 @@ def wait_pid(pid, limit, what=None):
 def poll_pid(pid):
     """Exit status of child pid if it has ended, else None (keeps it for wait_pid)."""
     reap()
-    return _status.get(pid)
+    return _ended(pid)
 
 
 def wait_until(cond, limit, what):

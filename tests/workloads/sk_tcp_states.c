@@ -214,6 +214,9 @@ static void set_up_fins(struct fam *f)
 	make_pair(f->family, f->lsn, f->plsn, &f->lack);
 	shutdown(f->lack.a, SHUT_WR);
 	wait_state(f->lack.b, TCP_CLOSE_WAIT, "lack.b");
+	/* b's ACK of that FIN may be delayed and ride on b's FIN, which is
+	 * held back: a would stay in FIN_WAIT1 */
+	wait_state(f->lack.a, TCP_FIN_WAIT2, "lack.a");
 	hold("f", f->lack.pb, f->lack.pa, true);
 	shutdown(f->lack.b, SHUT_WR);
 	wait_state(f->lack.b, TCP_LAST_ACK, "lack.b");
