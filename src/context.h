@@ -70,6 +70,7 @@ struct pipes_restore;
 struct pipes_made;
 struct ghost_dump;
 struct vmaflags_cache;
+struct proc_locks;
 struct ghost_restore;
 struct ghost_made;
 struct unix_made;
@@ -103,7 +104,7 @@ struct dump_tree {
 	struct dump_file *files;
 	int *file_order;		 /* indexes into files, by inode, then kcmp */
 	struct vmaflags_cache *vmaflags; /* vmaflags.c: smaps read before the freeze */
-	char *proc_locks;		 /* locks.c: /proc/locks, read once the tree is frozen */
+	struct proc_locks *proc_locks;	 /* locks.c: /proc/locks, read once the tree is frozen */
 	struct pipes_dump *pipes;	 /* pipes.c */
 	struct ghost_dump *ghosts;	 /* ghost.c: deleted files and memfds */
 	struct tcp_dump *tcp;		 /* sockets/tcp.c: repair mode, the network lock */

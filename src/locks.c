@@ -187,29 +187,16 @@ void locks_dump_warm(void)
 		free(buf);
 }
 
-int locks_dump_begin(struct dump_tree *tree)
-{
-	if (proc_read(0, "../locks", &tree->proc_locks, NULL))
-		return err_wrap("reading /proc/locks");
-	return 0;
-}
-
-void locks_dump_end(struct dump_tree *tree)
-{
-	free(tree->proc_locks);
-	tree->proc_locks = NULL;
-}
-
 /* Every inode number /proc/locks names, whatever the kind of lock (for a
  * process of many fds: only their fdinfo is read for "lock:" lines). */
-static int locked_inodes(const char *proc_locks, uint64_t **inos, size_t *n)
+static int locked_inodes(const char *text, uint64_t **inos, size_t *n)
 {
 	char *buf, *line, *save = NULL;
 	size_t cap = 0;
 
 	*inos = NULL;
 	*n = 0;
-	if (!(buf = strdup(proc_locks)))
+	if (!(buf = strdup(text)))
 		return err_set("out of memory");
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *p = strchr(line, ':');
@@ -232,6 +219,35 @@ static int locked_inodes(const char *proc_locks, uint64_t **inos, size_t *n)
 	return 0;
 }
 
+/* /proc/locks as read once frozen, and the inodes it names. */
+struct proc_locks {
+	char *text;
+	uint64_t *inos;
+	size_t nr_inos;
+};
+
+int locks_dump_begin(struct dump_tree *tree)
+{
+	struct proc_locks *pl = calloc(1, sizeof(*pl));
+
+	if (!pl)
+		return err_set("out of memory");
+	tree->proc_locks = pl;
+	if (proc_read(0, "../locks", &pl->text, NULL))
+		return err_wrap("reading /proc/locks");
+	return locked_inodes(pl->text, &pl->inos, &pl->nr_inos);
+}
+
+void locks_dump_end(struct dump_tree *tree)
+{
+	if (tree->proc_locks) {
+		free(tree->proc_locks->text);
+		free(tree->proc_locks->inos);
+	}
+	free(tree->proc_locks);
+	tree->proc_locks = NULL;
+}
+
 static bool in_list(const uint64_t *v, size_t n, uint64_t x)
 {
 	for (size_t i = 0; i < n; i++)
@@ -242,16 +258,12 @@ static bool in_list(const uint64_t *v, size_t n, uint64_t x)
 
 int locks_dump(struct dump_ctx *ctx)
 {
-	uint64_t *inos;
-	size_t n;
+	const struct proc_locks *pl = ctx->tree->proc_locks;
 	int ret = 0;
 
-	if (locked_inodes(ctx->tree->proc_locks, &inos, &n))
-		return -1;
 	for (int i = 0; i < ctx->tree->nr_files && !ret; i++)
-		if (in_list(inos, n, ctx->tree->files[i].ino))
+		if (in_list(pl->inos, pl->nr_inos, ctx->tree->files[i].ino))
 			ret = dump_file_locks(ctx, &ctx->tree->files[i]);
-	free(inos);
 	return ret;
 }
 
@@ -495,7 +507,7 @@ int locks_dump_tree(struct dump_tree *tree)
 	struct sys_locks sl;
 	int ret;
 
-	if (parse_sys_locks(tree->proc_locks, &sl))
+	if (parse_sys_locks(tree->proc_locks->text, &sl))
 		return -1;
 	ret = mark_all_seen(tree, &sl);
 	for (int i = 0; i < sl.nr && !ret; i++)

@@ -49,11 +49,11 @@ static bool reads_action(int sig)
 static int read_actions(struct dump_ctx *ctx, struct kernel_sigaction *ka)
 {
 	struct inject_call_desc calls[NSIG_KERNEL];
-	size_t off = inject_calls_out(NSIG_KERNEL), len = (NSIG_KERNEL + 1) * sizeof(*ka), n = 0;
-	uint64_t out = ctx->inj.scratch + off;
+	size_t len = (NSIG_KERNEL + 1) * sizeof(*ka), n = 0;
+	uint64_t out;
 
-	if (off + len > ctx->inj.scratch_len)
-		return err_set("pid %d: no scratch room to read its signal handlers", ctx->pid);
+	if (inject_calls_out(&ctx->inj, NSIG_KERNEL, len, &out))
+		return -1;
 	for (int sig = 1; sig <= NSIG_KERNEL; sig++)
 		if (reads_action(sig))
 			calls[n++] = (struct inject_call_desc){

@@ -41,11 +41,10 @@ static int dump_rlimits(struct dump_ctx *ctx)
 	CoreEntry *core = ctx->core;
 	struct inject_call_desc calls[RLIM_NLIMITS];
 	struct rlimit rl[RLIM_NLIMITS];
-	size_t off = inject_calls_out(RLIM_NLIMITS);
-	uint64_t out = ctx->inj.scratch + off;
+	uint64_t out;
 
-	if (off + sizeof(rl) > ctx->inj.scratch_len)
-		return err_set("pid %d: no scratch room to read its resource limits", ctx->pid);
+	if (inject_calls_out(&ctx->inj, RLIM_NLIMITS, sizeof(rl), &out))
+		return -1;
 	/* asked by the task itself: prlimit from outside needs its uids or
 	 * CAP_SYS_RESOURCE; all in one stop (inject_calls) */
 	for (int r = 0; r < RLIM_NLIMITS; r++)

@@ -105,19 +105,12 @@ static struct vmaflags_early *cached(const struct dump_ctx *ctx)
 	return NULL;
 }
 
-/* The flags of an early read apply to the frozen layout unchanged. */
+/* The flags of an early read apply to the frozen layout unchanged (status,
+ * with VmLck, was read once frozen, just before). */
 static bool early_applies(const struct dump_ctx *ctx, const struct vmaflags_early *e,
 			  const struct proc_vmas *now)
 {
-	long vmlck;
-
-	if (!proc_vmas_same_layout(&e->vmas, now))
-		return false;
-	if (proc_read_vmlck(ctx->pid, &vmlck)) {
-		err_clear();
-		return false;
-	}
-	return vmlck == e->vmlck;
+	return ctx->status.vmlck_kib == e->vmlck && proc_vmas_same_layout(&e->vmas, now);
 }
 
 int vmaflags_read(struct dump_ctx *ctx)

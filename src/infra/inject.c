@@ -359,9 +359,15 @@ out:
 	return ret;
 }
 
-size_t inject_calls_out(size_t n)
+int inject_calls_out(const struct inject *inj, size_t n, size_t len, uint64_t *out)
 {
-	return (n * sizeof(struct batch_entry) + 63) & ~(size_t)63;
+	size_t off = (n * sizeof(struct batch_entry) + 63) & ~(size_t)63;
+
+	if (off + len > inj->scratch_len)
+		return err_set("pid %d: no scratch room for %zu calls and %zu bytes of results",
+			       inj->pid, n, len);
+	*out = inj->scratch + off;
+	return 0;
 }
 
 int inject_calls(struct inject *inj, const char *what, const struct inject_call_desc *calls,

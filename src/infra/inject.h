@@ -103,11 +103,11 @@ int inject_batch(struct inject *inj, uint64_t code_ip, const struct inject_call_
 /* Runs calls[0..n) in the tracee: in one stop, through the batch code put
  * on cryo's code page, or one injected call each where there is no code
  * page. The first call that fails is reported ("WHAT in pid N: errno").
- * Their buffers in the scratch go at inject_calls_out(n) or after: before
- * it lies the batch's table. */
+ * inject_calls_out gives the scratch address where their own buffers (len
+ * bytes) go, after the batch's table; -1 if the scratch is too small. */
 int inject_calls(struct inject *inj, const char *what, const struct inject_call_desc *calls,
 		 size_t n);
-size_t inject_calls_out(size_t n);
+int inject_calls_out(const struct inject *inj, size_t n, size_t len, uint64_t *out);
 
 /* Writes len bytes of machine code into cryo's code page (after its
  * `syscall`, at most a page); *ip gets their address. -1 if inject_setup

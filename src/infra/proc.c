@@ -208,6 +208,8 @@ static void status_field(struct proc_status *st, const char *key, const char *va
 		st->sig_cgt = strtoull(val, NULL, 16);
 	else if (!strcmp(key, "Seccomp"))
 		st->seccomp = atoi(val);
+	else if (!strcmp(key, "VmLck"))
+		st->vmlck_kib = strtol(val, NULL, 10);
 	else if (!strcmp(key, "TracerPid"))
 		st->tracer_pid = atoi(val);
 	else if (!strcmp(key, "NSpid")) {
@@ -236,14 +238,11 @@ int proc_read_status(pid_t pid, struct proc_status *st)
 
 int proc_read_vmlck(pid_t pid, long *kib)
 {
-	char *buf, *p;
-	size_t len;
+	struct proc_status st;
 
-	if (proc_read(pid, "status", &buf, &len))
+	if (proc_read_status(pid, &st))
 		return -1;
-	p = strstr(buf, "\nVmLck:");
-	*kib = p ? strtol(p + 8, NULL, 10) : 0;
-	free(buf);
+	*kib = st.vmlck_kib;
 	return 0;
 }
 

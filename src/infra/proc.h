@@ -46,13 +46,14 @@ struct proc_status {
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
 	uint64_t sig_blk, sig_ign, sig_cgt;
 	pid_t tracer_pid;
-	int nr_nspid; /* >1: the process is in a nested pid namespace */
-	int seccomp;  /* 0: none, 1: strict, 2: filters */
+	int nr_nspid;	/* >1: the process is in a nested pid namespace */
+	int seccomp;	/* 0: none, 1: strict, 2: filters */
+	long vmlck_kib; /* VmLck: KiB of the VMAs locked in memory */
 };
 
 int proc_read_stat(pid_t pid, struct proc_stat *st);
 int proc_read_status(pid_t pid, struct proc_status *st);
-/* VmLck of /proc/PID/status: KiB of the VMAs locked in memory. */
+/* VmLck of /proc/PID/status alone (proc_read_status). */
 int proc_read_vmlck(pid_t pid, long *kib);
 /* From smaps, with each VMA's VmFlags; proc_read_maps: from maps, the
  * layout alone (no page-table walk: cheap for a large process). */
