@@ -3,7 +3,9 @@
  * process checks that it sees the root's pattern everywhere except on its
  * own rewritten pages, which hold its own, and that the pages are still
  * shared (smaps Shared_*: every page of the root, all but its own 16 in a
- * child), so a restore that gives each process its own copy fails. (That
+ * child; the children stay until the root has measured, since its pages
+ * are shared only while they map them too), so a restore that gives each
+ * process its own copy fails. (That
  * the shared pages are saved once is what the harness checks on the image
  * size, test tree-cow-size.) */
 #include "wl.h"
@@ -87,12 +89,12 @@ static int child_verdict(int who)
 int main(void)
 {
 	pid_t kids[KIDS];
-	int ready_pipe[2];
+	int ready_pipe[2], measured_pipe[2];
 	char c;
 
 	wl_init();
 	mem = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED || pipe(ready_pipe))
+	if (mem == MAP_FAILED || pipe(ready_pipe) || pipe(measured_pipe))
 		wl_die("setup: %s", strerror(errno));
 	fill(0);
 	for (int k = 0; k < KIDS; k++) {
@@ -103,8 +105,14 @@ int main(void)
 			if (write(ready_pipe[1], "k", 1) != 1)
 				_exit(3);
 			close(ready_pipe[1]);
+			close(measured_pipe[1]);
 			wl_wait_go();
-			_exit(child_verdict(k + 1));
+			int verdict = child_verdict(k + 1);
+			/* stays until the root has measured: its pages are shared
+			 * only while the children map them too */
+			while (read(measured_pipe[0], &c, 1) > 0)
+				;
+			_exit(verdict);
 		}
 	}
 	close(ready_pipe[1]);
@@ -112,9 +120,11 @@ int main(void)
 		if (read(ready_pipe[0], &c, 1) != 1)
 			wl_die("a child died before it was ready");
 	close(ready_pipe[0]);
+	close(measured_pipe[0]);
 	wl_ready();
 	wl_wait_go();
 	long bad = first_bad(0), kib = shared_kib();
+	close(measured_pipe[1]); /* the children may end now */
 	wl_check("root_memory", bad < 0, "page %ld differs", bad);
 	wl_check("root_shared", kib >= SIZE / 1024, "%ld KiB of %d shared", kib, SIZE / 1024);
 	for (int k = 0; k < KIDS; k++) {
