@@ -107,6 +107,7 @@ static void free_proc(struct restore_ctx *ctx)
 	free(ctx->kids);
 	free(ctx->helpers);
 	free(ctx->sessions);
+	free(ctx->fosters);
 	pages_restore_free(ctx);
 	threads_restore_free(ctx);
 	free(ctx);

@@ -9,8 +9,9 @@
  *   2. the root: make every description shared between processes and the
  *      shared memory objects, before it forks (tree_restore_kids inherits
  *      them to every process);
- *   3. take its session and group, stage copy-on-write memory (cow.c) and
- *      create its own kids, each of which runs this again;
+ *   3. stage copy-on-write memory (cow.c), create the kids it made before
+ *      its setsid(), take the session or group it leads, create its other
+ *      kids (each of which runs this again; tree.c), join its group;
  *   4. move the service fds in place, open what its mappings need, place
  *      its fds, set cwd, root and the rest of the task, take its locks;
  *   5. report to cryo, and wait; when some description is opened late
@@ -160,8 +161,9 @@ static void child_main(struct restore_ctx *ctx, pid_t parent)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	reset_dispositions();
 	log_child(ctx->opts->log_pid ? ctx->pid : 0);
-	if (make_inherited(ctx) || task_restore_session(ctx) || cow_stage(ctx) ||
-	    tree_restore_kids(ctx) || own_steps(ctx))
+	if (make_inherited(ctx) || cow_stage(ctx) || tree_restore_early(ctx) ||
+	    task_restore_session(ctx) || tree_restore_kids(ctx) || task_join_group(ctx) ||
+	    own_steps(ctx))
 		child_fail(ctx);
 	child_report(ctx->tree, ctx->pid, "");
 	open_late(ctx);

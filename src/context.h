@@ -225,7 +225,14 @@ struct restore_ctx {
 	size_t nr_helpers;
 	pid_t *helpers; /* groups whose leader has gone, made for the kids */
 	size_t nr_sessions;
-	pid_t *sessions; /* sessions whose leader has gone, made for the kids */
+	pid_t *sessions;    /* sessions whose leader has gone, made for the kids */
+	int birth;	    /* how it is made (enum tp_birth, treeplan.h) */
+	bool maker_early;   /* TP_ADOPTED: its maker makes it before its setsid() */
+	pid_t start_sid;    /* the session it is made in (treeplan.h) */
+	bool maker_sibling; /* TP_ADOPTED: its maker is a kid of its parent */
+	bool adoptive;	    /* some kid comes to it from elsewhere: a subreaper meanwhile */
+	size_t nr_fosters;
+	struct restore_ctx **fosters; /* TP_ADOPTED processes this one makes */
 	CoreEntry *core;
 	MmEntry *mm;
 	FsEntry *fs;

@@ -23,6 +23,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "images.h"
@@ -265,10 +266,10 @@ pid_t task_actual_group(const struct restore_ctx *ctx, pid_t pgid)
 	return pgid;
 }
 
-/* Before the process forks: its session and group, for its children to
- * inherit. The root's are its own or, when led from outside the
- * checkpoint, the restorer's. */
-static int join_session(struct restore_ctx *ctx)
+/* Before the process forks: the session or the group it leads, for its
+ * children to be born in (the root's are its own or, when led from outside
+ * the checkpoint, the restorer's). A member joins its group later. */
+int task_make_ids(struct restore_ctx *ctx)
 {
 	const CoreEntry *core = ctx->core;
 
@@ -284,10 +285,6 @@ static int join_session(struct restore_ctx *ctx)
 		pr_info("pid %d joins the restorer's session and group: its own (%d/%d) are "
 			"led by processes outside the checkpoint",
 			ctx->pid, core->sid, core->pgid);
-	} else if (core->pgid != ctx->parent->core->pgid) {
-		if (setpgid(0, task_actual_group(ctx, core->pgid)))
-			return err_errno("pid %d cannot join process group %d", ctx->pid,
-					 core->pgid);
 	}
 	return 0;
 }
@@ -295,7 +292,27 @@ static int join_session(struct restore_ctx *ctx)
 int task_restore_session(struct restore_ctx *ctx)
 {
 	/* then its terminal, if it leads a session of a pty of the tree */
-	return join_session(ctx) || pty_restore_session(ctx) ? -1 : 0;
+	return task_make_ids(ctx) || pty_restore_session(ctx) ? -1 : 0;
+}
+
+/* Its leader may be made later, elsewhere in the tree: the group exists
+ * once that leader runs (5 s at most). */
+int task_join_group(struct restore_ctx *ctx)
+{
+	const CoreEntry *core = ctx->core;
+	struct timespec tick = {0, 200 * 1000};
+	pid_t group;
+
+	if (!ctx->parent || core->sid == core->pid || core->pgid == core->pid)
+		return 0;
+	group = task_actual_group(ctx, core->pgid);
+	for (int n = 0; getpgrp() != group && setpgid(0, group); n++) {
+		if (errno != EPERM || n > 25000)
+			return err_errno("pid %d cannot join process group %d", ctx->pid,
+					 core->pgid);
+		nanosleep(&tick, NULL);
+	}
+	return 0;
 }
 
 int task_restore_child(struct restore_ctx *ctx)
@@ -309,8 +326,6 @@ int task_restore_child(struct restore_ctx *ctx)
 		return err_errno("cannot set personality 0x%x", core->personality);
 	if (prctl(PR_SET_NAME, core->comm))
 		return err_errno("cannot set the name of pid %d", ctx->pid);
-	if (core->child_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1))
-		return err_errno("cannot make pid %d a child subreaper", ctx->pid);
 	return 0;
 }
 
@@ -343,6 +358,12 @@ int task_restore(struct restore_ctx *ctx)
 {
 	if (inject_call(&ctx->inj, "setting the parent-death signal", SYS_prctl, PR_SET_PDEATHSIG,
 			ctx->core->pdeathsig, 0, 0, 0, 0, NULL))
+		return -1;
+	/* only once the whole tree is made: a subreaper would have taken the
+	 * orphans that the restore sends to their parents (tree.c) */
+	if (ctx->core->child_subreaper &&
+	    inject_call(&ctx->inj, "making it a child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER,
+			1, 0, 0, 0, 0, NULL))
 		return -1;
 	return restore_membarrier(ctx);
 }

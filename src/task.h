@@ -11,7 +11,12 @@ int task_write(struct dump_ctx *ctx);
 int task_load(struct restore_ctx *ctx);
 int task_validate(struct restore_ctx *ctx);
 int task_restore_child(struct restore_ctx *ctx);
+/* Before it forks: the session or group it leads, then its terminal. */
 int task_restore_session(struct restore_ctx *ctx);
+/* The session or group it leads (a zombie too, before it exits). */
+int task_make_ids(struct restore_ctx *ctx);
+/* Joins its group if it does not lead it, once the group exists. */
+int task_join_group(struct restore_ctx *ctx);
 pid_t task_actual_group(const struct restore_ctx *ctx, pid_t pgid);
 int task_restore_unregister(struct restore_ctx *ctx);
 int task_restore(struct restore_ctx *ctx);

@@ -20,7 +20,11 @@
  * SIGCHLD these cause. A session whose leader has exited is made by a helper too: the parent (a
  * subreaper, or the kids would not be its own) creates a process with the leader's pid that calls
  * setsid(), creates the kids of that session and exits; the kids come back to the parent as the
- * originals once did.
+ * originals once did. Which process makes which, and when, is planned by treeplan.c: a leader
+ * first makes the kids it made before its setsid(), and a kid whose session lives elsewhere below
+ * its parent is made there through a helper and comes to its parent the same way. Each process
+ * joins its group itself, once the group's leader has made it; subreapers become ones again only
+ * once the whole tree is made (task.c), so that no orphan of the restore goes astray.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +45,7 @@
 #include "task.h"
 #include "threads.h"
 #include "tree.h"
+#include "treeplan.h"
 
 /* ---- dump ---- */
 
@@ -152,44 +157,29 @@ int tree_freeze(struct dump_tree *tree)
 	return tree_check_ids(tree);
 }
 
-static bool in_tree(const struct dump_tree *tree, pid_t pid)
-{
-	for (int i = 0; i < tree->nr_procs; i++)
-		if (tree->procs[i]->pid == pid)
-			return true;
-	return false;
-}
-
-static pid_t parent_session(const struct dump_tree *tree, const struct proc_stat *st)
-{
-	for (int i = 0; i < tree->nr_procs; i++)
-		if (tree->procs[i]->pid == st->ppid)
-			return tree->procs[i]->stat.session;
-	return 0;
-}
-
-/* Every group and session must be restorable: led by a process of the
- * tree, or the root's own (which the restored root joins from cryo). */
+/* Every process must be restorable in its session and group (treeplan.c). */
 int tree_check_ids(struct dump_tree *tree)
 {
-	const struct proc_stat *root = &tree->procs[0]->stat;
+	struct tp_node *n = calloc(tree->nr_procs, sizeof(*n));
+	int ret = 0;
 
-	for (int i = 0; i < tree->nr_procs; i++) {
+	if (!n)
+		return err_set("out of memory");
+	for (int i = 0; i < tree->nr_procs && !ret; i++) {
 		struct dump_ctx *ctx = tree->procs[i];
 		if (!ctx->zombie && proc_read_stat(ctx->pid, &ctx->stat))
-			return -1;
-		const struct proc_stat *st = &ctx->stat;
-		if (i == 0)
-			continue;
-		/* groups and sessions whose leader is gone are made again by a
-		 * helper; a live leader must be where the process can join it */
-		if (st->session != root->session && st->session != ctx->pid &&
-		    in_tree(tree, st->session) && st->session != parent_session(tree, st))
-			return err_set("pid %d is in session %d, but its parent %d is not: it "
-				       "cannot be made again in that session",
-				       ctx->pid, st->session, st->ppid);
+			ret = -1;
+		n[i].pid = ctx->pid;
+		n[i].ppid = ctx->stat.ppid;
+		n[i].sid = ctx->stat.session;
+		n[i].pgid = ctx->stat.pgrp;
+		n[i].zombie = ctx->zombie;
+		n[i].exit_signal = ctx->stat.exit_signal;
 	}
-	return 0;
+	if (!ret)
+		ret = tp_plan(n, tree->nr_procs);
+	free(n);
+	return ret;
 }
 
 /* A zombie: ids, name and wait status; nothing else is left of it. */
@@ -254,11 +244,16 @@ static int add_kid(struct restore_ctx *parent, struct restore_ctx *kid)
 	return 0;
 }
 
-/* A kid in another session than its parent's, not its own: the session's
- * leader has exited (the kid came to this parent, a subreaper, from it). */
-static bool in_gone_session(const struct restore_ctx *parent, const struct restore_ctx *kid)
+static int add_foster(struct restore_ctx *maker, struct restore_ctx *kid)
 {
-	return kid->core->sid != kid->pid && kid->core->sid != parent->core->sid;
+	struct restore_ctx **grown =
+	    realloc(maker->fosters, (maker->nr_fosters + 1) * sizeof(*grown));
+
+	if (!grown)
+		return err_set("out of memory");
+	maker->fosters = grown;
+	maker->fosters[maker->nr_fosters++] = kid;
+	return 0;
 }
 
 /* Adds leader to a parent's list of helpers (of one kind), once; its pid
@@ -282,27 +277,6 @@ static int add_helper(pid_t **list, size_t *n, pid_t leader, const char *what)
 	return 0;
 }
 
-/* A session whose leader has exited is made by a helper with the leader's
- * pid, which creates the kids of that session and exits; they come back to
- * their parent, a subreaper, as they had. */
-static int plan_session(const struct restore_tree *tree, struct restore_ctx *parent,
-			const struct restore_ctx *kid)
-{
-	const CoreEntry *core = kid->core;
-
-	if (!in_gone_session(parent, kid))
-		return 0;
-	if (ctx_proc(tree, core->sid))
-		return err_set("pid %d is in session %d but its parent %d is in %d: cannot be "
-			       "recreated",
-			       kid->pid, core->sid, parent->pid, parent->core->sid);
-	if (core->pgid != core->sid && core->pgid != kid->pid && !ctx_proc(tree, core->pgid))
-		return err_set("pid %d is in process group %d of session %d, both of whose "
-			       "leaders have exited: not supported yet",
-			       kid->pid, core->pgid, core->sid);
-	return add_helper(&parent->sessions, &parent->nr_sessions, core->sid, "session");
-}
-
 /* A group led by a process that is not in the tree (nor the root's own)
  * lost its leader: the parent of its members makes it with a helper. */
 static int plan_helper(const struct restore_tree *tree, struct restore_ctx *parent,
@@ -310,42 +284,93 @@ static int plan_helper(const struct restore_tree *tree, struct restore_ctx *pare
 {
 	pid_t pgid = kid->core->pgid;
 
-	if (kid->zombie || pgid == tree->procs[0]->core->pgid || ctx_proc(tree, pgid) ||
-	    (in_gone_session(parent, kid) && pgid == kid->core->sid))
+	if (kid->birth != TP_DIRECT || pgid == kid->pid || pgid == tree->procs[0]->core->pgid ||
+	    ctx_proc(tree, pgid))
 		return 0;
 	return add_helper(&parent->helpers, &parent->nr_helpers, pgid, "process group");
 }
 
-/* Links every process to its parent and checks that its session can be
- * had: its own (setsid) or its parent's (inherited). */
-int tree_restore_plan(struct restore_tree *tree)
+/* The ids of the tree, as treeplan.c takes them. */
+static struct tp_node *plan_nodes(const struct restore_tree *tree)
 {
-	if (ctx_index_by_pid(tree))
-		return -1;
-	for (size_t i = 1; i < tree->nr_procs; i++) {
-		struct restore_ctx *ctx = tree->procs[i], *parent;
-		const CoreEntry *core = ctx->core;
-		parent = ctx_proc(tree, core->ppid);
-		if (!parent || parent == ctx || parent->zombie)
-			return err_set("checkpoint %s: the parent %d of pid %d is not in it",
-				       tree->dir.path, core->ppid, ctx->pid);
-		for (size_t j = i; j < tree->nr_procs; j++)
-			if (tree->procs[j] == parent)
-				return err_set("checkpoint %s: pid %d is listed before its "
-					       "parent %d",
-					       tree->dir.path, ctx->pid, parent->pid);
-		if (add_kid(parent, ctx) || plan_session(tree, parent, ctx) ||
-		    plan_helper(tree, parent, ctx))
+	struct tp_node *n = calloc(tree->nr_procs, sizeof(*n));
+
+	for (size_t i = 0; n && i < tree->nr_procs; i++) {
+		const CoreEntry *c = tree->procs[i]->core;
+		n[i].pid = tree->procs[i]->pid;
+		n[i].ppid = c->ppid;
+		n[i].sid = c->sid;
+		n[i].pgid = c->pgid;
+		n[i].zombie = tree->procs[i]->zombie;
+		n[i].shares = c->has_files_shared_with || c->has_fs_shared_with;
+		n[i].exit_signal = c->exit_signal;
+	}
+	return n;
+}
+
+static int apply_plan(struct restore_tree *tree, const struct tp_node *n)
+{
+	for (size_t i = 0; i < tree->nr_procs; i++) {
+		struct restore_ctx *ctx = tree->procs[i];
+		ctx->birth = n[i].birth;
+		ctx->adoptive = n[i].adoptive;
+		ctx->maker_early = n[i].maker_early;
+		ctx->start_sid = n[i].start_sid;
+		ctx->maker_sibling = n[i].maker_sibling;
+		if (i == 0)
+			continue;
+		if (n[i].birth != TP_DIRECT)
+			pr_debug("pid %d (parent %d, made in session %d, group %d): %s%s%d",
+				 ctx->pid, n[i].ppid, n[i].start_sid, n[i].pgid,
+				 n[i].birth == TP_EARLY ? "made before its parent's setsid()"
+				 : n[i].birth == TP_GONE_SESSION ? "made by the session's helper"
+								 : "made through a helper by pid ",
+				 n[i].maker_early ? " (before its setsid) " : "",
+				 n[i].birth == TP_ADOPTED ? n[n[i].maker].pid : 0);
+		if (add_kid(tree->procs[n[i].parent], ctx) ||
+		    (n[i].birth == TP_ADOPTED && add_foster(tree->procs[n[i].maker], ctx)) ||
+		    (n[i].birth == TP_GONE_SESSION &&
+		     add_helper(&ctx->parent->sessions, &ctx->parent->nr_sessions, ctx->start_sid,
+				"session")) ||
+		    plan_helper(tree, ctx->parent, ctx))
 			return -1;
 	}
 	return 0;
 }
 
-static void exit_as_zombie(const struct restore_ctx *ctx)
+/* Links every process to its parent and plans how each is made again
+ * (treeplan.c): the helpers of groups and sessions whose leader has gone,
+ * and the processes that come to their parent from elsewhere. */
+int tree_restore_plan(struct restore_tree *tree)
+{
+	struct tp_node *n;
+	int ret;
+
+	if (ctx_index_by_pid(tree))
+		return -1;
+	n = plan_nodes(tree);
+	if (!n)
+		return err_set("out of memory");
+	ret = tp_plan(n, tree->nr_procs);
+	if (ret)
+		err_set("checkpoint %s: %s", tree->dir.path, err_text());
+	else
+		ret = apply_plan(tree, n);
+	free(n);
+	return ret;
+}
+
+static int make_fosters(struct restore_ctx *ctx, bool early);
+
+/* A zombie takes its session and group, makes the processes of its
+ * session it makes for others, then exits with its saved status. */
+static void exit_as_zombie(struct restore_ctx *ctx)
 {
 	int status = ctx->core->exit_status;
 	sigset_t one;
 
+	if (task_make_ids(ctx) || make_fosters(ctx, false) || task_join_group(ctx))
+		ctx->tree->child_fail(ctx);
 	if (WIFSIGNALED(status)) {
 		sigemptyset(&one);
 		sigaddset(&one, WTERMSIG(status));
@@ -355,29 +380,37 @@ static void exit_as_zombie(const struct restore_ctx *ctx)
 	_exit(WEXITSTATUS(status));
 }
 
-/* As a shell does, the parent puts the new child in its group too, so that
- * the group exists before a later sibling joins it; a session leader makes
- * its own group with setsid(). */
+static bool is_helper(const struct restore_ctx *ctx, pid_t pgid)
+{
+	for (size_t i = 0; i < ctx->nr_helpers; i++)
+		if (ctx->helpers[i] == pgid)
+			return true;
+	return false;
+}
+
+/* A kid in a group whose leader has gone is put in the helper's group by
+ * its parent at once, so that the group outlives the helper; every other
+ * process joins its group itself (task_join_group). */
 static int place_in_group(struct restore_ctx *ctx, struct restore_ctx *kid)
 {
-	const CoreEntry *core = kid->core;
-
-	if (kid->zombie || core->sid == kid->pid || core->pgid == ctx->core->pgid)
+	if (kid->zombie || !is_helper(ctx, kid->core->pgid))
 		return 0;
-	if (setpgid(kid->pid, task_actual_group(kid, core->pgid)) && errno != EACCES)
-		return err_errno("pid %d cannot join process group %d", kid->pid, core->pgid);
+	if (setpgid(kid->pid, kid->core->pgid) && errno != EACCES)
+		return err_errno("pid %d cannot join process group %d", kid->pid, kid->core->pgid);
 	return 0;
 }
 
-int tree_create_kid(struct restore_ctx *ctx, struct restore_ctx *kid)
+/* With CLONE_PARENT (sibling), this process makes a kid of its parent. */
+static int clone_kid(struct restore_ctx *ctx, struct restore_ctx *kid, bool sibling)
 {
 	const CoreEntry *core = kid->core;
 	pid_t tid = kid->pid;
 	struct clone_args args = {
 	    /* what it shared with this process at the dump (share.c) */
 	    .flags = (core->has_files_shared_with ? CLONE_FILES : 0) |
-		     (core->has_fs_shared_with ? CLONE_FS : 0),
-	    .exit_signal = kid->core->exit_signal,
+		     (core->has_fs_shared_with ? CLONE_FS : 0) | (sibling ? CLONE_PARENT : 0),
+	    /* a sibling gets this process's (the plan checked they are the same) */
+	    .exit_signal = sibling ? 0 : kid->core->exit_signal,
 	    .set_tid = (uintptr_t)&tid,
 	    .set_tid_size = 1,
 	};
@@ -393,9 +426,14 @@ int tree_create_kid(struct restore_ctx *ctx, struct restore_ctx *kid)
 	if (pid == 0) {
 		if (kid->zombie)
 			exit_as_zombie(kid);
-		ctx->tree->child_main(kid, ctx->pid);
+		ctx->tree->child_main(kid, kid->parent->pid);
 	}
-	return place_in_group(ctx, kid);
+	return sibling ? 0 : place_in_group(ctx, kid);
+}
+
+int tree_create_kid(struct restore_ctx *ctx, struct restore_ctx *kid)
+{
+	return clone_kid(ctx, kid, false);
 }
 
 /* A zombie's death sends its parent a signal the original had already
@@ -446,22 +484,65 @@ static int start_helper(pid_t pgid)
 	return 0;
 }
 
+static void tick(void)
+{
+	struct timespec t = {0, 200 * 1000};
+
+	nanosleep(&t, NULL);
+}
+
+/* Waits (5 s at most) until every kid of the helper's group is in it: a
+ * zombie joins it itself before it exits. */
+static int wait_members(struct restore_ctx *ctx, pid_t pgid)
+{
+	for (size_t i = 0; i < ctx->nr_kids; i++) {
+		const struct restore_ctx *kid = ctx->kids[i];
+		int n = 0;
+		while (kid->core->pgid == pgid && getpgid(kid->pid) != pgid)
+			if (n++ > 25000)
+				return err_set("pid %d did not join process group %d", kid->pid,
+					       pgid);
+			else
+				tick();
+	}
+	return 0;
+}
+
 static int stop_helpers(struct restore_ctx *ctx)
 {
-	struct timespec now = {0, 0};
-	sigset_t chld;
-
 	for (size_t i = 0; i < ctx->nr_helpers; i++) {
+		if (wait_members(ctx, ctx->helpers[i]))
+			return -1;
 		kill(ctx->helpers[i], SIGKILL);
 		while (waitpid(ctx->helpers[i], NULL, 0) < 0)
 			if (errno != EINTR)
 				return err_errno("cannot reap helper %d", ctx->helpers[i]);
 	}
-	/* the helpers' deaths are not the process's to see */
+	return 0;
+}
+
+/* The helpers' deaths are not the process's to see. */
+static void drop_helper_signals(const struct restore_ctx *ctx)
+{
+	struct timespec now = {0, 0};
+	sigset_t chld;
+
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
-	while ((ctx->nr_helpers || ctx->nr_sessions) && sigtimedwait(&chld, NULL, &now) > 0)
+	while ((ctx->nr_helpers || ctx->nr_sessions || ctx->nr_fosters) &&
+	       sigtimedwait(&chld, NULL, &now) > 0)
 		;
+}
+
+static int reap_helper(pid_t pid, const char *what, pid_t id)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return err_errno("cannot reap the helper making %s %d again", what, id);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return err_set("the helper making %s %d again failed", what, id);
 	return 0;
 }
 
@@ -473,12 +554,8 @@ static int make_session(struct restore_ctx *ctx, pid_t sid)
 	pid_t tid = sid;
 	struct clone_args args = {
 	    .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1};
-	int status;
-	long pid;
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
 
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
-		return err_errno("pid %d cannot become a child subreaper", ctx->pid);
-	pid = syscall(SYS_clone3, &args, sizeof(args));
 	if (pid < 0)
 		return err_errno("cannot create pid %d to make its session again", sid);
 	if (pid == 0) {
@@ -486,18 +563,107 @@ static int make_session(struct restore_ctx *ctx, pid_t sid)
 		if (setsid() < 0)
 			ctx->tree->child_fail(ctx);
 		for (size_t i = 0; i < ctx->nr_kids; i++)
-			if (ctx->kids[i]->core->sid == sid && tree_create_kid(ctx, ctx->kids[i]))
+			if (ctx->kids[i]->birth == TP_GONE_SESSION &&
+			    ctx->kids[i]->start_sid == sid && tree_create_kid(ctx, ctx->kids[i]))
 				ctx->tree->child_fail(ctx->kids[i]);
 		_exit(0);
 	}
-	while (waitpid(sid, &status, 0) < 0)
-		if (errno != EINTR)
-			return err_errno("cannot reap the helper of session %d", sid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		return err_set("the helper making session %d again failed", sid);
-	if (!ctx->core->child_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 0))
-		return err_errno("pid %d cannot stop being a child subreaper", ctx->pid);
+	return reap_helper(sid, "session", sid);
+}
+
+/* A pid for a short-lived helper: free, and none the checkpoint needs
+ * (as a process, a session or a group). */
+static bool needed_pid(const struct restore_tree *tree, pid_t pid)
+{
+	for (size_t i = 0; i < tree->nr_procs; i++) {
+		const CoreEntry *c = tree->procs[i]->core;
+		if (tree->procs[i]->pid == pid || c->sid == pid || c->pgid == pid)
+			return true;
+	}
+	return false;
+}
+
+static long clone_helper(const struct restore_tree *tree)
+{
+	static const pid_t first = 4194303; /* the largest pid_max */
+	int max = 32768;
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+
+	if (f) {
+		if (fscanf(f, "%d", &max) != 1 || max > first + 1)
+			max = 32768;
+		fclose(f);
+	}
+	for (pid_t tid = max - 1; tid > 300; tid--) {
+		struct clone_args args = {
+		    .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1};
+		if (needed_pid(tree, tid) || kill(tid, 0) == 0 || errno != ESRCH)
+			continue;
+		long pid = syscall(SYS_clone3, &args, sizeof(args));
+		if (pid >= 0 || errno != EEXIST)
+			return pid;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+/* A process of kid's session makes it through a helper that exits at once:
+ * kid comes to its parent, a subreaper meanwhile, and waits for that. */
+static int make_foster(struct restore_ctx *ctx, struct restore_ctx *kid)
+{
+	if (kid->maker_sibling)
+		return clone_kid(ctx, kid, true);
+	long pid = clone_helper(ctx->tree);
+
+	if (pid < 0)
+		return err_errno("pid %d cannot create a helper to make pid %d", ctx->pid,
+				 kid->pid);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (tree_create_kid(kid->parent, kid))
+			ctx->tree->child_fail(kid);
+		_exit(0);
+	}
+	return reap_helper(pid, "pid", kid->pid);
+}
+
+static int make_fosters(struct restore_ctx *ctx, bool early)
+{
+	for (size_t i = 0; i < ctx->nr_fosters; i++)
+		if (ctx->fosters[i]->maker_early == early && make_foster(ctx, ctx->fosters[i]))
+			return -1;
 	return 0;
+}
+
+/* Waits (10 s at most) until each kid made elsewhere is this process's. */
+static int wait_adopted(const struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_kids; i++) {
+		const struct restore_ctx *kid = ctx->kids[i];
+		siginfo_t si;
+		int n = 0;
+		if (kid->birth != TP_ADOPTED)
+			continue;
+		while (waitid(P_PID, kid->pid, &si, WEXITED | WSTOPPED | WNOHANG | WNOWAIT) &&
+		       errno == ECHILD)
+			if (n++ > 50000)
+				return err_set("pid %d, made in session %d, did not come to its "
+					       "parent %d",
+					       kid->pid, kid->core->sid, ctx->pid);
+			else
+				tick();
+	}
+	return 0;
+}
+
+int tree_restore_early(struct restore_ctx *ctx)
+{
+	if (ctx->adoptive && prctl(PR_SET_CHILD_SUBREAPER, 1))
+		return err_errno("pid %d cannot become a child subreaper", ctx->pid);
+	for (size_t i = 0; i < ctx->nr_kids; i++)
+		if (ctx->kids[i]->birth == TP_EARLY && tree_create_kid(ctx, ctx->kids[i]))
+			return -1;
+	return make_fosters(ctx, true);
 }
 
 int tree_restore_kids(struct restore_ctx *ctx)
@@ -507,14 +673,20 @@ int tree_restore_kids(struct restore_ctx *ctx)
 			return -1;
 	for (size_t i = 0; i < ctx->nr_kids; i++)
 		/* one sharing this fd table is made later (share.c) */
-		if (!in_gone_session(ctx, ctx->kids[i]) &&
+		if (ctx->kids[i]->birth == TP_DIRECT &&
 		    !ctx->kids[i]->core->has_files_shared_with &&
 		    tree_create_kid(ctx, ctx->kids[i]))
 			return -1;
 	for (size_t i = 0; i < ctx->nr_sessions; i++)
 		if (make_session(ctx, ctx->sessions[i]))
 			return -1;
-	return stop_helpers(ctx) || settle_zombies(ctx) ? -1 : 0;
+	if (make_fosters(ctx, false) || wait_adopted(ctx) || stop_helpers(ctx))
+		return -1;
+	drop_helper_signals(ctx);
+	/* its own flag comes back with the rest of the task (task.c) */
+	if (ctx->adoptive && prctl(PR_SET_CHILD_SUBREAPER, 0))
+		return err_errno("pid %d cannot stop being a child subreaper", ctx->pid);
+	return settle_zombies(ctx);
 }
 
 /* In the parent, once its service fds are set and its mapped files open:
@@ -554,12 +726,11 @@ int tree_restore_sharers(struct restore_ctx *ctx)
 	return 0;
 }
 
-/* A kid made by its session's helper (which has the session's pid) waits
- * until that helper has exited and its parent has taken it in. */
+/* A kid made by a helper (of its session, or the gone leader's) waits
+ * (5 s at most) until that helper has exited and its parent took it in. */
 void tree_wait_adopted(const struct restore_ctx *ctx, pid_t parent)
 {
-	struct timespec tick = {0, 20 * 1000};
-
-	for (int i = 0; getppid() == ctx->core->sid && getppid() != parent && i < 250000; i++)
-		nanosleep(&tick, NULL);
+	(void)ctx;
+	for (int i = 0; getppid() != parent && i < 25000; i++)
+		tick();
 }

@@ -16,8 +16,12 @@ void tree_dump_free(struct dump_tree *tree);
 /* Links every process to its parent and plans the helpers of groups and
  * sessions whose leader has gone. */
 int tree_restore_plan(struct restore_tree *tree);
-/* In a new process: creates its kids (each entered through
- * tree->child_main), with their groups and sessions. */
+/* In a new process, before its setsid(): the kids it made before it (and
+ * the processes of that session it makes for others through a helper). */
+int tree_restore_early(struct restore_ctx *ctx);
+/* In a new process: creates its other kids (each entered through
+ * tree->child_main), with their groups and sessions, and waits for those
+ * that come to it from elsewhere. */
 int tree_restore_kids(struct restore_ctx *ctx);
 /* Creates one kid (clone3 with its pid and the clone flags it was made
  * with, CLONE_FILES/CLONE_FS); the kid runs the tree's child_main. */

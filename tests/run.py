@@ -314,6 +314,8 @@ def workload_test_in(name, opts, mode, wrap):
             argv = [os.path.join(WL_BIN, name)]
         if not os.access(argv[-1], os.R_OK if "script" in opts else os.X_OK):
             raise Fail("%s is not built (make workloads)" % argv[-1])
+        # args=A,B: the workload's own arguments
+        argv += [a for a in opts.get("args", "").split(",") if a]
         if not os.access(binary, os.X_OK):
             raise Fail("%s is not built" % binary)
         images = ctx.path("images")

@@ -263,6 +263,7 @@ def unix_stream(ctx, dargs):
     want = "".join("line %d\n" % i for i in range(80, 100)).encode()
     if got != want:
         raise Fail("the new peer got %r, expected lines 80..99" % got[:200])
+    restored_job_ends(job)
 
 
 def unix_dgram(ctx, dargs):
@@ -309,6 +310,15 @@ def unix_dgram(ctx, dargs):
     want = [b"line %d\n" % i for i in range(8)]
     if got != want:
         raise Fail("the socket outside got %r, expected %r" % (got, want))
+    restored_job_ends(job)
+
+
+def restored_job_ends(job):
+    """The restored job ends on the end of its input, with status 0 (its
+    last line can arrive before it has exited)."""
+    st = lib.wait_pid(job, 20, "waiting for the restored job to end")
+    if lib.exit_code(st) != 0:
+        raise Fail("the restored job ended with %s" % lib.describe_status(st))
 
 
 def tests():
