@@ -153,7 +153,7 @@ static void child_main(struct restore_ctx *ctx, pid_t parent)
 {
 	sigset_t all;
 
-	tree_wait_adopted(ctx, parent);
+	tree_wait_adopted(parent);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);

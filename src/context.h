@@ -230,7 +230,9 @@ struct restore_ctx {
 	bool maker_early;   /* TP_ADOPTED: its maker makes it before its setsid() */
 	pid_t start_sid;    /* the session it is made in (treeplan.h) */
 	bool maker_sibling; /* TP_ADOPTED: its maker is a kid of its parent */
-	bool adoptive;	    /* some kid comes to it from elsewhere: a subreaper meanwhile */
+	/* whose memory it starts with: its parent's, or its maker's (cow.c) */
+	const struct restore_ctx *memory_from;
+	bool adoptive; /* some kid comes to it from elsewhere: a subreaper meanwhile */
 	size_t nr_fosters;
 	struct restore_ctx **fosters; /* TP_ADOPTED processes this one makes */
 	CoreEntry *core;

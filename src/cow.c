@@ -121,7 +121,8 @@ static bool shares(const struct restore_ctx *kid, const struct restore_ctx *pare
 static bool a_kid_shares(const struct restore_ctx *ctx, const VmaEntry *v)
 {
 	for (size_t k = 0; k < ctx->nr_kids; k++)
-		if (same_vma(ctx->kids[k], v) >= 0 && shares(ctx->kids[k], ctx, v))
+		if (ctx->kids[k]->memory_from == ctx && same_vma(ctx->kids[k], v) >= 0 &&
+		    shares(ctx->kids[k], ctx, v))
 			return true;
 	return false;
 }
@@ -138,7 +139,8 @@ static uint64_t place(struct restore_tree *tree, const VmaEntry *v)
 
 static int plan_proc(struct restore_tree *tree, struct restore_ctx *ctx)
 {
-	const struct restore_ctx *parent = ctx->parent;
+	/* one made by another process than its parent takes over nothing */
+	const struct restore_ctx *parent = ctx->memory_from == ctx->parent ? ctx->parent : NULL;
 
 	ctx->cow = calloc(ctx->mm->n_vmas + 1, sizeof(*ctx->cow));
 	if (!ctx->cow)
@@ -286,10 +288,11 @@ static bool used_here(const struct restore_ctx *ctx, uint64_t at)
 	return false;
 }
 
-/* The parent's staged copies this process does not take over. */
+/* The staged copies it inherited (its parent's, or its maker's: tree.c)
+ * and does not take over. */
 static int drop_unused(const struct restore_ctx *ctx)
 {
-	const struct restore_ctx *parent = ctx->parent;
+	const struct restore_ctx *parent = ctx->memory_from;
 
 	for (size_t i = 0; parent && i < parent->mm->n_vmas; i++) {
 		const VmaEntry *v = parent->mm->vmas[i];

@@ -70,6 +70,7 @@
 
 #define REPORT_MAX	  1024
 #define REPORT_TIMEOUT_MS 60000
+#define REPORT_TICK_MS	  500 /* how often the unreported ones are looked at */
 
 /* ---- 1. read and validate ---- */
 
@@ -132,10 +133,35 @@ static int create_root(struct restore_tree *tree)
 	return 0;
 }
 
+/* A new process that died before the restore is done (it crashed: a
+ * failure reports its error line first) fails the restore at once. */
+static int check_unreported(const struct restore_tree *tree)
+{
+	for (size_t i = 0; i < tree->nr_procs; i++) {
+		const struct restore_ctx *ctx = tree->procs[i];
+		struct proc_stat st;
+		if (ctx->zombie || proc_read_stat(ctx->pid, &st)) {
+			err_clear(); /* not made yet */
+			continue;
+		}
+		if (st.state != 'Z' && st.state != 'X')
+			continue;
+		if (WIFSIGNALED(st.exit_code))
+			return err_set(
+			    "restoring pid %d: it was killed by signal %d (%s) before it "
+			    "was ready",
+			    ctx->pid, WTERMSIG(st.exit_code), strsignal(WTERMSIG(st.exit_code)));
+		return err_set("restoring pid %d: it exited with status %d before it was ready",
+			       ctx->pid, WEXITSTATUS(st.exit_code));
+	}
+	return 0;
+}
+
 /* Waits until every live process has reported ready (or one failed). */
 static int wait_reports(struct restore_tree *tree)
 {
 	size_t want = 0;
+	int waited_ms = 0;
 
 	for (size_t i = 0; i < tree->nr_procs; i++)
 		want += !tree->procs[i]->zombie;
@@ -144,9 +170,13 @@ static int wait_reports(struct restore_tree *tree)
 		struct pollfd pfd = {.fd = tree->report[0], .events = POLLIN};
 		struct restore_ctx *ctx;
 		pid_t pid;
-		int r = poll(&pfd, 1, REPORT_TIMEOUT_MS);
+		int r = poll(&pfd, 1, REPORT_TICK_MS);
 		ssize_t n;
 		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0 && check_unreported(tree))
+			return -1;
+		if (r == 0 && (waited_ms += REPORT_TICK_MS) < REPORT_TIMEOUT_MS)
 			continue;
 		if (r <= 0)
 			return err_set("the new processes did not report within %d s",

@@ -308,6 +308,26 @@ static struct tp_node *plan_nodes(const struct restore_tree *tree)
 	return n;
 }
 
+static void log_birth(const struct tp_node *n, int i)
+{
+	static const char *how[] = {
+	    [TP_EARLY] = "by its parent before the parent's setsid()",
+	    [TP_GONE_SESSION] = "by the helper of its session, whose leader has exited",
+	    [TP_ADOPTED] = "by pid",
+	};
+
+	if (n[i].birth == TP_DIRECT)
+		return;
+	if (n[i].birth != TP_ADOPTED)
+		pr_debug("pid %d (parent %d) is made in session %d %s", n[i].pid, n[i].ppid,
+			 n[i].start_sid, how[n[i].birth]);
+	else
+		pr_debug("pid %d (parent %d) is made in session %d %s %d%s%s", n[i].pid, n[i].ppid,
+			 n[i].start_sid, how[TP_ADOPTED], n[n[i].maker].pid,
+			 n[i].maker_sibling ? " with CLONE_PARENT" : " through a helper",
+			 n[i].maker_early ? ", before its own setsid()" : "");
+}
+
 static int apply_plan(struct restore_tree *tree, const struct tp_node *n)
 {
 	for (size_t i = 0; i < tree->nr_procs; i++) {
@@ -319,14 +339,8 @@ static int apply_plan(struct restore_tree *tree, const struct tp_node *n)
 		ctx->maker_sibling = n[i].maker_sibling;
 		if (i == 0)
 			continue;
-		if (n[i].birth != TP_DIRECT)
-			pr_debug("pid %d (parent %d, made in session %d, group %d): %s%s%d",
-				 ctx->pid, n[i].ppid, n[i].start_sid, n[i].pgid,
-				 n[i].birth == TP_EARLY ? "made before its parent's setsid()"
-				 : n[i].birth == TP_GONE_SESSION ? "made by the session's helper"
-								 : "made through a helper by pid ",
-				 n[i].maker_early ? " (before its setsid) " : "",
-				 n[i].birth == TP_ADOPTED ? n[n[i].maker].pid : 0);
+		ctx->memory_from = tree->procs[n[i].birth == TP_ADOPTED ? n[i].maker : n[i].parent];
+		log_birth(n, (int)i);
 		if (add_kid(tree->procs[n[i].parent], ctx) ||
 		    (n[i].birth == TP_ADOPTED && add_foster(tree->procs[n[i].maker], ctx)) ||
 		    (n[i].birth == TP_GONE_SESSION &&
@@ -335,6 +349,10 @@ static int apply_plan(struct restore_tree *tree, const struct tp_node *n)
 		    plan_helper(tree, ctx->parent, ctx))
 			return -1;
 	}
+	/* a zombie never stages its own: what it makes has the memory it had */
+	for (size_t i = 1; i < tree->nr_procs; i++)
+		while (tree->procs[i]->memory_from->zombie)
+			tree->procs[i]->memory_from = tree->procs[i]->memory_from->memory_from;
 	return 0;
 }
 
@@ -583,18 +601,10 @@ static bool needed_pid(const struct restore_tree *tree, pid_t pid)
 	return false;
 }
 
+/* From the top of the pid range, where the checkpoint's pids rarely are. */
 static long clone_helper(const struct restore_tree *tree)
 {
-	static const pid_t first = 4194303; /* the largest pid_max */
-	int max = 32768;
-	FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
-
-	if (f) {
-		if (fscanf(f, "%d", &max) != 1 || max > first + 1)
-			max = 32768;
-		fclose(f);
-	}
-	for (pid_t tid = max - 1; tid > 300; tid--) {
+	for (pid_t tid = (pid_t)tree->kd.pid_max - 1; tid > 300; tid--) {
 		struct clone_args args = {
 		    .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1};
 		if (needed_pid(tree, tid) || kill(tid, 0) == 0 || errno != ESRCH)
@@ -728,9 +738,8 @@ int tree_restore_sharers(struct restore_ctx *ctx)
 
 /* A kid made by a helper (of its session, or the gone leader's) waits
  * (5 s at most) until that helper has exited and its parent took it in. */
-void tree_wait_adopted(const struct restore_ctx *ctx, pid_t parent)
+void tree_wait_adopted(pid_t parent)
 {
-	(void)ctx;
 	for (int i = 0; getppid() != parent && i < 25000; i++)
 		tick();
 }

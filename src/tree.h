@@ -30,6 +30,6 @@ int tree_create_kid(struct restore_ctx *ctx, struct restore_ctx *kid);
  * the kids sharing its fd table and waits until each opened its own. */
 int tree_restore_sharers(struct restore_ctx *ctx);
 /* A kid made by its session's helper waits until its parent took it in. */
-void tree_wait_adopted(const struct restore_ctx *ctx, pid_t parent);
+void tree_wait_adopted(pid_t parent);
 
 #endif

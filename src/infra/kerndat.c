@@ -233,6 +233,20 @@ static void probe_task_size(struct cryo_kerndat *kd)
 		munmap(p, kd->page_size);
 }
 
+/* A number from a sysctl file, or dflt if it cannot be read. */
+static unsigned long read_sysctl(const char *path, unsigned long dflt)
+{
+	unsigned long v = dflt;
+	FILE *f = fopen(path, "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = dflt;
+		fclose(f);
+	}
+	return v;
+}
+
 static void probe_maps(struct cryo_kerndat *kd)
 {
 	char line[512];
@@ -244,12 +258,8 @@ static void probe_maps(struct cryo_kerndat *kd)
 		if (strstr(line, "[vvar_vclock]"))
 			kd->vvar_vclock = true;
 	fclose(f);
-	f = fopen("/proc/sys/vm/mmap_min_addr", "re");
-	if (f) {
-		if (fscanf(f, "%lu", &kd->mmap_min_addr) != 1)
-			kd->mmap_min_addr = 65536;
-		fclose(f);
-	}
+	kd->mmap_min_addr = read_sysctl("/proc/sys/vm/mmap_min_addr", 65536);
+	kd->pid_max = read_sysctl("/proc/sys/kernel/pid_max", 32768);
 }
 
 static void probe_cpu(struct cryo_kerndat *kd)

@@ -23,6 +23,7 @@ struct cryo_kerndat {
 	    uffd_wp_async, soft_dirty;
 	unsigned page_size;
 	unsigned long mmap_min_addr, task_size;
+	unsigned long pid_max;	 /* kernel.pid_max: pids run below it */
 	unsigned xsave_size;	 /* bytes XSAVE needs for the features XCR0 enables */
 	unsigned long long xcr0; /* the enabled XSAVE feature bits */
 	char kernel_release[65];

@@ -7,13 +7,14 @@
  * stops being one, or exits, then reaped by its parent (told by R) or left
  * a zombie. An orphan goes to its nearest subreaper, as the kernel decides.
  *
- * Before `ready` every process records its pid, parent, session and group;
- * R records each zombie's parent and ids from /proc. After `go` each live
- * process checks its own ids (getppid, getsid, getpgrp) and R checks every
- * process: the live ones through getsid, getpgid and /proc/PID/stat, the
- * zombies still zombies of the same parent with the same ids. A process
- * that cryo left out, or restored in another session or group, or under
- * another parent, fails a check naming its slot and pid. R then kills every
+ * Before `ready` every process records its pid, parent, session, group and
+ * child subreaper flag; R records each zombie's parent and ids from /proc.
+ * After `go` each live process checks its own (getppid, getsid, getpgrp,
+ * PR_GET_CHILD_SUBREAPER) and R checks every process: the live ones through
+ * getsid, getpgid and /proc/PID/stat, the zombies still zombies of the same
+ * parent with the same ids, and its own subreaper flag. A process that cryo
+ * left out, or restored in another session or group, under another parent
+ * or without its flag, fails a check naming its slot and pid. R then kills every
  * process by pid and reaps them all. */
 #include "wl.h"
 
@@ -86,11 +87,20 @@ static int32_t do_fork(const struct cmd *c)
 	return pid < 0 ? -errno : (int32_t)pid;
 }
 
-/* Bit per id that differs from the record (1 pid, 2 ppid, 4 sid, 8 pgid). */
+static int32_t subreaper(void)
+{
+	int on = -1;
+
+	prctl(PR_GET_CHILD_SUBREAPER, &on);
+	return on;
+}
+
+/* Bit per id that differs from the record (1 pid, 2 ppid, 4 sid, 8 pgid,
+ * 16 the child subreaper flag). */
 static int32_t check_self(const struct proc *p)
 {
 	return (getpid() != p->pid) | (getppid() != p->ppid) << 1 | (getsid(0) != p->sid) << 2 |
-	       (getpgrp() != p->pgid) << 3;
+	       (getpgrp() != p->pgid) << 3 | (subreaper() != p->subreaper) << 4;
 }
 
 static int32_t do_op(int slot, const struct cmd *c)
@@ -115,6 +125,7 @@ static int32_t do_op(int slot, const struct cmd *c)
 		p->ppid = getppid();
 		p->sid = getsid(0);
 		p->pgid = getpgrp();
+		p->subreaper = subreaper();
 		return 0;
 	case OP_CHECK:
 		return check_self(p);
@@ -373,6 +384,8 @@ static void check_all(void)
 		wl_check(name, bad == 0, "pid %d sees ids differing from its record (mask %d)",
 			 p->pid, bad);
 	}
+	wl_check("root_subreaper", subreaper() == 1, "the root's child subreaper flag is %d",
+		 subreaper());
 	wl_check("tree_size", live >= 5, "only %d live processes (and %d zombies)", live, zombies);
 	printf("wl: %d live processes, %d zombies\n", live, zombies);
 }

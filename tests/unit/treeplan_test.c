@@ -1,0 +1,111 @@
+/*
+ * Unit test of the plan of a tree's sessions (src/treeplan.c), on small
+ * trees whose history is known: a kid born before its parent's setsid()
+ * (two levels deep too), an orphan of a gone session, an orphan of a live
+ * session made by a sibling with CLONE_PARENT or through a helper below
+ * its parent, a leader born in a session it must be made in, and the
+ * refusals (no process of the session below the parent; a gone group with
+ * members under two parents; a group whose leader moved away). Prints
+ * `unit: check NAME ok` or `unit: FAIL NAME: detail` per check and exits
+ * non-zero if any failed. Built by `make unit` into build/unit/.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "infra/log.h"
+#include "treeplan.h"
+
+static int failures;
+
+static void check(const char *name, int ok, const char *detail)
+{
+	if (ok) {
+		printf("unit: check %s ok\n", name);
+		return;
+	}
+	printf("unit: FAIL %s: %s\n", name, detail);
+	failures++;
+}
+
+#define NODE(p, pp, s, g)                                                                          \
+	{                                                                                          \
+		.pid = (p), .ppid = (pp), .sid = (s), .pgid = (g), .exit_signal = 17               \
+	}
+
+static int plan(struct tp_node *n, size_t nr)
+{
+	err_clear();
+	return tp_plan(n, nr);
+}
+
+/* 10 leads its session; 11 (its kid, forked before 10's setsid) is in the
+ * root's; 12 leads a session and 13, its kid, is in the root's too. */
+static void born_before_setsid(void)
+{
+	struct tp_node n[] = {NODE(2, 1, 2, 2), NODE(10, 2, 10, 10), NODE(11, 10, 2, 2),
+			      NODE(12, 10, 12, 12), NODE(13, 12, 2, 2)};
+
+	check("early_plans", plan(n, 5) == 0, err_text());
+	check("early_kid", n[2].birth == TP_EARLY, "11 is not made before 10's setsid()");
+	check("early_leader", n[3].birth == TP_EARLY && n[3].start_sid == 2,
+	      "12 is not made in session 2 before 10's setsid()");
+	check("early_grandkid", n[4].birth == TP_EARLY, "13 is not made before 12's setsid()");
+	check("early_no_subreaper", !n[0].adoptive && !n[1].adoptive,
+	      "a parent of early kids is made a subreaper");
+}
+
+/* 20 (gone) led session 20: its kid 21 came to the root, a subreaper. */
+static void gone_session(void)
+{
+	struct tp_node n[] = {NODE(2, 1, 2, 2), NODE(21, 2, 20, 20)};
+
+	check("gone_plans", plan(n, 2) == 0, err_text());
+	check("gone_helper", n[1].birth == TP_GONE_SESSION && n[0].adoptive,
+	      "21 is not made by session 20's helper");
+}
+
+/* 30 leads session 30 below the root; 31, of session 30, is the root's
+ * (made by 30's kid with CLONE_PARENT, or orphaned): 30's kid 32 is no kid
+ * of the root, so 31 is made by 30 itself through a helper. */
+static void adopted(void)
+{
+	struct tp_node n[] = {NODE(2, 1, 2, 2), NODE(30, 2, 30, 30), NODE(31, 2, 30, 30),
+			      NODE(32, 30, 30, 30)};
+
+	check("adopted_plans", plan(n, 4) == 0, err_text());
+	check("adopted_sibling", n[2].birth == TP_ADOPTED && n[2].maker == 1 && n[2].maker_sibling,
+	      "31 is not made by its sibling 30 with CLONE_PARENT");
+	check("adopted_no_subreaper", !n[0].adoptive, "the root is a subreaper needlessly");
+	n[2].exit_signal = 0; /* CLONE_PARENT gives the sibling's: not this one */
+	check("adopted_helper_plans", plan(n, 4) == 0, err_text());
+	check("adopted_helper", n[2].maker_sibling == 0 && n[0].adoptive,
+	      "31 with another exit signal is made by CLONE_PARENT");
+}
+
+/* The refusals: no process of session 40 below 41's parent (the root's
+ * kid 42); a group whose leader exited with members under two parents; a
+ * group whose leader moved to the root's group since. */
+static void refusals(void)
+{
+	struct tp_node a[] = {NODE(2, 1, 2, 2), NODE(40, 2, 40, 40), NODE(42, 2, 2, 2),
+			      NODE(41, 42, 40, 40)};
+	struct tp_node b[] = {NODE(2, 1, 2, 2), NODE(51, 2, 2, 50), NODE(52, 2, 2, 2),
+			      NODE(53, 52, 2, 50)};
+	struct tp_node c[] = {NODE(2, 1, 2, 2), NODE(60, 2, 2, 2), NODE(61, 2, 2, 60)};
+
+	check("refuse_no_maker", plan(a, 4) && strstr(err_text(), "pid 41 is in session 40"),
+	      err_text());
+	check("refuse_gone_group", plan(b, 4) && strstr(err_text(), "process group 50"),
+	      err_text());
+	check("refuse_moved_leader", plan(c, 3) && strstr(err_text(), "moved to group 2"),
+	      err_text());
+}
+
+int main(void)
+{
+	born_before_setsid();
+	gone_session();
+	adopted();
+	refusals();
+	return failures ? 1 : 0;
+}
