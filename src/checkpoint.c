@@ -105,7 +105,6 @@ static void free_proc(struct restore_ctx *ctx)
 	free(ctx->vma_fd);
 	cow_free(ctx);
 	free(ctx->kids);
-	free(ctx->helpers);
 	free(ctx->sessions);
 	free(ctx->fosters);
 	pages_restore_free(ctx);

@@ -162,8 +162,8 @@ static void child_main(struct restore_ctx *ctx, pid_t parent)
 	reset_dispositions();
 	log_child(ctx->opts->log_pid ? ctx->pid : 0);
 	if (make_inherited(ctx) || cow_stage(ctx) || tree_restore_early(ctx) ||
-	    task_restore_session(ctx) || tree_restore_kids(ctx) || task_join_group(ctx) ||
-	    own_steps(ctx))
+	    task_restore_session(ctx) || tree_restore_kids(ctx) || tree_join_group(ctx) ||
+	    own_steps(ctx) || tree_restore_finish(ctx))
 		child_fail(ctx);
 	child_report(ctx->tree, ctx->pid, "");
 	open_late(ctx);

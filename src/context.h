@@ -144,6 +144,7 @@ struct dump_ctx {
 	int nr_threads;
 	struct dump_thread *threads;
 	CoreEntry *core; /* filled by cpu, signals, timers, task, creds, threads */
+	FsEntry *fs;	 /* cwd, root and umask, written with the memory (fs.c) */
 	MmEntry *mm;
 	struct snapshot *snap; /* snapshot.c: its memory as frozen, or NULL */
 	/* files.c: this process's fd table */
@@ -222,10 +223,11 @@ struct restore_ctx {
 	struct restore_ctx *parent;
 	size_t nr_kids;
 	struct restore_ctx **kids; /* in creation order */
-	size_t nr_helpers;
-	pid_t *helpers; /* groups whose leader has gone, made for the kids */
 	size_t nr_sessions;
 	pid_t *sessions;    /* sessions whose leader has gone, made for the kids */
+	bool opens_group;   /* makes its group again, whose leader has gone */
+	bool keeps_group;   /* makes its own group, which it then leaves */
+	pid_t keeper;	    /* the helper holding that group until a member is in */
 	int birth;	    /* how it is made (enum tp_birth, treeplan.h) */
 	bool maker_early;   /* TP_ADOPTED: its maker makes it before its setsid() */
 	pid_t start_sid;    /* the session it is made in (treeplan.h) */

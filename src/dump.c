@@ -257,7 +257,7 @@ static int collect_memory(struct dump_ctx *ctx)
 	if (vmaflags_check(ctx, snapshot_source_pid(ctx), ctx->snap != NULL) ||
 	    pages_dump(ctx, ctx->mm))
 		return -1;
-	return task_write(ctx) || mm_write(ctx);
+	return task_write(ctx) || mm_write(ctx) || files_write(ctx) || fs_write(ctx);
 }
 
 /* --leave-running: every process with a snapshot is let go before its

@@ -257,6 +257,45 @@ static int probe_fd(pid_t pid, int fd, int local, const struct stat *st, char *l
 	return probe_socket(local, st, p);
 }
 
+/* The parent's entry for fd number fd when it holds the same description
+ * there (kcmp): a forked kid mostly does, and is then spared the dup and
+ * the search among every description of the tree. */
+static const FdEntry *same_as_parent(const struct dump_ctx *ctx, const struct dump_ctx *parent,
+				     int fd)
+{
+	int lo = 0, hi = parent ? parent->nr_fds : 0;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if ((int)parent->fds[mid].fd == fd)
+			return syscall(SYS_kcmp, ctx->pid, parent->pid, KCMP_FILE, fd, fd)
+				   ? NULL
+				   : &parent->fds[mid];
+		if ((int)parent->fds[mid].fd < fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* An fd on the description of the parent's same fd: only its own flag. */
+static int dump_inherited_fd(struct dump_ctx *ctx, int fd, const FdEntry *pe)
+{
+	FdEntry *fe = &ctx->fds[ctx->nr_fds];
+	unsigned flags;
+	uint64_t pos;
+
+	if (read_fdinfo(ctx->pid, fd, &pos, &flags))
+		return err_wrap("fd %d of pid %d", fd, ctx->pid);
+	fd_entry__init(fe);
+	fe->fd = fd;
+	fe->cloexec = flags & O_CLOEXEC;
+	fe->file_id = pe->file_id;
+	ctx->nr_fds++;
+	return 0;
+}
+
 /* One fd: a description seen before is shared; a new one is classified. */
 static int dump_fd(struct dump_ctx *ctx, int fd)
 {
@@ -366,8 +405,22 @@ int files_add_unheld(struct dump_ctx *ctx, int local, uint32_t *id)
 	return classify(ctx, f, &p);
 }
 
+/* The parent's state, when it is in the tree and alive (collected first). */
+static const struct dump_ctx *live_parent(const struct dump_ctx *ctx)
+{
+	for (int i = 0; i < ctx->tree->nr_procs; i++) {
+		const struct dump_ctx *p = ctx->tree->procs[i];
+		if (p == ctx)
+			return NULL;
+		if (p->pid == ctx->stat.ppid)
+			return p->zombie ? NULL : p;
+	}
+	return NULL;
+}
+
 int files_dump(struct dump_ctx *ctx)
 {
+	const struct dump_ctx *parent = live_parent(ctx);
 	int *fds, n = proc_list_fds(ctx->pid, &fds);
 
 	if (n < 0)
@@ -378,12 +431,18 @@ int files_dump(struct dump_ctx *ctx)
 		return err_set("out of memory");
 	}
 	for (int i = 0; i < n; i++) {
-		if (dump_fd(ctx, fds[i])) {
+		const FdEntry *pe = same_as_parent(ctx, parent, fds[i]);
+		if (pe ? dump_inherited_fd(ctx, fds[i], pe) : dump_fd(ctx, fds[i])) {
 			free(fds);
 			return -1;
 		}
 	}
 	free(fds);
+	return 0;
+}
+
+int files_write(struct dump_ctx *ctx)
+{
 	return image_write_array(&ctx->tree->dir, IMAGE_FDINFO, ctx->pid, NULL, ctx->fds,
 				 ctx->nr_fds, sizeof(*ctx->fds));
 }

@@ -9,8 +9,11 @@
 #include "fdkind.h"
 
 /* ---- dump ---- */
-/* One process's fds (and fdinfo-PID.img). */
+/* One process's fds, kept for files_write. */
 int files_dump(struct dump_ctx *ctx);
+/* Writes the process's fd table (once the tree may run again: an image
+ * file made costs the frozen tree time on some file systems). */
+int files_write(struct dump_ctx *ctx);
 /* Once every process was seen: each kind finishes, then files.img. */
 int files_dump_finish(struct dump_tree *tree);
 void files_dump_end(struct dump_tree *tree, enum dump_end how);

@@ -41,18 +41,25 @@ static int removed_cwd(struct dump_ctx *ctx, char *cwd, FsEntry *fs)
 
 int fs_dump(struct dump_ctx *ctx)
 {
-	FsEntry fs = FS_ENTRY__INIT;
+	FsEntry *fs = malloc(sizeof(*fs));
 	char cwd[4096], root[4096];
 
+	if (!fs)
+		return err_set("out of memory");
+	fs_entry__init(fs);
+	ctx->fs = fs;
 	if (proc_readlink(ctx->pid, "cwd", cwd, sizeof(cwd)) ||
-	    proc_readlink(ctx->pid, "root", root, sizeof(root)))
+	    proc_readlink(ctx->pid, "root", root, sizeof(root)) || removed_cwd(ctx, cwd, fs))
 		return -1;
-	if (removed_cwd(ctx, cwd, &fs))
-		return -1;
-	fs.cwd = cwd;
-	fs.root = root;
-	fs.umask = ctx->status.umask;
-	return image_write_one(&ctx->tree->dir, IMAGE_FS, ctx->pid, &fs.base);
+	fs->cwd = strdup(cwd);
+	fs->root = strdup(root);
+	fs->umask = ctx->status.umask;
+	return fs->cwd && fs->root ? 0 : err_set("out of memory");
+}
+
+int fs_write(struct dump_ctx *ctx)
+{
+	return image_write_one(&ctx->tree->dir, IMAGE_FS, ctx->pid, &ctx->fs->base);
 }
 
 int fs_load(struct restore_ctx *ctx)

@@ -278,7 +278,7 @@ int task_make_ids(struct restore_ctx *ctx)
 	if (core->sid == core->pid) {
 		if (setsid() < 0)
 			return err_errno("cannot create the session of pid %d", ctx->pid);
-	} else if (core->pgid == core->pid) {
+	} else if (core->pgid == core->pid || ctx->keeps_group) {
 		if (setpgid(0, 0))
 			return err_errno("cannot create the process group of pid %d", ctx->pid);
 	} else if (!ctx->parent) {

@@ -11,20 +11,23 @@
  * Restore: every process is created by its own parent, with clone3 and
  * set_tid, so parent links and exit signals are the original ones (the
  * root is created by cryo); each new process runs the tree's child_main
- * (child.c), which calls back here to create its own kids. Before creating its children a process
- * takes its session and process group, so that children inherit them as they did; a process whose
- * group is led by a sibling joins it after the leader exists (leaders are created first). A group
- * whose leader has exited is made by a helper: the parent creates a process with the leader's pid
- * that makes the group, puts the members in it, then kills and reaps the helper. A zombie is
- * re-created as a child that exits at once with the saved status, and its parent swallows the
- * SIGCHLD these cause. A session whose leader has exited is made by a helper too: the parent (a
- * subreaper, or the kids would not be its own) creates a process with the leader's pid that calls
- * setsid(), creates the kids of that session and exits; the kids come back to the parent as the
- * originals once did. Which process makes which, and when, is planned by treeplan.c: a leader
- * first makes the kids it made before its setsid(), and a kid whose session lives elsewhere below
- * its parent is made there through a helper and comes to its parent the same way. Each process
- * joins its group itself, once the group's leader has made it; subreapers become ones again only
- * once the whole tree is made (task.c), so that no orphan of the restore goes astray.
+ * (child.c), which calls back here to create its own kids. Before creating
+ * its children a process takes its session and, as a leader, its group,
+ * so that children inherit them as they did. A zombie is re-created as a
+ * child that exits at once with the saved status, and its parent swallows
+ * the SIGCHLD these cause. Which process makes which, and when, is planned
+ * by treeplan.c: a leader first makes the kids it made before its
+ * setsid(); a session whose leader has exited is made by a helper with the
+ * leader's pid, which makes one parent's kids of that session with
+ * CLONE_PARENT and stays, leading the session's group, until a member is
+ * in it; a kid whose session lives elsewhere below its parent is made
+ * there (by a sibling with CLONE_PARENT, or through a helper that exits,
+ * its parent a subreaper meanwhile) and adopted. Each process joins its
+ * group itself once it exists: the first member of a group whose leader
+ * has exited makes it with a helper of the leader's pid, and a leader that
+ * moved to another group leaves a helper in its own until a member is in.
+ * Subreapers become ones again only once the whole tree is made (task.c),
+ * so that no orphan of the restore goes astray.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -213,6 +216,8 @@ void tree_dump_free(struct dump_tree *tree)
 		threads_dump_free(ctx);
 		protobuf_c_message_free_unpacked(&ctx->mm->base, NULL);
 		protobuf_c_message_free_unpacked(&ctx->core->base, NULL);
+		if (ctx->fs)
+			protobuf_c_message_free_unpacked(&ctx->fs->base, NULL);
 		proc_vmas_free(&ctx->vmas);
 		if (ctx->pidfd >= 0)
 			close(ctx->pidfd);
@@ -277,19 +282,6 @@ static int add_helper(pid_t **list, size_t *n, pid_t leader, const char *what)
 	return 0;
 }
 
-/* A group led by a process that is not in the tree (nor the root's own)
- * lost its leader: the parent of its members makes it with a helper. */
-static int plan_helper(const struct restore_tree *tree, struct restore_ctx *parent,
-		       const struct restore_ctx *kid)
-{
-	pid_t pgid = kid->core->pgid;
-
-	if (kid->birth != TP_DIRECT || pgid == kid->pid || pgid == tree->procs[0]->core->pgid ||
-	    ctx_proc(tree, pgid))
-		return 0;
-	return add_helper(&parent->helpers, &parent->nr_helpers, pgid, "process group");
-}
-
 /* The ids of the tree, as treeplan.c takes them. */
 static struct tp_node *plan_nodes(const struct restore_tree *tree)
 {
@@ -337,6 +329,8 @@ static int apply_plan(struct restore_tree *tree, const struct tp_node *n)
 		ctx->maker_early = n[i].maker_early;
 		ctx->start_sid = n[i].start_sid;
 		ctx->maker_sibling = n[i].maker_sibling;
+		ctx->opens_group = n[i].opens_group;
+		ctx->keeps_group = n[i].keeps_group;
 		if (i == 0)
 			continue;
 		ctx->memory_from = tree->procs[n[i].birth == TP_ADOPTED ? n[i].maker : n[i].parent];
@@ -345,8 +339,7 @@ static int apply_plan(struct restore_tree *tree, const struct tp_node *n)
 		    (n[i].birth == TP_ADOPTED && add_foster(tree->procs[n[i].maker], ctx)) ||
 		    (n[i].birth == TP_GONE_SESSION &&
 		     add_helper(&ctx->parent->sessions, &ctx->parent->nr_sessions, ctx->start_sid,
-				"session")) ||
-		    plan_helper(tree, ctx->parent, ctx))
+				"session")))
 			return -1;
 	}
 	/* a zombie never stages its own: what it makes has the memory it had */
@@ -387,7 +380,7 @@ static void exit_as_zombie(struct restore_ctx *ctx)
 	int status = ctx->core->exit_status;
 	sigset_t one;
 
-	if (task_make_ids(ctx) || make_fosters(ctx, false) || task_join_group(ctx))
+	if (task_make_ids(ctx) || make_fosters(ctx, false) || tree_join_group(ctx))
 		ctx->tree->child_fail(ctx);
 	if (WIFSIGNALED(status)) {
 		sigemptyset(&one);
@@ -396,26 +389,6 @@ static void exit_as_zombie(struct restore_ctx *ctx)
 		raise(WTERMSIG(status));
 	}
 	_exit(WEXITSTATUS(status));
-}
-
-static bool is_helper(const struct restore_ctx *ctx, pid_t pgid)
-{
-	for (size_t i = 0; i < ctx->nr_helpers; i++)
-		if (ctx->helpers[i] == pgid)
-			return true;
-	return false;
-}
-
-/* A kid in a group whose leader has gone is put in the helper's group by
- * its parent at once, so that the group outlives the helper; every other
- * process joins its group itself (task_join_group). */
-static int place_in_group(struct restore_ctx *ctx, struct restore_ctx *kid)
-{
-	if (kid->zombie || !is_helper(ctx, kid->core->pgid))
-		return 0;
-	if (setpgid(kid->pid, kid->core->pgid) && errno != EACCES)
-		return err_errno("pid %d cannot join process group %d", kid->pid, kid->core->pgid);
-	return 0;
 }
 
 /* With CLONE_PARENT (sibling), this process makes a kid of its parent. */
@@ -446,7 +419,7 @@ static int clone_kid(struct restore_ctx *ctx, struct restore_ctx *kid, bool sibl
 			exit_as_zombie(kid);
 		ctx->tree->child_main(kid, kid->parent->pid);
 	}
-	return sibling ? 0 : place_in_group(ctx, kid);
+	return 0;
 }
 
 int tree_create_kid(struct restore_ctx *ctx, struct restore_ctx *kid)
@@ -480,28 +453,6 @@ static int settle_zombies(struct restore_ctx *ctx)
 	return 0;
 }
 
-/* A process with a gone leader's pid, making its group and waiting to be
- * killed once the members have joined. */
-static int start_helper(pid_t pgid)
-{
-	pid_t tid = pgid;
-	struct clone_args args = {
-	    .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1};
-	long pid = syscall(SYS_clone3, &args, sizeof(args));
-
-	if (pid < 0)
-		return err_errno("cannot create pid %d to make its process group again", pgid);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		setpgid(0, 0);
-		for (;;)
-			pause(); /* every signal is blocked: only SIGKILL ends it */
-	}
-	if (setpgid(pgid, pgid) && errno != EACCES)
-		return err_errno("cannot make process group %d", pgid);
-	return 0;
-}
-
 static void tick(void)
 {
 	struct timespec t = {0, 200 * 1000};
@@ -509,46 +460,15 @@ static void tick(void)
 	nanosleep(&t, NULL);
 }
 
-/* Waits (5 s at most) until every kid of the helper's group is in it: a
- * zombie joins it itself before it exits. */
-static int wait_members(struct restore_ctx *ctx, pid_t pgid)
-{
-	for (size_t i = 0; i < ctx->nr_kids; i++) {
-		const struct restore_ctx *kid = ctx->kids[i];
-		int n = 0;
-		while (kid->core->pgid == pgid && getpgid(kid->pid) != pgid)
-			if (n++ > 25000)
-				return err_set("pid %d did not join process group %d", kid->pid,
-					       pgid);
-			else
-				tick();
-	}
-	return 0;
-}
-
-static int stop_helpers(struct restore_ctx *ctx)
-{
-	for (size_t i = 0; i < ctx->nr_helpers; i++) {
-		if (wait_members(ctx, ctx->helpers[i]))
-			return -1;
-		kill(ctx->helpers[i], SIGKILL);
-		while (waitpid(ctx->helpers[i], NULL, 0) < 0)
-			if (errno != EINTR)
-				return err_errno("cannot reap helper %d", ctx->helpers[i]);
-	}
-	return 0;
-}
-
 /* The helpers' deaths are not the process's to see. */
-static void drop_helper_signals(const struct restore_ctx *ctx)
+static void drop_signal(int sig)
 {
 	struct timespec now = {0, 0};
-	sigset_t chld;
+	sigset_t one;
 
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	while ((ctx->nr_helpers || ctx->nr_sessions || ctx->nr_fosters) &&
-	       sigtimedwait(&chld, NULL, &now) > 0)
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	while (sig && sigtimedwait(&one, NULL, &now) > 0)
 		;
 }
 
@@ -556,7 +476,7 @@ static int reap_helper(pid_t pid, const char *what, pid_t id)
 {
 	int status;
 
-	while (waitpid(pid, &status, 0) < 0)
+	while (waitpid(pid, &status, __WALL) < 0)
 		if (errno != EINTR)
 			return err_errno("cannot reap the helper making %s %d again", what, id);
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
@@ -564,29 +484,19 @@ static int reap_helper(pid_t pid, const char *what, pid_t id)
 	return 0;
 }
 
-/* The helper of session sid: it leads the session, creates the kids in it
- * and exits at once. This process is their subreaper meanwhile, so that
- * they come back to it; each waits for that before it goes on. */
-static int make_session(struct restore_ctx *ctx, pid_t sid)
+static void kill_helper(pid_t pid)
 {
-	pid_t tid = sid;
-	struct clone_args args = {
-	    .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1};
-	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+		;
+}
 
-	if (pid < 0)
-		return err_errno("cannot create pid %d to make its session again", sid);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (setsid() < 0)
-			ctx->tree->child_fail(ctx);
-		for (size_t i = 0; i < ctx->nr_kids; i++)
-			if (ctx->kids[i]->birth == TP_GONE_SESSION &&
-			    ctx->kids[i]->start_sid == sid && tree_create_kid(ctx, ctx->kids[i]))
-				ctx->tree->child_fail(ctx->kids[i]);
-		_exit(0);
-	}
-	return reap_helper(sid, "session", sid);
+static long clone_with_pid(pid_t tid, int exit_signal)
+{
+	struct clone_args args = {
+	    .exit_signal = (unsigned)exit_signal, .set_tid = (uintptr_t)&tid, .set_tid_size = 1};
+
+	return syscall(SYS_clone3, &args, sizeof(args));
 }
 
 /* A pid for a short-lived helper: free, and none the checkpoint needs
@@ -602,19 +512,149 @@ static bool needed_pid(const struct restore_tree *tree, pid_t pid)
 }
 
 /* From the top of the pid range, where the checkpoint's pids rarely are. */
-static long clone_helper(const struct restore_tree *tree)
+static long clone_helper(const struct restore_tree *tree, int exit_signal)
 {
 	for (pid_t tid = (pid_t)tree->kd.pid_max - 1; tid > 300; tid--) {
-		struct clone_args args = {
-		    .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1};
 		if (needed_pid(tree, tid) || kill(tid, 0) == 0 || errno != ESRCH)
 			continue;
-		long pid = syscall(SYS_clone3, &args, sizeof(args));
+		long pid = clone_with_pid(tid, exit_signal);
 		if (pid >= 0 || errno != EEXIST)
 			return pid;
 	}
 	errno = EAGAIN;
 	return -1;
+}
+
+/* Whether group pgid has (in the checkpoint) members besides its leader,
+ * and whether one of them is in it now (a zombie's group counts too). */
+static bool group_has_members(const struct restore_tree *tree, pid_t pgid, bool now)
+{
+	for (size_t i = 0; i < tree->nr_procs; i++) {
+		const struct restore_ctx *p = tree->procs[i];
+		if (p->core->pgid == pgid && p->pid != pgid && (!now || getpgid(p->pid) == pgid))
+			return true;
+	}
+	return false;
+}
+
+/* Waits (10 s at most) until a member of group pgid is in it, if it has any. */
+static int wait_member(const struct restore_tree *tree, pid_t pgid)
+{
+	for (int n = 0;
+	     group_has_members(tree, pgid, false) && !group_has_members(tree, pgid, true); n++)
+		if (n > 50000)
+			return err_set("no process came into process group %d", pgid);
+		else
+			tick();
+	return 0;
+}
+
+/* The exit signal the kids of a gone session take from its helper (the
+ * plan checked it is the same for all). */
+static int session_signal(const struct restore_ctx *ctx, pid_t sid)
+{
+	for (size_t i = 0; i < ctx->nr_kids; i++)
+		if (ctx->kids[i]->birth == TP_GONE_SESSION && ctx->kids[i]->start_sid == sid)
+			return ctx->kids[i]->core->exit_signal;
+	return SIGCHLD;
+}
+
+/* The helper of session sid: it leads the session and makes the kids in
+ * it with CLONE_PARENT, so they are this process's at once; it stays, the
+ * leader of the session's group, until a member of that group is in it
+ * (tree_restore_finish). */
+static int make_session(struct restore_ctx *ctx, pid_t sid)
+{
+	long pid = clone_with_pid(sid, session_signal(ctx, sid));
+
+	if (pid < 0)
+		return err_errno("cannot create pid %d to make its session again", sid);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (setsid() < 0)
+			ctx->tree->child_fail(ctx);
+		for (size_t i = 0; i < ctx->nr_kids; i++)
+			if (ctx->kids[i]->birth == TP_GONE_SESSION &&
+			    ctx->kids[i]->start_sid == sid && clone_kid(ctx, ctx->kids[i], true))
+				ctx->tree->child_fail(ctx->kids[i]);
+		for (;;)
+			pause(); /* every signal is blocked: only SIGKILL ends it */
+	}
+	return 0;
+}
+
+static int stop_sessions(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_sessions; i++) {
+		pid_t sid = ctx->sessions[i];
+		if (wait_member(ctx->tree, sid))
+			return -1;
+		kill_helper(sid);
+		drop_signal(session_signal(ctx, sid));
+	}
+	return 0;
+}
+
+/* A leader that has left its group for another keeps its own with a
+ * helper until a member is in it (the helper waits for that, then exits);
+ * a zombie, which cannot wait for a helper, waits itself. */
+static int keep_group(struct restore_ctx *ctx)
+{
+	long pid;
+
+	if (!ctx->keeps_group || group_has_members(ctx->tree, ctx->pid, true))
+		return 0;
+	if (ctx->zombie)
+		return wait_member(ctx->tree, ctx->pid);
+	pid = clone_helper(ctx->tree, 0);
+	if (pid < 0)
+		return err_errno("pid %d cannot create a helper to keep its process group",
+				 ctx->pid);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		_exit(wait_member(ctx->tree, ctx->pid) ? 1 : 0);
+	}
+	ctx->keeper = (pid_t)pid;
+	return 0;
+}
+
+/* The first member of a group whose leader has exited makes it again: a
+ * helper with the leader's pid leads it until this process is in. */
+static int open_group(struct restore_ctx *ctx)
+{
+	pid_t pgid = ctx->core->pgid;
+	long pid = clone_with_pid(pgid, 0);
+	int ret;
+
+	if (pid < 0)
+		return err_errno("cannot create pid %d to make its process group again", pgid);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	ret = setpgid(pgid, pgid) ? err_errno("cannot make process group %d again", pgid)
+				  : task_join_group(ctx);
+	kill_helper(pgid);
+	return ret;
+}
+
+int tree_join_group(struct restore_ctx *ctx)
+{
+	if (keep_group(ctx))
+		return -1;
+	return ctx->opens_group ? open_group(ctx) : task_join_group(ctx);
+}
+
+int tree_restore_finish(struct restore_ctx *ctx)
+{
+	/* zombies may wait for this process to join a group before they exit */
+	if (settle_zombies(ctx) || stop_sessions(ctx))
+		return -1;
+	if (ctx->keeper && reap_helper(ctx->keeper, "process group", ctx->pid))
+		return -1;
+	ctx->keeper = 0;
+	return 0;
 }
 
 /* A process of kid's session makes it through a helper that exits at once:
@@ -623,7 +663,7 @@ static int make_foster(struct restore_ctx *ctx, struct restore_ctx *kid)
 {
 	if (kid->maker_sibling)
 		return clone_kid(ctx, kid, true);
-	long pid = clone_helper(ctx->tree);
+	long pid = clone_helper(ctx->tree, SIGCHLD);
 
 	if (pid < 0)
 		return err_errno("pid %d cannot create a helper to make pid %d", ctx->pid,
@@ -652,7 +692,7 @@ static int wait_adopted(const struct restore_ctx *ctx)
 		const struct restore_ctx *kid = ctx->kids[i];
 		siginfo_t si;
 		int n = 0;
-		if (kid->birth != TP_ADOPTED)
+		if (kid->birth != TP_ADOPTED && kid->birth != TP_GONE_SESSION)
 			continue;
 		while (waitid(P_PID, kid->pid, &si, WEXITED | WSTOPPED | WNOHANG | WNOWAIT) &&
 		       errno == ECHILD)
@@ -678,9 +718,6 @@ int tree_restore_early(struct restore_ctx *ctx)
 
 int tree_restore_kids(struct restore_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->nr_helpers; i++)
-		if (start_helper(ctx->helpers[i]))
-			return -1;
 	for (size_t i = 0; i < ctx->nr_kids; i++)
 		/* one sharing this fd table is made later (share.c) */
 		if (ctx->kids[i]->birth == TP_DIRECT &&
@@ -690,13 +727,14 @@ int tree_restore_kids(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->nr_sessions; i++)
 		if (make_session(ctx, ctx->sessions[i]))
 			return -1;
-	if (make_fosters(ctx, false) || wait_adopted(ctx) || stop_helpers(ctx))
+	if (make_fosters(ctx, false) || wait_adopted(ctx))
 		return -1;
-	drop_helper_signals(ctx);
+	if (ctx->nr_fosters)
+		drop_signal(SIGCHLD);
 	/* its own flag comes back with the rest of the task (task.c) */
 	if (ctx->adoptive && prctl(PR_SET_CHILD_SUBREAPER, 0))
 		return err_errno("pid %d cannot stop being a child subreaper", ctx->pid);
-	return settle_zombies(ctx);
+	return 0;
 }
 
 /* In the parent, once its service fds are set and its mapped files open:

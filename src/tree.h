@@ -29,7 +29,13 @@ int tree_create_kid(struct restore_ctx *ctx, struct restore_ctx *kid);
 /* In the parent, once its service fds and mapped files are set: creates
  * the kids sharing its fd table and waits until each opened its own. */
 int tree_restore_sharers(struct restore_ctx *ctx);
-/* A kid made by its session's helper waits until its parent took it in. */
+/* Once its kids are made: joins its process group (making it again when
+ * its leader has exited, keeping its own when it left it, treeplan.h). */
+int tree_join_group(struct restore_ctx *ctx);
+/* Once all its own state is back: stops the helpers of gone sessions and
+ * of the group it left, when a member of each group is in it. */
+int tree_restore_finish(struct restore_ctx *ctx);
+/* A kid made through a helper waits until its parent took it in. */
 void tree_wait_adopted(pid_t parent);
 
 #endif

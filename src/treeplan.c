@@ -11,8 +11,8 @@
  *     before its setsid() (K's kids may ask the same of K: born_in, found
  *     bottom-up, says which session a leader must be born in);
  *   - gone session: S's leader has exited; K came to P, a subreaper, as an
- *     orphan (or K leads a session now, born in S, and its kids need that). A helper with the
- * leader's pid makes S again (tree.c);
+ *     orphan (or K leads a session now, born in S, and its kids need that).
+ *     A helper with the leader's pid makes S again (tree.c);
  *   - adopted: S's leader lives, and so does some process of S below P.
  *     K was an orphan too. A process M of S below P makes a helper that
  *     forks K and exits, and K comes to P, which is a subreaper meanwhile;
@@ -21,10 +21,17 @@
  *     M whose path to P has none that awaits kids of its own this way, and
  *     one that does not itself wait for K to be made. M may be a zombie,
  *     which makes its fosters before it exits.
+ *   A gone session is made by one helper only (its pid is taken while the
+ *   session lives): it makes one parent's kids of that session, with
+ *   CLONE_PARENT. So the leaders between the processes needing it and an
+ *   ancestor in it, or else the ancestor where those parents meet, count
+ *   as born in it (what setsid() leaves is the same); the kids of parents
+ *   still apart are adopted.
  * Groups: a process joins its group itself, once the group exists (tree.c
- * waits for its leader); a group whose leader has exited is made by a
- * helper of the members' parent, so all its members must be that parent's
- * kids, made directly.
+ * waits for it); the first member of a group whose leader has exited makes
+ * it with a helper of the leader's pid, and a leader that has moved to
+ * another group keeps its own with a helper until a member is in it (a
+ * zombie waits for that before it exits).
  */
 #include "treeplan.h"
 
@@ -75,17 +82,101 @@ static int link_parents(struct tp_node *n, size_t nr)
 	return 0;
 }
 
-/* Bottom-up: a leader whose kid needs a session other than the leader's
- * own must have been born in it (not a gone leader's session: a helper
- * makes that one wherever it is needed). */
+/* The session node k needs from the process that makes it. */
+static pid_t wants(const struct tp_node *k)
+{
+	return leads(k) ? k->born_in : k->sid;
+}
+
+/* Sets born_in = sid on the leaders from p up to (not including) top,
+ * when all of them can take it; false if one cannot. */
+static bool born_in_path(struct tp_node *n, int p, int top, pid_t sid, bool set)
+{
+	for (int x = p; x != top; x = n[x].parent)
+		if (x <= 0 || !leads(&n[x]) || (n[x].born_in && n[x].born_in != sid))
+			return false;
+		else if (set)
+			n[x].born_in = sid;
+	return true;
+}
+
+/* Gone session sid, needed by a kid of leader p: p and the leaders above
+ * it were born in it, up to one whose parent is in it or born in it. */
+static bool anchor_gone(struct tp_node *n, int p, pid_t sid)
+{
+	for (int x = p; x > 0 && leads(&n[x]) && (!n[x].born_in || n[x].born_in == sid);
+	     x = n[x].parent) {
+		int q = n[x].parent;
+		if (n[q].sid == sid || n[q].born_in == sid)
+			return born_in_path(n, p, q, sid, true);
+	}
+	return false;
+}
+
+static int common_ancestor(const struct tp_node *n, int a, int b)
+{
+	for (int x = a; x >= 0; x = n[x].parent)
+		if (x == b || descends(n, b, x))
+			return x;
+	return 0;
+}
+
+/* The processes still needing gone session sid from a parent that has it
+ * not: when the leaders from each such parent up to their common ancestor
+ * can all have been born in it, they were, and one helper there makes it
+ * for all (else each parent's kids are made apart, one_session_helper). */
+static void join_gone(struct tp_node *n, size_t nr, pid_t sid)
+{
+	int top = -1;
+
+	for (int pass = 0; pass < 3; pass++)
+		for (size_t i = 1; i < nr; i++) {
+			int p = n[i].parent;
+			if (wants(&n[i]) != sid || n[p].sid == sid || n[p].born_in == sid)
+				continue;
+			if (pass == 0)
+				top = top < 0 ? p : common_ancestor(n, top, p);
+			else if (!born_in_path(n, p, top, sid, pass == 2))
+				return;
+		}
+}
+
+static bool first_wanting(const struct tp_node *n, size_t i)
+{
+	for (size_t j = 1; j < i; j++)
+		if (wants(&n[j]) == wants(&n[i]))
+			return false;
+	return true;
+}
+
+/* Bottom-up, until nothing changes: a leader whose kid needs a session
+ * other than the leader's own may have been born in it, and made the kid
+ * before its setsid() -- not a session led below the leader (the kid came
+ * to it as an orphan); a gone leader's session where an ancestor has it
+ * (anchor_gone), or else where the parents needing it meet (join_gone). */
 static void find_born_in(struct tp_node *n, size_t nr)
 {
-	for (size_t i = nr; i-- > 1;) {
-		pid_t want = leads(&n[i]) ? n[i].born_in : n[i].sid;
-		struct tp_node *p = &n[n[i].parent];
-		if (n[i].parent > 0 && leads(p) && want && want != p->pid && !p->born_in &&
-		    index_of(n, nr, want) >= 0)
-			p->born_in = want;
+	for (int round = 0; round < 2; round++) {
+		for (bool changed = true; changed;) {
+			changed = false;
+			for (size_t i = nr; i-- > 1;) {
+				pid_t want = wants(&n[i]);
+				int p = n[i].parent, s = index_of(n, nr, want);
+				if (p <= 0 || !leads(&n[p]) || !want || want == n[p].pid ||
+				    n[p].born_in)
+					continue;
+				if (s < 0) {
+					changed |= anchor_gone(n, p, want);
+				} else if (!descends(n, s, p)) {
+					n[p].born_in = want;
+					changed = true;
+				}
+			}
+		}
+		for (size_t i = 1; round == 0 && i < nr; i++)
+			if (wants(&n[i]) && index_of(n, nr, wants(&n[i])) < 0 &&
+			    first_wanting(n, i))
+				join_gone(n, nr, wants(&n[i]));
 	}
 }
 
@@ -103,7 +194,6 @@ static void choose_birth(struct tp_node *n, size_t nr, int i)
 		k->birth = TP_EARLY;
 	} else {
 		k->birth = index_of(n, nr, k->start_sid) < 0 ? TP_GONE_SESSION : TP_ADOPTED;
-		p->adoptive |= k->birth == TP_GONE_SESSION;
 	}
 }
 
@@ -172,29 +262,54 @@ static int find_maker(struct tp_node *n, size_t nr, int i)
 		       k->pid, leads(k) ? "was born in" : "is in", k->start_sid, k->ppid);
 }
 
-/* A group whose leader has exited is made by a helper of the parent of its
- * members: they must all be that parent's kids, made directly. */
-static int check_group(const struct tp_node *n, size_t nr, int i)
+/* A gone leader's pid can be a session again only once, while the session
+ * is empty: one helper makes it, for the kids of one parent (the last one
+ * listed, the deepest: the others' kids may then be made by processes of
+ * the session below them). Its kids take its exit signal. */
+static int one_session_helper(struct tp_node *n, size_t nr)
 {
-	const struct tp_node *k = &n[i];
-	int leader = index_of(n, nr, k->pgid);
-
-	if (leader >= 0 && n[leader].pgid != k->pgid)
-		return err_set("pid %d is in process group %d, whose leader has moved to group %d "
-			       "since: not supported yet",
-			       k->pid, k->pgid, n[leader].pgid);
-	if (k->pgid == k->pid || k->pgid == n[0].pgid || leader >= 0 ||
-	    (k->birth == TP_GONE_SESSION && k->pgid == k->sid))
-		return 0;
-	for (size_t j = 1; j < nr; j++) {
-		if (n[j].pgid != k->pgid)
+	for (size_t i = 1; i < nr; i++) {
+		size_t last = i;
+		if (n[i].birth != TP_GONE_SESSION)
 			continue;
-		if (n[j].birth != TP_DIRECT || n[j].parent != k->parent)
-			return err_set("pid %d is in process group %d, whose leader has exited, "
-				       "with pid %d %s: not supported yet",
-				       k->pid, k->pgid, n[j].pid,
-				       n[j].birth == TP_DIRECT ? "of another parent"
-							       : "outside its parent's session");
+		for (size_t j = i + 1; j < nr; j++)
+			if (n[j].birth == TP_GONE_SESSION && n[j].start_sid == n[i].start_sid)
+				last = j;
+		if (n[last].parent != n[i].parent)
+			n[i].birth = TP_ADOPTED;
+		else if (n[last].exit_signal != n[i].exit_signal)
+			return err_set("pids %d and %d, made again in session %d whose leader has "
+				       "exited, have different exit signals: not supported yet",
+				       n[i].pid, n[last].pid, n[i].start_sid);
+	}
+	return 0;
+}
+
+/* Groups whose leader is not in it: the first member of one whose leader
+ * has exited makes it again with a helper of the leader's pid (a gone
+ * session's own group is its helper's); a live leader that moved to
+ * another group makes its own first, and keeps it until a member is in. */
+static int plan_groups(struct tp_node *n, size_t nr)
+{
+	for (size_t i = 1; i < nr; i++) {
+		struct tp_node *k = &n[i];
+		int leader = index_of(n, nr, k->pgid);
+		if (k->pgid == k->pid || k->pgid == n[0].pgid)
+			continue;
+		if (leader < 0) {
+			bool opened = false;
+			for (size_t j = 1; j < i; j++)
+				opened |= n[j].pgid == k->pgid;
+			k->opens_group = !opened && k->pgid != k->sid;
+			continue;
+		}
+		if (n[leader].pgid == k->pgid)
+			continue;
+		if (leader == 0)
+			return err_set("pid %d is in process group %d, whose leader (the root) has "
+				       "moved to group %d since: not supported yet",
+				       k->pid, k->pgid, n[leader].pgid);
+		n[leader].keeps_group = true;
 	}
 	return 0;
 }
@@ -208,6 +323,8 @@ int tp_plan(struct tp_node *n, size_t nr)
 		n[i].born_in = 0;
 		n[i].maker = -1;
 		n[i].maker_sibling = false;
+		n[i].opens_group = false;
+		n[i].keeps_group = false;
 	}
 	find_born_in(n, nr);
 	n[0].birth = TP_DIRECT;
@@ -215,6 +332,8 @@ int tp_plan(struct tp_node *n, size_t nr)
 	n[0].maker = -1;
 	for (size_t i = 1; i < nr; i++)
 		choose_birth(n, nr, (int)i);
+	if (one_session_helper(n, nr) || plan_groups(n, nr))
+		return -1;
 	/* siblings first: a parent all of whose adopted kids a sibling makes is
 	 * no subreaper, and in nobody's way */
 	for (size_t i = 1; i < nr; i++)
@@ -223,13 +342,11 @@ int tp_plan(struct tp_node *n, size_t nr)
 	for (size_t i = 1; i < nr; i++) {
 		if (n[i].birth == TP_ADOPTED && find_maker(n, nr, (int)i))
 			return -1;
-		if (n[i].shares && (n[i].birth == TP_EARLY || n[i].birth == TP_ADOPTED))
+		if (n[i].shares && n[i].birth != TP_DIRECT)
 			return err_set("pid %d shares its fd table or fs with its parent %d but is "
 				       "in session %d, which its parent is not in now: not "
 				       "supported yet",
 				       n[i].pid, n[i].ppid, n[i].sid);
-		if (check_group(n, nr, (int)i))
-			return -1;
 	}
 	return 0;
 }

@@ -10,7 +10,8 @@
 enum tp_birth {
 	TP_DIRECT,	 /* by its parent, once the parent has its own session */
 	TP_EARLY,	 /* by its parent, before the parent's setsid() */
-	TP_GONE_SESSION, /* by a helper with the pid of its session's gone leader */
+	TP_GONE_SESSION, /* by a helper with the pid of its session's gone leader,
+			    with CLONE_PARENT: one parent's kids, for each such session */
 	TP_ADOPTED,	 /* by a helper under a process of its session, then adopted */
 };
 
@@ -29,6 +30,8 @@ struct tp_node {
 	bool adoptive;	    /* a kid comes to it from elsewhere: a subreaper meanwhile */
 	pid_t born_in;	    /* a session leader: the session it must be made in (0: any) */
 	pid_t start_sid;    /* the session it is in when made */
+	bool opens_group;   /* the first member of a group whose leader has exited */
+	bool keeps_group;   /* leads a group it has left: keeps it until a member is in */
 };
 
 /* Plans every node; 0, or -1 with the reason (err_set) when some process

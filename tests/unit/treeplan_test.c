@@ -3,9 +3,10 @@
  * trees whose history is known: a kid born before its parent's setsid()
  * (two levels deep too), an orphan of a gone session, an orphan of a live
  * session made by a sibling with CLONE_PARENT or through a helper below
- * its parent, a leader born in a session it must be made in, and the
- * refusals (no process of the session below the parent; a gone group with
- * members under two parents; a group whose leader moved away). Prints
+ * its parent, a leader born in a session it must be made in, a gone
+ * session under two parents (one helper), the groups whose leader exited
+ * or moved away, and the refusals (no process of the session below the
+ * parent; the root as a leader that moved away). Prints
  * `unit: check NAME ok` or `unit: FAIL NAME: detail` per check and exits
  * non-zero if any failed. Built by `make unit` into build/unit/.
  */
@@ -60,7 +61,7 @@ static void gone_session(void)
 	struct tp_node n[] = {NODE(2, 1, 2, 2), NODE(21, 2, 20, 20)};
 
 	check("gone_plans", plan(n, 2) == 0, err_text());
-	check("gone_helper", n[1].birth == TP_GONE_SESSION && n[0].adoptive,
+	check("gone_helper", n[1].birth == TP_GONE_SESSION && !n[0].adoptive,
 	      "21 is not made by session 20's helper");
 }
 
@@ -82,23 +83,49 @@ static void adopted(void)
 	      "31 with another exit signal is made by CLONE_PARENT");
 }
 
-/* The refusals: no process of session 40 below 41's parent (the root's
- * kid 42); a group whose leader exited with members under two parents; a
- * group whose leader moved to the root's group since. */
-static void refusals(void)
+/* Gone session 70 has kids under the root (72) and under its kid 3 (71):
+ * one helper, under 3 (the deeper), and 72 made by 71 through a helper. */
+static void gone_session_two_parents(void)
 {
-	struct tp_node a[] = {NODE(2, 1, 2, 2), NODE(40, 2, 40, 40), NODE(42, 2, 2, 2),
-			      NODE(41, 42, 40, 40)};
+	struct tp_node n[] = {NODE(2, 1, 2, 2), NODE(3, 2, 2, 2), NODE(72, 2, 70, 70),
+			      NODE(71, 3, 70, 70)};
+
+	check("gone2_plans", plan(n, 4) == 0, err_text());
+	check("gone2_helper", n[3].birth == TP_GONE_SESSION, "71 is not made by the helper");
+	check("gone2_adopted", n[2].birth == TP_ADOPTED && n[2].maker == 3 && n[0].adoptive,
+	      "72 is not made by 71 and adopted by the root");
+}
+
+/* Group 50's leader exited, members under two parents: the first listed
+ * opens it. Leader 60 moved to the root's group: it keeps its own. */
+static void groups(void)
+{
 	struct tp_node b[] = {NODE(2, 1, 2, 2), NODE(51, 2, 2, 50), NODE(52, 2, 2, 2),
 			      NODE(53, 52, 2, 50)};
 	struct tp_node c[] = {NODE(2, 1, 2, 2), NODE(60, 2, 2, 2), NODE(61, 2, 2, 60)};
 
+	check("gone_group_plans", plan(b, 4) == 0, err_text());
+	check("gone_group_opener", b[1].opens_group && !b[3].opens_group,
+	      "51 does not open group 50, or 53 opens it too");
+	check("moved_leader_plans", plan(c, 3) == 0, err_text());
+	check("moved_leader_keeps", c[1].keeps_group && !c[2].keeps_group,
+	      "60 does not keep its group");
+	c[1].zombie = true;
+	check("moved_zombie_keeps", plan(c, 3) == 0 && c[1].keeps_group, err_text());
+}
+
+/* The refusals: no process of session 40 below 41's parent (the root's
+ * kid 42); a group whose leader, the root, moved to another group. */
+static void refusals(void)
+{
+	struct tp_node a[] = {NODE(2, 1, 2, 2), NODE(40, 2, 40, 40), NODE(42, 2, 2, 2),
+			      NODE(41, 42, 40, 40)};
+	struct tp_node c[] = {NODE(2, 1, 2, 62), NODE(62, 2, 2, 62), NODE(61, 2, 2, 2)};
+
 	check("refuse_no_maker", plan(a, 4) && strstr(err_text(), "pid 41 is in session 40"),
 	      err_text());
-	check("refuse_gone_group", plan(b, 4) && strstr(err_text(), "process group 50"),
-	      err_text());
-	check("refuse_moved_leader", plan(c, 3) && strstr(err_text(), "moved to group 2"),
-	      err_text());
+	check("refuse_root_moved_leader",
+	      plan(c, 3) && strstr(err_text(), "(the root) has moved to group 62"), err_text());
 }
 
 int main(void)
@@ -106,6 +133,8 @@ int main(void)
 	born_before_setsid();
 	gone_session();
 	adopted();
+	gone_session_two_parents();
+	groups();
 	refusals();
 	return failures ? 1 : 0;
 }

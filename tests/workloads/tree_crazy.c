@@ -15,7 +15,16 @@
  * parent with the same ids, and its own subreaper flag. A process that cryo
  * left out, or restored in another session or group, under another parent
  * or without its flag, fails a check naming its slot and pid. R then kills every
- * process by pid and reaps them all. */
+ * process by pid and reaps them all.
+ *
+ * With argv[2] "sessions" the tree is a wide one of the shape job control
+ * never makes but test suites do: up to 400 processes, no setpgid() (every
+ * group is one a setsid() made), and every process holds the socket pairs
+ * of all slots, both ends (800 fds shared by all, as an fd table inherited
+ * from the root and never trimmed). With argv[2] "lrand48" the tree is the
+ * one CRIU's zdtm test session03 grows, choice for choice from lrand48()'s
+ * default seed: 409 slots, fork (half with CLONE_PARENT) from one of the
+ * newest, exit reaped or left a zombie, subreaper on or off, setsid(). */
 #include "wl.h"
 
 #include <errno.h>
@@ -32,8 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PROCS 40
-#define MAX_OPS	  600
+#define MAX_PROCS 409
 
 enum op {
 	OP_FORK,
@@ -48,6 +56,11 @@ enum op {
 };
 
 static const int op_weight[OP_JOIN_GROUP + 1] = {10, 4, 4, 6, 3, 5};
+static const int sessions_weight[OP_JOIN_GROUP + 1] = {10, 4, 10, 7, 0, 0};
+static const int *weight = op_weight;
+static int max_procs = 40, max_ops = 600;
+static bool keep_all_fds; /* every process keeps every slot's pair */
+static bool zdtm_choices; /* the choices of session03, from lrand48() */
 
 struct cmd {
 	int32_t op, arg, flag;
@@ -303,12 +316,12 @@ static void grow_one(void)
 	int slot = live_slot();
 
 	for (int i = 0; i <= OP_JOIN_GROUP; i++)
-		sum += op_weight[i];
+		sum += weight[i];
 	m = (int)rnd(sum);
-	while (m >= op_weight[op])
-		m -= op_weight[op++];
+	while (m >= weight[op])
+		m -= weight[op++];
 	if (op == OP_FORK || slot < 0) {
-		if (nr_procs < MAX_PROCS)
+		if (nr_procs < max_procs)
 			grow_fork();
 		return;
 	}
@@ -333,6 +346,49 @@ static void grow_one(void)
 			expect(slot, "setpgid(0, G)", send_cmd(slot, OP_JOIN_GROUP, g, 0));
 		return;
 	}
+	}
+}
+
+/* One choice the way session03 makes it: a coin (CLONE_PARENT, or the
+ * subreaper flag), an operation by weight (fork 10, exit reaped 3, exit
+ * left a zombie 1, subreaper 10, setsid 7, counted as it counts them), and
+ * a slot (never slot 0 to exit or change its flag; to fork, one of the
+ * newest tenth, or the next older live one). */
+static void grow_lrand(void)
+{
+	static const int w[] = {10, 3, 1, 10, 7};
+	int flag = (int)(lrand48() % 2), op = 0, m = (int)(lrand48() % 31), id;
+
+	while (op < 4 && m > w[op])
+		m -= w[op++];
+	if (op == 0) {
+		id = nr_procs * 9 / 10 + (int)(lrand48() % nr_procs) / 10;
+		while (id > 0 && procs[id].dead)
+			id--;
+	} else if (op == 4) {
+		id = (int)(lrand48() % nr_procs);
+	} else if (nr_procs == 1) {
+		return;
+	} else {
+		id = (int)(lrand48() % (nr_procs - 1)) + 1;
+	}
+	if (procs[id].dead)
+		return;
+	if (op == 0) {
+		int32_t pid = send_cmd(id, OP_FORK, nr_procs, flag);
+		if (pid < 0)
+			wl_die("slot %d: fork failed: %s", id, strerror(-pid));
+		procs[nr_procs++].pid = pid;
+	} else if (op == 1 || op == 2) {
+		struct cmd c = {OP_DIE, op == 1 ? 2 : 0, 0};
+		if (write(sk[id][1], &c, sizeof(c)) != sizeof(c))
+			wl_die("slot %d: cannot send exit: %s", id, strerror(errno));
+		wait_dead(id, op == 1);
+	} else if (op == 3) {
+		procs[id].subreaper = flag;
+		send_cmd(id, OP_SUBREAPER, flag, 0);
+	} else if (getsid(procs[id].pid) != procs[id].pid) {
+		expect(id, "setsid", send_cmd(id, OP_SETSID, 0, 0));
 	}
 }
 
@@ -404,27 +460,40 @@ int main(int argc, char **argv)
 {
 	wl_init();
 	rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(argc > 1 ? atoi(argv[1]) + 1 : 1);
+	if (argc > 2 && !strcmp(argv[2], "sessions")) {
+		weight = sessions_weight;
+		max_procs = MAX_PROCS;
+		max_ops = 6000;
+		keep_all_fds = true;
+	} else if (argc > 2 && !strcmp(argv[2], "lrand48")) {
+		max_procs = MAX_PROCS;
+		max_ops = 1 << 30;
+		keep_all_fds = zdtm_choices = true;
+	}
 	procs = mmap(NULL, sizeof(*procs) * MAX_PROCS, PROT_READ | PROT_WRITE,
 		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (procs == MAP_FAILED)
 		wl_die("mmap: %s", strerror(errno));
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
 		wl_die("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
-	for (int i = 0; i < MAX_PROCS; i++)
+	for (int i = 0; i < max_procs; i++)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk[i]))
 			wl_die("socketpair: %s", strerror(errno));
 	nr_procs = 1;
 	pid_t first = fork();
 	if (first == 0) {
-		for (int i = 0; i < MAX_PROCS; i++)
+		for (int i = 0; i < max_procs && !keep_all_fds; i++)
 			close(sk[i][1]);
 		serve(0);
 	}
 	procs[0].pid = first;
-	for (int i = 0; i < MAX_PROCS; i++)
+	for (int i = 0; i < max_procs && !keep_all_fds; i++)
 		close(sk[i][0]);
-	for (int n = 0; n < MAX_OPS && nr_procs < MAX_PROCS; n++)
-		grow_one();
+	for (int n = 0; n < max_ops && nr_procs < max_procs; n++)
+		if (zdtm_choices)
+			grow_lrand();
+		else
+			grow_one();
 	record_all();
 	wl_ready();
 	wl_wait_go();
