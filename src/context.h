@@ -150,6 +150,9 @@ struct dump_ctx {
 	/* files.c: this process's fd table */
 	int nr_fds;
 	FdEntry *fds;
+	int nr_fd_list;		   /* its fd numbers, listed while injecting */
+	int *fd_list;		   /* ... ascending */
+	unsigned char *fd_cloexec; /* ... and each one's FD_CLOEXEC */
 	/* locks.c */
 	int nr_locks;
 	LockEntry *locks;

@@ -137,7 +137,7 @@ static int collect_by_injection(struct dump_ctx *ctx)
 	if (begin_injection(ctx) || threads_dump(ctx) || seccomp_dump(ctx))
 		return -1;
 	if (task_dump(ctx) || creds_dump(ctx) || signals_dump(ctx) || timers_dump(ctx) ||
-	    sched_dump(ctx) || mm_dump(ctx, mm) || memtrack_inject(ctx))
+	    sched_dump(ctx) || mm_dump(ctx, mm) || files_read_fd_flags(ctx) || memtrack_inject(ctx))
 		return -1;
 	if (runs_on(ctx->opts) && snapshot_take(ctx))
 		return -1;

@@ -9,7 +9,10 @@
 #include "fdkind.h"
 
 /* ---- dump ---- */
-/* One process's fds, kept for files_write. */
+/* While injecting: lists the process's fds and reads their FD_CLOEXEC
+ * (fcntl, in batches: one fdinfo read each costs more, for thousands). */
+int files_read_fd_flags(struct dump_ctx *ctx);
+/* One process's fds (those files_read_fd_flags listed), kept for files_write. */
 int files_dump(struct dump_ctx *ctx);
 /* Writes the process's fd table (once the tree may run again: an image
  * file made costs the frozen tree time on some file systems). */

@@ -218,6 +218,8 @@ void tree_dump_free(struct dump_tree *tree)
 		protobuf_c_message_free_unpacked(&ctx->core->base, NULL);
 		if (ctx->fs)
 			protobuf_c_message_free_unpacked(&ctx->fs->base, NULL);
+		free(ctx->fd_list);
+		free(ctx->fd_cloexec);
 		proc_vmas_free(&ctx->vmas);
 		if (ctx->pidfd >= 0)
 			close(ctx->pidfd);

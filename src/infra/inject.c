@@ -370,8 +370,25 @@ int inject_calls_out(const struct inject *inj, size_t n, size_t len, uint64_t *o
 	return 0;
 }
 
-int inject_calls(struct inject *inj, const char *what, const struct inject_call_desc *calls,
-		 size_t n)
+/* The results of the n calls the last batch ran, from its table. */
+static int batch_results(struct inject *inj, size_t n, long *ret)
+{
+	struct batch_entry *t = malloc((n ? n : 1) * sizeof(*t));
+
+	if (!t)
+		return err_set("out of memory");
+	if (inject_scratch_get(inj, 0, t, n * sizeof(*t))) {
+		free(t);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		ret[i] = (long)t[i].ret;
+	free(t);
+	return 0;
+}
+
+static int run_calls(struct inject *inj, const char *what, const struct inject_call_desc *calls,
+		     size_t n, long *ret)
 {
 	uint64_t ip;
 	size_t done;
@@ -382,16 +399,28 @@ int inject_calls(struct inject *inj, const char *what, const struct inject_call_
 		if (inject_batch(inj, ip, calls, n, &done, &err))
 			return -1;
 		if (done == n)
-			return 0;
+			return ret ? batch_results(inj, n, ret) : 0;
 		errno = (int)-err;
 		return err_errno("%s in pid %d", what, inj->pid);
 	}
 	err_clear(); /* no code page: one call at a time */
 	for (size_t i = 0; i < n; i++)
 		if (inject_call(inj, what, calls[i].nr, calls[i].a[0], calls[i].a[1], calls[i].a[2],
-				calls[i].a[3], calls[i].a[4], calls[i].a[5], NULL))
+				calls[i].a[3], calls[i].a[4], calls[i].a[5], ret ? &ret[i] : NULL))
 			return -1;
 	return 0;
+}
+
+int inject_calls(struct inject *inj, const char *what, const struct inject_call_desc *calls,
+		 size_t n)
+{
+	return run_calls(inj, what, calls, n, NULL);
+}
+
+int inject_calls_ret(struct inject *inj, const char *what, const struct inject_call_desc *calls,
+		     size_t n, long *ret)
+{
+	return run_calls(inj, what, calls, n, ret);
 }
 
 /* ---- a process cryo did not make: a syscall instruction of its own ---- */

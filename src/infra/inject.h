@@ -108,6 +108,9 @@ int inject_batch(struct inject *inj, uint64_t code_ip, const struct inject_call_
 int inject_calls(struct inject *inj, const char *what, const struct inject_call_desc *calls,
 		 size_t n);
 int inject_calls_out(const struct inject *inj, size_t n, size_t len, uint64_t *out);
+/* As inject_calls, and ret[i] gets what call i returned. */
+int inject_calls_ret(struct inject *inj, const char *what, const struct inject_call_desc *calls,
+		     size_t n, long *ret);
 
 /* Writes len bytes of machine code into cryo's code page (after its
  * `syscall`, at most a page); *ip gets their address. -1 if inject_setup

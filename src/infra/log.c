@@ -29,7 +29,7 @@ static struct {
 	FILE *file; /* NULL: stderr */
 	unsigned long long start_us;
 	bool progress_shown; /* under stderr's lock */
-	char path[4096]; /* the log file's, for log_child */
+	char path[4096];     /* the log file's, for log_child */
 } log_state;
 
 static __thread char err_buf[ERR_MAX];
