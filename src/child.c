@@ -82,7 +82,12 @@ static int setup_service_fds(struct restore_ctx *ctx)
 	for (int i = 0; i < SVC_VMA_FIRST; i++)
 		if (src[i] >= 0 && dup2(src[i], ctx->svc_base + i) < 0)
 			return err_errno("cannot set up the restorer's fds");
+	/* a kid forked from here later (a sharer's own kid) finds them there */
 	tree->report[1] = ctx->svc_base + SVC_REPORT;
+	if (tree->tty_fd >= 0)
+		tree->tty_fd = ctx->svc_base + SVC_TTY;
+	tree->hold[0] = ctx->svc_base + SVC_HOLD;
+	tree->late[0] = ctx->svc_base + SVC_LATE;
 	if (syscall(SYS_close_range, 0, ctx->svc_base - 1, 0) ||
 	    syscall(SYS_close_range, ctx->svc_base + SVC_VMA_FIRST, tree->inherit_base - 1, 0) ||
 	    syscall(SYS_close_range, inherit_end, ~0U, 0))
@@ -121,8 +126,8 @@ static int own_steps(struct restore_ctx *ctx)
 	/* a kid sharing this fd table is made once its mapped files are open,
 	 * and opens its own before the fds are placed (share.c); it places
 	 * none, and leaves shared cwd/root/umask to its parent */
-	return (own_fds && setup_service_fds(ctx)) || mm_restore_child(ctx) || share_ready(ctx) ||
-		       tree_restore_sharers(ctx) ||
+	return (own_fds && setup_service_fds(ctx)) || mm_restore_child(ctx) ||
+		       tree_restore_sharers(ctx) || share_ready(ctx) ||
 		       (own_fds && (files_restore_child(ctx) || locks_restore_child(ctx))) ||
 		       share_placed(ctx) || (!share_fs(ctx) && fs_restore_child(ctx)) ||
 		       task_restore_child(ctx) || creds_restore_loginuid(ctx)

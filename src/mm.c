@@ -548,13 +548,25 @@ static int open_vma_files(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* Whether a process whose memory this one started with (its parent, or
+ * theirs) has its trampoline at the same place: a kid made once that one
+ * was mapped (a sharer of its parent's fd table, or a kid of one) holds a
+ * copy of it there, which serves. */
+static bool inherited_trampoline(const struct restore_ctx *ctx)
+{
+	for (const struct restore_ctx *p = ctx->memory_from; p; p = p->memory_from)
+		if (p->tramp == ctx->tramp && p->tramp_len == ctx->tramp_len)
+			return true;
+	return false;
+}
+
 static int map_trampoline(struct restore_ctx *ctx)
 {
 	unsigned char *p = mmap((void *)ctx->tramp, ctx->tramp_len, PROT_READ | PROT_WRITE,
 				MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 
-	if (p == MAP_FAILED && errno == EEXIST && share_same_trampoline(ctx))
-		return 0; /* its parent's, the same */
+	if (p == MAP_FAILED && errno == EEXIST && inherited_trampoline(ctx))
+		return 0; /* an ancestor's, the same */
 	if (p == MAP_FAILED)
 		return err_errno("cannot map the restorer's trampoline at 0x%llx",
 				 (unsigned long long)ctx->tramp);

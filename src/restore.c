@@ -427,6 +427,7 @@ static int plan_fds(struct restore_tree *tree)
 		if (mm_restore_plan(ctx)) /* sets stage_base, above its mapped files' fds */
 			return -1;
 	}
+	share_plan_done(tree);
 	plan_inherit_base(tree);
 	return 0;
 }

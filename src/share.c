@@ -25,10 +25,13 @@
  * and tells the parent so over a pipe (tree_restore_sharers); the parent
  * then places the fds, and the kid places none, nor takes locks: the
  * table owns POSIX locks, which fdinfo shows in both and the parent takes
- * (/proc/locks then names the parent). The service fds of the table are closed once, by the last
- * process of the table cryo rebuilds. A sharer with kids of its own is
- * refused at dump (they would need the descriptions its parent has closed
- * by then).
+ * (/proc/locks then names the parent). The service fds of the table are
+ * closed once, by the last process of the table cryo rebuilds. A sharer
+ * may have kids of its own: one sharing the table again (its slots come
+ * after all planned before it in the table, and it says it is ready to
+ * the sharer, which only then tells its own parent; "placed" is passed
+ * down the same way), or one with a copy of the table, made while the
+ * descriptions the root opened for all are still in it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -60,14 +63,6 @@ static pid_t shared_elsewhere(const struct dump_ctx *ctx, int type, bool parent_
 			return o->pid;
 	}
 	return 0;
-}
-
-static bool has_kids(const struct dump_ctx *ctx)
-{
-	for (int i = 0; i < ctx->tree->nr_procs; i++)
-		if (ctx->tree->procs[i]->stat.ppid == ctx->pid && ctx->tree->procs[i] != ctx)
-			return true;
-	return false;
 }
 
 static bool root_is_slash(pid_t pid)
@@ -126,10 +121,6 @@ int share_dump(struct dump_ctx *ctx)
 	    record(ctx, KCMP_FS, "its filesystem information (cwd, root, umask)",
 		   &core->has_fs_shared_with, &core->fs_shared_with))
 		return -1;
-	if (core->has_files_shared_with && has_kids(ctx))
-		return err_set("pid %d shares its file descriptor table with its parent %d (clone "
-			       "CLONE_FILES) and has children of its own: not supported yet",
-			       ctx->pid, ctx->stat.ppid);
 	if (core->has_fs_shared_with && !root_is_slash(ctx->pid))
 		return err_set("pid %d shares its filesystem information with its parent %d "
 			       "(clone CLONE_FS) and its root is not /: not supported yet",
@@ -149,14 +140,24 @@ bool share_fs(const struct restore_ctx *ctx)
 	return ctx->core->has_fs_shared_with;
 }
 
+/* The process whose fd table this one shares, up a chain of sharers (a
+ * kid sharing its parent's, which shares its own parent's...); itself if
+ * it shares none. */
+static struct restore_ctx *table_owner(const struct restore_ctx *ctx)
+{
+	while (ctx->parent && share_files(ctx))
+		ctx = ctx->parent;
+	return (struct restore_ctx *)ctx;
+}
+
 static int check_files_sharer(const struct restore_ctx *ctx)
 {
 	const struct restore_ctx *p = ctx->parent;
 	const CoreEntry *core = ctx->core;
 
-	if (core->files_shared_with != core->ppid || !p || share_files(p) || ctx->nr_kids)
+	if (core->files_shared_with != core->ppid || !p)
 		return err_set("checkpoint %s: pid %d shares the fd table of pid %d, which is not "
-			       "its parent, or has kids: cannot be restored",
+			       "its parent: cannot be restored",
 			       ctx->tree->dir.path, ctx->pid, core->files_shared_with);
 	if (core->sid != ctx->pid && core->sid != p->core->sid)
 		return err_set("checkpoint %s: pid %d shares its parent's fd table and is in "
@@ -184,18 +185,28 @@ int share_slots(struct restore_ctx *ctx, int *next)
 		return 0;
 	if (check_files_sharer(ctx))
 		return -1;
-	/* the parent's service fds serve it; its own slots come after the
-	 * parent's, and the parent's temporaries after those */
+	/* the owner's service fds serve it; its own slots come after those
+	 * of every process of the table planned before it, and the owner's
+	 * temporaries after all of them */
 	ctx->svc_base = p->svc_base;
-	ctx->exe_fd = p->stage_base;
-	*next = p->stage_base + 1;
+	ctx->exe_fd = table_owner(ctx)->stage_base;
+	*next = ctx->exe_fd + 1;
 	return 0;
 }
 
 void share_reserve(struct restore_ctx *ctx)
 {
-	if (share_files(ctx) && ctx->parent->stage_base < ctx->stage_base)
-		ctx->parent->stage_base = ctx->stage_base;
+	struct restore_ctx *owner = table_owner(ctx);
+
+	if (owner->stage_base < ctx->stage_base)
+		owner->stage_base = ctx->stage_base;
+}
+
+void share_plan_done(struct restore_tree *tree)
+{
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		if (!tree->procs[i]->zombie && share_files(tree->procs[i]))
+			tree->procs[i]->stage_base = table_owner(tree->procs[i])->stage_base;
 }
 
 /* The kid then waits until its parent has placed the table's fds
@@ -234,21 +245,15 @@ int share_placed(struct restore_ctx *ctx)
 
 bool share_closes_service_fds(const struct restore_ctx *ctx)
 {
-	const struct restore_ctx *owner = share_files(ctx) ? ctx->parent : ctx;
+	const struct restore_ctx *owner = table_owner(ctx);
 	size_t i = 0;
 
 	while (i < ctx->tree->nr_procs && ctx->tree->procs[i] != ctx)
 		i++;
 	for (i++; i < ctx->tree->nr_procs; i++) {
 		const struct restore_ctx *o = ctx->tree->procs[i];
-		if (!o->zombie && share_files(o) && o->parent == owner)
+		if (!o->zombie && share_files(o) && table_owner(o) == owner)
 			return false; /* a later one of the same table closes them */
 	}
 	return true;
-}
-
-bool share_same_trampoline(const struct restore_ctx *ctx)
-{
-	return share_files(ctx) && ctx->parent->tramp == ctx->tramp &&
-	       ctx->parent->tramp_len == ctx->tramp_len;
 }

@@ -15,18 +15,19 @@ int share_dump(struct dump_ctx *ctx);
 bool share_files(const struct restore_ctx *ctx);
 bool share_fs(const struct restore_ctx *ctx);
 /* mm_restore_plan: ctx->exe_fd and the first slot of ctx's mapped files
- * (a sharer's come after its parent's); share_reserve then keeps the
- * parent's temporaries above them. */
+ * (a sharer's come after those of the table's processes planned before);
+ * share_reserve then keeps the table owner's temporaries above them, and
+ * share_plan_done, once all are planned, every sharer's too. */
 int share_slots(struct restore_ctx *ctx, int *next);
 void share_reserve(struct restore_ctx *ctx);
-/* In such a kid, once its mapped files are open: tells its parent. */
+void share_plan_done(struct restore_tree *tree);
+/* In such a kid, once its mapped files are open and its own sharing kids
+ * said theirs are: tells its parent, and waits until the fds are placed. */
 int share_ready(struct restore_ctx *ctx);
 /* In the parent, once the shared table's fds are placed: tells the kids. */
 int share_placed(struct restore_ctx *ctx);
 /* Whether cryo closes the service fds in ctx: only in the last process of
  * a shared table that it rebuilds. */
 bool share_closes_service_fds(const struct restore_ctx *ctx);
-/* A sharer whose trampoline is where its parent's is, which it inherited. */
-bool share_same_trampoline(const struct restore_ctx *ctx);
 
 #endif
