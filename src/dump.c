@@ -335,6 +335,7 @@ static int dump_steps(struct dump_tree *tree)
 	    cgroup_dump(tree) || files_dump_finish(tree))
 		return -1;
 	test_kill_point("dump-collected");
+	test_hold_point("dump-collected");
 	/* 3 */
 	progress_start(&progress, "dump", "written", &tree->stats.pages_written);
 	failed = write_memory(tree);

@@ -304,6 +304,12 @@ def workload_test_in(name, opts, mode, wrap):
     jargs += [a for a in opts.get("dump_args", "").split(",") if a]
     # restore_args=A,B: extra arguments for cryo restore (e.g. --no-uffd)
     rargs = [a for a in opts.get("restore_args", "").split(",") if a]
+    # hold_frozen_ms=N: the dump keeps the tree frozen N ms more (a test
+    # hook), for a workload whose own clock must see the freeze
+    denv = None
+    if "hold_frozen_ms" in opts:
+        denv = dict(os.environ, CRYO_TEST_HOLD_AT="dump-collected",
+                    CRYO_TEST_HOLD_MS=opts["hold_frozen_ms"])
     name = name.partition(":")[0]  # NAME:VARIANT runs NAME with other options
 
     def fn(ctx):
@@ -325,7 +331,7 @@ def workload_test_in(name, opts, mode, wrap):
         run0, run1 = (wrap[0], list(wrap[1:]) + [binary]) if wrap else (binary, [])
         if mode == "leave-running":
             r = ctx.cryo(run0, run1 + ["dump", "-t", pid, "-D", images, "-R"] + jargs +
-                         ["-v4", "-o", ctx.path("dump.log")], "dump")
+                         ["-v4", "-o", ctx.path("dump.log")], "dump", env=denv)
             ctx.expect_ok(r, "cryo dump -R")
             check_running(pid, "after dump -R")
             touch(ctx.path("go"))

@@ -10,6 +10,9 @@
  * With CRYO_TEST_WAIT_AT=POINT and CRYO_TEST_GO=FILE, cryo creates
  * FILE.waiting when it reaches POINT and waits (30 s at most) until FILE
  * exists: a test does something to the tree at that exact point.
+ *
+ * With CRYO_TEST_HOLD_AT=POINT and CRYO_TEST_HOLD_MS=N, cryo sleeps N ms
+ * at POINT: a freeze long enough for a workload's own clock to see.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -27,6 +30,21 @@ void test_kill_point(const char *point)
 
 	if (at && arm && !strcmp(at, point) && !access(arm, F_OK))
 		raise(SIGKILL);
+}
+
+void test_hold_point(const char *point)
+{
+	const char *at = getenv("CRYO_TEST_HOLD_AT"), *ms = getenv("CRYO_TEST_HOLD_MS");
+	long n = ms ? strtol(ms, NULL, 10) : 0;
+	struct timespec t;
+
+	if (!at || strcmp(at, point) || n <= 0)
+		return;
+	n = n > 1000 ? 1000 : n;
+	t.tv_sec = n / 1000;
+	t.tv_nsec = n % 1000 * 1000000L;
+	while (nanosleep(&t, &t))
+		;
 }
 
 void test_wait_point(const char *point)

@@ -12,5 +12,9 @@ void test_kill_point(const char *point);
  * it with ".waiting" appended) if CRYO_TEST_WAIT_AT names point. Points:
  * dump-preread (dump -R, pre-dump: VMA flags read, tree not yet frozen). */
 void test_wait_point(const char *point);
+/* Sleeps CRYO_TEST_HOLD_MS milliseconds (1000 at most) here if
+ * CRYO_TEST_HOLD_AT names point. Points: dump-collected (the tree still
+ * frozen: a workload that must see the freeze sees one long enough). */
+void test_hold_point(const char *point);
 
 #endif
