@@ -123,6 +123,7 @@ static void close_pair(int fds[2])
 void checkpoint_free(struct restore_tree *tree)
 {
 	pages_verify_stop(tree); /* its threads read the mapped images */
+	tree_restore_free(tree);
 	for (size_t i = 0; i < tree->nr_procs; i++)
 		free_proc(tree->procs[i]);
 	free(tree->procs);

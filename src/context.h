@@ -214,6 +214,9 @@ struct restore_tree {
 	struct sysvshm_restore *sysvshm; /* sysvshm.c: the segments */
 	struct cgroup_restore *cgroup;	 /* cgroup.c: cgroup.img, what was made */
 	struct chain_restore *chain;	 /* chain.c: the parent checkpoints */
+	/* tree.c: shared by every new process, by index in procs: 1 once that
+	 * subreaper has all its adopted kids and is one no more */
+	unsigned char *adopted_all;
 };
 
 /* One process of the tree being restored. */
@@ -238,6 +241,7 @@ struct restore_ctx {
 	/* whose memory it starts with: its parent's, or its maker's (cow.c) */
 	const struct restore_ctx *memory_from;
 	bool adoptive; /* some kid comes to it from elsewhere: a subreaper meanwhile */
+	size_t index;  /* in tree->procs */
 	size_t nr_fosters;
 	struct restore_ctx **fosters; /* TP_ADOPTED processes this one makes */
 	CoreEntry *core;

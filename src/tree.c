@@ -322,10 +322,64 @@ static void log_birth(const struct tp_node *n, int i)
 			 n[i].maker_early ? ", before its own setsid()" : "");
 }
 
+static int depth(const struct restore_ctx *ctx)
+{
+	int d = 0;
+
+	for (; ctx->parent; ctx = ctx->parent)
+		d++;
+	return d;
+}
+
+static int deeper_parent_first(const void *a, const void *b)
+{
+	const struct restore_ctx *x = *(struct restore_ctx *const *)a;
+	const struct restore_ctx *y = *(struct restore_ctx *const *)b;
+
+	return depth(y->parent) - depth(x->parent);
+}
+
+/* A maker whose helper waits for a subreaper on its way up (make_foster)
+ * waits only for ones deeper than the kid's parent, whose adopted kids it
+ * may make itself: so it makes the kids of the deepest parents first. */
+static void order_fosters(struct restore_tree *tree)
+{
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		if (tree->procs[i]->nr_fosters > 1)
+			qsort(tree->procs[i]->fosters, tree->procs[i]->nr_fosters,
+			      sizeof(*tree->procs[i]->fosters), deeper_parent_first);
+}
+
+/* The page where subreapers say they have all their adopted kids. */
+static int map_adopted_all(struct restore_tree *tree)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < tree->nr_procs; i++)
+		any |= tree->procs[i]->adoptive;
+	if (!any)
+		return 0;
+	tree->adopted_all =
+	    mmap(NULL, tree->nr_procs, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (tree->adopted_all == MAP_FAILED) {
+		tree->adopted_all = NULL;
+		return err_errno("cannot map the page the new processes share");
+	}
+	return 0;
+}
+
+void tree_restore_free(struct restore_tree *tree)
+{
+	if (tree->adopted_all)
+		munmap(tree->adopted_all, tree->nr_procs);
+	tree->adopted_all = NULL;
+}
+
 static int apply_plan(struct restore_tree *tree, const struct tp_node *n)
 {
 	for (size_t i = 0; i < tree->nr_procs; i++) {
 		struct restore_ctx *ctx = tree->procs[i];
+		ctx->index = i;
 		ctx->birth = n[i].birth;
 		ctx->adoptive = n[i].adoptive;
 		ctx->maker_early = n[i].maker_early;
@@ -348,7 +402,8 @@ static int apply_plan(struct restore_tree *tree, const struct tp_node *n)
 	for (size_t i = 1; i < tree->nr_procs; i++)
 		while (tree->procs[i]->memory_from->zombie)
 			tree->procs[i]->memory_from = tree->procs[i]->memory_from->memory_from;
-	return 0;
+	order_fosters(tree);
+	return map_adopted_all(tree);
 }
 
 /* Links every process to its parent and plans how each is made again
@@ -659,12 +714,38 @@ int tree_restore_finish(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* Waits (10 s at most) until every subreaper between this process and
+ * kid's parent has all its own adopted kids and is one no more: an orphan
+ * goes to the nearest subreaper. */
+static int wait_way_up(const struct restore_ctx *ctx, const struct restore_ctx *kid)
+{
+	for (const struct restore_ctx *y = ctx->parent; y && y != kid->parent; y = y->parent) {
+		if (y->adoptive)
+			pr_debug("pid %d waits for pid %d to take its adopted kids before it makes "
+				 "pid %d",
+				 ctx->pid, y->pid, kid->pid);
+		for (int n = 0; y->adoptive && !__atomic_load_n(&ctx->tree->adopted_all[y->index],
+								__ATOMIC_ACQUIRE);
+		     n++)
+			if (n > 50000)
+				return err_set(
+				    "pid %d, to make pid %d, waited for pid %d to take its "
+				    "adopted kids in vain",
+				    ctx->pid, kid->pid, y->pid);
+			else
+				tick();
+	}
+	return 0;
+}
+
 /* A process of kid's session makes it through a helper that exits at once:
  * kid comes to its parent, a subreaper meanwhile, and waits for that. */
 static int make_foster(struct restore_ctx *ctx, struct restore_ctx *kid)
 {
 	if (kid->maker_sibling)
 		return clone_kid(ctx, kid, true);
+	if (wait_way_up(ctx, kid))
+		return -1;
 	long pid = clone_helper(ctx->tree, SIGCHLD);
 
 	if (pid < 0)
@@ -736,6 +817,8 @@ int tree_restore_kids(struct restore_ctx *ctx)
 	/* its own flag comes back with the rest of the task (task.c) */
 	if (ctx->adoptive && prctl(PR_SET_CHILD_SUBREAPER, 0))
 		return err_errno("pid %d cannot stop being a child subreaper", ctx->pid);
+	if (ctx->adoptive)
+		__atomic_store_n(&ctx->tree->adopted_all[ctx->index], 1, __ATOMIC_RELEASE);
 	return 0;
 }
 

@@ -16,6 +16,7 @@ void tree_dump_free(struct dump_tree *tree);
 /* Links every process to its parent and plans the helpers of groups and
  * sessions whose leader has gone. */
 int tree_restore_plan(struct restore_tree *tree);
+void tree_restore_free(struct restore_tree *tree);
 /* In a new process, before its setsid(): the kids it made before it (and
  * the processes of that session it makes for others through a helper). */
 int tree_restore_early(struct restore_ctx *ctx);

@@ -35,6 +35,8 @@
  */
 #include "treeplan.h"
 
+#include <stdlib.h>
+
 #include "infra/log.h"
 
 static bool leads(const struct tp_node *x)
@@ -207,31 +209,83 @@ static bool clear_path(const struct tp_node *n, int j, int p)
 	return true;
 }
 
+static bool adoptees_need(const struct tp_node *n, size_t nr, int y, int i, bool *seen);
+
 /* Whether making node j needs node i made first: j's parent, or its maker
- * if it is adopted, and theirs (a maker not chosen yet counts as none). */
-static bool needs(const struct tp_node *n, int j, int i)
+ * if it is adopted, and theirs (a maker not chosen yet counts as none);
+ * and for one made through a helper, every adopted kid of each subreaper
+ * on the way up from its maker (tree.c waits until those are in). */
+static bool needs_from(const struct tp_node *n, size_t nr, int j, int i, bool *seen)
 {
-	for (int x = j; x >= 0; x = n[x].birth == TP_ADOPTED ? n[x].maker : n[x].parent)
+	for (int x = j; x >= 0; x = n[x].birth == TP_ADOPTED ? n[x].maker : n[x].parent) {
 		if (x == i)
+			return true;
+		if (seen[x])
+			return false;
+		seen[x] = true;
+		if (n[x].birth != TP_ADOPTED || n[x].maker < 0 || n[x].maker_sibling)
+			continue;
+		for (int y = n[n[x].maker].parent; y >= 0 && y != n[x].parent; y = n[y].parent)
+			if (n[y].adoptive && adoptees_need(n, nr, y, i, seen))
+				return true;
+	}
+	return false;
+}
+
+static bool adoptees_need(const struct tp_node *n, size_t nr, int y, int i, bool *seen)
+{
+	for (size_t a = 1; a < nr; a++)
+		if (n[a].parent == y && n[a].birth == TP_ADOPTED &&
+		    needs_from(n, nr, (int)a, i, seen))
 			return true;
 	return false;
 }
 
+static bool needs(const struct tp_node *n, size_t nr, int j, int i)
+{
+	bool *seen = calloc(nr, sizeof(*seen));
+	bool r = !seen || needs_from(n, nr, j, i, seen);
+
+	free(seen);
+	return r;
+}
+
+/* Whether maker j's helper can give node i to its parent: j is no
+ * subreaper itself; one made before j's setsid() has none on its way up;
+ * a later one waits until each subreaper on its way has its own adopted
+ * kids (and stops being one), unless one of those needs i first. */
+static bool way_up(const struct tp_node *n, size_t nr, int j, int i, bool early)
+{
+	int p = n[i].parent;
+
+	if (early || n[j].adoptive)
+		return clear_path(n, j, p);
+	for (int y = n[j].parent; y >= 0 && y != p; y = n[y].parent) {
+		bool *seen = calloc(nr, sizeof(*seen));
+		bool cycle = !seen || (n[y].adoptive && adoptees_need(n, nr, y, i, seen));
+		free(seen);
+		if (cycle)
+			return false;
+	}
+	return true;
+}
+
 /* Pass 0: a sibling (CLONE_PARENT); 1: a process below the parent, not
  * adopted itself; 2: any process below the parent. */
-static bool can_make(const struct tp_node *n, int j, int i, int pass)
+static bool can_make(const struct tp_node *n, size_t nr, int j, int i, int pass)
 {
 	const struct tp_node *k = &n[i];
+	bool early = n[j].sid != k->start_sid;
 
 	if (j == i || (pass < 2 && n[j].birth == TP_ADOPTED))
 		return false;
 	if (pass == 0 && (n[j].parent != k->parent || n[j].exit_signal != k->exit_signal))
 		return false;
 	/* a zombie makes its fosters before it exits, after its setsid() */
-	if (n[j].sid != k->start_sid && (n[j].zombie || early_sid(n, j) != k->start_sid))
+	if (early && (n[j].zombie || early_sid(n, j) != k->start_sid))
 		return false;
-	return descends(n, j, k->parent) && !needs(n, j, i) &&
-	       (pass == 0 || clear_path(n, j, k->parent));
+	return descends(n, j, k->parent) && !needs(n, nr, j, i) &&
+	       (pass == 0 || way_up(n, nr, j, i, early));
 }
 
 static bool choose_maker(struct tp_node *n, size_t nr, int i, int pass)
@@ -239,7 +293,7 @@ static bool choose_maker(struct tp_node *n, size_t nr, int i, int pass)
 	struct tp_node *k = &n[i];
 
 	for (size_t j = 0; j < nr; j++) {
-		if (!can_make(n, (int)j, i, pass))
+		if (!can_make(n, nr, (int)j, i, pass))
 			continue;
 		k->maker = (int)j;
 		k->maker_early = n[j].sid != k->start_sid;

@@ -4,7 +4,8 @@
  * (two levels deep too), an orphan of a gone session, an orphan of a live
  * session made by a sibling with CLONE_PARENT or through a helper below
  * its parent, a leader born in a session it must be made in, a gone
- * session under two parents (one helper), the groups whose leader exited
+ * session under two parents (one helper), a kid made past another
+ * subreaper of the restore, the groups whose leader exited
  * or moved away, and the refusals (no process of the session below the
  * parent; the root as a leader that moved away). Prints
  * `unit: check NAME ok` or `unit: FAIL NAME: detail` per check and exits
@@ -96,6 +97,23 @@ static void gone_session_two_parents(void)
 	      "72 is not made by 71 and adopted by the root");
 }
 
+/* 3 is a subreaper meanwhile: its kid 42 in session 40 (another exit
+ * signal than its sibling 40's) comes through a helper. The root's kid 43
+ * in session 40 has its makers only below 3: made by 40, which waits until
+ * 3 has 42 (the plan allows it: 42 does not need 43). */
+static void adopted_through_subreaper(void)
+{
+	struct tp_node n[] = {NODE(2, 1, 2, 2),	   NODE(3, 2, 3, 3),	NODE(40, 3, 40, 40),
+			      NODE(42, 3, 40, 40), NODE(43, 2, 40, 40), NODE(41, 40, 40, 40)};
+
+	n[3].exit_signal = 0;
+	check("through_plans", plan(n, 6) == 0, err_text());
+	check("through_helper", n[3].birth == TP_ADOPTED && !n[3].maker_sibling && n[1].adoptive,
+	      "42 is not made through a helper, 3 a subreaper");
+	check("through_waits", n[4].birth == TP_ADOPTED && n[4].maker == 2 && n[0].adoptive,
+	      "43 is not made by 40 past the subreaper 3");
+}
+
 /* Group 50's leader exited, members under two parents: the first listed
  * opens it. Leader 60 moved to the root's group: it keeps its own. */
 static void groups(void)
@@ -134,6 +152,7 @@ int main(void)
 	gone_session();
 	adopted();
 	gone_session_two_parents();
+	adopted_through_subreaper();
 	groups();
 	refusals();
 	return failures ? 1 : 0;
