@@ -24,7 +24,10 @@
  * from the root and never trimmed). With argv[2] "lrand48" the tree is the
  * one CRIU's zdtm test session03 grows, choice for choice from lrand48()'s
  * default seed: 409 slots, fork (half with CLONE_PARENT) from one of the
- * newest, exit reaped or left a zombie, subreaper on or off, setsid(). */
+ * newest, exit reaped or left a zombie, subreaper on or off, setsid().
+ * With argv[2] "session02" it is the fixed tree of zdtm's session02: setsid
+ * and CLONE_PARENT kids of leaders that then exit and are reaped, a
+ * subreaper set and cleared around a death, late setsid()s. */
 #include "wl.h"
 
 #include <errno.h>
@@ -61,6 +64,21 @@ static const int *weight = op_weight;
 static int max_procs = 40, max_ops = 600;
 static bool keep_all_fds; /* every process keeps every slot's pair */
 static bool zdtm_choices; /* the choices of session03, from lrand48() */
+
+/* A fixed tree: each step is done by slot `slot` (a fork makes the next
+ * slot; an exit is reaped by the exiting one's parent). */
+struct step {
+	char op; /* 'f' fork ('p' with CLONE_PARENT), 's' setsid, 'r' subreaper arg, 'x' exit */
+	int8_t slot, arg;
+};
+static const struct step session02_steps[] = {
+    {'r', 0, 1}, {'s', 0, 0}, {'f', 0, 0}, {'f', 1, 0}, {'s', 2, 0}, {'p', 2, 0},
+    {'x', 2, 0}, {'f', 3, 0}, {'f', 4, 0}, {'f', 5, 0}, {'f', 5, 0}, {'s', 7, 0},
+    {'p', 7, 0}, {'p', 7, 0}, {'x', 7, 0}, {'f', 9, 0}, {'r', 1, 1}, {'x', 9, 0},
+    {'r', 1, 0}, {'x', 4, 0}, {'s', 1, 0}, {'s', 5, 0},
+};
+static const struct step *steps; /* NULL: choices at random */
+static size_t nr_steps;
 
 struct cmd {
 	int32_t op, arg, flag;
@@ -392,6 +410,34 @@ static void grow_lrand(void)
 	}
 }
 
+static void grow_step(const struct step *st)
+{
+	int32_t r;
+
+	switch (st->op) {
+	case 'f':
+	case 'p':
+		r = send_cmd(st->slot, OP_FORK, nr_procs, st->op == 'p');
+		if (r < 0)
+			wl_die("slot %d: fork failed: %s", st->slot, strerror(-r));
+		procs[nr_procs++].pid = r;
+		return;
+	case 's':
+		expect(st->slot, "setsid", send_cmd(st->slot, OP_SETSID, 0, 0));
+		return;
+	case 'r':
+		procs[st->slot].subreaper = st->arg;
+		send_cmd(st->slot, OP_SUBREAPER, st->arg, 0);
+		return;
+	case 'x': {
+		struct cmd c = {OP_DIE, 2, 0};
+		if (write(sk[st->slot][1], &c, sizeof(c)) != sizeof(c))
+			wl_die("slot %d: cannot send exit: %s", st->slot, strerror(errno));
+		wait_dead(st->slot, true);
+	}
+	}
+}
+
 static void record_all(void)
 {
 	for (int i = 0; i < nr_procs; i++) {
@@ -465,6 +511,9 @@ int main(int argc, char **argv)
 		max_procs = MAX_PROCS;
 		max_ops = 6000;
 		keep_all_fds = true;
+	} else if (argc > 2 && !strcmp(argv[2], "session02")) {
+		steps = session02_steps;
+		nr_steps = sizeof(session02_steps) / sizeof(*steps);
 	} else if (argc > 2 && !strcmp(argv[2], "lrand48")) {
 		max_procs = MAX_PROCS;
 		max_ops = 1 << 30;
@@ -489,7 +538,9 @@ int main(int argc, char **argv)
 	procs[0].pid = first;
 	for (int i = 0; i < max_procs && !keep_all_fds; i++)
 		close(sk[i][0]);
-	for (int n = 0; n < max_ops && nr_procs < max_procs; n++)
+	for (size_t n = 0; n < nr_steps; n++)
+		grow_step(&steps[n]);
+	for (int n = 0; !steps && n < max_ops && nr_procs < max_procs; n++)
 		if (zdtm_choices)
 			grow_lrand();
 		else
