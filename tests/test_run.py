@@ -429,8 +429,9 @@ def printed_once_restored(ctx, sup, lines, n):
     got = [int(x) for x in lines]
     steps = [b - a for a, b in zip(got, got[1:])]
     if not got or got[0] != 0 or got[-1] != n - 1 or any(d > 1 for d in steps):
-        raise Fail("the output does not run from 0 to %d without a gap: %s ... %s"
-                   % (n - 1, got[:3], got[-3:]))
+        gaps = [(a, b) for a, b in zip(got, got[1:]) if b - a > 1]
+        raise Fail("the output does not run from 0 to %d without a gap: %s ... %s, gaps %s"
+                   % (n - 1, got[:3], got[-3:], gaps[:3]))
     if sum(d < 1 for d in steps) != 1:
         raise Fail("%d places where the output goes back, expected 1 (the restore)"
                    % sum(d < 1 for d in steps))
@@ -513,6 +514,25 @@ def killed_at_test(point):
     return fn
 
 
+def ended_in_checkpoint_test(ctx):
+    """The job exits (status 7) while a checkpoint is under way (held by
+    the test hook before the freeze): cryo run exits with the job's status,
+    and restores nothing (it took such a job as killed and restored it, or
+    lost its status and waited for ever)."""
+    go = ctx.path("go")
+    env = dict(os.environ, CRYO_TEST_WAIT_AT="dump-preread", CRYO_TEST_GO=go)
+    sup = Supervisor(ctx, ["--every", "1"], env=env,
+                     command=[sys.executable, "-c", "import time; time.sleep(1.5); exit(7)"])
+    lib.wait_until(lambda: os.path.exists(go + ".waiting"), 20, "the checkpoint at its hook")
+    job = lib.wait_until(sup.job, 10, "the job as cryo's child")
+    lib.wait_until(lambda: lib.proc_state(job) == "Z", 10, "the job ending")
+    with open(go, "w"):
+        pass
+    expect_exit(sup, sup.wait(30), 7)
+    if sup.count("restored pid") or sup.count("killed by signal"):
+        raise Fail("a job that ended during a checkpoint: %s" % " | ".join(sup.lines()[-4:]))
+
+
 def incremental_test(ctx):
     """--full-every 3 with a 64 MiB job: between full checkpoints each holds
     only what changed (incremental on the previous), pruning keeps the
@@ -561,4 +581,5 @@ def tests():
             ("run/sigusr1", sigusr1_test, 60),
             ("run/no-checkpoint", no_checkpoint_test, 30),
             ("run/sigterm", sigterm_test, 30),
-            ("run/exit-status", exit_status_test, 30)]
+            ("run/exit-status", exit_status_test, 30),
+            ("run/ended-in-checkpoint", ended_in_checkpoint_test, 60)]

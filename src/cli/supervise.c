@@ -94,6 +94,7 @@ struct run_job {
 	unsigned restores;	/* restores done so far */
 	unsigned long long due; /* now_us() of the next checkpoint */
 	bool lost;		/* the root ended during a dump, which reaped it */
+	int lost_status;	/* ... and its wait status (SIGKILL if unknown) */
 	int stopping;		/* the SIGTERM, SIGINT or SIGHUP passed on to the job */
 };
 
@@ -325,11 +326,36 @@ static int checkpoint_into(struct run_job *job, unsigned gen, const char *tmp, c
 	return 0;
 }
 
+/* After a failed dump: whether the root ended meanwhile, and how. The dump
+ * waits for the root by pid, so its status may have gone to the dump
+ * (reap() would wait for ever): then the pidfd opened before it says. */
+static void check_lost(struct run_job *job, int exit_fd)
+{
+	struct pidfd_info info = {.mask = PIDFD_INFO_EXIT};
+	int st;
+	pid_t r;
+
+	if (job->pidfd >= 0)
+		return; /* a taken-over root: its pidfd tells */
+	r = waitpid(job->root, &st, __WALL | WNOHANG);
+	if (r == job->root) {
+		job->lost = true;
+		job->lost_status = st;
+	} else if (r < 0 && errno == ECHILD) {
+		job->lost = true;
+		job->lost_status = exit_fd >= 0 && !ioctl(exit_fd, PIDFD_GET_INFO, &info) &&
+					   (info.mask & PIDFD_INFO_EXIT)
+				       ? info.exit_code
+				       : SIGKILL;
+	}
+}
+
 static void checkpoint(struct run_job *job)
 {
 	unsigned gen = job->newest + 1, parent = incremental(job) ? job->newest : 0;
 	unsigned long long t = now_us(), took;
 	char tmp[32], final[32], path[4096], what[1100];
+	int exit_fd = job->pidfd < 0 ? (int)syscall(SYS_pidfd_open, job->root, 0) : -1;
 
 	snprintf(tmp, sizeof(tmp), TMP_FORMAT, gen);
 	snprintf(final, sizeof(final), GEN_FORMAT, gen);
@@ -339,10 +365,7 @@ static void checkpoint(struct run_job *job)
 		err_clear();
 		if (remove_gen_dir(job, tmp))
 			err_clear();
-		/* the dump waits for the root by pid: if it ended meanwhile, its
-		 * status went to the dump, and reap() would wait for ever */
-		job->lost = job->pidfd < 0 && waitpid(job->root, NULL, __WALL | WNOHANG) < 0 &&
-			    errno == ECHILD;
+		check_lost(job, exit_fd);
 	} else {
 		job->since_full = incremental(job) ? job->since_full + 1 : 1;
 		job->newest = gen;
@@ -354,6 +377,8 @@ static void checkpoint(struct run_job *job)
 		prune_gens(job);
 		log_checkpoint(path, gen, parent, took);
 	}
+	if (exit_fd >= 0)
+		close(exit_fd);
 	runlock_report(job->dirfd, ++job->attempts, what);
 	job->due = now_us() + job->every * 1000000ULL;
 }
@@ -664,7 +689,7 @@ static int reap(struct run_job *job)
 	if (job->lost) {
 		job->lost = false;
 		pr_note("run: job pid %d ended during a checkpoint", job->root);
-		return job_killed(job, SIGKILL);
+		return root_ended(job, job->lost_status);
 	}
 	if (job->pidfd >= 0)
 		return taken_root_ended(job, &status) ? root_ended(job, status) : -1;
