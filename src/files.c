@@ -60,19 +60,19 @@ struct files_use {
 
 /* pos and flags, the first two lines of fdinfo (whatever follows, and
  * some kinds print much, is read by the kinds that need it). */
-static int read_fdinfo(const struct proc_dir *info, int fd, uint64_t *pos, unsigned *flags)
+static int read_fdinfo(pid_t pid, int fd, uint64_t *pos, unsigned *flags)
 {
-	char name[32], buf[256], *p;
+	char name[64], buf[256], *p;
 
-	snprintf(name, sizeof(name), "%d", fd);
-	if (proc_read_at(info, name, buf, sizeof(buf)))
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	if (proc_read_head(pid, name, buf, sizeof(buf)))
 		return -1;
 	p = strstr(buf, "pos:");
 	*pos = p ? strtoull(p + 4, NULL, 10) : 0;
 	p = strstr(buf, "flags:");
 	*flags = p ? strtoul(p + 6, NULL, 8) : 0;
 	if (!p)
-		return err_set("cannot parse /proc/%d/fdinfo/%d", info->pid, fd);
+		return err_set("cannot parse /proc/%d/fdinfo/%d", pid, fd);
 	return 0;
 }
 
@@ -295,11 +295,11 @@ int files_read_fd_flags(struct dump_ctx *ctx)
 	size_t max = inject_batch_max(&ctx->inj);
 	struct inject_call_desc *calls = calloc(max ? max : 1, sizeof(*calls));
 	long *ret = calloc(max ? max : 1, sizeof(*ret));
-	int n = proc_list_fds(ctx->pid, &ctx->fd_list), err = n < 0 || !calls || !ret;
+	int n = proc_list_fds(ctx->pid, &ctx->fd_list), err = n < 0 ? -1 : 0;
 
 	ctx->nr_fd_list = n < 0 ? 0 : n;
 	ctx->fd_cloexec = calloc(ctx->nr_fd_list + 1, 1);
-	if (!err && !ctx->fd_cloexec)
+	if (!err && (!calls || !ret || !ctx->fd_cloexec))
 		err = err_set("out of memory");
 	for (size_t first = 0, k; !err && first < (size_t)n; first += k) {
 		k = n - first < max ? n - first : max;
@@ -316,7 +316,7 @@ int files_read_fd_flags(struct dump_ctx *ctx)
 }
 
 /* One fd: a description seen before is shared; a new one is classified. */
-static int dump_fd(struct dump_ctx *ctx, const struct proc_dir *info, int fd)
+static int dump_fd(struct dump_ctx *ctx, int fd)
 {
 	FdEntry *fe = &ctx->fds[ctx->nr_fds];
 	char link[4096];
@@ -328,7 +328,7 @@ static int dump_fd(struct dump_ctx *ctx, const struct proc_dir *info, int fd)
 
 	if (local < 0)
 		return err_errno("cannot duplicate fd %d of pid %d", fd, ctx->pid);
-	if (fstat(local, &st) || read_fdinfo(info, fd, &pos, &flags)) {
+	if (fstat(local, &st) || read_fdinfo(ctx->pid, fd, &pos, &flags)) {
 		close(local);
 		return err_wrap("fd %d of pid %d", fd, ctx->pid);
 	}
@@ -437,34 +437,22 @@ static const struct dump_ctx *live_parent(const struct dump_ctx *ctx)
 	return NULL;
 }
 
-/* Each fd of the list, through the process's fdinfo directory held open. */
-static int dump_fds(struct dump_ctx *ctx, const int *fds, int n)
-{
-	const struct dump_ctx *parent = live_parent(ctx);
-	struct proc_dir info;
-	int ret = 0;
-
-	if (proc_open_dir(ctx->pid, "fdinfo", &info))
-		return -1;
-	for (int i = 0; i < n && !ret; i++) {
-		const FdEntry *pe = same_as_parent(ctx, parent, fds[i]);
-		if (pe)
-			dump_inherited_fd(ctx, fds[i], ctx->fd_cloexec[i], pe);
-		else
-			ret = dump_fd(ctx, &info, fds[i]);
-	}
-	close(info.fd);
-	return ret;
-}
-
 int files_dump(struct dump_ctx *ctx)
 {
+	const struct dump_ctx *parent = live_parent(ctx);
 	int n = ctx->nr_fd_list;
 
 	ctx->fds = calloc(n + 1, sizeof(*ctx->fds));
 	if (!ctx->fds || grow_files(ctx->tree, n))
 		return err_set("out of memory");
-	return dump_fds(ctx, ctx->fd_list, n);
+	for (int i = 0; i < n; i++) {
+		const FdEntry *pe = same_as_parent(ctx, parent, ctx->fd_list[i]);
+		if (pe)
+			dump_inherited_fd(ctx, ctx->fd_list[i], ctx->fd_cloexec[i], pe);
+		else if (dump_fd(ctx, ctx->fd_list[i]))
+			return -1;
+	}
+	return 0;
 }
 
 int files_write(struct dump_ctx *ctx)

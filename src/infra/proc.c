@@ -44,32 +44,6 @@ int proc_read_head(pid_t pid, const char *name, char *buf, size_t len)
 	return 0;
 }
 
-int proc_open_dir(pid_t pid, const char *name, struct proc_dir *dir)
-{
-	char path[PATH_MAX];
-
-	proc_path(path, sizeof(path), pid, name);
-	dir->pid = pid;
-	dir->name = name;
-	dir->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return dir->fd < 0 ? err_errno("cannot open %s", path) : 0;
-}
-
-int proc_read_at(const struct proc_dir *dir, const char *name, char *buf, size_t len)
-{
-	int fd = openat(dir->fd, name, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return err_errno("cannot open /proc/%d/%s/%s", dir->pid, dir->name, name);
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return err_errno("cannot read /proc/%d/%s/%s", dir->pid, dir->name, name);
-	buf[n] = 0;
-	return 0;
-}
-
 int proc_read(pid_t pid, const char *name, char **buf, size_t *len)
 {
 	char path[PATH_MAX];

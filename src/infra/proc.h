@@ -71,16 +71,6 @@ int proc_read(pid_t pid, const char *name, char **buf, size_t *len);
 /* Its first len - 1 bytes at most, in one read, NUL-terminated into buf
  * (for files whose head is all one wants: an fd's pos and flags). */
 int proc_read_head(pid_t pid, const char *name, char *buf, size_t len);
-/* A directory of /proc/PID held open, for reading many files in it
- * without walking the path each time (thousands of fdinfo files). */
-struct proc_dir {
-	int fd;
-	pid_t pid;
-	const char *name;
-};
-int proc_open_dir(pid_t pid, const char *name, struct proc_dir *dir);
-/* As proc_read_head, for the file name in dir. */
-int proc_read_at(const struct proc_dir *dir, const char *name, char *buf, size_t len);
 /* Opens what pid maps at [start, end) through /proc/PID/map_files with
  * open flags (close-on-exec; no attach, no pin): -1 with the error recorded. */
 int proc_open_map_file(pid_t pid, uint64_t start, uint64_t end, int flags);
